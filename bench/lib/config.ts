@@ -1,0 +1,46 @@
+// Benchmark settings, read once from the environment. BENCH_QUICK=1 shrinks every size for development.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const quick = process.env.BENCH_QUICK === '1';
+
+function num(name: string, full: number, quickValue: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return quick ? quickValue : full;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return n;
+}
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const config = {
+  quick,
+  /** Run the reference registry in both columns (validates the harness without Berth). */
+  selftest: process.env.BENCH_SELFTEST === '1',
+  /** Shell command that starts Berth; REGISTRY_* variables are set for it. */
+  berthCmd: process.env.BENCH_BERTH_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} serve`,
+  /** REGISTRY_HTTP_WORKERS for Berth; empty string leaves it unset. */
+  berthWorkers: process.env.BENCH_BERTH_WORKERS ?? '2',
+  blobMiB: num('BENCH_BLOB_MIB', 1024, 64),
+  chunkMiB: num('BENCH_CHUNK_MIB', 10, 10),
+  /** Rounds of each blob push/pull; the median is reported. */
+  repeat: num('BENCH_REPEAT', 3, 1),
+  durationS: num('BENCH_DURATION', 10, 3),
+  connections: num('BENCH_CONNECTIONS', 32, 32),
+  smallPushes: num('BENCH_SMALL_PUSHES', 1000, 100),
+  concurrency: num('BENCH_CONCURRENCY', 8, 8),
+  tags: num('BENCH_TAGS', 10000, 1000),
+  repos: num('BENCH_REPOS', 10000, 1000),
+  /** Sequential requests per list/catalog latency measurement. */
+  listSamples: num('BENCH_LIST_SAMPLES', 100, 30),
+  /** Comma-separated sections to run: blob,load,push,tags,catalog (default all). */
+  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog').split(',').map((s) => s.trim())),
+  keep: process.env.BENCH_KEEP === '1',
+  outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
+};
+
+/** The smaller of the two sizes at which list pages are timed. */
+export const tenth = (n: number) => Math.max(1, Math.round(n / 10));
+
+export type BenchConfig = typeof config;

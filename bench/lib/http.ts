@@ -1,0 +1,136 @@
+// A small node:http client for the big transfers (streamed bodies, byte counting, optional hashing).
+// Small requests use fetch; see registry.ts.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: number;
+  sha256?: string;
+  body?: Buffer;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string | number>;
+  body?: Buffer | (() => Readable);
+  /** What to do with the response body (default: keep it). */
+  read?: 'keep' | 'count' | 'hash';
+}
+
+export function request(method: string, url: string, opts: RequestOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers: opts.headers }, (res) => {
+      const hash = opts.read === 'hash' ? createHash('sha256') : undefined;
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (hash) hash.update(chunk);
+        else if (opts.read !== 'count') chunks.push(chunk);
+      });
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          bytes,
+          sha256: hash ? `sha256:${hash.digest('hex')}` : undefined,
+          body: opts.read === 'keep' || opts.read === undefined ? Buffer.concat(chunks) : undefined,
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.body === undefined) req.end();
+    else if (Buffer.isBuffer(opts.body)) req.end(opts.body);
+    else {
+      const src = opts.body();
+      src.on('error', (e) => req.destroy(e));
+      src.pipe(req);
+    }
+  });
+}
+
+export function expectStatus(r: Reply, want: number, what: string): void {
+  if (r.status !== want) {
+    const body = r.body ? r.body.toString('utf8').slice(0, 300) : '';
+    throw new Error(`${what}: expected HTTP ${want}, got ${r.status} ${body}`);
+  }
+}
+
+/** Resolves a Location header against the server base and appends a query parameter. */
+export function withParam(base: string, location: string | undefined, key: string, value: string): string {
+  if (!location) throw new Error('response had no Location header');
+  const abs = new URL(location, base).toString();
+  return `${abs}${abs.includes('?') ? '&' : '?'}${key}=${encodeURIComponent(value)}`;
+}
+
+export function location(base: string, r: Reply): string {
+  const loc = r.headers.location;
+  if (!loc) throw new Error(`HTTP ${r.status} without Location header`);
+  return new URL(loc, base).toString();
+}
+
+async function startUpload(base: string, repo: string): Promise<string> {
+  const r = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { headers: { 'Content-Length': 0 } });
+  expectStatus(r, 202, 'POST upload');
+  return location(base, r);
+}
+
+const octet = 'application/octet-stream';
+const fileRange = (file: string, start: number, end: number) => () =>
+  fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
+
+/** POST, then one streamed PUT ?digest= carrying the whole blob. */
+export async function pushMonolithic(base: string, repo: string, file: string, digest: string, size: number) {
+  const loc = await startUpload(base, repo);
+  const r = await request('PUT', withParam(base, loc, 'digest', digest), {
+    headers: { 'Content-Type': octet, 'Content-Length': size },
+    body: fileRange(file, 0, size - 1),
+  });
+  expectStatus(r, 201, 'PUT upload (monolithic)');
+}
+
+/** POST, PATCHes of `chunk` bytes with Content-Range, then PUT ?digest= with no body. */
+export async function pushChunked(base: string, repo: string, file: string, digest: string, size: number, chunk: number) {
+  let loc = await startUpload(base, repo);
+  for (let start = 0; start < size; start += chunk) {
+    const end = Math.min(start + chunk, size) - 1;
+    const r = await request('PATCH', loc, {
+      headers: { 'Content-Type': octet, 'Content-Length': end - start + 1, 'Content-Range': `${start}-${end}` },
+      body: fileRange(file, start, end),
+    });
+    expectStatus(r, 202, `PATCH ${start}-${end}`);
+    loc = location(base, r);
+  }
+  const r = await request('PUT', withParam(base, loc, 'digest', digest), { headers: { 'Content-Length': 0 } });
+  expectStatus(r, 201, 'PUT upload (chunked)');
+}
+
+/** GET a blob, following redirects; the body is counted (and hashed if asked), never kept. */
+export async function pullBlob(base: string, repo: string, digest: string, hash = false): Promise<Reply> {
+  let url = `${base}/v2/${repo}/blobs/${digest}`;
+  for (let hop = 0; hop < 4; hop++) {
+    const r = await request('GET', url, { read: hash ? 'hash' : 'count' });
+    if (r.status >= 300 && r.status < 400 && r.headers.location) {
+      url = new URL(r.headers.location, url).toString();
+      continue;
+    }
+    expectStatus(r, 200, 'GET blob');
+    return r;
+  }
+  throw new Error('too many redirects');
+}
+
+/** HEAD a blob and check its size and digest headers. */
+export async function checkBlob(base: string, repo: string, digest: string, size: number): Promise<void> {
+  const r = await request('HEAD', `${base}/v2/${repo}/blobs/${digest}`);
+  expectStatus(r, 200, 'HEAD blob');
+  if (Number(r.headers['content-length']) !== size) throw new Error(`HEAD blob: Content-Length ${r.headers['content-length']} != ${size}`);
+  const got = r.headers['docker-content-digest'];
+  if (got !== undefined && got !== digest) throw new Error(`HEAD blob: Docker-Content-Digest ${got} != ${digest}`);
+}

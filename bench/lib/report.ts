@@ -1,0 +1,47 @@
+// The result table: one row per metric, a ratio oriented so that > 1 always means Berth did better.
+
+export interface Row {
+  metric: string;
+  unit: string;
+  /** 'higher' for throughput, 'lower' for latency, CPU, memory and elapsed time. */
+  better: 'higher' | 'lower';
+  berth?: number;
+  reference?: number;
+  /** Set when a server failed this measurement; shown instead of the number. */
+  berthError?: string;
+  referenceError?: string;
+}
+
+export function ratio(r: Row): number | undefined {
+  const { berth: b, reference: ref } = r;
+  if (b === undefined || ref === undefined || !Number.isFinite(b) || !Number.isFinite(ref) || b <= 0 || ref <= 0) return undefined;
+  return r.better === 'higher' ? b / ref : ref / b;
+}
+
+function fmt(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return 'n/a';
+  const a = Math.abs(n);
+  if (a >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (a >= 100) return n.toFixed(0);
+  if (a >= 10) return n.toFixed(1);
+  if (a >= 1) return n.toFixed(2);
+  return n.toPrecision(2);
+}
+
+function cell(value: number | undefined, error: string | undefined): string {
+  return error ? 'FAIL' : fmt(value);
+}
+
+export function markdownTable(rows: Row[]): string {
+  const lines = [
+    '| metric | berth | reference | ratio (berth/reference, >1 = berth better) |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const q = ratio(r);
+    const dir = r.better === 'lower' ? ' ↓' : '';
+    const rs = q === undefined ? 'n/a' : `${q.toFixed(2)}×`;
+    lines.push(`| ${r.metric} (${r.unit})${dir} | ${cell(r.berth, r.berthError)} | ${cell(r.reference, r.referenceError)} | ${rs} |`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,189 @@
+// Starting and stopping the two registries, and reading their CPU time and memory from /proc.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { config } from './config.js';
+
+export interface Server {
+  /** 'berth' or 'reference' — the table column. */
+  column: string;
+  /** What actually runs (e.g. 'docker-registry 2.8.2' in self-test mode). */
+  label: string;
+  base: string;
+  dir: string;
+  logFile: string;
+  proc: ChildProcess;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function referenceConfig(port: number, dataDir: string): string {
+  // Access logs are off so both servers log only warnings; the in-memory blob descriptor cache is the
+  // setting the upstream image ships with.
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${dataDir}`,
+    '  delete:',
+    '    enabled: true',
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '  secret: berth-bench-secret',
+    '',
+  ].join('\n');
+}
+
+export async function startServer(column: string, kind: 'berth' | 'reference', workDir: string): Promise<Server> {
+  const port = await freePort();
+  const dir = path.join(workDir, column);
+  const dataDir = path.join(dir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const logFile = path.join(dir, 'server.log');
+  const log = fs.openSync(logFile, 'a');
+  let proc: ChildProcess;
+  let label: string;
+  if (kind === 'reference') {
+    const cfg = path.join(dir, 'config.yml');
+    fs.writeFileSync(cfg, referenceConfig(port, dataDir));
+    proc = spawn('docker-registry', ['serve', cfg], { cwd: dir, stdio: ['ignore', log, log], detached: true });
+    label = 'docker-registry (distribution 2.8)';
+  } else {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
+      REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+      REGISTRY_LOG_LEVEL: 'warn',
+      NODE_ENV: 'production',
+    };
+    if (config.berthWorkers !== '') env.REGISTRY_HTTP_WORKERS = config.berthWorkers;
+    // cwd is the server's own temp dir so any relative default paths (e.g. a SQLite file) are fresh too.
+    proc = spawn('/bin/sh', ['-c', `exec ${config.berthCmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
+    label = `berth (${config.berthCmd}${config.berthWorkers ? `, workers=${config.berthWorkers}` : ''})`;
+  }
+  fs.closeSync(log);
+  const server: Server = { column, label, base: `http://127.0.0.1:${port}`, dir, logFile, proc };
+  await waitReady(server);
+  return server;
+}
+
+async function waitReady(s: Server): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (s.proc.exitCode !== null) throw new Error(`${s.column} exited with ${s.proc.exitCode}:\n${logTail(s)}`);
+    try {
+      const res = await fetch(`${s.base}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200 || res.status === 401) return;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  throw new Error(`${s.column} did not answer GET /v2/ within 30 s:\n${logTail(s)}`);
+}
+
+export function logTail(s: Server, lines = 20): string {
+  try {
+    return fs.readFileSync(s.logFile, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export async function stopServer(s: Server): Promise<void> {
+  if (s.proc.exitCode !== null || s.proc.pid === undefined) return;
+  const exited = new Promise((r) => s.proc.once('exit', r));
+  try {
+    process.kill(-s.proc.pid, 'SIGTERM'); // the server's own process group (spawned detached)
+  } catch {
+    return;
+  }
+  const timedOut = await Promise.race([exited.then(() => false), sleep(5000).then(() => true)]);
+  if (timedOut) {
+    try {
+      process.kill(-s.proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+// ---- /proc accounting, summed over the server's process tree (Berth may fork workers) ----
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+function processTree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(entry), Number(fields[1]));
+    } catch {
+      /* process exited while scanning */
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of parent) if (ppid === tree[i]) tree.push(pid);
+  }
+  return tree;
+}
+
+/** utime+stime of the live process tree, in seconds. */
+export function cpuSeconds(s: Server): number {
+  let ticks = 0;
+  for (const pid of processTree(s.proc.pid!)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of stat(5)
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+export interface Memory {
+  rssMiB: number;
+  hwmMiB: number;
+  processes: number;
+}
+
+/** VmRSS and VmHWM summed over the process tree (shared pages are counted once per process). */
+export function memory(s: Server): Memory {
+  let rss = 0;
+  let hwm = 0;
+  const pids = processTree(s.proc.pid!);
+  for (const pid of pids) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      hwm += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {
+      /* gone */
+    }
+  }
+  return { rssMiB: rss / 1024, hwmMiB: hwm / 1024, processes: pids.length };
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/test.sh — what `npm test` runs.
+#   1. system packages the tests need (scripts/install-test-deps.sh; apt-get only if missing)
+#   2. build (npm run build → dist/main.js, which the e2e tests start)
+#   3. every test/**/*.test.ts with node's test runner, two files at a time
+#
+#   npm test                          everything
+#   npm test -- test/e2e/ctr.test.ts  only the given files
+# Env: BERTH_E2E_TARGET=reference  run the e2e tests against docker-registry instead of Berth
+#      BIG_MIB=100                 size of the big layer of the multi-layer test image
+#      BERTH_E2E_KEEP=1            keep temporary data dirs and the dockerd dir
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/install-test-deps.sh
+
+echo "test.sh: npm run build"
+npm run build
+
+# One private dockerd for this run (started lazily by the first test that needs docker or
+# ctr, shared by all test files through BERTH_DOCKER_DIR), stopped and removed at the end.
+# Short path on purpose: unix socket paths are limited to 107 bytes.
+if [ -z "${BERTH_DOCKER_DIR:-}" ]; then
+  BERTH_DOCKER_DIR=$(mktemp -d /tmp/berth-dockerd.XXXXXX)
+  own_docker_dir=1
+else
+  own_docker_dir=0
+fi
+export BERTH_DOCKER_DIR
+cleanup() {
+  local rc=$?
+  bash scripts/start-dockerd.sh stop "$BERTH_DOCKER_DIR" >/dev/null 2>&1 || true
+  if [ "$own_docker_dir" = 1 ] && [ "${BERTH_E2E_KEEP:-0}" != 1 ]; then
+    # dockerd unmounts its overlays on exit; anything left is unmounted before removal
+    grep -o " $BERTH_DOCKER_DIR/[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$BERTH_DOCKER_DIR" 2>/dev/null || true
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+
+if [ $# -gt 0 ]; then
+  files=("$@")
+else
+  shopt -s globstar nullglob
+  files=(test/**/*.test.ts)
+fi
+if [ ${#files[@]} -eq 0 ]; then
+  echo "test.sh: no test files found under test/" >&2
+  exit 1
+fi
+
+echo "test.sh: ${#files[@]} test files, e2e target ${BERTH_E2E_TARGET:-berth}"
+node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"

@@ -1,0 +1,101 @@
+// The composition root: picks drivers from the configuration and wires the
+// services into one Fastify instance. Tests build the app the same way.
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { BerthConfig } from './config/index.js';
+import { registerHtpasswdAuth } from './http/auth-hook.js';
+import type { RegistryContext } from './http/context.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { registerV2Routes } from './http/v2-router.js';
+import { openSqlite, type MetadataDb } from './metadata/database.js';
+import { RegistryStore } from './metadata/registry-store.js';
+import { BlobService } from './registry/blobs.js';
+import { ListingService } from './registry/listing.js';
+import { ManifestCache } from './registry/manifest-cache.js';
+import { ManifestService } from './registry/manifests.js';
+import { UploadService } from './registry/uploads.js';
+import type { StorageDriver } from './storage/driver.js';
+import { FilesystemDriver } from './storage/filesystem.js';
+
+export interface AppParts {
+  storage: StorageDriver;
+  meta: MetadataDb;
+}
+
+export function createStorage(config: BerthConfig): StorageDriver {
+  return new FilesystemDriver(config.storage.filesystem.rootdirectory);
+}
+
+export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {
+  return openSqlite(config.metadata.sqlite.path);
+}
+
+export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
+  const storage = parts?.storage ?? createStorage(config);
+  const meta = parts?.meta ?? (await openMetadata(config));
+  const store = new RegistryStore(meta);
+  const uploads = new UploadService(storage, store);
+  const ctx: RegistryContext = {
+    blobs: new BlobService(storage, store),
+    uploads,
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024)),
+    listing: new ListingService(store),
+    deleteEnabled: config.storage.delete.enabled,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    manifestLimit: config.limits.manifestbytes,
+    baseUrl: config.http.host,
+  };
+
+  const app = Fastify({
+    logger: {
+      level: config.log.level,
+      base: { ...config.log.fields },
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    // Large blobs take as long as they take; idle sockets are still reaped by keepAliveTimeout.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 75_000,
+    maxParamLength: 1024,
+    ...(config.http.tls
+      ? { https: { cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) } }
+      : {}),
+  }) as unknown as FastifyInstance;
+
+  // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  const extraHeaders = Object.entries(config.http.headers);
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.startsWith('/v2')) reply.header('Docker-Distribution-Api-Version', 'registry/2.0');
+    for (const [name, values] of extraHeaders) reply.header(name, values.length === 1 ? values[0] : values);
+  });
+  if (!config.log.accesslog.disabled) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.info(
+        { method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: request.user },
+        'request',
+      );
+    });
+  }
+  if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, config.auth.htpasswd.path);
+  registerErrorHandler(app);
+  registerV2Routes(app, ctx);
+
+  const purging = config.storage.maintenance.uploadpurging;
+  let timer: NodeJS.Timeout | undefined;
+  if (purging.enabled && !purging.dryrun) {
+    timer = setInterval(() => {
+      uploads.purge(Date.now() - purging.age).catch((err) => app.log.error({ err }, 'upload purge failed'));
+    }, purging.interval);
+    timer.unref();
+  }
+  app.addHook('onClose', async () => {
+    if (timer) clearInterval(timer);
+    if (!parts?.meta) await meta.close();
+  });
+  return app;
+}

@@ -1,0 +1,180 @@
+// Zod schema for the config file. Every object is .strict() so typos are
+// rejected instead of silently ignored; the key names are also what env.ts
+// walks to map REGISTRY_* variables, so keys must never contain "_".
+import { z } from 'zod';
+import { normaliseBaseUrl, parseDurationMs, parseListenAddress } from './values.js';
+
+// YAML gives us numbers/booleans where registry:2 (Go, typed fields) would
+// have accepted them as strings, e.g. `secret: 12345`.
+const str = (inner: z.ZodTypeAny = z.string()) =>
+  z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v), inner as z.ZodString);
+
+// go-yaml v2 (registry:2) treats yes/no/on/off as booleans; YAML 1.2 does not.
+const BOOL_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, false: false, no: false, off: false };
+const bool = () =>
+  z.preprocess((v) => (typeof v === 'string' ? (BOOL_WORDS[v.trim().toLowerCase()] ?? v) : v), z.boolean());
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number().int().min(min).max(max),
+  );
+
+const duration = (def: string) =>
+  z
+    .unknown()
+    .transform((v, ctx) => {
+      const ms = parseDurationMs(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a duration such as 24h, 30m or 90s, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .default(def);
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+// logrus level names registry:2 users may have in their configs.
+const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', panic: 'fatal' };
+
+const log = z
+  .object({
+    level: z
+      .preprocess((v) => {
+        if (typeof v !== 'string') return v;
+        const l = v.trim().toLowerCase();
+        return LEVEL_ALIASES[l] ?? l;
+      }, z.enum(LOG_LEVELS))
+      .default('info'),
+    formatter: z.enum(['json', 'text', 'logstash']).default('json'),
+    fields: z.record(z.union([z.string(), z.number(), z.boolean()])).default({}),
+    accesslog: z.object({ disabled: bool().default(false) }).strict().default({}),
+  })
+  .strict()
+  .default({});
+
+const tls = z
+  .object({ certificate: str().default(''), key: str().default('') })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.certificate && !t.key) {
+      ctx.addIssue({ code: 'custom', path: ['key'], message: 'required when http.tls.certificate is set' });
+    }
+    if (t.key && !t.certificate) {
+      ctx.addIssue({ code: 'custom', path: ['certificate'], message: 'required when http.tls.key is set' });
+    }
+  });
+
+const http = z
+  .object({
+    addr: str()
+      .superRefine((a, ctx) => {
+        const r = parseListenAddress(a);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+      })
+      .default(':5000'),
+    host: str()
+      .transform((v, ctx) => {
+        const r = normaliseBaseUrl(v.trim());
+        if (typeof r === 'string') return r;
+        ctx.addIssue({ code: 'custom', message: r.error });
+        return z.NEVER;
+      })
+      .default(''),
+    secret: str().default(''),
+    tls: tls.optional(),
+    workers: int(0, 1024).default(1),
+    headers: z.record(z.array(str())).default({}),
+  })
+  .strict()
+  .default({});
+
+const storage = z
+  .object({
+    filesystem: z
+      .object({
+        rootdirectory: str(z.string().min(1, 'must not be empty')).default('./data'),
+        maxthreads: int(1).default(100),
+      })
+      .strict()
+      .default({}),
+    delete: z.object({ enabled: bool().default(true) }).strict().default({}),
+    maintenance: z
+      .object({
+        uploadpurging: z
+          .object({
+            enabled: bool().default(true),
+            age: duration('168h'),
+            interval: duration('24h'),
+            dryrun: bool().default(false),
+          })
+          .strict()
+          .default({}),
+        readonly: z.object({ enabled: bool().default(false) }).strict().default({}),
+      })
+      .strict()
+      .default({}),
+    cache: z
+      .object({
+        blobdescriptor: z.enum(['inmemory', 'redis']).default('inmemory'),
+        blobdescriptorsize: int(0).default(10000),
+      })
+      .strict()
+      .default({}),
+    redirect: z.object({ disable: bool().default(false) }).strict().default({}),
+  })
+  .strict()
+  .default({});
+
+const health = z
+  .object({
+    storagedriver: z
+      .object({
+        enabled: bool().default(false),
+        interval: duration('10s'),
+        threshold: int(1).default(3),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
+const auth = z
+  .object({
+    htpasswd: z
+      .object({
+        realm: str().default('Berth Registry'),
+        path: str(z.string().min(1, 'required')),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .optional();
+
+export const configSchema = z
+  .object({
+    version: str()
+      .refine((v) => v === '0.1', (v) => ({ message: `unsupported version "${v}", expected 0.1` }))
+      .optional(),
+    log,
+    http,
+    storage,
+    health,
+    metadata: z
+      .object({ sqlite: z.object({ path: str().default('') }).strict().default({}) })
+      .strict()
+      .default({}),
+    auth,
+    limits: z
+      .object({
+        manifestbytes: int(1).default(4 * 1024 * 1024),
+        uploadttl: duration('24h'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type ParsedSchema = z.output<typeof configSchema>;

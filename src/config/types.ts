@@ -1,0 +1,80 @@
+// The parsed configuration as the rest of Berth sees it: defaults applied,
+// durations converted to milliseconds, derived fields computed, deep-frozen.
+// Property names mirror registry:2's config.yml (all lowercase) on purpose.
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+/** Accepted for registry:2 compatibility; Berth currently always logs JSON. */
+export type LogFormatter = 'json' | 'text' | 'logstash';
+
+export interface BerthConfig {
+  /** Only "0.1" is accepted; absent when the file does not set it. */
+  readonly version?: string;
+  readonly log: {
+    readonly level: LogLevel;
+    readonly formatter: LogFormatter;
+    /** Static fields added to every log line (registry:2 `log.fields`). */
+    readonly fields: Readonly<Record<string, string | number | boolean>>;
+    readonly accesslog: { readonly disabled: boolean };
+  };
+  readonly http: {
+    /** As written, e.g. ":5000". */
+    readonly addr: string;
+    /** Parsed from `addr`; ":5000" gives host "0.0.0.0". */
+    readonly listen: { readonly host: string; readonly port: number };
+    /** External base URL without trailing slash, or "" to use the request's Host. */
+    readonly host: string;
+    readonly secret: string;
+    /** Present only when both certificate and key are set. */
+    readonly tls?: { readonly certificate: string; readonly key: string };
+    /** Worker processes; 0 means one per CPU core. */
+    readonly workers: number;
+    /** Extra response headers (registry:2 `http.headers`). */
+    readonly headers: Readonly<Record<string, readonly string[]>>;
+  };
+  readonly storage: {
+    readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number };
+    readonly delete: { readonly enabled: boolean };
+    readonly maintenance: {
+      readonly uploadpurging: {
+        readonly enabled: boolean;
+        /** Milliseconds. */
+        readonly age: number;
+        /** Milliseconds. */
+        readonly interval: number;
+        readonly dryrun: boolean;
+      };
+      readonly readonly: { readonly enabled: boolean };
+    };
+    /** Accepted and ignored (registry:2 compatibility). */
+    readonly cache: { readonly blobdescriptor: 'inmemory' | 'redis'; readonly blobdescriptorsize: number };
+    readonly redirect: { readonly disable: boolean };
+  };
+  readonly health: {
+    readonly storagedriver: {
+      readonly enabled: boolean;
+      /** Milliseconds. */
+      readonly interval: number;
+      readonly threshold: number;
+    };
+  };
+  readonly metadata: {
+    /** `path` defaults to <storage.filesystem.rootdirectory>/berth.db. */
+    readonly sqlite: { readonly path: string };
+  };
+  /** Absent means no authentication. */
+  readonly auth?: {
+    readonly htpasswd?: { readonly realm: string; readonly path: string };
+  };
+  readonly limits: {
+    readonly manifestbytes: number;
+    /** Milliseconds an idle upload session lives. */
+    readonly uploadttl: number;
+  };
+}
+
+/** Recursive Partial used by defaultConfig() overrides. */
+export type DeepPartial<T> = T extends readonly (infer _U)[]
+  ? T
+  : T extends object
+    ? { -readonly [K in keyof T]?: DeepPartial<T[K]> }
+    : T;

@@ -1,0 +1,52 @@
+// The one catalog of registry error codes (OCI distribution spec plus the few
+// that distribution added). Domain code throws RegistryError with a code; the
+// HTTP layer turns it into a status and an OCI error body in one place.
+
+export const ERROR_CODES = {
+  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
+  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
+  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
+  NAME_INVALID: { status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
+  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
+  RANGE_INVALID: { status: 416, message: 'invalid content range' },
+  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
+  UNAUTHORIZED: { status: 401, message: 'authentication required' },
+  DENIED: { status: 403, message: 'requested access to the resource is denied' },
+  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
+  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  UNKNOWN: { status: 500, message: 'unknown error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class RegistryError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: unknown;
+  /** Overrides the code's usual status where the spec asks for another (416, 413, 415). */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message?: string, options: { detail?: unknown; status?: number } = {}) {
+    super(message ?? ERROR_CODES[code].message);
+    this.name = 'RegistryError';
+    this.code = code;
+    this.detail = options.detail;
+    this.status = options.status ?? ERROR_CODES[code].status;
+  }
+}
+
+export interface OciErrorBody {
+  errors: { code: string; message: string; detail?: unknown }[];
+}
+
+export function errorBody(err: RegistryError): OciErrorBody {
+  const entry: OciErrorBody['errors'][number] = { code: err.code, message: err.message };
+  if (err.detail !== undefined) entry.detail = err.detail;
+  return { errors: [entry] };
+}

@@ -1,0 +1,153 @@
+// Handlers for /v2/<name>/blobs/... : blob reads with ranges, deletes, mounts and uploads.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { RegistryError } from '../errors/catalog.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import { parseContentRange, parseRangeHeader, type ByteRange } from '../oci/range.js';
+import { contentLength, hasBody } from './body.js';
+import { absoluteUrl, type RegistryContext, type V2Request } from './context.js';
+
+export function digestParam(value: string | null): Digest {
+  if (!value) throw new RegistryError('DIGEST_INVALID', 'digest is required');
+  try {
+    return parseDigest(value);
+  } catch (err) {
+    throw new RegistryError('DIGEST_INVALID', (err as Error).message);
+  }
+}
+
+export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
+  const digest = digestParam(r.param);
+  const size = await ctx.blobs.size(r.name, digest);
+  const { reply } = r;
+  reply.header('Docker-Content-Digest', digest.value);
+  reply.header('ETag', `"${digest.value}"`);
+  reply.header('Accept-Ranges', 'bytes');
+  reply.header('Cache-Control', 'max-age=31536000');
+
+  const rangeHeader = r.req.headers.range;
+  const ranges = rangeHeader && !head ? parseRangeHeader(rangeHeader, size) : null;
+  if (ranges === 'unsatisfiable') {
+    reply.header('Content-Range', `bytes */${size}`);
+    throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { status: 416 });
+  }
+  if (!ranges) {
+    reply.header('Content-Type', 'application/octet-stream');
+    reply.header('Content-Length', size);
+    if (head) return void reply.code(200).send();
+    return void reply.code(200).send(await ctx.blobs.read(digest));
+  }
+  reply.code(206);
+  if (ranges.length === 1) {
+    const [range] = ranges;
+    reply.header('Content-Type', 'application/octet-stream');
+    reply.header('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    reply.header('Content-Length', range.end - range.start + 1);
+    return void reply.send(await ctx.blobs.read(digest, range));
+  }
+  const boundary = randomBytes(12).toString('hex');
+  const heads = ranges.map(
+    (range, i) => `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`,
+  );
+  const tail = `\r\n--${boundary}--\r\n`;
+  const length = heads.reduce((n, h, i) => n + Buffer.byteLength(h) + ranges[i].end - ranges[i].start + 1, 0) + tail.length;
+  reply.header('Content-Type', `multipart/byteranges; boundary=${boundary}`);
+  reply.header('Content-Length', length);
+  return void reply.send(Readable.from(multipart(ctx, digest, ranges, heads, tail)));
+}
+
+async function* multipart(ctx: RegistryContext, digest: Digest, ranges: ByteRange[], heads: string[], tail: string) {
+  for (let i = 0; i < ranges.length; i++) {
+    yield Buffer.from(heads[i]);
+    for await (const chunk of await ctx.blobs.read(digest, ranges[i])) yield chunk as Buffer;
+  }
+  yield Buffer.from(tail);
+}
+
+export async function deleteBlob(ctx: RegistryContext, r: V2Request): Promise<void> {
+  if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+  const digest = digestParam(r.param);
+  await ctx.blobs.delete(r.name, digest);
+  r.reply.code(202).header('Content-Length', 0).send();
+}
+
+/** POST /v2/<name>/blobs/uploads/ : mount, monolithic upload, or a new session. */
+export async function startUpload(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const { query, reply, req, name } = r;
+  const mount = query.get('mount');
+  const from = query.get('from');
+  if (mount && from && isValidRepositoryName(from)) {
+    const digest = digestParam(mount);
+    if (await ctx.blobs.mount(name, from, digest)) return blobCreated(ctx, r, digest);
+  }
+  const digestValue = query.get('digest');
+  if (digestValue !== null) {
+    const digest = digestParam(digestValue);
+    const id = await ctx.uploads.start(name);
+    await ctx.uploads.commit(name, id, digest, hasBody(req.raw) ? req.raw : undefined, undefined, contentLength(req.raw));
+    return blobCreated(ctx, r, digest);
+  }
+  const id = await ctx.uploads.start(name);
+  if (ctx.uploads.minChunkLength > 0) reply.header('OCI-Chunk-Min-Length', ctx.uploads.minChunkLength);
+  uploadAccepted(ctx, r, id, 0);
+}
+
+/** PATCH: append a chunk (with Content-Range) or stream the whole blob (without). */
+export async function patchUpload(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const range = contentRange(r);
+  const size = await ctx.uploads.append(r.name, r.param, r.req.raw, range, contentLength(r.req.raw));
+  uploadAccepted(ctx, r, r.param, size);
+}
+
+export async function uploadStatus(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const size = await ctx.uploads.status(r.name, r.param);
+  r.reply.code(204);
+  setUploadHeaders(ctx, r, r.param, size);
+  r.reply.send();
+}
+
+/** PUT ?digest= : finish, with or without a last chunk in the body. */
+export async function finishUpload(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const digest = digestParam(r.query.get('digest'));
+  const body = hasBody(r.req.raw) ? r.req.raw : undefined;
+  await ctx.uploads.commit(r.name, r.param, digest, body, body ? contentRange(r) : undefined, contentLength(r.req.raw));
+  blobCreated(ctx, r, digest);
+}
+
+export async function cancelUpload(ctx: RegistryContext, r: V2Request): Promise<void> {
+  await ctx.uploads.cancel(r.name, r.param);
+  r.reply.code(204).header('Content-Length', 0).send();
+}
+
+function contentRange(r: V2Request): ByteRange | undefined {
+  const header = r.req.headers['content-range'];
+  if (header === undefined) return undefined;
+  const range = parseContentRange(header);
+  if (!range) throw new RegistryError('RANGE_INVALID', `invalid Content-Range "${header.slice(0, 60)}"`);
+  return range;
+}
+
+function blobCreated(ctx: RegistryContext, r: V2Request, digest: Digest): void {
+  r.reply
+    .code(201)
+    .header('Location', absoluteUrl(ctx, r.req, `/v2/${r.name}/blobs/${digest.value}`))
+    .header('Docker-Content-Digest', digest.value)
+    .header('Content-Length', 0)
+    .send();
+}
+
+function uploadAccepted(ctx: RegistryContext, r: V2Request, id: string, size: number): void {
+  r.reply.code(202);
+  setUploadHeaders(ctx, r, id, size);
+  r.reply.send();
+}
+
+function setUploadHeaders(ctx: RegistryContext, r: V2Request, id: string, size: number): void {
+  r.reply
+    .header('Location', absoluteUrl(ctx, r.req, `/v2/${r.name}/blobs/uploads/${id}`))
+    // Inclusive end; "0-0" for an empty upload is what clients expect.
+    .header('Range', `0-${Math.max(0, size - 1)}`)
+    .header('Docker-Upload-UUID', id)
+    .header('Content-Length', 0);
+}

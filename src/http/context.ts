@@ -1,0 +1,36 @@
+// What the HTTP handlers receive: the registry services plus a few settings.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BlobService } from '../registry/blobs.js';
+import type { ListingService } from '../registry/listing.js';
+import type { ManifestService } from '../registry/manifests.js';
+import type { UploadService } from '../registry/uploads.js';
+
+export interface RegistryContext {
+  blobs: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+  listing: ListingService;
+  deleteEnabled: boolean;
+  readOnly: boolean;
+  manifestLimit: number;
+  /** External base URL ("" = build from the request). */
+  baseUrl: string;
+}
+
+/** A parsed /v2 request: the repository, the rest of the path, and the query. */
+export interface V2Request {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  name: string;
+  /** Second path parameter (digest, reference or upload id), when the route has one. */
+  param: string;
+  query: URLSearchParams;
+}
+
+/** Absolute URL for a path, from the configured base or the request's Host (every client accepts these). */
+export function absoluteUrl(ctx: RegistryContext, req: FastifyRequest, path: string): string {
+  if (ctx.baseUrl) return ctx.baseUrl + path;
+  const proto = req.protocol;
+  const host = req.headers.host ?? 'localhost';
+  return `${proto}://${host}${path}`;
+}

@@ -1,0 +1,78 @@
+// Handlers for manifests, tag lists, the catalog and referrers.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from '../errors/catalog.js';
+import { OCI_INDEX } from '../oci/media-types.js';
+import { parseReference } from '../registry/manifests.js';
+import type { Page } from '../registry/listing.js';
+import { digestParam } from './blob-routes.js';
+import { readLimited } from './body.js';
+import type { RegistryContext, V2Request } from './context.js';
+
+export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
+  const row = await ctx.manifests.resolve(r.name, parseReference(r.param));
+  const { reply } = r;
+  reply
+    .code(200)
+    .header('Content-Type', row.mediaType)
+    .header('Docker-Content-Digest', row.digest)
+    .header('ETag', `"${row.digest}"`)
+    .header('Content-Length', row.size);
+  if (head) return void reply.send();
+  reply.send(await ctx.manifests.body(row));
+}
+
+export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const ref = parseReference(r.param);
+  const body = await readLimited(r.req.raw, ctx.manifestLimit);
+  const result = await ctx.manifests.put(r.name, ref, r.req.headers['content-type'], body, r.query.getAll('tag'));
+  const { reply } = r;
+  reply
+    .code(201)
+    .header('Location', `/v2/${r.name}/manifests/${result.digest}`)
+    .header('Docker-Content-Digest', result.digest)
+    .header('Content-Length', 0);
+  if (result.subject) reply.header('OCI-Subject', result.subject);
+  if (result.tags.length > 0) reply.header('OCI-Tag', result.tags);
+  reply.send();
+}
+
+export async function deleteManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
+  if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+  await ctx.manifests.delete(r.name, parseReference(r.param));
+  r.reply.code(202).header('Content-Length', 0).send();
+}
+
+export async function listTags(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const n = pageSize(r.query);
+  const page = await ctx.listing.tags(r.name, n, r.query.get('last') ?? undefined);
+  sendPage(r.reply, `/v2/${r.name}/tags/list`, n, page, { name: r.name, tags: page.items });
+}
+
+export async function catalog(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply, query: URLSearchParams): Promise<void> {
+  const n = pageSize(query);
+  const page = await ctx.listing.catalog(n, query.get('last') ?? undefined);
+  sendPage(reply, '/v2/_catalog', n, page, { repositories: page.items });
+}
+
+export async function referrers(ctx: RegistryContext, r: V2Request): Promise<void> {
+  const subject = digestParam(r.param);
+  const artifactType = r.query.get('artifactType') ?? undefined;
+  const index = await ctx.listing.referrers(r.name, subject.value, artifactType);
+  if (artifactType !== undefined) r.reply.header('OCI-Filters-Applied', 'artifactType');
+  r.reply.code(200).header('Content-Type', OCI_INDEX).send(JSON.stringify(index));
+}
+
+function pageSize(query: URLSearchParams): number | undefined {
+  const raw = query.get('n');
+  if (raw === null || raw === '') return undefined;
+  if (!/^\d{1,9}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid page size "${raw.slice(0, 20)}"`, { detail: { n: raw.slice(0, 20) } });
+  return Number(raw);
+}
+
+function sendPage(reply: FastifyReply, path: string, n: number | undefined, page: Page, body: object): void {
+  if (page.next !== undefined) {
+    const params = new URLSearchParams({ ...(n !== undefined ? { n: String(n) } : {}), last: page.next });
+    reply.header('Link', `<${path}?${params}>; rel="next"`);
+  }
+  reply.code(200).header('Content-Type', 'application/json').send(JSON.stringify(body));
+}

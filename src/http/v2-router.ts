@@ -1,0 +1,76 @@
+// The /v2 route table. Repository names contain slashes, so one wildcard route
+// parses the path and dispatches on (resource, method).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from '../errors/catalog.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import { cancelUpload, deleteBlob, finishUpload, getBlob, patchUpload, startUpload, uploadStatus } from './blob-routes.js';
+import type { RegistryContext, V2Request } from './context.js';
+import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers } from './manifest-routes.js';
+
+type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
+type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[] };
+
+const routes: Route[] = [
+  { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'] },
+  {
+    re: /^(.+)\/blobs\/uploads\/([^/]+)$/,
+    methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
+    writes: ['PATCH', 'PUT', 'DELETE'],
+  },
+  {
+    re: /^(.+)\/blobs\/([^/]+)$/,
+    methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
+    writes: ['DELETE'],
+  },
+  {
+    re: /^(.+)\/manifests\/([^/]+)$/,
+    methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
+    writes: ['PUT', 'DELETE'],
+  },
+  { re: /^(.+)\/tags\/list$/, methods: { GET: listTags }, writes: [] },
+  { re: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: referrers }, writes: [] },
+];
+
+export function registerV2Routes(app: FastifyInstance, ctx: RegistryContext): void {
+  const base = async (_req: FastifyRequest, reply: FastifyReply) => {
+    return reply.code(200).header('Content-Type', 'application/json').send('{}');
+  };
+  app.route({ method: ['GET', 'HEAD'], url: '/v2/', handler: base });
+  app.route({ method: ['GET', 'HEAD'], url: '/v2', handler: base });
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/v2/*',
+    handler: (req, reply) => dispatch(ctx, req, reply),
+  });
+}
+
+async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const url = req.url;
+  const q = url.indexOf('?');
+  const path = url.slice('/v2/'.length, q < 0 ? undefined : q);
+  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+
+  if (path === '_catalog') {
+    if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
+    await catalog(ctx, req, reply, query);
+    return reply;
+  }
+  for (const route of routes) {
+    const m = route.re.exec(path);
+    if (!m) continue;
+    const handler = route.methods[req.method];
+    if (!handler) {
+      reply.header('Allow', Object.keys(route.methods).join(', '));
+      throw new RegistryError('UNSUPPORTED', `${req.method} is not supported here`);
+    }
+    const name = m[1];
+    if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', undefined, { detail: { name: name.slice(0, 300) } });
+    if (ctx.readOnly && route.writes.includes(req.method)) {
+      throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode', { status: 405 });
+    }
+    await handler(ctx, { req, reply, name, param: m[2] ? decodeURIComponent(m[2]) : '', query });
+    // Fastify waits for a streamed body only when the async handler returns the reply.
+    return reply;
+  }
+  throw new RegistryError('NAME_UNKNOWN', 'no such endpoint', { status: 404 });
+}

@@ -1,0 +1,274 @@
+// SQL for the registry's source of truth: repositories, blobs each repository
+// may read, manifests with their references, tags, uploads. No HTTP, no storage.
+import type { MetadataDb, Tx } from './database.js';
+
+export interface ManifestRow {
+  id: number;
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface NewManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  subjectDigest?: string;
+  annotations?: Record<string, string>;
+  blobDigests: string[];
+  childDigests: string[];
+}
+
+export interface ReferrerRow {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: string | null;
+}
+
+export class RegistryStore {
+  constructor(readonly meta: MetadataDb) {}
+
+  private get db() {
+    return this.meta.db;
+  }
+
+  // ---- repositories ----
+
+  async repositoryId(name: string, tx: Tx = this.db): Promise<number | null> {
+    const row = await tx.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    return row ? Number(row.id) : null;
+  }
+
+  async ensureRepository(tx: Tx, name: string, now: number): Promise<number> {
+    await tx.insertInto('repositories').values({ name, created_at: now }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const id = await this.repositoryId(name, tx);
+    if (id === null) throw new Error(`repository ${name} vanished during its creation`);
+    return id;
+  }
+
+  /** Repositories with at least one manifest, by name, after `last`. */
+  async listRepositories(limit: number, last?: string): Promise<string[]> {
+    let q = this.db
+      .selectFrom('repositories as r')
+      .select('r.name')
+      .where(({ exists, selectFrom }) => exists(selectFrom('manifests as m').select('m.id').whereRef('m.repository_id', '=', 'r.id')))
+      .orderBy('r.name')
+      .limit(limit);
+    if (last !== undefined) q = q.where('r.name', '>', last);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  // ---- blobs ----
+
+  /** The blob's size if `repository` may read it. */
+  async repositoryBlobSize(repository: string, digest: string): Promise<number | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select('b.size')
+      .where('r.name', '=', repository)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? Number(row.size) : null;
+  }
+
+  async recordBlob(tx: Tx, digest: string, size: number, now: number): Promise<void> {
+    await tx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+  }
+
+  async linkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
+    await tx
+      .insertInto('repository_blobs')
+      .values({ repository_id: repositoryId, digest, created_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .execute();
+  }
+
+  async unlinkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
+    const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    if (Number(res.numDeletedRows) > 0) await this.queueBlobReview(tx, [digest], now);
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  /** Of `digests`, those `repositoryId` may not read. */
+  async missingBlobs(tx: Tx, repositoryId: number, digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const found = new Set<string>();
+    for (const chunk of chunks(unique(digests), 500)) {
+      const rows = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return digests.filter((d) => !found.has(d));
+  }
+
+  async queueBlobReview(tx: Tx, digests: string[], now: number): Promise<void> {
+    for (const digest of unique(digests)) {
+      await tx
+        .insertInto('gc_blob_review')
+        .values({ digest, review_after: now })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ review_after: now }))
+        .execute();
+    }
+  }
+
+  // ---- uploads ----
+
+  async createUpload(tx: Tx, id: string, repositoryId: number, now: number): Promise<void> {
+    await tx.insertInto('uploads').values({ id, repository_id: repositoryId, created_at: now, updated_at: now }).execute();
+  }
+
+  async uploadExists(repository: string, id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('uploads as u')
+      .innerJoin('repositories as r', 'r.id', 'u.repository_id')
+      .select('u.id')
+      .where('u.id', '=', id)
+      .where('r.name', '=', repository)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async touchUpload(id: string, now: number): Promise<void> {
+    await this.db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+  }
+
+  /** Deletes the session row; false when it was already gone (a concurrent commit won). */
+  async deleteUpload(tx: Tx, id: string): Promise<boolean> {
+    const res = await tx.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async staleUploads(before: number, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('uploads').select('id').where('updated_at', '<', before).limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  // ---- manifests and tags ----
+
+  async manifestByTag(repository: string, tag: string): Promise<ManifestRow | null> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .innerJoin('manifests as m', 'm.id', 't.manifest_id')
+      .select(['m.id', 'm.digest', 'm.media_type', 'm.size'])
+      .where('r.name', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? { id: Number(row.id), digest: row.digest, mediaType: row.media_type, size: Number(row.size) } : null;
+  }
+
+  async manifestByDigest(repository: string, digest: string, tx: Tx = this.db): Promise<ManifestRow | null> {
+    const row = await tx
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['m.id', 'm.digest', 'm.media_type', 'm.size'])
+      .where('r.name', '=', repository)
+      .where('m.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { id: Number(row.id), digest: row.digest, mediaType: row.media_type, size: Number(row.size) } : null;
+  }
+
+  /** Of `digests`, the manifests `repositoryId` does not hold. */
+  async missingManifests(tx: Tx, repositoryId: number, digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const found = new Set<string>();
+    for (const chunk of chunks(unique(digests), 500)) {
+      const rows = await tx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return digests.filter((d) => !found.has(d));
+  }
+
+  /** Inserts the manifest unless the repository already has it; returns its id. */
+  async putManifest(tx: Tx, repositoryId: number, m: NewManifest, now: number): Promise<number> {
+    await tx
+      .insertInto('manifests')
+      .values({
+        repository_id: repositoryId,
+        digest: m.digest,
+        media_type: m.mediaType,
+        size: m.size,
+        artifact_type: m.artifactType ?? null,
+        subject_digest: m.subjectDigest ?? null,
+        annotations: m.annotations ? JSON.stringify(m.annotations) : null,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .execute();
+    const row = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', m.digest).executeTakeFirstOrThrow();
+    const id = Number(row.id);
+    const refs = [
+      ...unique(m.blobDigests).map((digest) => ({ manifest_id: id, digest, kind: 'blob' })),
+      ...unique(m.childDigests).map((digest) => ({ manifest_id: id, digest, kind: 'manifest' })),
+    ];
+    for (const chunk of chunks(refs, 200)) {
+      await tx.insertInto('manifest_references').values(chunk).onConflict((oc) => oc.doNothing()).execute();
+    }
+    return id;
+  }
+
+  async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number): Promise<void> {
+    const current = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    if (current && Number(current.manifest_id) === manifest.id) return;
+    await tx
+      .insertInto('tags')
+      .values({ repository_id: repositoryId, name: tag, manifest_id: manifest.id, updated_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifest.id, updated_at: now }))
+      .execute();
+    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: manifest.digest, at: now }).execute();
+  }
+
+  async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number): Promise<boolean> {
+    const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) return false;
+    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: null, at: now }).execute();
+    return true;
+  }
+
+  /** Deletes a manifest and its tags; queues its blobs for garbage-collection review. */
+  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
+    const m = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    if (!m) return false;
+    const id = Number(m.id);
+    const tags = await tx.selectFrom('tags').select('name').where('manifest_id', '=', id).execute();
+    for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now);
+    const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', id).where('kind', '=', 'blob').execute();
+    await tx.deleteFrom('manifest_references').where('manifest_id', '=', id).execute();
+    await tx.deleteFrom('manifests').where('id', '=', id).execute();
+    await this.queueBlobReview(tx, [digest, ...refs.map((r) => r.digest)], now);
+    return true;
+  }
+
+  async listTags(repositoryId: number, limit: number, last?: string): Promise<string[]> {
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(limit);
+    if (last !== undefined) q = q.where('name', '>', last);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async referrers(repository: string, subject: string, artifactType?: string): Promise<ReferrerRow[]> {
+    let q = this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['m.digest', 'm.media_type', 'm.size', 'm.artifact_type', 'm.annotations'])
+      .where('r.name', '=', repository)
+      .where('m.subject_digest', '=', subject)
+      .orderBy('m.id');
+    if (artifactType !== undefined) q = q.where('m.artifact_type', '=', artifactType);
+    const rows = await q.execute();
+    return rows.map((r) => ({ digest: r.digest, mediaType: r.media_type, size: Number(r.size), artifactType: r.artifact_type, annotations: r.annotations }));
+  }
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+function chunks<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}

@@ -1,0 +1,57 @@
+// Reading, deleting and mounting blobs. A repository sees only the blobs it
+// uploaded, mounted or references; the bytes themselves are shared.
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../errors/catalog.js';
+import type { RegistryStore } from '../metadata/registry-store.js';
+import type { Digest } from '../oci/digest.js';
+import { NotFoundError, type ByteRange, type StorageDriver } from '../storage/driver.js';
+import { blobKey } from '../storage/layout.js';
+
+export class BlobService {
+  constructor(
+    private readonly storage: StorageDriver,
+    private readonly store: RegistryStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Size of a blob the repository may read; BLOB_UNKNOWN otherwise. */
+  async size(repository: string, digest: Digest): Promise<number> {
+    const size = await this.store.repositoryBlobSize(repository, digest.value);
+    if (size === null) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
+    return size;
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      return await this.storage.read(blobKey(digest), range);
+    } catch (err) {
+      // The database says it exists but the bytes are gone: report it rather than crash.
+      if (err instanceof NotFoundError) throw new RegistryError('BLOB_UNKNOWN', 'blob content is missing from storage', { detail: { digest: digest.value } });
+      throw err;
+    }
+  }
+
+  /** Removes the repository's link to the blob; the bytes go when garbage collection finds them unused. */
+  async delete(repository: string, digest: Digest): Promise<void> {
+    const deleted = await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.repositoryId(repository, tx);
+      return repoId !== null && this.store.unlinkBlob(tx, repoId, digest.value, this.now());
+    });
+    if (!deleted) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
+  }
+
+  /**
+   * Links a blob from `from` into `repository` when `from` may read it.
+   * Returns false when the mount is not possible (the caller then starts an upload).
+   */
+  async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
+    const size = await this.store.repositoryBlobSize(from, digest.value);
+    if (size === null) return false;
+    const now = this.now();
+    await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.ensureRepository(tx, repository, now);
+      await this.store.linkBlob(tx, repoId, digest.value, now);
+    });
+    return true;
+  }
+}

@@ -1,0 +1,128 @@
+// Manifests and tags: validated on PUT (every referenced blob and child manifest
+// must be readable in the repository), stored content-addressed, indexed in the
+// database in one transaction with their tags.
+import { RegistryError } from '../errors/catalog.js';
+import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
+import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type ParsedManifest } from '../oci/manifest.js';
+import { isValidTag } from '../oci/names.js';
+import { NotFoundError, type StorageDriver } from '../storage/driver.js';
+import { blobKey } from '../storage/layout.js';
+import type { ManifestCache } from './manifest-cache.js';
+
+/** A manifest reference from a URL: a tag or a digest. */
+export type Reference = { tag: string } | { digest: Digest };
+
+export interface PutResult {
+  digest: string;
+  subject?: string;
+  tags: string[];
+}
+
+export function parseReference(ref: string): Reference {
+  if (ref.includes(':')) {
+    try {
+      return { digest: parseDigest(ref) };
+    } catch (err) {
+      throw new RegistryError('DIGEST_INVALID', (err as Error).message);
+    }
+  }
+  if (!isValidTag(ref)) throw new RegistryError('TAG_INVALID', `invalid tag "${ref.slice(0, 140)}"`);
+  return { tag: ref };
+}
+
+export class ManifestService {
+  constructor(
+    private readonly storage: StorageDriver,
+    private readonly store: RegistryStore,
+    private readonly cache: ManifestCache,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Looks a manifest up without reading its body (HEAD). */
+  async resolve(repository: string, ref: Reference): Promise<ManifestRow> {
+    const row = 'tag' in ref ? await this.store.manifestByTag(repository, ref.tag) : await this.store.manifestByDigest(repository, ref.digest.value);
+    if (!row) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: 'tag' in ref ? { tag: ref.tag } : { digest: ref.digest.value } });
+    return row;
+  }
+
+  async body(row: ManifestRow): Promise<Buffer> {
+    const cached = this.cache.get(row.digest);
+    if (cached) return cached;
+    const digest = parseDigest(row.digest);
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of await this.storage.read(blobKey(digest))) chunks.push(chunk as Buffer);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new RegistryError('MANIFEST_UNKNOWN', 'manifest content is missing from storage');
+      throw err;
+    }
+    const body = Buffer.concat(chunks);
+    this.cache.set(row.digest, body);
+    return body;
+  }
+
+  async put(repository: string, ref: Reference, contentType: string | undefined, body: Buffer, extraTags: string[] = []): Promise<PutResult> {
+    const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
+    const digest = digestOf(body, algorithm);
+    if ('digest' in ref && ref.digest.value !== digest) {
+      throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', { detail: { expected: ref.digest.value, actual: digest } });
+    }
+    for (const t of extraTags) if (!isValidTag(t)) throw new RegistryError('TAG_INVALID', `invalid tag "${t.slice(0, 140)}"`);
+    const tags = [...new Set([...('tag' in ref ? [ref.tag] : []), ...extraTags])];
+
+    let parsed: ParsedManifest;
+    try {
+      parsed = parseManifest(body, contentType);
+    } catch (err) {
+      if (err instanceof ManifestUnsupportedError) throw new RegistryError('MANIFEST_INVALID', err.message, { status: 415 });
+      if (err instanceof ManifestInvalidError) throw new RegistryError('MANIFEST_INVALID', err.message);
+      throw err;
+    }
+
+    // Bytes first, then the database: a crash in between leaves only unreferenced bytes.
+    const key = blobKey(parseDigest(digest));
+    if (!(await this.storage.stat(key))) await this.storage.put(key, body);
+
+    const now = this.now();
+    await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.ensureRepository(tx, repository, now);
+      const missingBlobs = await this.store.missingBlobs(tx, repoId, parsed.blobs.map((b) => b.digest));
+      const missingChildren = await this.store.missingManifests(tx, repoId, parsed.manifests.map((m) => m.digest));
+      const missing = [...missingBlobs, ...missingChildren];
+      if (missing.length > 0) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
+      }
+      await this.store.recordBlob(tx, digest, body.length, now);
+      const id = await this.store.putManifest(
+        tx,
+        repoId,
+        {
+          digest,
+          mediaType: parsed.mediaType,
+          size: body.length,
+          artifactType: parsed.artifactType,
+          subjectDigest: parsed.subject?.digest,
+          annotations: parsed.annotations,
+          blobDigests: parsed.blobs.map((b) => b.digest),
+          childDigests: parsed.manifests.map((m) => m.digest),
+        },
+        now,
+      );
+      for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now);
+    });
+    this.cache.set(digest, body);
+    return { digest, subject: parsed.subject?.digest, tags };
+  }
+
+  /** By tag: removes only the tag. By digest: removes the manifest and its tags. */
+  async delete(repository: string, ref: Reference): Promise<void> {
+    const now = this.now();
+    const deleted = await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.repositoryId(repository, tx);
+      if (repoId === null) return false;
+      return 'tag' in ref ? this.store.deleteTag(tx, repoId, ref.tag, now) : this.store.deleteManifest(tx, repoId, ref.digest.value, now);
+    });
+    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN');
+  }
+}

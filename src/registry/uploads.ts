@@ -1,0 +1,171 @@
+// Blob upload sessions: start, append (streamed or chunked), status, commit, cancel.
+// The session lives in the database and storage, so it survives restarts and can
+// move between replicas; the running hash is only an in-process shortcut.
+import { randomUUID, type Hash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { RegistryError } from '../errors/catalog.js';
+import type { RegistryStore } from '../metadata/registry-store.js';
+import { newHasher, type Digest } from '../oci/digest.js';
+import type { ByteRange } from '../oci/range.js';
+import { NotFoundError, OffsetMismatchError, type StorageDriver } from '../storage/driver.js';
+import { blobKey } from '../storage/layout.js';
+
+interface HashState {
+  hash: Hash;
+  offset: number;
+}
+
+const MAX_HASH_STATES = 10_000;
+
+export class UploadService {
+  /** Running sha256 of uploads this process has seen from byte 0; safe to lose. */
+  private readonly hashes = new Map<string, HashState>();
+
+  constructor(
+    private readonly storage: StorageDriver,
+    private readonly store: RegistryStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get minChunkLength(): number {
+    return this.storage.minChunkLength;
+  }
+
+  async start(repository: string): Promise<string> {
+    const id = randomUUID();
+    await this.storage.uploadCreate(id);
+    const now = this.now();
+    await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.ensureRepository(tx, repository, now);
+      await this.store.createUpload(tx, id, repoId, now);
+    });
+    this.remember(id, { hash: newHasher('sha256'), offset: 0 });
+    return id;
+  }
+
+  /** Bytes received so far. */
+  async status(repository: string, id: string): Promise<number> {
+    await this.requireSession(repository, id);
+    const size = await this.storage.uploadSize(id);
+    if (size === null) throw unknownUpload();
+    return size;
+  }
+
+  /**
+   * Appends a request body. With `range` (a chunked PATCH's Content-Range) the
+   * chunk must start where the upload ends; `length` is the declared Content-Length.
+   */
+  async append(repository: string, id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
+    await this.requireSession(repository, id);
+    const offset = await this.storage.uploadSize(id);
+    if (offset === null) throw unknownUpload();
+    if (range) {
+      if (range.start !== offset) {
+        throw new RegistryError('RANGE_INVALID', `chunk starts at ${range.start}, upload has ${offset} bytes`, { detail: { size: offset } });
+      }
+      if (length !== undefined && range.end - range.start + 1 !== length) {
+        throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', { detail: { size: offset } });
+      }
+    }
+    // Take the hash state out while we write: a concurrent append cannot share it.
+    const state = this.hashes.get(id);
+    this.hashes.delete(id);
+    const hash = state && state.offset === offset ? state.hash : undefined;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash?.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    body.on('error', (err) => tap.destroy(err));
+    body.pipe(tap);
+    let size: number;
+    try {
+      size = await this.storage.uploadAppend(id, offset, tap);
+    } catch (err) {
+      if (err instanceof OffsetMismatchError) throw new RegistryError('RANGE_INVALID', 'concurrent write to the upload', { detail: { size: err.expected } });
+      if (err instanceof NotFoundError) throw unknownUpload();
+      throw err;
+    }
+    if (range && size !== range.end + 1) {
+      // The body ended early; the received bytes stay and the client can resume from `size`.
+      throw new RegistryError('SIZE_INVALID', 'chunk shorter than its Content-Range', { detail: { size } });
+    }
+    if (hash) this.remember(id, { hash, offset: size });
+    await this.store.touchUpload(id, this.now());
+    return size;
+  }
+
+  /** Verifies the digest and turns the upload into a blob the repository may read. */
+  async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
+    if (body) await this.append(repository, id, body, range, length);
+    else await this.requireSession(repository, id);
+    const size = await this.storage.uploadSize(id);
+    if (size === null) throw unknownUpload();
+
+    const actual = await this.computeDigest(id, size, digest);
+    if (actual !== digest.hex) {
+      await this.cancel(repository, id);
+      throw new RegistryError('DIGEST_INVALID', undefined, { detail: { expected: digest.value } });
+    }
+    const key = blobKey(digest);
+    if (await this.storage.stat(key)) await this.storage.uploadAbort(id);
+    else await this.storage.uploadCommit(id, key);
+
+    const now = this.now();
+    await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.ensureRepository(tx, repository, now);
+      await this.store.deleteUpload(tx, id);
+      await this.store.recordBlob(tx, digest.value, size, now);
+      await this.store.linkBlob(tx, repoId, digest.value, now);
+    });
+    this.hashes.delete(id);
+    return size;
+  }
+
+  async cancel(repository: string, id: string): Promise<void> {
+    await this.requireSession(repository, id);
+    this.hashes.delete(id);
+    await this.store.meta.transaction((tx) => this.store.deleteUpload(tx, id));
+    await this.storage.uploadAbort(id);
+  }
+
+  /** Removes sessions idle since before `cutoff`; returns how many. */
+  async purge(cutoff: number): Promise<number> {
+    const ids = await this.store.staleUploads(cutoff, 1000);
+    for (const id of ids) {
+      this.hashes.delete(id);
+      await this.store.meta.transaction((tx) => this.store.deleteUpload(tx, id));
+      await this.storage.uploadAbort(id);
+    }
+    return ids.length;
+  }
+
+  private async computeDigest(id: string, size: number, digest: Digest): Promise<string> {
+    const state = this.hashes.get(id);
+    if (state && state.offset === size && digest.algorithm === 'sha256') {
+      this.hashes.delete(id);
+      return state.hash.digest('hex');
+    }
+    // No usable running hash (another replica, a restart, sha512): re-read the bytes.
+    const hash = newHasher(digest.algorithm);
+    for await (const chunk of await this.storage.uploadRead(id)) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  }
+
+  private async requireSession(repository: string, id: string): Promise<void> {
+    if (!(await this.store.uploadExists(repository, id))) throw unknownUpload();
+  }
+
+  private remember(id: string, state: HashState): void {
+    if (this.hashes.size >= MAX_HASH_STATES) {
+      const oldest = this.hashes.keys().next().value;
+      if (oldest !== undefined) this.hashes.delete(oldest);
+    }
+    this.hashes.set(id, state);
+  }
+}
+
+function unknownUpload(): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
+}

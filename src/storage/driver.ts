@@ -1,0 +1,54 @@
+// The storage driver contract: a dumb, content-agnostic byte store. Keys come
+// from storage/layout.ts only. Every driver passes test/storage/driver-suite.ts.
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /** Smallest PATCH chunk (except the last) the driver can append efficiently; 0 = any. */
+  readonly minChunkLength: number;
+
+  /** Size of a stored object, or null when absent. */
+  stat(key: string): Promise<{ size: number } | null>;
+  /** Streams an object, or the inclusive byte range of it. Rejects with NotFoundError. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** Atomically stores a whole object: readers see the old state or all of the new bytes. */
+  put(key: string, body: Buffer): Promise<void>;
+  /** Removes an object; absent objects are not an error. */
+  delete(key: string): Promise<void>;
+  /** Lists keys under a prefix (for garbage collection and import). */
+  list(prefix: string): AsyncIterable<string>;
+
+  /** Upload sessions: append-only byte sequences that later become objects. */
+  uploadCreate(id: string): Promise<void>;
+  /** Appends a stream at `offset` (which must equal the current size); resolves to the new size. */
+  uploadAppend(id: string, offset: number, body: Readable): Promise<number>;
+  /** Current size of an upload, or null when it does not exist. */
+  uploadSize(id: string): Promise<number | null>;
+  /** Streams an upload's bytes so far (to hash them when no hash state survived). */
+  uploadRead(id: string): Promise<Readable>;
+  /** Durably turns an upload into the object `key` and removes the session. */
+  uploadCommit(id: string, key: string): Promise<void>;
+  /** Removes an upload session; absent sessions are not an error. */
+  uploadAbort(id: string): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  constructor(key: string) {
+    super(`storage: ${key} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** An append whose offset did not match the upload's size. */
+export class OffsetMismatchError extends Error {
+  constructor(readonly expected: number, readonly actual: number) {
+    super(`storage: append at ${actual}, upload size is ${expected}`);
+    this.name = 'OffsetMismatchError';
+  }
+}
