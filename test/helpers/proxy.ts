@@ -10,6 +10,13 @@ export interface RecordedRequest {
   status: number;
   /** bytes of request body seen */
   bytesIn: number;
+  /** bytes of response body sent back */
+  bytesOut: number;
+  /** request headers of interest */
+  range?: string;
+  contentType?: string;
+  /** response Content-Type */
+  responseType?: string;
 }
 
 export interface RecordingProxy {
@@ -24,7 +31,15 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   if (t.protocol !== 'http:') throw new Error('recording proxy only fronts plain-HTTP registries');
   const requests: RecordedRequest[] = [];
   const server = http.createServer((req, res) => {
-    const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', status: 0, bytesIn: 0 };
+    const rec: RecordedRequest = {
+      method: req.method ?? '',
+      url: req.url ?? '',
+      status: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      range: req.headers.range,
+      contentType: req.headers['content-type'],
+    };
     requests.push(rec);
     const up = http.request(
       {
@@ -36,6 +51,10 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
       },
       (upRes) => {
         rec.status = upRes.statusCode ?? 0;
+        rec.responseType = upRes.headers['content-type'];
+        upRes.on('data', (c: Buffer) => {
+          rec.bytesOut += c.length;
+        });
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
       },
