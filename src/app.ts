@@ -1,7 +1,7 @@
 // The composition root: picks drivers from the configuration and wires the
 // services into one Fastify instance. Tests build the app the same way.
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BerthConfig } from './config/index.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
 import type { RegistryContext } from './http/context.js';
@@ -52,13 +52,13 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
       base: { ...config.log.fields },
       redact: ['req.headers.authorization', 'req.headers.cookie'],
     },
-    disableRequestLogging: true,
+    // One access line per request, written by our onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     // Large blobs take as long as they take; idle sockets are still reaped by keepAliveTimeout.
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
-    maxParamLength: 1024,
     ...(config.http.tls
       ? { https: { cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) } }
       : {}),

@@ -1,19 +1,48 @@
 // 3 and 6: manifest GET by tag (wrk) and blob HEAD (ab) under load, with server CPU time per request.
 import { config } from '../lib/config.js';
-import { abHead, type LoadResult, wrkGet } from '../lib/load.js';
+import { abHead, type LoadResult, median, wrkGet } from '../lib/load.js';
 import { MANIFEST_ACCEPT, makeImage, pushImage, sha256 } from '../lib/registry.js';
 import type { Results } from '../lib/results.js';
 import { cpuSeconds, type Server } from '../lib/servers.js';
 
-/** One short untimed warm-up run (JIT, connection pools, caches), then the measured run. */
-async function measured(s: Server, run: (seconds: number) => Promise<LoadResult>): Promise<LoadResult & { cpuUs: number }> {
-  await run(Math.min(2, config.durationS));
+interface Run extends LoadResult {
+  cpuS: number;
+}
+
+async function measured(s: Server, run: (seconds: number) => Promise<LoadResult>): Promise<Run> {
   const before = cpuSeconds(s);
   const r = await run(config.durationS);
-  const cpu = cpuSeconds(s) - before;
+  const cpuS = cpuSeconds(s) - before;
   if (r.errors > 0) throw new Error(`${r.tool}: ${r.errors} of ${r.requests} responses were errors or non-2xx`);
   if (r.requests === 0) throw new Error(`${r.tool}: no request completed`);
-  return { ...r, cpuUs: (cpu * 1e6) / r.requests };
+  return { ...r, cpuS };
+}
+
+/**
+ * BENCH_REPEAT rounds per server, alternating which server goes first, after one short untimed warm-up each
+ * (JIT, pools, caches). Reports the median req/s and p99, and total CPU ÷ total requests.
+ */
+async function rounds(servers: Server[], res: Results, name: string, key: string, run: (s: Server, secs: number) => Promise<LoadResult>) {
+  const runs = new Map<Server, Run[]>(servers.map((s) => [s, []]));
+  for (const s of servers) await res.guard(s, 'load', async () => void (await run(s, Math.min(2, config.durationS))));
+  for (let round = 0; round < config.repeat; round++) {
+    for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+      await res.guard(s, 'load', async () => {
+        const r = await measured(s, (secs) => run(s, secs));
+        runs.get(s)!.push(r);
+        console.log(`-- load: ${s.column} ${name} round ${round + 1}/${config.repeat}: ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
+      });
+    }
+  }
+  for (const s of servers) {
+    const list = runs.get(s)!;
+    res.detail(s, key, list);
+    if (list.length < config.repeat) continue;
+    res.set(s, `${key}_rps`, median(list.map((r) => r.rps)));
+    res.set(s, `${key}_p99`, median(list.map((r) => r.p99Ms)));
+    const requests = list.reduce((a, r) => a + r.requests, 0);
+    res.set(s, `${key}_cpu`, (list.reduce((a, r) => a + r.cpuS, 0) * 1e6) / requests);
+  }
 }
 
 export async function loadSection(servers: Server[], res: Results, flip: boolean): Promise<void> {
@@ -35,26 +64,11 @@ export async function loadSection(servers: Server[], res: Results, flip: boolean
     });
   }
   const order = flip ? [...servers].reverse() : servers;
-  for (const s of order) {
-    await res.guard(s, 'load', async () => {
-      console.log(`-- load: ${s.column} manifest GET (wrk, ${config.durationS}s)`);
-      const g = await measured(s, (secs) => wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections));
-      res.set(s, 'manifest_rps', g.rps);
-      res.set(s, 'manifest_p99', g.p99Ms);
-      res.set(s, 'manifest_cpu', g.cpuUs);
-      res.detail(s, 'manifest_get', g);
-    });
-  }
-  for (const s of [...order].reverse()) {
-    await res.guard(s, 'load', async () => {
-      console.log(`-- load: ${s.column} blob HEAD (ab, ${config.durationS}s)`);
-      const h = await measured(s, (secs) => abHead(blobUrl(s), secs, config.connections));
-      res.set(s, 'head_rps', h.rps);
-      res.set(s, 'head_p99', h.p99Ms);
-      res.set(s, 'head_cpu', h.cpuUs);
-      res.detail(s, 'blob_head', h);
-    });
-  }
+  const ready = order.filter((s) => !res.errors[s.column as 'berth' | 'reference'].load);
+  await rounds(ready, res, 'manifest GET (wrk)', 'manifest', (s, secs) =>
+    wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections),
+  );
+  await rounds([...ready].reverse(), res, 'blob HEAD (ab)', 'head', (s, secs) => abHead(blobUrl(s), secs, config.connections));
   res.note(
     `Manifest GET: \`wrk -t2 -c${config.connections} --latency\` with an Accept header listing OCI and Docker manifest/index types. ` +
       `Blob HEAD: \`ab -k -i -c${config.connections}\` (wrk 4.1 stalls on HEAD responses); ab is single-threaded and speaks HTTP/1.0 keep-alive.`,

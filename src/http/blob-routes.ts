@@ -96,7 +96,20 @@ export async function startUpload(ctx: RegistryContext, r: V2Request): Promise<v
 /** PATCH: append a chunk (with Content-Range) or stream the whole blob (without). */
 export async function patchUpload(ctx: RegistryContext, r: V2Request): Promise<void> {
   const range = contentRange(r);
-  const size = await ctx.uploads.append(r.name, r.param, r.req.raw, range, contentLength(r.req.raw));
+  let size: number;
+  try {
+    size = await ctx.uploads.append(r.name, r.param, r.req.raw, range, contentLength(r.req.raw));
+  } catch (err) {
+    // The spec's 416 carries the upload's current Range (and Location) so the client can resume.
+    const current = err instanceof RegistryError && err.status === 416 ? (err.detail as { size?: number } | undefined)?.size : undefined;
+    if (current !== undefined) {
+      r.reply
+        .header('Location', absoluteUrl(ctx, r.req, `/v2/${r.name}/blobs/uploads/${r.param}`))
+        .header('Range', `0-${Math.max(0, current - 1)}`)
+        .header('Docker-Upload-UUID', r.param);
+    }
+    throw err;
+  }
   uploadAccepted(ctx, r, r.param, size);
 }
 

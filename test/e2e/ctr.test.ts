@@ -22,6 +22,7 @@ let work: string;
 before(async () => {
   imgs = await testImages();
   work = tempDir('ctr-work');
+  await Ctr.purgeStale();
 });
 
 function layoutTar(name: FixtureName): Promise<string> {
@@ -31,7 +32,7 @@ function layoutTar(name: FixtureName): Promise<string> {
 }
 
 async function importAndPush(name: FixtureName, target: string): Promise<void> {
-  const ctr = await Ctr.create('berth-push');
+  const ctr = await Ctr.create('push');
   try {
     await ctr.run(['images', 'import', '--all-platforms', '--base-name', `berth-fixture/${name}`, await layoutTar(name)]);
     const r = await ctr.run(['images', 'push', '--plain-http', target, `berth-fixture/${name}:latest`]);
@@ -44,7 +45,7 @@ async function importAndPush(name: FixtureName, target: string): Promise<void> {
 async function pullAndCompare(name: FixtureName, ref: string): Promise<void> {
   const layout = new Layout(imgs.layout(name));
   const proxy = await startRecordingProxy(s.reg.url);
-  const ctr = await Ctr.create('berth-pull');
+  const ctr = await Ctr.create('pull');
   try {
     const viaProxy = ref.replace(s.reg.hostPort, proxy.hostPort);
     await ctr.run(['images', 'pull', '--plain-http', '--all-platforms', viaProxy]);

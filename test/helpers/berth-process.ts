@@ -105,6 +105,18 @@ export function startReference(opts: StartOptions = {}): Promise<RegistryProcess
   });
 }
 
+/**
+ * The test process's environment minus REGISTRY_* and BERTH_* (the tests' own knobs such as
+ * BERTH_E2E_TARGET, or a developer's settings): the server only gets the config we give it.
+ */
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(REGISTRY|BERTH)_/.test(k)) env[k] = v;
+  }
+  return env;
+}
+
 function baseEnv(port: number, root: string): Record<string, string> {
   return {
     REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
@@ -169,7 +181,7 @@ async function launch(
     fs.writeSync(fd, `\n=== ${new Date().toISOString()} start ${kind} on 127.0.0.1:${p} root=${root}\n`);
     child = spawn(s.cmd, s.args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, ...s.env, ...extraEnv },
+      env: { ...inheritedEnv(), ...s.env, ...extraEnv },
       stdio: ['ignore', fd, fd],
     });
     fs.closeSync(fd);
@@ -246,7 +258,12 @@ async function launch(
     }
   };
 
-  await start();
+  try {
+    await start();
+  } catch (e) {
+    if (!opts.root && process.env.BERTH_E2E_KEEP !== '1') fs.rmSync(root, { recursive: true, force: true });
+    throw e;
+  }
 
   const reg: RegistryProcess = {
     kind,

@@ -283,6 +283,8 @@ export class Docker {
 // ---------------------------------------------------------------------------------------
 // ctr: containerd's CLI against dockerd's containerd, in a private namespace
 
+let ctrCounter = 0;
+
 export class Ctr {
   private constructor(
     readonly address: string,
@@ -292,8 +294,28 @@ export class Ctr {
   static async create(namespace: string): Promise<Ctr> {
     requireBinary(BIN.ctr);
     const d = await ensureDockerd();
-    const ns = `${namespace}-${process.pid}-${Date.now().toString(36)}`.replace(/[^a-zA-Z0-9.-]/g, '-');
+    const ns = `berth-${namespace}-${process.pid}-${(++ctrCounter).toString(36)}${Date.now().toString(36)}`.replace(/[^a-zA-Z0-9.-]/g, '-');
     return new Ctr(d.containerdAddress, ns);
+  }
+  /**
+   * containerd shares content across namespaces: blobs left in a namespace of a crashed
+   * earlier run would make a pull skip downloads. Delete namespaces made by create() whose
+   * process is gone.
+   */
+  static async purgeStale(): Promise<void> {
+    const d = await ensureDockerd();
+    const r = await run(BIN.ctr, ['--address', d.containerdAddress, 'namespaces', 'ls', '-q']);
+    for (const ns of r.stdout.split('\n').filter(Boolean)) {
+      const m = /^berth-[a-z]+-(\d+)-/.exec(ns);
+      if (!m || Number(m[1]) === process.pid) continue;
+      try {
+        process.kill(Number(m[1]), 0);
+        continue; // still running: another test file's
+      } catch {
+        /* gone */
+      }
+      await new Ctr(d.containerdAddress, ns).destroy();
+    }
   }
   run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     return run(BIN.ctr, ['--address', this.address, '--namespace', this.namespace, ...args], opts);

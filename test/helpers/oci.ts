@@ -285,3 +285,72 @@ export function layoutImageFor(layout: Layout, platform: string) {
   if (!img) throw new Error(`${layout.dir} has no ${platform} image`);
   return img;
 }
+
+/**
+ * Write a small single-platform OCI image layout whose content is unique to `seed` (one
+ * gzip layer holding one file), for tests that must not share blobs with anything else.
+ * Returns the layout. The layer is a real tar so clients can unpack it.
+ */
+export function writeUniqueLayout(dir: string, seed: string, fileContent: Buffer): Layout {
+  fs.mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const put = (data: Buffer) => {
+    const d = digestOf(data);
+    fs.writeFileSync(path.join(dir, 'blobs', 'sha256', d.slice(7)), data);
+    return { digest: d, size: data.length };
+  };
+  const tar = tarOneFile(`unique/${seed.replace(/[^\w.-]/g, '_')}.bin`, fileContent);
+  const layer = put(zlib.gzipSync(tar));
+  const config = put(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Labels: { 'dev.berth.e2e.seed': seed } },
+        rootfs: { type: 'layers', diff_ids: [digestOf(tar)] },
+      }),
+    ),
+  );
+  const manifest = put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+      }),
+    ),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociIndex,
+      manifests: [{ mediaType: MT.ociManifest, ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
+    }),
+  );
+  return new Layout(dir);
+}
+
+/** A ustar archive with a single regular file (mode 0644, mtime 0). */
+export function tarOneFile(name: string, content: Buffer): Buffer {
+  if (Buffer.byteLength(name) > 99) throw new Error('name too long for a plain ustar header');
+  const h = Buffer.alloc(512);
+  const field = (off: number, len: number, value: string) => h.write(value, off, len, 'utf8');
+  const octal = (off: number, len: number, n: number) => field(off, len, n.toString(8).padStart(len - 1, '0') + '\0');
+  field(0, 100, name);
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, content.length);
+  octal(136, 12, 0);
+  h.fill(' ', 148, 156); // checksum placeholder
+  field(156, 1, '0');
+  field(257, 6, 'ustar\0');
+  field(263, 2, '00');
+  let sum = 0;
+  for (const b of h) sum += b;
+  field(148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
+  const pad = Buffer.alloc((512 - (content.length % 512)) % 512);
+  return Buffer.concat([h, content, pad, Buffer.alloc(1024)]);
+}

@@ -2,7 +2,7 @@
 // process, two at a time): the test images and one dockerd. Each is created lazily by the
 // first file that needs it, under a lock directory in os.tmpdir(), and reused by the others.
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -170,14 +170,37 @@ export function tempDir(prefix: string): string {
 const tempDirs: string[] = [];
 process.on('exit', () => {
   if (process.env.BERTH_E2E_KEEP === '1') return;
-  for (const d of tempDirs) {
-    try {
-      fs.rmSync(d, { recursive: true, force: true });
-    } catch {
-      /* overlay mounts etc.: best effort */
-    }
-  }
+  for (const d of tempDirs) removeTree(d);
 });
+
+/**
+ * rm -rf that first unmounts what is mounted below `dir` (containers/storage leaves its
+ * overlay home bind-mounted after podman/buildah exit). Synchronous: runs at exit.
+ */
+export function removeTree(dir: string): void {
+  try {
+    const mounts = fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
+      .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        /* not ours to unmount, or already gone */
+      }
+    }
+  } catch {
+    /* no /proc/mounts */
+  }
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    /* best effort */
+  }
+}
 
 export function sha256(data: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');
