@@ -74,6 +74,7 @@ async function main(): Promise<number> {
     for (const s of servers) {
       const m = memory(s);
       res.set(s, 'rss_end', m.rssMiB);
+      res.set(s, 'pss_end', m.pssMiB);
       res.set(s, 'hwm_end', m.hwmMiB);
       res.detail(s, 'processes', m.processes);
       res.detail(s, 'label', s.label);
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
     'Ratios: berth/reference for throughput; reference/berth for rows marked ↓ (latency, time, CPU, memory), so >1 always means Berth did better.',
     'The load generators (wrk, ab, Node) run on the same machine as both servers and compete with them for its CPU cores; the servers are measured one at a time, alternating which goes first.',
     'MB/s is 10^6 bytes per second; blob rows are medians of BENCH_REPEAT rounds; list rows are medians of sequential requests on one keep-alive connection.',
-    'RSS figures are sums over the server process tree (workers included); shared pages count once per process.',
+    'Memory figures are sums over the server process tree (workers included); RSS and VmHWM count shared pages once per process, PSS splits them.',
     ...res.notes,
   ];
   const md = [

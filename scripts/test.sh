@@ -9,6 +9,9 @@
 # Env: BERTH_E2E_TARGET=reference  run the e2e tests against docker-registry instead of Berth
 #      BIG_MIB=100                 size of the big layer of the multi-layer test image
 #      BERTH_E2E_KEEP=1            keep temporary data dirs and the dockerd dir
+#      BERTH_E2E_SEED=berth        seed of the test images' random data
+#      BERTH_E2E_STORAGE_DRIVER=overlay  containers/storage driver for podman/buildah (vfs works too)
+#      BERTH_DOCKER_DIR=DIR        reuse a dockerd started by scripts/start-dockerd.sh (not stopped at the end)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -65,19 +65,6 @@ export async function abHead(url: string, seconds: number, connections: number):
   };
 }
 
-/** Sequential latency samples (ms) of one request after one warm-up call; stops early (≥ 5 samples) after budgetS. */
-export async function sampleLatency(samples: number, fn: () => Promise<void>, budgetS = 20): Promise<{ p50Ms: number; p99Ms: number; n: number }> {
-  await fn();
-  const times: number[] = [];
-  const stop = performance.now() + budgetS * 1000;
-  for (let i = 0; i < samples && (i < 5 || performance.now() < stop); i++) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99), n: times.length };
-}
-
 export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;

@@ -56,6 +56,7 @@ export function metricDefs(): MetricDef[] {
     { key: 'cat_growth', section: 'catalog', metric: `catalog middle-page slowdown ${k(smallRepos)}→${k(c.repos)} repos`, unit: '×', better: 'lower' },
     { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },
+    { key: 'pss_end', section: 'memory', metric: 'PSS at end (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },
     { key: 'hwm_end', section: 'memory', metric: 'peak RSS over the run (VmHWM)', unit: 'MiB', better: 'lower' },
   );
   return defs;
@@ -91,8 +92,11 @@ export class Results {
     }
   }
 
+  /** Table rows; metrics of sections that did not run (BENCH_ONLY) are left out. */
   rows(): Row[] {
-    return metricDefs().map((d) => {
+    const ran = (d: MetricDef) =>
+      d.key in this.values.berth || d.key in this.values.reference || this.errors.berth[d.section] || this.errors.reference[d.section];
+    return metricDefs().filter(ran).map((d) => {
       const b = this.values.berth[d.key];
       const r = this.values.reference[d.key];
       return {

@@ -167,6 +167,8 @@ export function cpuSeconds(s: Server): number {
 
 export interface Memory {
   rssMiB: number;
+  /** Proportional set size: shared pages split between the processes sharing them (fair for worker trees). */
+  pssMiB: number;
   hwmMiB: number;
   processes: number;
 }
@@ -175,15 +177,17 @@ export interface Memory {
 export function memory(s: Server): Memory {
   let rss = 0;
   let hwm = 0;
+  let pss = 0;
   const pids = processTree(s.proc.pid!);
   for (const pid of pids) {
     try {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwm += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      pss += Number(/^Pss:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
     } catch {
-      /* gone */
+      /* gone, or no smaps_rollup */
     }
   }
-  return { rssMiB: rss / 1024, hwmMiB: hwm / 1024, processes: pids.length };
+  return { rssMiB: rss / 1024, pssMiB: pss / 1024, hwmMiB: hwm / 1024, processes: pids.length };
 }

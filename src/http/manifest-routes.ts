@@ -6,7 +6,7 @@ import { parseReference } from '../registry/manifests.js';
 import type { Page } from '../registry/listing.js';
 import { digestParam } from './blob-routes.js';
 import { readLimited } from './body.js';
-import type { RegistryContext, V2Request } from './context.js';
+import { absoluteUrl, type RegistryContext, type V2Request } from './context.js';
 
 export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
   const row = await ctx.manifests.resolve(r.name, parseReference(r.param));
@@ -28,7 +28,7 @@ export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<v
   const { reply } = r;
   reply
     .code(201)
-    .header('Location', `/v2/${r.name}/manifests/${result.digest}`)
+    .header('Location', absoluteUrl(ctx, r.req, `/v2/${r.name}/manifests/${result.digest}`))
     .header('Docker-Content-Digest', result.digest)
     .header('Content-Length', 0);
   if (result.subject) reply.header('OCI-Subject', result.subject);

@@ -94,7 +94,7 @@ async function killAndRestart(when: string) {
 }
 
 /** After a crash an upload session must be gone, or resume to exactly the right blob. */
-async function checkOldSession(location: string, blob: RandomBlob, repo: string, when: string): Promise<'gone' | 'resumed'> {
+async function checkOldSession(location: string, blob: RandomBlob, repo: string, when: string): Promise<string> {
   const st = await request(location, { timeoutMs: 30_000 });
   if (st.status === 404) {
     // the spec says BLOB_UPLOAD_UNKNOWN; distribution 2.8 answers BLOB_UPLOAD_INVALID here
@@ -104,7 +104,8 @@ async function checkOldSession(location: string, blob: RandomBlob, repo: string,
   assert.equal(st.status, 204, `${when}: GET of an interrupted upload session → ${st.status} ${st.body.toString()}`);
   const range = String(st.headers.range ?? '');
   const m = /^(?:bytes=)?0-(\d+)$/.exec(range);
-  const have = m ? Number(m[1]) + 1 : 0;
+  // "0-0" is what registries send for an empty session (it cannot mean 1 byte after MiBs)
+  const have = m && range !== '0-0' ? Number(m[1]) + 1 : 0;
   assert.ok(have <= blob.size, `${when}: session claims ${have} bytes of ${blob.size}`);
   // resume from what the server says it has
   const from = have;
@@ -122,7 +123,7 @@ async function checkOldSession(location: string, blob: RandomBlob, repo: string,
   assert.equal(put.status, 201, `${when}: completing a resumed session → ${put.status} ${put.body.toString()}`);
   const body = await s.api.getBlob(repo, blob.digest());
   assert.equal(sha256(body), blob.digest(), `${when}: resumed blob content`);
-  return 'resumed';
+  return `resumed at ${(have / MiB).toFixed(1)} MiB`;
 }
 
 s.step('setup: commit images with skopeo and raw API pushes', async () => {
@@ -238,6 +239,52 @@ s.step('kill -9 right after the final PUTs (blob commits, monolithic uploads, ma
   }
   for (const t of tags) assert.equal(await putManifest(s.reg.url, 'crash/raw', t, base.body, MT.ociManifest), 201);
   assert.deepEqual((await s.api.tags('crash/raw')).sort(), ['v1', 'v2', ...tags].sort());
+});
+
+s.step('kill -9 a few milliseconds into a burst of manifest writes', async () => {
+  const base = committed.find((c) => c.repo === 'crash/raw' && c.tag === 'v1')!;
+  const doc = JSON.parse(base.body.toString()) as Record<string, unknown>;
+  const REPO = 'crash/raw'; // where the blobs are
+  // 40 distinct manifests (same blobs, different annotations) under 40 new tags
+  const items = Array.from({ length: 40 }, (_, i) => {
+    const body = Buffer.from(JSON.stringify({ ...doc, annotations: { 'dev.berth.e2e.burst': String(i) } }));
+    return { tag: `burst${i}`, body, digest: sha256(body) };
+  });
+  // all 40 go out at once on their own connections; the kill comes when the first is
+  // acknowledged, so the others are caught at various stages
+  const acked: string[] = [];
+  const writes = items.map((it) =>
+    putManifest(s.reg.url, REPO, it.tag, it.body, MT.ociManifest).then(
+      (st) => {
+        if (st === 201) acked.push(it.tag);
+        return st;
+      },
+      (e: Error) => e,
+    ),
+  );
+  const deadline = Date.now() + 10_000;
+  while (acked.length === 0 && Date.now() < deadline) await sleep(1);
+  await killAndRestart('burst of manifest writes');
+  await Promise.all(writes);
+  const acknowledged = new Set(acked);
+
+  await assertCommittedIntact('after kill during manifest writes');
+  let present = 0;
+  for (const it of items) {
+    const st = await s.api.manifestStatus(REPO, it.tag);
+    // a write the server acknowledged with 201 must have survived
+    if (acknowledged.has(it.tag)) assert.equal(st, 200, `acknowledged tag ${it.tag} lost after kill -9`);
+    if (st === 404) continue;
+    assert.equal(st, 200, `tag ${it.tag}`);
+    present++;
+    const m = await s.api.getManifest(REPO, it.tag);
+    assert.ok(m.body.equals(it.body), `tag ${it.tag} resolves to exactly its manifest`);
+    const byDigest = await s.api.getManifest(REPO, it.digest);
+    assert.ok(byDigest.body.equals(it.body), `a tagged manifest is readable by digest (${it.digest})`);
+  }
+  process.stderr.write(`# ${s.reg.kind}: ${acknowledged.size} manifest writes acknowledged before the kill, ${present}/${items.length} tags present after\n`);
+  for (const it of items) assert.equal(await putManifest(s.reg.url, REPO, it.tag, it.body, MT.ociManifest), 201);
+  assert.equal((await s.api.tags(REPO)).filter((t) => t.startsWith('burst')).length, items.length);
 });
 
 s.step('kill -9 in the middle of a skopeo push of the big multi-layer image, then push again', async () => {

@@ -31,7 +31,7 @@ after(async () => {
   await reg?.dispose();
 });
 
-const step = (name: string, fn: () => Promise<void>) => test(name, { timeout: 5 * 60_000 }, () => withServerLog(() => reg, fn));
+const step = (name: string, fn: () => Promise<void>) => test(name, { timeout: 3 * 60_000 }, () => withServerLog(() => reg, fn));
 
 step('API: TLS with basic auth challenges, refuses wrong passwords, accepts the right one', async () => {
   assert.ok(reg.url.startsWith('https://'), reg.url);

@@ -139,7 +139,7 @@ export async function freePort(): Promise<number> {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+function killAll(): void {
   for (const c of live) {
     try {
       c.kill('SIGKILL');
@@ -147,7 +147,16 @@ process.on('exit', () => {
       /* gone */
     }
   }
-});
+}
+process.on('exit', killAll);
+// the test runner stops a file's process with a signal (timeout, Ctrl-C): no 'exit' event
+// then, so take the servers down here and die of the same signal
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig);
+  });
+}
 
 type Spec = { cmd: string; args: string[]; env: Record<string, string> };
 

@@ -87,7 +87,7 @@ export function runMayFail(cmd: string, args: string[], opts: RunOptions = {}): 
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timeoutMs = opts.timeoutMs ?? 5 * 60_000;
+    const timeoutMs = opts.timeoutMs ?? 150_000;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;

@@ -32,7 +32,7 @@ export function registrySuite(name: string, opts: Omit<StartOptions, 'name'> & {
       return api;
     },
     step(stepName, fn, o = {}) {
-      test(stepName, { timeout: o.timeout ?? 5 * 60_000 }, () => withServerLog(() => reg, fn));
+      test(stepName, { timeout: o.timeout ?? 3 * 60_000 }, () => withServerLog(() => reg, fn));
     },
   };
   return suite;

@@ -86,7 +86,7 @@ let imagesPromise: Promise<TestImages> | undefined;
 export function testImages(): Promise<TestImages> {
   imagesPromise ??= (async () => {
     const script = path.join(SCRIPTS, 'make-test-images.sh');
-    const seed = process.env.SEED ?? 'berth';
+    const seed = process.env.BERTH_E2E_SEED ?? 'berth';
     const key = createHash('sha256')
       .update(fs.readFileSync(script))
       .update(`\0BIG_MIB=${BIG_MIB}\0SEED=${seed}`)
