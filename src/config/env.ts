@@ -76,6 +76,9 @@ export function applyEnvOverrides(
     const rank = PREFIXES.findIndex((p) => name.startsWith(p));
     if (rank < 0) continue;
     const segments = name.slice(PREFIXES[rank].length).toLowerCase().split('_');
+    // BERTH_ is also the natural prefix for unrelated tooling (BERTH_E2E_TARGET, ...):
+    // only variables naming a top-level config section are config, so typos there still fail.
+    if (PREFIXES[rank] === 'BERTH_' && !(segments[0] in schema.shape)) continue;
     vars.push({ name, segments, value, rank });
   }
   // Shallow first so REGISTRY_AUTH=htpasswd is applied before

@@ -27,13 +27,22 @@ export async function readLimited(req: IncomingMessage, limit: number): Promise<
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.destroy();
-      throw tooBig();
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+  // Not `for await`: leaving that loop early destroys the request, and with it the socket,
+  // so the client would see a connection reset instead of the 413.
+  return new Promise<Buffer>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        chunks.length = 0;
+        req.resume(); // drain (and drop) the rest so the 413 reaches the client
+        reject(tooBig());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
 }

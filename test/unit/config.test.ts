@@ -238,6 +238,8 @@ describe('environment overrides', () => {
   it('reject unmapped variables by name', () => {
     throwsConfig(() => load(file, { REGISTRY_HTTP_ADRR: ':1' }), 'REGISTRY_HTTP_ADRR: unknown configuration key');
     throwsConfig(() => loadConfig({ env: { BERTH_STORAGE_FOO: 'x' } }), 'BERTH_STORAGE_FOO: unknown configuration key');
+    // BERTH_ variables outside every config section belong to other tools and are left alone.
+    assert.equal(loadConfig({ env: { BERTH_DOCKER_DIR: '/tmp/x', BERTH_E2E_TARGET: 'berth' } }).http.addr, ':5000');
     throwsConfig(() => loadConfig({ env: { REGISTRY_HTTP__ADDR: 'x' } }), 'REGISTRY_HTTP__ADDR: unknown configuration key');
   });
 
