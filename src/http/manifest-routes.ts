@@ -59,7 +59,8 @@ export async function referrers(ctx: RegistryContext, r: V2Request): Promise<voi
   const artifactType = r.query.get('artifactType') ?? undefined;
   const index = await ctx.listing.referrers(r.name, subject.value, artifactType);
   if (artifactType !== undefined) r.reply.header('OCI-Filters-Applied', 'artifactType');
-  r.reply.code(200).header('Content-Type', OCI_INDEX).send(JSON.stringify(index));
+  // A Buffer, not a string: Fastify would append "; charset=utf-8" to the media type.
+  r.reply.code(200).header('Content-Type', OCI_INDEX).send(Buffer.from(JSON.stringify(index)));
 }
 
 function pageSize(query: URLSearchParams): number | undefined {

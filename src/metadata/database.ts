@@ -12,8 +12,13 @@ export type Tx = Kysely<Database> | Transaction<Database>;
 export interface MetadataDb {
   readonly dialect: Dialect;
   readonly db: Db;
-  /** Runs `fn` in one write transaction (SQLite: BEGIN IMMEDIATE, so writers queue instead of failing on upgrade). */
-  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one write transaction (SQLite: BEGIN IMMEDIATE, so writers queue
+   * instead of failing on upgrade). `durable: false` is for state a client can
+   * recreate (a new upload session): it skips the commit's fsync, and the next
+   * durable commit syncs it anyway.
+   */
+  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: { durable?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -21,8 +26,10 @@ export async function openSqlite(path: string): Promise<MetadataDb> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const raw = new SQLite(path);
   raw.pragma('journal_mode = WAL');
-  // FULL: a commit is on disk before the client hears 201, even across power loss.
-  raw.pragma('synchronous = FULL');
+  // Durable transactions switch to FULL: a commit is on disk before the client hears
+  // 201, even across power loss. NORMAL (WAL) survives process crashes and is the
+  // default for everything else.
+  raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
@@ -30,16 +37,23 @@ export async function openSqlite(path: string): Promise<MetadataDb> {
   return {
     dialect: 'sqlite',
     db,
-    async transaction(fn) {
+    async transaction(fn, opts) {
+      const durable = opts?.durable ?? true;
       return db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        // Inside the connection's lock, so no other statement sees the setting.
+        if (durable) raw.pragma('synchronous = FULL');
         try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (err) {
-          await sql`rollback`.execute(conn);
-          throw err;
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await fn(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (err) {
+            await sql`rollback`.execute(conn);
+            throw err;
+          }
+        } finally {
+          if (durable) raw.pragma('synchronous = NORMAL');
         }
       });
     },

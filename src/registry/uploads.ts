@@ -38,7 +38,7 @@ export class UploadService {
     await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.ensureRepository(tx, repository, now);
       await this.store.createUpload(tx, id, repoId, now);
-    });
+    }, { durable: false });
     this.remember(id, { hash: newHasher('sha256'), offset: 0 });
     return id;
   }
@@ -126,7 +126,7 @@ export class UploadService {
   async cancel(repository: string, id: string): Promise<void> {
     await this.requireSession(repository, id);
     this.hashes.delete(id);
-    await this.store.meta.transaction((tx) => this.store.deleteUpload(tx, id));
+    await this.store.meta.transaction((tx) => this.store.deleteUpload(tx, id), { durable: false });
     await this.storage.uploadAbort(id);
   }
 

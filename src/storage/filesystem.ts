@@ -36,8 +36,8 @@ export class FilesystemDriver implements StorageDriver {
       if (isNotFound(err)) throw new NotFoundError(key);
       throw err;
     }
-    // 256 KiB reads: fewer syscalls than the 64 KiB default on large blobs.
-    return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 256 * 1024, autoClose: true });
+    // 1 MiB reads: far fewer syscalls and stream turns than the 64 KiB default on large blobs.
+    return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1024 * 1024, autoClose: true });
   }
 
   async put(key: string, body: Buffer): Promise<void> {
