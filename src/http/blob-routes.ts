@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RegistryError } from '../errors/catalog.js';
-import { parseDigest, type Digest } from '../oci/digest.js';
+import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { parseContentRange, parseRangeHeader, type ByteRange } from '../oci/range.js';
 import { contentLength, hasBody } from './body.js';
@@ -77,7 +77,8 @@ export async function startUpload(ctx: RegistryContext, r: V2Request): Promise<v
   const { query, reply, req, name } = r;
   const mount = query.get('mount');
   const from = query.get('from');
-  if (mount && from && isValidRepositoryName(from)) {
+  // The spec: a mount with invalid repository or digest arguments falls back to a new session.
+  if (mount && from && isValidRepositoryName(from) && isDigest(mount)) {
     const digest = digestParam(mount);
     if (await ctx.blobs.mount(name, from, digest)) return blobCreated(ctx, r, digest);
   }

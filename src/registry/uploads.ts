@@ -77,6 +77,12 @@ export class UploadService {
         cb(null, chunk);
       },
     });
+    // A client that disconnected while we awaited above: the request was destroyed with no
+    // 'error' listener, so nothing was emitted and piping it would wait forever.
+    if (body.destroyed && !body.readableEnded) throw new RegistryError('BLOB_UPLOAD_INVALID', 'request body ended early');
+    // Storage attaches its own listeners only after some awaits; until then an abort
+    // forwarded to `tap` would be an uncaught 'error' that takes the process down.
+    tap.on('error', () => {});
     body.on('error', (err) => tap.destroy(err));
     body.pipe(tap);
     let size: number;

@@ -1,7 +1,7 @@
 // Filesystem storage driver. Objects are written to a temporary file, fsynced
 // and renamed into place, so a crash never leaves a partial object visible.
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -95,7 +95,11 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const { size } = await fh.stat();
       if (size !== offset) throw new OffsetMismatchError(size, offset);
-      const out = createWriteStream('', { fd: fh.fd, start: offset, autoClose: false, highWaterMark: 1024 * 1024 });
+      // Through the FileHandle, not its raw fd: pipeline destroys `out` when the body fails, and a
+      // raw-fd stream closes the fd on destroy even with autoClose: false. The fh.close() below
+      // would then close the number a second time, by then possibly reused by another socket or
+      // file (libuv aborts the process on that). FileHandle closes are idempotent.
+      const out = fh.createWriteStream({ start: offset, autoClose: false, highWaterMark: 1024 * 1024 });
       body.on('data', (chunk: Buffer) => {
         written += chunk.length;
       });
