@@ -98,8 +98,10 @@ export class FilesystemDriver implements StorageDriver {
       // Through the FileHandle, not its raw fd: pipeline destroys `out` when the body fails, and a
       // raw-fd stream closes the fd on destroy even with autoClose: false. The fh.close() below
       // would then close the number a second time, by then possibly reused by another socket or
-      // file (libuv aborts the process on that). FileHandle closes are idempotent.
-      const out = fh.createWriteStream({ start: offset, autoClose: false, highWaterMark: 1024 * 1024 });
+      // file (libuv aborts the process on that). The stream owns the handle (autoClose: a
+      // FileHandle stream that never closes holds a ref, and fh.close() would wait forever);
+      // FileHandle closes are idempotent, so the close below is only for the early-throw paths.
+      const out = fh.createWriteStream({ start: offset, highWaterMark: 1024 * 1024 });
       body.on('data', (chunk: Buffer) => {
         written += chunk.length;
       });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   api,
+  asBody,
   digestOf,
   expectError,
   pushBlob,
@@ -55,14 +56,14 @@ async function getBlobBytes(base: string, repo: string, digest: string): Promise
 }
 
 function patch(location: string, body: Buffer, range?: string): Promise<Response> {
-  return fetch(location, { method: 'PATCH', headers: { ...OCTET, ...(range ? { 'Content-Range': range } : {}) }, body });
+  return fetch(location, { method: 'PATCH', headers: { ...OCTET, ...(range ? { 'Content-Range': range } : {}) }, body: asBody(body) });
 }
 
 function finish(location: string, digest: string, body?: Buffer, range?: string): Promise<Response> {
   return fetch(withQuery(location, { digest }), {
     method: 'PUT',
     headers: { ...OCTET, ...(range ? { 'Content-Range': range } : {}) },
-    ...(body ? { body } : {}),
+    ...(body ? { body: asBody(body) } : {}),
   });
 }
 
@@ -103,7 +104,7 @@ describe('starting an upload', () => {
   it('monolithic POST ?digest= with the body answers 201 and stores the bytes', async () => {
     const bytes = randomBlob(777);
     const digest = digestOf(bytes);
-    const res = await api(srv.url, `/v2/up/mono/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: OCTET, body: bytes });
+    const res = await api(srv.url, `/v2/up/mono/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: OCTET, body: asBody(bytes) });
     assert.equal(res.status, 201, await res.text());
     assert.equal(res.headers.get('docker-content-digest'), digest);
     assert.equal(res.headers.get('location'), `${srv.url}/v2/up/mono/blobs/${digest}`);
@@ -113,7 +114,7 @@ describe('starting an upload', () => {
   it('monolithic POST with a wrong digest answers 400 DIGEST_INVALID and stores nothing', async () => {
     const bytes = randomBlob(100);
     const wrong = digestOf('something else');
-    const res = await api(srv.url, `/v2/up/mono/blobs/uploads/?digest=${wrong}`, { method: 'POST', headers: OCTET, body: bytes });
+    const res = await api(srv.url, `/v2/up/mono/blobs/uploads/?digest=${wrong}`, { method: 'POST', headers: OCTET, body: asBody(bytes) });
     await expectError(res, 400, 'DIGEST_INVALID');
     assert.equal(await headStatus(srv.url, 'up/mono', wrong), 404);
     assert.equal(await headStatus(srv.url, 'up/mono', digestOf(bytes)), 404);
@@ -318,7 +319,7 @@ describe('streamed and chunked uploads', () => {
   it('sha512: monolithic POST ?digest=sha512:...', async () => {
     const bytes = randomBlob(64);
     const digest = digestOf(bytes, 'sha512');
-    const res = await api(srv.url, `/v2/up/sha512/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: OCTET, body: bytes });
+    const res = await api(srv.url, `/v2/up/sha512/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: OCTET, body: asBody(bytes) });
     assert.equal(res.status, 201, await res.text());
     assert.ok((await getBlobBytes(srv.url, 'up/sha512', digest)).equals(bytes));
   });

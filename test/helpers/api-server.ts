@@ -113,6 +113,14 @@ export async function closeApp(app: FastifyInstance): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Requests
 
+/**
+ * A Buffer typed as a fetch body. (TS 5.9's lib types want Uint8Array<ArrayBuffer>; a
+ * Buffer is one at runtime, but its declared type says ArrayBufferLike.)
+ */
+export function asBody(bytes: Uint8Array): BodyInit {
+  return bytes as unknown as BodyInit;
+}
+
 /** fetch relative to a base URL. */
 export function api(base: string, p: string, init: RequestInit = {}): Promise<Response> {
   return fetch(base + p, init);
@@ -222,7 +230,7 @@ export async function pushBlob(base: string, repo: string, data: Buffer | string
   const put = await fetch(withQuery(new URL(location, base).href, { digest }), {
     method: 'PUT',
     headers: { 'Content-Type': 'application/octet-stream' },
-    body: bytes,
+    body: asBody(bytes),
   });
   assert.equal(put.status, 201, `PUT upload ${digest} in ${repo}: ${await put.text()}`);
   assert.equal(put.headers.get('docker-content-digest'), digest);
@@ -270,7 +278,7 @@ export async function putManifest(
   const res = await api(base, `/v2/${repo}/manifests/${ref}${opts.query ?? ''}`, {
     method: 'PUT',
     headers: { 'Content-Type': mediaType },
-    body: bytes,
+    body: asBody(bytes),
   });
   const text = await res.text();
   return { status: res.status, digest, bytes, mediaType, res, text };
