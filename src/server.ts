@@ -29,6 +29,8 @@ export async function serve(config: BerthConfig): Promise<void> {
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
   const stop = async () => {
+    // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
+    setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
     await app.close();
     process.exit(0);
   };
