@@ -2,7 +2,7 @@
 // and the OCI error body on every error.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   MT,
   api,
@@ -19,17 +19,10 @@ import {
   removeDir,
   startServer,
   withQuery,
-  type TestServer,
+  serverPerFile,
 } from '../helpers/api-server.js';
 
-let srv: TestServer;
-before(async () => {
-  srv = await startServer();
-});
-after(async () => {
-  await srv.close();
-  removeDir(srv.dir);
-});
+const srv = serverPerFile();
 
 const SOME_DIGEST = digestOf('some content');
 

@@ -1,16 +1,9 @@
 // GET /v2/ : the API version check every client starts with.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { api, expectError, removeDir, startServer, type TestServer } from '../helpers/api-server.js';
+import { describe, it } from 'node:test';
+import { api, expectError, serverPerFile } from '../helpers/api-server.js';
 
-let srv: TestServer;
-before(async () => {
-  srv = await startServer();
-});
-after(async () => {
-  await srv.close();
-  removeDir(srv.dir);
-});
+const srv = serverPerFile();
 
 describe('base endpoint', () => {
   it('GET /v2/ answers 200 with Docker-Distribution-Api-Version: registry/2.0', async () => {

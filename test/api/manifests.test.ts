@@ -1,7 +1,7 @@
 // Manifests: /v2/<name>/manifests/<reference> (PUT, GET, HEAD, DELETE) for OCI
 // manifests and indexes and Docker schema 2 manifests and manifest lists.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   MT,
   api,
@@ -15,17 +15,10 @@ import {
   removeDir,
   startServer,
   type PushedManifest,
-  type TestServer,
+  serverPerFile,
 } from '../helpers/api-server.js';
 
-let srv: TestServer;
-before(async () => {
-  srv = await startServer();
-});
-after(async () => {
-  await srv.close();
-  removeDir(srv.dir);
-});
+const srv = serverPerFile();
 
 const ACCEPT_ALL = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 

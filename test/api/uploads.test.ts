@@ -14,17 +14,10 @@ import {
   startServer,
   tempDir,
   withQuery,
-  type TestServer,
+  serverPerFile,
 } from '../helpers/api-server.js';
 
-let srv: TestServer;
-before(async () => {
-  srv = await startServer();
-});
-after(async () => {
-  await srv.close();
-  removeDir(srv.dir);
-});
+const srv = serverPerFile();
 
 const OCTET = { 'Content-Type': 'application/octet-stream' };
 

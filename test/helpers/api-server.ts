@@ -1,6 +1,7 @@
 // In-process Berth servers for the API tests (test/api/*.test.ts), plus small
 // helpers to push blobs and manifests and to check OCI error bodies.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -326,4 +327,23 @@ export async function pushImage(
   };
   const manifest = await pushManifest(base, repo, doc, { ref: opts.ref, query: opts.query });
   return { config, layers, manifest, doc };
+}
+
+/** Starts one server before the file's tests and removes it after them; use it like a TestServer. */
+export function serverPerFile(opts: StartOptions = {}): TestServer {
+  let current: TestServer | undefined;
+  before(async () => {
+    current = await startServer(opts);
+  });
+  after(async () => {
+    if (!current) return;
+    await current.close();
+    removeDir(current.dir);
+  });
+  return new Proxy({} as TestServer, {
+    get(_target, key) {
+      if (!current) throw new Error('the test server has not started yet');
+      return current[key as keyof TestServer];
+    },
+  });
 }
