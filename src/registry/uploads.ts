@@ -57,6 +57,13 @@ export class UploadService {
    */
   async append(repository: string, id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
     await this.requireSession(repository, id);
+    const size = await this.write(id, body, range, length);
+    await this.store.touchUpload(id, this.now());
+    return size;
+  }
+
+  /** Streams a body onto the upload, feeding the running hash; resolves to the new size. */
+  private async write(id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
     const offset = await this.storage.uploadSize(id);
     if (offset === null) throw unknownUpload();
     if (range) {
@@ -98,15 +105,14 @@ export class UploadService {
       throw new RegistryError('SIZE_INVALID', 'chunk shorter than its Content-Range', { detail: { size } });
     }
     if (hash) this.remember(id, { hash, offset: size });
-    await this.store.touchUpload(id, this.now());
     return size;
   }
 
   /** Verifies the digest and turns the upload into a blob the repository may read. */
   async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
-    if (body) await this.append(repository, id, body, range, length);
-    else await this.requireSession(repository, id);
-    const size = await this.storage.uploadSize(id);
+    await this.requireSession(repository, id);
+    // A final body needs no touch of the session: the commit deletes it.
+    const size = body ? await this.write(id, body, range, length) : await this.storage.uploadSize(id);
     if (size === null) throw unknownUpload();
 
     const actual = await this.computeDigest(id, size, digest);

@@ -148,12 +148,7 @@ export function rawRequest(
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: u.hostname, port: Number(u.port), method, path: p, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
+      (res) => readRaw(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end(body);
@@ -193,6 +188,16 @@ export async function expectError(res: Response, status: number, code?: string, 
   assert.equal(res.status, status, `${where}: expected ${status}, got ${res.status}: ${text.slice(0, 300)}`);
   assert.match(res.headers.get('content-type') ?? '', /json/, `${where}: error Content-Type`);
   return assertErrorBody(text, code, where);
+}
+
+/** Reads a whole http(s) response. */
+export function readRaw(res: http.IncomingMessage): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    res.on('error', reject);
+  });
 }
 
 /** Same as expectError for a RawResponse. */

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import type { RawResponse } from './api-server.js';
+import { readRaw, type RawResponse } from './api-server.js';
 
 export interface SelfSigned {
   certificate: string;
@@ -41,12 +41,7 @@ export function httpsRequest(
         agent: false,
         ...(opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
       },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
+      (res) => readRaw(res).then(resolve, reject),
     );
     req.on('error', reject);
     req.end(opts.body);
