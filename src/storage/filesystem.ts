@@ -6,6 +6,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { FileReadStream } from './file-read-stream.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -36,9 +37,13 @@ export class FilesystemDriver implements StorageDriver {
       if (isNotFound(err)) throw new NotFoundError(key);
       throw err;
     }
-    // 4 MiB reads: measured 2.0 GB/s per pull against 1.2 GB/s at 1 MiB (Node has no sendfile);
-    // the cost is up to 4 MiB buffered per concurrent pull.
-    return fh.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 4 * 1024 * 1024, autoClose: true });
+    try {
+      const { size } = await fh.stat();
+      return new FileReadStream(fh, range?.start ?? 0, range ? Math.min(range.end + 1, size) : size);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   async put(key: string, body: Buffer): Promise<void> {
