@@ -3,7 +3,11 @@
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BerthConfig } from './config/index.js';
+import { registerApiRoutes } from './api/routes.js';
+import { buildTokenAuth } from './auth/token-auth.js';
+import { openAccess } from './http/access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
+import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerV2Routes } from './http/v2-router.js';
@@ -35,11 +39,13 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const meta = parts?.meta ?? (await openMetadata(config));
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
+  const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
   const ctx: RegistryContext = {
+    access: tokenAuth?.access ?? openAccess,
     blobs: new BlobService(storage, store),
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024)),
-    listing: new ListingService(store),
+    listing: new ListingService(store, tokenAuth?.services?.store),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,
@@ -84,6 +90,11 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, config.auth.htpasswd.path);
   registerErrorHandler(app);
   registerV2Routes(app, ctx);
+  const services = tokenAuth?.services;
+  if (services) {
+    registerTokenRoutes(app, { ...services, meta });
+    await registerApiRoutes(app, { ...services, meta });
+  }
 
   const purging = config.storage.maintenance.uploadpurging;
   let timer: NodeJS.Timeout | undefined;

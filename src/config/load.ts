@@ -108,7 +108,9 @@ function finalize(c: ParsedSchema): BerthConfig {
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },
     },
     // `auth: {}` (or REGISTRY_AUTH unset with an empty section) means no auth.
-    ...(auth?.htpasswd ? { auth: { htpasswd: auth.htpasswd } } : {}),
+    ...(auth?.htpasswd || auth?.token
+      ? { auth: { ...(auth.htpasswd ? { htpasswd: auth.htpasswd } : {}), ...(auth.token ? { token: auth.token } : {}), accounts: auth.accounts } }
+      : {}),
   };
   return deepFreeze(config);
 }

@@ -149,8 +149,49 @@ const auth = z
       })
       .strict()
       .optional(),
+    // Docker token authentication (registry:2's `auth.token`), plus Berth's own issuer.
+    token: z
+      .object({
+        /** Where clients get tokens; default: this server's /token. */
+        realm: str().default(''),
+        service: str().default('berth'),
+        issuer: str().default('berth'),
+        /** PEM certificates of external issuers whose tokens are trusted. */
+        rootcertbundle: str().default(''),
+        /** JWKS URL (or file) of an external issuer whose tokens are trusted. */
+        jwks: str().default(''),
+        /** Run the built-in token service and accounts (off: only trust external issuers). */
+        builtin: bool().default(true),
+        /** Lifetime of issued access tokens. */
+        expiration: duration('5m'),
+        /** Lifetime of refresh tokens (offline_token=true). */
+        refreshexpiration: duration('720h'),
+      })
+      .strict()
+      .optional(),
+    // Built-in accounts (with the token service): the first admin and login protection.
+    accounts: z
+      .object({
+        adminuser: str().default('admin'),
+        /** The first admin's password; unset = no admin is created. Never a default. */
+        adminpassword: str().default(''),
+        adminpasswordfile: str().default(''),
+        /** Failed logins allowed per user, and per client address, in `loginwindow` before 429. */
+        loginlimit: int(1).default(10),
+        addresslimit: int(1).default(100),
+        loginwindow: duration('15m'),
+        bcryptcost: int(4, 15).default(12),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
+  .superRefine((a, ctx) => {
+    if (a.htpasswd && a.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'choose one of auth.htpasswd and auth.token' });
+    if (a.token && !a.token.builtin && !a.token.jwks && !a.token.rootcertbundle) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'with builtin: false, set jwks or rootcertbundle to trust an external issuer' });
+    }
+  })
   .optional();
 
 export const configSchema = z

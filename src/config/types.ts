@@ -64,6 +64,8 @@ export interface BerthConfig {
   /** Absent means no authentication. */
   readonly auth?: {
     readonly htpasswd?: { readonly realm: string; readonly path: string };
+    readonly token?: TokenAuthConfig;
+    readonly accounts: AccountsConfig;
   };
   readonly limits: {
     readonly manifestbytes: number;
@@ -78,3 +80,28 @@ export type DeepPartial<T> = T extends readonly (infer _U)[]
   : T extends object
     ? { -readonly [K in keyof T]?: DeepPartial<T[K]> }
     : T;
+
+export interface TokenAuthConfig {
+  /** "" = this server's /token. */
+  readonly realm: string;
+  readonly service: string;
+  readonly issuer: string;
+  readonly rootcertbundle: string;
+  readonly jwks: string;
+  readonly builtin: boolean;
+  /** Milliseconds. */
+  readonly expiration: number;
+  /** Milliseconds. */
+  readonly refreshexpiration: number;
+}
+
+export interface AccountsConfig {
+  readonly adminuser: string;
+  readonly adminpassword: string;
+  readonly adminpasswordfile: string;
+  readonly loginlimit: number;
+  readonly addresslimit: number;
+  /** Milliseconds. */
+  readonly loginwindow: number;
+  readonly bcryptcost: number;
+}

@@ -31,13 +31,16 @@ export class RegistryError extends Error {
   readonly detail: unknown;
   /** Overrides the code's usual status where the spec asks for another (416, 413, 415). */
   readonly status: number;
+  /** Response headers that belong to the error (WWW-Authenticate, Retry-After). */
+  readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, message?: string, options: { detail?: unknown; status?: number } = {}) {
+  constructor(code: ErrorCode, message?: string, options: { detail?: unknown; status?: number; headers?: Record<string, string> } = {}) {
     super(message ?? ERROR_CODES[code].message);
     this.name = 'RegistryError';
     this.code = code;
     this.detail = options.detail;
     this.status = options.status ?? ERROR_CODES[code].status;
+    this.headers = options.headers ?? {};
   }
 }
 

@@ -80,7 +80,8 @@ export async function startUpload(ctx: RegistryContext, r: V2Request): Promise<v
   // The spec: a mount with invalid repository or digest arguments falls back to a new session.
   if (mount && from && isValidRepositoryName(from) && isDigest(mount)) {
     const digest = digestParam(mount);
-    if (await ctx.blobs.mount(name, from, digest)) return blobCreated(ctx, r, digest);
+    // Mounting needs pull on the source; without it this is an ordinary upload (nothing is revealed).
+    if ((await ctx.access.mayPull(req, from)) && (await ctx.blobs.mount(name, from, digest))) return blobCreated(ctx, r, digest);
   }
   const digestValue = query.get('digest');
   if (digestValue !== null) {

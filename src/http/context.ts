@@ -1,11 +1,13 @@
 // What the HTTP handlers receive: the registry services plus a few settings.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AccessControl } from './access.js';
 import type { BlobService } from '../registry/blobs.js';
 import type { ListingService } from '../registry/listing.js';
 import type { ManifestService } from '../registry/manifests.js';
 import type { UploadService } from '../registry/uploads.js';
 
 export interface RegistryContext {
+  access: AccessControl;
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;

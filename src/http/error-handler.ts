@@ -21,6 +21,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (reply.sent || reply.raw.headersSent) return;
     reply.code(err.status).header('Content-Type', 'application/json');
+    for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
     if (request.method === 'HEAD') return reply.send();
     return reply.send(JSON.stringify(errorBody(err)));
   });

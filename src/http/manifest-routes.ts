@@ -50,7 +50,8 @@ export async function listTags(ctx: RegistryContext, r: V2Request): Promise<void
 
 export async function catalog(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply, query: URLSearchParams): Promise<void> {
   const n = pageSize(query);
-  const page = await ctx.listing.catalog(n, query.get('last') ?? undefined);
+  const viewer = await ctx.access.catalogViewer(req);
+  const page = await ctx.listing.catalog(n, query.get('last') ?? undefined, viewer);
   sendPage(reply, '/v2/_catalog', n, page, { repositories: page.items });
 }
 

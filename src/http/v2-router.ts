@@ -1,6 +1,7 @@
 // The /v2 route table. Repository names contain slashes, so one wildcard route
 // parses the path and dispatches on (resource, method).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Action } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { cancelUpload, deleteBlob, finishUpload, getBlob, patchUpload, startUpload, uploadStatus } from './blob-routes.js';
@@ -8,31 +9,35 @@ import type { RegistryContext, V2Request } from './context.js';
 import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers } from './manifest-routes.js';
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
-type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[] };
+type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
 
 const routes: Route[] = [
-  { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'] },
+  { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'], uploads: true },
   {
     re: /^(.+)\/blobs\/uploads\/([^/]+)$/,
     methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
     writes: ['PATCH', 'PUT', 'DELETE'],
+    uploads: true,
   },
   {
     re: /^(.+)\/blobs\/([^/]+)$/,
     methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
     writes: ['DELETE'],
+    deletes: true,
   },
   {
     re: /^(.+)\/manifests\/([^/]+)$/,
     methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
     writes: ['PUT', 'DELETE'],
+    deletes: true,
   },
   { re: /^(.+)\/tags\/list$/, methods: { GET: listTags }, writes: [] },
   { re: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: referrers }, writes: [] },
 ];
 
 export function registerV2Routes(app: FastifyInstance, ctx: RegistryContext): void {
-  const base = async (_req: FastifyRequest, reply: FastifyReply) => {
+  const base = async (req: FastifyRequest, reply: FastifyReply) => {
+    await ctx.access.base(req);
     return reply.code(200).header('Content-Type', 'application/json').send('{}');
   };
   app.route({ method: ['GET', 'HEAD'], url: '/v2/', handler: base });
@@ -65,6 +70,7 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
     }
     const name = m[1];
     if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', undefined, { detail: { name: name.slice(0, 300) } });
+    await ctx.access.require(req, name, actionFor(route, req.method));
     if (ctx.readOnly && route.writes.includes(req.method)) {
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode', { status: 405 });
     }
@@ -73,4 +79,11 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
     return reply;
   }
   throw new RegistryError('NAME_UNKNOWN', 'no such endpoint', { status: 404 });
+}
+
+/** What a request needs: uploads are pushes (even their GET), DELETE of content is delete, other reads pull. */
+function actionFor(route: Route, method: string): Action {
+  if (route.uploads) return 'push';
+  if (method === 'DELETE' && route.deletes) return 'delete';
+  return route.writes.includes(method) ? 'push' : 'pull';
 }

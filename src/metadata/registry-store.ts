@@ -43,7 +43,7 @@ export class RegistryStore {
   }
 
   async ensureRepository(tx: Tx, name: string, now: number): Promise<number> {
-    await tx.insertInto('repositories').values({ name, created_at: now }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    await tx.insertInto('repositories').values({ name, namespace: name.split('/')[0], created_at: now }).onConflict((oc) => oc.column('name').doNothing()).execute();
     const id = await this.repositoryId(name, tx);
     if (id === null) throw new Error(`repository ${name} vanished during its creation`);
     return id;

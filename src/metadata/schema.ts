@@ -5,6 +5,9 @@ import type { Generated } from 'kysely';
 export interface RepositoriesTable {
   id: Generated<number>;
   name: string;
+  /** First path component: the user or organisation that owns the repository. */
+  namespace: Generated<string>;
+  visibility: Generated<'public' | 'private'>;
   created_at: number;
 }
 
@@ -71,6 +74,109 @@ export interface GcBlobReviewTable {
   review_after: number;
 }
 
+export type Permission = 'read' | 'write' | 'admin';
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  email: string | null;
+  is_admin: Generated<number>;
+  robot_org_id: number | null;
+  disabled: Generated<number>;
+  created_at: number;
+  password_changed_at: number;
+}
+
+export interface NamespacesTable {
+  name: string;
+  kind: 'user' | 'org';
+  created_at: number;
+}
+
+export interface OrganizationsTable {
+  id: Generated<number>;
+  name: string;
+  created_at: number;
+}
+
+export interface OrgMembersTable {
+  org_id: number;
+  user_id: number;
+  role: 'owner' | 'member';
+}
+
+export interface TeamsTable {
+  id: Generated<number>;
+  org_id: number;
+  name: string;
+  permission: Permission;
+  created_at: number;
+}
+
+export interface TeamMembersTable {
+  team_id: number;
+  user_id: number;
+}
+
+export interface CollaboratorsTable {
+  repository_id: number;
+  user_id: number;
+  permission: Permission;
+}
+
+export interface AccessTokensTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: string;
+  /** Comma-separated actions: pull, push, delete. */
+  scopes: string;
+  /** null = every repository the owner may reach; "ns/*" or an exact repository name. */
+  resource: string | null;
+  expires_at: number | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  user_id: number;
+  /** Set when the login that produced it used an access token: the refresh is bound to it. */
+  access_token_id: number | null;
+  client_id: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  private_pem: string;
+  public_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface LoginFailuresTable {
+  key: string;
+  window_start: number;
+  count: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string | null;
+  action: string;
+  target: string | null;
+  address: string | null;
+  /** JSON. Never holds a secret. */
+  detail: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -81,4 +187,16 @@ export interface Database {
   tag_history: TagHistoryTable;
   uploads: UploadsTable;
   gc_blob_review: GcBlobReviewTable;
+  users: UsersTable;
+  namespaces: NamespacesTable;
+  organizations: OrganizationsTable;
+  org_members: OrgMembersTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  collaborators: CollaboratorsTable;
+  access_tokens: AccessTokensTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  login_failures: LoginFailuresTable;
+  audit_log: AuditLogTable;
 }

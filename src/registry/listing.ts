@@ -1,5 +1,7 @@
 // Tag lists, the catalog and the referrers index: paginated reads of the database.
 import { RegistryError } from '../errors/catalog.js';
+import type { CatalogViewer } from '../auth/policy.js';
+import type { AccountStore } from '../metadata/account-store.js';
 import type { RegistryStore } from '../metadata/registry-store.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 
@@ -12,7 +14,11 @@ export interface Page {
 export const MAX_PAGE = 10_000;
 
 export class ListingService {
-  constructor(private readonly store: RegistryStore) {}
+  constructor(
+    private readonly store: RegistryStore,
+    /** With accounts, catalog pages are filtered to what the viewer may see. */
+    private readonly accounts?: AccountStore,
+  ) {}
 
   async tags(repository: string, n: number | undefined, last: string | undefined): Promise<Page> {
     const repoId = await this.store.repositoryId(repository);
@@ -20,8 +26,10 @@ export class ListingService {
     return paginate(n, (limit) => this.store.listTags(repoId, limit, last));
   }
 
-  async catalog(n: number | undefined, last: string | undefined): Promise<Page> {
-    return paginate(n, (limit) => this.store.listRepositories(limit, last));
+  async catalog(n: number | undefined, last: string | undefined, viewer: CatalogViewer = 'all'): Promise<Page> {
+    const accounts = this.accounts;
+    if (viewer === 'all' || viewer.all || !accounts) return paginate(n, (limit) => this.store.listRepositories(limit, last));
+    return paginate(n, async (limit) => (await accounts.visibleRepositories(viewer, limit, last)).map((r) => r.name));
   }
 
   /** The referrers response: an image index of the manifests whose subject is `subject`. */

@@ -70,7 +70,8 @@ describe('defaultConfig', () => {
     });
     assert.deepEqual(c.http.listen, { host: '127.0.0.1', port: 0 });
     assert.equal(c.metadata.sqlite.path, path.join('/srv/berth', 'berth.db'));
-    assert.deepEqual(c.auth, { htpasswd: { realm: 'Berth Registry', path: '/etc/htpasswd' } });
+    assert.deepEqual(c.auth?.htpasswd, { realm: 'Berth Registry', path: '/etc/htpasswd' });
+    assert.equal(c.auth?.token, undefined);
     assert.equal(c.limits.uploadttl, 1500);
     throwsConfig(() => defaultConfig({ http: { workers: -1 } }), /^http\.workers: /);
   });
@@ -224,9 +225,24 @@ describe('environment overrides', () => {
     const c = loadConfig({
       env: { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'Test', REGISTRY_AUTH_HTPASSWD_PATH: '/h' },
     });
-    assert.deepEqual(c.auth, { htpasswd: { realm: 'Test', path: '/h' } });
+    assert.deepEqual(c.auth?.htpasswd, { realm: 'Test', path: '/h' });
+    assert.equal(c.auth?.token, undefined);
+  });
+
+  it('select token auth with the registry:2 variables and reject mixing it with htpasswd', () => {
+    const c = loadConfig({
+      env: { REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example/token', REGISTRY_AUTH_TOKEN_SERVICE: 'reg', REGISTRY_AUTH_TOKEN_ISSUER: 'iss', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/certs.pem' },
+    });
+    assert.equal(c.auth?.token?.realm, 'https://auth.example/token');
+    assert.equal(c.auth?.token?.service, 'reg');
+    assert.equal(c.auth?.token?.issuer, 'iss');
+    assert.equal(c.auth?.token?.rootcertbundle, '/certs.pem');
+    assert.equal(c.auth?.token?.expiration, 5 * 60_000);
+    assert.equal(c.auth?.htpasswd, undefined);
+    throwsConfig(() => load('auth: { htpasswd: { path: /h }, token: {} }'), /^auth\.token: choose one/);
+    throwsConfig(() => load('auth: { token: { builtin: false } }'), /^auth\.token: with builtin: false/);
     throwsConfig(() => loadConfig({ env: { REGISTRY_AUTH: 'htpasswd' } }), /^auth\.htpasswd\.path: required/);
-    throwsConfig(() => loadConfig({ env: { REGISTRY_AUTH: 'token' } }), /^REGISTRY_AUTH: unknown section "token"/);
+    throwsConfig(() => loadConfig({ env: { REGISTRY_AUTH: 'silly' } }), /^REGISTRY_AUTH: unknown section "silly"/);
   });
 
   it('accept BERTH_ as an alias that wins over REGISTRY_', () => {

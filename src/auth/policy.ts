@@ -1,0 +1,110 @@
+// Who may do what to a repository: a pure function of facts gathered from the
+// database (authorizer.ts gathers them). No I/O, so every rule is unit-tested.
+
+export type Action = 'pull' | 'push' | 'delete';
+export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
+export type Permission = 'read' | 'write' | 'admin';
+
+/** Actions each repository permission grants. */
+export const PERMISSION_ACTIONS: Record<Permission, Action[]> = {
+  read: ['pull'],
+  write: ['pull', 'push'],
+  admin: ['pull', 'push', 'delete'],
+};
+
+/** Restrictions of a personal access token or robot secret used instead of a password. */
+export interface TokenLimits {
+  actions: Action[];
+  /** null = any repository; "ns/*" = that namespace; otherwise one repository name. */
+  resource: string | null;
+}
+
+export interface Principal {
+  userId: number;
+  username: string;
+  isAdmin: boolean;
+  /** Set for robot accounts. */
+  robotOrgId: number | null;
+  /** Set when the caller authenticated with an access token rather than a password. */
+  limits?: TokenLimits;
+  /** The access token (or robot secret) the caller signed in with, if any. */
+  accessTokenId?: number;
+}
+
+/** Who is listing repositories: everyone's, or those one caller may see (userId null = anonymous). */
+export type CatalogViewer = 'all' | { userId: number | null; username?: string; all: boolean };
+
+export interface RepositoryFacts {
+  name: string;
+  /** The repository exists (has been created by a push). */
+  exists: boolean;
+  visibility: 'public' | 'private';
+  /** Kind of the namespace that owns the name, or null when nobody owns it. */
+  namespaceKind: 'user' | 'org' | null;
+  /** Caller's role in the owning organisation, if any. */
+  orgRole: 'owner' | 'member' | null;
+  /** Permissions of the caller's teams in the owning organisation. */
+  teamPermissions: Permission[];
+  /** The caller's collaborator permission on this repository. */
+  collaborator: Permission | null;
+}
+
+export function namespaceOf(repository: string): string {
+  const i = repository.indexOf('/');
+  return i < 0 ? repository : repository.slice(0, i);
+}
+
+function union(into: Set<Action>, perm: Permission | null | undefined): void {
+  if (perm) for (const a of PERMISSION_ACTIONS[perm]) into.add(a);
+}
+
+/** Actions `principal` (null = anonymous) may take on the repository. */
+export function repositoryActions(principal: Principal | null, f: RepositoryFacts): Set<Action> {
+  const out = new Set<Action>();
+  const publicPull = f.exists && f.visibility === 'public';
+  if (publicPull) out.add('pull');
+  if (!principal) return out;
+
+  if (principal.isAdmin) {
+    for (const a of ACTIONS) out.add(a);
+  } else {
+    const ns = namespaceOf(f.name);
+    if (f.namespaceKind === 'user' && ns === principal.username && principal.robotOrgId === null) {
+      for (const a of ACTIONS) out.add(a);
+    } else if (f.namespaceKind === 'org') {
+      if (f.orgRole === 'owner') for (const a of ACTIONS) out.add(a);
+      else if (f.orgRole === 'member') out.add('pull');
+      for (const p of f.teamPermissions) union(out, p);
+    }
+    // Collaborators act on an existing repository; they cannot create one.
+    if (f.exists) union(out, f.collaborator);
+  }
+  // What does not exist yet is readable only by those who may create it (a push starts by
+  // checking which blobs are already there); to everyone else it looks like a private repository.
+  if (!f.exists && !out.has('push')) out.delete('pull');
+  return principal.limits ? restrict(out, principal.limits, f.name, publicPull) : out;
+}
+
+function restrict(actions: Set<Action>, limits: TokenLimits, repository: string, publicPull: boolean): Set<Action> {
+  const out = new Set<Action>();
+  if (resourceMatches(limits.resource, repository)) {
+    for (const a of actions) if (limits.actions.includes(a)) out.add(a);
+  }
+  // A token never sees less than anonymous does.
+  if (publicPull) out.add('pull');
+  return out;
+}
+
+export function resourceMatches(resource: string | null, repository: string): boolean {
+  if (resource === null) return true;
+  if (resource.endsWith('/*')) return repository.startsWith(resource.slice(0, -1));
+  return resource === repository;
+}
+
+/** True when the principal may create repositories in (and administer) the namespace. */
+export function canAdministerNamespace(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+  if (!principal || principal.limits) return false;
+  if (principal.isAdmin) return true;
+  if (kind === 'user') return ns === principal.username && principal.robotOrgId === null;
+  return kind === 'org' && orgRole === 'owner';
+}

@@ -1,0 +1,62 @@
+// Builds token authentication from the configuration: the verifier every
+// replica uses on /v2, and (with the built-in issuer) the accounts, key ring
+// and token issuer behind /token and /api/v1.
+import { readFileSync } from 'node:fs';
+import type { BerthConfig } from '../config/index.js';
+import { TokenAccess } from '../http/access.js';
+import { AccountStore } from '../metadata/account-store.js';
+import type { MetadataDb } from '../metadata/database.js';
+import { KeyRing } from '../token/keys.js';
+import { TokenIssuer, TokenVerifier } from '../token/tokens.js';
+import { AccountService } from './accounts.js';
+import { Authorizer } from './authorizer.js';
+
+/** What the built-in token service and the REST API need. */
+export interface AccountServices {
+  accounts: AccountService;
+  store: AccountStore;
+  authorizer: Authorizer;
+  keys: KeyRing;
+  issuer: TokenIssuer;
+  verifier: TokenVerifier;
+  service: string;
+  refreshTtlMs: number;
+}
+
+export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
+  const t = config.auth!.token!;
+  const store = new AccountStore(meta);
+  let keys: KeyRing | undefined;
+  if (t.builtin) {
+    keys = new KeyRing(store, meta, t.expiration);
+    await keys.init();
+  }
+  const verifier = new TokenVerifier({
+    issuer: t.issuer,
+    service: t.service,
+    keys,
+    jwks: t.jwks || undefined,
+    rootCertBundle: t.rootcertbundle || undefined,
+  });
+  const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
+  const access = new TokenAccess({ verifier, service: t.service, realm, accounts: t.builtin ? store : undefined });
+  if (!keys) return { access, services: null };
+
+  const accounts = new AccountService(store, meta, config.auth!.accounts);
+  const a = config.auth!.accounts;
+  const password = a.adminpassword || (a.adminpasswordfile ? readFileSync(a.adminpasswordfile, 'utf8').trim() : '');
+  if (password) await accounts.bootstrapAdmin(a.adminuser, password);
+  return {
+    access,
+    services: {
+      accounts,
+      store,
+      authorizer: new Authorizer(store),
+      keys,
+      issuer: new TokenIssuer(keys, t.issuer, t.expiration),
+      verifier,
+      service: t.service,
+      refreshTtlMs: t.refreshexpiration,
+    },
+  };
+}

@@ -1,0 +1,148 @@
+// The built-in token service (Docker token authentication):
+//   GET  /token  Basic or anonymous; service, scope…, offline_token + client_id → refresh_token
+//   POST /token  OAuth2 form: grant_type=password | refresh_token (docker login, containerd)
+//   GET  /.well-known/jwks.json  the public keys, for registries that trust this issuer.
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sha256Hex, type AccountService } from '../auth/accounts.js';
+import { parseScope, type Authorizer, type ResourceScope } from '../auth/authorizer.js';
+import type { Principal } from '../auth/policy.js';
+import { parseBasic } from '../auth/htpasswd.js';
+import { RegistryError, errorBody } from '../errors/catalog.js';
+import type { MetadataDb } from '../metadata/database.js';
+import type { KeyRing } from '../token/keys.js';
+import type { TokenIssuer } from '../token/tokens.js';
+import { readLimited } from './body.js';
+
+export interface TokenServiceDeps {
+  accounts: AccountService;
+  authorizer: Authorizer;
+  issuer: TokenIssuer;
+  keys: KeyRing;
+  meta: MetadataDb;
+  service: string;
+  refreshTtlMs: number;
+}
+
+const REFRESH_PREFIX = 'berth_rt_';
+
+export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): void {
+  app.get('/token', async (req, reply) => {
+    const q = new URLSearchParams(req.url.split('?')[1] ?? '');
+    checkService(q.get('service'), d.service);
+    const creds = parseBasic(req.headers.authorization);
+    const principal = creds ? await d.accounts.authenticate(creds.user, creds.password, req.ip) : null;
+    const scopes = q.getAll('scope').flatMap((s) => s.split(' '));
+    const res = await issue(d, req, principal, scopes);
+    if (principal && q.get('offline_token') === 'true') {
+      res.refresh_token = await newRefreshToken(d, principal, q.get('client_id') ?? '');
+    }
+    return send(reply, res);
+  });
+
+  app.post('/token', async (req, reply) => {
+    let form: URLSearchParams;
+    try {
+      form = new URLSearchParams((await readLimited(req.raw, 64 * 1024)).toString('utf8'));
+    } catch {
+      return oauthError(reply, 400, 'invalid_request', 'unreadable form body');
+    }
+    try {
+      checkService(form.get('service'), d.service);
+    } catch {
+      return oauthError(reply, 400, 'invalid_request', 'unknown service');
+    }
+    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    const clientId = form.get('client_id') ?? '';
+    let principal: Principal;
+    let refresh: string | undefined;
+    const grant = form.get('grant_type');
+    if (grant === 'password') {
+      const username = form.get('username') ?? '';
+      const password = form.get('password') ?? '';
+      try {
+        principal = await d.accounts.authenticate(username, password, req.ip);
+      } catch (err) {
+        if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
+        return oauthError(reply, 401, 'invalid_grant', 'invalid username or password');
+      }
+      if (form.get('access_type') === 'offline') refresh = await newRefreshToken(d, principal, clientId);
+    } else if (grant === 'refresh_token') {
+      const token = form.get('refresh_token') ?? '';
+      const p = token.startsWith(REFRESH_PREFIX) ? await refreshPrincipal(d, token) : null;
+      if (!p) return oauthError(reply, 401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
+      principal = p;
+      refresh = token;
+    } else {
+      return oauthError(reply, 400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+    }
+    const res = await issue(d, req, principal, scopes);
+    return send(reply, { access_token: res.access_token, scope: scopes.join(' '), expires_in: res.expires_in, issued_at: res.issued_at, ...(refresh ? { refresh_token: refresh } : {}) });
+  });
+
+  app.get('/.well-known/jwks.json', async (_req, reply) => {
+    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'max-age=60').send(JSON.stringify(await d.keys.jwks()));
+  });
+}
+
+function checkService(service: string | null, expected: string): void {
+  if (service !== null && service !== '' && service !== expected) {
+    throw new RegistryError('DENIED', 'unknown service', { status: 400 });
+  }
+}
+
+interface TokenResponse {
+  token: string;
+  access_token: string;
+  expires_in: number;
+  issued_at: string;
+  refresh_token?: string;
+}
+
+async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Principal | null, rawScopes: string[]): Promise<TokenResponse> {
+  const requested = rawScopes.map(parseScope).filter((s): s is ResourceScope => s !== null);
+  const granted = await d.authorizer.grant(principal, requested);
+  const { token, expiresIn, issuedAt } = await d.issuer.issue(principal?.username ?? '', d.service, granted);
+  req.user = principal?.username;
+  if (principal) {
+    await d.accounts.audit({
+      actor: principal.username,
+      action: 'token.issue',
+      address: req.ip,
+      detail: { requested: rawScopes.slice(0, 20), granted: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`), ...(principal.accessTokenId ? { accessToken: principal.accessTokenId } : {}) },
+    });
+  }
+  return { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt };
+}
+
+async function newRefreshToken(d: TokenServiceDeps, principal: Principal, clientId: string): Promise<string> {
+  const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+  const now = Date.now();
+  await d.meta.transaction(async (tx) => {
+    await d.accounts.store.createRefreshToken(
+      tx,
+      { tokenHash: sha256Hex(token), userId: principal.userId, accessTokenId: principal.accessTokenId ?? null, clientId: clientId.slice(0, 200), expiresAt: now + d.refreshTtlMs },
+      now,
+    );
+  });
+  return token;
+}
+
+async function refreshPrincipal(d: TokenServiceDeps, token: string): Promise<Principal | null> {
+  const row = await d.accounts.store.refreshToken(sha256Hex(token));
+  if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return null;
+  const user = await d.accounts.store.userById(row.userId);
+  // A password change revokes refresh tokens; the time check also covers any written before it.
+  if (!user || user.passwordChangedAt > row.createdAt) return null;
+  return d.accounts.principalById(row.userId, row.accessTokenId);
+}
+
+function send(reply: FastifyReply, body: object): FastifyReply {
+  return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify(body));
+}
+
+function oauthError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
+  const err = new RegistryError(status === 401 ? 'UNAUTHORIZED' : 'DENIED', description, { status });
+  // OAuth2's fields for OAuth clients, the registry's error list for Docker's error printer.
+  return reply.code(status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify({ error, error_description: description, ...errorBody(err) }));
+}

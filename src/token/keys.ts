@@ -1,0 +1,113 @@
+// Token signing keys (ES256), kept in the metadata database so every replica
+// signs and verifies with the same set. The newest unretired key signs; retired
+// keys stay published (JWKS) until every token they signed has expired.
+import { exportJWK, exportPKCS8, calculateJwkThumbprint, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import type { AccountStore, SigningKeyRow } from '../metadata/account-store.js';
+import type { MetadataDb } from '../metadata/database.js';
+
+const ALG = 'ES256';
+/** How often a replica re-reads the key table (to see a rotation done by another one). */
+const RELOAD_MS = 30_000;
+
+interface LoadedKey {
+  kid: string;
+  alg: string;
+  jwk: JWK;
+  retiredAt: number | null;
+  createdAt: number;
+  privateKey?: CryptoKey;
+  publicKey?: CryptoKey;
+  row: SigningKeyRow;
+}
+
+export class KeyRing {
+  private keys: LoadedKey[] = [];
+  private loadedAt = 0;
+  private loading: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: AccountStore,
+    private readonly meta: MetadataDb,
+    /** Longest token lifetime: retired keys are dropped this long after retirement. */
+    private readonly maxTokenMs: number,
+  ) {}
+
+  /** Loads the keys, creating the first one if the table is empty. */
+  async init(): Promise<void> {
+    await this.reload();
+    if (!this.keys.some((k) => k.retiredAt === null)) {
+      await this.addKey(false);
+      await this.reload();
+    }
+  }
+
+  /** Makes a new signing key and retires the others (they still verify until their tokens expire). */
+  async rotate(): Promise<string> {
+    const kid = await this.addKey(true);
+    await this.reload();
+    return kid;
+  }
+
+  async signingKey(): Promise<{ kid: string; alg: string; key: CryptoKey }> {
+    await this.fresh();
+    const k = this.keys.find((x) => x.retiredAt === null) ?? this.keys[0];
+    if (!k) throw new Error('no token signing key');
+    k.privateKey ??= await importPKCS8(k.row.privatePem, k.alg);
+    return { kid: k.kid, alg: k.alg, key: k.privateKey };
+  }
+
+  /** The public key for a kid; an unknown kid triggers one early reload (a key made by another replica). */
+  async publicKey(kid: string): Promise<CryptoKey | null> {
+    await this.fresh();
+    let k = this.keys.find((x) => x.kid === kid);
+    if (!k && Date.now() - this.loadedAt > 1000) {
+      await this.reload();
+      k = this.keys.find((x) => x.kid === kid);
+    }
+    if (!k) return null;
+    k.publicKey ??= (await importJWK(k.jwk, k.alg)) as CryptoKey;
+    return k.publicKey;
+  }
+
+  async jwks(): Promise<{ keys: JWK[] }> {
+    await this.fresh();
+    return { keys: this.keys.map((k) => ({ ...k.jwk, kid: k.kid, alg: k.alg, use: 'sig' })) };
+  }
+
+  private async fresh(): Promise<void> {
+    if (Date.now() - this.loadedAt > RELOAD_MS) await this.reload();
+  }
+
+  private async reload(): Promise<void> {
+    this.loading ??= (async () => {
+      try {
+        const now = Date.now();
+        const rows = (await this.store.signingKeys()).filter((r) => r.retiredAt === null || r.retiredAt + this.maxTokenMs > now);
+        const old = new Map(this.keys.map((k) => [k.kid, k]));
+        this.keys = rows.map((row) => {
+          const prev = old.get(row.kid);
+          return { kid: row.kid, alg: row.alg, jwk: JSON.parse(row.publicJwk), retiredAt: row.retiredAt, createdAt: row.createdAt, row, privateKey: prev?.privateKey, publicKey: prev?.publicKey };
+        });
+        this.loadedAt = now;
+      } finally {
+        this.loading = null;
+      }
+    })();
+    return this.loading;
+  }
+
+  private async addKey(retireOthers: boolean): Promise<string> {
+    const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
+    const jwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(jwk);
+    const now = Date.now();
+    await this.meta.transaction(async (tx) => {
+      await this.store.addSigningKey(tx, { kid, alg: ALG, privatePem: await exportPKCS8(privateKey), publicJwk: JSON.stringify(jwk), createdAt: now });
+      if (retireOthers) {
+        await this.store.retireSigningKeys(tx, kid, now);
+        await this.store.dropSigningKeysRetiredBefore(tx, now - this.maxTokenMs);
+      }
+    });
+    return kid;
+  }
+}
