@@ -8,6 +8,8 @@ import type { MetadataDb } from '../metadata/database.js';
 const ALG = 'ES256';
 /** How often a replica re-reads the key table (to see a rotation done by another one). */
 const RELOAD_MS = 30_000;
+/** An unknown kid re-reads the table at most this often (forged kids cannot hammer the database). */
+const UNKNOWN_KID_RELOAD_MS = 250;
 
 interface LoadedKey {
   kid: string;
@@ -60,7 +62,7 @@ export class KeyRing {
   async publicKey(kid: string): Promise<CryptoKey | null> {
     await this.fresh();
     let k = this.keys.find((x) => x.kid === kid);
-    if (!k && Date.now() - this.loadedAt > 1000) {
+    if (!k && Date.now() - this.loadedAt > UNKNOWN_KID_RELOAD_MS) {
       await this.reload();
       k = this.keys.find((x) => x.kid === kid);
     }

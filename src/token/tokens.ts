@@ -145,7 +145,7 @@ const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** libtrust's key ID: base32 of the first 240 bits of SHA-256(DER SPKI), in 12 groups of 4. */
 export function libtrustKeyId(key: KeyObject): string {
-  const digest = createHash('sha256').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const digest = createHash('sha256').update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
   let bits = 0;
   let value = 0;
   let out = '';

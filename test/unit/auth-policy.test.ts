@@ -1,0 +1,90 @@
+// The pure access rules of src/auth/policy.ts and scope parsing.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseScope } from '../../src/auth/authorizer.js';
+import { canAdministerNamespace, repositoryActions, resourceMatches, type Principal, type RepositoryFacts } from '../../src/auth/policy.js';
+
+const user = (name: string, extra: Partial<Principal> = {}): Principal => ({ userId: 1, username: name, isAdmin: false, robotOrgId: null, ...extra });
+const facts = (name: string, extra: Partial<RepositoryFacts> = {}): RepositoryFacts => ({
+  name,
+  exists: true,
+  visibility: 'private',
+  namespaceKind: 'user',
+  orgRole: null,
+  teamPermissions: [],
+  collaborator: null,
+  ...extra,
+});
+const acts = (p: Principal | null, f: RepositoryFacts) => [...repositoryActions(p, f)].sort();
+
+describe('repositoryActions', () => {
+  it('owners do everything in their namespace; others nothing on private repositories', () => {
+    assert.deepEqual(acts(user('alice'), facts('alice/app')), ['delete', 'pull', 'push']);
+    assert.deepEqual(acts(user('bob'), facts('alice/app')), []);
+    assert.deepEqual(acts(null, facts('alice/app')), []);
+  });
+
+  it('public repositories are pullable by anyone, writable only by their owners', () => {
+    assert.deepEqual(acts(null, facts('alice/app', { visibility: 'public' })), ['pull']);
+    assert.deepEqual(acts(user('bob'), facts('alice/app', { visibility: 'public' })), ['pull']);
+  });
+
+  it('a missing repository: its namespace owner may create (and so check) it; nobody else sees anything', () => {
+    assert.deepEqual(acts(user('alice'), facts('alice/new', { exists: false })), ['delete', 'pull', 'push']);
+    assert.deepEqual(acts(user('bob'), facts('alice/new', { exists: false, visibility: 'public' })), []);
+    assert.deepEqual(acts(user('bob'), facts('nobody/new', { exists: false, namespaceKind: null })), []);
+  });
+
+  it('organisations: owner all, member read, team permissions add up', () => {
+    const org = (extra: Partial<RepositoryFacts>) => facts('acme/app', { namespaceKind: 'org', ...extra });
+    assert.deepEqual(acts(user('o'), org({ orgRole: 'owner' })), ['delete', 'pull', 'push']);
+    assert.deepEqual(acts(user('m'), org({ orgRole: 'member' })), ['pull']);
+    assert.deepEqual(acts(user('w'), org({ orgRole: 'member', teamPermissions: ['read', 'write'] })), ['pull', 'push']);
+    assert.deepEqual(acts(user('w'), org({ exists: false, teamPermissions: ['write'] })), ['pull', 'push'], 'team writers create repositories');
+  });
+
+  it('collaborators act on existing repositories only', () => {
+    assert.deepEqual(acts(user('bob'), facts('alice/app', { collaborator: 'write' })), ['pull', 'push']);
+    assert.deepEqual(acts(user('bob'), facts('alice/app', { collaborator: 'admin' })), ['delete', 'pull', 'push']);
+    assert.deepEqual(acts(user('bob'), facts('alice/new', { exists: false, collaborator: 'admin' })), []);
+  });
+
+  it('a robot never owns a namespace of its name; admins do everything', () => {
+    assert.deepEqual(acts(user('acme+ci', { robotOrgId: 3 }), facts('acme+ci/app')), []);
+    assert.deepEqual(acts(user('root', { isAdmin: true }), facts('alice/app')), ['delete', 'pull', 'push']);
+  });
+
+  it('access tokens narrow the owner’s rights to their actions and resource, never below anonymous', () => {
+    const limited = user('alice', { limits: { actions: ['pull'], resource: 'alice/*' } });
+    assert.deepEqual(acts(limited, facts('alice/app')), ['pull']);
+    assert.deepEqual(acts(user('alice', { limits: { actions: ['pull', 'push'], resource: 'alice/one' } }), facts('alice/two')), []);
+    assert.deepEqual(acts(user('alice', { limits: { actions: [], resource: 'x/y' } }), facts('bob/app', { visibility: 'public' })), ['pull']);
+  });
+});
+
+describe('helpers', () => {
+  it('resourceMatches: null, namespace wildcards and exact names', () => {
+    assert.ok(resourceMatches(null, 'a/b'));
+    assert.ok(resourceMatches('a/*', 'a/b/c'));
+    assert.ok(!resourceMatches('a/*', 'ab/c'));
+    assert.ok(resourceMatches('a/b', 'a/b'));
+    assert.ok(!resourceMatches('a/b', 'a/bc'));
+  });
+
+  it('canAdministerNamespace: own user namespace, org owners, admins; never through an access token', () => {
+    assert.ok(canAdministerNamespace(user('alice'), 'alice', 'user', null));
+    assert.ok(!canAdministerNamespace(user('bob'), 'alice', 'user', null));
+    assert.ok(canAdministerNamespace(user('bob'), 'acme', 'org', 'owner'));
+    assert.ok(!canAdministerNamespace(user('bob'), 'acme', 'org', 'member'));
+    assert.ok(!canAdministerNamespace(user('alice', { limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'alice', 'user', null));
+    assert.ok(!canAdministerNamespace(null, 'alice', 'user', null));
+  });
+
+  it('parseScope: repository scopes with slashes, resource classes, the catalog, junk', () => {
+    assert.deepEqual(parseScope('repository:a/b/c:pull,push'), { type: 'repository', name: 'a/b/c', actions: ['pull', 'push'] });
+    assert.deepEqual(parseScope('repository(plugin):a/b:pull'), { type: 'repository', name: 'a/b', actions: ['pull'] });
+    assert.deepEqual(parseScope('registry:catalog:*'), { type: 'registry', name: 'catalog', actions: ['*'] });
+    assert.equal(parseScope('junk'), null);
+    assert.equal(parseScope('repository::pull'), null);
+  });
+});
