@@ -42,6 +42,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
+    audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs: new BlobService(storage, store),
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024)),

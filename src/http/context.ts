@@ -1,5 +1,6 @@
 // What the HTTP handlers receive: the registry services plus a few settings.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditEntry } from '../metadata/account-store.js';
 import type { AccessControl } from './access.js';
 import type { BlobService } from '../registry/blobs.js';
 import type { ListingService } from '../registry/listing.js';
@@ -8,6 +9,8 @@ import type { UploadService } from '../registry/uploads.js';
 
 export interface RegistryContext {
   access: AccessControl;
+  /** Records deletes in the audit log (with accounts). */
+  audit?: (entry: AuditEntry) => Promise<void>;
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;

@@ -213,3 +213,15 @@ describe('who may see and do what', () => {
     assert.equal((await admin.fetch('/v2/alice/secret/manifests/v1')).status, 200, 'admins read everything');
   });
 });
+
+describe('audit', () => {
+  it('records registry deletes with the actor, and token issues, without secrets', async () => {
+    const img = await alice.pushImage('alice/gone', 'v1');
+    const del = await alice.fetch(`/v2/alice/gone/manifests/${img.manifest}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    const log = await accounts.store.auditLog(200);
+    assert.ok(log.some((e) => e.action === 'manifest.delete' && e.actor === 'alice' && e.target === `alice/gone@${img.manifest}`));
+    assert.ok(log.some((e) => e.action === 'token.issue' && e.actor === 'alice'));
+    assert.ok(!JSON.stringify(log).includes(pw('alice')), 'no password in the audit log');
+  });
+});
