@@ -1,4 +1,4 @@
 export { ConfigError } from './errors.js';
 export { defaultConfig, loadConfig, type LoadConfigOptions } from './load.js';
-export type { AccountsConfig, BerthConfig, DeepPartial, LogFormatter, LogLevel, TokenAuthConfig } from './types.js';
+export type { AccountsConfig, BerthConfig, DeepPartial, LogFormatter, LogLevel, S3Config, TokenAuthConfig } from './types.js';
 export { isIgnoredEnvVar } from './env.js';

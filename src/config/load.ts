@@ -106,6 +106,7 @@ function finalize(c: ParsedSchema): BerthConfig {
     http: { ...http, listen, ...(tls && (tls.certificate || tls.key) ? { tls } : {}) },
     metadata: {
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },
+      ...(c.metadata.postgres ? { postgres: c.metadata.postgres } : {}),
     },
     // `auth: {}` (or REGISTRY_AUTH unset with an empty section) means no auth.
     ...(auth?.htpasswd || auth?.token

@@ -98,6 +98,34 @@ const storage = z
       })
       .strict()
       .default({}),
+    // S3-compatible object storage (AWS S3, Ceph RGW, MinIO, Aliyun OSS), registry:2's keys.
+    s3: z
+      .object({
+        bucket: str(z.string().min(1, 'required')),
+        region: str().default('us-east-1'),
+        /** Endpoint URL for non-AWS services, e.g. http://127.0.0.1:7480. */
+        regionendpoint: str().default(''),
+        accesskey: str().default(''),
+        secretkey: str().default(''),
+        forcepathstyle: bool().default(false),
+        /** Key prefix inside the bucket. */
+        rootdirectory: str().default(''),
+        /** Multipart part size (≥ 5 MiB): also the smallest PATCH chunk clients may send. */
+        chunksize: int(5 * 1024 * 1024).default(16 * 1024 * 1024),
+        multipartcopythresholdsize: int(5 * 1024 * 1024).default(32 * 1024 * 1024),
+        multipartcopychunksize: int(5 * 1024 * 1024).default(32 * 1024 * 1024),
+        multipartcopymaxconcurrency: int(1, 100).default(8),
+        secure: bool().default(true),
+        skipverify: bool().default(false),
+        v4auth: bool().default(true),
+        encrypt: bool().default(false),
+        keyid: str().default(''),
+        storageclass: str().default('STANDARD'),
+        /** Lifetime of presigned blob URLs when redirects are on. */
+        redirectexpiry: duration('20m'),
+      })
+      .strict()
+      .optional(),
     delete: z.object({ enabled: bool().default(true) }).strict().default({}),
     maintenance: z
       .object({
@@ -204,7 +232,17 @@ export const configSchema = z
     storage,
     health,
     metadata: z
-      .object({ sqlite: z.object({ path: str().default('') }).strict().default({}) })
+      .object({
+        sqlite: z.object({ path: str().default('') }).strict().default({}),
+        // PostgreSQL instead of SQLite (REGISTRY_METADATA=postgres selects it): required for replicas.
+        postgres: z
+          .object({
+            url: str(z.string().min(1, 'required')),
+            poolsize: int(1, 1000).default(10),
+          })
+          .strict()
+          .optional(),
+      })
       .strict()
       .default({}),
     auth,

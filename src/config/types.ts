@@ -33,6 +33,8 @@ export interface BerthConfig {
   };
   readonly storage: {
     readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number };
+    /** Present when S3-compatible storage is configured (it then replaces the filesystem). */
+    readonly s3?: S3Config;
     readonly delete: { readonly enabled: boolean };
     readonly maintenance: {
       readonly uploadpurging: {
@@ -60,6 +62,8 @@ export interface BerthConfig {
   readonly metadata: {
     /** `path` defaults to <storage.filesystem.rootdirectory>/berth.db. */
     readonly sqlite: { readonly path: string };
+    /** Present when PostgreSQL is configured (it then replaces SQLite). */
+    readonly postgres?: { readonly url: string; readonly poolsize: number };
   };
   /** Absent means no authentication. */
   readonly auth?: {
@@ -104,4 +108,26 @@ export interface AccountsConfig {
   /** Milliseconds. */
   readonly loginwindow: number;
   readonly bcryptcost: number;
+}
+
+export interface S3Config {
+  readonly bucket: string;
+  readonly region: string;
+  readonly regionendpoint: string;
+  readonly accesskey: string;
+  readonly secretkey: string;
+  readonly forcepathstyle: boolean;
+  readonly rootdirectory: string;
+  readonly chunksize: number;
+  readonly multipartcopythresholdsize: number;
+  readonly multipartcopychunksize: number;
+  readonly multipartcopymaxconcurrency: number;
+  readonly secure: boolean;
+  readonly skipverify: boolean;
+  readonly v4auth: boolean;
+  readonly encrypt: boolean;
+  readonly keyid: string;
+  readonly storageclass: string;
+  /** Milliseconds. */
+  readonly redirectexpiry: number;
 }

@@ -155,7 +155,8 @@ health:
 
   it('rejects unknown keys with their full path', () => {
     throwsConfig(() => load('storage:\n  filesystem:\n    rootdir: /x\n'), 'unknown key "storage.filesystem.rootdir"');
-    throwsConfig(() => load('storage:\n  s3: { bucket: b }\n'), 'unknown key "storage.s3"');
+    throwsConfig(() => load('storage:\n  azure: { accountname: b }\n'), 'unknown key "storage.azure"');
+    throwsConfig(() => load('storage:\n  s3: { bucket: b, bogus: 1 }\n'), 'unknown key "storage.s3.bogus"');
     throwsConfig(() => load('bogus: 1\n'), 'unknown key "bogus"');
   });
 
@@ -227,6 +228,28 @@ describe('environment overrides', () => {
     });
     assert.deepEqual(c.auth?.htpasswd, { realm: 'Test', path: '/h' });
     assert.equal(c.auth?.token, undefined);
+  });
+
+  it('select S3 storage and PostgreSQL metadata with the registry:2-style variables', () => {
+    const c = loadConfig({
+      env: {
+        REGISTRY_STORAGE: 's3',
+        REGISTRY_STORAGE_S3_BUCKET: 'berth',
+        REGISTRY_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:7480',
+        REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+        REGISTRY_STORAGE_S3_ACCESSKEY: 'ak',
+        REGISTRY_STORAGE_S3_SECRETKEY: 'sk',
+        REGISTRY_METADATA: 'postgres',
+        REGISTRY_METADATA_POSTGRES_URL: 'postgres://berth@127.0.0.1/berth',
+      },
+    });
+    assert.equal(c.storage.s3?.bucket, 'berth');
+    assert.equal(c.storage.s3?.forcepathstyle, true);
+    assert.equal(c.storage.s3?.chunksize, 16 * 1024 * 1024);
+    assert.equal(c.metadata.postgres?.url, 'postgres://berth@127.0.0.1/berth');
+    assert.equal(c.metadata.postgres?.poolsize, 10);
+    throwsConfig(() => loadConfig({ env: { REGISTRY_STORAGE: 's3' } }), /^storage\.s3\.bucket: required/);
+    throwsConfig(() => loadConfig({ env: { REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_CHUNKSIZE: '1024' } }), /^storage\.s3\.chunksize/);
   });
 
   it('select token auth with the registry:2 variables and reject mixing it with htpasswd', () => {
