@@ -24,7 +24,7 @@ export async function getManifest(ctx: RegistryContext, r: V2Request, head: bool
 export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
   const ref = parseReference(r.param);
   const body = await readLimited(r.req.raw, ctx.manifestLimit);
-  const result = await ctx.manifests.put(r.name, ref, r.req.headers['content-type'], body, r.query.getAll('tag'));
+  const result = await ctx.manifests.put(r.name, ref, r.req.headers['content-type'], body, r.query.getAll('tag'), { actor: r.req.user ?? null, address: r.req.ip });
   const { reply } = r;
   reply
     .code(201)
@@ -38,7 +38,7 @@ export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<v
 
 export async function deleteManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
   if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
-  await ctx.manifests.delete(r.name, parseReference(r.param));
+  await ctx.manifests.delete(r.name, parseReference(r.param), { actor: r.req.user ?? null, address: r.req.ip });
   r.reply.code(202).header('Content-Length', 0).send();
 }
 

@@ -49,6 +49,11 @@ export class RegistryStore {
     return id;
   }
 
+  async hasManifests(tx: Tx, repositoryId: number): Promise<boolean> {
+    const row = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Repositories with at least one manifest, by name, after `last`. */
   async listRepositories(limit: number, last?: string): Promise<string[]> {
     let q = this.db

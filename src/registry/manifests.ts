@@ -8,6 +8,7 @@ import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type Par
 import { isValidTag } from '../oci/names.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
+import { noEvents, type Origin, type RegistryEventSink } from './events.js';
 import type { ManifestCache } from './manifest-cache.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
@@ -36,6 +37,7 @@ export class ManifestService {
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
     private readonly cache: ManifestCache,
+    private readonly events: RegistryEventSink = noEvents,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -62,7 +64,14 @@ export class ManifestService {
     return body;
   }
 
-  async put(repository: string, ref: Reference, contentType: string | undefined, body: Buffer, extraTags: string[] = []): Promise<PutResult> {
+  async put(
+    repository: string,
+    ref: Reference,
+    contentType: string | undefined,
+    body: Buffer,
+    extraTags: string[] = [],
+    origin: Origin = { actor: null },
+  ): Promise<PutResult> {
     const algorithm = 'digest' in ref ? ref.digest.algorithm : 'sha256';
     const digest = digestOf(body, algorithm);
     if ('digest' in ref && ref.digest.value !== digest) {
@@ -87,6 +96,7 @@ export class ManifestService {
     const now = this.now();
     await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.ensureRepository(tx, repository, now);
+      const firstManifest = !(await this.store.hasManifests(tx, repoId));
       const missingBlobs = await this.store.missingBlobs(tx, repoId, parsed.blobs.map((b) => b.digest));
       const missingChildren = await this.store.missingManifests(tx, repoId, parsed.manifests.map((m) => m.digest));
       const missing = [...missingBlobs, ...missingChildren];
@@ -110,18 +120,29 @@ export class ManifestService {
         now,
       );
       for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now);
+      const base = { repository, digest, mediaType: parsed.mediaType, artifactType: parsed.artifactType, size: body.length, ...origin, at: now };
+      await this.events.record(tx, [
+        ...(firstManifest ? [{ ...base, type: 'repository.create' as const }] : []),
+        // One push event per tag (or one for an untagged push), never one per blob.
+        ...(tags.length ? tags.map((tag) => ({ ...base, type: 'push' as const, tag })) : [{ ...base, type: 'push' as const }]),
+      ]);
     });
     this.cache.set(digest, body);
     return { digest, subject: parsed.subject?.digest, tags };
   }
 
   /** By tag: removes only the tag. By digest: removes the manifest and its tags. */
-  async delete(repository: string, ref: Reference): Promise<void> {
+  async delete(repository: string, ref: Reference, origin: Origin = { actor: null }): Promise<void> {
     const now = this.now();
     const deleted = await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.repositoryId(repository, tx);
       if (repoId === null) return false;
-      return 'tag' in ref ? this.store.deleteTag(tx, repoId, ref.tag, now) : this.store.deleteManifest(tx, repoId, ref.digest.value, now);
+      const done = 'tag' in ref ? await this.store.deleteTag(tx, repoId, ref.tag, now) : await this.store.deleteManifest(tx, repoId, ref.digest.value, now);
+      if (done) {
+        const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
+        await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
+      }
+      return done;
     });
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN');
   }

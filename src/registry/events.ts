@@ -1,0 +1,39 @@
+// Registry events: what changed, recorded by the services inside the same
+// transaction as the change itself (the outbox pattern), so a committed push
+// always has its event and a rolled-back one never does. Webhooks, watchers
+// and statistics consume them; the registry only produces them.
+import type { Tx } from '../metadata/database.js';
+
+export type RegistryEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete';
+
+export interface RegistryEvent {
+  type: RegistryEventType;
+  repository: string;
+  /** Set for pushes by tag and tag deletes. */
+  tag?: string;
+  digest?: string;
+  mediaType?: string;
+  artifactType?: string;
+  size?: number;
+  /** Account that made the change (null when unauthenticated or unknown). */
+  actor: string | null;
+  /** Client address. */
+  address?: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+/** Who made a change, as the HTTP layer knows it. */
+export interface Origin {
+  actor: string | null;
+  address?: string;
+}
+
+export interface RegistryEventSink {
+  /** Called inside the change's transaction; must only write through `tx`. */
+  record(tx: Tx, events: RegistryEvent[]): Promise<void>;
+}
+
+export const noEvents: RegistryEventSink = {
+  async record() {},
+};
