@@ -17,6 +17,7 @@ import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
+import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { UploadService } from './registry/uploads.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
@@ -40,12 +41,14 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
+  // Consumers of registry events (webhooks, the index), written in each change's transaction.
+  const eventSinks: RegistryEventSink[] = [];
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs: new BlobService(storage, store),
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024)),
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks)),
     listing: new ListingService(store, tokenAuth?.services?.store),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,

@@ -37,3 +37,12 @@ export interface RegistryEventSink {
 export const noEvents: RegistryEventSink = {
   async record() {},
 };
+
+/** Several consumers of the same events, each writing in the same transaction. */
+export function combineSinks(sinks: RegistryEventSink[]): RegistryEventSink {
+  return {
+    async record(tx, events) {
+      for (const s of sinks) await s.record(tx, events);
+    },
+  };
+}
