@@ -52,7 +52,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     } catch {
       return oauthError(reply, 400, 'invalid_request', 'unknown service');
     }
-    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const clientId = form.get('client_id') ?? '';
     let principal: Principal;
     let refresh: string | undefined;
