@@ -3,6 +3,7 @@
 // `config verify`, 2 configuration error when starting the server.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAccountCommands } from './cli/account-commands.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
 // package.json sits one level above both src/ (tsx) and dist/ (built).
@@ -43,6 +44,8 @@ configCmd
     }
     process.stdout.write('ok\n');
   });
+
+registerAccountCommands(program, fail);
 
 function fail(err: unknown, code: number): never {
   if (err instanceof ConfigError) {

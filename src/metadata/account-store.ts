@@ -506,4 +506,38 @@ export class AccountStore {
       detail: r.detail ? JSON.parse(r.detail) : null,
     }));
   }
+
+  // ---- REST API additions ----
+
+  /** Repositories whose names start with the namespace: a deleted owner keeps its name reserved while any remain. */
+  async namespaceHasRepositories(name: string, tx: Tx = this.db): Promise<boolean> {
+    const r = await tx.selectFrom('repositories').select('id').where('namespace', '=', name).limit(1).executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** Organisations in which the user is the only owner (they would be left without one). */
+  async soleOwnerOf(userId: number, tx: Tx = this.db): Promise<string[]> {
+    const rows = await tx
+      .selectFrom('org_members as m')
+      .innerJoin('organizations as o', 'o.id', 'm.org_id')
+      .select(['o.name', 'o.id'])
+      .where('m.user_id', '=', userId)
+      .where('m.role', '=', 'owner')
+      .execute();
+    const out: string[] = [];
+    for (const r of rows) {
+      const owners = await tx.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', r.id).where('role', '=', 'owner').executeTakeFirst();
+      if (Number(owners?.n ?? 0) <= 1) out.push(r.name);
+    }
+    return out;
+  }
+
+  async ownerCount(orgId: number, tx: Tx = this.db): Promise<number> {
+    const r = await tx.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', orgId).where('role', '=', 'owner').executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async robots(orgId: number): Promise<UserRow[]> {
+    return (await this.db.selectFrom('users').select(userColumns).where('robot_org_id', '=', orgId).orderBy('username').execute()).map(toUser);
+  }
 }

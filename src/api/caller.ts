@@ -1,0 +1,93 @@
+// Who is calling the REST API, and the guards every route picks from.
+// Basic carries a password or an access token; Bearer carries an access token.
+// Both go through AccountService.authenticate, so failures are rate-limited alike.
+import type { FastifyRequest } from 'fastify';
+import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
+import { parseBasic } from '../auth/htpasswd.js';
+import type { Principal } from '../auth/policy.js';
+import { RegistryError } from '../errors/catalog.js';
+import type { AuditEntry } from '../metadata/account-store.js';
+import type { ApiDeps } from './deps.js';
+
+const callers = new WeakMap<FastifyRequest, Principal | null>();
+
+/** onRequest hook body: authenticates the caller once; throws 401/429 for bad credentials. */
+export async function identify(d: ApiDeps, req: FastifyRequest): Promise<void> {
+  const header = req.headers.authorization;
+  let principal: Principal | null = null;
+  if (header && /^basic\s/i.test(header)) {
+    const creds = parseBasic(header);
+    if (!creds) throw unauthorized('malformed Basic credentials');
+    principal = await d.accounts.authenticate(creds.user, creds.password, req.ip);
+  } else if (header && /^bearer\s/i.test(header)) {
+    const secret = header.slice(7).trim();
+    // Registry JWTs are for /v2; the API takes access tokens, found by their hash.
+    const owner = secret.startsWith(TOKEN_PREFIX) ? await tokenOwner(d, secret) : '';
+    principal = await d.accounts.authenticate(owner, secret, req.ip);
+  } else if (header) {
+    throw unauthorized('unsupported Authorization scheme');
+  }
+  if (principal) req.user = principal.username;
+  callers.set(req, principal);
+}
+
+async function tokenOwner(d: ApiDeps, secret: string): Promise<string> {
+  const token = await d.store.accessTokenByHash(sha256Hex(secret));
+  const user = token ? await d.store.userById(token.userId) : null;
+  return user?.username ?? '';
+}
+
+/** The caller, or null when anonymous. */
+export function caller(req: FastifyRequest): Principal | null {
+  return callers.get(req) ?? null;
+}
+
+/** Any signed-in caller (password or access token). */
+export function signedIn(req: FastifyRequest): Principal {
+  const p = caller(req);
+  if (!p) throw unauthorized();
+  return p;
+}
+
+/**
+ * A person signed in with a password. Changes to accounts need this: an access token
+ * (or a robot's secret) must not mint wider tokens or grant itself permissions.
+ */
+export function person(req: FastifyRequest): Principal {
+  const p = signedIn(req);
+  if (p.accessTokenId !== undefined || p.robotOrgId !== null) {
+    throw new RegistryError('DENIED', 'this operation needs a password login, not an access token');
+  }
+  return p;
+}
+
+export function admin(req: FastifyRequest): Principal {
+  const p = person(req);
+  if (!p.isAdmin) throw forbidden('administrators only');
+  return p;
+}
+
+export function unauthorized(message = 'authentication required'): RegistryError {
+  return new RegistryError('UNAUTHORIZED', message);
+}
+
+export function forbidden(message: string): RegistryError {
+  return new RegistryError('DENIED', message);
+}
+
+export function notFound(what: string): RegistryError {
+  return new RegistryError('NAME_UNKNOWN', `${what} not found`, { status: 404 });
+}
+
+export function conflict(message: string): RegistryError {
+  return new RegistryError('DENIED', message, { status: 409 });
+}
+
+export function badRequest(message: string): RegistryError {
+  return new RegistryError('DENIED', message, { status: 400 });
+}
+
+/** An audit entry for a change made by the caller. */
+export function auditOf(req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>): AuditEntry {
+  return { actor: caller(req)?.username ?? null, action, target, address: req.ip, ...(detail ? { detail } : {}) };
+}

@@ -1,0 +1,18 @@
+// What the API routes share: the account services and one helper that makes a
+// change and its audit entry in the same transaction (both or neither happen).
+import type { AccountServices } from '../auth/token-auth.js';
+import type { AuditEntry } from '../metadata/account-store.js';
+import type { MetadataDb, Tx } from '../metadata/database.js';
+
+export interface ApiDeps extends AccountServices {
+  meta: MetadataDb;
+}
+
+export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now: number) => Promise<T>): Promise<T> {
+  const now = Date.now();
+  return d.meta.transaction(async (tx) => {
+    const result = await fn(tx, now);
+    await d.store.audit(tx, entry, now);
+    return result;
+  });
+}

@@ -1,0 +1,203 @@
+// Repositories: the visible list, one repository, its visibility and its
+// collaborators. A repository the caller may not pull answers exactly like a
+// missing one (same status, code and message), wherever it is asked about.
+//
+// Names contain slashes, so each method has one wildcard route; GET serves three
+// shapes (/{name}, /{name}/collaborators, /{name}/collaborators/{user}), told apart
+// by a route constraint so each is its own route in the OpenAPI document. The last
+// "/collaborators" segment wins: a repository whose name ends in it is addressed
+// only through the registry API.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authorizer } from '../auth/authorizer.js';
+import { namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
+import { RegistryError } from '../errors/catalog.js';
+import type { RepositoryRow } from '../metadata/account-store.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import { auditOf, caller, forbidden, notFound, person } from './caller.js';
+import { change, type ApiDeps } from './deps.js';
+import { body, collaboratorSchema, listOf, memberName, op, params, permission, repositorySchema } from './schemas.js';
+
+type Shape = 'repository' | 'collaborators' | 'collaborator';
+const PATH = '/api/v1/repositories/';
+const COLLABORATOR = /^(.+)\/collaborators\/([^/]+)$/;
+const COLLABORATORS = /^(.+)\/collaborators$/;
+
+/** The route constraint (registered on the app): which GET shape a /repositories/* URL has. */
+export const repositoryPathStrategy = {
+  name: 'berthRepositoryPath',
+  storage() {
+    const handlers = new Map<string, unknown>();
+    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
+  },
+  deriveConstraint(req: { url?: string }): string | undefined {
+    const url = req.url ?? '';
+    if (!url.startsWith(PATH)) return undefined; // every other request: one startsWith
+    return shapeOf(url.slice(PATH.length).split('?')[0]).shape;
+  },
+  mustMatchWhenDerived: false,
+};
+
+function shapeOf(rest: string): { shape: Shape; name: string; user?: string } {
+  let m = COLLABORATOR.exec(rest);
+  if (m) return { shape: 'collaborator', name: m[1], user: m[2] };
+  m = COLLABORATORS.exec(rest);
+  if (m) return { shape: 'collaborators', name: m[1] };
+  return { shape: 'repository', name: rest };
+}
+
+const nameDoc = { type: 'string', description: 'repository name; may contain slashes' };
+const docParams = {
+  repository: params({ name: nameDoc }),
+  collaborators: params({ name: nameDoc }),
+  collaborator: params({ name: nameDoc, user: memberName }),
+};
+const docUrl: Record<Shape, string> = {
+  repository: '/api/v1/repositories/{name}',
+  collaborators: '/api/v1/repositories/{name}/collaborators',
+  collaborator: '/api/v1/repositories/{name}/collaborators/{user}',
+};
+/** Route config: document the wildcard route under its real path and parameters. */
+const documentedAs = (shape: Shape) => ({
+  swaggerTransform: ({ schema }: { schema: object }) => ({ url: docUrl[shape], schema: { ...schema, params: docParams[shape] } }),
+});
+
+function parse(req: FastifyRequest, want: Shape): { name: string; user?: string } {
+  const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
+  if (p.shape !== want) throw want === 'repository' ? new RegistryError('NAME_UNKNOWN') : notFound('collaborator');
+  if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+  return p;
+}
+
+export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void {
+  const { store, authorizer } = d;
+  const unknown = () => new RegistryError('NAME_UNKNOWN'); // the registry's own "no such repository"
+
+  /** The repository if the caller may pull it; otherwise the same 404 a missing one gives. */
+  const visible = async (who: Principal | null, name: string): Promise<RepositoryRow> => {
+    const repo = await authorizer.visibleRepository(who, name);
+    if (!repo) throw unknown();
+    return repo;
+  };
+  /** Visible, and the caller administers it: namespace admins, admin teams and admin collaborators. */
+  const administered = async (req: FastifyRequest, name: string): Promise<RepositoryRow> => {
+    const who = person(req);
+    const repo = await visible(who, name);
+    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    return repo;
+  };
+  const view = async (who: Principal | null, r: RepositoryRow) => ({ ...r, actions: [...(await authorizer.actions(who, r.name))] });
+
+  api.get<{ Querystring: { namespace?: string; n: number; last?: string } }>(
+    '/repositories',
+    {
+      schema: op('repositories', 'Repositories the caller can see, by name', {
+        querystring: {
+          type: 'object',
+          properties: { namespace: { type: 'string', maxLength: 64 }, n: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, last: { type: 'string', maxLength: 255 } },
+          additionalProperties: false,
+        },
+        ok: { 200: listOf('repositories', repositorySchema) },
+        anonymous: true,
+      }),
+    },
+    async (req) => {
+      const who = caller(req);
+      const { n, last, namespace } = req.query;
+      const rows = await store.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
+      // A token limited to some repositories lists only those (and public ones).
+      const limits = who?.limits;
+      const shown = limits ? rows.filter((r) => r.visibility === 'public' || resourceMatches(limits.resource, r.name)) : rows;
+      const repositories = shown.map((r) => ({ name: r.name, namespace: r.namespace, visibility: r.visibility }));
+      return { repositories, ...(rows.length === n ? { next: rows[rows.length - 1].name } : {}) };
+    },
+  );
+
+  api.get(
+    '/repositories/*',
+    { constraints: { berthRepositoryPath: 'repository' }, config: documentedAs('repository'), schema: op('repositories', 'A repository (404 unless the caller may pull it)', { ok: { 200: repositorySchema }, errors: [400, 404], anonymous: true }) },
+    async (req) => {
+      const who = caller(req);
+      return view(who, await visible(who, parse(req, 'repository').name));
+    },
+  );
+
+  api.patch<{ Body: { visibility: 'public' | 'private' } }>(
+    '/repositories/*',
+    {
+      config: documentedAs('repository'),
+      schema: op('repositories', 'Make a repository public or private (its administrators)', {
+        body: body({ visibility: { type: 'string', enum: ['public', 'private'] } }, ['visibility']),
+        ok: { 200: repositorySchema },
+        errors: [400, 403, 404],
+      }),
+    },
+    async (req) => {
+      const repo = await administered(req, parse(req, 'repository').name);
+      const visibility = req.body.visibility;
+      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => store.setVisibility(tx, repo.id, visibility));
+      return view(caller(req), { ...repo, visibility });
+    },
+  );
+
+  api.get(
+    '/repositories/*',
+    { constraints: { berthRepositoryPath: 'collaborators' }, config: documentedAs('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
+    async (req) => {
+      const repo = await administered(req, parse(req, 'collaborators').name);
+      return { collaborators: (await store.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
+    },
+  );
+
+  api.get(
+    '/repositories/*',
+    { constraints: { berthRepositoryPath: 'collaborator' }, config: documentedAs('collaborator'), schema: op('collaborators', "A collaborator's permission (its administrators)", { ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }) },
+    async (req) => {
+      const p = parse(req, 'collaborator');
+      const repo = await administered(req, p.name);
+      const c = (await store.collaborators(repo.id)).find((x) => x.username === p.user);
+      if (!c) throw notFound('collaborator');
+      return { name: c.username, permission: c.permission };
+    },
+  );
+
+  api.put<{ Body: { permission: 'read' | 'write' | 'admin' } }>(
+    '/repositories/*',
+    {
+      config: documentedAs('collaborator'),
+      schema: op('collaborators', 'Add a collaborator or change its permission (repository administrators)', { body: body({ permission }, ['permission']), ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }),
+    },
+    async (req) => {
+      const p = parse(req, 'collaborator');
+      const repo = await administered(req, p.name);
+      const user = await store.userByName(p.user!);
+      if (!user) throw notFound('user');
+      const perm = req.body.permission;
+      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => store.setCollaborator(tx, repo.id, user.id, perm));
+      return { name: user.username, permission: perm };
+    },
+  );
+
+  api.delete(
+    '/repositories/*',
+    { config: documentedAs('collaborator'), schema: op('collaborators', 'Remove a collaborator (repository administrators)', { ok: { 204: null }, errors: [400, 403, 404] }) },
+    async (req, reply) => {
+      const p = parse(req, 'collaborator');
+      const repo = await administered(req, p.name);
+      const user = await store.userByName(p.user!);
+      if (!user) throw notFound('collaborator');
+      await change(d, auditOf(req, 'collaborator.remove', repo.name, { user: user.username }), async (tx) => {
+        if (!(await store.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
+      });
+      return reply.code(204).send();
+    },
+  );
+}
+
+/** Administrators, those who administer the namespace, and teams or collaborators with `admin`. */
+async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
+  if (who.isAdmin) return true;
+  const f = await authorizer.facts(who, name);
+  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username) return true;
+  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
+  return f.collaborator === 'admin';
+}

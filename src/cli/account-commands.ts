@@ -1,0 +1,110 @@
+// `berth user add|passwd` and `berth keys rotate`: act on the metadata database
+// named by the same configuration `berth serve` reads, so they work with the
+// server stopped (and, SQLite's WAL allowing, with it running).
+import { stdin } from 'node:process';
+import type { Command } from 'commander';
+import type { AccountService } from '../auth/accounts.js';
+import { ConfigError, defaultConfig, loadConfig, type BerthConfig } from '../config/index.js';
+import { RegistryError } from '../errors/catalog.js';
+import type { AccountStore } from '../metadata/account-store.js';
+import type { MetadataDb } from '../metadata/database.js';
+
+/** Who the audit log names for changes made from the command line (not a valid username). */
+const CLI_ACTOR = '(cli)';
+
+type Fail = (err: unknown, code: number) => never;
+
+export function registerAccountCommands(program: Command, fail: Fail): void {
+  const configOption = ['-c, --config <file>', 'YAML config file (default: $BERTH_CONFIG, else built-in defaults)'] as const;
+
+  const user = program.command('user').description('manage user accounts');
+
+  user
+    .command('add <name>')
+    .description('create a user; the password is read from standard input')
+    .option(...configOption)
+    .option('--admin', 'make the user an administrator')
+    .option('--email <address>', 'email address')
+    .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
+    .action(async (name: string, opts: { config?: string; admin?: boolean; email?: string }) => {
+      await withAccounts(opts.config, fail, async ({ accounts }) => {
+        const password = await readPassword();
+        await accounts.createUser({ username: name, password, email: opts.email ?? null, isAdmin: !!opts.admin }, { actor: CLI_ACTOR, action: 'user.create', target: name });
+        process.stdout.write(`created user ${name}${opts.admin ? ' (administrator)' : ''}\n`);
+      });
+    });
+
+  user
+    .command('passwd <name>')
+    .description("set a user's password, read from standard input")
+    .option(...configOption)
+    .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
+    .action(async (name: string, opts: { config?: string }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, store }) => {
+        const u = await store.userByName(name);
+        if (!u || u.robotOrgId !== null) throw new UsageError(`no such user: ${name}`);
+        await accounts.setPassword(u, await readPassword(), { actor: CLI_ACTOR, action: 'user.password', target: name });
+        process.stdout.write(`password changed for ${name}\n`);
+      });
+    });
+
+  program
+    .command('keys')
+    .description('token signing keys')
+    .command('rotate')
+    .description('sign new tokens with a new key; older keys verify until their tokens expire')
+    .option(...configOption)
+    .action(async (opts: { config?: string }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, store, meta, config }) => {
+        const { KeyRing } = await import('../token/keys.js');
+        const keys = new KeyRing(store, meta, config.auth?.token?.expiration ?? defaultConfig({ auth: { token: {} } }).auth!.token!.expiration);
+        await keys.init();
+        const kid = await keys.rotate();
+        await accounts.audit({ actor: CLI_ACTOR, action: 'keys.rotate', target: kid });
+        process.stdout.write(`new signing key ${kid} (running servers pick it up within a minute)\n`);
+      });
+    });
+}
+
+interface Parts {
+  config: BerthConfig;
+  meta: MetadataDb;
+  store: AccountStore;
+  accounts: AccountService;
+}
+
+async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts) => Promise<void>): Promise<void> {
+  let meta: MetadataDb | undefined;
+  try {
+    const config = loadConfig({ file: file ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
+    if (!config.auth?.token) process.stderr.write('berth: note: auth.token is not configured; accounts take effect once it is\n');
+    // Loaded lazily, so `berth config verify` stays light.
+    const [{ openMetadata }, { AccountStore }, { AccountService }] = await Promise.all([import('../app.js'), import('../metadata/account-store.js'), import('../auth/accounts.js')]);
+    meta = await openMetadata(config);
+    const store = new AccountStore(meta);
+    const accountsCfg = config.auth?.accounts ?? defaultConfig({ auth: {} }).auth!.accounts;
+    await fn({ config, meta, store, accounts: new AccountService(store, meta, accountsCfg) });
+  } catch (err) {
+    await meta?.close();
+    // Refusals (name taken, short password, no such user) are messages, not crashes.
+    if (err instanceof RegistryError || err instanceof UsageError) {
+      process.stderr.write(`berth: ${err.message}\n`);
+      process.exit(1);
+    }
+    fail(err, err instanceof ConfigError ? 2 : 1);
+  }
+  await meta?.close();
+}
+
+class UsageError extends Error {}
+
+/** The whole of standard input less one trailing newline; an empty password is refused. */
+async function readPassword(): Promise<string> {
+  // A terminal would echo it: the password comes from a pipe or a file.
+  if (stdin.isTTY) throw new UsageError('pipe the password on standard input, e.g. `printf %s "$PASSWORD" | berth user add NAME --password-stdin`');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (!password) throw new UsageError('refusing an empty password');
+  return password;
+}
