@@ -1,8 +1,9 @@
 // Opens the metadata database (SQLite embedded, PostgreSQL when scaled) and migrates it.
-import { mkdirSync } from 'node:fs';
+import { constants, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { migrationProvider, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -14,55 +15,166 @@ export interface MetadataDb {
   readonly db: Db;
   /**
    * Runs `fn` in one write transaction (SQLite: BEGIN IMMEDIATE, so writers queue
-   * instead of failing on upgrade). `durable: false` is for state a client can
-   * recreate (a new upload session): it skips the commit's fsync, and the next
+   * instead of failing on upgrade). A durable transaction resolves only once its
+   * commit is on disk (it survives power loss). `durable: false` is for state a
+   * client can recreate (a new upload session): it skips the fsync, and the next
    * durable commit syncs it anyway.
+   *
+   * PostgreSQL (postgres.ts): SERIALIZABLE, and `fn` is run again from the start after a
+   * serialization failure or deadlock. So `fn` must only read and write through `tx` (no
+   * storage, network or in-process state changes), and must not catch database errors.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: { durable?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 
 export async function openSqlite(path: string): Promise<MetadataDb> {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const memory = path === ':memory:';
+  if (!memory) mkdirSync(dirname(path), { recursive: true });
   const raw = new SQLite(path);
   raw.pragma('journal_mode = WAL');
-  // Durable transactions switch to FULL: a commit is on disk before the client hears
-  // 201, even across power loss. NORMAL (WAL) survives process crashes and is the
-  // default for everything else.
+  // NORMAL in WAL mode: a commit is written to the WAL without an fsync, which survives
+  // process crashes. Durable transactions are made power-safe by an fsync of the WAL after
+  // the commit (see WalSync): what synchronous = FULL would do, but on the thread pool
+  // instead of the event loop, outside the write lock, and shared by concurrent commits.
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
   await migrate(db, 'sqlite');
+  const walSync = memory ? null : new WalSync(path);
+  // The WAL file exists now; make its directory entry durable once, so later syncs of it suffice.
+  if (!memory) syncDirSync(dirname(path));
   return {
     dialect: 'sqlite',
     db,
     async transaction(fn, opts) {
       const durable = opts?.durable ?? true;
-      return db.connection().execute(async (conn) => {
-        // Inside the connection's lock, so no other statement sees the setting.
-        if (durable) raw.pragma('synchronous = FULL');
+      const result = await db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
         try {
-          await sql`begin immediate`.execute(conn);
-          try {
-            const result = await fn(conn);
-            await sql`commit`.execute(conn);
-            return result;
-          } catch (err) {
-            await sql`rollback`.execute(conn);
-            throw err;
-          }
-        } finally {
-          if (durable) raw.pragma('synchronous = NORMAL');
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (err) {
+          await sql`rollback`.execute(conn);
+          throw err;
         }
       });
+      if (durable && walSync) await walSync.sync();
+      return result;
     },
     close: () => db.destroy(),
   };
 }
 
-async function migrate(db: Kysely<any>, dialect: Dialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: migrationProvider(dialect), migrationTableName: 'berth_migrations', migrationLockTableName: 'berth_migrations_lock' });
+/**
+ * Group commit for SQLite in WAL mode. The WAL is append-only between checkpoints, and
+ * a checkpoint syncs it before copying it into the database (which it then syncs too),
+ * so one fdatasync of the WAL that starts after a commit returned makes that commit and
+ * every earlier one durable. Callers that arrive while a sync runs share the next one.
+ */
+export class WalSync {
+  /** Number of syncs started; a caller needs one that started after its commit. */
+  private started = 0;
+  private running: Promise<void> | null = null;
+  private waiters: { target: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
+
+  constructor(private readonly dbPath: string) {}
+
+  sync(): Promise<void> {
+    // A sync that is already running may have started before our commit: wait for the next.
+    const target = this.started + 1;
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject });
+      if (!this.running) this.run();
+    });
+  }
+
+  private run(): void {
+    this.started++;
+    const generation = this.started;
+    this.running = fdatasyncPath(`${this.dbPath}-wal`, this.dbPath).then(
+      () => this.finish(generation, null),
+      (err) => this.finish(generation, err ?? new Error('WAL sync failed')),
+    );
+  }
+
+  private finish(generation: number, err: unknown): void {
+    this.running = null;
+    const done = this.waiters.filter((w) => w.target <= generation);
+    this.waiters = this.waiters.filter((w) => w.target > generation);
+    for (const w of done) err ? w.reject(err) : w.resolve();
+    if (this.waiters.length > 0) this.run();
+  }
+}
+
+/** fdatasync of `file`; when it is gone (the last connection checkpointed and removed the WAL), of `fallback`. */
+async function fdatasyncPath(file: string, fallback: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, constants.O_RDWR);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fh = await open(fallback, constants.O_RDWR);
+  }
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function syncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY);
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+const STATEMENT_CACHE = 500;
+
+/**
+ * The database as Kysely's SQLite driver sees it, with prepared statements reused: the
+ * driver prepares every query it runs, and preparing costs more than running the small
+ * queries of the registry. Statements are looked up by SQL text (most recently used last).
+ */
+function cachingStatements(raw: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => raw.close(),
+    prepare(text: string): SqliteStatement {
+      let stmt = cache.get(text);
+      if (stmt && !stmt.busy) {
+        cache.delete(text);
+        cache.set(text, stmt);
+        return stmt as unknown as SqliteStatement;
+      }
+      stmt = raw.prepare(text);
+      // A statement still iterating (a streamed select) cannot run again; use a fresh one.
+      if (!cache.has(text)) {
+        cache.set(text, stmt);
+        if (cache.size > STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
+      }
+      return stmt as unknown as SqliteStatement;
+    },
+  };
+}
+
+/** Runs the pending migrations; `schema` (PostgreSQL) is where the migration tables live. */
+export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(dialect),
+    migrationTableName: 'berth_migrations',
+    migrationLockTableName: 'berth_migrations_lock',
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
