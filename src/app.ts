@@ -12,6 +12,7 @@ import type { RegistryContext } from './http/context.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerV2Routes } from './http/v2-router.js';
 import { openSqlite, type MetadataDb } from './metadata/database.js';
+import { openPostgres } from './metadata/postgres.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
@@ -32,6 +33,8 @@ export function createStorage(config: BerthConfig): StorageDriver {
 }
 
 export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {
+  const pg = config.metadata.postgres;
+  if (pg) return openPostgres(pg.url, pg.poolsize);
   return openSqlite(config.metadata.sqlite.path);
 }
 
@@ -69,6 +72,8 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
+    // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
+    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
     ...(config.http.tls
       ? { https: { cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) } }
       : {}),
@@ -93,6 +98,11 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   }
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, config.auth.htpasswd.path);
   registerErrorHandler(app);
+  // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
+  app.get('/healthz', async (_req, reply) => {
+    await store.repositoryId('');
+    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
+  });
   registerV2Routes(app, ctx);
   const services = tokenAuth?.services;
   if (services) {

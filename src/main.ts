@@ -16,11 +16,11 @@ const program = new Command()
   .showHelpAfterError();
 
 program
-  .command('serve')
-  .description('run the registry server')
+  .command('serve [config]')
+  .description('run the registry server (config as a positional argument, like registry:2, or with -c)')
   .option('-c, --config <file>', 'YAML config file (default: $BERTH_CONFIG, else built-in defaults)')
-  .action(async (opts: { config?: string }) => {
-    const file = opts.config ?? (process.env.BERTH_CONFIG || undefined);
+  .action(async (positional: string | undefined, opts: { config?: string }) => {
+    const file = opts.config ?? positional ?? (process.env.BERTH_CONFIG || undefined);
     try {
       const config = loadConfig({ file, env: process.env });
       // Imported lazily so `berth config ...` does not load the HTTP stack.

@@ -84,6 +84,8 @@ const http = z
     secret: str().default(''),
     tls: tls.optional(),
     workers: int(0, 1024).default(1),
+    /** Trust X-Forwarded-* from a proxy in front (true, or comma-separated addresses/CIDRs). */
+    trustproxy: str().default(''),
     headers: z.record(z.array(str())).default({}),
   })
   .strict()

@@ -28,6 +28,8 @@ export interface BerthConfig {
     readonly tls?: { readonly certificate: string; readonly key: string };
     /** Worker processes; 0 means one per CPU core. */
     readonly workers: number;
+    /** "" = trust no proxy; "true" = trust X-Forwarded-* from any peer; else addresses/CIDRs. */
+    readonly trustproxy: string;
     /** Extra response headers (registry:2 `http.headers`). */
     readonly headers: Readonly<Record<string, readonly string[]>>;
   };

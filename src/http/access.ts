@@ -105,7 +105,7 @@ export class TokenAccess implements AccessControl {
   }
 
   private challenge(req: FastifyRequest, scope: string | null, error?: string, detail?: unknown, code: 'UNAUTHORIZED' | 'DENIED' = 'UNAUTHORIZED'): RegistryError {
-    const realm = this.opts.realm ?? `${req.protocol}://${req.headers.host ?? 'localhost'}/token`;
+    const realm = this.opts.realm ?? `${req.protocol}://${req.host || 'localhost'}/token`;
     let value = `Bearer realm="${q(realm)}",service="${q(this.opts.service)}"`;
     if (scope) value += `,scope="${q(scope)}"`;
     if (error) value += `,error="${error}"`;

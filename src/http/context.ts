@@ -36,6 +36,6 @@ export interface V2Request {
 export function absoluteUrl(ctx: RegistryContext, req: FastifyRequest, path: string): string {
   if (ctx.baseUrl) return ctx.baseUrl + path;
   const proto = req.protocol;
-  const host = req.headers.host ?? 'localhost';
+  const host = req.host || 'localhost';
   return `${proto}://${host}${path}`;
 }

@@ -1,0 +1,26 @@
+# Berth container image: build with `docker build -t berth .`
+# Run: docker run -p 5000:5000 -v berth-data:/var/lib/berth berth
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+# better-sqlite3 and bcrypt compile native code when no prebuilt binary can be fetched.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
+USER node
+ENV NODE_ENV=production \
+    REGISTRY_HTTP_ADDR=:5000 \
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/berth
+VOLUME /var/lib/berth
+EXPOSE 5000
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]
