@@ -10,7 +10,8 @@ export const MANIFEST_ACCEPT = [
 ].join(', ');
 
 /** A Buffer as a fetch body (TypeScript's BodyInit does not name Buffer). */
-const bodyOf = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
+// A Buffer typed as a fetch body (TS 5.9 wants Uint8Array<ArrayBuffer>; a Buffer is one at runtime).
+const bodyOf = (b: Buffer) => b as unknown as BodyInit;
 
 export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
