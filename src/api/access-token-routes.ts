@@ -63,7 +63,7 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
             name: { type: 'string', minLength: 1, maxLength: 100 },
             scopes: { type: 'array', items: action, minItems: 1, maxItems: 3, uniqueItems: true },
             resource: { type: ['string', 'null'], maxLength: 257, description: 'null = every repository; "ns/*" = a namespace; else one repository' },
-            expiresAt: { anyOf: [{ type: 'string', maxLength: 64 }, { type: 'integer' }, { type: 'null' }], description: 'RFC 3339 time or milliseconds since the epoch' },
+            expiresAt: { anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 64 }, { type: 'null' }], description: 'RFC 3339 time or milliseconds since the epoch' },
             expiresInDays: { type: 'integer', minimum: 1, maximum: MAX_DAYS },
           },
           ['name', 'scopes'],
