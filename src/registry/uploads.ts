@@ -63,7 +63,7 @@ export class UploadService {
   }
 
   /** Streams a body onto the upload, feeding the running hash; resolves to the new size. */
-  private async write(id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
+  private async write(id: string, body: Readable, range?: ByteRange, length?: number, sync = false): Promise<number> {
     const offset = await this.storage.uploadSize(id);
     if (offset === null) throw unknownUpload();
     if (range) {
@@ -94,7 +94,7 @@ export class UploadService {
     body.pipe(tap);
     let size: number;
     try {
-      size = await this.storage.uploadAppend(id, offset, tap);
+      size = await this.storage.uploadAppend(id, offset, tap, { sync });
     } catch (err) {
       if (err instanceof OffsetMismatchError) throw new RegistryError('RANGE_INVALID', 'concurrent write to the upload', { detail: { size: err.expected } });
       if (err instanceof NotFoundError) throw unknownUpload();
@@ -112,7 +112,7 @@ export class UploadService {
   async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
     await this.requireSession(repository, id);
     // A final body needs no touch of the session: the commit deletes it.
-    const size = body ? await this.write(id, body, range, length) : await this.storage.uploadSize(id);
+    const size = body ? await this.write(id, body, range, length, true) : await this.storage.uploadSize(id);
     if (size === null) throw unknownUpload();
 
     const actual = await this.computeDigest(id, size, digest);

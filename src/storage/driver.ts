@@ -26,8 +26,12 @@ export interface StorageDriver {
 
   /** Upload sessions: append-only byte sequences that later become objects. */
   uploadCreate(id: string): Promise<void>;
-  /** Appends a stream at `offset` (which must equal the current size); resolves to the new size. */
-  uploadAppend(id: string, offset: number, body: Readable): Promise<number>;
+  /**
+   * Appends a stream at `offset` (which must equal the current size); resolves to the new size.
+   * `sync`: the caller will commit next, so the driver may make the bytes durable now
+   * (uploadCommit must still be durable either way).
+   */
+  uploadAppend(id: string, offset: number, body: Readable, opts?: { sync?: boolean }): Promise<number>;
   /** Current size of an upload, or null when it does not exist. */
   uploadSize(id: string): Promise<number | null>;
   /** Streams an upload's bytes so far (to hash them when no hash state survived). */

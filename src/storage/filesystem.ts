@@ -2,9 +2,9 @@
 // and renamed into place, so a crash never leaves a partial object visible.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileReadStream } from './file-read-stream.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
@@ -12,10 +12,16 @@ import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const TMP_MARK = '.tmp-';
+/** Upload bytes are gathered into writes of at least this size. */
+const WRITE_BATCH = 1024 * 1024;
+/** While an upload streams, written bytes are flushed to disk in the background every this many bytes. */
+const WRITEBACK_EVERY = 64 * 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly minChunkLength = 0;
+  /** Uploads whose bytes this process appended and fdatasynced, with no append since. */
+  private readonly synced = new Set<string>();
 
   constructor(private readonly root: string) {}
 
@@ -48,12 +54,11 @@ export class FilesystemDriver implements StorageDriver {
 
   async put(key: string, body: Buffer): Promise<void> {
     const target = this.path(key);
-    await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await withParentDir(tmp, () => open(tmp, 'w', 0o644));
     try {
       await fh.writeFile(body);
-      await fh.sync();
+      await fh.datasync();
     } finally {
       await fh.close();
     }
@@ -84,12 +89,12 @@ export class FilesystemDriver implements StorageDriver {
 
   async uploadCreate(id: string): Promise<void> {
     const file = this.uploadPath(id);
-    await mkdir(dirname(file), { recursive: true });
-    await (await open(file, 'wx', 0o644)).close();
+    await (await withParentDir(file, () => open(file, 'wx', 0o644))).close();
   }
 
-  async uploadAppend(id: string, offset: number, body: Readable): Promise<number> {
+  async uploadAppend(id: string, offset: number, body: Readable, opts?: { sync?: boolean }): Promise<number> {
     const file = this.uploadPath(id);
+    this.synced.delete(id);
     let fh;
     try {
       fh = await open(file, 'r+');
@@ -97,30 +102,32 @@ export class FilesystemDriver implements StorageDriver {
       if (isNotFound(err)) throw new NotFoundError(`upload ${id}`);
       throw err;
     }
-    let written = 0;
+    let out: BatchWriter | undefined;
     try {
       const { size } = await fh.stat();
       if (size !== offset) throw new OffsetMismatchError(size, offset);
-      // Through the FileHandle, not its raw fd: pipeline destroys `out` when the body fails, and a
-      // raw-fd stream closes the fd on destroy even with autoClose: false. The fh.close() below
-      // would then close the number a second time, by then possibly reused by another socket or
-      // file (libuv aborts the process on that). The stream owns the handle (autoClose: a
-      // FileHandle stream that never closes holds a ref, and fh.close() would wait forever);
-      // FileHandle closes are idempotent, so the close below is only for the early-throw paths.
-      const out = fh.createWriteStream({ start: offset, highWaterMark: 1024 * 1024 });
-      body.on('data', (chunk: Buffer) => {
-        written += chunk.length;
-      });
+      // Through the FileHandle, never its raw fd (a raw-fd stream closes the fd on destroy, and
+      // the close below would then close a number possibly reused by then). The writer never
+      // closes the handle; FileHandle.close waits for writes still in flight.
+      out = new BatchWriter(fh, offset);
       await pipeline(body, out);
+      await out.settle();
+      if (opts?.sync) {
+        await fh.datasync();
+        this.synced.add(id);
+      }
+      return offset + out.written;
     } finally {
+      await out?.settle().catch(() => {});
       await fh.close();
     }
-    return offset + written;
   }
 
   async uploadSize(id: string): Promise<number | null> {
     try {
-      return (await stat(this.uploadPath(id))).size;
+      const s = await stat(this.uploadPath(id));
+      // A directory is a session of an earlier version (uploads/<id>/data): restart it.
+      return s.isFile() ? s.size : null;
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -140,21 +147,24 @@ export class FilesystemDriver implements StorageDriver {
   async uploadCommit(id: string, key: string): Promise<void> {
     const file = this.uploadPath(id);
     const target = this.path(key);
-    const fh = await open(file, 'r+');
-    try {
-      await fh.datasync();
-    } finally {
-      await fh.close();
+    // Bytes this process appended with `sync` and nobody appended since are on disk already.
+    if (!this.synced.delete(id)) {
+      const fh = await open(file, 'r+');
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
     }
-    await mkdir(dirname(target), { recursive: true });
     // Content-addressed: if the object already exists it holds the same bytes.
-    await rename(file, target);
+    await withParentDir(target, () => rename(file, target));
     await syncDir(dirname(target));
-    await rm(dirname(file), { recursive: true, force: true });
   }
 
   async uploadAbort(id: string): Promise<void> {
-    await rm(dirname(this.uploadPath(id)), { recursive: true, force: true });
+    this.synced.delete(id);
+    // Recursive: sessions of earlier versions kept their bytes in a directory, uploads/<id>/data.
+    await rm(this.uploadPath(id), { recursive: true, force: true });
   }
 
   private path(key: string): string {
@@ -166,7 +176,102 @@ export class FilesystemDriver implements StorageDriver {
 
   private uploadPath(id: string): string {
     if (!ID_RE.test(id)) throw new Error(`storage: invalid upload id "${id}"`);
-    return join(this.root, 'uploads', id, 'data');
+    return join(this.root, 'uploads', id);
+  }
+}
+
+/** Runs `fn` (which creates `file`), creating the parent directory first if it is missing. */
+async function withParentDir<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dirname(file), { recursive: true });
+    return fn();
+  }
+}
+
+/**
+ * Writes a stream to a FileHandle from `position` on, in writes of about WRITE_BATCH bytes
+ * (a socket delivers 64 KiB at a time), and starts a background fdatasync every
+ * WRITEBACK_EVERY bytes so the final sync at commit finds little left to write. Bytes
+ * received before a failure are still written.
+ */
+class BatchWriter extends Writable {
+  written = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private unsynced = 0;
+  private syncing: Promise<void> | null = null;
+  private syncError: unknown = null;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private position: number,
+  ) {
+    super({ highWaterMark: 2 * WRITE_BATCH });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.add(chunk);
+    if (this.pendingBytes >= WRITE_BATCH) this.flush().then(() => cb(), cb);
+    else cb();
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    for (const { chunk } of chunks) this.add(chunk);
+    if (this.pendingBytes >= WRITE_BATCH) this.flush().then(() => cb(), cb);
+    else cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.flush().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Keep what arrived: a client resuming a chunked upload asks where it ended.
+    this.flush().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+
+  /** Waits for a background sync; rejects if one failed. */
+  async settle(): Promise<void> {
+    if (this.syncing) await this.syncing;
+    if (this.syncError) throw this.syncError;
+  }
+
+  private add(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  private async flush(): Promise<void> {
+    let bufs = this.pending;
+    let bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (bytes > 0) {
+      const { bytesWritten } = await this.fh.writev(bufs, this.position);
+      this.position += bytesWritten;
+      this.written += bytesWritten;
+      this.unsynced += bytesWritten;
+      bytes -= bytesWritten;
+      if (bytes > 0) bufs = [Buffer.concat(bufs).subarray(bytesWritten)];
+    }
+    if (this.unsynced >= WRITEBACK_EVERY && !this.syncing) {
+      this.unsynced = 0;
+      this.syncing = this.fh.datasync().then(
+        () => {
+          this.syncing = null;
+        },
+        (err) => {
+          this.syncing = null;
+          this.syncError = err;
+        },
+      );
+    }
   }
 }
 
