@@ -14,14 +14,16 @@ const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const TMP_MARK = '.tmp-';
 /** Upload bytes are gathered into writes of at least this size. */
 const WRITE_BATCH = 1024 * 1024;
-/** While an upload streams, written bytes are flushed to disk in the background every this many bytes. */
-const WRITEBACK_EVERY = 64 * 1024 * 1024;
+/** While an upload grows, its bytes are flushed to disk in the background every this many bytes. */
+const WRITEBACK_EVERY = 32 * 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly minChunkLength = 0;
   /** Uploads whose bytes this process appended and fdatasynced, with no append since. */
   private readonly synced = new Set<string>();
+  /** Bytes appended by this process since the last writeback of each upload. */
+  private readonly writeback = new Map<string, { unsynced: number; running: boolean }>();
 
   constructor(private readonly root: string) {}
 
@@ -102,25 +104,51 @@ export class FilesystemDriver implements StorageDriver {
       if (isNotFound(err)) throw new NotFoundError(`upload ${id}`);
       throw err;
     }
-    let out: BatchWriter | undefined;
     try {
       const { size } = await fh.stat();
       if (size !== offset) throw new OffsetMismatchError(size, offset);
       // Through the FileHandle, never its raw fd (a raw-fd stream closes the fd on destroy, and
       // the close below would then close a number possibly reused by then). The writer never
       // closes the handle; FileHandle.close waits for writes still in flight.
-      out = new BatchWriter(fh, offset);
+      const out = new BatchWriter(fh, offset, (bytes) => this.wrote(id, file, bytes));
       await pipeline(body, out);
-      await out.settle();
       if (opts?.sync) {
         await fh.datasync();
+        this.writeback.delete(id);
         this.synced.add(id);
       }
       return offset + out.written;
     } finally {
-      await out?.settle().catch(() => {});
       await fh.close();
     }
+  }
+
+  /**
+   * Counts appended bytes and every WRITEBACK_EVERY of them starts an fdatasync in the
+   * background (its own handle; nobody waits for it), so dirty pages go to disk while the
+   * upload streams and the sync at commit finds little left. Only a head start: the commit
+   * still syncs.
+   */
+  private wrote(id: string, file: string, bytes: number): void {
+    let wb = this.writeback.get(id);
+    if (!wb) this.writeback.set(id, (wb = { unsynced: 0, running: false }));
+    wb.unsynced += bytes;
+    if (wb.unsynced < WRITEBACK_EVERY || wb.running) return;
+    wb.unsynced = 0;
+    wb.running = true;
+    const state = wb;
+    void (async () => {
+      const fh = await open(file, constants.O_RDONLY);
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    })()
+      .catch(() => {})
+      .finally(() => {
+        state.running = false;
+      });
   }
 
   async uploadSize(id: string): Promise<number | null> {
@@ -147,6 +175,7 @@ export class FilesystemDriver implements StorageDriver {
   async uploadCommit(id: string, key: string): Promise<void> {
     const file = this.uploadPath(id);
     const target = this.path(key);
+    this.writeback.delete(id);
     // Bytes this process appended with `sync` and nobody appended since are on disk already.
     if (!this.synced.delete(id)) {
       const fh = await open(file, 'r+');
@@ -163,6 +192,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async uploadAbort(id: string): Promise<void> {
     this.synced.delete(id);
+    this.writeback.delete(id);
     // Recursive: sessions of earlier versions kept their bytes in a directory, uploads/<id>/data.
     await rm(this.uploadPath(id), { recursive: true, force: true });
   }
@@ -193,21 +223,18 @@ async function withParentDir<T>(file: string, fn: () => Promise<T>): Promise<T> 
 
 /**
  * Writes a stream to a FileHandle from `position` on, in writes of about WRITE_BATCH bytes
- * (a socket delivers 64 KiB at a time), and starts a background fdatasync every
- * WRITEBACK_EVERY bytes so the final sync at commit finds little left to write. Bytes
- * received before a failure are still written.
+ * (a socket delivers 64 KiB at a time), reporting each write. Bytes received before a
+ * failure are still written.
  */
 class BatchWriter extends Writable {
   written = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private unsynced = 0;
-  private syncing: Promise<void> | null = null;
-  private syncError: unknown = null;
 
   constructor(
     private readonly fh: FileHandle,
     private position: number,
+    private readonly onWrite: (bytes: number) => void,
   ) {
     super({ highWaterMark: 2 * WRITE_BATCH });
   }
@@ -236,12 +263,6 @@ class BatchWriter extends Writable {
     );
   }
 
-  /** Waits for a background sync; rejects if one failed. */
-  async settle(): Promise<void> {
-    if (this.syncing) await this.syncing;
-    if (this.syncError) throw this.syncError;
-  }
-
   private add(chunk: Buffer): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -256,21 +277,9 @@ class BatchWriter extends Writable {
       const { bytesWritten } = await this.fh.writev(bufs, this.position);
       this.position += bytesWritten;
       this.written += bytesWritten;
-      this.unsynced += bytesWritten;
       bytes -= bytesWritten;
+      this.onWrite(bytesWritten);
       if (bytes > 0) bufs = [Buffer.concat(bufs).subarray(bytesWritten)];
-    }
-    if (this.unsynced >= WRITEBACK_EVERY && !this.syncing) {
-      this.unsynced = 0;
-      this.syncing = this.fh.datasync().then(
-        () => {
-          this.syncing = null;
-        },
-        (err) => {
-          this.syncing = null;
-          this.syncError = err;
-        },
-      );
     }
   }
 }
