@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
+import { registerWebhookRoutes } from './api/webhook-routes.js';
 import { buildTokenAuth } from './auth/token-auth.js';
 import { openAccess } from './http/access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
@@ -20,6 +21,7 @@ import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { UploadService } from './registry/uploads.js';
+import { createWebhooks } from './webhooks/index.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
 
@@ -46,6 +48,8 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null);
+  eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
@@ -108,6 +112,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   if (services) {
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(app, { ...services, meta });
+    await registerWebhookRoutes(app, { ...services, meta }, webhooks);
   }
 
   const purging = config.storage.maintenance.uploadpurging;
@@ -118,8 +123,10 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     }, purging.interval);
     timer.unref();
   }
+  webhooks.start(app.log);
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    await webhooks.stop();
     if (!parts?.meta) await meta.close();
   });
   return app;

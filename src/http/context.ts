@@ -20,6 +20,8 @@ export interface RegistryContext {
   manifestLimit: number;
   /** External base URL ("" = build from the request). */
   baseUrl: string;
+  /** Called for each manifest GET (not HEAD): pull counts and last pull times. */
+  onPull?: (repository: string, digest: string) => void;
 }
 
 /** A parsed /v2 request: the repository, the rest of the path, and the query. */

@@ -18,6 +18,7 @@ export async function getManifest(ctx: RegistryContext, r: V2Request, head: bool
     .header('ETag', `"${row.digest}"`)
     .header('Content-Length', row.size);
   if (head) return void reply.send();
+  ctx.onPull?.(r.name, row.digest);
   reply.send(await ctx.manifests.body(row));
 }
 

@@ -1,0 +1,490 @@
+// The index's REST routes under /api/v1: search, descriptions and READMEs, stars,
+// comments and their moderation. One encapsulated plugin (its own JSON parser and
+// error handler, the same error body as the rest of the API), registered from app.ts.
+//
+// Repository names contain slashes, so the per-repository routes share the wildcard
+// /repositories/* with repository-routes.ts. A route constraint of our own tells them
+// apart: it is derived only for the method and path suffix each of our routes serves
+// (PUT …/star, GET …/comments, PATCH …/comments/7 …) and must match when derived, so
+// those requests reach only our handlers and every other request reaches only theirs.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authorizer } from '../auth/authorizer.js';
+import { namespaceOf, type Principal } from '../auth/policy.js';
+import { RegistryError, errorBody } from '../errors/catalog.js';
+import { viewerOf } from '../http/v1-routes.js';
+import { renderComment, renderReadme } from '../index/markdown.js';
+import type { CommentStatus } from '../index/schema.js';
+import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
+import type { CommentRow, SearchHit, SortKey } from '../index/store.js';
+import type { RepositoryRow } from '../metadata/account-store.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import { caller, identify } from './caller.js';
+import type { ApiDeps } from './deps.js';
+
+/** Comment rules. Tests and operators read them here; docs/index.md explains them. */
+export const COMMENT_RULES = {
+  /** An account younger than this has every comment held for moderation. */
+  newAccountMs: 24 * 60 * 60 * 1000,
+  /** Comments of an author with fewer approved comments than this are held. */
+  approvedToTrust: 1,
+  /** Per account: at most `rateMax` new comments in `rateWindowMs`. */
+  rateMax: 5,
+  rateWindowMs: 10 * 60 * 1000,
+  /** Reports that put a published comment back on hold until a moderator decides. */
+  reportsToHold: 3,
+  maxLength: 4000,
+};
+
+export const README_MAX = 100_000;
+const BODY_LIMIT = 256 * 1024;
+const PREFIX = '/api/v1/repositories/';
+
+type Shape = 'description' | 'star' | 'comments' | 'comment-settings' | 'comment' | 'report';
+const SHAPES: { re: RegExp; shape: Shape; methods: string[] }[] = [
+  { re: /^(.+)\/comments\/(\d{1,15})\/report$/, shape: 'report', methods: ['POST'] },
+  { re: /^(.+)\/comments\/settings$/, shape: 'comment-settings', methods: ['PUT'] },
+  { re: /^(.+)\/comments\/(\d{1,15})$/, shape: 'comment', methods: ['PATCH', 'DELETE'] },
+  { re: /^(.+)\/comments$/, shape: 'comments', methods: ['GET', 'POST'] },
+  { re: /^(.+)\/description$/, shape: 'description', methods: ['GET', 'PUT'] },
+  { re: /^(.+)\/star$/, shape: 'star', methods: ['PUT', 'DELETE'] },
+];
+
+function shapeOf(method: string, url: string): { shape: Shape; name: string; id?: number } | null {
+  if (!url.startsWith(PREFIX)) return null;
+  let rest = url.slice(PREFIX.length);
+  const q = rest.indexOf('?');
+  if (q >= 0) rest = rest.slice(0, q);
+  for (const s of SHAPES) {
+    if (!s.methods.includes(method)) continue;
+    const m = s.re.exec(rest);
+    if (m) return { shape: s.shape, name: m[1], ...(m[2] ? { id: Number(m[2]) } : {}) };
+  }
+  return null;
+}
+
+export const indexPathStrategy = {
+  name: 'berthIndexPath',
+  storage() {
+    const handlers = new Map<string, unknown>();
+    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
+  },
+  deriveConstraint(req: { url?: string; method?: string }): string | undefined {
+    const url = req.url ?? '';
+    if (!url.startsWith(PREFIX)) return undefined;
+    const s = shapeOf(req.method ?? '', url);
+    return s ? `${req.method} ${s.shape}` : undefined;
+  },
+  mustMatchWhenDerived: true,
+};
+
+const on = (method: string, shape: Shape) => ({ constraints: { berthIndexPath: `${method} ${shape}` } });
+
+const unknownRepository = () => new RegistryError('NAME_UNKNOWN');
+const unauthorized = (message = 'authentication required') => new RegistryError('UNAUTHORIZED', message);
+const forbidden = (message: string) => new RegistryError('DENIED', message);
+const badRequest = (message: string) => new RegistryError('DENIED', message, { status: 400 });
+const commentNotFound = () => new RegistryError('NAME_UNKNOWN', 'comment not found', { status: 404 });
+
+const searchQuery = {
+  type: 'object',
+  properties: {
+    q: { type: 'string', maxLength: 200 },
+    namespace: { type: 'string', maxLength: 64 },
+    platform: { type: 'string', maxLength: 100, pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$' },
+    mediaType: { type: 'string', maxLength: 255 },
+    artifactType: { type: 'string', maxLength: 255 },
+    starred: { type: 'boolean' },
+    sort: { type: 'string', enum: ['relevance', 'stars', 'pulls', 'pushed', 'name'] },
+    n: { type: 'integer', minimum: 1, maximum: 100, default: 25 },
+    page: { type: 'integer', minimum: 1, maximum: 10000, default: 1 },
+  },
+  additionalProperties: false,
+} as const;
+
+interface SearchQs {
+  q?: string;
+  namespace?: string;
+  platform?: string;
+  mediaType?: string;
+  artifactType?: string;
+  starred?: boolean;
+  sort?: SortKey;
+  n: number;
+  page: number;
+}
+
+export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, index: IndexService): Promise<void> {
+  app.addConstraintStrategy(indexPathStrategy);
+  await app.register(
+    async (api) => {
+      api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, text, done) => {
+        if (text === '') return done(null, undefined);
+        try {
+          done(null, JSON.parse(text as string));
+        } catch {
+          done(badRequest('the body is not valid JSON'), undefined);
+        }
+      });
+      api.setErrorHandler((error: FastifyError | Error, request, reply) => {
+        const err = toRegistryError(error);
+        if (err.status >= 500) request.log.error({ err: error }, 'index api request failed');
+        reply.code(err.status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store');
+        for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+        if (err.status === 401 && !err.headers['WWW-Authenticate']) reply.header('WWW-Authenticate', 'Basic realm="Berth API", charset="UTF-8"');
+        return reply.send(JSON.stringify(errorBody(err)));
+      });
+      api.addHook('onRequest', async (request, reply) => {
+        reply.header('Cache-Control', 'no-store');
+        await identify(deps, request);
+      });
+      routes(api, deps, index);
+    },
+    { prefix: '/api/v1' },
+  );
+}
+
+function toRegistryError(error: FastifyError | Error): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const e = error as FastifyError;
+  if (e.validation) {
+    const first = e.validation[0];
+    return badRequest(`${e.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim());
+  }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
+  if (e.statusCode && e.statusCode < 500) return new RegistryError('DENIED', e.message, { status: e.statusCode });
+  return new RegistryError('UNKNOWN', 'internal server error');
+}
+
+function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
+  const { authorizer } = d;
+  const store = index.store;
+
+  const signedIn = (req: FastifyRequest): Principal => {
+    const p = caller(req);
+    if (!p) throw unauthorized();
+    return p;
+  };
+  /** People only: robots neither star nor comment. */
+  const person = (req: FastifyRequest): Principal => {
+    const p = signedIn(req);
+    if (p.robotOrgId !== null) throw forbidden('robot accounts cannot do this');
+    return p;
+  };
+  const moderator = (p: Principal | null) => p !== null && p.isAdmin;
+
+  const target = (req: FastifyRequest, shape: Shape): { name: string; id?: number } => {
+    const s = shapeOf(req.method, req.url);
+    if (!s || s.shape !== shape) throw unknownRepository();
+    if (!isValidRepositoryName(s.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    return s;
+  };
+  /** The repository if the caller may pull it; otherwise the same 404 as a missing one. */
+  const visible = async (who: Principal | null, name: string): Promise<RepositoryRow> => {
+    const repo = await authorizer.visibleRepository(who, name);
+    if (!repo) throw unknownRepository();
+    return repo;
+  };
+  const administered = async (req: FastifyRequest, name: string): Promise<RepositoryRow> => {
+    const who = signedIn(req);
+    const repo = await visible(who, name);
+    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    return repo;
+  };
+
+  const hit = (h: SearchHit) => h;
+
+  const search = async (req: FastifyRequest<{ Querystring: SearchQs }>, starredOnly: boolean) => {
+    const who = caller(req);
+    const qs = req.query;
+    const starred = starredOnly || qs.starred === true;
+    if (starred && !who) throw unauthorized('sign in to filter by your stars');
+    const { total, hits } = await store.search(viewerOf(who), {
+      q: qs.q,
+      namespace: qs.namespace,
+      platform: qs.platform,
+      mediaType: qs.mediaType,
+      artifactType: qs.artifactType,
+      starred,
+      sort: qs.sort,
+      n: qs.n,
+      page: qs.page,
+    });
+    return { query: qs.q ?? '', page: qs.page, pageSize: qs.n, total, numPages: Math.max(1, Math.ceil(total / qs.n)), results: hits.map(hit) };
+  };
+
+  api.get<{ Querystring: SearchQs }>('/search', { schema: { querystring: searchQuery } }, (req) => search(req, false));
+  api.get<{ Querystring: SearchQs }>('/user/starred', { schema: { querystring: searchQuery } }, (req) => search(req, true));
+
+  // ---- descriptions ----
+
+  const page = async (who: Principal | null, repo: RepositoryRow) => {
+    const info = await store.info(repo.id);
+    return {
+      name: repo.name,
+      description: info.description,
+      descriptionSource: info.descriptionSource,
+      readme: info.readme,
+      readmeHtml: info.readme ? renderReadme(info.readme) : '',
+      starCount: info.starCount,
+      starred: who ? await store.isStarred(repo.id, who.userId) : false,
+      pullCount: info.pullCount,
+      lastPullAt: info.lastPullAt,
+      lastPushAt: info.lastPushAt,
+      platforms: await store.platformsOf(repo.id),
+      commentsEnabled: info.commentsEnabled,
+    };
+  };
+
+  api.get('/repositories/*', on('GET', 'description'), async (req) => {
+    const who = caller(req);
+    return page(who, await visible(who, target(req, 'description').name));
+  });
+
+  api.put<{ Body: { description?: string | null; readme?: string | null } }>(
+    '/repositories/*',
+    {
+      ...on('PUT', 'description'),
+      schema: {
+        body: {
+          type: 'object',
+          properties: { description: { type: ['string', 'null'], maxLength: DESCRIPTION_MAX }, readme: { type: ['string', 'null'], maxLength: README_MAX } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const repo = await administered(req, target(req, 'description').name);
+      const body = req.body ?? {};
+      const clean = (s: string | null | undefined) => (s === undefined ? undefined : s === null || s.trim() === '' ? null : s);
+      // eslint-disable-next-line no-control-regex
+      const description = clean(body.description === undefined || body.description === null ? body.description : body.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim());
+      const now = Date.now();
+      await d.meta.transaction(async (tx) => {
+        await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
+        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
+      });
+      return page(caller(req), repo);
+    },
+  );
+
+  // ---- stars ----
+
+  const star = async (req: FastifyRequest, onOff: boolean) => {
+    const who = person(req);
+    const repo = await visible(who, target(req, 'star').name);
+    const starCount = await store.setStar(repo.id, who.userId, onOff, Date.now());
+    return { name: repo.name, starred: onOff, starCount };
+  };
+  api.put('/repositories/*', on('PUT', 'star'), (req) => star(req, true));
+  api.delete('/repositories/*', on('DELETE', 'star'), (req) => star(req, false));
+
+  // ---- comments ----
+
+  const view = (c: CommentRow, who: Principal | null) => ({
+    id: c.id,
+    repository: c.repository,
+    author: c.author,
+    body: c.body,
+    html: renderComment(c.body),
+    status: c.status,
+    createdAt: c.createdAt,
+    editedAt: c.editedAt,
+    ...(moderator(who) ? { reportCount: c.reportCount } : {}),
+  });
+
+  /** Whether a new or edited comment of `who` is published at once or held for a moderator. */
+  const statusFor = async (who: Principal, repoName: string): Promise<CommentStatus> => {
+    if (who.isAdmin || (await isRepositoryAdmin(authorizer, who, repoName))) return 'visible';
+    const user = await d.store.userById(who.userId);
+    const young = !user || Date.now() - user.createdAt < COMMENT_RULES.newAccountMs;
+    const approved = await store.approvedComments(who.userId);
+    return young || approved < COMMENT_RULES.approvedToTrust ? 'held' : 'visible';
+  };
+
+  const commentBody = {
+    type: 'object',
+    properties: { body: { type: 'string', minLength: 1, maxLength: COMMENT_RULES.maxLength } },
+    required: ['body'],
+    additionalProperties: false,
+  } as const;
+
+  api.get<{ Querystring: { n: number; after?: number } }>(
+    '/repositories/*',
+    {
+      ...on('GET', 'comments'),
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, after: { type: 'integer', minimum: 0 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const who = caller(req);
+      const repo = await visible(who, target(req, 'comments').name);
+      const info = await store.info(repo.id);
+      const rows = await store.listComments(repo.id, { userId: who?.userId ?? null, moderator: moderator(who) }, req.query.n, req.query.after);
+      return {
+        enabled: info.commentsEnabled,
+        comments: rows.map((c) => view(c, who)),
+        ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}),
+      };
+    },
+  );
+
+  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), schema: { body: commentBody } }, async (req, reply) => {
+    const who = person(req);
+    const repo = await visible(who, target(req, 'comments').name);
+    const text = req.body.body;
+    if (text.trim() === '') throw badRequest('the comment is empty');
+    const info = await store.info(repo.id);
+    if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
+    const status = await statusFor(who, repo.name);
+    const now = Date.now();
+    const id = await d.meta.transaction(async (tx) => {
+      if (!who.isAdmin) {
+        const wait = await store.takeRate(tx, `comment:${who.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
+        if (wait > 0) {
+          throw new RegistryError('TOOMANYREQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
+        }
+      }
+      return store.insertComment(tx, { repositoryId: repo.id, authorId: who.userId, body: text, status }, now);
+    });
+    const row = await store.comment(id);
+    reply.code(201);
+    return view(row!, who);
+  });
+
+  api.put<{ Body: { enabled: boolean } }>(
+    '/repositories/*',
+    {
+      ...on('PUT', 'comment-settings'),
+      schema: { body: { type: 'object', properties: { enabled: { type: 'boolean' } }, required: ['enabled'], additionalProperties: false } },
+    },
+    async (req) => {
+      const repo = await administered(req, target(req, 'comment-settings').name);
+      const now = Date.now();
+      await d.meta.transaction(async (tx) => {
+        await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
+        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+      });
+      return { name: repo.name, enabled: req.body.enabled };
+    },
+  );
+
+  /** A comment the caller may read, on a repository the caller may pull (else 404). */
+  const readable = async (req: FastifyRequest, shape: Shape): Promise<{ who: Principal | null; repo: RepositoryRow; comment: CommentRow }> => {
+    const who = caller(req);
+    const t = target(req, shape);
+    const repo = await visible(who, t.name);
+    const comment = await store.comment(t.id!);
+    if (!comment || comment.repositoryId !== repo.id) throw commentNotFound();
+    if (comment.status !== 'visible' && !moderator(who) && comment.authorId !== who?.userId) throw commentNotFound();
+    return { who, repo, comment };
+  };
+
+  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), schema: { body: commentBody } }, async (req) => {
+    person(req);
+    const { who, repo, comment } = await readable(req, 'comment');
+    if (comment.authorId !== who!.userId) throw forbidden('only the author may edit a comment');
+    if (comment.status === 'rejected') throw forbidden('a rejected comment cannot be edited');
+    const info = await store.info(repo.id);
+    if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
+    if (req.body.body.trim() === '') throw badRequest('the comment is empty');
+    // An edit by an author who is not trusted yet goes back to the moderators.
+    const status = comment.status === 'held' ? 'held' : await statusFor(who!, repo.name);
+    await d.meta.transaction((tx) => store.editComment(tx, comment.id, req.body.body, status, Date.now()));
+    return view((await store.comment(comment.id))!, who);
+  });
+
+  api.delete('/repositories/*', on('DELETE', 'comment'), async (req, reply) => {
+    const who0 = signedIn(req);
+    const { repo, comment } = await readable(req, 'comment');
+    const allowed = comment.authorId === who0.userId || who0.isAdmin || (await isRepositoryAdmin(authorizer, who0, repo.name));
+    if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
+    const now = Date.now();
+    await d.meta.transaction(async (tx) => {
+      await store.deleteComment(tx, comment.id);
+      if (comment.authorId !== who0.userId) {
+        await d.store.audit(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      }
+    });
+    return reply.code(204).send();
+  });
+
+  api.post<{ Body: { reason?: string } | undefined }>(
+    '/repositories/*',
+    {
+      ...on('POST', 'report'),
+      schema: { body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false } },
+    },
+    async (req) => {
+      const who = person(req);
+      const { comment } = await readable(req, 'report');
+      if (comment.authorId === who.userId) throw badRequest('you cannot report your own comment');
+      if (comment.status !== 'visible') return { id: comment.id, reported: true };
+      const now = Date.now();
+      await d.meta.transaction(async (tx) => {
+        const r = await store.reportComment(tx, comment.id, who.userId, req.body?.reason?.trim() || null, now);
+        // Enough reports hide a comment until a moderator looks at it.
+        if (r.added && r.count >= COMMENT_RULES.reportsToHold) await store.setCommentStatus(tx, comment.id, 'held', null, now);
+      });
+      return { id: comment.id, reported: true };
+    },
+  );
+
+  // ---- moderation (administrators) ----
+
+  const moderatorOnly = (req: FastifyRequest): Principal => {
+    const p = signedIn(req);
+    if (!p.isAdmin) throw forbidden('moderators (administrators) only');
+    return p;
+  };
+
+  api.get<{ Querystring: { n: number; after?: number } }>(
+    '/moderation/comments',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, after: { type: 'integer', minimum: 0 } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (req) => {
+      const who = moderatorOnly(req);
+      const rows = await store.moderationQueue(req.query.n, req.query.after);
+      return {
+        comments: rows.map((c) => ({ ...view(c, who), reports: c.reports })),
+        ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}),
+      };
+    },
+  );
+
+  const decide = (status: 'visible' | 'rejected', action: string) => async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    const who = moderatorOnly(req);
+    if (!/^\d{1,15}$/.test(req.params.id)) throw commentNotFound();
+    const comment = await store.comment(Number(req.params.id));
+    if (!comment) throw commentNotFound();
+    const now = Date.now();
+    await d.meta.transaction(async (tx) => {
+      await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
+      await d.store.audit(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+    });
+    return view((await store.comment(comment.id))!, who);
+  };
+  api.post<{ Params: { id: string } }>('/moderation/comments/:id/approve', decide('visible', 'comment.approve'));
+  api.post<{ Params: { id: string } }>('/moderation/comments/:id/reject', decide('rejected', 'comment.reject'));
+}
+
+/** Administrators, namespace owners, and teams or collaborators with `admin` (as repository-routes.ts decides). */
+async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
+  if (who.isAdmin) return true;
+  if (who.limits) return false;
+  const f = await authorizer.facts(who, name);
+  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
+  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
+  return f.collaborator === 'admin';
+}

@@ -1,0 +1,131 @@
+// The Docker registry v1 search API, which `docker search HOST/term` still uses:
+//   GET /v1/_ping                      → 200 {} (dockerd pings before it searches)
+//   GET /v1/search?q=&n=&page=         → {num_pages, num_results, results[], page_size, query, page}
+// dockerd sends no credentials over plain HTTP; after `docker login` to a token-auth
+// registry it sends a Bearer token fetched for scope registry:catalog:search (its
+// refresh token as the grant), whose subject says who is searching. Basic credentials
+// (a password or an access token) work too. Private repositories appear only for
+// those who may see them (the same SQL rule as the JSON search API).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BerthConfig } from '../config/index.js';
+import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
+import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
+import type { Principal } from '../auth/policy.js';
+import type { AccountServices } from '../auth/token-auth.js';
+import { RegistryError, errorBody } from '../errors/catalog.js';
+import type { IndexService } from '../index/service.js';
+import type { Viewer } from '../index/store.js';
+import { TokenError } from '../token/tokens.js';
+
+export type V1Auth =
+  | { mode: 'open' }
+  | { mode: 'htpasswd'; path: string; realm: string }
+  /** `services` null: an external token issuer; only public repositories are searched. */
+  | { mode: 'token'; services: AccountServices | null; service: string };
+
+const DEFAULT_PAGE_SIZE = 25;
+
+export function registerV1Routes(app: FastifyInstance, index: IndexService, auth: V1Auth): void {
+  const htpasswd = auth.mode === 'htpasswd' ? new HtpasswdVerifier(auth.path) : null;
+
+  const viewer = async (req: FastifyRequest): Promise<Viewer> => {
+    const header = req.headers.authorization;
+    if (auth.mode === 'open') return { all: true };
+    if (auth.mode === 'htpasswd') {
+      const creds = parseBasic(header);
+      if (creds && (await htpasswd!.verify(creds.user, creds.password))) {
+        req.user = creds.user;
+        return { all: true };
+      }
+      throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': `Basic realm="${auth.realm.replace(/["\\]/g, '')}"` } });
+    }
+    const s = auth.services;
+    if (!header || !s) return { all: false, userId: null };
+    const p = await principalOf(s, req, header, auth.service);
+    if (p) req.user = p.username;
+    return viewerOf(p);
+  };
+
+  const send = (reply: FastifyReply, status: number, body: unknown) =>
+    reply.code(status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify(body));
+
+  app.get('/v1/_ping', async (_req, reply) => {
+    reply.header('X-Docker-Registry-Version', '0.6.0').header('X-Docker-Registry-Standalone', 'true');
+    return send(reply, 200, {});
+  });
+
+  app.get('/v1/search', async (req, reply) => {
+    try {
+      const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+      const q = (query.get('q') ?? '').slice(0, 200);
+      const n = intParam(query.get('n'), DEFAULT_PAGE_SIZE, 1, 100);
+      const page = intParam(query.get('page'), 1, 1, 10_000);
+      const who = await viewer(req);
+      const { total, hits } = await index.store.search(who, { q, n, page });
+      return send(reply, 200, {
+        num_pages: Math.max(1, Math.ceil(total / n)),
+        num_results: total,
+        results: hits.map((h) => ({ name: h.name, description: h.description ?? '', star_count: h.starCount, is_official: false, is_automated: false })),
+        page_size: n,
+        query: q,
+        page,
+      });
+    } catch (error) {
+      const err = error instanceof RegistryError ? error : new RegistryError('UNKNOWN');
+      if (!(error instanceof RegistryError)) req.log.error({ err: error }, 'v1 search failed');
+      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+      return send(reply, err.status, errorBody(err));
+    }
+  });
+}
+
+function intParam(raw: string | null, fallback: number, min: number, max: number): number {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,6}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number "${raw.slice(0, 20)}"`, { status: 400 });
+  return Math.min(max, Math.max(min, Number(raw)));
+}
+
+/** Who the credentials belong to: Basic (password or access token), a Bearer access token, or a Bearer registry token. */
+async function principalOf(s: AccountServices, req: FastifyRequest, header: string, service: string): Promise<Principal | null> {
+  if (/^basic\s/i.test(header)) {
+    const creds = parseBasic(header);
+    if (!creds) throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
+    return s.accounts.authenticate(creds.user, creds.password, req.ip);
+  }
+  if (!/^bearer\s/i.test(header)) throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme');
+  const secret = header.slice(7).trim();
+  if (secret.startsWith(TOKEN_PREFIX)) {
+    const token = await s.store.accessTokenByHash(sha256Hex(secret));
+    const owner = token ? await s.store.userById(token.userId) : null;
+    return s.accounts.authenticate(owner?.username ?? '', secret, req.ip);
+  }
+  try {
+    const t = await s.verifier.verify(secret);
+    if (!t.builtin || t.subject === '') return null;
+    const user = await s.store.userByName(t.subject);
+    if (!user || user.disabled) return null;
+    // Like the catalog: a registry token says who, not which access token it came from.
+    return { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    const realm = `${req.protocol}://${req.headers.host ?? 'localhost'}/token`;
+    throw new RegistryError('UNAUTHORIZED', 'invalid token', {
+      headers: { 'WWW-Authenticate': `Bearer realm="${realm.replace(/["\\]/g, '')}",service="${service.replace(/["\\]/g, '')}",scope="registry:catalog:search",error="invalid_token"` },
+    });
+  }
+}
+
+/** The search viewer of a principal (null = anonymous). */
+export function viewerOf(p: Principal | null): Viewer {
+  if (!p) return { all: false, userId: null };
+  if (p.isAdmin) return { all: true, userId: p.userId };
+  return { all: false, userId: p.userId, username: p.robotOrgId === null ? p.username : undefined, limits: p.limits };
+}
+
+/** How /v1/search identifies callers, from the auth section of the configuration. */
+export function v1AuthOf(config: BerthConfig, services: AccountServices | null | undefined): V1Auth {
+  const a = config.auth;
+  if (a?.token) return { mode: 'token', services: services ?? null, service: a.token.service };
+  if (a?.htpasswd) return { mode: 'htpasswd', path: a.htpasswd.path, realm: a.htpasswd.realm };
+  return { mode: 'open' };
+}
