@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
+import { registerIndexRoutes } from './api/index-routes.js';
 import { registerWebhookRoutes } from './api/webhook-routes.js';
 import { buildTokenAuth } from './auth/token-auth.js';
 import { openAccess } from './http/access.js';
@@ -12,6 +13,8 @@ import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerV2Routes } from './http/v2-router.js';
+import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
+import { IndexService } from './index/service.js';
 import { openSqlite, type MetadataDb } from './metadata/database.js';
 import { openPostgres } from './metadata/postgres.js';
 import { RegistryStore } from './metadata/registry-store.js';
@@ -48,6 +51,9 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
+  // Search, descriptions, stars, pull counts, comments: last push times from the events.
+  const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
+  eventSinks.push(index.sink);
   const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null);
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
@@ -61,6 +67,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,
     baseUrl: config.http.host,
+    onPull: (name, digest) => index.recordPull(name, digest),
   };
 
   const app = Fastify({
@@ -108,10 +115,12 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
   });
   registerV2Routes(app, ctx);
+  registerV1Routes(app, index, v1AuthOf(config, tokenAuth?.services));
   const services = tokenAuth?.services;
   if (services) {
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(app, { ...services, meta });
+    await registerIndexRoutes(app, { ...services, meta }, index);
     await registerWebhookRoutes(app, { ...services, meta }, webhooks);
   }
 
@@ -124,8 +133,10 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     timer.unref();
   }
   webhooks.start(app.log);
+  index.attach(app).start();
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    await index.stop();
     await webhooks.stop();
     if (!parts?.meta) await meta.close();
   });

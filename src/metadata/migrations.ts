@@ -1,5 +1,6 @@
 // Schema migrations, written once with Kysely's schema builder for SQLite and PostgreSQL.
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { indexMigration } from './migrations-index.js';
 import { webhookMigrations } from './migrations-webhooks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -237,7 +238,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations(dialect), ...webhookMigrations(dialect) };
+      return { ...migrations(dialect), ...webhookMigrations(dialect), '0003_index': indexMigration(dialect) };
     },
   };
 }
