@@ -224,6 +224,51 @@ const auth = z
   })
   .optional();
 
+// registry:2's `notifications.endpoints` (every event, distribution envelope) and Berth's
+// delivery worker for them and for webhooks made through the API (docs/webhooks.md).
+const notifications = z
+  .object({
+    endpoints: z
+      .array(
+        z
+          .object({
+            name: str(z.string().min(1, 'required')),
+            disabled: bool().default(false),
+            url: str(z.string().url()),
+            headers: z.record(z.array(str())).default({}),
+            timeout: duration('1s'),
+            /** Accepted for registry:2 compatibility; retries follow notifications.webhooks. */
+            threshold: int(0).default(10),
+            backoff: duration('1s'),
+            ignoredmediatypes: z.array(str()).default([]),
+            ignore: z
+              .object({ mediatypes: z.array(str()).default([]), actions: z.array(str()).default([]) })
+              .strict()
+              .default({}),
+          })
+          .strict(),
+      )
+      .default([]),
+    events: z.object({ includereferences: bool().default(false) }).strict().default({}),
+    webhooks: z
+      .object({
+        /** Run the delivery worker in this process (every replica may; claims are in the database). */
+        worker: bool().default(true),
+        interval: duration('1s'),
+        timeout: duration('10s'),
+        backoff: duration('2s'),
+        maxbackoff: duration('1h'),
+        attempts: int(1, 100).default(10),
+        concurrency: int(1, 256).default(8),
+        /** Refuse webhook URLs that resolve to loopback or private addresses. */
+        denyprivate: bool().default(false),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     version: str()
@@ -248,6 +293,7 @@ export const configSchema = z
       .strict()
       .default({}),
     auth,
+    notifications,
     limits: z
       .object({
         manifestbytes: int(1).default(4 * 1024 * 1024),

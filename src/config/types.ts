@@ -73,6 +73,7 @@ export interface BerthConfig {
     readonly token?: TokenAuthConfig;
     readonly accounts: AccountsConfig;
   };
+  readonly notifications: NotificationsConfig;
   readonly limits: {
     readonly manifestbytes: number;
     /** Milliseconds an idle upload session lives. */
@@ -132,4 +133,32 @@ export interface S3Config {
   readonly storageclass: string;
   /** Milliseconds. */
   readonly redirectexpiry: number;
+}
+
+/** registry:2 `notifications` plus Berth's webhook delivery settings (durations in ms). */
+export interface NotificationsConfig {
+  readonly endpoints: readonly NotificationEndpointConfig[];
+  readonly events: { readonly includereferences: boolean };
+  readonly webhooks: {
+    readonly worker: boolean;
+    readonly interval: number;
+    readonly timeout: number;
+    readonly backoff: number;
+    readonly maxbackoff: number;
+    readonly attempts: number;
+    readonly concurrency: number;
+    readonly denyprivate: boolean;
+  };
+}
+
+export interface NotificationEndpointConfig {
+  readonly name: string;
+  readonly disabled: boolean;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+  readonly timeout: number;
+  readonly threshold: number;
+  readonly backoff: number;
+  readonly ignoredmediatypes: readonly string[];
+  readonly ignore: { readonly mediatypes: readonly string[]; readonly actions: readonly string[] };
 }

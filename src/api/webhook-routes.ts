@@ -1,0 +1,419 @@
+// REST routes of webhooks (per namespace, per repository, personal ones for watched
+// repositories), their delivery log and redelivery, watching, and the in-app list of
+// new tags on watched repositories. Its own encapsulated plugin under /api/v1, with
+// the same caller resolution (caller.ts) and error body as the rest of the API.
+//
+// Repository names contain slashes, and /api/v1/repositories/* already has wildcard
+// routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
+// it must match when derived, so those URLs never reach the other wildcard routes.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authorizer } from '../auth/authorizer.js';
+import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
+import { RegistryError, errorBody } from '../errors/catalog.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import { invalidTagPattern } from '../webhooks/filters.js';
+import type { Webhooks } from '../webhooks/index.js';
+import { deniedAddress } from '../webhooks/post.js';
+import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
+import { newWebhookSecret } from '../webhooks/signing.js';
+import type { Delivery, Webhook } from '../webhooks/store.js';
+import { auditOf, badRequest, caller, conflict, forbidden, identify, notFound, person, signedIn } from './caller.js';
+import { change, type ApiDeps } from './deps.js';
+
+const PREFIX = '/api/v1';
+const REPO_PATH = `${PREFIX}/repositories/`;
+const BODY_LIMIT = 64 * 1024;
+type RepoShape = 'webhooks' | 'watch';
+const SHAPES: Record<RepoShape, RegExp> = { webhooks: /^(.+)\/webhooks$/, watch: /^(.+)\/watch$/ };
+
+/** The route constraint: …/repositories/{name}/webhooks and …/{name}/watch. */
+export const webhookPathStrategy = {
+  name: 'berthWebhookPath',
+  storage() {
+    const handlers = new Map<string, unknown>();
+    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
+  },
+  deriveConstraint(req: { url?: string }): string | undefined {
+    const url = req.url ?? '';
+    if (!url.startsWith(REPO_PATH)) return undefined;
+    return repoShape(url.slice(REPO_PATH.length).split('?')[0])?.shape;
+  },
+  mustMatchWhenDerived: true,
+};
+
+function repoShape(rest: string): { shape: RepoShape; name: string } | null {
+  for (const shape of Object.keys(SHAPES) as RepoShape[]) {
+    const m = SHAPES[shape].exec(rest);
+    if (m) return { shape, name: m[1] };
+  }
+  return null;
+}
+
+interface HookBody {
+  url?: string;
+  name?: string | null;
+  secret?: string;
+  rotateSecret?: boolean;
+  events?: WebhookEventType[];
+  tagPattern?: string | null;
+  format?: WebhookFormat;
+  active?: boolean;
+}
+
+const hookProps = {
+  url: { type: 'string', minLength: 1, maxLength: 2048 },
+  name: { type: ['string', 'null'], maxLength: 100 },
+  secret: { type: 'string', minLength: 16, maxLength: 200 },
+  events: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENTS }, minItems: 1, uniqueItems: true },
+  tagPattern: { type: ['string', 'null'], maxLength: 128 },
+  format: { type: 'string', enum: WEBHOOK_FORMATS },
+  active: { type: 'boolean' },
+} as const;
+const createSchema = { body: { type: 'object', properties: hookProps, required: ['url'], additionalProperties: false } };
+const updateSchema = { body: { type: 'object', properties: { ...hookProps, rotateSecret: { type: 'boolean' } }, additionalProperties: false } };
+const idParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 }, delivery: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
+const pageQuery = {
+  type: 'object',
+  properties: { n: { type: 'integer', minimum: 1, maximum: 500, default: 50 }, before: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['pending', 'delivered', 'dead', 'skipped'] } },
+  additionalProperties: false,
+} as const;
+
+export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, hooks: Webhooks): Promise<void> {
+  app.addConstraintStrategy(webhookPathStrategy);
+  await app.register(
+    async (api) => {
+      api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, text, done) => {
+        if (text === '') return done(null, undefined);
+        try {
+          done(null, JSON.parse(text as string));
+        } catch {
+          done(badRequest('the body is not valid JSON'), undefined);
+        }
+      });
+      api.setErrorHandler((error: FastifyError | Error, request, reply) => {
+        const err = toRegistryError(error);
+        if (err.status >= 500) request.log.error({ err: error }, 'webhook api request failed');
+        reply.code(err.status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store');
+        for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+        if (err.status === 401) reply.header('WWW-Authenticate', 'Basic realm="Berth API", charset="UTF-8"');
+        return reply.send(JSON.stringify(errorBody(err)));
+      });
+      api.addHook('onRequest', async (request, reply) => {
+        reply.header('Cache-Control', 'no-store');
+        await identify(d, request);
+      });
+      routes(api, d, hooks);
+    },
+    { prefix: PREFIX },
+  );
+}
+
+function toRegistryError(error: FastifyError | Error): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const e = error as FastifyError;
+  if (e.validation) {
+    const first = e.validation[0];
+    return badRequest(`${e.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim());
+  }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
+  if (e.statusCode && e.statusCode < 500) return new RegistryError('DENIED', e.message, { status: e.statusCode });
+  return new RegistryError('UNKNOWN', 'internal server error');
+}
+
+function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
+  const { store: accounts, authorizer } = d;
+  const store = hooks.store;
+  const noSuchHook = () => notFound('webhook');
+
+  const repoName = (req: FastifyRequest, want: RepoShape): string => {
+    const p = repoShape((req.params as Record<string, string>)['*'] ?? '');
+    if (!p || p.shape !== want) throw new RegistryError('NAME_UNKNOWN');
+    if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    return p.name;
+  };
+
+  /** The repository's webhooks are managed by those who administer it; others get 404 or 403 like the repository API. */
+  const administeredRepository = async (who: Principal, name: string): Promise<void> => {
+    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+  };
+  const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
+    const kind = await accounts.namespaceKind(ns);
+    if (!kind) throw notFound('namespace');
+    const role = kind === 'org' ? await accounts.orgRole(ns, who.userId) : null;
+    if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
+  };
+
+  /** The webhook when the caller may manage it; otherwise the same 404 as a missing one. */
+  const managed = async (req: FastifyRequest, id: number): Promise<Webhook> => {
+    const who = person(req);
+    const hook = await store.get(id);
+    if (!hook) throw noSuchHook();
+    try {
+      if (hook.scopeKind === 'repository') await administeredRepository(who, hook.scope);
+      else if (hook.scopeKind === 'namespace') await administeredNamespace(who, hook.scope);
+      else if (hook.scopeKind === 'user') {
+        if (hook.scope !== who.username && !who.isAdmin) throw noSuchHook();
+      } else if (!who.isAdmin) throw noSuchHook();
+    } catch (err) {
+      if (err instanceof RegistryError && err.status !== 401) throw noSuchHook();
+      throw err;
+    }
+    return hook;
+  };
+
+  const checkUrl = (url: string): string => {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw badRequest('url is not a valid URL');
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badRequest('url must be http or https');
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    if (/^[\d.]+$|:/.test(host) && deniedAddress(host, hooks.settings.denyprivate)) throw badRequest('url points to an address webhooks may not reach');
+    return u.href;
+  };
+  const checkPattern = (p: string | null | undefined): string | null => {
+    if (p === undefined || p === null || p === '') return null;
+    const why = invalidTagPattern(p);
+    if (why) throw badRequest(why);
+    return p;
+  };
+
+  const create = async (req: FastifyRequest<{ Body: HookBody }>, scopeKind: WebhookScopeKind, scope: string, namespace: string | null) => {
+    const b = req.body;
+    const secret = b.secret ?? newWebhookSecret();
+    const w = {
+      scopeKind,
+      scope,
+      namespace,
+      name: b.name ?? null,
+      url: checkUrl(b.url!),
+      secret,
+      events: b.events ?? ['push' as const],
+      tagPattern: checkPattern(b.tagPattern),
+      format: b.format ?? 'dockerhub',
+      active: b.active ?? true,
+      createdBy: caller(req)?.username ?? null,
+    };
+    const id = await change(d, auditOf(req, 'webhook.create', scope, { kind: scopeKind, url: w.url, events: w.events, format: w.format }), (tx, now) => store.create(tx, w, now));
+    return { ...view((await store.get(id))!), secret };
+  };
+
+  // ---- per namespace ----
+
+  api.get<{ Params: { ns: string } }>('/namespaces/:ns/webhooks', async (req) => {
+    await administeredNamespace(person(req), req.params.ns);
+    return { webhooks: (await store.list('namespace', req.params.ns)).map(view) };
+  });
+
+  api.post<{ Params: { ns: string }; Body: HookBody }>('/namespaces/:ns/webhooks', { schema: createSchema }, async (req, reply) => {
+    await administeredNamespace(person(req), req.params.ns);
+    return reply.code(201).send(await create(req, 'namespace', req.params.ns, req.params.ns));
+  });
+
+  // ---- per repository ----
+
+  api.get('/repositories/*', { constraints: { berthWebhookPath: 'webhooks' } }, async (req) => {
+    const name = repoName(req, 'webhooks');
+    await administeredRepository(person(req), name);
+    return { webhooks: (await store.list('repository', name)).map(view) };
+  });
+
+  api.post<{ Body: HookBody }>('/repositories/*', { constraints: { berthWebhookPath: 'webhooks' }, schema: createSchema }, async (req, reply) => {
+    const name = repoName(req, 'webhooks');
+    await administeredRepository(person(req), name);
+    const ns = namespaceOf(name);
+    // The owning namespace row, when there is one, so its deletion takes the webhook along.
+    const namespace = (await accounts.namespaceKind(ns)) ? ns : null;
+    return reply.code(201).send(await create(req, 'repository', name, namespace));
+  });
+
+  // ---- personal webhooks: new tags of the repositories the caller watches ----
+
+  api.get('/user/webhooks', async (req) => ({ webhooks: (await store.list('user', person(req).username)).map(view) }));
+
+  api.post<{ Body: HookBody }>('/user/webhooks', { schema: createSchema }, async (req, reply) => {
+    const who = person(req);
+    if (who.robotOrgId !== null) throw forbidden('robot accounts cannot watch repositories');
+    return reply.code(201).send(await create(req, 'user', who.username, who.username));
+  });
+
+  // ---- one webhook ----
+
+  api.get<{ Params: { id: number } }>('/webhooks/:id', { schema: { params: idParams } }, async (req) => view(await managed(req, req.params.id)));
+
+  api.patch<{ Params: { id: number }; Body: HookBody }>('/webhooks/:id', { schema: { params: idParams, ...updateSchema } }, async (req) => {
+    const hook = await managed(req, req.params.id);
+    if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
+    const b = req.body ?? {};
+    const secret = b.rotateSecret ? newWebhookSecret() : b.secret;
+    const patch = {
+      ...(b.url !== undefined ? { url: checkUrl(b.url) } : {}),
+      ...(b.name !== undefined ? { name: b.name } : {}),
+      ...(b.events !== undefined ? { events: b.events } : {}),
+      ...(b.tagPattern !== undefined ? { tagPattern: checkPattern(b.tagPattern) } : {}),
+      ...(b.format !== undefined ? { format: b.format } : {}),
+      ...(b.active !== undefined ? { active: b.active } : {}),
+      ...(secret !== undefined ? { secret } : {}),
+    };
+    const { secret: _s, ...logged } = patch;
+    await change(d, auditOf(req, 'webhook.update', hook.scope, { id: hook.id, ...logged, ...(secret ? { secret: 'changed' } : {}) }), (tx, now) => store.update(tx, hook.id, patch, now));
+    return { ...view((await store.get(hook.id))!), ...(secret ? { secret } : {}) };
+  });
+
+  api.delete<{ Params: { id: number } }>('/webhooks/:id', { schema: { params: idParams } }, async (req, reply) => {
+    const hook = await managed(req, req.params.id);
+    if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
+    await change(d, auditOf(req, 'webhook.delete', hook.scope, { id: hook.id, url: hook.url }), (tx) => store.delete(tx, hook.id));
+    return reply.code(204).send();
+  });
+
+  // ---- deliveries ----
+
+  api.get<{ Params: { id: number }; Querystring: { n: number; before?: number; status?: DeliveryStatus } }>(
+    '/webhooks/:id/deliveries',
+    { schema: { params: idParams, querystring: pageQuery } },
+    async (req) => {
+      const hook = await managed(req, req.params.id);
+      const rows = await store.deliveries(hook.id, req.query.n, req.query.before, req.query.status);
+      return { deliveries: rows.map(deliveryView), ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}) };
+    },
+  );
+
+  const ownDelivery = async (req: FastifyRequest<{ Params: { id: number; delivery: number } }>): Promise<Delivery> => {
+    const hook = await managed(req, req.params.id);
+    const del = await store.delivery(req.params.delivery);
+    if (!del || del.webhookId !== hook.id) throw notFound('delivery');
+    return del;
+  };
+
+  api.get<{ Params: { id: number; delivery: number } }>('/webhooks/:id/deliveries/:delivery', { schema: { params: idParams } }, async (req) => {
+    const del = await ownDelivery(req);
+    return { ...deliveryView(del), contentType: del.contentType, payload: del.body, attempts: await store.attempts(del.id) };
+  });
+
+  api.post<{ Params: { id: number; delivery: number } }>('/webhooks/:id/deliveries/:delivery/redeliver', { schema: { params: idParams } }, async (req, reply) => {
+    const del = await ownDelivery(req);
+    await change(d, auditOf(req, 'webhook.redeliver', del.repository, { webhook: del.webhookId, delivery: del.uuid }), (tx, now) => store.redeliver(tx, del.id, now));
+    return reply.code(202).send(deliveryView((await store.delivery(del.id))!));
+  });
+
+  // ---- watching ----
+
+  const visibleToCaller = async (req: FastifyRequest, name: string): Promise<Principal> => {
+    const who = signedIn(req);
+    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    return who;
+  };
+
+  api.get('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req) => {
+    const name = repoName(req, 'watch');
+    const who = await visibleToCaller(req, name);
+    const w = await store.watching(who.userId, name);
+    return { repository: name, watching: w !== null, ...(w ? { source: w.source, since: w.createdAt } : {}) };
+  });
+
+  api.put('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req) => {
+    const name = repoName(req, 'watch');
+    const who = await visibleToCaller(req, name);
+    await d.meta.transaction((tx) => store.watch(tx, who.userId, name, Date.now()));
+    const w = await store.watching(who.userId, name);
+    return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? Date.now() };
+  });
+
+  api.delete('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req, reply) => {
+    const name = repoName(req, 'watch');
+    const who = signedIn(req);
+    // Unwatching needs no visibility: a repository made private must still be unwatchable.
+    const removed = await d.meta.transaction((tx) => store.unwatch(tx, who.userId, name));
+    if (!removed && !(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    return reply.code(204).send();
+  });
+
+  api.get('/user/watching', async (req) => {
+    const who = signedIn(req);
+    const out = [];
+    for (const w of await store.watched(who.userId)) {
+      if (await authorizer.visibleRepository(who, w.repository)) out.push({ repository: w.repository, source: w.source, since: w.createdAt });
+    }
+    return { watching: out };
+  });
+
+  api.get<{ Querystring: { n: number; before?: number } }>(
+    '/user/notifications',
+    { schema: { querystring: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, before: { type: 'integer', minimum: 1 } }, additionalProperties: false } } },
+    async (req) => {
+      const who = signedIn(req);
+      const rows = await store.notifications(who.userId, req.query.n, req.query.before);
+      const seen = await store.seenId(who.userId);
+      // Visibility is checked now, not when the tag was pushed: a repository made private hides its past notifications too.
+      const visible = new Map<string, boolean>();
+      const notifications = [];
+      for (const r of rows) {
+        if (!visible.has(r.repository)) visible.set(r.repository, (await authorizer.visibleRepository(who, r.repository)) !== null);
+        if (!visible.get(r.repository)) continue;
+        notifications.push({ id: r.id, type: 'tag.push', repository: r.repository, tag: r.tag, digest: r.digest, pusher: r.actor, at: r.at, unread: r.id > seen });
+      }
+      return { notifications, unread: notifications.filter((n) => n.unread).length, ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}) };
+    },
+  );
+
+  api.post<{ Body: { upTo?: number } | undefined }>(
+    '/user/notifications/seen',
+    { schema: { body: { type: ['object', 'null'], properties: { upTo: { type: 'integer', minimum: 0 } }, additionalProperties: false } } },
+    async (req, reply) => {
+      const who = signedIn(req);
+      const upTo = req.body?.upTo ?? (await store.notifications(who.userId, 1))[0]?.id ?? 0;
+      await d.meta.transaction((tx) => store.markSeen(tx, who.userId, Math.max(upTo, 0)), { durable: false });
+      return reply.code(204).send();
+    },
+  );
+
+}
+
+function view(h: Webhook) {
+  return {
+    id: h.id,
+    scope: { kind: h.scopeKind, name: h.scope },
+    name: h.name,
+    url: h.url,
+    events: h.events,
+    tagPattern: h.tagPattern,
+    format: h.format,
+    active: h.active,
+    signed: h.secret !== '',
+    createdBy: h.createdBy,
+    createdAt: h.createdAt,
+    updatedAt: h.updatedAt,
+  };
+}
+
+function deliveryView(x: Delivery) {
+  return {
+    id: x.id,
+    uuid: x.uuid,
+    eventId: x.eventId,
+    event: x.eventType,
+    repository: x.repository,
+    tag: x.tag,
+    digest: x.digest,
+    status: x.status,
+    attempts: x.attempts,
+    nextAttemptAt: x.status === 'pending' ? x.nextAttemptAt : null,
+    createdAt: x.createdAt,
+    finishedAt: x.finishedAt,
+    lastStatusCode: x.lastStatusCode,
+    lastError: x.lastError,
+  };
+}
+
+/** Administrators, those who administer the namespace, and teams or collaborators with `admin` (as repository-routes.ts). */
+async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
+  if (who.isAdmin) return true;
+  const f = await authorizer.facts(who, name);
+  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
+  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
+  return f.collaborator === 'admin';
+}

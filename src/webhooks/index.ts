@@ -1,0 +1,57 @@
+// Webhooks as the app sees them: the event sink (written in each change's
+// transaction), the delivery worker (started and stopped with the app) and the store
+// the REST routes use. docs/webhooks.md describes the whole feature.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { AccountServices } from '../auth/token-auth.js';
+import type { BerthConfig } from '../config/index.js';
+import type { MetadataDb } from '../metadata/database.js';
+import type { RegistryEventSink } from '../registry/events.js';
+import type { PayloadContext } from './payloads.js';
+import { WebhookSink } from './sink.js';
+import { WebhookStore, type Delivery, type Webhook } from './store.js';
+import { DeliveryWorker, type WorkerLog, type WorkerSettings } from './worker.js';
+
+export interface Webhooks {
+  store: WebhookStore;
+  sink: RegistryEventSink;
+  settings: WorkerSettings;
+  /** Starts this process's delivery worker (unless notifications.webhooks.worker is off). */
+  start(log: WorkerLog): void;
+  stop(): Promise<void>;
+}
+
+export async function createWebhooks(config: BerthConfig, meta: MetadataDb, services: AccountServices | null): Promise<Webhooks> {
+  const store = new WebhookStore(meta.db);
+  const settings: WorkerSettings = { ...config.notifications.webhooks };
+  await meta.transaction((tx) => store.syncConfigEndpoints(tx, config.notifications.endpoints, Date.now()));
+  const ctx: PayloadContext = { baseUrl: config.http.host, source: { addr: `${hostname()}:${config.http.listen.port}`, instanceID: randomUUID() } };
+  let worker: DeliveryWorker | null = null;
+  const sink = new WebhookSink(store, ctx, () => worker?.nudge());
+
+  /** Personal (watch) webhooks reach only repositories their owner may still pull. */
+  const mayDeliver = async (hook: Webhook, d: Delivery): Promise<boolean> => {
+    if (hook.scopeKind !== 'user') return true;
+    if (!services) return false;
+    const user = await services.store.userByName(hook.scope);
+    if (!user || user.disabled) return false;
+    const principal = { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };
+    return (await services.authorizer.actions(principal, d.repository)).has('pull');
+  };
+
+  return {
+    store,
+    sink,
+    settings,
+    start(log) {
+      if (!config.notifications.webhooks.worker || worker) return;
+      worker = new DeliveryWorker(store, meta, settings, log, mayDeliver);
+      worker.start();
+    },
+    async stop() {
+      const w = worker;
+      worker = null;
+      await w?.stop();
+    },
+  };
+}

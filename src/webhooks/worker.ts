@@ -1,0 +1,182 @@
+// The delivery worker: polls the outbox, claims each due delivery with one conditional
+// UPDATE (so any number of processes and replicas can run it; nothing is locked in
+// process), POSTs it, and records the attempt. Failures are retried with exponential
+// backoff and jitter up to a maximum number of attempts, then the delivery is dead
+// until someone redelivers it. A worker that dies mid-delivery holds its claim only
+// until `claimed_until`; then another worker takes the delivery again (at-least-once).
+import { randomUUID } from 'node:crypto';
+import type { MetadataDb } from '../metadata/database.js';
+import { post, type PostResult } from './post.js';
+import type { DeliveryStatus } from './schema.js';
+import { signatureHeader } from './signing.js';
+import type { Delivery, Webhook, WebhookStore } from './store.js';
+
+export interface WorkerSettings {
+  /** Poll interval (ms) when nothing wakes the worker. */
+  interval: number;
+  /** Request timeout (ms); a config endpoint's own timeout is capped at this. */
+  timeout: number;
+  /** First retry delay (ms); doubles per attempt up to maxbackoff. */
+  backoff: number;
+  maxbackoff: number;
+  /** Attempts before a delivery is dead. */
+  attempts: number;
+  concurrency: number;
+  denyprivate: boolean;
+}
+
+export interface WorkerLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Retry delay after `attempt` failed attempts: base·2^(attempt-1), capped, with equal jitter (half fixed, half random). */
+export function backoffDelay(attempt: number, base: number, max: number, random = Math.random): number {
+  const full = Math.min(max, base * 2 ** Math.min(attempt - 1, 40));
+  return Math.round(full / 2 + random() * (full / 2));
+}
+
+const RETENTION_MS = 30 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
+export const USER_AGENT = 'Berth-Webhooks/1';
+
+export class DeliveryWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private dueAt = Infinity;
+  private running = false;
+  private ticking = false;
+  private again = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private lastPrune = 0;
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly meta: MetadataDb,
+    private readonly settings: WorkerSettings,
+    private readonly log: WorkerLog,
+    /** A last check before sending (personal webhooks: may the owner still see the repository?). */
+    private readonly mayDeliver: (hook: Webhook, d: Delivery) => Promise<boolean> = async () => true,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Something was queued: look soon (the queuing transaction may still be committing). */
+  nudge(): void {
+    if (this.running) this.schedule(10);
+  }
+
+  /** Stops polling and waits for requests in flight (each ends within the timeout). */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.ticking || this.inflight.size > 0) {
+      await Promise.allSettled([...this.inflight]);
+      if (this.ticking) await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    const at = Date.now() + ms;
+    if (this.timer && this.dueAt <= at) return;
+    clearTimeout(this.timer);
+    this.dueAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dueAt = Infinity;
+      void this.tick();
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    this.ticking = true;
+    try {
+      const free = this.settings.concurrency - this.inflight.size;
+      if (free > 0 && this.running) {
+        const now = Date.now();
+        // A few more than we can take: other workers may win some of them.
+        for (const id of await this.store.due(now, free * 2)) {
+          if (!this.running || this.inflight.size >= this.settings.concurrency) break;
+          const token = randomUUID();
+          if (!(await this.store.claim(id, token, now, now + this.settings.timeout + 30_000))) continue;
+          const p: Promise<void> = this.deliver(id, token)
+            .catch((err) => this.log.error({ err, delivery: id }, 'webhook delivery failed'))
+            .finally(() => {
+              this.inflight.delete(p);
+              this.schedule(0);
+            });
+          this.inflight.add(p);
+        }
+      }
+      if (this.running && Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
+        this.lastPrune = Date.now();
+        await this.meta.transaction((tx) => this.store.prune(tx, Date.now() - RETENTION_MS), { durable: false });
+      }
+    } catch (err) {
+      this.log.error({ err }, 'webhook worker poll failed');
+    } finally {
+      this.ticking = false;
+      this.schedule(this.again ? 0 : this.settings.interval);
+      this.again = false;
+    }
+  }
+
+  private async deliver(id: number, token: string): Promise<void> {
+    const d = await this.store.delivery(id);
+    if (!d) return;
+    const hook = await this.store.get(d.webhookId);
+    if (!hook) return; // deleted with its deliveries
+    let result: PostResult;
+    let skip: string | null = null;
+    if (!hook.active) skip = 'the webhook is inactive';
+    else if (!(await this.mayDeliver(hook, d))) skip = "the webhook's owner may not see the repository";
+    if (skip) {
+      result = { statusCode: null, error: skip, responseBody: null, durationMs: 0 };
+    } else {
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(hook.options.headers ?? {})) headers[k] = v;
+      const sentAt = Math.floor(Date.now() / 1000);
+      Object.assign(headers, {
+        'Content-Type': d.contentType,
+        'User-Agent': USER_AGENT,
+        'Berth-Event': d.eventType,
+        'Berth-Delivery': d.uuid,
+        'Berth-Hook-Id': String(hook.id),
+        ...(hook.secret ? { 'Berth-Signature': signatureHeader(hook.secret, sentAt, d.body) } : {}),
+      });
+      const timeout = Math.min(hook.options.timeout ?? this.settings.timeout, this.settings.timeout);
+      result = await post(hook.url, headers, d.body, timeout, this.settings.denyprivate);
+    }
+    const ok = !skip && result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const now = Date.now();
+    const attempts = d.attempts + (skip ? 0 : 1);
+    let status: DeliveryStatus;
+    if (skip) status = 'skipped';
+    else if (ok) status = 'delivered';
+    else if (attempts >= this.settings.attempts) status = 'dead';
+    else status = 'pending';
+    const nextAttemptAt = status === 'pending' ? now + backoffDelay(attempts, this.settings.backoff, this.settings.maxbackoff) : now;
+    const error = result.error ?? (ok ? null : `HTTP ${result.statusCode}`);
+    const stillOurs = await this.meta.transaction((tx) =>
+      this.store.finish(
+        tx,
+        id,
+        token,
+        { at: now - result.durationMs, durationMs: result.durationMs, statusCode: result.statusCode, error, responseBody: result.responseBody, ok },
+        { status, attempts, nextAttemptAt, finishedAt: status === 'pending' ? null : now },
+      ),
+    );
+    if (!stillOurs) this.log.warn({ delivery: d.uuid }, 'webhook delivery claim expired before the attempt finished');
+    if (status === 'dead') this.log.warn({ delivery: d.uuid, webhook: hook.id, error }, 'webhook delivery dead after the last attempt');
+  }
+}

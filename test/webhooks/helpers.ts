@@ -1,0 +1,157 @@
+// Helpers of the webhook tests: a real HTTP receiver on a random port, a token-auth
+// Berth with fast delivery settings, API calls, users, and image pushes.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { MT, digestOf, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
+import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
+
+export const ADMIN = { user: 'admin', password: 'admin-password-1' };
+
+export interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: any;
+  at: number;
+}
+
+export type Behaviour = (req: Received, n: number) => number | 'hang';
+
+/** An HTTP server that records every request; `behaviour` picks the status (default 200). */
+export class Receiver {
+  readonly requests: Received[] = [];
+  behaviour: Behaviour = () => 200;
+  private server!: http.Server;
+  url = '';
+
+  static async start(behaviour?: Behaviour, port = 0): Promise<Receiver> {
+    const r = new Receiver();
+    if (behaviour) r.behaviour = behaviour;
+    await r.listen(port);
+    return r;
+  }
+
+  async listen(port = 0): Promise<void> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          json = undefined;
+        }
+        const rec = { headers: req.headers, body, json, at: Date.now() };
+        this.requests.push(rec);
+        const status = this.behaviour(rec, this.requests.length);
+        if (status === 'hang') return;
+        res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status < 300 ? 'ok' : `failure ${this.requests.length}`);
+      });
+    });
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hook`;
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port);
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Waits until `pred` holds for the received requests. */
+  async waitFor(pred: (reqs: Received[]) => boolean, what: string, timeoutMs = 5000): Promise<Received[]> {
+    const until = Date.now() + timeoutMs;
+    while (!pred(this.requests)) {
+      if (Date.now() > until) assert.fail(`timed out waiting for ${what}; received ${this.requests.length}: ${this.requests.map((r) => `${r.headers['berth-event']} ${r.body.slice(0, 80)}`).join(' | ')}`);
+      await sleep(20);
+    }
+    return this.requests;
+  }
+
+  ofEvent(type: string): Received[] {
+    return this.requests.filter((r) => r.headers['berth-event'] === type);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const FAST = { interval: 50, backoff: 20, maxbackoff: 80, attempts: 5, timeout: 2000 };
+
+export function serverOptions(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): StartOptions {
+  return {
+    ...(dir ? { dir } : {}),
+    config: { ...TOKEN_AUTH, notifications: { webhooks: { ...FAST, ...webhooks } }, ...extra } as StartOptions['config'],
+  };
+}
+
+export async function start(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<TestServer> {
+  return startServer(serverOptions(dir, webhooks, extra));
+}
+
+export type Creds = { user: string; password: string } | null;
+
+export interface Reply {
+  status: number;
+  body: any;
+  text: string;
+}
+
+export async function call(s: TestServer | string, method: string, path: string, creds: Creds, body?: unknown): Promise<Reply> {
+  const base = typeof s === 'string' ? s : s.url;
+  const headers: Record<string, string> = {};
+  if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, body: parsed, text };
+}
+
+export async function ok(r: Promise<Reply> | Reply, status = 200, what = ''): Promise<any> {
+  const x = await r;
+  assert.equal(x.status, status, `${what}: ${x.text.slice(0, 300)}`);
+  return x.body;
+}
+
+export async function addUser(s: TestServer, name: string): Promise<{ user: string; password: string }> {
+  const password = `${name}-password-1`;
+  await ok(call(s, 'POST', '/users', ADMIN, { username: name, password }), 201, `create ${name}`);
+  return { user: name, password };
+}
+
+/** Pushes `layers` blobs, a config and one manifest under `tag` (or by digest) as the user. */
+export async function pushImage(s: TestServer, creds: { user: string; password: string }, repo: string, tag?: string, layers = 3): Promise<{ digest: string; size: number }> {
+  const c = new TokenClient(s.url, creds);
+  const config = await c.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') })));
+  const ls = [];
+  for (let i = 0; i < layers; i++) ls.push(await c.pushBlob(repo, randomBytes(100 + i)));
+  const doc = {
+    schemaVersion: 2,
+    mediaType: MT.ociManifest,
+    config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+    layers: ls.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })),
+  };
+  const bytes = Buffer.from(JSON.stringify(doc));
+  const digest = digestOf(bytes);
+  const res = await c.fetch(`/v2/${repo}/manifests/${tag ?? digest}`, { method: 'PUT', headers: { 'Content-Type': MT.ociManifest }, body: bytes });
+  assert.equal(res.status, 201, `PUT manifest ${repo}:${tag}: ${await res.text()}`);
+  return { digest, size: bytes.length };
+}
+
+/** DELETE /v2/<repo>/manifests/<ref> as the user. */
+export async function deleteRef(s: TestServer, creds: { user: string; password: string }, repo: string, ref: string): Promise<void> {
+  const c = new TokenClient(s.url, creds);
+  const res = await c.fetch(`/v2/${repo}/manifests/${ref}`, { method: 'DELETE' });
+  assert.equal(res.status, 202, `DELETE ${repo}/${ref}: ${await res.text()}`);
+}
