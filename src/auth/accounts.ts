@@ -12,8 +12,6 @@ import { ACTIONS, type Action, type Principal } from './policy.js';
 const NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 export const TOKEN_PREFIX = 'berth_pat_';
 const VERIFIED_TTL_MS = 60_000;
-// A bcrypt hash of a random string: unknown users cost as much as known ones.
-const DUMMY_HASH = '$2b$10$KptF1Qu3rXrRnVGc000lneVyn6e2zm1SqrpNtqOJevsJJFv6ZOcHe';
 
 export function isValidAccountName(name: string): boolean {
   return name.length >= 2 && name.length <= 64 && NAME_RE.test(name);
@@ -35,12 +33,16 @@ function checkPassword(password: string): void {
 export class AccountService {
   /** sha256(user, secret, stored hash) -> expiry: bcrypt once a minute per credential, never the secret. */
   private readonly verified = new Map<string, number>();
+  /** A hash of a random string at the configured cost: unknown users take as long as known ones. */
+  private readonly dummyHash: Promise<string>;
 
   constructor(
     readonly store: AccountStore,
     private readonly meta: MetadataDb,
     private readonly cfg: AccountsConfig,
-  ) {}
+  ) {
+    this.dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), cfg.bcryptcost);
+  }
 
   hashPassword(password: string): Promise<string> {
     checkPassword(password);
@@ -114,44 +116,67 @@ export class AccountService {
    */
   async authenticate(username: string, secret: string, address: string): Promise<Principal> {
     const now = Date.now();
+    const user = await this.store.userByName(username);
+    // A password verified within the last minute skips bcrypt and the counters (clients send
+    // Basic credentials with every token request).
+    const cacheKey = user && !secret.startsWith(TOKEN_PREFIX) ? sha256Hex(`${username}\0${secret}\0${user.passwordHash}`) : null;
+    if (cacheKey && user && !user.disabled && user.robotOrgId === null && (this.verified.get(cacheKey) ?? 0) > now) return this.principalOf(user);
+
     const keys = [`user:${username.slice(0, 128)}`, `addr:${address}`];
     const limits = [this.cfg.loginlimit, this.cfg.addresslimit];
-    for (const [i, key] of keys.entries()) {
-      const f = await this.store.failures(key, now, this.cfg.loginwindow);
-      if (f.count >= limits[i]) {
+    // Count the attempt before checking it, so parallel guesses cannot get past the limit;
+    // a success is forgiven below.
+    const counts = await this.meta.transaction(
+      async (tx) => {
+        for (const key of keys) await this.store.recordFailure(tx, key, now, this.cfg.loginwindow);
+        return Promise.all(keys.map((k) => this.store.failures(k, now, this.cfg.loginwindow, tx)));
+      },
+      { durable: false },
+    );
+    for (const [i, f] of counts.entries()) {
+      if (f.count > limits[i]) {
+        // A refused attempt is not a guess: take the counts back.
+        await this.meta.transaction(async (tx) => {
+          for (const key of keys) await this.store.forgiveFailure(tx, key);
+        }, { durable: false });
         const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
         throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
       }
     }
-    const principal = await this.check(username, secret, now);
+    const principal = await this.check(user, secret, now);
     await this.meta.transaction(
       async (tx) => {
-        if (!principal) for (const key of keys) await this.store.recordFailure(tx, key, now, this.cfg.loginwindow);
-        else await this.store.clearFailures(tx, keys[0]);
-        if (!principal) await this.store.audit(tx, { actor: null, action: 'login.failed', target: username.slice(0, 128), address }, now);
+        if (principal) {
+          await this.store.clearFailures(tx, keys[0]);
+          await this.store.forgiveFailure(tx, keys[1]);
+        } else {
+          // Name only accounts that exist: a password typed into the user field is never stored.
+          await this.store.audit(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now);
+        }
       },
       { durable: false },
     );
     if (!principal) throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
+    if (cacheKey) {
+      if (this.verified.size >= 10_000) this.verified.clear();
+      this.verified.set(cacheKey, now + VERIFIED_TTL_MS);
+    }
     return principal;
   }
 
-  private async check(username: string, secret: string, now: number): Promise<Principal | null> {
-    const user = await this.store.userByName(username);
+  private async check(user: UserRow | null, secret: string, now: number): Promise<Principal | null> {
     if (secret.startsWith(TOKEN_PREFIX)) {
       const token = await this.store.accessTokenByHash(sha256Hex(secret));
       if (!token || !user || token.userId !== user.id || user.disabled) return null;
       if (token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= now)) return null;
-      this.store.touchAccessToken(token.id, now).catch(() => {}); // best effort
+      // Best effort, and at most once a minute per token.
+      if (token.lastUsedAt === null || token.lastUsedAt < now - 60_000) this.store.touchAccessToken(token.id, now).catch(() => {});
       return this.principalOf(user, token);
     }
-    const hash = user && user.robotOrgId === null ? user.passwordHash : DUMMY_HASH;
-    const cacheKey = sha256Hex(`${username}\0${secret}\0${hash}`);
-    const expiry = this.verified.get(cacheKey);
-    const ok = (expiry !== undefined && expiry > now) || (await bcrypt.compare(secret, hash));
+    // Unknown users and robots cost a bcrypt comparison at the configured cost too.
+    const hash = user && user.robotOrgId === null ? user.passwordHash : await this.dummyHash;
+    const ok = await bcrypt.compare(secret, hash);
     if (!ok || !user || user.robotOrgId !== null || user.disabled) return null;
-    if (this.verified.size >= 10_000) this.verified.clear();
-    this.verified.set(cacheKey, now + VERIFIED_TTL_MS);
     return this.principalOf(user);
   }
 

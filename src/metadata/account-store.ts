@@ -167,7 +167,16 @@ export class AccountStore {
     const u = await this.userById(id, tx);
     if (!u) return;
     await tx.deleteFrom('users').where('id', '=', id).execute();
-    if (u.robotOrgId === null) await tx.deleteFrom('namespaces').where('name', '=', u.username).where('kind', '=', 'user').execute();
+    if (u.robotOrgId === null) await this.releaseNamespace(tx, u.username, 'user');
+  }
+
+  /**
+   * Frees a name for reuse only when no repository lives under it: otherwise whoever
+   * registered the name next would own the old (possibly private) repositories.
+   */
+  private async releaseNamespace(tx: Tx, name: string, kind: 'user' | 'org'): Promise<void> {
+    const repo = await tx.selectFrom('repositories').select('id').where('namespace', '=', name).limit(1).executeTakeFirst();
+    if (!repo) await tx.deleteFrom('namespaces').where('name', '=', name).where('kind', '=', kind).execute();
   }
 
   // ---- organisations and teams ----
@@ -205,7 +214,7 @@ export class AccountStore {
   async deleteOrg(tx: Tx, id: number, name: string): Promise<void> {
     await tx.deleteFrom('users').where('robot_org_id', '=', id).execute();
     await tx.deleteFrom('organizations').where('id', '=', id).execute();
-    await tx.deleteFrom('namespaces').where('name', '=', name).where('kind', '=', 'org').execute();
+    await this.releaseNamespace(tx, name, 'org');
   }
 
   async setMember(tx: Tx, orgId: number, userId: number, role: 'owner' | 'member'): Promise<void> {
@@ -347,7 +356,9 @@ export class AccountStore {
       .orderBy('r.name')
       .limit(limit);
     if (last !== undefined) q = q.where('r.name', '>', last);
-    if (prefix !== undefined) q = q.where('r.name', 'like', `${prefix.replace(/[\\%_]/g, '\\$&')}%`);
+    // A range, not LIKE: SQLite's LIKE ignores case and needs ESCAPE for a backslash to escape,
+    // PostgreSQL's does not; names compare bytewise on both (C collation on PostgreSQL).
+    if (prefix !== undefined) q = q.where('r.name', '>=', prefix).where('r.name', '<', `${prefix}\u{10FFFF}`);
     if (!who.all) {
       const uid = who.userId;
       q = q.where((eb) => {
@@ -460,8 +471,8 @@ export class AccountStore {
   // ---- login failures ----
 
   /** Failures for `key` inside the window that ends now. */
-  async failures(key: string, now: number, windowMs: number): Promise<{ count: number; windowStart: number }> {
-    const r = await this.db.selectFrom('login_failures').select(['count', 'window_start']).where('key', '=', key).executeTakeFirst();
+  async failures(key: string, now: number, windowMs: number, tx: Tx = this.db): Promise<{ count: number; windowStart: number }> {
+    const r = await tx.selectFrom('login_failures').select(['count', 'window_start']).where('key', '=', key).executeTakeFirst();
     if (!r || Number(r.window_start) + windowMs <= now) return { count: 0, windowStart: now };
     return { count: Number(r.count), windowStart: Number(r.window_start) };
   }
@@ -478,6 +489,11 @@ export class AccountStore {
         }),
       )
       .execute();
+  }
+
+  /** Takes back one counted attempt (a login that succeeded). */
+  async forgiveFailure(tx: Tx, key: string): Promise<void> {
+    await tx.updateTable('login_failures').set({ count: sql`count - 1` }).where('key', '=', key).where('count', '>', 0).execute();
   }
 
   async clearFailures(tx: Tx, key: string): Promise<void> {

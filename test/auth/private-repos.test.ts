@@ -225,3 +225,16 @@ describe('audit', () => {
     assert.ok(!JSON.stringify(log).includes(pw('alice')), 'no password in the audit log');
   });
 });
+
+describe('names are not recycled while repositories live under them', () => {
+  it('a deleted user’s name cannot be registered again to take over its private repositories', async () => {
+    await addUser('frank');
+    const frank = new TokenClient(server.url, { user: 'frank', password: pw('frank') });
+    await frank.pushImage('frank/private', 'v1');
+    const row = (await accounts.store.userByName('frank'))!;
+    await accounts.store.meta.transaction((tx) => accounts.store.deleteUser(tx, row.id));
+    await assert.rejects(addUser('frank'), /already taken/);
+    const admin = new TokenClient(server.url, { user: 'admin', password: 'admin-password-1' });
+    assert.equal((await admin.fetch('/v2/frank/private/manifests/v1')).status, 200, 'the repository is still there, for admins');
+  });
+});

@@ -262,3 +262,15 @@ describe('per-address login limit', () => {
     assert.ok(Number(r.headers.get('retry-after')) > 0);
   });
 });
+
+describe('login limits under parallel guessing', () => {
+  it('lets at most `loginlimit` of 20 parallel wrong guesses through to a 401', async () => {
+    await accounts.service.createUser({ username: 'erin', password: 'erin-password-1' }, { actor: 'test', action: 'user.create' });
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => fetch(`${server.url}/token?service=berth`, { headers: { Authorization: basic({ user: 'erin', password: `guess-${i}-xxxx` }) } }).then(async (r) => (await r.arrayBuffer(), r.status))),
+    );
+    const tried = statuses.filter((s) => s === 401).length;
+    assert.ok(tried <= 5, `${tried} guesses were checked (limit 5): ${statuses.join(',')}`);
+    assert.equal(tried + statuses.filter((s) => s === 429).length, 20);
+  });
+});
