@@ -23,6 +23,10 @@ export interface StorageDriver {
   delete(key: string): Promise<void>;
   /** Lists keys under a prefix (for garbage collection and import). */
   list(prefix: string): AsyncIterable<string>;
+  /** Removes several objects in as few requests as the backend allows (optional; else delete() each). */
+  deleteMany?(keys: readonly string[]): Promise<void>;
+  /** A URL clients may GET the object from directly (presigned), or null; absent = never redirect. */
+  redirectUrl?(key: string): Promise<string | null>;
 
   /** Upload sessions: append-only byte sequences that later become objects. */
   uploadCreate(id: string): Promise<void>;
