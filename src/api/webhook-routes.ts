@@ -240,6 +240,17 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     return reply.code(201).send(await create(req, 'user', who.username, who.username));
   });
 
+  // ---- all webhooks (administrators): configured endpoints are found here ----
+
+  api.get<{ Querystring: { kind?: WebhookScopeKind } }>(
+    '/webhooks',
+    { schema: { querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['namespace', 'repository', 'user', 'config'] } }, additionalProperties: false } } },
+    async (req) => {
+      if (!person(req).isAdmin) throw forbidden('administrators only');
+      return { webhooks: (await store.listAll(req.query.kind)).map(view) };
+    },
+  );
+
   // ---- one webhook ----
 
   api.get<{ Params: { id: number } }>('/webhooks/:id', { schema: { params: idParams } }, async (req) => view(await managed(req, req.params.id)));

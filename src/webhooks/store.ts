@@ -162,6 +162,13 @@ export class WebhookStore {
     return rows.map(toWebhook);
   }
 
+  /** Every webhook (administrators), optionally of one kind. */
+  async listAll(scopeKind?: WebhookScopeKind, limit = 500): Promise<Webhook[]> {
+    let q = this.db.selectFrom('webhooks').selectAll();
+    if (scopeKind) q = q.where('scope_kind', '=', scopeKind);
+    return (await q.orderBy('id').limit(limit).execute()).map(toWebhook);
+  }
+
   async update(
     tx: Tx,
     id: number,
