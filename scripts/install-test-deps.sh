@@ -24,6 +24,9 @@ WANT=(
   wrk:/usr/bin/wrk
   tar:/bin/tar
   gzip:/bin/gzip
+  # the metadata suite and the API tests on PostgreSQL (scripts/start-postgres.sh starts it)
+  postgresql:/usr/bin/pg_ctlcluster
+  postgresql:/usr/bin/psql
 )
 
 missing=()

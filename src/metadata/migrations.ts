@@ -1,5 +1,5 @@
 // Schema migrations, written once with Kysely's schema builder for SQLite and PostgreSQL.
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { indexMigration } from './migrations-index.js';
 import { webhookMigrations } from './migrations-webhooks.js';
 
@@ -11,17 +11,20 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // Surrogate keys: SQLite's INTEGER PRIMARY KEY autoincrements; PostgreSQL gets an identity column.
       const isPg = dialect === 'postgres';
       const id = (col: any) => (isPg ? col.generatedByDefaultAsIdentity().primaryKey() : col.primaryKey().autoIncrement());
+      // PostgreSQL compares text by the database's collation (often en_US: '-' and '.' ignored,
+      // case folded first); C compares bytes like SQLite, so tag and catalog order and pagination agree.
+      const text = isPg ? sql`text collate "C"` : 'text';
 
       await db.schema
         .createTable('repositories')
         .addColumn('id', 'integer', id)
-        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('name', text, (c) => c.notNull().unique())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
 
       await db.schema
         .createTable('blobs')
-        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('digest', text, (c) => c.primaryKey())
         .addColumn('size', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
@@ -29,7 +32,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema
         .createTable('repository_blobs')
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
-        .addColumn('digest', 'text', (c) => c.notNull().references('blobs.digest'))
+        .addColumn('digest', text, (c) => c.notNull().references('blobs.digest'))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('repository_blobs_pk', ['repository_id', 'digest'])
         .execute();
@@ -39,12 +42,12 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('manifests')
         .addColumn('id', 'integer', id)
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
-        .addColumn('digest', 'text', (c) => c.notNull())
-        .addColumn('media_type', 'text', (c) => c.notNull())
+        .addColumn('digest', text, (c) => c.notNull())
+        .addColumn('media_type', text, (c) => c.notNull())
         .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('artifact_type', 'text')
-        .addColumn('subject_digest', 'text')
-        .addColumn('annotations', 'text')
+        .addColumn('artifact_type', text)
+        .addColumn('subject_digest', text)
+        .addColumn('annotations', text)
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addUniqueConstraint('manifests_repository_digest', ['repository_id', 'digest'])
         .execute();
@@ -54,8 +57,8 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema
         .createTable('manifest_references')
         .addColumn('manifest_id', 'integer', (c) => c.notNull().references('manifests.id').onDelete('cascade'))
-        .addColumn('digest', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('digest', text, (c) => c.notNull())
+        .addColumn('kind', text, (c) => c.notNull())
         .addPrimaryKeyConstraint('manifest_references_pk', ['manifest_id', 'digest', 'kind'])
         .execute();
       await db.schema.createIndex('manifest_references_digest').on('manifest_references').column('digest').execute();
@@ -63,7 +66,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema
         .createTable('tags')
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
-        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.notNull())
         .addColumn('manifest_id', 'integer', (c) => c.notNull().references('manifests.id').onDelete('cascade'))
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('tags_pk', ['repository_id', 'name'])
@@ -74,15 +77,15 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('tag_history')
         .addColumn('id', 'integer', id)
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('digest', 'text')
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('digest', text)
         .addColumn('at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('tag_history_repo_tag').on('tag_history').columns(['repository_id', 'name']).execute();
 
       await db.schema
         .createTable('uploads')
-        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('id', text, (c) => c.primaryKey())
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
@@ -90,7 +93,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
 
       await db.schema
         .createTable('gc_blob_review')
-        .addColumn('digest', 'text', (c) => c.primaryKey())
+        .addColumn('digest', text, (c) => c.primaryKey())
         .addColumn('review_after', 'bigint', (c) => c.notNull())
         .execute();
     },
@@ -99,10 +102,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
     async up(db: Kysely<any>) {
       const isPg = dialect === 'postgres';
       const id = (col: any) => (isPg ? col.generatedByDefaultAsIdentity().primaryKey() : col.primaryKey().autoIncrement());
+      // PostgreSQL compares text by the database's collation (often en_US: '-' and '.' ignored,
+      // case folded first); C compares bytes like SQLite, so tag and catalog order and pagination agree.
+      const text = isPg ? sql`text collate "C"` : 'text';
 
       // Repositories belong to a namespace (the first path component) and are private unless made public.
-      await db.schema.alterTable('repositories').addColumn('namespace', 'text', (c) => c.notNull().defaultTo('')).execute();
-      await db.schema.alterTable('repositories').addColumn('visibility', 'text', (c) => c.notNull().defaultTo('private')).execute();
+      await db.schema.alterTable('repositories').addColumn('namespace', text, (c) => c.notNull().defaultTo('')).execute();
+      await db.schema.alterTable('repositories').addColumn('visibility', text, (c) => c.notNull().defaultTo('private')).execute();
       for (const r of await db.selectFrom('repositories').select(['id', 'name']).execute()) {
         await db.updateTable('repositories').set({ namespace: String(r.name).split('/')[0] }).where('id', '=', r.id).execute();
       }
@@ -111,9 +117,9 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema
         .createTable('users')
         .addColumn('id', 'integer', id)
-        .addColumn('username', 'text', (c) => c.notNull().unique())
-        .addColumn('password_hash', 'text', (c) => c.notNull())
-        .addColumn('email', 'text')
+        .addColumn('username', text, (c) => c.notNull().unique())
+        .addColumn('password_hash', text, (c) => c.notNull())
+        .addColumn('email', text)
         .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
         // Robot accounts belong to an organisation and cannot sign in to the API with a password.
         .addColumn('robot_org_id', 'integer')
@@ -125,15 +131,15 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // One name space for users and organisations: a name is owned by exactly one of them.
       await db.schema
         .createTable('namespaces')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.primaryKey())
+        .addColumn('kind', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
 
       await db.schema
         .createTable('organizations')
         .addColumn('id', 'integer', id)
-        .addColumn('name', 'text', (c) => c.notNull().unique().references('namespaces.name'))
+        .addColumn('name', text, (c) => c.notNull().unique().references('namespaces.name'))
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
 
@@ -141,7 +147,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('org_members')
         .addColumn('org_id', 'integer', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('role', text, (c) => c.notNull())
         .addPrimaryKeyConstraint('org_members_pk', ['org_id', 'user_id'])
         .execute();
       await db.schema.createIndex('org_members_user').on('org_members').column('user_id').execute();
@@ -150,8 +156,8 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('teams')
         .addColumn('id', 'integer', id)
         .addColumn('org_id', 'integer', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('permission', 'text', (c) => c.notNull())
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('permission', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addUniqueConstraint('teams_org_name', ['org_id', 'name'])
         .execute();
@@ -168,7 +174,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('collaborators')
         .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addColumn('permission', 'text', (c) => c.notNull())
+        .addColumn('permission', text, (c) => c.notNull())
         .addPrimaryKeyConstraint('collaborators_pk', ['repository_id', 'user_id'])
         .execute();
       await db.schema.createIndex('collaborators_user').on('collaborators').column('user_id').execute();
@@ -178,10 +184,10 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('access_tokens')
         .addColumn('id', 'integer', id)
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
-        .addColumn('scopes', 'text', (c) => c.notNull())
-        .addColumn('resource', 'text')
+        .addColumn('name', text, (c) => c.notNull())
+        .addColumn('token_hash', text, (c) => c.notNull().unique())
+        .addColumn('scopes', text, (c) => c.notNull())
+        .addColumn('resource', text)
         .addColumn('expires_at', 'bigint')
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('last_used_at', 'bigint')
@@ -191,10 +197,10 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
 
       await db.schema
         .createTable('refresh_tokens')
-        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', text, (c) => c.primaryKey())
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addColumn('access_token_id', 'integer', (c) => c.references('access_tokens.id').onDelete('cascade'))
-        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('client_id', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('expires_at', 'bigint', (c) => c.notNull())
         .addColumn('revoked_at', 'bigint')
@@ -204,10 +210,10 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // Token signing keys, shared by every replica; retired keys stay published until their tokens expire.
       await db.schema
         .createTable('signing_keys')
-        .addColumn('kid', 'text', (c) => c.primaryKey())
-        .addColumn('alg', 'text', (c) => c.notNull())
-        .addColumn('private_pem', 'text', (c) => c.notNull())
-        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('kid', text, (c) => c.primaryKey())
+        .addColumn('alg', text, (c) => c.notNull())
+        .addColumn('private_pem', text, (c) => c.notNull())
+        .addColumn('public_jwk', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('retired_at', 'bigint')
         .execute();
@@ -215,7 +221,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // Failed-login counters per user and per address, shared by replicas.
       await db.schema
         .createTable('login_failures')
-        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('key', text, (c) => c.primaryKey())
         .addColumn('window_start', 'bigint', (c) => c.notNull())
         .addColumn('count', 'integer', (c) => c.notNull())
         .execute();
@@ -224,11 +230,11 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .createTable('audit_log')
         .addColumn('id', 'integer', id)
         .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('actor', 'text')
-        .addColumn('action', 'text', (c) => c.notNull())
-        .addColumn('target', 'text')
-        .addColumn('address', 'text')
-        .addColumn('detail', 'text')
+        .addColumn('actor', text)
+        .addColumn('action', text, (c) => c.notNull())
+        .addColumn('target', text)
+        .addColumn('address', text)
+        .addColumn('detail', text)
         .execute();
       await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
     },

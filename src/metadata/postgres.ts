@@ -1,0 +1,126 @@
+// PostgreSQL metadata backend: the same schema, migrations and SQL as SQLite (Kysely),
+// for several replicas sharing one database. See docs/metadata.md for the design.
+//
+// Writers: every transaction runs at SERIALIZABLE and is retried on serialization
+// failures and deadlocks, so the read-then-write code written for SQLite's one-writer-
+// at-a-time model (BEGIN IMMEDIATE) stays correct across processes, with no locks held
+// in any one process.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import pg from 'pg';
+import { migrate, type MetadataDb } from './database.js';
+import type { Database } from './schema.js';
+
+/** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
+const RETRYABLE = new Set(['40001', '40P01']);
+/** Attempts before a serialization failure reaches the caller (as a 500). */
+export const MAX_ATTEMPTS = 30;
+
+export class TransactionAbortedError extends Error {
+  constructor() {
+    super('a statement in the transaction failed and its error was caught; PostgreSQL rolled the transaction back');
+    this.name = 'TransactionAbortedError';
+  }
+}
+
+export interface PostgresOptions {
+  /** Called once per retried attempt (tests count them). */
+  onRetry?: (err: unknown, attempt: number) => void;
+}
+
+export async function openPostgres(url: string, poolsize: number, opts: PostgresOptions = {}): Promise<MetadataDb> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolsize,
+    application_name: 'berth',
+    // BIGINT (timestamps in ms, sizes, counts) arrives as a string by default; every value
+    // Berth stores is far below 2^53, and the schema types promise numbers.
+    types: { getTypeParser: (oid: number, format?: string) => (oid === pg.types.builtins.INT8 ? toSafeNumber : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+  });
+  // An idle client losing its connection (server restart, failover) must not crash the
+  // process; the pool replaces it and the next query reports any persisting problem.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardCommits(pool) }) });
+  try {
+    const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
+    if (!schema) throw new Error('no schema to create tables in: check search_path of the PostgreSQL role or URL');
+    // Migrations take a PostgreSQL advisory lock and run in one transaction: replicas
+    // starting together wait for the first, then find nothing left to do. The migration
+    // tables are looked up in the current schema only (Kysely would otherwise find them
+    // in any schema of the database).
+    await migrate(db, 'postgres', schema);
+  } catch (err) {
+    await db.destroy().catch(() => {});
+    throw err;
+  }
+
+  return {
+    dialect: 'postgres',
+    db,
+    async transaction(fn, txOpts) {
+      const durable = txOpts?.durable ?? true;
+      // Non-durable: the commit returns before its WAL record is flushed (a crash may lose
+      // the last few hundred ms of such commits, never corrupt anything).
+      const begin = durable ? 'begin isolation level serializable' : 'begin isolation level serializable; set local synchronous_commit = off';
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await db.connection().execute(async (conn) => {
+            await sql.raw(begin).execute(conn);
+            try {
+              const result = await fn(conn);
+              await sql`commit`.execute(conn);
+              return result;
+            } catch (err) {
+              await sql`rollback`.execute(conn).catch(() => {});
+              throw err;
+            }
+          });
+        } catch (err) {
+          if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((err as { code?: string }).code ?? '')) throw err;
+          opts.onRetry?.(err, attempt);
+          // Full jitter, growing to ~100 ms: racing replicas spread out instead of colliding again.
+          await sleep(Math.random() * Math.min(100, 2 ** attempt));
+        }
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+function toSafeNumber(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new Error(`BIGINT ${text} does not fit a JavaScript number`);
+  return n;
+}
+
+/**
+ * The pool as Kysely sees it, with one check added: PostgreSQL answers COMMIT with
+ * ROLLBACK (and no error) when a statement of the transaction failed. SQLite carries on
+ * after a failed statement, so a transaction function that catches a database error
+ * would silently lose its writes here; it gets an error instead.
+ */
+function guardCommits(pool: pg.Pool): PostgresPool {
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let w = wrapped.get(client);
+      if (!w) {
+        w = {
+          query: ((...args: unknown[]) => {
+            const res = (client.query as (...a: unknown[]) => unknown)(...args);
+            if (args[0] !== 'commit') return res;
+            return (res as Promise<pg.QueryResult>).then((r) => {
+              if (r.command === 'ROLLBACK') throw new TransactionAbortedError();
+              return r;
+            });
+          }) as PostgresPoolClient['query'],
+          release: () => client.release(),
+        };
+        wrapped.set(client, w);
+      }
+      return w;
+    },
+    end: () => pool.end(),
+  };
+}

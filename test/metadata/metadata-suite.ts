@@ -1,0 +1,524 @@
+// The metadata conformance suite: the same cases against every backend (sqlite.test.ts,
+// postgres.test.ts). Store operations the registry relies on, values coming back as
+// numbers, and concurrent writers from two MetadataDb instances (two replicas, or two
+// worker processes on one SQLite file) racing on the same rows.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createHash, randomBytes } from 'node:crypto';
+import type { MetadataDb } from '../../src/metadata/database.js';
+import { AccountStore } from '../../src/metadata/account-store.js';
+import { RegistryStore } from '../../src/metadata/registry-store.js';
+
+export interface BackendLocation {
+  /** Opens one more MetadataDb on this database (another replica). */
+  open(): Promise<MetadataDb>;
+  /** Removes the database (after every instance is closed). */
+  cleanup(): Promise<void>;
+}
+
+export interface Backend {
+  name: 'sqlite' | 'postgres';
+  /** An empty database (nothing migrated yet). */
+  fresh(): Promise<BackendLocation>;
+  /** Transactions retried so far (PostgreSQL), for the diagnostics. */
+  retries?(): number;
+  /**
+   * SQLite: the "two replicas" are one instance. better-sqlite3 waits for a lock held by
+   * another connection synchronously (busy_timeout), which in one process blocks the event
+   * loop that would release it; between processes that wait is what serialises writers.
+   */
+  oneProcessOneInstance?: boolean;
+}
+
+const now0 = 1_700_000_000_000;
+const digest = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+const uniq = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
+
+export function metadataSuite(backend: Backend): void {
+  describe(`metadata on ${backend.name}`, () => {
+    let loc: BackendLocation;
+    let a: MetadataDb;
+    let b: MetadataDb;
+    let rs: RegistryStore;
+    let rsB: RegistryStore;
+    let acc: AccountStore;
+    let accB: AccountStore;
+
+    before(async () => {
+      loc = await backend.fresh();
+      a = await loc.open();
+      b = backend.oneProcessOneInstance ? a : await loc.open();
+      rs = new RegistryStore(a);
+      rsB = new RegistryStore(b);
+      acc = new AccountStore(a);
+      accB = new AccountStore(b);
+    });
+    after(async () => {
+      await a?.close();
+      if (b !== a) await b?.close();
+      await loc?.cleanup();
+    });
+
+    /** A repository with a blob linked and a manifest referencing it; returns ids. */
+    async function seed(store: RegistryStore, repo: string, tag?: string) {
+      const blob = digest(uniq('blob'));
+      const man = digest(uniq('manifest'));
+      return store.meta.transaction(async (tx) => {
+        const repoId = await store.ensureRepository(tx, repo, now0);
+        await store.recordBlob(tx, blob, 123, now0);
+        await store.linkBlob(tx, repoId, blob, now0);
+        const id = await store.putManifest(tx, repoId, { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [blob], childDigests: [] }, now0);
+        if (tag) await store.setTag(tx, repoId, tag, { id, digest: man }, now0);
+        return { repoId, blob, man, id };
+      });
+    }
+
+    describe('migrations', () => {
+      it('reports its dialect and reopening an existing database migrates nothing twice', async () => {
+        assert.equal(a.dialect, backend.name);
+        const c = await loc.open();
+        const rows = await c.db.selectFrom('berth_migrations' as any).select('name' as any).execute();
+        await c.close();
+        const names = rows.map((r: any) => r.name);
+        assert.deepEqual(names, [...new Set(names)].sort());
+        assert.ok(names.includes('0001_registry_core') && names.includes('0002_accounts'));
+      });
+
+      it('several instances starting at once on an empty database migrate it once', async () => {
+        const l = await backend.fresh();
+        try {
+          const dbs: MetadataDb[] = [];
+          if (backend.oneProcessOneInstance) for (let i = 0; i < 4; i++) dbs.push(await l.open());
+          else dbs.push(...(await Promise.all(Array.from({ length: 4 }, () => l.open()))));
+          const rows = await dbs[0].db.selectFrom('berth_migrations' as any).select('name' as any).execute();
+          assert.equal(rows.length, new Set(rows.map((r: any) => r.name)).size);
+          const s = new RegistryStore(dbs[3]);
+          await s.meta.transaction((tx) => s.ensureRepository(tx, 'after/migrate', now0));
+          assert.equal(typeof (await s.repositoryId('after/migrate')), 'number');
+          await Promise.all(dbs.map((d) => d.close()));
+        } finally {
+          await l.cleanup();
+        }
+      });
+    });
+
+    describe('transactions', () => {
+      it('returns the function result and commits', async () => {
+        const name = uniq('tx/commit');
+        const id = await a.transaction((tx) => rs.ensureRepository(tx, name, now0));
+        assert.equal(await rsB.repositoryId(name), id);
+      });
+
+      it('rolls back everything when the function throws', async () => {
+        const name = uniq('tx/rollback');
+        await assert.rejects(
+          a.transaction(async (tx) => {
+            await rs.ensureRepository(tx, name, now0);
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        assert.equal(await rs.repositoryId(name), null);
+      });
+
+      it('non-durable transactions commit too', async () => {
+        const name = uniq('tx/nondurable');
+        await a.transaction((tx) => rs.ensureRepository(tx, name, now0), { durable: false });
+        assert.notEqual(await rsB.repositoryId(name), null);
+      });
+    });
+
+    describe('registry store', () => {
+      it('repositories: ensure is idempotent, ids are numbers, listing needs a manifest and sorts bytewise', async () => {
+        const p = uniq('list');
+        const id1 = await a.transaction((tx) => rs.ensureRepository(tx, `${p}/x`, now0));
+        const id2 = await b.transaction((tx) => rsB.ensureRepository(tx, `${p}/x`, now0));
+        assert.equal(typeof id1, 'number');
+        assert.equal(id1, id2);
+        const names = [`${p}/a-b`, `${p}/a.b`, `${p}/a_b`, `${p}/ab`, `${p}/a/b`, `${p}/Ab`, `${p}/a0`];
+        for (const n of names) await seed(rs, n);
+        const listed = (await rs.listRepositories(1000)).filter((n) => n.startsWith(`${p}/`));
+        assert.deepEqual(listed, [...names].sort(), 'byte order, and no repository without manifests');
+        // pagination resumes after `last` in the same order
+        const sorted = [...names].sort();
+        const page = (await rs.listRepositories(2, sorted[2])).filter((n) => n.startsWith(`${p}/`));
+        assert.deepEqual(page, sorted.slice(3, 5));
+      });
+
+      it('blobs: record, link, size as a number (beyond 4 GiB), missing, unlink queues a review', async () => {
+        const repo = uniq('blobs/r');
+        const big = 6 * 1024 ** 3 + 7;
+        const d1 = digest(uniq('b1'));
+        const d2 = digest(uniq('b2'));
+        const repoId = await a.transaction(async (tx) => {
+          const id = await rs.ensureRepository(tx, repo, now0);
+          await rs.recordBlob(tx, d1, big, now0);
+          await rs.recordBlob(tx, d1, 1, now0); // first size wins
+          await rs.linkBlob(tx, id, d1, now0);
+          await rs.linkBlob(tx, id, d1, now0);
+          return id;
+        });
+        assert.equal(await rsB.repositoryBlobSize(repo, d1), big);
+        assert.equal(await rsB.repositoryBlobSize(repo, d2), null);
+        assert.equal(await rsB.repositoryBlobSize(uniq('other'), d1), null);
+        assert.deepEqual(await b.transaction((tx) => rsB.missingBlobs(tx, repoId, [d1, d2, d2])), [d2, d2]);
+        assert.equal(await a.transaction((tx) => rs.unlinkBlob(tx, repoId, d1, now0 + 5)), true);
+        assert.equal(await a.transaction((tx) => rs.unlinkBlob(tx, repoId, d1, now0 + 6)), false);
+        const review = await a.db.selectFrom('gc_blob_review').selectAll().where('digest', '=', d1).executeTakeFirstOrThrow();
+        assert.equal(Number(review.review_after), now0 + 5);
+      });
+
+      it('manifests: references, lookups by digest and tag, tag history, delete', async () => {
+        const repo = uniq('man/r');
+        const s = await seed(rs, repo, 'v1');
+        const byTag = await rsB.manifestByTag(repo, 'v1');
+        assert.deepEqual(byTag, { id: s.id, digest: s.man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456 });
+        assert.deepEqual(await rsB.manifestByDigest(repo, s.man), byTag);
+        assert.equal(await rsB.manifestByTag(repo, 'nope'), null);
+        // the same manifest again returns the same id, and references are not duplicated
+        const again = await a.transaction((tx) => rs.putManifest(tx, s.repoId, { digest: s.man, mediaType: 'x', size: 1, blobDigests: [s.blob, s.blob], childDigests: [] }, now0));
+        assert.equal(again, s.id);
+        const refs = await a.db.selectFrom('manifest_references').selectAll().where('manifest_id', '=', s.id).execute();
+        assert.deepEqual(refs.map((r) => [r.digest, r.kind]), [[s.blob, 'blob']]);
+        // an index referencing the manifest
+        const index = digest(uniq('index'));
+        assert.deepEqual(await a.transaction((tx) => rs.missingManifests(tx, s.repoId, [s.man, index])), [index]);
+        const indexId = await a.transaction((tx) => rs.putManifest(tx, s.repoId, { digest: index, mediaType: 'application/vnd.oci.image.index.v1+json', size: 99, blobDigests: [], childDigests: [s.man] }, now0));
+        // tags: set (twice to the same is a no-op), move, list in order, delete
+        await a.transaction(async (tx) => {
+          await rs.setTag(tx, s.repoId, 'v1', { id: s.id, digest: s.man }, now0 + 1);
+          await rs.setTag(tx, s.repoId, 'latest', { id: s.id, digest: s.man }, now0 + 2);
+          await rs.setTag(tx, s.repoId, 'latest', { id: indexId, digest: index }, now0 + 3);
+          await rs.setTag(tx, s.repoId, 'a-b', { id: s.id, digest: s.man }, now0 + 4);
+          await rs.setTag(tx, s.repoId, 'a.b', { id: s.id, digest: s.man }, now0 + 4);
+          await rs.setTag(tx, s.repoId, 'A', { id: s.id, digest: s.man }, now0 + 4);
+        });
+        assert.deepEqual(await rsB.listTags(s.repoId, 100), ['A', 'a-b', 'a.b', 'latest', 'v1']);
+        assert.deepEqual(await rsB.listTags(s.repoId, 2, 'a-b'), ['a.b', 'latest']);
+        assert.equal((await rsB.manifestByTag(repo, 'latest'))?.digest, index);
+        const history = await a.db.selectFrom('tag_history').select(['name', 'digest', 'at']).where('repository_id', '=', s.repoId).where('name', 'in', ['v1', 'latest']).orderBy('id').execute();
+        assert.deepEqual(history.map((h) => [h.name, h.digest, h.at]), [
+          ['v1', s.man, now0],
+          ['latest', s.man, now0 + 2],
+          ['latest', index, now0 + 3],
+        ]);
+        assert.equal(typeof history[0].at, 'number', 'bigint columns come back as numbers');
+        assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 5)), true);
+        assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 6)), false);
+        // deleting the manifest removes its tags and references and queues its blobs
+        assert.equal(await b.transaction((tx) => rsB.deleteManifest(tx, s.repoId, s.man, now0 + 7)), true);
+        assert.equal(await b.transaction((tx) => rsB.deleteManifest(tx, s.repoId, s.man, now0 + 8)), false);
+        assert.equal(await rs.manifestByTag(repo, 'v1'), null);
+        assert.deepEqual(await rs.listTags(s.repoId, 100), []);
+        assert.equal((await a.db.selectFrom('manifest_references').select('digest').where('manifest_id', '=', s.id).execute()).length, 0);
+        const queued = await a.db.selectFrom('gc_blob_review').select('digest').where('digest', 'in', [s.man, s.blob]).execute();
+        assert.equal(queued.length, 2);
+        const deletions = await a.db.selectFrom('tag_history').select(['name']).where('repository_id', '=', s.repoId).where('digest', 'is', null).orderBy('id').execute();
+        assert.deepEqual(deletions.map((d) => d.name).sort(), ['A', 'a-b', 'a.b', 'latest', 'v1']);
+      });
+
+      it('referrers: by subject, filtered by artifact type, sizes as numbers', async () => {
+        const repo = uniq('ref/r');
+        const s = await seed(rs, repo);
+        const mk = (artifactType: string | undefined, annotations?: Record<string, string>) =>
+          a.transaction(async (tx) => {
+            const d = digest(uniq('referrer'));
+            await rs.putManifest(tx, s.repoId, { digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 5_000_000_000, artifactType, subjectDigest: s.man, annotations, blobDigests: [], childDigests: [] }, now0);
+            return d;
+          });
+        const r1 = await mk('application/x-sig', { k: 'v' });
+        const r2 = await mk('application/x-sbom');
+        const all = await rsB.referrers(repo, s.man);
+        assert.deepEqual(all.map((r) => r.digest), [r1, r2]);
+        assert.equal(all[0].size, 5_000_000_000);
+        assert.deepEqual(JSON.parse(all[0].annotations!), { k: 'v' });
+        assert.deepEqual((await rsB.referrers(repo, s.man, 'application/x-sbom')).map((r) => r.digest), [r2]);
+        assert.deepEqual(await rsB.referrers(uniq('other'), s.man), []);
+      });
+
+      it('uploads: create, exists per repository, touch, stale, delete once', async () => {
+        const repo = uniq('up/r');
+        const id = randomBytes(16).toString('hex');
+        await a.transaction(async (tx) => rs.createUpload(tx, id, await rs.ensureRepository(tx, repo, now0), now0), { durable: false });
+        assert.equal(await rsB.uploadExists(repo, id), true);
+        assert.equal(await rsB.uploadExists(uniq('other'), id), false);
+        assert.ok((await rsB.staleUploads(now0 + 1, 100_000)).includes(id));
+        await rsB.touchUpload(id, now0 + 10);
+        assert.ok(!(await rsB.staleUploads(now0 + 5, 100_000)).includes(id));
+        const results = await Promise.all([a.transaction((tx) => rs.deleteUpload(tx, id)), b.transaction((tx) => rsB.deleteUpload(tx, id))]);
+        assert.deepEqual(results.sort(), [false, true], 'exactly one concurrent commit deletes the session');
+      });
+    });
+
+    describe('account store', () => {
+      it('namespaces, users and admins', async () => {
+        const u = uniq('user');
+        const id = await a.transaction(async (tx) => {
+          assert.equal(await acc.claimNamespace(tx, u, 'user', now0), true);
+          assert.equal(await acc.claimNamespace(tx, u, 'org', now0), false);
+          return acc.createUser(tx, { username: u, passwordHash: 'h', email: 'e@x', isAdmin: true }, now0);
+        });
+        assert.equal(typeof id, 'number');
+        const row = await accB.userByName(u);
+        assert.deepEqual(row, { id, username: u, passwordHash: 'h', email: 'e@x', isAdmin: true, robotOrgId: null, disabled: false, createdAt: now0, passwordChangedAt: now0 });
+        assert.equal(await accB.namespaceKind(u), 'user');
+        const admins = await accB.countAdmins();
+        assert.equal(typeof admins, 'number');
+        await b.transaction((tx) => accB.updateUser(tx, id, { disabled: true }));
+        assert.equal(await acc.countAdmins(), admins - 1);
+        await a.transaction((tx) => acc.setPassword(tx, id, 'h2', now0 + 1));
+        assert.equal((await acc.userById(id))?.passwordChangedAt, now0 + 1);
+        assert.ok((await acc.listUsers(1000)).some((x) => x.username === u));
+        await a.transaction((tx) => acc.deleteUser(tx, id));
+        assert.equal(await acc.userById(id), null);
+        assert.equal(await acc.namespaceKind(u), null);
+      });
+
+      it('organisations, members, teams, collaborators, visibility and visible repositories', async () => {
+        const org = uniq('org');
+        const [alice, bob] = [uniq('alice'), uniq('bob')];
+        const ids = await a.transaction(async (tx) => {
+          const al = await acc.createUser(tx, { username: alice, passwordHash: 'h' }, now0);
+          const bo = await acc.createUser(tx, { username: bob, passwordHash: 'h' }, now0);
+          await acc.claimNamespace(tx, org, 'org', now0);
+          const orgId = await acc.createOrg(tx, org, now0);
+          await acc.setMember(tx, orgId, al, 'owner');
+          await acc.setMember(tx, orgId, bo, 'member');
+          await acc.setMember(tx, orgId, bo, 'owner');
+          const teamId = await acc.createTeam(tx, orgId, 'devs', 'write', now0);
+          await acc.addTeamMember(tx, teamId, bo);
+          await acc.addTeamMember(tx, teamId, bo);
+          return { al, bo, orgId, teamId };
+        });
+        assert.deepEqual(await accB.orgByName(org), { id: ids.orgId, name: org, createdAt: now0 });
+        assert.deepEqual(await accB.members(ids.orgId), [{ username: alice, role: 'owner' }, { username: bob, role: 'owner' }].sort((x, y) => (x.username < y.username ? -1 : 1)));
+        assert.equal(await accB.orgRole(org, ids.bo), 'owner');
+        assert.deepEqual(await accB.listOrgs(ids.al), [{ name: org, role: 'owner' }]);
+        assert.deepEqual(await accB.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [bob] }]);
+        assert.deepEqual(await accB.team(ids.orgId, 'devs'), { id: ids.teamId, name: 'devs', permission: 'write' });
+        assert.deepEqual(await accB.teamPermissions(org, ids.bo), ['write']);
+
+        // repositories: private by default; visible to members, collaborators, or everyone when public
+        const [r1, r2, r3] = [`${org}/one`, `${org}/two`, `${org}x/three`];
+        for (const r of [r1, r2, r3]) await seed(rs, r);
+        const repo1 = (await accB.repository(r1))!;
+        assert.equal(repo1.visibility, 'private');
+        assert.equal(repo1.namespace, org);
+        const stranger = await a.transaction((tx) => acc.createUser(tx, { username: uniq('stranger'), passwordHash: 'h' }, now0));
+        const mine = async (userId: number | null, prefix?: string) =>
+          (await accB.visibleRepositories({ userId, all: false }, 1000, undefined, prefix)).map((r) => r.name).filter((n) => n.startsWith(org));
+        assert.deepEqual(await mine(ids.al), [r1, r2]);
+        assert.deepEqual(await mine(stranger), []);
+        await a.transaction((tx) => acc.setVisibility(tx, repo1.id, 'public'));
+        await a.transaction((tx) => acc.setCollaborator(tx, (repo1.id), stranger, 'read'));
+        await a.transaction((tx) => acc.setCollaborator(tx, (repo1.id), stranger, 'admin'));
+        assert.equal(await accB.collaborator(repo1.id, stranger), 'admin');
+        assert.equal((await accB.collaborators(repo1.id)).length, 1);
+        assert.deepEqual(await mine(null), [r1]);
+        assert.deepEqual(await mine(stranger), [r1]);
+        // a prefix is a literal, case-sensitive prefix ("org/" never matches "orgx/...")
+        const all = async (prefix: string) => (await accB.visibleRepositories({ userId: null, all: true }, 1000, undefined, prefix)).map((r) => r.name);
+        assert.deepEqual(await all(`${org}/`), [r1, r2]);
+        assert.deepEqual(await all(`${org}x/`), [r3]);
+        assert.deepEqual(await all(`${org.toUpperCase()}/`), []);
+        assert.deepEqual(await all(`${org}_`), []);
+        assert.deepEqual(await all(`${org}%`), []);
+        assert.equal(await a.transaction((tx) => acc.removeCollaborator(tx, repo1.id, stranger)), true);
+        assert.equal(await a.transaction((tx) => acc.removeMember(tx, ids.orgId, ids.bo)), true);
+        assert.deepEqual(await accB.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [] }]);
+        await a.transaction((tx) => acc.deleteOrg(tx, ids.orgId, org));
+        assert.equal(await accB.orgByName(org), null);
+      });
+
+      it('access tokens, refresh tokens and signing keys', async () => {
+        const u = uniq('tok');
+        const uid = await a.transaction((tx) => acc.createUser(tx, { username: u, passwordHash: 'h' }, now0));
+        const hash = randomBytes(32).toString('hex');
+        const tid = await a.transaction((tx) => acc.createAccessToken(tx, { userId: uid, name: 'ci', tokenHash: hash, scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000 }, now0));
+        assert.deepEqual(await accB.accessTokenByHash(hash), { id: tid, userId: uid, name: 'ci', scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000, createdAt: now0, lastUsedAt: null, revokedAt: null });
+        await accB.touchAccessToken(tid, now0 + 3);
+        const rh = randomBytes(32).toString('hex');
+        await b.transaction((tx) => accB.createRefreshToken(tx, { tokenHash: rh, userId: uid, accessTokenId: tid, clientId: 'docker', expiresAt: now0 + 99 }, now0));
+        assert.deepEqual(await acc.refreshToken(rh), { userId: uid, accessTokenId: tid, clientId: 'docker', createdAt: now0, expiresAt: now0 + 99, revokedAt: null });
+        await a.transaction((tx) => acc.revokeAccessToken(tx, tid, now0 + 4));
+        assert.equal((await acc.accessToken(tid))?.revokedAt, now0 + 4);
+        assert.equal((await acc.accessToken(tid))?.lastUsedAt, now0 + 3);
+        assert.equal((await acc.refreshToken(rh))?.revokedAt, now0 + 4);
+        assert.equal((await acc.accessTokens(uid)).length, 1);
+
+        const kid = uniq('kid');
+        const key = { kid, alg: 'ES256', privatePem: 'pem', publicJwk: '{}', createdAt: now0 };
+        await Promise.all([a.transaction((tx) => acc.addSigningKey(tx, key)), b.transaction((tx) => accB.addSigningKey(tx, key))]);
+        const keys = (await acc.signingKeys()).filter((k) => k.kid === kid);
+        assert.deepEqual(keys, [{ ...key, retiredAt: null }]);
+      });
+
+      it('login failures count and reset after the window; the audit log pages by id', async () => {
+        const key = uniq('user:x');
+        const w = 60_000;
+        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.recordFailure(tx, key, now0 + i, w));
+        assert.deepEqual(await accB.failures(key, now0 + 10, w), { count: 3, windowStart: now0 });
+        assert.deepEqual(await accB.failures(key, now0 + w, w), { count: 0, windowStart: now0 + w });
+        await b.transaction((tx) => accB.recordFailure(tx, key, now0 + w + 1, w));
+        assert.deepEqual(await acc.failures(key, now0 + w + 2, w), { count: 1, windowStart: now0 + w + 1 });
+        await a.transaction((tx) => acc.clearFailures(tx, key));
+        assert.equal((await acc.failures(key, now0, w)).count, 0);
+
+        const actor = uniq('auditor');
+        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.audit(tx, { actor, action: `act${i}`, detail: { i } }, now0 + i), { durable: false });
+        const log = (await accB.auditLog(1000)).filter((e) => e.actor === actor);
+        assert.deepEqual(log.map((e) => [e.action, e.at, e.detail]), [['act2', now0 + 2, { i: 2 }], ['act1', now0 + 1, { i: 1 }], ['act0', now0, { i: 0 }]]);
+        assert.equal(typeof log[0].id, 'number');
+        assert.deepEqual((await accB.auditLog(1000, log[1].id)).filter((e) => e.actor === actor).map((e) => e.action), ['act0']);
+      });
+    });
+
+    describe('concurrent writers on two instances', () => {
+      const N = 40;
+      /** N transactions, alternating between the two instances, all started at once. */
+      const race = <T>(fn: (store: RegistryStore, i: number) => Promise<T>) => Promise.all(Array.from({ length: N }, (_, i) => fn(i % 2 ? rsB : rs, i)));
+
+      it('the same repository created from both: one row, one id for everyone', async () => {
+        const repo = uniq('race/repo');
+        const ids = await race((s) => s.meta.transaction((tx) => s.ensureRepository(tx, repo, now0)));
+        assert.equal(new Set(ids).size, 1);
+        const rows = await a.db.selectFrom('repositories').select('id').where('name', '=', repo).execute();
+        assert.equal(rows.length, 1);
+        assert.equal(Number(rows[0].id), ids[0]);
+      });
+
+      it('the same blob linked from both: one blob row, one link, no errors', async () => {
+        const repo = uniq('race/blob');
+        const d = digest(uniq('shared'));
+        await race((s, i) =>
+          s.meta.transaction(async (tx) => {
+            const id = await s.ensureRepository(tx, repo, now0);
+            await s.deleteUpload(tx, `none-${i}`);
+            await s.recordBlob(tx, d, 77, now0 + i);
+            await s.linkBlob(tx, id, d, now0 + i);
+          }),
+        );
+        assert.equal((await a.db.selectFrom('blobs').select('digest').where('digest', '=', d).execute()).length, 1);
+        assert.equal((await a.db.selectFrom('repository_blobs').select('digest').where('digest', '=', d).execute()).length, 1);
+        assert.equal(await rsB.repositoryBlobSize(repo, d), 77);
+      });
+
+      it('the same tag pushed from both: one tag row, at an existing manifest, the last in the history', async () => {
+        const repo = uniq('race/tag');
+        const digests = await race(async (s, i) => {
+          const blob = digest(uniq(`layer${i}`));
+          const man = digest(uniq(`man${i}`));
+          await s.meta.transaction(async (tx) => {
+            // what ManifestService.put does: check blobs, insert the manifest and its tags
+            const repoId = await s.ensureRepository(tx, repo, now0);
+            await s.recordBlob(tx, blob, i, now0);
+            await s.linkBlob(tx, repoId, blob, now0);
+            assert.deepEqual(await s.missingBlobs(tx, repoId, [blob]), []);
+            const id = await s.putManifest(tx, repoId, { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10 + i, blobDigests: [blob], childDigests: [] }, now0 + i);
+            await s.setTag(tx, repoId, 'latest', { id, digest: man }, now0 + i);
+          });
+          return man;
+        });
+        const repoId = (await rs.repositoryId(repo))!;
+        const tags = await a.db.selectFrom('tags').selectAll().where('repository_id', '=', repoId).execute();
+        assert.equal(tags.length, 1);
+        const current = await rs.manifestByTag(repo, 'latest');
+        assert.ok(current && digests.includes(current.digest), 'the tag points at a manifest that exists');
+        const history = await a.db.selectFrom('tag_history').select('digest').where('repository_id', '=', repoId).where('name', '=', 'latest').orderBy('id').execute();
+        assert.equal(history.length, N, 'every move recorded once');
+        assert.equal(history.at(-1)?.digest, current.digest, 'the history ends where the tag is (writes were serialised)');
+        assert.equal((await a.db.selectFrom('manifests').select('id').where('repository_id', '=', repoId).execute()).length, N);
+      });
+
+      it('a tag moved while its manifests are deleted: the tag is gone or at a manifest that exists', async () => {
+        const repo = uniq('race/delete');
+        const seeded = [];
+        for (let i = 0; i < 4; i++) seeded.push(await seed(rs, repo, `t${i}`));
+        await race((s, i) => {
+          const m = seeded[i % seeded.length];
+          return s.meta.transaction(async (tx) => {
+            if (i % 4 < 2) await s.deleteManifest(tx, m.repoId, m.man, now0 + i);
+            else {
+              const id = await s.putManifest(tx, m.repoId, { digest: m.man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [m.blob], childDigests: [] }, now0 + i);
+              await s.setTag(tx, m.repoId, 'moving', { id, digest: m.man }, now0 + i);
+            }
+          });
+        });
+        const repoId = seeded[0].repoId;
+        const orphans = await a.db
+          .selectFrom('tags as t')
+          .leftJoin('manifests as m', 'm.id', 't.manifest_id')
+          .select(['t.name'])
+          .where('t.repository_id', '=', repoId)
+          .where('m.id', 'is', null)
+          .execute();
+        assert.deepEqual(orphans, []);
+        const refOrphans = await a.db
+          .selectFrom('manifest_references as r')
+          .leftJoin('manifests as m', 'm.id', 'r.manifest_id')
+          .select('r.digest')
+          .where('m.id', 'is', null)
+          .execute();
+        assert.deepEqual(refOrphans, []);
+      });
+
+      it('login failures counted from both: no lost updates', async () => {
+        const key = uniq('addr:race');
+        await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? accB : acc).meta.transaction((tx) => (i % 2 ? accB : acc).recordFailure(tx, key, now0 + 1, 60_000), { durable: false })));
+        assert.deepEqual(await acc.failures(key, now0 + 2, 60_000), { count: N, windowStart: now0 + 1 });
+      });
+
+      it('read-modify-write counters (a read, then an update) lose nothing', async () => {
+        // Not an upsert: the pattern of "check, then act" code such as the last-owner rule.
+        const key = uniq('rmw');
+        await a.transaction((tx) => acc.recordFailure(tx, key, now0, 60_000));
+        await Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            (i % 2 ? b : a).transaction(async (tx) => {
+              const row = await tx.selectFrom('login_failures').select('count').where('key', '=', key).executeTakeFirstOrThrow();
+              await tx.updateTable('login_failures').set({ count: Number(row.count) + 1 }).where('key', '=', key).execute();
+            }),
+          ),
+        );
+        assert.equal((await acc.failures(key, now0 + 1, 60_000)).count, N + 1);
+      });
+
+      it('two owners removing each other at once: the organisation keeps an owner (write skew)', async () => {
+        for (let round = 0; round < 5; round++) {
+          const org = uniq('skew');
+          const { orgId, u1, u2 } = await a.transaction(async (tx) => {
+            const u1 = await acc.createUser(tx, { username: uniq('o1'), passwordHash: 'h' }, now0);
+            const u2 = await acc.createUser(tx, { username: uniq('o2'), passwordHash: 'h' }, now0);
+            await acc.claimNamespace(tx, org, 'org', now0);
+            const orgId = await acc.createOrg(tx, org, now0);
+            await acc.setMember(tx, orgId, u1, 'owner');
+            await acc.setMember(tx, orgId, u2, 'owner');
+            return { orgId, u1, u2 };
+          });
+          const demote = (s: AccountStore, userId: number) =>
+            s.meta.transaction(async (tx) => {
+              // the rule in api/org-routes.ts
+              if ((await s.ownerCount(orgId, tx)) <= 1) return false;
+              await s.setMember(tx, orgId, userId, 'member');
+              return true;
+            });
+          const results = await Promise.all([demote(acc, u1), demote(accB, u2)]);
+          assert.equal(await acc.ownerCount(orgId), 1, `round ${round}: ${JSON.stringify(results)}`);
+          assert.deepEqual(results.sort(), [false, true]);
+        }
+      });
+
+      it('names claimed from both at once: one winner', async () => {
+        const name = uniq('claim');
+        const wins = await Promise.all(
+          Array.from({ length: N }, (_, i) => (i % 2 ? accB : acc).meta.transaction((tx) => (i % 2 ? accB : acc).claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0))),
+        );
+        assert.equal(wins.filter(Boolean).length, 1);
+      });
+
+      after(() => {
+        if (backend.retries) console.log(`# ${backend.name}: ${backend.retries()} transactions retried after serialization failures`);
+      });
+    });
+  });
+}
