@@ -27,6 +27,7 @@ import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
+import { S3Driver } from './storage/s3.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -34,6 +35,7 @@ export interface AppParts {
 }
 
 export function createStorage(config: BerthConfig): StorageDriver {
+  if (config.storage.s3) return new S3Driver(config.storage.s3, { redirect: !config.storage.redirect.disable });
   return new FilesystemDriver(config.storage.filesystem.rootdirectory);
 }
 

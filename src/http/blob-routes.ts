@@ -32,6 +32,16 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
     reply.header('Content-Range', `bytes */${size}`);
     throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { status: 416 });
   }
+  // Storage that can serve the bytes itself (S3 with presigned URLs) gets the GET; clients follow
+  // the 307 with the same Range. Multi-range requests stay here: object stores answer one range.
+  if (!head && (!ranges || ranges.length === 1)) {
+    const url = await ctx.blobs.redirectUrl(digest);
+    if (url) {
+      // The URL expires: nothing about this answer may be cached like the blob itself.
+      for (const h of ['ETag', 'Accept-Ranges', 'Cache-Control']) reply.removeHeader(h);
+      return void reply.code(307).header('Location', url).header('Cache-Control', 'no-store').header('Content-Length', 0).send();
+    }
+  }
   if (!ranges) {
     reply.header('Content-Type', 'application/octet-stream');
     reply.header('Content-Length', size);

@@ -31,6 +31,11 @@ export class BlobService {
     }
   }
 
+  /** A URL the client may GET the blob from directly (presigned S3), or null to serve it here. */
+  async redirectUrl(digest: Digest): Promise<string | null> {
+    return (await this.storage.redirectUrl?.(blobKey(digest))) ?? null;
+  }
+
   /** Removes the repository's link to the blob; the bytes go when garbage collection finds them unused. */
   async delete(repository: string, digest: Digest): Promise<void> {
     const deleted = await this.store.meta.transaction(async (tx) => {

@@ -89,3 +89,84 @@ describe('s3 driver', () => {
     assert.equal(await ranged.text(), 'body');
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// A blob over S3's 5 GiB single-copy limit. Its bytes are a function of their offset: every
+// 4 KiB block starts with its own offset (8 bytes, big-endian), then 4,088 bytes of a seeded
+// filler, so any range can be regenerated and checked without keeping 6 GiB anywhere.
+
+const BLOCK = 4096;
+const BIG = Number(process.env.BERTH_S3_BIG_MIB ?? 6 * 1024) * MiB + 4097; // odd on purpose
+const filler = (() => {
+  // xorshift32 from a fixed seed: deterministic, but not one repeated byte
+  const out = Buffer.alloc(BLOCK - 8);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+})();
+
+/** The pattern's bytes [start, end). */
+function pattern(start: number, end: number): Buffer {
+  const first = Math.floor(start / BLOCK) * BLOCK;
+  const buf = Buffer.allocUnsafe(Math.ceil((end - first) / BLOCK) * BLOCK);
+  for (let b = 0; b < buf.length; b += BLOCK) {
+    buf.writeBigUInt64BE(BigInt(first + b), b);
+    filler.copy(buf, b + 8);
+  }
+  return buf.subarray(start - first, end - first);
+}
+
+/** Streams the pattern's bytes [start, end) in 1 MiB chunks. */
+function patternStream(start: number, end: number): Readable {
+  let at = start;
+  return new Readable({
+    read() {
+      if (at >= end) return void this.push(null);
+      const next = Math.min(end, at + MiB);
+      this.push(pattern(at, next));
+      at = next;
+    },
+  });
+}
+
+describe('s3 driver: a blob over 5 GiB', () => {
+  it(`streams ${(BIG / 1024 / MiB).toFixed(2)} GiB into an upload on two replicas, commits it past the single-copy limit and reads ranges back`, async () => {
+    const t0 = performance.now();
+    const a = new S3Driver(config);
+    const b = new S3Driver({ ...config, chunksize: 16 * MiB });
+    const id = uid();
+    await a.uploadCreate(id);
+    const half = Math.floor(BIG / 2) + 1234; // leaves a short tail between the two appends
+    assert.equal(await a.uploadAppend(id, 0, patternStream(0, half)), half);
+    assert.equal(await b.uploadAppend(id, half, patternStream(half, BIG)), BIG);
+    assert.equal(await a.uploadSize(id), BIG);
+    const tUpload = performance.now();
+    const key = `blobs/sha256/ff/${uid()}`;
+    await b.uploadCommit(id, key);
+    const tCommit = performance.now();
+    assert.deepEqual(await a.stat(key), { size: BIG });
+    const GiB = 1024 * MiB;
+    const ranges = [
+      [0, 0],
+      [0, MiB + 3],
+      [half - 5000, half + 5000], // where the second replica took over
+      [5 * MiB - 10, 5 * MiB + 10],
+      [16 * MiB - 1, 16 * MiB], // a part boundary
+      [5 * GiB - 3 * BLOCK - 1, 5 * GiB + 3 * BLOCK + 1], // the single-copy limit
+      [BIG - 2 * MiB - 17, BIG - 1], // the end
+    ].filter(([s, e]) => e < BIG);
+    for (const [start, end] of ranges) {
+      const got = await readAll(await a.read(key, { start, end }));
+      assert.equal(got.length, end - start + 1, `length of ${start}-${end}`);
+      assert.ok(got.equals(pattern(start, end + 1)), `bytes of ${start}-${end}`);
+    }
+    await a.delete(key);
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    console.log(`# ${BIG} bytes: upload ${s(tUpload - t0)} (${((BIG / MiB) / ((tUpload - t0) / 1000)).toFixed(0)} MiB/s), commit ${s(tCommit - tUpload)}, ranges ${s(performance.now() - tCommit)}`);
+  });
+});
