@@ -24,6 +24,13 @@ WANT=(
   wrk:/usr/bin/wrk
   tar:/bin/tar
   gzip:/bin/gzip
+  # Ceph RGW for the S3 tests (scripts/start-ceph-rgw.sh starts it)
+  ceph-mon:/usr/bin/ceph-mon
+  ceph-osd:/usr/bin/ceph-osd
+  radosgw:/usr/bin/radosgw
+  ceph-common:/usr/bin/ceph
+  uuid-runtime:/usr/bin/uuidgen
+  curl:/usr/bin/curl
   # the metadata suite and the API tests on PostgreSQL (scripts/start-postgres.sh starts it)
   postgresql:/usr/bin/pg_ctlcluster
   postgresql:/usr/bin/psql

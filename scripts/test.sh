@@ -17,6 +17,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-test-deps.sh
 
+# Ceph RGW for the S3 tests (test/storage/s3.test.ts, test/api-s3/), started in the background
+# while the build runs. The tests call scripts/start-ceph-rgw.sh ensure themselves (it takes a
+# lock, so they wait for this start) and fail, never skip, when it cannot start. Stopped and
+# removed at the end unless it was already running; BERTH_CEPH_KEEP=1 keeps it.
+ceph_started=0
+if [ $# -eq 0 ] || [[ " $* " == *s3* ]]; then
+  if ! bash scripts/start-ceph-rgw.sh env >/dev/null 2>&1; then
+    ceph_started=1
+    ceph_log=$(mktemp /tmp/berth-ceph-start.XXXXXX.log)
+    echo "test.sh: starting Ceph RGW in the background (log: $ceph_log)"
+    bash scripts/start-ceph-rgw.sh ensure >"$ceph_log" 2>&1 &
+  fi
+fi
+
 echo "test.sh: npm run build"
 npm run build
 
@@ -32,6 +46,9 @@ fi
 export BERTH_DOCKER_DIR
 cleanup() {
   local rc=$?
+  if [ "$ceph_started" = 1 ] && [ "${BERTH_CEPH_KEEP:-0}" != 1 ]; then
+    bash scripts/start-ceph-rgw.sh purge >/dev/null 2>&1 || true
+  fi
   bash scripts/start-dockerd.sh stop "$BERTH_DOCKER_DIR" >/dev/null 2>&1 || true
   if [ "$own_docker_dir" = 1 ] && [ "${BERTH_E2E_KEEP:-0}" != 1 ]; then
     # dockerd unmounts its overlays on exit; anything left is unmounted before removal
