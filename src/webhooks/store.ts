@@ -385,7 +385,9 @@ export class WebhookStore {
       .where('id', '=', id)
       .where('claim_token', '=', token)
       .executeTakeFirst();
-    // The attempt happened either way; log it even if another worker took over meanwhile.
+    // The attempt happened either way; log it even if another worker took over meanwhile
+    // (but not when the webhook, and with it the delivery, was deleted during the request).
+    if (!(await tx.selectFrom('webhook_deliveries').select('id').where('id', '=', id).executeTakeFirst())) return false;
     await tx
       .insertInto('webhook_attempts')
       .values({

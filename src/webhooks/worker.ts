@@ -48,6 +48,8 @@ export class DeliveryWorker {
   private again = false;
   private readonly inflight = new Set<Promise<void>>();
   private lastPrune = 0;
+  /** When a local change last queued deliveries: poll quickly for a moment (its commit may still be syncing). */
+  private nudgedAt = 0;
 
   constructor(
     private readonly store: WebhookStore,
@@ -66,6 +68,7 @@ export class DeliveryWorker {
 
   /** Something was queued: look soon (the queuing transaction may still be committing). */
   nudge(): void {
+    this.nudgedAt = Date.now();
     if (this.running) this.schedule(10);
   }
 
@@ -126,7 +129,8 @@ export class DeliveryWorker {
       this.log.error({ err }, 'webhook worker poll failed');
     } finally {
       this.ticking = false;
-      this.schedule(this.again ? 0 : this.settings.interval);
+      const soon = Date.now() - this.nudgedAt < 1000 ? Math.min(50, this.settings.interval) : this.settings.interval;
+      this.schedule(this.again ? 0 : soon);
       this.again = false;
     }
   }
