@@ -14,6 +14,7 @@ import type { RegistryContext } from './http/context.js';
 import { registerErrorHandler } from './http/error-handler.js';
 import { registerV2Routes } from './http/v2-router.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
+import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
 import { openSqlite, type MetadataDb } from './metadata/database.js';
 import { openPostgres } from './metadata/postgres.js';
@@ -120,6 +121,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   registerV1Routes(app, index, v1AuthOf(config, tokenAuth?.services));
   const services = tokenAuth?.services;
   if (services) {
+    await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(app, { ...services, meta });
     await registerIndexRoutes(app, { ...services, meta }, index);

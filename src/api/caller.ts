@@ -7,6 +7,7 @@ import { parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { AuditEntry } from '../metadata/account-store.js';
+import { sessionPrincipal } from '../ui/sessions.js';
 import type { ApiDeps } from './deps.js';
 
 const callers = new WeakMap<FastifyRequest, Principal | null>();
@@ -26,6 +27,9 @@ export async function identify(d: ApiDeps, req: FastifyRequest): Promise<void> {
     principal = await d.accounts.authenticate(owner, secret, req.ip);
   } else if (header) {
     throw unauthorized('unsupported Authorization scheme');
+  } else {
+    // The web UI's session cookie, accepted only with its CSRF header (src/ui/sessions.ts).
+    principal = await sessionPrincipal(d, req);
   }
   if (principal) req.user = principal.username;
   callers.set(req, principal);

@@ -1,6 +1,7 @@
 // Schema migrations, written once with Kysely's schema builder for SQLite and PostgreSQL.
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { indexMigration } from './migrations-index.js';
+import { sessionMigrations } from './migrations-sessions.js';
 import { webhookMigrations } from './migrations-webhooks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -244,7 +245,7 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   return {
     async getMigrations() {
-      return { ...migrations(dialect), ...webhookMigrations(dialect), '0003_index': indexMigration(dialect) };
+      return { ...migrations(dialect), ...webhookMigrations(dialect), '0003_index': indexMigration(dialect), ...sessionMigrations(dialect) };
     },
   };
 }

@@ -1,0 +1,26 @@
+// Migration of the web UI's sign-in sessions (src/ui/sessions.ts), portable to
+// SQLite and PostgreSQL like the others. Types: src/ui/schema.ts.
+import type { Kysely, Migration } from 'kysely';
+import type { Dialect } from './migrations.js';
+
+export function sessionMigrations(_dialect: Dialect): Record<string, Migration> {
+  return {
+    '0005_sessions': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
+          .addColumn('csrf', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('address', 'text')
+          .addColumn('user_agent', 'text')
+          .execute();
+        await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+        await db.schema.createIndex('sessions_expires').on('sessions').column('expires_at').execute();
+      },
+    },
+  };
+}
