@@ -45,7 +45,7 @@ describe('base endpoint', () => {
   });
 
   it('a path outside /v2 answers 404 with an OCI error body', async () => {
-    const res = await api(srv.url, '/v1/_ping');
+    const res = await api(srv.url, '/v0/_ping');
     await expectError(res, 404);
   });
 });
