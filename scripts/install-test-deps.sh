@@ -34,6 +34,8 @@ WANT=(
   # the metadata suite and the API tests on PostgreSQL (scripts/start-postgres.sh starts it)
   postgresql:/usr/bin/pg_ctlcluster
   postgresql:/usr/bin/psql
+  # the load balancer of the cluster test (test/cluster/), configured from deploy/nginx/berth.conf
+  nginx:/usr/sbin/nginx
   # the web UI's browser tests (test/ui/, driven by playwright-core)
   chromium:/usr/bin/chromium
 )

@@ -52,8 +52,14 @@ export class AccountService {
   /** Creates the configured first admin when it does not exist yet (never resets a password). */
   async bootstrapAdmin(username: string, password: string): Promise<boolean> {
     if (await this.store.userByName(username)) return false;
-    await this.createUser({ username, password, isAdmin: true }, { actor: null, action: 'user.bootstrap', target: username });
-    return true;
+    try {
+      await this.createUser({ username, password, isAdmin: true }, { actor: null, action: 'user.bootstrap', target: username });
+      return true;
+    } catch (err) {
+      // Replicas starting together race for it; the one that lost finds it there.
+      if (await this.store.userByName(username)) return false;
+      throw err;
+    }
   }
 
   async createUser(u: { username: string; password: string; email?: string | null; isAdmin?: boolean }, audit: AuditEntry): Promise<UserRow> {
