@@ -3,10 +3,12 @@
 #   1. system packages the tests need (scripts/install-test-deps.sh; apt-get only if missing)
 #   2. build (npm run build → dist/main.js, which the e2e tests start)
 #   3. every test/**/*.test.ts with node's test runner, two files at a time
+#   4. test/api and test/auth again with the metadata in PostgreSQL (BERTH_TEST_METADATA=postgres)
 #
 #   npm test                          everything
 #   npm test -- test/e2e/ctr.test.ts  only the given files
-# Env: BERTH_E2E_TARGET=reference  run the e2e tests against docker-registry instead of Berth
+# Env: BERTH_TEST_METADATA=postgres  run the given files with the metadata in PostgreSQL
+#      BERTH_E2E_TARGET=reference  run the e2e tests against docker-registry instead of Berth
 #      BIG_MIB=100                 size of the big layer of the multi-layer test image
 #      BERTH_E2E_KEEP=1            keep temporary data dirs and the dockerd dir
 #      BERTH_E2E_SEED=berth        seed of the test images' random data
@@ -16,6 +18,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-test-deps.sh
+
+# PostgreSQL for the metadata suite and the PostgreSQL pass below: installed and started
+# when needed (scripts/start-postgres.sh), never skipped.
+BERTH_TEST_PG_URL=$(bash scripts/start-postgres.sh)
+export BERTH_TEST_PG_URL
 
 # Ceph RGW for the S3 tests (test/storage/s3.test.ts, test/api-s3/), started in the background
 # while the build runs. The tests call scripts/start-ceph-rgw.sh ensure themselves (it takes a
@@ -71,4 +78,16 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 
 echo "test.sh: ${#files[@]} test files, e2e target ${BERTH_E2E_TARGET:-berth}"
-node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
+rc=0
+node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}" || rc=$?
+
+# Second pass (full runs only): the API and auth tests again with the metadata in
+# PostgreSQL (test/helpers/api-server.ts gives each server a fresh schema).
+if [ $# -eq 0 ]; then
+  pg_files=(test/api/*.test.ts test/auth/*.test.ts)
+  echo "test.sh: ${#pg_files[@]} API and auth test files again with BERTH_TEST_METADATA=postgres"
+  t0=$SECONDS
+  BERTH_TEST_METADATA=postgres node --import tsx --test --test-reporter=spec --test-concurrency=2 "${pg_files[@]}" || rc=$?
+  echo "test.sh: PostgreSQL pass took $((SECONDS - t0)) s"
+fi
+exit $rc

@@ -6,7 +6,7 @@
 // at-a-time model (BEGIN IMMEDIATE) stays correct across processes, with no locks held
 // in any one process.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool, type PostgresPoolClient, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { migrate, type MetadataDb } from './database.js';
 import type { Database } from './schema.js';
@@ -40,7 +40,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardCommits(pool) }) });
+  const db = new Kysely<Database>({ dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }) });
   try {
     const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
     if (!schema) throw new Error('no schema to create tables in: check search_path of the PostgreSQL role or URL');
@@ -85,6 +85,29 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     },
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Kysely's PostgreSQL introspector (which the Migrator uses to find its tables) reads the
+ * columns of every schema in the database and calls has_schema_privilege() on each: slow
+ * with many schemas, and it fails with 3F000 when another session drops a schema during
+ * the scan. The Migrator only needs table names, so look in the current schema alone.
+ */
+class BerthPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    const getTables = async (): Promise<TableMetadata[]> => {
+      const r = await sql<{ name: string; schema: string; kind: string }>`
+        select c.relname as name, n.nspname as schema, c.relkind as kind
+        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = current_schema() and c.relkind in ('r', 'v', 'p')`.execute(db);
+      return r.rows.map((t) => ({ name: t.name, schema: t.schema, isView: t.kind === 'v', columns: [] }));
+    };
+    return {
+      getSchemas: async () => (await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace`.execute(db)).rows,
+      getTables,
+      getMetadata: async () => ({ tables: await getTables() }),
+    };
+  }
 }
 
 function toSafeNumber(text: string): number {

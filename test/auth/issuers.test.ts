@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8 } from 'jose';
-import { openSqlite } from '../../src/metadata/database.js';
+import { openMetadata } from '../../src/app.js';
 import { AccountStore } from '../../src/metadata/account-store.js';
 import { KeyRing } from '../../src/token/keys.js';
 import { libtrustKeyId } from '../../src/token/tokens.js';
@@ -38,7 +38,7 @@ describe('key rotation', () => {
   it('a key rotated by another replica verifies at once; tokens of the retired key stay valid', async () => {
     const admin = new TokenClient(server.url, { user: 'admin', password: 'admin-password-1' });
     const old = await admin.tokenFor(['registry:catalog:*']);
-    const meta = await openSqlite(server.config.metadata.sqlite.path);
+    const meta = await openMetadata(server.config);
     try {
       const store = new AccountStore(meta);
       const other = new KeyRing(store, meta, 5 * 60_000); // "replica B"

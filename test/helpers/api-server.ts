@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createApp } from '../../src/app.js';
 import { defaultConfig, type BerthConfig, type DeepPartial } from '../../src/config/index.js';
+import { freshSchema, type PgSchema } from './postgres.js';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -65,6 +66,29 @@ export function tempDir(prefix = 'berth-api-'): string {
 
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+  const schema = pgSchemas.get(dir);
+  if (schema) {
+    pgSchemas.delete(dir);
+    // In the background (this is synchronous); the open connection keeps the process alive until it is done.
+    void schema.then((s) => s.drop()).catch(() => {});
+  }
+}
+
+/**
+ * BERTH_TEST_METADATA=postgres (scripts/test.sh's second pass): servers keep their metadata
+ * in PostgreSQL instead of SQLite, one fresh schema per storage directory, so a server
+ * restarted on the same directory finds its data and test files never share rows.
+ */
+const testMetadata = process.env.BERTH_TEST_METADATA ?? 'sqlite';
+if (testMetadata !== 'sqlite' && testMetadata !== 'postgres') throw new Error(`BERTH_TEST_METADATA must be sqlite or postgres, not ${JSON.stringify(testMetadata)}`);
+const pgSchemas = new Map<string, Promise<PgSchema>>();
+
+/** The PostgreSQL URL a test server on `dir` uses, or undefined (SQLite, or the test chose its own database). */
+async function testPostgresUrl(dir: string, config: DeepPartial<BerthConfig> | undefined): Promise<string | undefined> {
+  if (testMetadata !== 'postgres' || config?.metadata?.postgres) return undefined;
+  let schema = pgSchemas.get(dir);
+  if (!schema) pgSchemas.set(dir, (schema = freshSchema('api')));
+  return (await schema).url;
 }
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
@@ -82,10 +106,12 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 /** Starts Berth in this process on 127.0.0.1 and a free port. */
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const dir = opts.dir ?? tempDir();
+  const pgUrl = await testPostgresUrl(dir, opts.config);
   const overrides = merge(
     {
       storage: { filesystem: { rootdirectory: dir }, delete: { enabled: true } },
       log: { level: 'silent', accesslog: { disabled: true } },
+      ...(pgUrl ? { metadata: { postgres: { url: pgUrl, poolsize: 4 } } } : {}),
     },
     (opts.config ?? {}) as Record<string, unknown>,
   );

@@ -3,7 +3,7 @@
 // (Basic credentials when it has them) and retries once.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { openSqlite } from '../../src/metadata/database.js';
+import { openMetadata } from '../../src/app.js';
 import { AccountStore } from '../../src/metadata/account-store.js';
 import { AccountService } from '../../src/auth/accounts.js';
 import { asBody, digestOf, MT, randomBlob, type TestServer } from './api-server.js';
@@ -111,7 +111,7 @@ export class TokenClient {
 
 /** Direct access to the accounts of a running test server (its SQLite file), for set-up. */
 export async function accountsOf(server: TestServer): Promise<{ service: AccountService; store: AccountStore; close(): Promise<void> }> {
-  const meta = await openSqlite(server.config.metadata.sqlite.path);
+  const meta = await openMetadata(server.config); // SQLite or PostgreSQL, as the server
   const store = new AccountStore(meta);
   const service = new AccountService(store, meta, { ...server.config.auth!.accounts, bcryptcost: 4 });
   return { service, store, close: () => meta.close() };
