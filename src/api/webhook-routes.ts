@@ -307,8 +307,12 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   api.post<{ Params: { id: number; delivery: number } }>('/webhooks/:id/deliveries/:delivery/redeliver', { schema: { params: idParams } }, async (req, reply) => {
     const del = await ownDelivery(req);
-    await change(d, auditOf(req, 'webhook.redeliver', del.repository, { webhook: del.webhookId, delivery: del.uuid }), (tx, now) => store.redeliver(tx, del.id, now));
-    return reply.code(202).send(deliveryView((await store.delivery(del.id))!));
+    // The state as queued (a worker may send it before this reply is written).
+    const queued = await change(d, auditOf(req, 'webhook.redeliver', del.repository, { webhook: del.webhookId, delivery: del.uuid }), async (tx, now) => {
+      await store.redeliver(tx, del.id, now);
+      return store.delivery(del.id, tx);
+    });
+    return reply.code(202).send(deliveryView(queued!));
   });
 
   // ---- watching ----
