@@ -462,15 +462,32 @@ export class S3Driver implements StorageDriver {
   // ------------------------------------------------------------------------------------
   // Low-level helpers (raw keys, root prefix included)
 
+  /**
+   * Streams the pieces' bytes in order. Ranged GETs of 8 MiB, 4 in flight (32 MiB buffered at
+   * most): one GET stream from RGW gives ~110 MiB/s here, four ~170.
+   */
   private async *readPieces(pieces: Piece[]): AsyncGenerator<Buffer> {
-    for (const p of pieces) {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: p.key }));
-      let n = 0;
-      for await (const c of res.Body as Readable) {
-        n += (c as Buffer).length;
-        yield c as Buffer;
+    const window = 8 * MiB;
+    const ahead = 4;
+    const jobs: { key: string; from: number; to: number }[] = [];
+    for (const p of pieces) for (let from = 0; from < p.size; from += window) jobs.push({ key: p.key, from, to: Math.min(p.size, from + window) });
+    const fetchRange = async (j: (typeof jobs)[number]): Promise<Buffer> => {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: j.key, Range: `bytes=${j.from}-${j.to - 1}` }));
+      const chunks: Buffer[] = [];
+      for await (const c of res.Body as Readable) chunks.push(c as Buffer);
+      const buf = Buffer.concat(chunks);
+      if (buf.length !== j.to - j.from) throw new Error(`s3: ${j.key} bytes ${j.from}-${j.to - 1}: got ${buf.length}`);
+      return buf;
+    };
+    const inflight: Promise<Buffer>[] = [];
+    let next = 0;
+    while (next < jobs.length || inflight.length > 0) {
+      while (inflight.length < ahead && next < jobs.length) {
+        const p = fetchRange(jobs[next++]);
+        p.catch(() => {}); // reported when awaited in turn; never an unhandled rejection
+        inflight.push(p);
       }
-      if (n !== p.size) throw new Error(`s3: ${p.key} has ${n} bytes, expected ${p.size}`);
+      yield await inflight.shift()!;
     }
   }
 
