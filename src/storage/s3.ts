@@ -386,10 +386,10 @@ export class S3Driver implements StorageDriver {
 
   private async removeSession(id: string): Promise<void> {
     const prefix = this.u(id, '');
-    // The marker first: from then on the session no longer exists for any replica.
-    await this.deleteRaw([`${prefix}info`]);
-    for (const u of await this.listMultipart(prefix)) await this.abort(u.key, u.uploadId);
-    await this.deleteRaw((await this.listAll(prefix)).map((o) => o.key));
+    const [objects, uploads] = await Promise.all([this.listAll(prefix), this.listMultipart(prefix)]);
+    await Promise.all(uploads.map((u) => this.abort(u.key, u.uploadId)));
+    // One DeleteObjects for the marker and every piece (the marker even if the listing missed it).
+    await this.deleteRaw([`${prefix}info`, ...objects.map((o) => o.key).filter((k) => k !== `${prefix}info`)]);
   }
 
   private async abort(key: string, uploadId: string): Promise<void> {
