@@ -217,6 +217,7 @@ export class S3Driver implements StorageDriver {
       }
     };
     const finish = async (): Promise<void> => {
+      if (received === 0) return; // an empty body changes nothing (the tail is still stored)
       if (fill >= MIN_PART) await flush();
       else if (fill > 0) {
         await this.putRaw(this.u(id, `t/${pad(start)}`), buf!.subarray(0, fill));
