@@ -169,16 +169,18 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
       // ---- sessions ----
 
-      const me = async (userId: number) => {
+      /** The session's user as the page shows it; null when the API would not take the session. */
+      const me = async (userId: number, since: number) => {
         const u = await deps.store.userById(userId);
-        return u ? { name: u.username, email: u.email, admin: u.isAdmin } : null;
+        if (!u || u.disabled || u.robotOrgId !== null || u.passwordChangedAt > since) return null;
+        return { name: u.username, email: u.email, admin: u.isAdmin };
       };
 
       ui.get('/session', async (req, reply) => {
         reply.header('Cache-Control', 'no-store');
         const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
         const row = secret ? await sessions.find(secret) : null;
-        const user = row ? await me(row.userId) : null;
+        const user = row ? await me(row.userId, row.createdAt) : null;
         if (!row || !user) {
           if (secret) setSessionCookie(req, reply, null);
           return { user: null };
@@ -212,7 +214,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
           const { secret, csrf } = await sessions.create(who.userId, { address: req.ip, userAgent: req.headers['user-agent'] ?? null });
           await deps.accounts.audit({ actor: who.username, action: 'login.session', target: who.username, address: req.ip });
           setSessionCookie(req, reply, secret);
-          return { user: await me(who.userId), csrf };
+          return { user: await me(who.userId, Date.now()), csrf };
         },
       );
 

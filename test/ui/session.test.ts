@@ -114,6 +114,7 @@ describe('web UI sessions', () => {
       ok(await call(s, 'PATCH', '/users/carol', ADMIN, { disabled: true }));
       assert.equal((await withSession(s, 'GET', '/api/v1/user', session, session.csrf)).status, 401);
       assert.equal(await sessionRow(s, session.secret), undefined, 'the row is gone');
+      assert.deepEqual((await withSession(s, 'GET', '/ui/session', session, undefined)).body, { user: null });
     });
   });
 
