@@ -24,12 +24,12 @@ bash scripts/install-test-deps.sh
 BERTH_TEST_PG_URL=$(bash scripts/start-postgres.sh)
 export BERTH_TEST_PG_URL
 
-# Ceph RGW for the S3 tests (test/storage/s3.test.ts, test/api-s3/), started in the background
+# Ceph RGW for the S3 tests (test/storage/s3.test.ts, test/api-s3/, test/cluster/), started in the background
 # while the build runs. The tests call scripts/start-ceph-rgw.sh ensure themselves (it takes a
 # lock, so they wait for this start) and fail, never skip, when it cannot start. Stopped and
 # removed at the end unless it was already running; BERTH_CEPH_KEEP=1 keeps it.
 ceph_started=0
-if [ $# -eq 0 ] || [[ " $* " == *s3* ]]; then
+if [ $# -eq 0 ] || [[ " $* " == *s3* || " $* " == *cluster* ]]; then
   if ! bash scripts/start-ceph-rgw.sh env >/dev/null 2>&1; then
     ceph_started=1
     ceph_log=$(mktemp /tmp/berth-ceph-start.XXXXXX.log)
