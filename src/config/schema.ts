@@ -114,7 +114,8 @@ const storage = z
         rootdirectory: str().default(''),
         /** Multipart part size (≥ 5 MiB): also the smallest PATCH chunk clients may send. */
         chunksize: int(5 * 1024 * 1024).default(16 * 1024 * 1024),
-        multipartcopythresholdsize: int(5 * 1024 * 1024).default(32 * 1024 * 1024),
+        // One CopyObject (up to S3's 5 GiB limit) is far cheaper than UploadPartCopy on RGW and no worse on AWS.
+        multipartcopythresholdsize: int(5 * 1024 * 1024, 5 * 1024 * 1024 * 1024).default(5 * 1024 * 1024 * 1024),
         multipartcopychunksize: int(5 * 1024 * 1024).default(32 * 1024 * 1024),
         multipartcopymaxconcurrency: int(1, 100).default(8),
         secure: bool().default(true),
