@@ -79,6 +79,7 @@ export async function deleteBlob(ctx: RegistryContext, r: V2Request): Promise<vo
   if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
   const digest = digestParam(r.param);
   await ctx.blobs.delete(r.name, digest);
+  await ctx.audit?.({ actor: r.req.user ?? null, action: 'blob.delete', target: `${r.name}@${digest.value}`, address: r.req.ip });
   r.reply.code(202).header('Content-Length', 0).send();
 }
 

@@ -40,6 +40,8 @@ export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<v
 export async function deleteManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
   if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
   await ctx.manifests.delete(r.name, parseReference(r.param), { actor: r.req.user ?? null, address: r.req.ip });
+  // Audited before the client hears 202.
+  await ctx.audit?.({ actor: r.req.user ?? null, action: 'manifest.delete', target: `${r.name}@${r.param}`, address: r.req.ip });
   r.reply.code(202).header('Content-Length', 0).send();
 }
 

@@ -9,8 +9,8 @@ import type { RegistryContext, V2Request } from './context.js';
 import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers } from './manifest-routes.js';
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
-/** `deletes`: the audit action of a DELETE that removes content (not an upload cancel). */
-type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[]; deletes?: string; uploads?: boolean };
+/** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
+type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
 
 const routes: Route[] = [
   { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'], uploads: true },
@@ -24,13 +24,13 @@ const routes: Route[] = [
     re: /^(.+)\/blobs\/([^/]+)$/,
     methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
     writes: ['DELETE'],
-    deletes: 'blob.delete',
+    deletes: true,
   },
   {
     re: /^(.+)\/manifests\/([^/]+)$/,
     methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
     writes: ['PUT', 'DELETE'],
-    deletes: 'manifest.delete',
+    deletes: true,
   },
   { re: /^(.+)\/tags\/list$/, methods: { GET: listTags }, writes: [] },
   { re: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: referrers }, writes: [] },
@@ -77,9 +77,6 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
     }
     const param = m[2] ? decodeURIComponent(m[2]) : '';
     await handler(ctx, { req, reply, name, param, query });
-    if (ctx.audit && req.method === 'DELETE' && route.deletes) {
-      await ctx.audit({ actor: req.user ?? null, action: route.deletes, target: `${name}@${param}`, address: req.ip });
-    }
     // Fastify waits for a streamed body only when the async handler returns the reply.
     return reply;
   }

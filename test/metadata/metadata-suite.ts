@@ -432,7 +432,7 @@ export function metadataSuite(backend: Backend): void {
 
       it('a tag moved while its manifests are deleted: the tag is gone or at a manifest that exists', async () => {
         const repo = uniq('race/delete');
-        const seeded = [];
+        const seeded: Awaited<ReturnType<typeof seed>>[] = [];
         for (let i = 0; i < 4; i++) seeded.push(await seed(rs, repo, `t${i}`));
         await race((s, i) => {
           const m = seeded[i % seeded.length];
