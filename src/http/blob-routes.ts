@@ -46,7 +46,9 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
     reply.header('Content-Type', 'application/octet-stream');
     reply.header('Content-Length', size);
     if (head) return void reply.code(200).send();
-    return void reply.code(200).send(await ctx.blobs.read(digest));
+    // Exactly the recorded size: bytes a misbehaving client appended to a session after its
+    // commit was verified can never be served.
+    return void reply.code(200).send(await ctx.blobs.read(digest, size > 0 ? { start: 0, end: size - 1 } : undefined));
   }
   reply.code(206);
   if (ranges.length === 1) {
