@@ -17,7 +17,6 @@ import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
 import { openSqlite, type MetadataDb } from './metadata/database.js';
-import { openPostgres } from './metadata/postgres.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
@@ -28,26 +27,32 @@ import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
-import { S3Driver } from './storage/s3.js';
 
 export interface AppParts {
   storage: StorageDriver;
   meta: MetadataDb;
 }
 
-export function createStorage(config: BerthConfig): StorageDriver {
-  if (config.storage.s3) return new S3Driver(config.storage.s3, { redirect: !config.storage.redirect.disable });
+// The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
+export async function createStorage(config: BerthConfig): Promise<StorageDriver> {
+  if (config.storage.s3) {
+    const { S3Driver } = await import('./storage/s3.js');
+    return new S3Driver(config.storage.s3, { redirect: !config.storage.redirect.disable });
+  }
   return new FilesystemDriver(config.storage.filesystem.rootdirectory);
 }
 
 export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {
   const pg = config.metadata.postgres;
-  if (pg) return openPostgres(pg.url, pg.poolsize);
+  if (pg) {
+    const { openPostgres } = await import('./metadata/postgres.js');
+    return openPostgres(pg.url, pg.poolsize);
+  }
   return openSqlite(config.metadata.sqlite.path);
 }
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
-  const storage = parts?.storage ?? createStorage(config);
+  const storage = parts?.storage ?? (await createStorage(config));
   const meta = parts?.meta ?? (await openMetadata(config));
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
