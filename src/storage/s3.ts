@@ -84,19 +84,6 @@ interface Session {
   tail?: Piece;
 }
 
-/** Ranged reads: window size, windows in flight per stream, and the smallest read worth splitting. */
-const READ_WINDOW = 8 * 1024 * 1024;
-const READ_AHEAD = 4;
-const PARALLEL_READ_MIN = 16 * 1024 * 1024;
-/** Bytes all streams together may prefetch beyond the window each is reading (256 MiB). */
-let prefetchBudget = 256 * 1024 * 1024;
-
-interface RangeJob {
-  key: string;
-  from: number;
-  to: number;
-}
-
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
   readonly minChunkLength: number;
@@ -152,30 +139,6 @@ export class S3Driver implements StorageDriver {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    // Large ranges (the registry asks for whole blobs as 0..size-1) come as parallel ranged GETs:
-    // one GET stream from RGW gives ~110 MiB/s here, four ~170. The first GET also proves the
-    // object exists, so a missing blob still rejects here rather than mid-stream.
-    if (range && range.end - range.start + 1 >= PARALLEL_READ_MIN) {
-      const jobs: RangeJob[] = [];
-      for (let from = range.start; from <= range.end; from += READ_WINDOW) jobs.push({ key: this.k(key), from, to: Math.min(range.end + 1, from + READ_WINDOW) });
-      const gen = this.readRanges(jobs);
-      let first: IteratorResult<Buffer>;
-      try {
-        first = await gen.next();
-      } catch (err) {
-        await gen.return(undefined);
-        if (isNotFound(err)) throw new NotFoundError(key);
-        if (statusOf(err) === 416) return Readable.from([]);
-        throw err;
-      }
-      return Readable.from(
-        (async function* () {
-          if (!first.done) yield first.value;
-          yield* gen;
-        })(),
-        { objectMode: false },
-      );
-    }
     try {
       const res = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.k(key), Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
@@ -505,17 +468,11 @@ export class S3Driver implements StorageDriver {
    * most): one GET stream from RGW gives ~110 MiB/s here, four ~170.
    */
   private async *readPieces(pieces: Piece[]): AsyncGenerator<Buffer> {
-    const jobs: RangeJob[] = [];
-    for (const p of pieces) for (let from = 0; from < p.size; from += READ_WINDOW) jobs.push({ key: p.key, from, to: Math.min(p.size, from + READ_WINDOW) });
-    yield* this.readRanges(jobs);
-  }
-
-  /**
-   * Ranged GETs, up to READ_AHEAD in flight while the process-wide prefetch budget lasts
-   * (many concurrent pulls then read one window at a time instead of buffering without bound).
-   */
-  private async *readRanges(jobs: RangeJob[]): AsyncGenerator<Buffer> {
-    const fetchRange = async (j: RangeJob): Promise<Buffer> => {
+    const window = 8 * MiB;
+    const ahead = 4;
+    const jobs: { key: string; from: number; to: number }[] = [];
+    for (const p of pieces) for (let from = 0; from < p.size; from += window) jobs.push({ key: p.key, from, to: Math.min(p.size, from + window) });
+    const fetchRange = async (j: (typeof jobs)[number]): Promise<Buffer> => {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: j.key, Range: `bytes=${j.from}-${j.to - 1}` }));
       const chunks: Buffer[] = [];
       for await (const c of res.Body as Readable) chunks.push(c as Buffer);
@@ -524,28 +481,14 @@ export class S3Driver implements StorageDriver {
       return buf;
     };
     const inflight: Promise<Buffer>[] = [];
-    let reserved = 0;
     let next = 0;
-    try {
-      while (next < jobs.length || inflight.length > 0) {
-        while (next < jobs.length && (inflight.length === 0 || (inflight.length < READ_AHEAD && prefetchBudget >= READ_WINDOW))) {
-          if (inflight.length > 0) {
-            prefetchBudget -= READ_WINDOW;
-            reserved += READ_WINDOW;
-          }
-          const p = fetchRange(jobs[next++]);
-          p.catch(() => {}); // reported when awaited in turn; never an unhandled rejection
-          inflight.push(p);
-        }
-        const buf = await inflight.shift()!;
-        if (reserved > 0) {
-          prefetchBudget += READ_WINDOW;
-          reserved -= READ_WINDOW;
-        }
-        yield buf;
+    while (next < jobs.length || inflight.length > 0) {
+      while (inflight.length < ahead && next < jobs.length) {
+        const p = fetchRange(jobs[next++]);
+        p.catch(() => {}); // reported when awaited in turn; never an unhandled rejection
+        inflight.push(p);
       }
-    } finally {
-      prefetchBudget += reserved;
+      yield await inflight.shift()!;
     }
   }
 
