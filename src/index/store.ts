@@ -360,6 +360,18 @@ export class IndexStore {
         const res = await tx.deleteFrom('index_stars').where('user_id', '=', userId).where('repository_id', '=', repositoryId).executeTakeFirst();
         delta = Number(res.numDeletedRows) > 0 ? -1 : 0;
       }
+      // Starring also watches (new tags reach the in-app list and personal webhooks); unstarring
+      // removes only a watch that the star created.
+      const repo = await tx.selectFrom('repositories').select('name').where('id', '=', repositoryId).executeTakeFirst();
+      if (repo && on) {
+        await tx
+          .insertInto('watches')
+          .values({ user_id: userId, repository: repo.name, source: 'star', created_at: now })
+          .onConflict((oc) => oc.columns(['user_id', 'repository']).doNothing())
+          .execute();
+      } else if (repo) {
+        await tx.deleteFrom('watches').where('user_id', '=', userId).where('repository', '=', repo.name).where('source', '=', 'star').execute();
+      }
       if (delta !== 0) {
         await tx
           .updateTable('index_repositories')

@@ -70,6 +70,23 @@ describe('watching', () => {
     assert.deepEqual((await ok(call(s, 'GET', '/user/notifications', bob))).notifications, []);
   });
 
+  it('starring watches the repository; unstarring removes only that watch', async () => {
+    const erin = await addUser(s, 'erin');
+    await ok(call(s, 'PUT', '/repositories/alice/pub/star', erin));
+    const list = await ok(call(s, 'GET', '/user/watching', erin));
+    assert.deepEqual(list.watching.map((x: any) => [x.repository, x.source]), [['alice/pub', 'star']]);
+    await pushImage(s, alice, 'alice/pub', 'starred', 1);
+    const notes = await ok(call(s, 'GET', '/user/notifications', erin));
+    assert.ok(notes.notifications.some((n: any) => n.repository === 'alice/pub' && n.tag === 'starred'), 'a starrer hears of new tags');
+    await ok(call(s, 'DELETE', '/repositories/alice/pub/star', erin));
+    assert.deepEqual((await ok(call(s, 'GET', '/user/watching', erin))).watching, []);
+    // An explicit watch survives starring and unstarring.
+    await ok(call(s, 'PUT', '/repositories/alice/pub/watch', erin));
+    await ok(call(s, 'PUT', '/repositories/alice/pub/star', erin));
+    await ok(call(s, 'DELETE', '/repositories/alice/pub/star', erin));
+    assert.deepEqual((await ok(call(s, 'GET', '/user/watching', erin))).watching.map((x: any) => x.source), ['watch']);
+  });
+
   it('personal webhooks fire for watched repositories the owner may see', async () => {
     const dave = await addUser(s, 'dave');
     await ok(call(s, 'PUT', '/repositories/alice/priv/collaborators/dave', alice, { permission: 'read' }));
