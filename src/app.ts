@@ -128,7 +128,11 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   if (services) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
-    await registerApiRoutes(app, { ...services, meta });
+    await registerApiRoutes(app, {
+      ...services,
+      meta,
+      registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled },
+    });
     await registerIndexRoutes(app, { ...services, meta }, index);
     await registerWebhookRoutes(app, { ...services, meta }, webhooks);
   }

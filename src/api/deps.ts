@@ -3,9 +3,15 @@
 import type { AccountServices } from '../auth/token-auth.js';
 import type { AuditEntry } from '../metadata/account-store.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
+import type { Origin } from '../registry/events.js';
 
 export interface ApiDeps extends AccountServices {
   meta: MetadataDb;
+  /** Registry operations the API exposes (absent in unit set-ups without a registry). */
+  registry?: {
+    deleteRepository(name: string, origin: Origin): Promise<boolean>;
+    deleteEnabled: boolean;
+  };
 }
 
 export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now: number) => Promise<T>): Promise<T> {

@@ -9,7 +9,7 @@
 // only through the registry API.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
-import { namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
+import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { RepositoryRow } from '../metadata/account-store.js';
 import { isValidRepositoryName } from '../oci/names.js';
@@ -179,7 +179,33 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.delete(
     '/repositories/*',
-    { config: documentedAs('collaborator'), schema: op('collaborators', 'Remove a collaborator (repository administrators)', { ok: { 204: null }, errors: [400, 403, 404] }) },
+    {
+      constraints: { berthRepositoryPath: 'repository' },
+      config: documentedAs('repository'),
+      schema: op('repositories', 'Delete a repository with all its tags and manifests (namespace administrators)', { ok: { 204: null }, errors: [400, 403, 404] }),
+    },
+    async (req, reply) => {
+      const who = person(req);
+      const name = parse(req, 'repository').name;
+      await visible(who, name);
+      const ns = namespaceOf(name);
+      const kind = await store.namespaceKind(ns);
+      const role = kind === 'org' ? await store.orgRole(ns, who.userId) : null;
+      if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
+      if (!d.registry?.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+      if (!(await d.registry.deleteRepository(name, { actor: who.username, address: req.ip }))) throw unknown();
+      await change(d, auditOf(req, 'repository.delete', name), async () => {});
+      return reply.code(204).send();
+    },
+  );
+
+  api.delete(
+    '/repositories/*',
+    {
+      constraints: { berthRepositoryPath: 'collaborator' },
+      config: documentedAs('collaborator'),
+      schema: op('collaborators', 'Remove a collaborator (repository administrators)', { ok: { 204: null }, errors: [400, 403, 404] }),
+    },
     async (req, reply) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);

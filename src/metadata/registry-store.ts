@@ -248,6 +248,20 @@ export class RegistryStore {
     return true;
   }
 
+  /**
+   * Removes a repository with its manifests, tags, blob links and upload sessions (the rows
+   * cascade). Every blob it could read goes to garbage-collection review; returns the ids of
+   * its upload sessions so their bytes can be dropped after the commit.
+   */
+  async deleteRepository(tx: Tx, repositoryId: number, now: number): Promise<string[]> {
+    const blobs = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).execute();
+    const manifests = await tx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).execute();
+    const uploads = await tx.selectFrom('uploads').select('id').where('repository_id', '=', repositoryId).execute();
+    await this.queueBlobReview(tx, [...blobs, ...manifests].map((r) => r.digest), now);
+    await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
+    return uploads.map((u) => u.id);
+  }
+
   async listTags(repositoryId: number, limit: number, last?: string): Promise<string[]> {
     let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(limit);
     if (last !== undefined) q = q.where('name', '>', last);

@@ -146,4 +146,20 @@ export class ManifestService {
     });
     if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN');
   }
+
+  /** Deletes a whole repository (false when there is none); records `repository.delete`. */
+  async deleteRepository(repository: string, origin: Origin = { actor: null }): Promise<boolean> {
+    const now = this.now();
+    const uploads = await this.store.meta.transaction(async (tx) => {
+      const repoId = await this.store.repositoryId(repository, tx);
+      if (repoId === null) return null;
+      const ids = await this.store.deleteRepository(tx, repoId, now);
+      await this.events.record(tx, [{ type: 'repository.delete', repository, ...origin, at: now }]);
+      return ids;
+    });
+    if (uploads === null) return false;
+    // Unfinished uploads' bytes: best effort, the purge timer catches what is left.
+    for (const id of uploads) await this.storage.uploadAbort(id).catch(() => {});
+    return true;
+  }
 }

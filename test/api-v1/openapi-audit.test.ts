@@ -13,7 +13,7 @@ const ROUTES = [
   'GET /orgs/{org}/teams', 'POST /orgs/{org}/teams', 'GET /orgs/{org}/teams/{team}', 'PATCH /orgs/{org}/teams/{team}', 'DELETE /orgs/{org}/teams/{team}',
   'PUT /orgs/{org}/teams/{team}/members/{user}', 'DELETE /orgs/{org}/teams/{team}/members/{user}',
   'POST /orgs/{org}/robots', 'GET /orgs/{org}/robots', 'DELETE /orgs/{org}/robots/{name}', 'POST /orgs/{org}/robots/{name}/secret',
-  'GET /repositories', 'GET /repositories/{name}', 'PATCH /repositories/{name}',
+  'GET /repositories', 'GET /repositories/{name}', 'PATCH /repositories/{name}', 'DELETE /repositories/{name}',
   'GET /repositories/{name}/collaborators', 'GET /repositories/{name}/collaborators/{user}', 'PUT /repositories/{name}/collaborators/{user}', 'DELETE /repositories/{name}/collaborators/{user}',
   'GET /user/tokens', 'POST /user/tokens', 'DELETE /user/tokens/{id}',
   'GET /audit', 'POST /admin/keys/rotate',
