@@ -7,10 +7,10 @@
 // apart: it is derived only for the method and path suffix each of our routes serves
 // (PUT …/star, GET …/comments, PATCH …/comments/7 …) and must match when derived, so
 // those requests reach only our handlers and every other request reaches only theirs.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
 import { namespaceOf, type Principal } from '../auth/policy.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
 import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
 import type { CommentStatus } from '../index/schema.js';
@@ -18,7 +18,8 @@ import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
 import type { CommentRow, SearchHit, SortKey } from '../index/store.js';
 import type { RepositoryRow } from '../metadata/account-store.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { caller, identify } from './caller.js';
+import { caller } from './caller.js';
+import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 
 /** Comment rules. Tests and operators read them here; docs/index.md explains them. */
@@ -117,42 +118,11 @@ export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, i
   app.addConstraintStrategy(indexPathStrategy);
   await app.register(
     async (api) => {
-      api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, text, done) => {
-        if (text === '') return done(null, undefined);
-        try {
-          done(null, JSON.parse(text as string));
-        } catch {
-          done(badRequest('the body is not valid JSON'), undefined);
-        }
-      });
-      api.setErrorHandler((error: FastifyError | Error, request, reply) => {
-        const err = toRegistryError(error);
-        if (err.status >= 500) request.log.error({ err: error }, 'index api request failed');
-        reply.code(err.status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store');
-        for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-        if (err.status === 401 && !err.headers['WWW-Authenticate']) reply.header('WWW-Authenticate', 'Basic realm="Berth API", charset="UTF-8"');
-        return reply.send(JSON.stringify(errorBody(err)));
-      });
-      api.addHook('onRequest', async (request, reply) => {
-        reply.header('Cache-Control', 'no-store');
-        await identify(deps, request);
-      });
+      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT, label: 'index api' });
       routes(api, deps, index);
     },
     { prefix: '/api/v1' },
   );
-}
-
-function toRegistryError(error: FastifyError | Error): RegistryError {
-  if (error instanceof RegistryError) return error;
-  const e = error as FastifyError;
-  if (e.validation) {
-    const first = e.validation[0];
-    return badRequest(`${e.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim());
-  }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
-  if (e.statusCode && e.statusCode < 500) return new RegistryError('DENIED', e.message, { status: e.statusCode });
-  return new RegistryError('UNKNOWN', 'internal server error');
 }
 
 function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {

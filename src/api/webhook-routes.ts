@@ -6,10 +6,10 @@
 // Repository names contain slashes, and /api/v1/repositories/* already has wildcard
 // routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
 // it must match when derived, so those URLs never reach the other wildcard routes.
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
@@ -17,8 +17,9 @@ import { deniedAddress } from '../webhooks/post.js';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
-import { auditOf, badRequest, caller, conflict, forbidden, identify, notFound, person, signedIn } from './caller.js';
+import { auditOf, badRequest, caller, conflict, forbidden, notFound, person, signedIn } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
+import { prepareApiScope } from './scope.js';
 
 const PREFIX = '/api/v1';
 const REPO_PATH = `${PREFIX}/repositories/`;
@@ -82,42 +83,11 @@ export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, ho
   app.addConstraintStrategy(webhookPathStrategy);
   await app.register(
     async (api) => {
-      api.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, text, done) => {
-        if (text === '') return done(null, undefined);
-        try {
-          done(null, JSON.parse(text as string));
-        } catch {
-          done(badRequest('the body is not valid JSON'), undefined);
-        }
-      });
-      api.setErrorHandler((error: FastifyError | Error, request, reply) => {
-        const err = toRegistryError(error);
-        if (err.status >= 500) request.log.error({ err: error }, 'webhook api request failed');
-        reply.code(err.status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store');
-        for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-        if (err.status === 401) reply.header('WWW-Authenticate', 'Basic realm="Berth API", charset="UTF-8"');
-        return reply.send(JSON.stringify(errorBody(err)));
-      });
-      api.addHook('onRequest', async (request, reply) => {
-        reply.header('Cache-Control', 'no-store');
-        await identify(d, request);
-      });
+      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT, label: 'webhook api' });
       routes(api, d, hooks);
     },
     { prefix: PREFIX },
   );
-}
-
-function toRegistryError(error: FastifyError | Error): RegistryError {
-  if (error instanceof RegistryError) return error;
-  const e = error as FastifyError;
-  if (e.validation) {
-    const first = e.validation[0];
-    return badRequest(`${e.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim());
-  }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
-  if (e.statusCode && e.statusCode < 500) return new RegistryError('DENIED', e.message, { status: e.statusCode });
-  return new RegistryError('UNKNOWN', 'internal server error');
 }
 
 function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { MT, digestOf, randomBlob, serverPerFile, type TestServer } from '../helpers/api-server.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { indexServiceOf } from '../../src/index/service.js';
+import { readJsonReply } from '../helpers/json-reply.js';
 
 export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 export type User = { user: string; password: string };
@@ -36,14 +37,7 @@ export async function call(s: TestServer, method: string, path: string, who: Use
     headers: { ...(who ? { authorization: basic(who) } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+  return readJsonReply(res);
 }
 
 export function ok(r: Reply, status = 200, context = ''): any {

@@ -5,6 +5,7 @@ import { openMetadata } from '../../src/app.js';
 import { sha256Hex } from '../../src/auth/accounts.js';
 import type { TestServer } from '../helpers/api-server.js';
 import '../../src/ui/schema.js';
+import { readJsonReply } from '../helpers/json-reply.js';
 
 export interface Signed {
   /** The cookie's value (berth_session=…). */
@@ -42,14 +43,7 @@ export async function withSession(s: TestServer, method: string, path: string, s
   if (csrf !== undefined) headers['x-berth-csrf'] = csrf;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(s.url + path, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined, redirect: 'manual' });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+  return readJsonReply(res);
 }
 
 /** The sessions table row of a cookie secret (by its SHA-256), read through a separate connection. */

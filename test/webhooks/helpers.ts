@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { MT, digestOf, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
 import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
+import { readJsonReply } from '../helpers/json-reply.js';
 
 export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 
@@ -108,14 +109,7 @@ export async function call(s: TestServer | string, method: string, path: string,
   if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, body: parsed, text };
+  return readJsonReply(res);
 }
 
 export async function ok(r: Promise<Reply> | Reply, status = 200, what = ''): Promise<any> {
