@@ -7,11 +7,11 @@ import type { TokenLimits } from '../auth/policy.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
 import type { CommentStatus } from './schema.js';
 import './schema.js';
+import { visibleTo } from '../metadata/visibility.js';
 
 /**
  * Who is searching. `all`: everything (administrators; open and htpasswd modes). Otherwise
- * the same rule as AccountStore.visibleRepositories (public, own namespace, organisation
- * membership or team, collaborator), plus an access token's resource limit.
+ * the rule of metadata/visibility.ts, the one the catalog and the API lists use too.
  */
 export type Viewer = { all: true; userId?: number | null } | { all: false; userId: number | null; username?: string; limits?: TokenLimits };
 
@@ -100,26 +100,9 @@ export class IndexStore {
 
   // ---- visibility (in SQL) ----
 
-  /** The visibility rule as a WHERE expression over `repositories as r`. */
+  /** The visibility rule as a WHERE expression over `repositories as r` (metadata/visibility.ts). */
   visible(eb: ExpressionBuilder<any, any>, who: Viewer): Expression<SqlBool> {
-    if (who.all) return sql<SqlBool>`1 = 1`;
-    const uid = who.userId;
-    const ors: Expression<SqlBool>[] = [eb('r.visibility', '=', 'public')];
-    if (uid !== null) {
-      const mine: Expression<SqlBool>[] = [];
-      if (who.username) mine.push(eb('r.namespace', '=', who.username));
-      mine.push(
-        eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('org_members as om', 'om.org_id', 'o.id').select('o.name').where('om.user_id', '=', uid)),
-        eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('teams as t', 't.org_id', 'o.id').innerJoin('team_members as tm', 'tm.team_id', 't.id').select('o.name').where('tm.user_id', '=', uid)),
-        eb('r.id', 'in', eb.selectFrom('collaborators as c').select('c.repository_id').where('c.user_id', '=', uid)),
-      );
-      // An access token limited to some repositories sees only those (and public ones).
-      const limit = who.limits?.resource ?? null;
-      const inLimit =
-        limit === null ? null : limit.endsWith('/*') ? sql<SqlBool>`r.name like ${escapeLike(limit.slice(0, -1)) + '%'} escape '\\'` : eb('r.name', '=', limit);
-      ors.push(inLimit ? eb.and([eb.or(mine), inLimit]) : eb.or(mine));
-    }
-    return eb.or(ors);
+    return visibleTo(eb, who);
   }
 
   // ---- search ----

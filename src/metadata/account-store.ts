@@ -4,6 +4,7 @@
 import { sql } from 'kysely';
 import type { MetadataDb, Tx } from './database.js';
 import type { Permission } from './schema.js';
+import { visibleTo } from './visibility.js';
 
 export interface UserRow {
   id: number;
@@ -359,21 +360,7 @@ export class AccountStore {
     // A range, not LIKE: SQLite's LIKE ignores case and needs ESCAPE for a backslash to escape,
     // PostgreSQL's does not; names compare bytewise on both (C collation on PostgreSQL).
     if (prefix !== undefined) q = q.where('r.name', '>=', prefix).where('r.name', '<', `${prefix}\u{10FFFF}`);
-    if (!who.all) {
-      const uid = who.userId;
-      q = q.where((eb) => {
-        const ors = [eb('r.visibility', '=', 'public')];
-        if (uid !== null) {
-          if (who.username) ors.push(eb('r.namespace', '=', who.username));
-          ors.push(
-            eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('org_members as om', 'om.org_id', 'o.id').select('o.name').where('om.user_id', '=', uid)),
-            eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('teams as t', 't.org_id', 'o.id').innerJoin('team_members as tm', 'tm.team_id', 't.id').select('o.name').where('tm.user_id', '=', uid)),
-            eb('r.id', 'in', eb.selectFrom('collaborators as c').select('c.repository_id').where('c.user_id', '=', uid)),
-          );
-        }
-        return eb.or(ors);
-      });
-    }
+    q = q.where((eb) => visibleTo(eb, who));
     return (await q.execute()).map((r) => ({ id: Number(r.id), name: r.name, namespace: r.namespace, visibility: r.visibility }));
   }
 
