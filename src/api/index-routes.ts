@@ -15,7 +15,7 @@ import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
 import type { CommentStatus } from '../index/schema.js';
 import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
-import type { CommentRow, SearchHit, SortKey } from '../index/store.js';
+import type { CommentRow, SearchQuery } from '../index/store.js';
 import type { RepositoryRow } from '../metadata/account-store.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { caller } from './caller.js';
@@ -102,18 +102,6 @@ const searchQuery = {
   additionalProperties: false,
 } as const;
 
-interface SearchQs {
-  q?: string;
-  namespace?: string;
-  platform?: string;
-  mediaType?: string;
-  artifactType?: string;
-  starred?: boolean;
-  sort?: SortKey;
-  n: number;
-  page: number;
-}
-
 export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, index: IndexService): Promise<void> {
   app.addConstraintStrategy(indexPathStrategy);
   await app.register(
@@ -161,29 +149,17 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     return repo;
   };
 
-  const hit = (h: SearchHit) => h;
-
-  const search = async (req: FastifyRequest<{ Querystring: SearchQs }>, starredOnly: boolean) => {
+  const search = async (req: FastifyRequest<{ Querystring: SearchQuery }>, starredOnly: boolean) => {
     const who = caller(req);
     const qs = req.query;
     const starred = starredOnly || qs.starred === true;
     if (starred && !who) throw unauthorized('sign in to filter by your stars');
-    const { total, hits } = await store.search(viewerOf(who), {
-      q: qs.q,
-      namespace: qs.namespace,
-      platform: qs.platform,
-      mediaType: qs.mediaType,
-      artifactType: qs.artifactType,
-      starred,
-      sort: qs.sort,
-      n: qs.n,
-      page: qs.page,
-    });
-    return { query: qs.q ?? '', page: qs.page, pageSize: qs.n, total, numPages: Math.max(1, Math.ceil(total / qs.n)), results: hits.map(hit) };
+    const { total, hits } = await store.search(viewerOf(who), { ...qs, starred });
+    return { query: qs.q ?? '', page: qs.page, pageSize: qs.n, total, numPages: Math.max(1, Math.ceil(total / qs.n)), results: hits };
   };
 
-  api.get<{ Querystring: SearchQs }>('/search', { schema: { querystring: searchQuery } }, (req) => search(req, false));
-  api.get<{ Querystring: SearchQs }>('/user/starred', { schema: { querystring: searchQuery } }, (req) => search(req, true));
+  api.get<{ Querystring: SearchQuery }>('/search', { schema: { querystring: searchQuery } }, (req) => search(req, false));
+  api.get<{ Querystring: SearchQuery }>('/user/starred', { schema: { querystring: searchQuery } }, (req) => search(req, true));
 
   // ---- descriptions ----
 

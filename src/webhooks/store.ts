@@ -43,17 +43,8 @@ export interface NewDelivery {
   contentType: string;
 }
 
-export interface Delivery {
+export interface Delivery extends NewDelivery {
   id: number;
-  uuid: string;
-  eventId: string;
-  webhookId: number;
-  eventType: WebhookEventType;
-  repository: string;
-  tag: string | null;
-  digest: string | null;
-  body: string;
-  contentType: string;
   status: DeliveryStatus;
   attempts: number;
   nextAttemptAt: number;
