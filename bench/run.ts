@@ -66,7 +66,7 @@ async function main(): Promise<number> {
       console.log(`${s.column}: ${s.label} at ${s.base} (pid ${s.proc.pid})`);
       res.set(s, 'rss_idle', memory(s).rssMiB);
     }
-    if (config.only.has('blob')) await blobSection(servers, res, workDir);
+    if (config.only.has('blob')) await blobSection(servers, res);
     if (config.only.has('load')) await loadSection(servers, res, true);
     if (config.only.has('push')) await pushSection(servers, res, false);
     if (config.only.has('tags')) await tagsSection(servers, res, true);

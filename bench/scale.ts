@@ -9,7 +9,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { repoRoot } from './lib/config.js';
-import { pullBlob, pushMonolithic } from './lib/http.js';
+import { curlPull, pushMonolithic } from './lib/http.js';
 import { median, wrkGet } from './lib/load.js';
 import { MANIFEST_ACCEPT, makeImage, pushImage } from './lib/registry.js';
 import { freePort } from './lib/servers.js';
@@ -135,7 +135,7 @@ async function startNginx(ports: number[]): Promise<{ url: string; proc: ChildPr
   return { url, proc };
 }
 
-async function measure(s: Setup, blobFile: string, digest: string): Promise<Record<string, number>> {
+async function measure(s: Setup, blob: Buffer, digest: string): Promise<Record<string, number>> {
   const shared = { dir: fs.mkdtempSync(path.join(work, 'data-')), pgUrl: s.kind === 'berth' && s.storage === 's3' ? await freshSchema() : undefined, prefix: `scale-${randomBytes(4).toString('hex')}` };
   const reps: Proc[] = [];
   for (let i = 0; i < s.replicas; i++) reps.push(await startReplica(s, i, shared));
@@ -146,12 +146,11 @@ async function measure(s: Setup, blobFile: string, digest: string): Promise<Reco
   const pull: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     let t = performance.now();
-    await pushMonolithic(base, `scale/blob${r}`, blobFile, digest, size);
+    await pushMonolithic(base, `scale/blob${r}`, blob, digest);
     push.push(size / 1e6 / ((performance.now() - t) / 1000));
-    t = performance.now();
-    const got = await pullBlob(base, `scale/blob${r}`, digest);
+    const got = await curlPull(base, `scale/blob${r}`, digest);
     if (got.bytes !== size) throw new Error('short pull');
-    pull.push(size / 1e6 / ((performance.now() - t) / 1000));
+    pull.push(size / 1e6 / got.seconds);
   }
   const img = makeImage();
   await pushImage(base, 'scale/load', 'latest', img);
@@ -178,20 +177,12 @@ function stop(p: ChildProcess): void {
 }
 
 async function main(): Promise<void> {
-  const blobFile = path.join(work, 'blob.bin');
-  const hash = createHash('sha256');
-  const fd = fs.openSync(blobFile, 'w');
-  for (let i = 0; i < BLOB_MIB; i++) {
-    const b = randomBytes(1 << 20);
-    hash.update(b);
-    fs.writeSync(fd, b);
-  }
-  fs.closeSync(fd);
-  const digest = `sha256:${hash.digest('hex')}`;
+  const blob = randomBytes(BLOB_MIB << 20);
+  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
   const setups: Setup[] = [];
   for (const storage of ['fs', 's3'] as Storage[]) for (const replicas of storage === 'fs' ? [1] : [1, 2]) for (const kind of ['berth', 'reference'] as Kind[]) setups.push({ kind, storage, replicas });
   const results = new Map<string, Record<string, number>>();
-  for (const s of setups) results.set(`${s.kind}/${s.storage}/${s.replicas}`, await measure(s, blobFile, digest));
+  for (const s of setups) results.set(`${s.kind}/${s.storage}/${s.replicas}`, await measure(s, blob, digest));
 
   const label = (st: Storage, n: number) => (st === 'fs' ? 'filesystem + SQLite, 1 replica' : `S3 (Ceph RGW) + PostgreSQL, ${n} replica${n > 1 ? 's behind nginx' : ''}`);
   const rows: string[] = ['| setup | metric | berth | reference | berth/reference |', '|---|---|---:|---:|---:|'];

@@ -39,7 +39,7 @@ export async function createStorage(config: BerthConfig): Promise<StorageDriver>
     const { S3Driver } = await import('./storage/s3.js');
     return new S3Driver(config.storage.s3, { redirect: !config.storage.redirect.disable });
   }
-  return new FilesystemDriver(config.storage.filesystem.rootdirectory);
+  return new FilesystemDriver(config.storage.filesystem.rootdirectory, { directio: config.storage.filesystem.directio });
 }
 
 export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {

@@ -25,7 +25,7 @@ export const config = {
   blobMiB: num('BENCH_BLOB_MIB', 1024, 64),
   chunkMiB: num('BENCH_CHUNK_MIB', 10, 10),
   /** Rounds of each blob push/pull; the median is reported. */
-  repeat: num('BENCH_REPEAT', 3, 1),
+  repeat: num('BENCH_REPEAT', 5, 1),
   durationS: num('BENCH_DURATION', 10, 3),
   connections: num('BENCH_CONNECTIONS', 32, 32),
   smallPushes: num('BENCH_SMALL_PUSHES', 1000, 100),

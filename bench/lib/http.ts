@@ -1,7 +1,7 @@
 // A small node:http client for the big transfers (streamed bodies, byte counting, optional hashing).
 // Small requests use fetch; see registry.ts.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -82,33 +82,53 @@ async function startUpload(base: string, repo: string): Promise<string> {
 }
 
 const octet = 'application/octet-stream';
-const fileRange = (file: string, start: number, end: number) => () =>
-  fs.createReadStream(file, { start, end, highWaterMark: 1 << 20 });
 
-/** POST, then one streamed PUT ?digest= carrying the whole blob. */
-export async function pushMonolithic(base: string, repo: string, file: string, digest: string, size: number) {
+// Pushes send from memory: a file source would be read from disk whenever the VM's proactive reclaim
+// (DAMON) has evicted it, which once made whichever server went first in a round look slow.
+
+/** POST, then one PUT ?digest= carrying the whole blob. */
+export async function pushMonolithic(base: string, repo: string, blob: Buffer, digest: string) {
   const loc = await startUpload(base, repo);
   const r = await request('PUT', withParam(base, loc, 'digest', digest), {
-    headers: { 'Content-Type': octet, 'Content-Length': size },
-    body: fileRange(file, 0, size - 1),
+    headers: { 'Content-Type': octet, 'Content-Length': blob.length },
+    body: blob,
   });
   expectStatus(r, 201, 'PUT upload (monolithic)');
 }
 
 /** POST, PATCHes of `chunk` bytes with Content-Range, then PUT ?digest= with no body. */
-export async function pushChunked(base: string, repo: string, file: string, digest: string, size: number, chunk: number) {
+export async function pushChunked(base: string, repo: string, blob: Buffer, digest: string, chunk: number) {
   let loc = await startUpload(base, repo);
-  for (let start = 0; start < size; start += chunk) {
-    const end = Math.min(start + chunk, size) - 1;
+  for (let start = 0; start < blob.length; start += chunk) {
+    const end = Math.min(start + chunk, blob.length) - 1;
     const r = await request('PATCH', loc, {
       headers: { 'Content-Type': octet, 'Content-Length': end - start + 1, 'Content-Range': `${start}-${end}` },
-      body: fileRange(file, start, end),
+      body: blob.subarray(start, end + 1),
     });
     expectStatus(r, 202, `PATCH ${start}-${end}`);
     loc = location(base, r);
   }
   const r = await request('PUT', withParam(base, loc, 'digest', digest), { headers: { 'Content-Length': 0 } });
   expectStatus(r, 201, 'PUT upload (chunked)');
+}
+
+/**
+ * Timed pull with curl (following redirects), the body discarded. Node's own client tops out near
+ * 2 GB/s on loopback here, below either server, so it would measure itself; curl does not.
+ */
+export function curlPull(base: string, repo: string, digest: string): Promise<{ bytes: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'curl',
+      ['-sS', '-L', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `${base}/v2/${repo}/blobs/${digest}`],
+      (err, stdout) => {
+        if (err) return reject(err);
+        const [status, bytes, seconds] = stdout.trim().split(' ').map(Number);
+        if (status !== 200) return reject(new Error(`curl GET blob: HTTP ${status}`));
+        resolve({ bytes, seconds });
+      },
+    );
+  });
 }
 
 /** GET a blob, following redirects; the body is counted (and hashed if asked), never kept. */

@@ -97,6 +97,8 @@ const storage = z
       .object({
         rootdirectory: str(z.string().min(1, 'must not be empty')).default('./data'),
         maxthreads: int(1).default(100),
+        /** Write upload bytes with O_DIRECT (bypassing the page cache) where the filesystem allows it. */
+        directio: bool().default(true),
       })
       .strict()
       .default({}),

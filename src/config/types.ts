@@ -34,7 +34,7 @@ export interface BerthConfig {
     readonly headers: Readonly<Record<string, readonly string[]>>;
   };
   readonly storage: {
-    readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number };
+    readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number; readonly directio: boolean };
     /** Present when S3-compatible storage is configured (it then replaces the filesystem). */
     readonly s3?: S3Config;
     readonly delete: { readonly enabled: boolean };

@@ -77,7 +77,8 @@ export class UploadService {
     // Take the hash state out while we write: a concurrent append cannot share it.
     const state = this.hashes.get(id);
     this.hashes.delete(id);
-    const hash = state && state.offset === offset ? state.hash : undefined;
+    // From byte 0 any process can hash: a monolithic PUT need not reach the process that took the POST.
+    const hash = state && state.offset === offset ? state.hash : offset === 0 ? newHasher('sha256') : undefined;
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash?.update(chunk);

@@ -1,11 +1,13 @@
 // Filesystem storage driver. Objects are written to a temporary file, fsynced
 // and renamed into place, so a crash never leaves a partial object visible.
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { acquireStages, DirectWriter } from './direct-writer.js';
 import { FileReadStream } from './file-read-stream.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
 
@@ -21,7 +23,15 @@ export class FilesystemDriver implements StorageDriver {
   /** Uploads whose bytes this process appended and fdatasynced, with no append since. */
   private readonly synced = new Set<string>();
 
-  constructor(private readonly root: string) {}
+  /** Upload bytes bypass the page cache (see direct-writer.ts); off where the filesystem refuses O_DIRECT. */
+  private directio: boolean;
+
+  constructor(
+    private readonly root: string,
+    opts: { directio?: boolean } = {},
+  ) {
+    this.directio = (opts.directio ?? true) && constants.O_DIRECT !== undefined;
+  }
 
   async stat(key: string): Promise<{ size: number } | null> {
     try {
@@ -106,8 +116,14 @@ export class FilesystemDriver implements StorageDriver {
       // Through the FileHandle, never its raw fd (a raw-fd stream closes the fd on destroy, and
       // the close below would then close a number possibly reused by then). The writer never
       // closes the handle; FileHandle.close waits for writes still in flight.
-      const out = new BatchWriter(fh, offset);
-      await pipeline(body, out);
+      const stages = this.directio ? acquireStages() : null;
+      const out = stages ? new DirectWriter(fh, () => this.openDirect(file), offset, stages) : new BatchWriter(fh, offset);
+      try {
+        await pipeline(body, out);
+      } finally {
+        // A failed pipeline may settle before the writer has flushed what arrived; the handle stays open till then.
+        if (!out.closed) await once(out, 'close');
+      }
       if (opts?.sync) {
         await fh.datasync();
         this.synced.add(id);
@@ -162,6 +178,17 @@ export class FilesystemDriver implements StorageDriver {
     await rm(this.uploadPath(id), { recursive: true, force: true });
   }
 
+  /** A second, O_DIRECT handle on an upload file; null (and direct I/O off) where unsupported. */
+  private async openDirect(file: string): Promise<FileHandle | null> {
+    try {
+      return await open(file, constants.O_WRONLY | constants.O_DIRECT);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      this.directio = false; // tmpfs and some network filesystems
+      return null;
+    }
+  }
+
   private path(key: string): string {
     if (!KEY_RE.test(key) || key.split('/').some((p) => p === '..' || p === '.')) {
       throw new Error(`storage: invalid key "${key}"`);
@@ -195,6 +222,7 @@ class BatchWriter extends Writable {
   written = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly fh: FileHandle,
@@ -232,7 +260,14 @@ class BatchWriter extends Writable {
     this.pendingBytes += chunk.length;
   }
 
-  private async flush(): Promise<void> {
+  /** Flushes run one after another: _destroy may call flush while a _write's flush is in flight. */
+  private flush(): Promise<void> {
+    const next = this.flushing.then(() => this.flushNow());
+    this.flushing = next.catch(() => {});
+    return next;
+  }
+
+  private async flushNow(): Promise<void> {
     let bufs = this.pending;
     let bytes = this.pendingBytes;
     this.pending = [];
