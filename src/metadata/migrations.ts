@@ -240,6 +240,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
     },
   },
+  // One writer per upload session at a time, across replicas: a claim with an expiry (registry/uploads.ts).
+  '0006_upload_leases': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('uploads').addColumn('lease_token', 'text').execute();
+      await db.schema.alterTable('uploads').addColumn('lease_until', 'bigint').execute();
+    },
+  },
 });
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -137,8 +137,36 @@ export class RegistryStore {
     return row !== undefined;
   }
 
-  async touchUpload(id: string, now: number): Promise<void> {
-    await this.db.updateTable('uploads').set({ updated_at: now }).where('id', '=', id).execute();
+  /**
+   * Claims a session for one writer until `until` (ms): true when claimed, false while another request's claim
+   * holds, null when there is no such session in the repository. One statement, so two replicas cannot both win.
+   */
+  async claimUpload(repository: string, id: string, token: string, now: number, until: number): Promise<boolean | null> {
+    const res = await this.db
+      .updateTable('uploads')
+      .set({ lease_token: token, lease_until: until })
+      .where('id', '=', id)
+      .where('repository_id', '=', (eb) => eb.selectFrom('repositories as r').select('r.id').where('r.name', '=', repository))
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) > 0) return true;
+    return (await this.uploadExists(repository, id)) ? false : null;
+  }
+
+  /** Extends a claim; false when it was lost (it expired and another request took the session). */
+  async renewUpload(id: string, token: string, until: number): Promise<boolean> {
+    const res = await this.db.updateTable('uploads').set({ lease_until: until }).where('id', '=', id).where('lease_token', '=', token).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  /** Ends a claim and records the activity (uploads idle too long are purged). */
+  async releaseUpload(id: string, token: string, now: number): Promise<void> {
+    await this.db
+      .updateTable('uploads')
+      .set({ lease_token: null, lease_until: null, updated_at: now })
+      .where('id', '=', id)
+      .where('lease_token', '=', token)
+      .execute();
   }
 
   /** Deletes the session row; false when it was already gone (a concurrent commit won). */

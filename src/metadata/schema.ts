@@ -1,6 +1,6 @@
 // Table types for Kysely. Timestamps are milliseconds since the epoch, stored
 // as BIGINT so the same schema runs on SQLite and PostgreSQL.
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export interface RepositoriesTable {
   id: Generated<number>;
@@ -66,6 +66,9 @@ export interface UploadsTable {
   repository_id: number;
   created_at: number;
   updated_at: number;
+  /** The request writing to the session now, and until when its claim holds (ms); null when idle. */
+  lease_token: ColumnType<string | null, string | null | undefined, string | null>;
+  lease_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Blobs whose last reference may have gone; garbage collection reviews them. */

@@ -16,6 +16,8 @@ interface HashState {
 }
 
 const MAX_HASH_STATES = 10_000;
+/** How long a writer's claim on a session holds without renewal (see claim()). */
+const LEASE_MS = 30_000;
 
 export class UploadService {
   /** Running sha256 of uploads this process has seen from byte 0; safe to lose. */
@@ -56,14 +58,33 @@ export class UploadService {
    * chunk must start where the upload ends; `length` is the declared Content-Length.
    */
   async append(repository: string, id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
-    await this.requireSession(repository, id);
-    const size = await this.write(id, body, range, length);
-    await this.store.touchUpload(id, this.now());
-    return size;
+    const token = await this.claim(repository, id);
+    try {
+      return await this.write(id, token, body, range, length);
+    } finally {
+      await this.store.releaseUpload(id, token, this.now());
+    }
+  }
+
+  /**
+   * Makes this request the session's only writer, on every replica, for LEASE_MS at a time (renewed while
+   * the body streams). A second request meanwhile gets 416 and the session's size, as an out-of-order
+   * chunk would; a claim whose holder died expires.
+   */
+  private async claim(repository: string, id: string): Promise<string> {
+    const token = randomUUID();
+    const now = this.now();
+    const claimed = await this.store.claimUpload(repository, id, token, now, now + LEASE_MS);
+    if (claimed === null) throw unknownUpload();
+    if (!claimed) {
+      const size = (await this.storage.uploadSize(id)) ?? 0;
+      throw new RegistryError('RANGE_INVALID', 'another request is writing to this upload', { detail: { size } });
+    }
+    return token;
   }
 
   /** Streams a body onto the upload, feeding the running hash; resolves to the new size. */
-  private async write(id: string, body: Readable, range?: ByteRange, length?: number, sync = false): Promise<number> {
+  private async write(id: string, token: string, body: Readable, range?: ByteRange, length?: number, sync = false): Promise<number> {
     const offset = await this.storage.uploadSize(id);
     if (offset === null) throw unknownUpload();
     if (range) {
@@ -93,6 +114,15 @@ export class UploadService {
     tap.on('error', () => {});
     body.on('error', (err) => tap.destroy(err));
     body.pipe(tap);
+    // Keep the claim while the body streams; if it was lost (this process stalled past LEASE_MS and another
+    // request took the session), stop writing.
+    const renew = setInterval(() => {
+      this.store.renewUpload(id, token, this.now() + LEASE_MS).then(
+        (held) => held || tap.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was taken over by another request')),
+        () => {},
+      );
+    }, LEASE_MS / 3);
+    renew.unref();
     let size: number;
     try {
       size = await this.storage.uploadAppend(id, offset, tap, { sync });
@@ -100,6 +130,8 @@ export class UploadService {
       if (err instanceof OffsetMismatchError) throw new RegistryError('RANGE_INVALID', 'concurrent write to the upload', { detail: { size: err.expected } });
       if (err instanceof NotFoundError) throw unknownUpload();
       throw err;
+    } finally {
+      clearInterval(renew);
     }
     if (range && size !== range.end + 1) {
       // The body ended early; the received bytes stay and the client can resume from `size`.
@@ -111,9 +143,17 @@ export class UploadService {
 
   /** Verifies the digest and turns the upload into a blob the repository may read. */
   async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
-    await this.requireSession(repository, id);
-    // A final body needs no touch of the session: the commit deletes it.
-    const size = body ? await this.write(id, body, range, length, true) : await this.storage.uploadSize(id);
+    const token = await this.claim(repository, id);
+    try {
+      return await this.finish(repository, id, token, digest, body, range, length);
+    } finally {
+      // Mostly a no-op: a commit deletes the session row, and the claim with it.
+      await this.store.releaseUpload(id, token, this.now());
+    }
+  }
+
+  private async finish(repository: string, id: string, token: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
+    const size = body ? await this.write(id, token, body, range, length, true) : await this.storage.uploadSize(id);
     if (size === null) throw unknownUpload();
 
     const actual = await this.computeDigest(id, size, digest);

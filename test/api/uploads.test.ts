@@ -255,6 +255,36 @@ describe('streamed and chunked uploads', () => {
     assert.ok((await getBlobBytes(srv.url, 'up/chunked', digestOf(bytes))).equals(bytes));
   });
 
+  it('one writer at a time: a PATCH or PUT while another PATCH streams answers 416, and the upload stays intact', async () => {
+    const bytes = randomBlob(3 * 1024 * 1024 + 11);
+    const loc = await startUpload(srv.url, 'up/concurrent');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const body = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(bytes.subarray(0, 1000));
+        await held;
+        c.enqueue(bytes.subarray(1000));
+        c.close();
+      },
+    });
+    const slow = fetch(loc, { method: 'PATCH', headers: OCTET, body, duplex: 'half' } as RequestInit);
+    await new Promise((r) => setTimeout(r, 500)); // the slow PATCH has reached the server and holds the session
+    const other = randomBlob(5000);
+    const racing = [await patch(loc, other), await patch(loc, other, '0-4999'), await finish(loc, digestOf(other), other)];
+    for (const res of racing) {
+      const err = await expectError(res, 416, 'RANGE_INVALID', `${res.url} while another PATCH streams`);
+      assert.match(JSON.stringify(err), /another request is writing/);
+    }
+    release();
+    const first = await slow;
+    assert.equal(first.status, 202, await first.text());
+    assert.equal(rangeEnd(first.headers.get('range')), bytes.length - 1);
+    const put = await finish(loc, digestOf(bytes));
+    assert.equal(put.status, 201, await put.text());
+    assert.ok((await getBlobBytes(srv.url, 'up/concurrent', digestOf(bytes))).equals(bytes), 'only the first writer\'s bytes');
+  });
+
   it('PUT ?digest= carrying the last chunk (with Content-Range)', async () => {
     const bytes = randomBlob(500);
     const loc = await startUpload(srv.url, 'up/final');

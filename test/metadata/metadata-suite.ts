@@ -236,15 +236,30 @@ export function metadataSuite(backend: Backend): void {
         assert.deepEqual(await rsB.referrers(uniq('other'), s.man), []);
       });
 
-      it('uploads: create, exists per repository, touch, stale, delete once', async () => {
+      it('uploads: create, exists per repository, one claim at a time, stale, delete once', async () => {
         const repo = uniq('up/r');
         const id = randomBytes(16).toString('hex');
         await a.transaction(async (tx) => rs.createUpload(tx, id, await rs.ensureRepository(tx, repo, now0), now0), { durable: false });
         assert.equal(await rsB.uploadExists(repo, id), true);
         assert.equal(await rsB.uploadExists(uniq('other'), id), false);
         assert.ok((await rsB.staleUploads(now0 + 1, 100_000)).includes(id));
-        await rsB.touchUpload(id, now0 + 10);
-        assert.ok(!(await rsB.staleUploads(now0 + 5, 100_000)).includes(id));
+        // Two instances claim the session at once: exactly one wins.
+        const claims = await Promise.all([rs.claimUpload(repo, id, 'ta', now0, now0 + 100), rsB.claimUpload(repo, id, 'tb', now0, now0 + 100)]);
+        assert.deepEqual([...claims].sort(), [false, true]);
+        const [winner, loser] = claims[0] ? ['ta', 'tb'] : ['tb', 'ta'];
+        assert.equal(await rs.claimUpload(uniq('other'), id, 'tc', now0, now0 + 100), null, 'no such session in that repository');
+        assert.equal(await rsB.renewUpload(id, loser, now0 + 200), false);
+        assert.equal(await rsB.renewUpload(id, winner, now0 + 200), true);
+        assert.equal(await rs.claimUpload(repo, id, 'tc', now0 + 150, now0 + 300), false, 'the renewed claim still holds');
+        // An expired claim (its holder died) can be taken over; the old holder's renewal then fails.
+        assert.equal(await rs.claimUpload(repo, id, 'td', now0 + 201, now0 + 300), true);
+        assert.equal(await rsB.renewUpload(id, winner, now0 + 400), false);
+        await rsB.releaseUpload(id, winner, now0 + 50); // a lost claim's release changes nothing
+        assert.equal(await rs.claimUpload(repo, id, 'te', now0 + 250, now0 + 300), false);
+        await rsB.releaseUpload(id, 'td', now0 + 10);
+        assert.equal(await rs.claimUpload(repo, id, 'tf', now0 + 250, now0 + 300), true, 'released');
+        await rs.releaseUpload(id, 'tf', now0 + 10);
+        assert.ok(!(await rsB.staleUploads(now0 + 5, 100_000)).includes(id), 'a release records activity');
         const results = await Promise.all([a.transaction((tx) => rs.deleteUpload(tx, id)), b.transaction((tx) => rsB.deleteUpload(tx, id))]);
         assert.deepEqual(results.sort(), [false, true], 'exactly one concurrent commit deletes the session');
       });
