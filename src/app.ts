@@ -16,7 +16,8 @@ import { registerV2Routes } from './http/v2-router.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
-import { openSqlite, type MetadataDb } from './metadata/database.js';
+import type { MetadataDb } from './metadata/database.js';
+import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
@@ -42,14 +43,7 @@ export async function createStorage(config: BerthConfig): Promise<StorageDriver>
   return new FilesystemDriver(config.storage.filesystem.rootdirectory, { directio: config.storage.filesystem.directio });
 }
 
-export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {
-  const pg = config.metadata.postgres;
-  if (pg) {
-    const { openPostgres } = await import('./metadata/postgres.js');
-    return openPostgres(pg.url, pg.poolsize);
-  }
-  return openSqlite(config.metadata.sqlite.path);
-}
+export { openMetadata };
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
   const storage = parts?.storage ?? (await createStorage(config));

@@ -1,14 +1,16 @@
 // Runs the registry: one process, or several workers sharing the port (node:cluster).
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { createApp, openMetadata } from './app.js';
+import type { MetadataDb } from './metadata/database.js';
+import { openMetadata } from './metadata/open.js';
+import { RegistryStore } from './metadata/registry-store.js';
 import type { BerthConfig } from './config/index.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
-    await (await openMetadata(config)).close();
+    await (await prepareMetadata(config, true)).close();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (shuttingDown) return;
@@ -25,15 +27,30 @@ export async function serve(config: BerthConfig): Promise<void> {
     return;
   }
 
-  const app = await createApp(config);
+  // Loaded here, not at the top: a cluster primary only forks and needs none of it.
+  const { createApp } = await import('./app.js');
+  const meta = await prepareMetadata(config, cluster.isPrimary);
+  const app = await createApp(config, { meta });
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
   const stop = async () => {
     // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
     setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
     await app.close();
+    await meta.close();
     process.exit(0);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/**
+ * Opens (and migrates) the metadata database. On SQLite, a starting registry owns the database alone, so
+ * upload claims still held were held by processes that died (kill -9): released, so clients resume at once.
+ * On PostgreSQL other replicas may be writing; their claims expire by themselves.
+ */
+async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
+  const meta = await openMetadata(config);
+  if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
+  return meta;
 }

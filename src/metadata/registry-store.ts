@@ -159,6 +159,11 @@ export class RegistryStore {
     return Number(res.numUpdatedRows) > 0;
   }
 
+  /** Drops every claim: at start-up of a single-machine (SQLite) registry, whose writers all died with it. */
+  async releaseAllUploadClaims(): Promise<void> {
+    await this.db.updateTable('uploads').set({ lease_token: null, lease_until: null }).where('lease_token', 'is not', null).execute();
+  }
+
   /** Ends a claim and records the activity (uploads idle too long are purged). */
   async releaseUpload(id: string, token: string, now: number): Promise<void> {
     await this.db

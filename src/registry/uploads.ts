@@ -17,7 +17,7 @@ interface HashState {
 
 const MAX_HASH_STATES = 10_000;
 /** How long a writer's claim on a session holds without renewal (see claim()). */
-const LEASE_MS = 30_000;
+const LEASE_MS = 15_000;
 
 export class UploadService {
   /** Running sha256 of uploads this process has seen from byte 0; safe to lose. */
