@@ -57,9 +57,27 @@ export interface VerifierOptions {
   rootCertBundle?: string;
 }
 
+/** Verified tokens remembered per process (~1 KiB each). */
+const CACHE_MAX = 10_000;
+
+interface CachedToken {
+  result: VerifiedToken;
+  /** Berth's own key that signed it: looked up again on every use, so a retired key stops its tokens. */
+  kid: string | null;
+  /** Valid from/until (ms), with the same clock tolerance as a full verification. */
+  from: number;
+  until: number;
+}
+
 export class TokenVerifier {
   private readonly external: JWTVerifyGetKey | null;
   private readonly roots: X509Certificate[];
+  /**
+   * A client sends the same token with every request for its lifetime (5 minutes by default), and an
+   * ES256 verification costs ~130 µs of CPU, twice a whole manifest GET. So a token that verified is
+   * trusted again, by its exact string, until it expires.
+   */
+  private readonly cache = new Map<string, CachedToken>();
 
   constructor(private readonly opts: VerifierOptions) {
     this.roots = opts.rootCertBundle ? loadBundle(opts.rootCertBundle) : [];
@@ -71,6 +89,12 @@ export class TokenVerifier {
   }
 
   async verify(token: string): Promise<VerifiedToken> {
+    const hit = this.cache.get(token);
+    if (hit) {
+      const now = Date.now();
+      if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return hit.result;
+      this.cache.delete(token);
+    }
     let header;
     try {
       header = decodeProtectedHeader(token);
@@ -87,7 +111,20 @@ export class TokenVerifier {
     } catch (err) {
       throw new TokenError(err instanceof TokenError ? err.message : 'token rejected');
     }
-    return { subject: typeof payload.sub === 'string' ? payload.sub : '', access: parseAccess(payload.access), builtin: own !== null };
+    const result: VerifiedToken = Object.freeze({
+      subject: typeof payload.sub === 'string' ? payload.sub : '',
+      access: Object.freeze(parseAccess(payload.access).map((a) => Object.freeze({ ...a, actions: Object.freeze(a.actions) }))),
+      builtin: own !== null,
+    }) as VerifiedToken;
+    this.remember(token, result, payload, own ? header.kid! : null);
+    return result;
+  }
+
+  private remember(token: string, result: VerifiedToken, payload: JWTPayload, kid: string | null): void {
+    if (typeof payload.exp !== 'number') return;
+    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    const notBefore = typeof payload.nbf === 'number' ? payload.nbf : -Infinity;
+    this.cache.set(token, { result, kid, from: (notBefore - CLOCK_TOLERANCE_S) * 1000, until: (payload.exp + CLOCK_TOLERANCE_S) * 1000 });
   }
 
   private async externalKey(header: JWTHeaderParameters): Promise<KeyObject | CryptoKey | Uint8Array> {
