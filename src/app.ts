@@ -48,6 +48,16 @@ export { openMetadata };
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
   const storage = parts?.storage ?? (await createStorage(config));
   const meta = parts?.meta ?? (await openMetadata(config));
+  try {
+    return await assemble(config, storage, meta, !parts?.meta);
+  } catch (err) {
+    // A failed start (say, signing keys that do not open) must not leave a database pool behind.
+    if (!parts?.meta) await meta.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean): Promise<FastifyInstance> {
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
@@ -145,7 +155,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
     if (timer) clearInterval(timer);
     await index.stop();
     await webhooks.stop();
-    if (!parts?.meta) await meta.close();
+    if (ownsMeta) await meta.close();
   });
   return app;
 }

@@ -6,6 +6,7 @@ import type { BerthConfig } from '../config/index.js';
 import { TokenAccess } from '../http/access.js';
 import { AccountStore } from '../metadata/account-store.js';
 import type { MetadataDb } from '../metadata/database.js';
+import { KeySealer } from '../token/key-sealer.js';
 import { KeyRing } from '../token/keys.js';
 import { TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
@@ -28,7 +29,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
   const store = new AccountStore(meta);
   let keys: KeyRing | undefined;
   if (t.builtin) {
-    keys = new KeyRing(store, meta, t.expiration);
+    keys = new KeyRing(store, meta, t.expiration, signingKeySealer(t));
     await keys.init();
   }
   const verifier = new TokenVerifier({
@@ -59,4 +60,10 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       refreshTtlMs: t.refreshexpiration,
     },
   };
+}
+
+/** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
+export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
+  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readFileSync(t.signingkeysecretfile, 'utf8').trim() : '');
+  return secret ? new KeySealer(secret) : null;
 }

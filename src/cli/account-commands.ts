@@ -56,8 +56,9 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .option(...configOption)
     .action(async (opts: { config?: string }) => {
       await withAccounts(opts.config, fail, async ({ accounts, store, meta, config }) => {
-        const { KeyRing } = await import('../token/keys.js');
-        const keys = new KeyRing(store, meta, config.auth?.token?.expiration ?? defaultConfig({ auth: { token: {} } }).auth!.token!.expiration);
+        const [{ KeyRing }, { signingKeySealer }] = await Promise.all([import('../token/keys.js'), import('../auth/token-auth.js')]);
+        const token = config.auth?.token ?? defaultConfig({ auth: { token: {} } }).auth!.token!;
+        const keys = new KeyRing(store, meta, token.expiration, signingKeySealer(token));
         await keys.init();
         const kid = await keys.rotate();
         await accounts.audit({ actor: CLI_ACTOR, action: 'keys.rotate', target: kid });

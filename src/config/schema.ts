@@ -199,6 +199,9 @@ const auth = z
         expiration: duration('5m'),
         /** Lifetime of refresh tokens (offline_token=true). */
         refreshexpiration: duration('720h'),
+        /** Encrypts the signing keys in the database (Berth-specific); every replica needs the same one. */
+        signingkeysecret: str(z.string().refine((v) => v === '' || v.length >= 16, 'must have at least 16 characters')).default(''),
+        signingkeysecretfile: str().default(''),
       })
       .strict()
       .optional(),

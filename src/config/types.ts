@@ -100,6 +100,8 @@ export interface TokenAuthConfig {
   readonly expiration: number;
   /** Milliseconds. */
   readonly refreshexpiration: number;
+  readonly signingkeysecret: string;
+  readonly signingkeysecretfile: string;
 }
 
 export interface AccountsConfig {

@@ -439,6 +439,11 @@ export class AccountStore {
   }
 
   /** Inserts a key unless one with the kid exists (replicas racing at first start). */
+  /** Replaces how a key's private half is stored (plain PEM → sealed). */
+  async setSigningKeyPrivate(tx: Tx, kid: string, privatePem: string): Promise<void> {
+    await tx.updateTable('signing_keys').set({ private_pem: privatePem }).where('kid', '=', kid).execute();
+  }
+
   async addSigningKey(tx: Tx, k: Omit<SigningKeyRow, 'retiredAt'>): Promise<void> {
     await tx
       .insertInto('signing_keys')

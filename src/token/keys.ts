@@ -4,6 +4,7 @@
 import { exportJWK, exportPKCS8, calculateJwkThumbprint, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import type { AccountStore, SigningKeyRow } from '../metadata/account-store.js';
 import type { MetadataDb } from '../metadata/database.js';
+import { KeySealError, isSealed, type KeySealer } from './key-sealer.js';
 
 const ALG = 'ES256';
 /** How often a replica re-reads the key table (to see a rotation done by another one). */
@@ -32,15 +33,27 @@ export class KeyRing {
     private readonly meta: MetadataDb,
     /** Longest token lifetime: retired keys are dropped this long after retirement. */
     private readonly maxTokenMs: number,
+    /** Encrypts private keys at rest (auth.token.signingkeysecret); null stores them as plain PEM. */
+    private readonly sealer: KeySealer | null = null,
   ) {}
 
-  /** Loads the keys, creating the first one if the table is empty. */
+  /**
+   * Loads the keys, creating the first one if the table is empty. With a sealer, keys stored in plain
+   * text are encrypted now; every key must open, so a wrong or missing secret stops start-up here.
+   */
   async init(): Promise<void> {
     await this.reload();
-    if (!this.keys.some((k) => k.retiredAt === null)) {
-      await this.addKey(false);
-      await this.reload();
+    for (const k of this.keys) {
+      if (isSealed(k.row.privatePem) && !this.sealer) {
+        throw new KeySealError('the token signing keys are encrypted: set auth.token.signingkeysecret (or signingkeysecretfile)');
+      }
+      if (this.sealer) {
+        const pem = this.sealer.open(k.kid, k.row.privatePem);
+        if (!isSealed(k.row.privatePem)) await this.meta.transaction((tx) => this.store.setSigningKeyPrivate(tx, k.kid, this.sealer!.seal(k.kid, pem)));
+      }
     }
+    if (!this.keys.some((k) => k.retiredAt === null)) await this.addKey(false);
+    await this.reload();
   }
 
   /** Makes a new signing key and retires the others (they still verify until their tokens expire). */
@@ -54,7 +67,7 @@ export class KeyRing {
     await this.fresh();
     const k = this.keys.find((x) => x.retiredAt === null) ?? this.keys[0];
     if (!k) throw new Error('no token signing key');
-    k.privateKey ??= await importPKCS8(k.row.privatePem, k.alg);
+    k.privateKey ??= await importPKCS8(this.sealer ? this.sealer.open(k.kid, k.row.privatePem) : k.row.privatePem, k.alg);
     return { kid: k.kid, alg: k.alg, key: k.privateKey };
   }
 
@@ -104,7 +117,8 @@ export class KeyRing {
     const kid = await calculateJwkThumbprint(jwk);
     const now = Date.now();
     await this.meta.transaction(async (tx) => {
-      await this.store.addSigningKey(tx, { kid, alg: ALG, privatePem: await exportPKCS8(privateKey), publicJwk: JSON.stringify(jwk), createdAt: now });
+      const pem = await exportPKCS8(privateKey);
+      await this.store.addSigningKey(tx, { kid, alg: ALG, privatePem: this.sealer ? this.sealer.seal(kid, pem) : pem, publicJwk: JSON.stringify(jwk), createdAt: now });
       if (retireOthers) {
         await this.store.retireSigningKeys(tx, kid, now);
         await this.store.dropSigningKeysRetiredBefore(tx, now - this.maxTokenMs);
