@@ -95,7 +95,7 @@ export class UploadService {
         throw new RegistryError('RANGE_INVALID', 'Content-Range does not match Content-Length', { detail: { size: offset } });
       }
     }
-    // Take the hash state out while we write: a concurrent append cannot share it.
+    // Take the hash state out while we write: a write that fails leaves none behind.
     const state = this.hashes.get(id);
     this.hashes.delete(id);
     // From byte 0 any process can hash: a monolithic PUT need not reach the process that took the POST.
@@ -145,10 +145,11 @@ export class UploadService {
   async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
     const token = await this.claim(repository, id);
     try {
+      // A commit deletes the session row, and the claim with it.
       return await this.finish(repository, id, token, digest, body, range, length);
-    } finally {
-      // Mostly a no-op: a commit deletes the session row, and the claim with it.
+    } catch (err) {
       await this.store.releaseUpload(id, token, this.now());
+      throw err;
     }
   }
 
