@@ -2,7 +2,7 @@
 // an expiry; the secret is shown once), and what they watch with its new tags.
 import { useState } from 'preact/hooks';
 import { ApiError, api, errorText, setCsrf, ui } from './api.js';
-import { Alert, CopyLine, LoadError, NeedSignIn, PageTitle, Spinner, Time, navigate, repoPath, useAction, useLoad, useSession } from './components.js';
+import { Alert, CopyLine, LoadError, NeedSignIn, PageTitle, Spinner, Table, Time, navigate, repoPath, useAction, useLoad, useSession } from './components.js';
 
 export function SignInPage({ next }: { next: string | null }) {
   const { user, setUser } = useSession();
@@ -97,56 +97,40 @@ export function TokensPage() {
           ) : list.data.tokens.length === 0 ? (
             <p class="muted">No tokens yet.</p>
           ) : (
-            <div class="table-wrap">
-              <table class="cards">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Scopes</th>
-                    <th scope="col">Resource</th>
-                    <th scope="col">Expires</th>
-                    <th scope="col">Last used</th>
-                    <th scope="col">
-                      <span class="sr-only">Actions</span>
-                    </th>
+            <Table columns={['Name', 'Scopes', 'Resource', 'Expires', 'Last used']} actions>
+              {list.data.tokens.map((t) => {
+                const dead = t.revokedAt !== null || (t.expiresAt !== null && t.expiresAt <= now);
+                return (
+                  <tr key={t.id}>
+                    <td data-label="Name">
+                      <strong>{t.name}</strong> {t.revokedAt ? <span class="badge private">revoked</span> : dead ? <span class="badge private">expired</span> : null}
+                    </td>
+                    <td data-label="Scopes">{t.scopes.join(', ')}</td>
+                    <td data-label="Resource" class="mono small">
+                      {t.resource ?? 'all repositories'}
+                    </td>
+                    <td data-label="Expires">{t.expiresAt ? <Time ms={t.expiresAt} /> : 'never'}</td>
+                    <td data-label="Last used">
+                      <Time ms={t.lastUsedAt} />
+                    </td>
+                    <td>
+                      {t.revokedAt ? null : (
+                        <button
+                          type="button"
+                          class="small danger"
+                          disabled={act.busy}
+                          onClick={async () => {
+                            if (confirm(`Revoke the token "${t.name}"? Clients using it stop working.`) && (await act.run(() => api.del(`/user/tokens/${t.id}`)))) list.reload();
+                          }}
+                        >
+                          Revoke <span class="sr-only">{t.name}</span>
+                        </button>
+                      )}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {list.data.tokens.map((t) => {
-                    const dead = t.revokedAt !== null || (t.expiresAt !== null && t.expiresAt <= now);
-                    return (
-                      <tr key={t.id}>
-                        <td data-label="Name">
-                          <strong>{t.name}</strong> {t.revokedAt ? <span class="badge private">revoked</span> : dead ? <span class="badge private">expired</span> : null}
-                        </td>
-                        <td data-label="Scopes">{t.scopes.join(', ')}</td>
-                        <td data-label="Resource" class="mono small">
-                          {t.resource ?? 'all repositories'}
-                        </td>
-                        <td data-label="Expires">{t.expiresAt ? <Time ms={t.expiresAt} /> : 'never'}</td>
-                        <td data-label="Last used">
-                          <Time ms={t.lastUsedAt} />
-                        </td>
-                        <td>
-                          {t.revokedAt ? null : (
-                            <button
-                              type="button"
-                              class="small danger"
-                              disabled={act.busy}
-                              onClick={async () => {
-                                if (confirm(`Revoke the token "${t.name}"? Clients using it stop working.`) && (await act.run(() => api.del(`/user/tokens/${t.id}`)))) list.reload();
-                              }}
-                            >
-                              Revoke <span class="sr-only">{t.name}</span>
-                            </button>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+                );
+              })}
+            </Table>
           )}
         </section>
         <section class="card" aria-labelledby="new-token-h">

@@ -2,7 +2,7 @@
 // moderation queue (approve or reject held and reported comments).
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
-import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, Time, repoPath, useAction, useLoad, useSession } from './components.js';
+import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
 
 function AdminTabs({ current }: { current: 'users' | 'moderation' }) {
   return (
@@ -52,53 +52,39 @@ export function UsersPage() {
           {!list.data ? (
             <Spinner />
           ) : (
-            <div class="table-wrap">
-              <table class="cards">
-                <thead>
-                  <tr>
-                    <th scope="col">User</th>
-                    <th scope="col">Role</th>
-                    <th scope="col">Created</th>
-                    <th scope="col">
-                      <span class="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.users.map((u) => (
-                    <tr key={u.name}>
-                      <td data-label="User">
-                        <strong>{u.name}</strong>
-                        {u.email ? <div class="small muted">{u.email}</div> : null}
-                      </td>
-                      <td data-label="Role">
-                        <span class="chips">
-                          {u.robotOf ? <span class="badge">robot of {u.robotOf}</span> : null}
-                          {u.admin ? <span class="badge public">admin</span> : null}
-                          {u.disabled ? <span class="badge private">disabled</span> : null}
-                          {!u.robotOf && !u.admin && !u.disabled ? <span class="badge">user</span> : null}
-                        </span>
-                      </td>
-                      <td data-label="Created">
-                        <Time ms={u.createdAt} />
-                      </td>
-                      <td>
-                        {u.robotOf ? null : (
-                          <div class="row">
-                            <button type="button" class="small" disabled={act.busy} onClick={() => patch(u, { admin: !u.admin })}>
-                              {u.admin ? 'Remove admin' : 'Make admin'} <span class="sr-only">{u.name}</span>
-                            </button>
-                            <button type="button" class={`small ${u.disabled ? '' : 'danger'}`} disabled={act.busy || u.name === user.name} onClick={() => patch(u, { disabled: !u.disabled })}>
-                              {u.disabled ? 'Enable' : 'Disable'} <span class="sr-only">{u.name}</span>
-                            </button>
-                          </div>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={['User', 'Role', 'Created']} actions>
+              {list.data.users.map((u) => (
+                <tr key={u.name}>
+                  <td data-label="User">
+                    <strong>{u.name}</strong>
+                    {u.email ? <div class="small muted">{u.email}</div> : null}
+                  </td>
+                  <td data-label="Role">
+                    <span class="chips">
+                      {u.robotOf ? <span class="badge">robot of {u.robotOf}</span> : null}
+                      {u.admin ? <span class="badge public">admin</span> : null}
+                      {u.disabled ? <span class="badge private">disabled</span> : null}
+                      {!u.robotOf && !u.admin && !u.disabled ? <span class="badge">user</span> : null}
+                    </span>
+                  </td>
+                  <td data-label="Created">
+                    <Time ms={u.createdAt} />
+                  </td>
+                  <td>
+                    {u.robotOf ? null : (
+                      <div class="row">
+                        <button type="button" class="small" disabled={act.busy} onClick={() => patch(u, { admin: !u.admin })}>
+                          {u.admin ? 'Remove admin' : 'Make admin'} <span class="sr-only">{u.name}</span>
+                        </button>
+                        <button type="button" class={`small ${u.disabled ? '' : 'danger'}`} disabled={act.busy || u.name === user.name} onClick={() => patch(u, { disabled: !u.disabled })}>
+                          {u.disabled ? 'Enable' : 'Disable'} <span class="sr-only">{u.name}</span>
+                        </button>
+                      </div>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )}
           <div class="pager">
             <button type="button" class="small" disabled={after.length === 0} onClick={() => setAfter(after.slice(0, -1))}>

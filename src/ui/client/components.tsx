@@ -225,3 +225,39 @@ export function NeedSignIn({ what }: { what: string }) {
     </div>
   );
 }
+
+/**
+ * A table in the pages' style: a header row of `columns` (null entries are left out), a last, unlabelled
+ * "Actions" column when `actions`, and the rows. `cards` turns rows into cards on narrow screens.
+ */
+export function Table({
+  columns,
+  actions = false,
+  cards = true,
+  style,
+  children,
+}: {
+  columns: (string | null)[];
+  actions?: boolean;
+  cards?: boolean;
+  style?: Record<string, string>;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap" style={style}>
+      <table class={cards ? 'cards' : undefined}>
+        <thead>
+          <tr>
+            {columns.map((c) => (c === null ? null : <th scope="col">{c}</th>))}
+            {actions ? (
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
+            ) : null}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -4,7 +4,7 @@
 // caller may not see is simply "not found" here too.
 import { useState } from 'preact/hooks';
 import { api, bytes, count, errorText, registryHost, shortDigest, ui, type Desc, type ManifestReply, type TagsReply } from './api.js';
-import { Alert, CopyButton, CopyLine, Digest, LoadError, NeedSignIn, Pager, PageTitle, Spinner, Time, repoPath, useAction, useLoad, useSession } from './components.js';
+import { Alert, CopyButton, CopyLine, Digest, LoadError, NeedSignIn, Pager, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
 import { RepositorySettings } from './settings.js';
 
 export interface RepoInfo {
@@ -179,43 +179,29 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
       {tags.data.tags.length === 0 ? (
         <p class="empty">No tags yet. Push one with <code>docker push {host}/{name}:TAG</code>.</p>
       ) : (
-        <div class="table-wrap">
-          <table class="cards">
-            <thead>
-              <tr>
-                <th scope="col">Tag</th>
-                <th scope="col">Size</th>
-                <th scope="col">Platforms</th>
-                <th scope="col">Digest</th>
-                <th scope="col">Pushed</th>
-                <th scope="col">Pull</th>
-              </tr>
-            </thead>
-            <tbody>
-              {tags.data.tags.map((t) => (
-                <tr key={t.name}>
-                  <td data-label="Tag">
-                    <a href={repoPath(name, `manifests/${t.name}`)}>
-                      <strong>{t.name}</strong>
-                    </a>
-                    {t.artifactType ? <div class="small muted">{t.artifactType}</div> : null}
-                  </td>
-                  <td data-label="Size">{bytes(t.size)}</td>
-                  <td data-label="Platforms">{t.platforms.length ? <span class="chips">{t.platforms.map((p) => <span class="badge" key={p}>{p}</span>)}</span> : <span class="muted">—</span>}</td>
-                  <td data-label="Digest">
-                    <Digest digest={t.digest} href={repoPath(name, `manifests/${t.digest}`)} />
-                  </td>
-                  <td data-label="Pushed">
-                    <Time ms={t.pushedAt} />
-                  </td>
-                  <td data-label="Pull">
-                    <CopyButton class="small" text={`docker pull ${host}/${name}:${t.name}`} label="Copy pull" what={`pull command for ${t.name}`} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Tag', 'Size', 'Platforms', 'Digest', 'Pushed', 'Pull']}>
+          {tags.data.tags.map((t) => (
+            <tr key={t.name}>
+              <td data-label="Tag">
+                <a href={repoPath(name, `manifests/${t.name}`)}>
+                  <strong>{t.name}</strong>
+                </a>
+                {t.artifactType ? <div class="small muted">{t.artifactType}</div> : null}
+              </td>
+              <td data-label="Size">{bytes(t.size)}</td>
+              <td data-label="Platforms">{t.platforms.length ? <span class="chips">{t.platforms.map((p) => <span class="badge" key={p}>{p}</span>)}</span> : <span class="muted">—</span>}</td>
+              <td data-label="Digest">
+                <Digest digest={t.digest} href={repoPath(name, `manifests/${t.digest}`)} />
+              </td>
+              <td data-label="Pushed">
+                <Time ms={t.pushedAt} />
+              </td>
+              <td data-label="Pull">
+                <CopyButton class="small" text={`docker pull ${host}/${name}:${t.name}`} label="Copy pull" what={`pull command for ${t.name}`} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <Pager page={page} pages={Math.ceil(tags.data.total / tags.data.pageSize)} go={setPage} />
     </section>
@@ -234,32 +220,19 @@ const artifactLabel = (t: string | null) => (t ? (KNOWN_ARTIFACTS[t] ?? t) : 'ar
 
 function DescRows({ rows, name, kind }: { rows: Desc[]; name: string; kind: 'layer' | 'child' }) {
   return (
-    <div class="table-wrap">
-      <table class="cards">
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            {kind === 'child' ? <th scope="col">Platform</th> : null}
-            <th scope="col">Media type</th>
-            <th scope="col">Size</th>
-            <th scope="col">Digest</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((d, i) => (
-            <tr key={`${d.digest}-${i}`}>
-              <td data-label="#">{i + 1}</td>
-              {kind === 'child' ? <td data-label="Platform">{d.platform ?? (d.artifactType ? artifactLabel(d.artifactType) : '—')}</td> : null}
-              <td data-label="Media type" class="small mono">
-                {d.mediaType ?? '—'}
-              </td>
-              <td data-label="Size">{bytes(d.size)}</td>
-              <td data-label="Digest">{d.digest ? <Digest digest={d.digest} href={kind === 'child' ? repoPath(name, `manifests/${d.digest}`) : undefined} /> : '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table columns={['#', kind === 'child' ? 'Platform' : null, 'Media type', 'Size', 'Digest']}>
+      {rows.map((d, i) => (
+        <tr key={`${d.digest}-${i}`}>
+          <td data-label="#">{i + 1}</td>
+          {kind === 'child' ? <td data-label="Platform">{d.platform ?? (d.artifactType ? artifactLabel(d.artifactType) : '—')}</td> : null}
+          <td data-label="Media type" class="small mono">
+            {d.mediaType ?? '—'}
+          </td>
+          <td data-label="Size">{bytes(d.size)}</td>
+          <td data-label="Digest">{d.digest ? <Digest digest={d.digest} href={kind === 'child' ? repoPath(name, `manifests/${d.digest}`) : undefined} /> : '—'}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 

@@ -2,7 +2,7 @@
 // comments on or off, collaborators, and webhooks with their delivery log.
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
-import { Alert, CopyLine, LoadError, Spinner, Time, useAction, useLoad } from './components.js';
+import { Alert, CopyLine, LoadError, Spinner, Table, Time, useAction, useLoad } from './components.js';
 import type { RepoInfo } from './repository.js';
 
 export function RepositorySettings({ name, visibility, info, onChanged }: { name: string; visibility: string; info: RepoInfo; onChanged: () => void }) {
@@ -106,54 +106,41 @@ function Collaborators({ name }: { name: string }) {
       ) : list.data.collaborators.length === 0 ? (
         <p class="muted">No collaborators.</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Permission</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.collaborators.map((c) => (
-                <tr key={c.name}>
-                  <td>{c.name}</td>
-                  <td>
-                    <label class="sr-only" for={`perm-${c.name}`}>
-                      Permission of {c.name}
-                    </label>
-                    <select
-                      id={`perm-${c.name}`}
-                      value={c.permission}
-                      onChange={async (e) => {
-                        const p = e.currentTarget.value;
-                        if (await act.run(() => api.put(`/repositories/${name}/collaborators/${c.name}`, { permission: p }))) list.reload();
-                      }}
-                    >
-                      <option value="read">read</option>
-                      <option value="write">write</option>
-                      <option value="admin">admin</option>
-                    </select>
-                  </td>
-                  <td>
-                    <button
-                      type="button"
-                      class="small danger"
-                      onClick={async () => {
-                        if (await act.run(() => api.del(`/repositories/${name}/collaborators/${c.name}`))) list.reload();
-                      }}
-                    >
-                      Remove <span class="sr-only">{c.name}</span>
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['User', 'Permission']} actions cards={false}>
+          {list.data.collaborators.map((c) => (
+            <tr key={c.name}>
+              <td>{c.name}</td>
+              <td>
+                <label class="sr-only" for={`perm-${c.name}`}>
+                  Permission of {c.name}
+                </label>
+                <select
+                  id={`perm-${c.name}`}
+                  value={c.permission}
+                  onChange={async (e) => {
+                    const p = e.currentTarget.value;
+                    if (await act.run(() => api.put(`/repositories/${name}/collaborators/${c.name}`, { permission: p }))) list.reload();
+                  }}
+                >
+                  <option value="read">read</option>
+                  <option value="write">write</option>
+                  <option value="admin">admin</option>
+                </select>
+              </td>
+              <td>
+                <button
+                  type="button"
+                  class="small danger"
+                  onClick={async () => {
+                    if (await act.run(() => api.del(`/repositories/${name}/collaborators/${c.name}`))) list.reload();
+                  }}
+                >
+                  Remove <span class="sr-only">{c.name}</span>
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <form
         class="row"
@@ -364,52 +351,36 @@ function Deliveries({ id }: { id: number }) {
   if (!list.data) return <Spinner />;
   if (list.data.deliveries.length === 0) return <p class="small muted">No deliveries yet.</p>;
   return (
-    <div class="table-wrap" style={{ marginTop: '.75rem' }}>
-      <table class="cards">
-        <thead>
-          <tr>
-            <th scope="col">Event</th>
-            <th scope="col">Status</th>
-            <th scope="col">Response</th>
-            <th scope="col">When</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.deliveries.map((d) => (
-            <tr key={d.id}>
-              <td data-label="Event">
-                {d.event}
-                {d.tag ? <span class="muted"> · {d.tag}</span> : null}
-              </td>
-              <td data-label="Status">
-                <span class={`badge ${d.status === 'delivered' ? 'public' : d.status === 'dead' ? 'private' : ''}`}>{d.status}</span> <span class="small muted">{d.attempts} tries</span>
-              </td>
-              <td data-label="Response" class="small">
-                {d.lastStatusCode ?? d.lastError ?? '—'}
-              </td>
-              <td data-label="When">
-                <Time ms={d.createdAt} />
-              </td>
-              <td>
-                <button
-                  type="button"
-                  class="small"
-                  disabled={act.busy}
-                  onClick={async () => {
-                    if (await act.run(() => api.post(`/webhooks/${id}/deliveries/${d.id}/redeliver`))) list.reload();
-                  }}
-                >
-                  Redeliver
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <Alert>{act.error}</Alert>
-    </div>
+    <Table columns={['Event', 'Status', 'Response', 'When']} actions style={{ marginTop: '.75rem' }}>
+      {list.data.deliveries.map((d) => (
+        <tr key={d.id}>
+          <td data-label="Event">
+            {d.event}
+            {d.tag ? <span class="muted"> · {d.tag}</span> : null}
+          </td>
+          <td data-label="Status">
+            <span class={`badge ${d.status === 'delivered' ? 'public' : d.status === 'dead' ? 'private' : ''}`}>{d.status}</span> <span class="small muted">{d.attempts} tries</span>
+          </td>
+          <td data-label="Response" class="small">
+            {d.lastStatusCode ?? d.lastError ?? '—'}
+          </td>
+          <td data-label="When">
+            <Time ms={d.createdAt} />
+          </td>
+          <td>
+            <button
+              type="button"
+              class="small"
+              disabled={act.busy}
+              onClick={async () => {
+                if (await act.run(() => api.post(`/webhooks/${id}/deliveries/${d.id}/redeliver`))) list.reload();
+              }}
+            >
+              Redeliver
+            </button>
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }
