@@ -2,27 +2,14 @@
 // filters, the three payload formats, and who may manage (and receive) what.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { removeDir, type TestServer } from '../helpers/api-server.js';
+import type { TestServer } from '../helpers/api-server.js';
 import { verifySignature } from '../../src/webhooks/signing.js';
-import { ADMIN, Receiver, addUser, call, deleteRef, ok, pushImage, sleep, start } from './helpers.js';
+import { ADMIN, type Receiver, call, deleteRef, ok, pushImage, sleep, startWithTwoUsers, stopAll, type User } from './helpers.js';
 
 describe('webhook delivery', () => {
-  let s: TestServer;
-  let rx: Receiver;
-  let alice: { user: string; password: string };
-  let bob: { user: string; password: string };
-
-  before(async () => {
-    s = await start();
-    rx = await Receiver.start();
-    alice = await addUser(s, 'alice');
-    bob = await addUser(s, 'bob');
-  });
-  after(async () => {
-    await s.close();
-    await rx.close();
-    removeDir(s.dir);
-  });
+  let s: TestServer, rx: Receiver, alice: User, bob: User;
+  before(async () => ({ s, rx, alice, bob } = await startWithTwoUsers()));
+  after(() => stopAll(s, rx));
 
   it('signs each delivery and sends one push event per pushed tag (plus repository.create)', async () => {
     const hook = await ok(call(s, 'POST', '/namespaces/alice/webhooks', alice, { url: rx.url, events: ['push', 'repository.create'] }), 201, 'create');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { MT, digestOf, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
+import { MT, digestOf, removeDir, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
 import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
 import { readJsonReply } from '../helpers/json-reply.js';
 
@@ -96,6 +96,20 @@ export async function start(dir?: string, webhooks: Record<string, unknown> = {}
 }
 
 export type Creds = { user: string; password: string } | null;
+export type User = { user: string; password: string };
+
+/** A webhook-ready server, a receiver, and the users alice and bob: what most webhook suites start with. */
+export async function startWithTwoUsers(): Promise<{ s: TestServer; rx: Receiver; alice: User; bob: User }> {
+  const s = await start();
+  const rx = await Receiver.start();
+  return { s, rx, alice: await addUser(s, 'alice'), bob: await addUser(s, 'bob') };
+}
+
+export async function stopAll(s: TestServer, rx: Receiver): Promise<void> {
+  await s.close();
+  await rx.close();
+  removeDir(s.dir);
+}
 
 export interface Reply {
   status: number;

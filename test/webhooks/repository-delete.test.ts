@@ -4,27 +4,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openMetadata } from '../../src/app.js';
-import { removeDir, type TestServer } from '../helpers/api-server.js';
+import type { TestServer } from '../helpers/api-server.js';
 import { TokenClient } from '../helpers/token-client.js';
-import { ADMIN, Receiver, addUser, call, ok, pushImage, start } from './helpers.js';
+import { ADMIN, type Receiver, call, ok, pushImage, startWithTwoUsers, stopAll, type User } from './helpers.js';
 
 describe('repository delete', () => {
-  let s: TestServer;
-  let rx: Receiver;
-  let alice: { user: string; password: string };
-  let bob: { user: string; password: string };
-
-  before(async () => {
-    s = await start();
-    rx = await Receiver.start();
-    alice = await addUser(s, 'alice');
-    bob = await addUser(s, 'bob');
-  });
-  after(async () => {
-    await s.close();
-    await rx.close();
-    removeDir(s.dir);
-  });
+  let s: TestServer, rx: Receiver, alice: User, bob: User;
+  before(async () => ({ s, rx, alice, bob } = await startWithTwoUsers()));
+  after(() => stopAll(s, rx));
 
   it('only namespace administrators delete; outsiders get the 404 of a missing repository', async () => {
     await pushImage(s, alice, 'alice/doomed', 'v1', 2);
