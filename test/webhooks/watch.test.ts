@@ -2,32 +2,21 @@
 // read), and personal webhooks that fire for watched repositories the owner may see.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { removeDir, type TestServer } from '../helpers/api-server.js';
-import { ADMIN, Receiver, addUser, call, ok, pushImage, sleep, start } from './helpers.js';
+import type { TestServer } from '../helpers/api-server.js';
+import { ADMIN, type Receiver, addUser, call, ok, pushImage, sleep, startWithTwoUsers, stopAll, type User } from './helpers.js';
 
 describe('watching', () => {
-  let s: TestServer;
-  let rx: Receiver;
-  let alice: { user: string; password: string };
-  let bob: { user: string; password: string };
-  let carol: { user: string; password: string };
+  let s: TestServer, rx: Receiver, alice: User, bob: User, carol: User;
 
   before(async () => {
-    s = await start();
-    rx = await Receiver.start();
-    alice = await addUser(s, 'alice');
-    bob = await addUser(s, 'bob');
+    ({ s, rx, alice, bob } = await startWithTwoUsers());
     carol = await addUser(s, 'carol');
     await pushImage(s, alice, 'alice/pub', 'v0', 1);
     await pushImage(s, alice, 'alice/priv', 'v0', 1);
     await ok(call(s, 'PATCH', '/repositories/alice/pub', alice, { visibility: 'public' }));
     await ok(call(s, 'PUT', '/repositories/alice/priv/collaborators/carol', alice, { permission: 'read' }));
   });
-  after(async () => {
-    await s.close();
-    await rx.close();
-    removeDir(s.dir);
-  });
+  after(() => stopAll(s, rx));
 
   it('watches only repositories the caller can see', async () => {
     await ok(call(s, 'PUT', '/repositories/alice/priv/watch', bob), 404);
