@@ -92,6 +92,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     frameworkErrors,
+    // A field a route does not know is refused (400 INVALID), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     // Large blobs take as long as they take; idle sockets are still reaped by keepAliveTimeout.
     requestTimeout: 0,
     connectionTimeout: 0,

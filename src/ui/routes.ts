@@ -14,7 +14,7 @@ import { caller, identify } from '../api/caller.js';
 import type { ApiDeps } from '../api/deps.js';
 import { RegistryError } from '../errors/catalog.js';
 import { RestError } from '../errors/rest.js';
-import { addJsonBodyParser } from '../http/json-body.js';
+import { prepareRestInput } from '../http/rest-input.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import type { ManifestService } from '../registry/manifests.js';
 import { RegistryView } from './registry-view.js';
@@ -141,7 +141,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
   await app.register(
     async (ui) => {
-      addJsonBodyParser(ui, BODY_LIMIT);
+      prepareRestInput(ui, BODY_LIMIT);
 
       const send = (req: FastifyRequest, reply: FastifyReply, a: Asset | undefined, cache: string) => {
         if (!a) throw new RestError('NOT_FOUND');
