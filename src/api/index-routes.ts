@@ -106,7 +106,7 @@ export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, i
   app.addConstraintStrategy(indexPathStrategy);
   await app.register(
     async (api) => {
-      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT, label: 'index api' });
+      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
       routes(api, deps, index);
     },
     { prefix: '/api/v1' },

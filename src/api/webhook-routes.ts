@@ -83,7 +83,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, ho
   app.addConstraintStrategy(webhookPathStrategy);
   await app.register(
     async (api) => {
-      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT, label: 'webhook api' });
+      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT });
       routes(api, d, hooks);
     },
     { prefix: PREFIX },
