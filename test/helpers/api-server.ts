@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppParts } from '../../src/app.js';
 import { defaultConfig, type BerthConfig, type DeepPartial } from '../../src/config/index.js';
 import { freshSchema, type PgSchema } from './postgres.js';
 
@@ -57,6 +57,8 @@ export interface StartOptions {
   config?: DeepPartial<BerthConfig>;
   /** Protocol of `url` (set "https" with http.tls). */
   protocol?: 'http' | 'https';
+  /** Parts handed to the composition root (e.g. a resolver for outbound requests). */
+  parts?: Partial<AppParts>;
 }
 
 /** A fresh temp directory (removed by the caller, e.g. with `removeDir` in `after`). */
@@ -116,7 +118,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     (opts.config ?? {}) as Record<string, unknown>,
   );
   const config = defaultConfig(overrides as DeepPartial<BerthConfig>);
-  const app = await createApp(config);
+  const app = await createApp(config, opts.parts);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const url = `${opts.protocol ?? 'http'}://127.0.0.1:${port}`;
