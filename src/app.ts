@@ -1,8 +1,7 @@
 // The composition root: picks drivers from the configuration and wires the
 // services into one Fastify instance. Tests build the app the same way.
-import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { BerthConfig } from './config/index.js';
+import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { registerIndexRoutes } from './api/index-routes.js';
 import { registerWebhookRoutes } from './api/webhook-routes.js';
@@ -104,7 +103,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
     ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
     ...(config.http.tls
-      ? { https: { cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) } }
+      ? { https: { cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate), key: readConfiguredFile('http.tls.key', config.http.tls.key) } }
       : {}),
   }) as unknown as FastifyInstance;
 
