@@ -7,14 +7,12 @@
 // routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
 // it must match when derived, so those URLs never reach the other wildcard routes.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import { RestError } from '../errors/rest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
-import { deniedAddress } from '../webhooks/post.js';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
@@ -106,7 +104,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
   /** The repository's webhooks are managed by those who administer it; others get 404 or 403 like the repository API. */
   const administeredRepository = async (who: Principal, name: string): Promise<void> => {
     if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
   };
   const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
     const kind = await accounts.namespaceKind(ns);
@@ -141,8 +139,9 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
       throw badRequest('url is not a valid URL');
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badRequest('url must be http or https');
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (/^[\d.]+$|:/.test(host) && deniedAddress(host, hooks.settings.denyprivate)) throw badRequest('url points to an address webhooks may not reach');
+    // Literal addresses are judged now; host names when delivering (what they resolve to can change).
+    const refused = hooks.policy.urlRefusal(u);
+    if (refused) throw badRequest(`url: webhooks may not reach ${refused}; an administrator can allow it in notifications.webhooks.allow`);
     return u.href;
   };
   const checkPattern = (p: string | null | undefined): string | null => {
@@ -393,13 +392,4 @@ function deliveryView(x: Delivery) {
     lastStatusCode: x.lastStatusCode,
     lastError: x.lastError,
   };
-}
-
-/** Administrators, those who administer the namespace, and teams or collaborators with `admin` (as repository-routes.ts). */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }
