@@ -16,7 +16,7 @@ import { renderComment, renderReadme } from '../index/markdown.js';
 import type { CommentStatus } from '../index/schema.js';
 import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { caller } from './caller.js';
 import { prepareApiScope } from './scope.js';
@@ -207,7 +207,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
       });
       return page(caller(req), repo);
     },
@@ -241,7 +241,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   /** Whether a new or edited comment of `who` is published at once or held for a moderator. */
   const statusFor = async (who: Principal, repoName: string): Promise<CommentStatus> => {
     if (who.isAdmin || (await isRepositoryAdmin(authorizer, who, repoName))) return 'visible';
-    const user = await d.store.userById(who.userId);
+    const user = await d.stores.users.userById(who.userId);
     const young = !user || Date.now() - user.createdAt < COMMENT_RULES.newAccountMs;
     const approved = await store.approvedComments(who.userId);
     return young || approved < COMMENT_RULES.approvedToTrust ? 'held' : 'visible';
@@ -313,7 +313,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
       });
       return { name: repo.name, enabled: req.body.enabled };
     },
@@ -353,7 +353,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     await d.meta.transaction(async (tx) => {
       await store.deleteComment(tx, comment.id);
       if (comment.authorId !== who0.userId) {
-        await d.store.audit(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+        await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
       }
     });
     return reply.code(204).send();
@@ -417,7 +417,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     const now = Date.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
-      await d.store.audit(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
     });
     return view((await store.comment(comment.id))!, who);
   };

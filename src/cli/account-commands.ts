@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { AccountService } from '../auth/accounts.js';
 import { ConfigError, defaultConfig, loadConfig, type BerthConfig } from '../config/index.js';
 import { RegistryError } from '../errors/catalog.js';
-import type { AccountStore } from '../metadata/account-store.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 
 /** Who the audit log names for changes made from the command line (not a valid username). */
@@ -40,8 +40,8 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .option(...configOption)
     .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
     .action(async (name: string, opts: { config?: string }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, store }) => {
-        const u = await store.userByName(name);
+      await withAccounts(opts.config, fail, async ({ accounts, stores }) => {
+        const u = await stores.users.userByName(name);
         if (!u || u.robotOrgId !== null) throw new UsageError(`no such user: ${name}`);
         await accounts.setPassword(u, await readPassword(), { actor: CLI_ACTOR, action: 'user.password', target: name });
         process.stdout.write(`password changed for ${name}\n`);
@@ -55,10 +55,10 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .description('sign new tokens with a new key; older keys verify until their tokens expire')
     .option(...configOption)
     .action(async (opts: { config?: string }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, store, meta, config }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, stores, meta, config }) => {
         const [{ KeyRing }, { signingKeySealer }] = await Promise.all([import('../token/keys.js'), import('../auth/token-auth.js')]);
         const token = config.auth?.token ?? defaultConfig({ auth: { token: {} } }).auth!.token!;
-        const keys = new KeyRing(store, meta, token.expiration, signingKeySealer(token));
+        const keys = new KeyRing(stores.signingKeys, meta, token.expiration, signingKeySealer(token));
         await keys.init();
         const kid = await keys.rotate();
         await accounts.audit({ actor: CLI_ACTOR, action: 'keys.rotate', target: kid });
@@ -70,7 +70,7 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
 interface Parts {
   config: BerthConfig;
   meta: MetadataDb;
-  store: AccountStore;
+  stores: AccountStores;
   accounts: AccountService;
 }
 
@@ -80,11 +80,11 @@ async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts)
     const config = loadConfig({ file: file ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
     if (!config.auth?.token) process.stderr.write('berth: note: auth.token is not configured; accounts take effect once it is\n');
     // Loaded lazily, so `berth config verify` stays light.
-    const [{ openMetadata }, { AccountStore }, { AccountService }] = await Promise.all([import('../app.js'), import('../metadata/account-store.js'), import('../auth/accounts.js')]);
+    const [{ openMetadata }, { accountStores }, { AccountService }] = await Promise.all([import('../app.js'), import('../metadata/accounts/index.js'), import('../auth/accounts.js')]);
     meta = await openMetadata(config);
-    const store = new AccountStore(meta);
+    const stores = accountStores(meta);
     const accountsCfg = config.auth?.accounts ?? defaultConfig({ auth: {} }).auth!.accounts;
-    await fn({ config, meta, store, accounts: new AccountService(store, meta, accountsCfg) });
+    await fn({ config, meta, stores, accounts: new AccountService(stores, meta, accountsCfg) });
   } catch (err) {
     await meta?.close();
     // Refusals (name taken, short password, no such user) are messages, not crashes.
