@@ -11,7 +11,7 @@ import { openAccess } from './http/access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
 import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
@@ -91,6 +91,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     // One access line per request, written by our onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
+    frameworkErrors,
+    // A field a route does not know is refused (400 INVALID), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     // Large blobs take as long as they take; idle sockets are still reaped by keepAliveTimeout.
     requestTimeout: 0,
     connectionTimeout: 0,
@@ -120,7 +123,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     });
   }
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, config.auth.htpasswd.path);
-  registerErrorHandler(app);
+  registerErrorResponses(app);
   // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
   app.get('/healthz', async (_req, reply) => {
     await store.repositoryId('');

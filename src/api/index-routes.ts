@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
 import { namespaceOf, type Principal } from '../auth/policy.js';
-import { RegistryError } from '../errors/catalog.js';
+import { RestError } from '../errors/rest.js';
 import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
 import type { CommentStatus } from '../index/schema.js';
@@ -18,7 +18,7 @@ import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { caller } from './caller.js';
+import { badRequest, caller, forbidden, invalidRepositoryName, notFound, unauthorized, unknownRepository } from './caller.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 
@@ -80,11 +80,7 @@ export const indexPathStrategy = {
 
 const on = (method: string, shape: Shape) => ({ constraints: { berthIndexPath: `${method} ${shape}` } });
 
-const unknownRepository = () => new RegistryError('NAME_UNKNOWN');
-const unauthorized = (message = 'authentication required') => new RegistryError('UNAUTHORIZED', message);
-const forbidden = (message: string) => new RegistryError('DENIED', message);
-const badRequest = (message: string) => new RegistryError('DENIED', message, { status: 400 });
-const commentNotFound = () => new RegistryError('NAME_UNKNOWN', 'comment not found', { status: 404 });
+const commentNotFound = () => notFound('comment');
 
 const searchQuery = {
   type: 'object',
@@ -106,7 +102,7 @@ export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, i
   app.addConstraintStrategy(indexPathStrategy);
   await app.register(
     async (api) => {
-      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT, label: 'index api' });
+      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
       routes(api, deps, index);
     },
     { prefix: '/api/v1' },
@@ -133,7 +129,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   const target = (req: FastifyRequest, shape: Shape): { name: string; id?: number } => {
     const s = shapeOf(req.method, req.url);
     if (!s || s.shape !== shape) throw unknownRepository();
-    if (!isValidRepositoryName(s.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    if (!isValidRepositoryName(s.name)) throw invalidRepositoryName();
     return s;
   };
   /** The repository if the caller may pull it; otherwise the same 404 as a missing one. */
@@ -190,6 +186,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     '/repositories/*',
     {
       ...on('PUT', 'description'),
+      config: { multiline: ['readme'] },
       schema: {
         body: {
           type: 'object',
@@ -202,8 +199,8 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const repo = await administered(req, target(req, 'description').name);
       const body = req.body ?? {};
       const clean = (s: string | null | undefined) => (s === undefined ? undefined : s === null || s.trim() === '' ? null : s);
-      // eslint-disable-next-line no-control-regex
-      const description = clean(body.description === undefined || body.description === null ? body.description : body.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim());
+      // One line (control characters are refused by src/http/rest-input.ts).
+      const description = clean(body.description === undefined || body.description === null ? body.description : body.description.trim());
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
@@ -279,7 +276,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     },
   );
 
-  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), schema: { body: commentBody } }, async (req, reply) => {
+  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req, reply) => {
     const who = person(req);
     const repo = await visible(who, target(req, 'comments').name);
     const text = req.body.body;
@@ -292,7 +289,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       if (!who.isAdmin) {
         const wait = await store.takeRate(tx, `comment:${who.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
         if (wait > 0) {
-          throw new RegistryError('TOOMANYREQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
+          throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
         }
       }
       return store.insertComment(tx, { repositoryId: repo.id, authorId: who.userId, body: text, status }, now);
@@ -330,7 +327,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     return { who, repo, comment };
   };
 
-  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), schema: { body: commentBody } }, async (req) => {
+  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req) => {
     person(req);
     const { who, repo, comment } = await readable(req, 'comment');
     if (comment.authorId !== who!.userId) throw forbidden('only the author may edit a comment');

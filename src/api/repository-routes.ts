@@ -10,10 +10,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
-import { RegistryError } from '../errors/catalog.js';
+import { RestError } from '../errors/rest.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { auditOf, caller, forbidden, notFound, person } from './caller.js';
+import { auditOf, caller, forbidden, invalidRepositoryName, notFound, person, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { body, collaboratorSchema, listOf, memberName, op, params, permission, repositorySchema } from './schemas.js';
 
@@ -63,14 +63,14 @@ const documentedAs = (shape: Shape) => ({
 
 function parse(req: FastifyRequest, want: Shape): { name: string; user?: string } {
   const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
-  if (p.shape !== want) throw want === 'repository' ? new RegistryError('NAME_UNKNOWN') : notFound('collaborator');
-  if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+  if (p.shape !== want) throw want === 'repository' ? unknownRepository() : notFound('collaborator');
+  if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
   return p;
 }
 
 export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void {
   const { stores: { users, orgs, repositories: access }, authorizer } = d;
-  const unknown = () => new RegistryError('NAME_UNKNOWN'); // the registry's own "no such repository"
+  const unknown = unknownRepository;
 
   /** The repository if the caller may pull it; otherwise the same 404 a missing one gives. */
   const visible = async (who: Principal | null, name: string): Promise<RepositoryRow> => {
@@ -192,7 +192,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       const kind = await users.namespaceKind(ns);
       const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
       if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
-      if (!d.registry?.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+      if (!d.registry?.deleteEnabled) throw new RestError('UNSUPPORTED', 'deletes are disabled on this registry');
       if (!(await d.registry.deleteRepository(name, { actor: who.username, address: req.ip }))) throw unknown();
       await change(d, auditOf(req, 'repository.delete', name), async () => {});
       return reply.code(204).send();

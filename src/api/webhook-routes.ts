@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
+import { RestError } from '../errors/rest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
@@ -17,7 +18,7 @@ import { deniedAddress } from '../webhooks/post.js';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
-import { auditOf, badRequest, caller, conflict, forbidden, notFound, person, signedIn } from './caller.js';
+import { auditOf, badRequest, caller, conflict, forbidden, invalidRepositoryName, notFound, person, signedIn, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { prepareApiScope } from './scope.js';
 
@@ -83,7 +84,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, ho
   app.addConstraintStrategy(webhookPathStrategy);
   await app.register(
     async (api) => {
-      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT, label: 'webhook api' });
+      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT });
       routes(api, d, hooks);
     },
     { prefix: PREFIX },
@@ -97,14 +98,14 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   const repoName = (req: FastifyRequest, want: RepoShape): string => {
     const p = repoShape((req.params as Record<string, string>)['*'] ?? '');
-    if (!p || p.shape !== want) throw new RegistryError('NAME_UNKNOWN');
-    if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    if (!p || p.shape !== want) throw unknownRepository();
+    if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
     return p.name;
   };
 
   /** The repository's webhooks are managed by those who administer it; others get 404 or 403 like the repository API. */
   const administeredRepository = async (who: Principal, name: string): Promise<void> => {
-    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
     if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
   };
   const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
@@ -126,7 +127,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
         if (hook.scope !== who.username && !who.isAdmin) throw noSuchHook();
       } else if (!who.isAdmin) throw noSuchHook();
     } catch (err) {
-      if (err instanceof RegistryError && err.status !== 401) throw noSuchHook();
+      if ((err instanceof RestError || err instanceof RegistryError) && err.status !== 401) throw noSuchHook();
       throw err;
     }
     return hook;
@@ -289,7 +290,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   const visibleToCaller = async (req: FastifyRequest, name: string): Promise<Principal> => {
     const who = signedIn(req);
-    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
     return who;
   };
 
@@ -313,7 +314,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     const who = signedIn(req);
     // Unwatching needs no visibility: a repository made private must still be unwatchable.
     const removed = await d.meta.transaction((tx) => store.unwatch(tx, who.userId, name));
-    if (!removed && !(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!removed && !(await authorizer.visibleRepository(who, name))) throw unknownRepository();
     return reply.code(204).send();
   });
 

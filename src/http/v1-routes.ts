@@ -12,7 +12,7 @@ import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
 import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
 import type { AccountServices } from '../auth/token-auth.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
 import type { IndexService } from '../index/service.js';
 import type { Viewer } from '../index/store.js';
 import { TokenError } from '../token/tokens.js';
@@ -55,27 +55,20 @@ export function registerV1Routes(app: FastifyInstance, index: IndexService, auth
   });
 
   app.get('/v1/search', async (req, reply) => {
-    try {
-      const query = new URLSearchParams(req.url.split('?')[1] ?? '');
-      const q = (query.get('q') ?? '').slice(0, 200);
-      const n = intParam(query.get('n'), DEFAULT_PAGE_SIZE, 1, 100);
-      const page = intParam(query.get('page'), 1, 1, 10_000);
-      const who = await viewer(req);
-      const { total, hits } = await index.store.search(who, { q, n, page });
-      return send(reply, 200, {
-        num_pages: Math.max(1, Math.ceil(total / n)),
-        num_results: total,
-        results: hits.map((h) => ({ name: h.name, description: h.description ?? '', star_count: h.starCount, is_official: false, is_automated: false })),
-        page_size: n,
-        query: q,
-        page,
-      });
-    } catch (error) {
-      const err = error instanceof RegistryError ? error : new RegistryError('UNKNOWN');
-      if (!(error instanceof RegistryError)) req.log.error({ err: error }, 'v1 search failed');
-      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return send(reply, err.status, errorBody(err));
-    }
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const q = (query.get('q') ?? '').slice(0, 200);
+    const n = intParam(query.get('n'), DEFAULT_PAGE_SIZE, 1, 100);
+    const page = intParam(query.get('page'), 1, 1, 10_000);
+    const who = await viewer(req);
+    const { total, hits } = await index.store.search(who, { q, n, page });
+    return send(reply, 200, {
+      num_pages: Math.max(1, Math.ceil(total / n)),
+      num_results: total,
+      results: hits.map((h) => ({ name: h.name, description: h.description ?? '', star_count: h.starCount, is_official: false, is_automated: false })),
+      page_size: n,
+      query: q,
+      page,
+    });
   });
 }
 
