@@ -14,7 +14,6 @@ import { RestError } from '../errors/rest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
-import { deniedAddress } from '../webhooks/post.js';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
@@ -141,8 +140,9 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
       throw badRequest('url is not a valid URL');
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badRequest('url must be http or https');
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (/^[\d.]+$|:/.test(host) && deniedAddress(host, hooks.settings.denyprivate)) throw badRequest('url points to an address webhooks may not reach');
+    // Literal addresses are judged now; host names when delivering (what they resolve to can change).
+    const refused = hooks.policy.urlRefusal(u);
+    if (refused) throw badRequest(`url: webhooks may not reach ${refused}; an administrator can allow it in notifications.webhooks.allow`);
     return u.href;
   };
   const checkPattern = (p: string | null | undefined): string | null => {

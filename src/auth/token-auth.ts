@@ -1,8 +1,7 @@
 // Builds token authentication from the configuration: the verifier every
 // replica uses on /v2, and (with the built-in issuer) the accounts, key ring
 // and token issuer behind /token and /api/v1.
-import { readFileSync } from 'node:fs';
-import type { BerthConfig } from '../config/index.js';
+import { readConfiguredFile, type BerthConfig } from '../config/index.js';
 import { TokenAccess } from '../http/access.js';
 import { accountStores, type AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
@@ -45,7 +44,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
 
   const accounts = new AccountService(stores, meta, config.auth!.accounts);
   const a = config.auth!.accounts;
-  const password = a.adminpassword || (a.adminpasswordfile ? readFileSync(a.adminpasswordfile, 'utf8').trim() : '');
+  const password = a.adminpassword || (a.adminpasswordfile ? readConfiguredFile('auth.accounts.adminpasswordfile', a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
   return {
     access,
@@ -64,6 +63,6 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
 
 /** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
 export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
-  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readFileSync(t.signingkeysecretfile, 'utf8').trim() : '');
+  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
   return secret ? new KeySealer(secret) : null;
 }
