@@ -8,7 +8,6 @@
 // "/collaborators" segment wins: a repository whose name ends in it is addressed
 // only through the registry API.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
@@ -82,7 +81,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
   const administered = async (req: FastifyRequest, name: string): Promise<RepositoryRow> => {
     const who = person(req);
     const repo = await visible(who, name);
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
     return repo;
   };
   const view = async (who: Principal | null, r: RepositoryRow) => ({ ...r, actions: [...(await authorizer.actions(who, r.name))] });
@@ -217,13 +216,4 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       return reply.code(204).send();
     },
   );
-}
-
-/** Administrators, those who administer the namespace, and teams or collaborators with `admin`. */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }

@@ -3,7 +3,7 @@
 // REST API and the catalog.
 import type { AccountStores } from '../metadata/accounts/index.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
-import { namespaceOf, repositoryActions, type Action, type Principal, type RepositoryFacts } from './policy.js';
+import { mayAdministerRepository, namespaceOf, repositoryActions, type Action, type Principal, type RepositoryFacts } from './policy.js';
 
 /** One resource of a Docker token request or grant: `repository:name:pull,push`. */
 export interface ResourceScope {
@@ -42,6 +42,11 @@ export class Authorizer {
 
   async actions(principal: Principal | null, name: string): Promise<Set<Action>> {
     return repositoryActions(principal, await this.facts(principal, name));
+  }
+
+  /** Whether the principal administers the repository (policy.ts mayAdministerRepository). */
+  async mayAdminister(principal: Principal | null, name: string): Promise<boolean> {
+    return principal !== null && mayAdministerRepository(principal, await this.facts(principal, name));
   }
 
   /** The repository when the principal may at least pull it; null looks exactly like "does not exist". */
