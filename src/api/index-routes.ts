@@ -13,7 +13,7 @@ import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
 import { COMMENT_RULES, DESCRIPTION_MAX, type CommentAuthor, type IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { badRequest, caller, forbidden, invalidRepositoryName, notFound, unauthorized, unknownRepository } from './caller.js';
 import { prepareApiScope } from './scope.js';
@@ -187,7 +187,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
       });
       return page(caller(req), repo);
     },
@@ -221,7 +221,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   /** What the index service's comment rules (trust, rate limit) need to know about the author. */
   const authorOf = async (who: Principal, repoName: string): Promise<CommentAuthor> => ({
     userId: who.userId,
-    accountCreatedAt: (await d.store.userById(who.userId))?.createdAt ?? null,
+    accountCreatedAt: (await d.stores.users.userById(who.userId))?.createdAt ?? null,
     moderator: moderator(who),
     repositoryAdmin: await authorizer.mayAdminister(who, repoName),
   });
@@ -282,7 +282,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
       });
       return { name: repo.name, enabled: req.body.enabled };
     },
@@ -320,7 +320,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     await d.meta.transaction(async (tx) => {
       await store.deleteComment(tx, comment.id);
       if (comment.authorId !== who0.userId) {
-        await d.store.audit(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+        await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
       }
     });
     return reply.code(204).send();
@@ -378,7 +378,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     const now = Date.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
-      await d.store.audit(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
     });
     return view((await store.comment(comment.id))!, who);
   };
