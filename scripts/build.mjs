@@ -17,13 +17,13 @@ const STAMP = path.join(root, 'dist', '.build-stamp');
 const PROJECTS = ['tsconfig.json', 'src/ui/client/tsconfig.json'];
 const INPUTS = ['src', 'tsconfig.json', 'package.json', 'package-lock.json'];
 
-/** The first input newer than the last build, or null when the build is fresh. */
-export function staleInput() {
+/** Why the build is stale ("no build yet", "src/x.ts changed"), or null when it is fresh. */
+export function staleness() {
   let built;
   try {
     built = statSync(STAMP).mtimeMs;
   } catch {
-    return 'dist/.build-stamp (no build yet)';
+    return 'no build yet';
   }
   const walk = (rel) => {
     let st;
@@ -43,7 +43,7 @@ export function staleInput() {
   };
   for (const rel of INPUTS) {
     const hit = walk(rel);
-    if (hit) return hit;
+    if (hit) return `${hit} changed since the last build`;
   }
   return null;
 }
@@ -73,13 +73,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     // `npm ci` in a Docker layer that has package.json but not yet the sources.
     process.stderr.write('build: no sources (src/main.ts) here yet; skipped\n');
   } else {
-    const stale = staleInput();
+    const stale = staleness();
     if (mode === '--check') {
-      process.stdout.write(stale ? `build: stale (${stale} changed)\n` : 'build: dist is up to date\n');
+      process.stdout.write(stale ? `build: stale, ${stale}\n` : 'build: dist is up to date\n');
       process.exit(stale ? 1 : 0);
     }
     if (stale) {
-      process.stderr.write(`build: ${stale} changed since the last build; compiling (about 30 s)\n`);
+      process.stderr.write(`build: ${stale}; compiling (about 30 s)\n`);
       build();
     } else {
       process.stderr.write('build: dist is up to date\n');

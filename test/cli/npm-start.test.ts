@@ -96,21 +96,21 @@ describe('npm start', () => {
     build();
     assert.deepEqual(check(dir), { status: 0, out: 'build: dist is up to date\n' });
     touch('src/oci/names.ts');
-    assert.deepEqual(check(dir), { status: 1, out: 'build: stale (src/oci/names.ts changed)\n' });
+    assert.deepEqual(check(dir), { status: 1, out: 'build: stale, src/oci/names.ts changed since the last build\n' });
     build();
     assert.equal(check(dir).status, 0);
     writeFileSync(path.join(dir, 'src', 'oci', 'added.ts'), 'export {};\n');
-    assert.deepEqual(check(dir), { status: 1, out: 'build: stale (src/oci/added.ts changed)\n' });
+    assert.deepEqual(check(dir), { status: 1, out: 'build: stale, src/oci/added.ts changed since the last build\n' });
     build();
     rmSync(path.join(dir, 'src', 'oci', 'added.ts'));
-    assert.deepEqual(check(dir), { status: 1, out: 'build: stale (src/oci changed)\n' }, 'a removed source');
+    assert.deepEqual(check(dir), { status: 1, out: 'build: stale, src/oci changed since the last build\n' }, 'a removed source');
     for (const rel of ['src/ui/client/tsconfig.json', 'tsconfig.json', 'package-lock.json']) {
       // src/oci was just changed for real (now): date it back before this build.
       age(path.join(dir, 'src', 'oci'), dayAgo);
       build();
       assert.equal(check(dir).status, 0);
       touch(rel);
-      assert.deepEqual(check(dir), { status: 1, out: `build: stale (${rel} changed)\n` });
+      assert.deepEqual(check(dir), { status: 1, out: `build: stale, ${rel} changed since the last build\n` });
     }
   });
 
