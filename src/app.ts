@@ -150,9 +150,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     timer.unref();
   }
   webhooks.start(app.log);
+  tokenAuth?.services?.revocations.start(app.log);
   index.attach(app).start();
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    tokenAuth?.services?.revocations.stop();
     await index.stop();
     await webhooks.stop();
     if (ownsMeta) await meta.close();

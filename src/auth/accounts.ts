@@ -6,7 +6,9 @@ import type { AccountsConfig } from '../config/index.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { AccessTokenRow, AccountStore, AuditEntry, UserRow } from '../metadata/account-store.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
+import { RevocationStore } from '../metadata/revocation-store.js';
 import { ACTIONS, type Action, type Principal } from './policy.js';
+import { Revocations } from './revocations.js';
 
 /** Lowercase, a valid repository path component, 2–64 characters. Robots are "<org>+<name>". */
 const NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -40,6 +42,8 @@ export class AccountService {
     readonly store: AccountStore,
     private readonly meta: MetadataDb,
     private readonly cfg: AccountsConfig,
+    /** Where changes that take rights away are recorded (a bare one for the CLI). */
+    readonly revocations: Revocations = new Revocations(new RevocationStore(meta), { retainMs: 10 * 60_000 }),
   ) {
     this.dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), cfg.bcryptcost);
   }
@@ -91,13 +95,16 @@ export class AccountService {
     });
   }
 
+  /** A new password ends everything signed in with the old one: refresh tokens, sessions, registry tokens. */
   async setPassword(user: UserRow, password: string, audit: AuditEntry): Promise<void> {
     const hash = await this.hashPassword(password);
     const now = Date.now();
     await this.meta.transaction(async (tx) => {
       await this.store.setPassword(tx, user.id, hash, now);
+      await this.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       await this.store.audit(tx, audit, now);
     });
+    await this.revocations.poll();
   }
 
   async createAccessToken(

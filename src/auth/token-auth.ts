@@ -6,11 +6,13 @@ import type { BerthConfig } from '../config/index.js';
 import { TokenAccess } from '../http/access.js';
 import { AccountStore } from '../metadata/account-store.js';
 import type { MetadataDb } from '../metadata/database.js';
+import { RevocationStore } from '../metadata/revocation-store.js';
 import { KeySealer } from '../token/key-sealer.js';
 import { KeyRing } from '../token/keys.js';
-import { TokenIssuer, TokenVerifier } from '../token/tokens.js';
+import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
 import { Authorizer } from './authorizer.js';
+import { Revocations } from './revocations.js';
 
 /** What the built-in token service and the REST API need. */
 export interface AccountServices {
@@ -22,17 +24,27 @@ export interface AccountServices {
   verifier: TokenVerifier;
   service: string;
   refreshTtlMs: number;
+  revocations: Revocations;
 }
+
+/** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
+const CLOCK_SKEW_MS = 60_000;
 
 export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
   const t = config.auth!.token!;
   const store = new AccountStore(meta);
   let keys: KeyRing | undefined;
+  let revocations: Revocations | undefined;
   if (t.builtin) {
     keys = new KeyRing(store, meta, t.expiration, signingKeySealer(t));
     await keys.init();
+    revocations = new Revocations(new RevocationStore(meta), {
+      retainMs: t.expiration + CLOCK_TOLERANCE_S * 1000 + CLOCK_SKEW_MS,
+    });
+    await revocations.poll(); // the recent ones; app.ts starts the poller
   }
   const verifier = new TokenVerifier({
+    revocations,
     issuer: t.issuer,
     service: t.service,
     keys,
@@ -40,10 +52,10 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     rootCertBundle: t.rootcertbundle || undefined,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
-  const access = new TokenAccess({ verifier, service: t.service, realm, accounts: t.builtin ? store : undefined });
-  if (!keys) return { access, services: null };
+  const access = new TokenAccess({ verifier, service: t.service, realm, accounts: t.builtin ? store : undefined, revocations });
+  if (!keys || !revocations) return { access, services: null };
 
-  const accounts = new AccountService(store, meta, config.auth!.accounts);
+  const accounts = new AccountService(store, meta, config.auth!.accounts, revocations);
   const a = config.auth!.accounts;
   const password = a.adminpassword || (a.adminpasswordfile ? readFileSync(a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
@@ -58,6 +70,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       verifier,
       service: t.service,
       refreshTtlMs: t.refreshexpiration,
+      revocations,
     },
   };
 }
