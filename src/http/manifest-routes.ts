@@ -2,14 +2,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalog.js';
 import { OCI_INDEX } from '../oci/media-types.js';
-import { parseReference } from '../registry/manifests.js';
+import { parseLookupReference, parseReference } from '../registry/manifests.js';
 import type { Page } from '../registry/listing.js';
 import { digestParam } from './blob-routes.js';
 import { readLimited } from './body.js';
 import { absoluteUrl, type RegistryContext, type V2Request } from './context.js';
 
 export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
-  const row = await ctx.manifests.resolve(r.name, parseReference(r.param));
+  const row = await ctx.manifests.resolve(r.name, parseLookupReference(r.param));
   const { reply } = r;
   reply
     .code(200)
@@ -39,7 +39,7 @@ export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<v
 
 export async function deleteManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
   if (!ctx.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
-  await ctx.manifests.delete(r.name, parseReference(r.param), { actor: r.req.user ?? null, address: r.req.ip });
+  await ctx.manifests.delete(r.name, parseLookupReference(r.param), { actor: r.req.user ?? null, address: r.req.ip });
   // Audited before the client hears 202.
   await ctx.audit?.({ actor: r.req.user ?? null, action: 'manifest.delete', target: `${r.name}@${r.param}`, address: r.req.ip });
   r.reply.code(202).header('Content-Length', 0).send();

@@ -1,7 +1,7 @@
 // Table types of the index (search, descriptions, stars, pull counts, platforms,
 // comments), added to the metadata layer's Database interface by module
 // augmentation so schema.ts stays the registry's own. The tables are created by
-// src/metadata/migrations-index.ts ('0003_index').
+// src/metadata/migrations/0003-index.ts ('0003_index').
 import type { Generated } from 'kysely';
 
 /** One row per repository that has index data (created lazily by the first write). */

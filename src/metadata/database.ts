@@ -4,8 +4,8 @@ import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
-import { migrationProvider, type Dialect } from './migrations.js';
-import type { Database } from './schema.js';
+import { migrationProvider } from './migrations/index.js';
+import type { Database, Dialect } from './schema.js';
 
 export type Db = Kysely<Database>;
 export type Tx = Kysely<Database> | Transaction<Database>;
@@ -166,8 +166,11 @@ function cachingStatements(raw: SQLite.Database): SqliteDatabase {
   };
 }
 
-/** Runs the pending migrations; `schema` (PostgreSQL) is where the migration tables live. */
-export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string): Promise<void> {
+/**
+ * Runs the pending migrations; `schema` (PostgreSQL) is where the migration tables live.
+ * `through` stops after that migration (tests compare the schema it leaves).
+ */
+export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string, through?: string): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: migrationProvider(dialect),
@@ -175,7 +178,7 @@ export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string
     migrationLockTableName: 'berth_migrations_lock',
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await (through ? migrator.migrateTo(through) : migrator.migrateToLatest());
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`metadata migration ${failed ?? ''} failed: ${(error as Error).message ?? error}`);

@@ -93,7 +93,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
  * with many schemas, and it fails with 3F000 when another session drops a schema during
  * the scan. The Migrator only needs table names, so look in the current schema alone.
  */
-class BerthPostgresDialect extends PostgresDialect {
+export class BerthPostgresDialect extends PostgresDialect {
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     const getTables = async (): Promise<TableMetadata[]> => {
       const r = await sql<{ name: string; schema: string; kind: string }>`

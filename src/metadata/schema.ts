@@ -2,6 +2,9 @@
 // as BIGINT so the same schema runs on SQLite and PostgreSQL.
 import type { ColumnType, Generated } from 'kysely';
 
+/** The two engines the metadata runs on (src/metadata/database.ts, postgres.ts). */
+export type Dialect = 'sqlite' | 'postgres';
+
 export interface RepositoriesTable {
   id: Generated<number>;
   name: string;

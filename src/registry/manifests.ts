@@ -32,6 +32,16 @@ export function parseReference(ref: string): Reference {
   return { tag: ref };
 }
 
+/**
+ * A reference to look up (GET, HEAD, DELETE). No manifest can be tagged with an invalid tag,
+ * so such a reference is unknown (404 MANIFEST_UNKNOWN, as the OCI conformance suite expects);
+ * only a PUT, which would create the tag, answers TAG_INVALID.
+ */
+export function parseLookupReference(ref: string): Reference {
+  if (!ref.includes(':') && !isValidTag(ref)) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { tag: ref.slice(0, 140) } });
+  return parseReference(ref);
+}
+
 export class ManifestService {
   constructor(
     private readonly storage: StorageDriver,

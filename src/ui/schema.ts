@@ -1,6 +1,6 @@
 // Table types of the web UI's sign-in sessions, added to the metadata layer's
 // Database interface by module augmentation (schema.ts stays the registry's own).
-// The table is created by src/metadata/migrations-sessions.ts ('0005_sessions').
+// The table is created by src/metadata/migrations/0005-sessions.ts ('0005_sessions').
 
 /** One signed-in browser. Rows live in the database, so every replica serves them. */
 export interface SessionsTable {

@@ -1,0 +1,23 @@
+// The schema migrations, in the order they run: one file per migration (NNNN-name.ts), written
+// once with Kysely's schema builder for SQLite and PostgreSQL. A new migration is a new file
+// with the next number, added at the end of this list (docs/metadata.md).
+import type { MigrationProvider } from 'kysely';
+import type { Dialect } from '../schema.js';
+import { columns, type BerthMigration } from './columns.js';
+import { migration as registryCore } from './0001-registry-core.js';
+import { migration as accounts } from './0002-accounts.js';
+import { migration as index } from './0003-index.js';
+import { migration as webhooks } from './0004-webhooks.js';
+import { migration as sessions } from './0005-sessions.js';
+import { migration as uploadLeases } from './0006-upload-leases.js';
+
+export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases];
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  const cols = columns(dialect);
+  return {
+    async getMigrations() {
+      return Object.fromEntries(migrations.map((m) => [m.name, { up: (db) => m.up(db, cols) }]));
+    },
+  };
+}
