@@ -26,6 +26,6 @@ export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now:
     await d.store.audit(tx, entry, now);
     return result;
   });
-  if (d.revocations.written !== written) await d.revocations.poll();
+  if (d.revocations.written !== written) await d.revocations.changed();
   return result;
 }

@@ -104,7 +104,7 @@ export class AccountService {
       await this.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       await this.store.audit(tx, audit, now);
     });
-    await this.revocations.poll();
+    await this.revocations.changed();
   }
 
   async createAccessToken(

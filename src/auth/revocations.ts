@@ -12,7 +12,8 @@
 //
 // Every process keeps the recent rows in memory, polls for new ones every second (so other
 // replicas apply a change within about a second), and the process that made a change
-// polls right after its commit, so it applies it before it answers.
+// polls right after its commit, and has its sibling workers poll (revocation-relay.ts), so
+// its replica applies it before it answers.
 import type { RevocationKind, RevocationRow, RevocationStore } from '../metadata/revocation-store.js';
 import type { Tx } from '../metadata/database.js';
 import { namespaceOf } from './policy.js';
@@ -52,8 +53,10 @@ export class Revocations {
   private queue: Promise<void> = Promise.resolve();
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
-  /** Counts record() calls, so a change can tell whether it wrote any (and poll after its commit). */
+  /** Counts record() calls, so a change can tell whether it wrote any (and call changed() after its commit). */
   written = 0;
+  /** Makes the other workers of this replica poll (http.workers > 1). */
+  private siblings: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly store: RevocationStore,
@@ -77,6 +80,16 @@ export class Revocations {
     const run = this.queue.then(() => this.load());
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /** After a change that recorded revocations committed: this replica applies them before it answers. */
+  async changed(): Promise<void> {
+    await this.poll();
+    await this.siblings?.();
+  }
+
+  relayTo(siblings: (() => Promise<void>) | null): void {
+    this.siblings = siblings;
   }
 
   /** Polls every `pollMs` until stop(). */

@@ -1,11 +1,13 @@
 // Rights taken away reach registry tokens already issued: two Berth replicas (child processes)
 // on one database — one SQLite file, or one PostgreSQL schema with BERTH_TEST_METADATA=postgres.
-// For each kind of change, a token obtained (and used, so both replicas hold it in their
-// verification cache) before the change is refused with a 401 challenge on the replica that
-// made the change at once, and on the other within 2 seconds; a token issued afterwards
-// carries exactly the new rights.
+// The replica that makes the changes runs two workers (http.workers). For each kind of change,
+// a token obtained (and used, so both replicas hold it in their verification cache) before the
+// change is refused with a 401 challenge at once by every worker of the replica that made the
+// change, and within 2 seconds by the other replica; a token issued afterwards carries exactly
+// the new rights.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { freshSchema, type PgSchema } from '../helpers/postgres.js';
@@ -18,7 +20,7 @@ const OTHER_REPLICA_MS = 2000;
 const postgres = process.env.BERTH_TEST_METADATA === 'postgres';
 
 type Creds = { user: string; password: string };
-let a: RegistryProcess; // makes the changes
+let a: RegistryProcess; // makes the changes; two workers
 let b: RegistryProcess; // the other replica
 let schema: PgSchema | undefined;
 
@@ -33,7 +35,7 @@ before(async () => {
     REGISTRY_AUTH_ACCOUNTS_ADDRESSLIMIT: '1000',
     ...(schema ? { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: schema.url, REGISTRY_METADATA_POSTGRES_POOLSIZE: '4' } : {}),
   };
-  a = await startBerth({ root, env, name: 'revocation-a' });
+  a = await startBerth({ root, env: { ...env, REGISTRY_HTTP_WORKERS: '2' }, name: 'revocation-a' });
   b = await startBerth({ root, env, name: 'revocation-b' });
 });
 
@@ -122,16 +124,23 @@ async function push(base: string, bearer: string, repo: string, tag: string): Pr
   return res.status;
 }
 
-/** GET of a manifest by tag with a registry token: the status and the challenge. */
-async function pull(base: string, bearer: string, repo: string, tag = 'v1'): Promise<{ status: number; challenge: string | null }> {
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { headers: { authorization: `Bearer ${bearer}`, accept: OCI_MANIFEST } });
-  await res.arrayBuffer();
-  return { status: res.status, challenge: res.headers.get('www-authenticate') };
+/**
+ * GET of a manifest by tag with a registry token, on a new connection each time (the cluster
+ * primary of a replica with workers hands connections to its workers in turn).
+ */
+function pull(base: string, bearer: string, repo: string, tag = 'v1'): Promise<{ status: number; challenge: string | null }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/v2/${repo}/manifests/${tag}`, { agent: false, headers: { authorization: `Bearer ${bearer}`, accept: OCI_MANIFEST } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, challenge: (res.headers['www-authenticate'] as string | undefined) ?? null }));
+    });
+    req.on('error', reject);
+  });
 }
 
-/** Asserts the token works on both replicas now (which also puts it in both verification caches). */
+/** Asserts the token works on both replicas now (which also puts it in every verification cache). */
 async function worksOnBoth(bearer: string, repo: string): Promise<void> {
-  for (const r of [a, b]) assert.equal((await pull(r.url, bearer, repo)).status, 200, `${repo} on ${r.url} before the change`);
+  for (const r of [a, a, a, a, b]) assert.equal((await pull(r.url, bearer, repo)).status, 200, `${repo} on ${r.url} before the change`);
 }
 
 function assertRefused(r: { status: number; challenge: string | null }, where: string): void {
@@ -146,7 +155,7 @@ function assertRefused(r: { status: number; challenge: string | null }, where: s
 async function refusedAfter(changeFn: () => Promise<unknown>, probe: (base: string) => Promise<{ status: number; challenge: string | null }>): Promise<void> {
   await changeFn();
   const changed = Date.now();
-  assertRefused(await probe(a.url), 'the replica that made the change, at once');
+  for (let i = 0; i < 4; i++) assertRefused(await probe(a.url), `the replica that made the change, at once (connection ${i + 1}, either worker)`);
   for (;;) {
     const r = await probe(b.url);
     if (r.status === 401) {
