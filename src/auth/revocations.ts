@@ -32,6 +32,8 @@ export interface RevocationOptions {
   retainMs: number;
   /** Interval of the poll for other processes' revocations. */
   pollMs?: number;
+  /** Milliseconds since the epoch (tests pass their own). */
+  clock?: () => number;
 }
 
 /** Rows stay in the table this long beyond `retainMs` (a process starting up reads them). */
@@ -58,13 +60,17 @@ export class Revocations {
   /** Makes the other workers of this replica poll (http.workers > 1). */
   private siblings: (() => Promise<void>) | null = null;
 
+  private readonly now: () => number;
+
   constructor(
     private readonly store: RevocationStore,
     private readonly opts: RevocationOptions,
-  ) {}
+  ) {
+    this.now = opts.clock ?? Date.now;
+  }
 
   /** Writes revocations in the change's transaction. */
-  async record(tx: Tx, rows: Revocation[], now = Date.now()): Promise<void> {
+  async record(tx: Tx, rows: Revocation[], now = this.now()): Promise<void> {
     if (rows.length === 0) return;
     this.written++;
     await this.store.insert(tx, rows, now, this.opts.retainMs + KEEP_EXTRA_MS);
@@ -130,7 +136,7 @@ export class Revocations {
   }
 
   private async load(): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     // Starting up: rows younger than any token still valid (writers' clocks may be off a little).
     if (this.last < 0) this.last = (await this.store.firstSince(now - this.opts.retainMs * 2)) - 1;
     const rows = await this.store.after(this.last);
