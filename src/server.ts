@@ -5,6 +5,8 @@ import type { MetadataDb } from './metadata/database.js';
 import { relayRevocations } from './auth/revocation-relay.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
+import { inContext } from './cli/errors.js';
+import { describeDatabase } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
@@ -52,7 +54,7 @@ export async function serve(config: BerthConfig): Promise<void> {
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
 async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
-  const meta = await openMetadata(config);
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
 }

@@ -23,7 +23,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): Pr
   app.addConstraintStrategy(repositoryPathStrategy);
   await app.register(
     async (api) => {
-      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT, label: 'api' });
+      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
       await api.register(swagger, {
         openapi: {
           openapi: '3.1.0',

@@ -14,7 +14,7 @@
 // replicas apply a change within about a second), and the process that made a change
 // polls right after its commit, and has its sibling workers poll (revocation-relay.ts), so
 // its replica applies it before it answers.
-import type { RevocationKind, RevocationRow, RevocationStore } from '../metadata/revocation-store.js';
+import type { RevocationKind, RevocationRow, RevocationStore } from '../metadata/accounts/revocations.js';
 import type { Tx } from '../metadata/database.js';
 import { namespaceOf } from './policy.js';
 

@@ -1,6 +1,6 @@
 // The one catalog of registry error codes (OCI distribution spec plus the few
-// that distribution added). Domain code throws RegistryError with a code; the
-// HTTP layer turns it into a status and an OCI error body in one place.
+// that distribution added). Domain code throws RegistryError with a code;
+// src/http/error-response.ts turns it into a status and an OCI error body.
 
 export const ERROR_CODES = {
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
@@ -42,14 +42,4 @@ export class RegistryError extends Error {
     this.status = options.status ?? ERROR_CODES[code].status;
     this.headers = options.headers ?? {};
   }
-}
-
-export interface OciErrorBody {
-  errors: { code: string; message: string; detail?: unknown }[];
-}
-
-export function errorBody(err: RegistryError): OciErrorBody {
-  const entry: OciErrorBody['errors'][number] = { code: err.code, message: err.message };
-  if (err.detail !== undefined) entry.detail = err.detail;
-  return { errors: [entry] };
 }

@@ -1,12 +1,12 @@
 // Basic authentication in front of /v2 (htpasswd mode).
 import type { FastifyInstance } from 'fastify';
 import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
 
 export function registerHtpasswdAuth(app: FastifyInstance, realm: string, path: string): void {
   const verifier = new HtpasswdVerifier(path);
   const challenge = `Basic realm="${realm.replace(/["\\]/g, '')}"`;
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (!request.url.startsWith('/v2')) return;
     const creds = parseBasic(request.headers.authorization);
     if (creds && (await verifier.verify(creds.user, creds.password))) {
@@ -14,9 +14,7 @@ export function registerHtpasswdAuth(app: FastifyInstance, realm: string, path: 
       return;
     }
     if (creds) request.log.info({ user: creds.user.slice(0, 64) }, 'authentication failed');
-    const err = new RegistryError('UNAUTHORIZED');
-    reply.code(401).header('WWW-Authenticate', challenge).header('Content-Type', 'application/json');
-    return reply.send(request.method === 'HEAD' ? undefined : JSON.stringify(errorBody(err)));
+    throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
   });
 }
 

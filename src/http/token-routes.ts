@@ -7,9 +7,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sha256Hex, type AccountService } from '../auth/accounts.js';
 import { parseScope, type Authorizer, type ResourceScope } from '../auth/authorizer.js';
 import type { Principal } from '../auth/policy.js';
-import { parseBasic } from '../auth/htpasswd.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
 import type { Revocations } from '../auth/revocations.js';
+import { parseBasic } from '../auth/htpasswd.js';
+import { RegistryError } from '../errors/catalog.js';
+import { OAuthError } from '../errors/oauth.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import type { KeyRing } from '../token/keys.js';
 import type { TokenIssuer } from '../token/tokens.js';
@@ -17,6 +19,7 @@ import { readLimited } from './body.js';
 
 export interface TokenServiceDeps {
   accounts: AccountService;
+  stores: Pick<AccountStores, 'users' | 'credentials'>;
   authorizer: Authorizer;
   issuer: TokenIssuer;
   keys: KeyRing;
@@ -49,12 +52,12 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     try {
       form = new URLSearchParams((await readLimited(req.raw, 64 * 1024)).toString('utf8'));
     } catch {
-      return oauthError(reply, 400, 'invalid_request', 'unreadable form body');
+      throw new OAuthError(400, 'invalid_request', 'unreadable form body');
     }
     try {
       checkService(form.get('service'), d.service);
     } catch {
-      return oauthError(reply, 400, 'invalid_request', 'unknown service');
+      throw new OAuthError(400, 'invalid_request', 'unknown service');
     }
     const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const clientId = form.get('client_id') ?? '';
@@ -69,17 +72,17 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
         principal = await d.accounts.authenticate(username, password, req.ip);
       } catch (err) {
         if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
-        return oauthError(reply, 401, 'invalid_grant', 'invalid username or password');
+        throw new OAuthError(401, 'invalid_grant', 'invalid username or password');
       }
       if (form.get('access_type') === 'offline') refresh = await newRefreshToken(d, principal, clientId);
     } else if (grant === 'refresh_token') {
       const token = form.get('refresh_token') ?? '';
       const p = token.startsWith(REFRESH_PREFIX) ? await refreshPrincipal(d, token) : null;
-      if (!p) return oauthError(reply, 401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
+      if (!p) throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
       principal = p;
       refresh = token;
     } else {
-      return oauthError(reply, 400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+      throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }
     const res = await issue(d, req, principal, scopes, mark);
     return send(reply, { access_token: res.access_token, scope: scopes.join(' '), expires_in: res.expires_in, issued_at: res.issued_at, ...(refresh ? { refresh_token: refresh } : {}) });
@@ -124,7 +127,7 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
   const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
   const now = Date.now();
   await d.meta.transaction(async (tx) => {
-    await d.accounts.store.createRefreshToken(
+    await d.stores.credentials.createRefreshToken(
       tx,
       { tokenHash: sha256Hex(token), userId: principal.userId, accessTokenId: principal.accessTokenId ?? null, clientId: clientId.slice(0, 200), expiresAt: now + d.refreshTtlMs },
       now,
@@ -134,9 +137,9 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
 }
 
 async function refreshPrincipal(d: TokenServiceDeps, token: string): Promise<Principal | null> {
-  const row = await d.accounts.store.refreshToken(sha256Hex(token));
+  const row = await d.stores.credentials.refreshToken(sha256Hex(token));
   if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return null;
-  const user = await d.accounts.store.userById(row.userId);
+  const user = await d.stores.users.userById(row.userId);
   // A password change revokes refresh tokens; the time check also covers any written before it.
   if (!user || user.passwordChangedAt > row.createdAt) return null;
   return d.accounts.principalById(row.userId, row.accessTokenId);
@@ -144,10 +147,4 @@ async function refreshPrincipal(d: TokenServiceDeps, token: string): Promise<Pri
 
 function send(reply: FastifyReply, body: object): FastifyReply {
   return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify(body));
-}
-
-function oauthError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
-  const err = new RegistryError(status === 401 ? 'UNAUTHORIZED' : 'DENIED', description, { status });
-  // OAuth2's fields for OAuth clients, the registry's error list for Docker's error printer.
-  return reply.code(status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify({ error, error_description: description, ...errorBody(err) }));
 }

@@ -12,7 +12,7 @@ import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
 import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
 import type { AccountServices } from '../auth/token-auth.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
 import type { IndexService } from '../index/service.js';
 import type { Viewer } from '../index/store.js';
 import { TokenError } from '../token/tokens.js';
@@ -55,27 +55,20 @@ export function registerV1Routes(app: FastifyInstance, index: IndexService, auth
   });
 
   app.get('/v1/search', async (req, reply) => {
-    try {
-      const query = new URLSearchParams(req.url.split('?')[1] ?? '');
-      const q = (query.get('q') ?? '').slice(0, 200);
-      const n = intParam(query.get('n'), DEFAULT_PAGE_SIZE, 1, 100);
-      const page = intParam(query.get('page'), 1, 1, 10_000);
-      const who = await viewer(req);
-      const { total, hits } = await index.store.search(who, { q, n, page });
-      return send(reply, 200, {
-        num_pages: Math.max(1, Math.ceil(total / n)),
-        num_results: total,
-        results: hits.map((h) => ({ name: h.name, description: h.description ?? '', star_count: h.starCount, is_official: false, is_automated: false })),
-        page_size: n,
-        query: q,
-        page,
-      });
-    } catch (error) {
-      const err = error instanceof RegistryError ? error : new RegistryError('UNKNOWN');
-      if (!(error instanceof RegistryError)) req.log.error({ err: error }, 'v1 search failed');
-      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return send(reply, err.status, errorBody(err));
-    }
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    const q = (query.get('q') ?? '').slice(0, 200);
+    const n = intParam(query.get('n'), DEFAULT_PAGE_SIZE, 1, 100);
+    const page = intParam(query.get('page'), 1, 1, 10_000);
+    const who = await viewer(req);
+    const { total, hits } = await index.store.search(who, { q, n, page });
+    return send(reply, 200, {
+      num_pages: Math.max(1, Math.ceil(total / n)),
+      num_results: total,
+      results: hits.map((h) => ({ name: h.name, description: h.description ?? '', star_count: h.starCount, is_official: false, is_automated: false })),
+      page_size: n,
+      query: q,
+      page,
+    });
   });
 }
 
@@ -95,14 +88,14 @@ async function principalOf(s: AccountServices, req: FastifyRequest, header: stri
   if (!/^bearer\s/i.test(header)) throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme');
   const secret = header.slice(7).trim();
   if (secret.startsWith(TOKEN_PREFIX)) {
-    const token = await s.store.accessTokenByHash(sha256Hex(secret));
-    const owner = token ? await s.store.userById(token.userId) : null;
+    const token = await s.stores.credentials.accessTokenByHash(sha256Hex(secret));
+    const owner = token ? await s.stores.users.userById(token.userId) : null;
     return s.accounts.authenticate(owner?.username ?? '', secret, req.ip);
   }
   try {
     const t = await s.verifier.verify(secret);
     if (!t.builtin || t.subject === '') return null;
-    const user = await s.store.userByName(t.subject);
+    const user = await s.stores.users.userByName(t.subject);
     if (!user || user.disabled) return null;
     // Like the catalog: a registry token says who, not which access token it came from.
     return { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };

@@ -80,7 +80,11 @@ export class WalSync {
   private running: Promise<void> | null = null;
   private waiters: { target: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
-  constructor(private readonly dbPath: string) {}
+  /** `openFile`: how files are opened for the sync (tests record the calls). */
+  constructor(
+    private readonly dbPath: string,
+    private readonly openFile: typeof open = open,
+  ) {}
 
   sync(): Promise<void> {
     // A sync that is already running may have started before our commit: wait for the next.
@@ -94,7 +98,7 @@ export class WalSync {
   private run(): void {
     this.started++;
     const generation = this.started;
-    this.running = fdatasyncPath(`${this.dbPath}-wal`, this.dbPath).then(
+    this.running = fdatasyncPath(`${this.dbPath}-wal`, this.dbPath, this.openFile).then(
       () => this.finish(generation, null),
       (err) => this.finish(generation, err ?? new Error('WAL sync failed')),
     );
@@ -110,13 +114,13 @@ export class WalSync {
 }
 
 /** fdatasync of `file`; when it is gone (the last connection checkpointed and removed the WAL), of `fallback`. */
-async function fdatasyncPath(file: string, fallback: string): Promise<void> {
+async function fdatasyncPath(file: string, fallback: string, openFile: typeof open): Promise<void> {
   let fh;
   try {
-    fh = await open(file, constants.O_RDWR);
+    fh = await openFile(file, constants.O_RDWR);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    fh = await open(fallback, constants.O_RDWR);
+    fh = await openFile(fallback, constants.O_RDWR);
   }
   try {
     await fh.datasync();

@@ -5,10 +5,12 @@ import {
   DOCKER_MANIFEST_LIST,
   DOCKER_SCHEMA1,
   DOCKER_SCHEMA1_SIGNED,
+  MANIFEST_MEDIA_TYPES,
   MEDIA_TYPE_RE,
   OCI_INDEX,
   OCI_MANIFEST,
   isIndexMediaType,
+  isManifestMediaType,
 } from './media-types.js';
 
 export interface Descriptor {
@@ -55,6 +57,14 @@ export function baseMediaType(contentType: string | undefined): string {
  * document carries a mediaType too, the two must agree.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | undefined): ParsedManifest {
+  const header = baseMediaType(contentType);
+  if (header === DOCKER_SCHEMA1 || header === DOCKER_SCHEMA1_SIGNED) throw new ManifestUnsupportedError('Docker schema 1 manifests are not supported');
+  // Real clients send the manifest's own media type (parameters such as "; charset=utf-8" are
+  // ignored). Anything else (text/plain, application/json, …) is not a manifest this registry
+  // takes; a missing header leaves the document to say what it is (below).
+  if (header !== '' && !isManifestMediaType(header)) {
+    throw new ManifestUnsupportedError(`Content-Type "${header.slice(0, 100)}" is not a manifest media type (${MANIFEST_MEDIA_TYPES.join(', ')})`);
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
@@ -63,10 +73,9 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   }
   if (!isObject(doc)) throw new ManifestInvalidError('manifest must be a JSON object');
 
-  const header = baseMediaType(contentType);
   const field = doc.mediaType;
   if (field !== undefined && typeof field !== 'string') throw new ManifestInvalidError('mediaType must be a string');
-  if (header === DOCKER_SCHEMA1 || header === DOCKER_SCHEMA1_SIGNED || doc.schemaVersion === 1) {
+  if (doc.schemaVersion === 1) {
     throw new ManifestUnsupportedError('Docker schema 1 manifests are not supported');
   }
   if (doc.schemaVersion !== 2) throw new ManifestInvalidError('schemaVersion must be 2');
@@ -94,25 +103,27 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
 }
 
 function resolveMediaType(header: string, field: unknown, doc: Record<string, unknown>): string {
-  const known = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
   if (typeof field === 'string' && field !== '') {
-    if (!known.includes(field)) throw new ManifestInvalidError(`unsupported manifest mediaType "${field}"`);
-    if (known.includes(header) && header !== field) {
+    if (!isManifestMediaType(field)) throw new ManifestInvalidError(`unsupported manifest mediaType "${field.slice(0, 100)}"`);
+    if (header !== '' && header !== field) {
       throw new ManifestInvalidError(`Content-Type "${header}" does not match the manifest's mediaType "${field}"`);
     }
     return field;
   }
-  if (known.includes(header)) {
+  if (header !== '') {
     // Docker schema 2 documents always carry their mediaType; OCI ones may omit it.
     if (header === DOCKER_MANIFEST || header === DOCKER_MANIFEST_LIST) {
       throw new ManifestInvalidError('Docker schema 2 manifests must carry a mediaType');
     }
     return header;
   }
-  // No usable header: recognise an OCI document by its shape.
-  if (Array.isArray(doc.manifests)) return OCI_INDEX;
-  if (doc.config !== undefined) return OCI_MANIFEST;
-  throw new ManifestInvalidError('cannot determine the manifest media type');
+  // Neither a Content-Type nor a mediaType: recognise an OCI document by its shape, unless the
+  // shape is ambiguous (both "manifests" and "config"/"layers": CVE-2021-41190).
+  const index = doc.manifests !== undefined;
+  const image = doc.config !== undefined || doc.layers !== undefined;
+  if (index && !image) return OCI_INDEX;
+  if (image && !index) return OCI_MANIFEST;
+  throw new ManifestInvalidError('cannot tell the manifest media type: send it as Content-Type');
 }
 
 function descriptor(value: unknown, where: string): Descriptor {

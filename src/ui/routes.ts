@@ -9,10 +9,12 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { caller, identify } from '../api/caller.js';
 import type { ApiDeps } from '../api/deps.js';
-import { RegistryError, errorBody } from '../errors/catalog.js';
+import { RegistryError } from '../errors/catalog.js';
+import { RestError } from '../errors/rest.js';
+import { prepareRestInput } from '../http/rest-input.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import type { ManifestService } from '../registry/manifests.js';
 import { RegistryView } from './registry-view.js';
@@ -139,24 +141,10 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
   await app.register(
     async (ui) => {
-      ui.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, text, done) => {
-        if (text === '') return done(null, undefined);
-        try {
-          done(null, JSON.parse(text as string));
-        } catch {
-          done(new RegistryError('DENIED', 'the body is not valid JSON', { status: 400 }), undefined);
-        }
-      });
-      ui.setErrorHandler((error: FastifyError | Error, request, reply) => {
-        const err = toRegistryError(error);
-        if (err.status >= 500) request.log.error({ err: error }, 'ui request failed');
-        reply.code(err.status).header('Content-Type', 'application/json').header('Cache-Control', 'no-store');
-        for (const [name, value] of Object.entries(err.headers)) if (name.toLowerCase() !== 'www-authenticate') reply.header(name, value);
-        return reply.send(JSON.stringify(errorBody(err)));
-      });
+      prepareRestInput(ui, BODY_LIMIT);
 
       const send = (req: FastifyRequest, reply: FastifyReply, a: Asset | undefined, cache: string) => {
-        if (!a) throw new RegistryError('NAME_UNKNOWN', 'not found', { status: 404 });
+        if (!a) throw new RestError('NOT_FOUND');
         securityHeaders(reply).header('Cache-Control', cache).header('ETag', a.etag);
         if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
         return reply.header('Content-Type', a.type).send(a.body);
@@ -171,7 +159,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
       /** The session's user as the page shows it; null when the API would not take the session. */
       const me = async (userId: number, since: number) => {
-        const u = await deps.store.userById(userId);
+        const u = await deps.stores.users.userById(userId);
         if (!u || u.disabled || u.robotOrgId !== null || u.passwordChangedAt > since) return null;
         return { name: u.username, email: u.email, admin: u.isAdmin };
       };
@@ -203,9 +191,9 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
         async (req, reply) => {
           reply.header('Cache-Control', 'no-store');
           // Login CSRF: a cross-site form cannot send a custom header.
-          if (!req.headers[CSRF_HEADER]) throw new RegistryError('DENIED', 'sign-in needs the X-Berth-CSRF header');
+          if (!req.headers[CSRF_HEADER]) throw new RestError('DENIED', 'sign-in needs the X-Berth-CSRF header');
           const who = await deps.accounts.authenticate(req.body.username, req.body.password, req.ip);
-          if (who.accessTokenId !== undefined || who.robotOrgId !== null) throw new RegistryError('DENIED', 'sign in with your password, not an access token');
+          if (who.accessTokenId !== undefined || who.robotOrgId !== null) throw new RestError('DENIED', 'sign in with your password, not an access token');
           const old = cookieValue(req.headers.cookie, SESSION_COOKIE);
           if (old) {
             const row = await sessions.find(old);
@@ -233,9 +221,9 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
       // ---- registry data (same visibility rules as the API) ----
 
       const visible = async (req: FastifyRequest, name: string | undefined) => {
-        if (!name || !isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+        if (!name || !isValidRepositoryName(name)) throw new RestError('INVALID', 'invalid repository name');
         const repo = await deps.authorizer.visibleRepository(caller(req), name);
-        if (!repo) throw new RegistryError('NAME_UNKNOWN');
+        if (!repo) throw new RestError('NOT_FOUND', 'repository not found');
         return repo;
       };
       const identified = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
@@ -288,16 +276,4 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
     },
     { prefix: UI_PREFIX },
   );
-}
-
-function toRegistryError(error: FastifyError | Error): RegistryError {
-  if (error instanceof RegistryError) return error;
-  const e = error as FastifyError;
-  if (e.validation) {
-    const first = e.validation[0];
-    return new RegistryError('DENIED', `${e.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim(), { status: 400 });
-  }
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RegistryError('SIZE_INVALID', 'request body too large', { status: 413 });
-  if (e.statusCode && e.statusCode < 500) return new RegistryError('DENIED', e.message, { status: e.statusCode });
-  return new RegistryError('UNKNOWN', 'internal server error');
 }

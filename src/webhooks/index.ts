@@ -6,6 +6,8 @@ import { hostname } from 'node:os';
 import type { AccountServices } from '../auth/token-auth.js';
 import type { BerthConfig } from '../config/index.js';
 import type { MetadataDb } from '../metadata/database.js';
+import { systemResolver, type OutboundGuard, type Resolver } from '../net/outbound-connect.js';
+import { OutboundPolicy } from '../net/outbound.js';
 import type { RegistryEventSink } from '../registry/events.js';
 import type { PayloadContext } from './payloads.js';
 import { WebhookSink } from './sink.js';
@@ -16,14 +18,23 @@ export interface Webhooks {
   store: WebhookStore;
   sink: RegistryEventSink;
   settings: WorkerSettings;
+  /** Default outbound rule plus notifications.webhooks.allow (also judges URLs when webhooks are created). */
+  policy: OutboundPolicy;
   /** Starts this process's delivery worker (unless notifications.webhooks.worker is off). */
   start(log: WorkerLog): void;
   stop(): Promise<void>;
 }
 
-export async function createWebhooks(config: BerthConfig, meta: MetadataDb, services: AccountServices | null): Promise<Webhooks> {
+export interface WebhookDeps {
+  /** Host name resolution for deliveries (tests inject one to play DNS rebinding). */
+  resolve?: Resolver;
+}
+
+export async function createWebhooks(config: BerthConfig, meta: MetadataDb, services: AccountServices | null, deps: WebhookDeps = {}): Promise<Webhooks> {
   const store = new WebhookStore(meta.db);
-  const settings: WorkerSettings = { ...config.notifications.webhooks };
+  const { allow, ...settings } = config.notifications.webhooks;
+  const policy = new OutboundPolicy(allow);
+  const guard: OutboundGuard = { policy, resolve: deps.resolve ?? systemResolver };
   await meta.transaction((tx) => store.syncConfigEndpoints(tx, config.notifications.endpoints, Date.now()));
   const ctx: PayloadContext = { baseUrl: config.http.host, source: { addr: `${hostname()}:${config.http.listen.port}`, instanceID: randomUUID() } };
   let worker: DeliveryWorker | null = null;
@@ -33,7 +44,7 @@ export async function createWebhooks(config: BerthConfig, meta: MetadataDb, serv
   const mayDeliver = async (hook: Webhook, d: Delivery): Promise<boolean> => {
     if (hook.scopeKind !== 'user') return true;
     if (!services) return false;
-    const user = await services.store.userByName(hook.scope);
+    const user = await services.stores.users.userByName(hook.scope);
     if (!user || user.disabled) return false;
     const principal = { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };
     return (await services.authorizer.actions(principal, d.repository)).has('pull');
@@ -43,9 +54,10 @@ export async function createWebhooks(config: BerthConfig, meta: MetadataDb, serv
     store,
     sink,
     settings,
+    policy,
     start(log) {
       if (!config.notifications.webhooks.worker || worker) return;
-      worker = new DeliveryWorker(store, meta, settings, log, mayDeliver);
+      worker = new DeliveryWorker(store, meta, settings, log, guard, mayDeliver);
       worker.start();
     },
     async stop() {

@@ -6,6 +6,7 @@
 // until `claimed_until`; then another worker takes the delivery again (at-least-once).
 import { randomUUID } from 'node:crypto';
 import type { MetadataDb } from '../metadata/database.js';
+import type { OutboundGuard } from '../net/outbound-connect.js';
 import { post, type PostResult } from './post.js';
 import type { DeliveryStatus } from './schema.js';
 import { signatureHeader } from './signing.js';
@@ -22,7 +23,6 @@ export interface WorkerSettings {
   /** Attempts before a delivery is dead. */
   attempts: number;
   concurrency: number;
-  denyprivate: boolean;
 }
 
 export interface WorkerLog {
@@ -56,6 +56,8 @@ export class DeliveryWorker {
     private readonly meta: MetadataDb,
     private readonly settings: WorkerSettings,
     private readonly log: WorkerLog,
+    /** Where webhooks may connect to; configured endpoints (the operator's own) are not guarded. */
+    private readonly guard: OutboundGuard,
     /** A last check before sending (personal webhooks: may the owner still see the repository?). */
     private readonly mayDeliver: (hook: Webhook, d: Delivery) => Promise<boolean> = async () => true,
   ) {}
@@ -159,7 +161,8 @@ export class DeliveryWorker {
         ...(hook.secret ? { 'Berth-Signature': signatureHeader(hook.secret, sentAt, d.body) } : {}),
       });
       const timeout = Math.min(hook.options.timeout ?? this.settings.timeout, this.settings.timeout);
-      result = await post(hook.url, headers, d.body, timeout, this.settings.denyprivate);
+      result = await post(hook.url, headers, d.body, timeout, hook.scopeKind === 'config' ? null : this.guard);
+      if (result.refused) this.log.warn({ delivery: d.uuid, webhook: hook.id, address: result.refused.address }, 'webhook destination refused');
     }
     const ok = !skip && result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const now = Date.now();
@@ -167,10 +170,13 @@ export class DeliveryWorker {
     let status: DeliveryStatus;
     if (skip) status = 'skipped';
     else if (ok) status = 'delivered';
-    else if (attempts >= this.settings.attempts) status = 'dead';
+    // A refused destination stays refused: no retries (a redelivery tries again, say after the allow-list changed).
+    else if (attempts >= this.settings.attempts || result.refused) status = 'dead';
     else status = 'pending';
     const nextAttemptAt = status === 'pending' ? now + backoffDelay(attempts, this.settings.backoff, this.settings.maxbackoff) : now;
-    const error = result.error ?? (ok ? null : `HTTP ${result.statusCode}`);
+    const error = result.refused
+      ? `refused: ${result.refused.reason}; an administrator can allow it in notifications.webhooks.allow`
+      : (result.error ?? (ok ? null : `HTTP ${result.statusCode}${result.statusCode! >= 300 && result.statusCode! < 400 ? ' (redirects are not followed)' : ''}`));
     const stillOurs = await this.meta.transaction((tx) =>
       this.store.finish(
         tx,

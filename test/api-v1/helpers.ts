@@ -10,7 +10,7 @@ export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 export function accountsServer(accounts: Record<string, unknown> = {}, extra: StartOptions = {}): TestServer {
   return serverPerFile({
     ...extra,
-    config: { auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 1000, ...accounts } } } as StartOptions['config'],
+    config: { ...extra.config, auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 1000, ...accounts } } } as StartOptions['config'],
   });
 }
 

@@ -118,11 +118,11 @@ describe('api/v1 failed-login limit', () => {
   it('answers 429 with Retry-After after too many failures, even for the right password', async () => {
     await addUser(limited, 'rita');
     for (let i = 0; i < 3; i++) expect(await call(limited, 'GET', '/user', { user: 'rita', password: `wrong-${i}-password` }), 401);
-    const r = expect(await call(limited, 'GET', '/user', { user: 'rita', password: 'rita-password-1' }), 429, 'TOOMANYREQUESTS');
+    const r = expect(await call(limited, 'GET', '/user', { user: 'rita', password: 'rita-password-1' }), 429, 'TOO_MANY_REQUESTS');
     assert.ok(Number(r.headers.get('retry-after')) > 0, 'Retry-After');
     // Per address too: guessing tokens (or other users) from one address runs into its own limit.
     expect(await call(limited, 'GET', '/user', { bearer: 'berth_pat_guess-1' }), 401);
     expect(await call(limited, 'GET', '/user', { user: 'someone', password: 'guess-2-password' }), 401);
-    expect(await call(limited, 'GET', '/user', { bearer: 'berth_pat_guess-3' }), 429, 'TOOMANYREQUESTS', 'the address is limited');
+    expect(await call(limited, 'GET', '/user', { bearer: 'berth_pat_guess-3' }), 429, 'TOO_MANY_REQUESTS', 'the address is limited');
   });
 });

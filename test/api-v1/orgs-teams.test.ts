@@ -24,7 +24,7 @@ describe('api/v1 organisations, teams and robots', () => {
       expect(await call(s, 'POST', '/orgs', outsider, { name: 'otto-corp' }), 409);
       expect(await call(s, 'POST', '/orgs', outsider, { name: 'mark' }), 409, undefined, 'a user name');
       expect(await call(s, 'POST', '/users', ADMIN, { username: 'otto-corp', password: 'password-123' }), 409, undefined, 'an org name');
-      expect(await call(s, 'POST', '/orgs', outsider, { name: 'Bad Name' }), 400, 'NAME_INVALID');
+      expect(await call(s, 'POST', '/orgs', outsider, { name: 'Bad Name' }), 400, 'INVALID');
       expect(await call(s, 'POST', '/orgs', null, { name: 'anon-org' }), 401);
     });
 
@@ -81,7 +81,7 @@ describe('api/v1 organisations, teams and robots', () => {
       const r = expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'builders', permission: 'write' }), 201);
       assert.deepEqual(r.body, { name: 'builders', permission: 'write', members: [] });
       expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'builders', permission: 'read' }), 409);
-      expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'x!', permission: 'read' }), 400, 'NAME_INVALID');
+      expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'x!', permission: 'read' }), 400, 'INVALID');
       expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'readers', permission: 'owner' }), 400);
       expect(await call(s, 'POST', '/orgs/acme/teams', member, { name: 'sneaky', permission: 'admin' }), 403);
       const p = expect(await call(s, 'PATCH', '/orgs/acme/teams/builders', owner, { permission: 'admin' }), 200);
@@ -115,7 +115,7 @@ describe('api/v1 organisations, teams and robots', () => {
       assert.match(r.body.secret, /^berth_pat_/);
       expect(await call(s, 'POST', '/orgs/acme/robots', owner, { name: 'ci' }), 409);
       expect(await call(s, 'POST', '/orgs/acme/robots', member, { name: 'ci2' }), 403);
-      expect(await call(s, 'POST', '/orgs/acme/robots', owner, { name: 'Bad+Name' }), 400, 'NAME_INVALID');
+      expect(await call(s, 'POST', '/orgs/acme/robots', owner, { name: 'Bad+Name' }), 400, 'INVALID');
       const list = expect(await call(s, 'GET', '/orgs/acme/robots', owner), 200);
       assert.deepEqual(list.body.robots.map((x: { name: string }) => x.name), ['acme+ci']);
       assert.equal(list.text.includes('berth_pat_'), false, 'secrets are never listed');

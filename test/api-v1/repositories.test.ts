@@ -34,8 +34,8 @@ describe('api/v1 repositories', () => {
   it('answers 404 for a private repository exactly as for a missing one', async () => {
     const outsiders: Creds[] = [null, bob];
     for (const who of outsiders) {
-      const hidden = expect(await call(s, 'GET', '/repositories/alice/secret-app', who), 404, 'NAME_UNKNOWN');
-      const missing = expect(await call(s, 'GET', '/repositories/alice/no-such-app', who), 404, 'NAME_UNKNOWN');
+      const hidden = expect(await call(s, 'GET', '/repositories/alice/secret-app', who), 404, 'NOT_FOUND');
+      const missing = expect(await call(s, 'GET', '/repositories/alice/no-such-app', who), 404, 'NOT_FOUND');
       assert.deepEqual(hidden.body, missing.body);
       assert.equal(hidden.text.includes('secret-app'), false);
       if (who) {
@@ -59,7 +59,7 @@ describe('api/v1 repositories', () => {
     assert.equal(deep.body.name, 'alice/tools/deep');
     const pub = expect(await call(s, 'GET', '/repositories/bob/public-app', null), 200);
     assert.deepEqual(pub.body.actions, ['pull']);
-    expect(await call(s, 'GET', '/repositories/Bad..Name', alice), 400, 'NAME_INVALID');
+    expect(await call(s, 'GET', '/repositories/Bad..Name', alice), 400, 'INVALID');
   });
 
   it('collaborators see private repositories; only repository admins manage them', async () => {

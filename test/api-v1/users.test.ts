@@ -36,8 +36,8 @@ describe('api/v1 users', () => {
     assert.equal(r.body.password, undefined);
     assert.equal(JSON.stringify(r.body).includes('carol-password'), false);
     expect(await call(s, 'POST', '/users', ADMIN, { username: 'carol', password: 'another-pass' }), 409);
-    expect(await call(s, 'POST', '/users', ADMIN, { username: 'Carol!', password: 'another-pass' }), 400, 'NAME_INVALID');
-    expect(await call(s, 'POST', '/users', ADMIN, { username: 'x', password: 'another-pass' }), 400, 'NAME_INVALID');
+    expect(await call(s, 'POST', '/users', ADMIN, { username: 'Carol!', password: 'another-pass' }), 400, 'INVALID');
+    expect(await call(s, 'POST', '/users', ADMIN, { username: 'x', password: 'another-pass' }), 400, 'INVALID');
     expect(await call(s, 'POST', '/users', ADMIN, { username: 'dave' }), 400);
     expect(await call(s, 'POST', '/users', ADMIN, { username: 'dave', password: 'short' }), 400);
     expect(await call(s, 'POST', '/users', ADMIN, { username: 'dave', password: 'long-enough', admin: 'yes please' }), 400);

@@ -240,6 +240,45 @@ describe('manifest validation', () => {
     await assertManifestUnknown('m/invalid', 'mismatch');
   });
 
+  it('a Content-Type that is not a manifest media type answers 415 MANIFEST_INVALID and stores nothing', async () => {
+    const cfg = await pushBlob(srv.url, 'm/ctype', '{"ct":1}');
+    const doc = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] };
+    // text/plain;charset=UTF-8 is what fetch sends for a string body.
+    for (const contentType of ['text/plain', 'text/plain;charset=UTF-8', 'application/json', 'application/octet-stream', '*/*', 'application/vnd.oci.image.config.v1+json', 'application/vnd.oci.image.manifest.v2+json']) {
+      const r = await putManifest(srv.url, 'm/ctype', doc, { ref: 'wrong', mediaType: contentType });
+      assert.equal(r.status, 415, `${contentType}: ${r.text}`);
+      const body = JSON.parse(r.text) as { errors: { code: string; message: string }[] };
+      assert.equal(body.errors[0].code, 'MANIFEST_INVALID', contentType);
+      assert.match(body.errors[0].message, /not a manifest media type/, contentType);
+    }
+    await assertManifestUnknown('m/ctype', 'wrong');
+    assert.deepEqual(await tagsOf('m/ctype'), []);
+  });
+
+  it('the manifest media types real clients send are accepted, with parameters and in any case', async () => {
+    const oci = await pushImage(srv.url, 'm/ctype', { ref: 'oci' });
+    const docker = await pushImage(srv.url, 'm/ctype', { ref: 'docker', kind: 'docker' });
+    const child = (m: PushedManifest) => ({ mediaType: m.mediaType, digest: m.digest, size: m.bytes.length, platform: { os: 'linux', architecture: 'amd64' } });
+    const docs: [Record<string, unknown>, string][] = [
+      [oci.doc, `${MT.ociManifest}; charset=utf-8`],
+      [docker.doc, MT.dockerManifest.toUpperCase()],
+      [{ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [child(oci.manifest)] }, `${MT.ociIndex};charset=UTF-8`],
+      [{ schemaVersion: 2, mediaType: MT.dockerList, manifests: [child(docker.manifest)] }, ` ${MT.dockerList} `],
+    ];
+    for (const [i, [doc, contentType]] of docs.entries()) {
+      const r = await putManifest(srv.url, 'm/ctype', doc, { ref: `t${i}`, mediaType: contentType });
+      assert.equal(r.status, 201, `${contentType}: ${r.text}`);
+      await assertServes('m/ctype', `t${i}`, { ...r, mediaType: doc.mediaType as string });
+    }
+  });
+
+  it('without Content-Type an untyped document whose shape is ambiguous answers 400 MANIFEST_INVALID', async () => {
+    const cfg = await pushBlob(srv.url, 'm/ctype', '{"ambiguous":1}');
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [], manifests: [] }));
+    await expectError(await api(srv.url, '/v2/m/ctype/manifests/ambiguous', { method: 'PUT', body: bytes }), 400, 'MANIFEST_INVALID');
+    await assertManifestUnknown('m/ctype', 'ambiguous');
+  });
+
   it('malformed JSON answers 400 MANIFEST_INVALID', async () => {
     for (const text of ['{"schemaVersion": 2,', 'not json at all', '', '[1,2,3]', '"a string"']) {
       const r = await putManifest(srv.url, 'm/invalid', text, { ref: 'broken', mediaType: MT.ociManifest });

@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createApp } from '../../src/app.js';
+import { createApp, openMetadata, type AppParts } from '../../src/app.js';
 import { defaultConfig, type BerthConfig, type DeepPartial } from '../../src/config/index.js';
+import type { MetadataDb } from '../../src/metadata/database.js';
 import { freshSchema, type PgSchema } from './postgres.js';
 
 export const MT = {
@@ -46,6 +47,8 @@ export interface TestServer {
   /** Storage root (and database location). */
   dir: string;
   config: BerthConfig;
+  /** The metadata database, when started with `exposeMeta` (a test may close it to make every query fail). */
+  meta?: MetadataDb;
   /** Stops the server; keeps the directory. */
   close(): Promise<void>;
 }
@@ -57,6 +60,10 @@ export interface StartOptions {
   config?: DeepPartial<BerthConfig>;
   /** Protocol of `url` (set "https" with http.tls). */
   protocol?: 'http' | 'https';
+  /** Parts handed to the composition root (e.g. a resolver for outbound requests). */
+  parts?: Partial<AppParts>;
+  /** Open the metadata database here and hand it to the app, as TestServer.meta. */
+  exposeMeta?: boolean;
 }
 
 /** A fresh temp directory (removed by the caller, e.g. with `removeDir` in `after`). */
@@ -116,11 +123,16 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     (opts.config ?? {}) as Record<string, unknown>,
   );
   const config = defaultConfig(overrides as DeepPartial<BerthConfig>);
-  const app = await createApp(config);
+  const meta = opts.exposeMeta ? await openMetadata(config) : undefined;
+  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const url = `${opts.protocol ?? 'http'}://127.0.0.1:${port}`;
-  return { app, url, dir, config, close: () => closeApp(app) };
+  const close = async () => {
+    await closeApp(app);
+    await meta?.close().catch(() => {}); // the test may have closed it already
+  };
+  return { app, url, dir, config, ...(meta ? { meta } : {}), close };
 }
 
 /**

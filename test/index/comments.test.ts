@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { openSqlite } from '../../src/metadata/database.js';
-import { COMMENT_RULES } from '../../src/api/index-routes.js';
+import { COMMENT_RULES } from '../../src/index/service.js';
 import { ADMIN, addUser, call, fails, indexServer, ok, pushImage, setVisibility, type User } from './helpers.js';
 
 const s = indexServer();
@@ -122,7 +122,7 @@ describe('comments', () => {
   test('per-account rate limit: 429 with Retry-After', async () => {
     for (let i = 0; i < COMMENT_RULES.rateMax; i++) ok(await post(erin, `comment ${i}`, 'alice/app'), 201);
     const r = await post(erin, 'one too many');
-    fails(r, 429, 'TOOMANYREQUESTS');
+    fails(r, 429, 'TOO_MANY_REQUESTS');
     const retry = Number(r.headers.get('retry-after'));
     assert.ok(Number.isInteger(retry) && retry > 0 && retry <= COMMENT_RULES.rateWindowMs / 1000, `Retry-After ${retry}`);
     // per account: others can still comment
@@ -175,15 +175,15 @@ describe('comments', () => {
     assert.deepEqual(bodies(await list(dave, 'alice/private')), ['on the private one'], 'collaborator');
     assert.deepEqual(bodies(await list(ADMIN, 'alice/private')), ['on the private one']);
     for (const who of [null, bob, carol]) {
-      fails(await call(s, 'GET', '/repositories/alice/private/comments', who), 404, 'NAME_UNKNOWN', `list as ${who?.user ?? 'anonymous'}`);
+      fails(await call(s, 'GET', '/repositories/alice/private/comments', who), 404, 'NOT_FOUND', `list as ${who?.user ?? 'anonymous'}`);
     }
-    fails(await post(bob, 'let me in', 'alice/private'), 404, 'NAME_UNKNOWN');
+    fails(await post(bob, 'let me in', 'alice/private'), 404, 'NOT_FOUND');
     const id = (await list(alice, 'alice/private')).comments[0].id;
-    fails(await call(s, 'POST', `/repositories/alice/private/comments/${id}/report`, bob), 404, 'NAME_UNKNOWN');
-    fails(await call(s, 'PATCH', `/repositories/alice/private/comments/${id}`, bob, { body: 'x' }), 404, 'NAME_UNKNOWN');
-    fails(await call(s, 'DELETE', `/repositories/alice/private/comments/${id}`, bob), 404, 'NAME_UNKNOWN');
+    fails(await call(s, 'POST', `/repositories/alice/private/comments/${id}/report`, bob), 404, 'NOT_FOUND');
+    fails(await call(s, 'PATCH', `/repositories/alice/private/comments/${id}`, bob, { body: 'x' }), 404, 'NOT_FOUND');
+    fails(await call(s, 'DELETE', `/repositories/alice/private/comments/${id}`, bob), 404, 'NOT_FOUND');
     // a missing repository answers the same
-    fails(await call(s, 'GET', '/repositories/alice/nothing/comments', bob), 404, 'NAME_UNKNOWN');
+    fails(await call(s, 'GET', '/repositories/alice/nothing/comments', bob), 404, 'NOT_FOUND');
   });
 
   test('Markdown in comments is rendered inert; links get rel="nofollow ugc"', async () => {

@@ -149,9 +149,9 @@ describe('index search', () => {
     assert.equal(ok(await star(bob, 'bob/tool')).starCount, 1, 'starring twice counts once');
     assert.equal(ok(await star(alice, 'bob/tool')).starCount, 2);
     assert.equal(ok(await star(alice, 'alice/secret-webapp')).starCount, 1);
-    fails(await star(bob, 'alice/secret-webapp'), 404, 'NAME_UNKNOWN');
+    fails(await star(bob, 'alice/secret-webapp'), 404, 'NOT_FOUND');
     fails(await star(null, 'bob/tool'), 401);
-    fails(await star(bob, 'nobody/nothing'), 404, 'NAME_UNKNOWN');
+    fails(await star(bob, 'nobody/nothing'), 404, 'NOT_FOUND');
 
     assert.deepEqual(names(await search(null, { sort: 'stars' })).slice(0, 1), ['bob/tool']);
     const starred = ok(await call(s, 'GET', '/user/starred', alice));
@@ -201,8 +201,8 @@ describe('index search', () => {
   test('descriptions: set by hand (admins), from annotations otherwise; README rendered safely', async () => {
     fails(await call(s, 'PUT', '/repositories/alice/webapp/description', bob, { description: 'hijacked' }), 403, 'DENIED');
     fails(await call(s, 'PUT', '/repositories/alice/webapp/description', null, { description: 'hijacked' }), 401);
-    fails(await call(s, 'PUT', '/repositories/alice/secret-webapp/description', bob, { description: 'x' }), 404, 'NAME_UNKNOWN');
-    fails(await call(s, 'GET', '/repositories/alice/secret-webapp/description', bob), 404, 'NAME_UNKNOWN');
+    fails(await call(s, 'PUT', '/repositories/alice/secret-webapp/description', bob, { description: 'x' }), 404, 'NOT_FOUND');
+    fails(await call(s, 'GET', '/repositories/alice/secret-webapp/description', bob), 404, 'NOT_FOUND');
     fails(await call(s, 'PUT', '/repositories/alice/webapp/description', alice, { description: 'x'.repeat(301) }), 400);
 
     // a hand-set description wins over annotations

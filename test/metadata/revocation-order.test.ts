@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import { Revocations } from '../../src/auth/revocations.js';
 import type { MetadataDb } from '../../src/metadata/database.js';
 import { openPostgres } from '../../src/metadata/postgres.js';
-import { RevocationStore } from '../../src/metadata/revocation-store.js';
+import { RevocationStore } from '../../src/metadata/accounts/revocations.js';
 import { freshSchema, type PgSchema } from '../helpers/postgres.js';
 
 let schema: PgSchema;

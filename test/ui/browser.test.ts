@@ -18,7 +18,8 @@ import { ADMIN, addUser, call, indexServer, ok, pushImage, pushIndex, setVisibil
 
 const CHROMIUM = process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'test-results', 'ui');
-const s = indexServer();
+// The webhook receiver listens on loopback, which webhooks may reach only when allowed.
+const s = indexServer({ notifications: { webhooks: { allow: ['127.0.0.1'] } } });
 
 let browser: Browser;
 let alice: User;

@@ -194,7 +194,7 @@ describe('web UI sessions', () => {
         for (const path of ['/ui/api/tags?repository=alice/hidden', '/ui/api/manifest?repository=alice/hidden&reference=v1', '/ui/api/tags?repository=alice/missing']) {
           const r = await withSession(s, 'GET', path, session, session?.csrf ?? 'anonymous');
           assert.equal(r.status, 404, `${who} ${path}`);
-          assert.equal(r.body.errors[0].code, 'NAME_UNKNOWN');
+          assert.equal(r.body.errors[0].code, 'NOT_FOUND');
         }
       }
       // The public one is readable by anyone.

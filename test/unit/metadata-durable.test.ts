@@ -1,6 +1,7 @@
 // Durable SQLite transactions: group commit (one WAL fdatasync shared by concurrent commits).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -54,9 +55,30 @@ describe('durable transactions', () => {
   });
 
   it('syncs the database file when the WAL is gone', async () => {
-    const ws = new WalSync(join(dir, 'c.db'));
-    const meta = await openSqlite(join(dir, 'c.db'));
+    const file = join(dir, 'c.db');
+    // Every open and every datasync WalSync makes, with the outcome.
+    const calls: string[] = [];
+    const recordingOpen = (async (path: string, flags: number) => {
+      try {
+        const fh = await open(path, flags);
+        calls.push(`open ${path}`);
+        const datasync = fh.datasync.bind(fh);
+        fh.datasync = async () => {
+          await datasync();
+          calls.push(`datasync ${path}`);
+        };
+        return fh;
+      } catch (err) {
+        calls.push(`open ${path}: ${(err as NodeJS.ErrnoException).code}`);
+        throw err;
+      }
+    }) as typeof open;
+    const ws = new WalSync(file, recordingOpen);
+    const meta = await openSqlite(file);
+    await meta.transaction((tx) => tx.insertInto('repositories').values({ name: 'wal/gone', created_at: 1 }).execute());
     await meta.close(); // the last connection checkpoints and removes the WAL
+    assert.equal(existsSync(`${file}-wal`), false, 'closing removed the WAL');
     await ws.sync();
+    assert.deepEqual(calls, [`open ${file}-wal: ENOENT`, `open ${file}`, `datasync ${file}`]);
   });
 });

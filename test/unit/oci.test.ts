@@ -97,6 +97,17 @@ describe('manifest parsing', () => {
       assert.throws(() => parseManifest(b, ct), ManifestInvalidError, JSON.stringify(doc).slice(0, 80));
     }
     assert.throws(() => parseManifest(bytes({ schemaVersion: 1, name: 'x' }), undefined), ManifestUnsupportedError);
+    // Without a Content-Type or a mediaType, a document that could be either kind is refused.
+    const { mediaType: _omit, ...bare } = image;
+    assert.throws(() => parseManifest(bytes({ ...bare, manifests: [] }), undefined), ManifestInvalidError);
+  });
+  it('accepts only manifest media types as Content-Type', () => {
+    for (const ct of ['text/plain', 'application/json', 'application/octet-stream', 'application/vnd.oci.image.config.v1+json']) {
+      assert.throws(() => parseManifest(bytes(image), ct), ManifestUnsupportedError, ct);
+    }
+    for (const ct of [undefined, '', 'application/vnd.oci.image.manifest.v1+json; charset=utf-8', 'Application/VND.oci.image.manifest.v1+json']) {
+      assert.equal(parseManifest(bytes(image), ct).mediaType, image.mediaType, String(ct));
+    }
   });
 });
 

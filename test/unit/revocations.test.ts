@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Revocations } from '../../src/auth/revocations.js';
 import { openSqlite, type MetadataDb } from '../../src/metadata/database.js';
-import { RevocationStore } from '../../src/metadata/revocation-store.js';
+import { RevocationStore } from '../../src/metadata/accounts/revocations.js';
 
 const RETAIN = 10 * 60_000;
 let meta: MetadataDb;

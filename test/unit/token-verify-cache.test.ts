@@ -5,7 +5,7 @@ import { SignJWT, generateKeyPair } from 'jose';
 import type { KeyRing } from '../../src/token/keys.js';
 import { Revocations } from '../../src/auth/revocations.js';
 import { openSqlite } from '../../src/metadata/database.js';
-import { RevocationStore } from '../../src/metadata/revocation-store.js';
+import { RevocationStore } from '../../src/metadata/accounts/revocations.js';
 import { TokenError, TokenVerifier } from '../../src/token/tokens.js';
 
 async function setup(revocations?: Revocations) {

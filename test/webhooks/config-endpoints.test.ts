@@ -1,9 +1,10 @@
 // registry:2's notifications.endpoints: every repository's events in the distribution
-// envelope, with the configured headers, in any auth mode (here: none).
+// envelope, with the configured headers, in any auth mode (here: none). They are the
+// operator's own: delivered to loopback here although no allow-list is set.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pushImage, removeDir, startServer, type TestServer } from '../helpers/api-server.js';
-import { loadConfig } from '../../src/config/index.js';
+import { defaultConfig, loadConfig } from '../../src/config/index.js';
 import { FAST, Receiver, sleep } from './helpers.js';
 
 describe('notifications.endpoints', () => {
@@ -65,5 +66,15 @@ describe('notifications.endpoints', () => {
     const c = loadConfig({ env: { REGISTRY_NOTIFICATIONS_WEBHOOKS_ATTEMPTS: '4' } });
     assert.equal(c.notifications.webhooks.attempts, 4);
     assert.deepEqual(c.notifications.endpoints, []);
+    assert.deepEqual(c.notifications.webhooks.allow, [], 'no exceptions by default');
+  });
+
+  it('reads the webhook allow-list from the file or the environment, and names a bad entry', () => {
+    const env = loadConfig({ env: { REGISTRY_NOTIFICATIONS_WEBHOOKS_ALLOW: 'ci.internal:8080, 10.0.0.0/8,[::1]:9000' } });
+    assert.deepEqual(env.notifications.webhooks.allow, ['ci.internal:8080', '10.0.0.0/8', '[::1]:9000']);
+    const file = defaultConfig({ notifications: { webhooks: { allow: ['*.corp.example', 'fd00::/8'] } } } as never);
+    assert.deepEqual(file.notifications.webhooks.allow, ['*.corp.example', 'fd00::/8']);
+    assert.throws(() => loadConfig({ env: { REGISTRY_NOTIFICATIONS_WEBHOOKS_ALLOW: 'ok.lan,10.0.0.0/33' } }), /notifications\.webhooks\.allow\.1: "10\.0\.0\.0\/33" is not a valid CIDR/);
+    assert.throws(() => defaultConfig({ notifications: { webhooks: { denyprivate: false } } } as never), /denyprivate/, 'the old switch is gone: internal addresses are always refused');
   });
 });

@@ -17,7 +17,8 @@ export interface Received {
   at: number;
 }
 
-export type Behaviour = (req: Received, n: number) => number | 'hang';
+/** The status to answer (with headers, e.g. a redirect's Location), or 'hang' for no answer. */
+export type Behaviour = (req: Received, n: number) => number | { status: number; headers: Record<string, string> } | 'hang';
 
 /** An HTTP server that records every request; `behaviour` picks the status (default 200). */
 export class Receiver {
@@ -47,9 +48,10 @@ export class Receiver {
         }
         const rec = { headers: req.headers, body, json, at: Date.now() };
         this.requests.push(rec);
-        const status = this.behaviour(rec, this.requests.length);
-        if (status === 'hang') return;
-        res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status < 300 ? 'ok' : `failure ${this.requests.length}`);
+        const answer = this.behaviour(rec, this.requests.length);
+        if (answer === 'hang') return;
+        const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+        res.writeHead(status, { 'Content-Type': 'text/plain', ...headers }).end(status < 300 ? 'ok' : `failure ${this.requests.length}`);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
@@ -84,10 +86,16 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const FAST = { interval: 50, backoff: 20, maxbackoff: 80, attempts: 5, timeout: 2000 };
 
+/**
+ * The receivers listen on loopback, which webhooks may not reach by default: the test
+ * servers allow it (test/webhooks/outbound.test.ts shows the default refusing it).
+ */
+export const ALLOW_RECEIVERS = { allow: ['127.0.0.1'] };
+
 export function serverOptions(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): StartOptions {
   return {
     ...(dir ? { dir } : {}),
-    config: { ...TOKEN_AUTH, notifications: { webhooks: { ...FAST, ...webhooks } }, ...extra } as StartOptions['config'],
+    config: { ...TOKEN_AUTH, notifications: { webhooks: { ...FAST, ...ALLOW_RECEIVERS, ...webhooks } }, ...extra } as StartOptions['config'],
   };
 }
 
@@ -109,6 +117,18 @@ export async function stopAll(s: TestServer, rx: Receiver): Promise<void> {
   await s.close();
   await rx.close();
   removeDir(s.dir);
+}
+
+/** Polls the delivery log until a delivery matches `pred` (or fails after `timeoutMs`). */
+export async function waitDelivery(s: TestServer, creds: Creds, hook: number, pred: (d: any) => boolean, what: string, timeoutMs = 5000): Promise<any> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await ok(call(s, 'GET', `/webhooks/${hook}/deliveries`, creds));
+    const d = list.deliveries.find(pred);
+    if (d) return d;
+    if (Date.now() > until) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(list.deliveries)}`);
+    await sleep(25);
+  }
 }
 
 export interface Reply {

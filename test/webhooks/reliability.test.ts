@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
 import { openSqlite } from '../../src/metadata/database.js';
-import { Receiver, addUser, call, ok, pushImage, serverOptions, sleep, start } from './helpers.js';
+import { Receiver, addUser, call, ok, pushImage, serverOptions, sleep, start, waitDelivery } from './helpers.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -22,17 +22,6 @@ async function receiver(behaviour?: Parameters<typeof Receiver.start>[0]): Promi
   cleanup.push(() => r.close().catch(() => {}));
   return r;
 }
-async function waitDelivery(s: TestServer, creds: { user: string; password: string }, hook: number, pred: (d: any) => boolean, what: string, timeoutMs = 5000): Promise<any> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const list = await ok(call(s, 'GET', `/webhooks/${hook}/deliveries`, creds));
-    const d = list.deliveries.find(pred);
-    if (d) return d;
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(list.deliveries)}`);
-    await sleep(25);
-  }
-}
-
 describe('webhook reliability', () => {
   it('a receiver that fails three times then recovers gets the event exactly once more', async () => {
     const dir = tempDir();

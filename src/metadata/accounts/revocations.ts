@@ -1,8 +1,8 @@
 // The revocations table (see auth/revocations.ts for what reads it): rows are written in
 // the transaction of the change that takes rights away, and read by every process.
 import { sql } from 'kysely';
-import type { MetadataDb, Tx } from './database.js';
-import type { RevocationsTable } from './schema.js';
+import type { MetadataDb, Tx } from '../database.js';
+import type { RevocationsTable } from '../schema.js';
 
 export type RevocationKind = RevocationsTable['kind'];
 
