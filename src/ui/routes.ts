@@ -44,6 +44,11 @@ function clientDir(): string | null {
   return null;
 }
 
+/** Whether `npm run build` has compiled the client (without it the UI has no pages). */
+export function uiClientBuilt(): boolean {
+  return clientDir() !== null;
+}
+
 function loadAssets(): Map<string, Asset> {
   const out = new Map<string, Asset>();
   out.set('app.css', asset(STYLES, 'text/css; charset=utf-8'));
