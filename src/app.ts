@@ -78,7 +78,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     blobs: new BlobService(storage, store),
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks)),
-    listing: new ListingService(store, tokenAuth?.services?.store),
+    listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,

@@ -7,7 +7,6 @@
 // routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
 // it must match when derived, so those URLs never reach the other wildcard routes.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import { RestError } from '../errors/rest.js';
@@ -91,7 +90,7 @@ export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, ho
 }
 
 function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
-  const { store: accounts, authorizer } = d;
+  const { stores: { users, orgs }, authorizer } = d;
   const store = hooks.store;
   const noSuchHook = () => notFound('webhook');
 
@@ -105,12 +104,12 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
   /** The repository's webhooks are managed by those who administer it; others get 404 or 403 like the repository API. */
   const administeredRepository = async (who: Principal, name: string): Promise<void> => {
     if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
   };
   const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
-    const kind = await accounts.namespaceKind(ns);
+    const kind = await users.namespaceKind(ns);
     if (!kind) throw notFound('namespace');
-    const role = kind === 'org' ? await accounts.orgRole(ns, who.userId) : null;
+    const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
     if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
   };
 
@@ -197,7 +196,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     await administeredRepository(person(req), name);
     const ns = namespaceOf(name);
     // The owning namespace row, when there is one, so its deletion takes the webhook along.
-    const namespace = (await accounts.namespaceKind(ns)) ? ns : null;
+    const namespace = (await users.namespaceKind(ns)) ? ns : null;
     return reply.code(201).send(await create(req, 'repository', name, namespace));
   });
 
@@ -393,13 +392,4 @@ function deliveryView(x: Delivery) {
     lastStatusCode: x.lastStatusCode,
     lastError: x.lastError,
   };
-}
-
-/** Administrators, those who administer the namespace, and teams or collaborators with `admin` (as repository-routes.ts). */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }

@@ -58,7 +58,7 @@ export async function createWebhooks(config: BerthConfig, meta: MetadataDb, serv
   const mayDeliver = async (hook: Webhook, d: Delivery): Promise<boolean> => {
     if (hook.scopeKind !== 'user') return true;
     if (!services) return false;
-    const user = await services.store.userByName(hook.scope);
+    const user = await services.stores.users.userByName(hook.scope);
     if (!user || user.disabled) return false;
     const principal = { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };
     return (await services.authorizer.actions(principal, d.repository)).has('pull');
