@@ -35,6 +35,8 @@ export interface AppParts {
   meta: MetadataDb;
   /** Host name resolution for outbound requests (webhooks); the system resolver by default. */
   resolve: Resolver;
+  /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
+  now: () => number;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -69,7 +71,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now: parts.now });
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
@@ -155,6 +157,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     }, purging.interval);
     timer.unref();
   }
+  webhooks.attach(app);
   webhooks.start(app.log);
   const revocations = tokenAuth?.services?.revocations;
   if (revocations) {
