@@ -5,6 +5,7 @@ import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { registerIndexRoutes } from './api/index-routes.js';
 import { registerWebhookRoutes } from './api/webhook-routes.js';
+import { siblingRelay } from './auth/revocation-relay.js';
 import { buildTokenAuth } from './auth/token-auth.js';
 import { openAccess } from './http/access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
@@ -34,6 +35,8 @@ export interface AppParts {
   meta: MetadataDb;
   /** Host name resolution for outbound requests (webhooks); the system resolver by default. */
   resolve: Resolver;
+  /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
+  now: () => number;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -68,7 +71,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now: parts.now });
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
@@ -154,10 +157,17 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     }, purging.interval);
     timer.unref();
   }
+  webhooks.attach(app);
   webhooks.start(app.log);
+  const revocations = tokenAuth?.services?.revocations;
+  if (revocations) {
+    revocations.relayTo(siblingRelay(() => revocations.poll()));
+    revocations.start(app.log);
+  }
   index.attach(app).start();
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    revocations?.stop();
     await index.stop();
     await webhooks.stop();
     if (ownsMeta) await meta.close();
