@@ -32,6 +32,8 @@ export interface AppParts {
   meta: MetadataDb;
   /** Host name resolution for outbound requests (webhooks); the system resolver by default. */
   resolve: Resolver;
+  /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
+  now: () => number;
   /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
   onRoute: (route: RouteOptions) => void;
 }
@@ -68,7 +70,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now: parts.now });
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
@@ -76,7 +78,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     blobs: new BlobService(storage, store),
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks)),
-    listing: new ListingService(store, tokenAuth?.services?.store),
+    listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,
@@ -154,6 +156,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     }, purging.interval);
     timer.unref();
   }
+  webhooks.attach(app);
   webhooks.start(app.log);
   index.attach(app).start();
   app.addHook('onClose', async () => {

@@ -6,7 +6,7 @@ import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
 import { parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
-import type { AuditEntry } from '../metadata/account-store.js';
+import type { AuditEntry } from '../metadata/accounts/audit-log.js';
 import { sessionPrincipal } from '../ui/sessions.js';
 import type { ApiDeps } from './deps.js';
 
@@ -36,8 +36,8 @@ export async function identify(d: ApiDeps, req: FastifyRequest): Promise<void> {
 }
 
 async function tokenOwner(d: ApiDeps, secret: string): Promise<string> {
-  const token = await d.store.accessTokenByHash(sha256Hex(secret));
-  const user = token ? await d.store.userById(token.userId) : null;
+  const token = await d.stores.credentials.accessTokenByHash(sha256Hex(secret));
+  const user = token ? await d.stores.users.userById(token.userId) : null;
   return user?.username ?? '';
 }
 

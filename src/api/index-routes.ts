@@ -13,7 +13,7 @@ import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
 import type { CommentAuthor, IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { badRequest, caller, forbidden, invalidRepositoryName, notFound, unauthorized, unknownRepository } from './caller.js';
 import type { ApiDeps } from './deps.js';
@@ -197,7 +197,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
       });
       return page(caller(req), repo);
     },
@@ -232,7 +232,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
   /** What the index service's comment rules (trust, rate limit) need to know about the author. */
   const authorOf = async (who: Principal, repoName: string): Promise<CommentAuthor> => ({
     userId: who.userId,
-    accountCreatedAt: (await d.store.userById(who.userId))?.createdAt ?? null,
+    accountCreatedAt: (await d.stores.users.userById(who.userId))?.createdAt ?? null,
     moderator: moderator(who),
     repositoryAdmin: await authorizer.mayAdminister(who, repoName),
   });
@@ -292,7 +292,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
       });
       return { name: repo.name, enabled: req.body.enabled };
     },
@@ -337,7 +337,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       await d.meta.transaction(async (tx) => {
         await store.deleteComment(tx, comment.id);
         if (comment.authorId !== who0.userId) {
-          await d.store.audit(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+          await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
         }
       });
       return reply.code(204).send();
@@ -388,7 +388,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     const now = Date.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
-      await d.store.audit(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
     });
     return view((await store.comment(comment.id))!, who);
   };

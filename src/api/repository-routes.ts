@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { auditOf, caller, forbidden, invalidRepositoryName, notFound, person, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
@@ -59,7 +59,7 @@ function parse(req: FastifyRequest, want: Shape): { name: string; user?: string 
 }
 
 export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void {
-  const { store, authorizer } = d;
+  const { stores: { users, orgs, repositories: access }, authorizer } = d;
   const unknown = unknownRepository;
 
   /** The repository if the caller may pull it; otherwise the same 404 a missing one gives. */
@@ -93,7 +93,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const who = caller(req);
       const { n, last, namespace } = req.query;
-      const rows = await store.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
+      const rows = await access.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
       // A token limited to some repositories lists only those (and public ones).
       const limits = who?.limits;
       const shown = limits ? rows.filter((r) => r.visibility === 'public' || resourceMatches(limits.resource, r.name)) : rows;
@@ -124,7 +124,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const repo = await administered(req, parse(req, 'repository').name);
       const visibility = req.body.visibility;
-      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => store.setVisibility(tx, repo.id, visibility));
+      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => access.setVisibility(tx, repo.id, visibility));
       return view(caller(req), { ...repo, visibility });
     },
   );
@@ -134,7 +134,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     { constraints: { berthRepositoryPath: 'collaborators' }, config: documented('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
     async (req) => {
       const repo = await administered(req, parse(req, 'collaborators').name);
-      return { collaborators: (await store.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
+      return { collaborators: (await access.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
     },
   );
 
@@ -144,7 +144,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const c = (await store.collaborators(repo.id)).find((x) => x.username === p.user);
+      const c = (await access.collaborators(repo.id)).find((x) => x.username === p.user);
       if (!c) throw notFound('collaborator');
       return { name: c.username, permission: c.permission };
     },
@@ -159,10 +159,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const user = await store.userByName(p.user!);
+      const user = await users.userByName(p.user!);
       if (!user) throw notFound('user');
       const perm = req.body.permission;
-      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => store.setCollaborator(tx, repo.id, user.id, perm));
+      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => access.setCollaborator(tx, repo.id, user.id, perm));
       return { name: user.username, permission: perm };
     },
   );
@@ -179,8 +179,8 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       const name = parse(req, 'repository').name;
       await visible(who, name);
       const ns = namespaceOf(name);
-      const kind = await store.namespaceKind(ns);
-      const role = kind === 'org' ? await store.orgRole(ns, who.userId) : null;
+      const kind = await users.namespaceKind(ns);
+      const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
       if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
       if (!d.registry?.deleteEnabled) throw new RestError('UNSUPPORTED', 'deletes are disabled on this registry');
       if (!(await d.registry.deleteRepository(name, { actor: who.username, address: req.ip }))) throw unknown();
@@ -199,10 +199,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req, reply) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const user = await store.userByName(p.user!);
+      const user = await users.userByName(p.user!);
       if (!user) throw notFound('collaborator');
       await change(d, auditOf(req, 'collaborator.remove', repo.name, { user: user.username }), async (tx) => {
-        if (!(await store.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
+        if (!(await access.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
       });
       return reply.code(204).send();
     },

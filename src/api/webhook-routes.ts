@@ -85,7 +85,7 @@ interface HookBody {
 
 /** Registers the webhook routes in the /api/v1 scope (routes.ts; webhookPathStrategy is on the app). */
 export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
-  const { store: accounts, authorizer } = d;
+  const { stores: { users, orgs }, authorizer } = d;
   const store = hooks.store;
   const noSuchHook = () => notFound('webhook');
 
@@ -102,9 +102,9 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
     if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
   };
   const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
-    const kind = await accounts.namespaceKind(ns);
+    const kind = await users.namespaceKind(ns);
     if (!kind) throw notFound('namespace');
-    const role = kind === 'org' ? await accounts.orgRole(ns, who.userId) : null;
+    const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
     if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
   };
 
@@ -206,7 +206,7 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       await administeredRepository(person(req), name);
       const ns = namespaceOf(name);
       // The owning namespace row, when there is one, so its deletion takes the webhook along.
-      const namespace = (await accounts.namespaceKind(ns)) ? ns : null;
+      const namespace = (await users.namespaceKind(ns)) ? ns : null;
       return reply.code(201).send(await create(req, 'repository', name, namespace));
     },
   );

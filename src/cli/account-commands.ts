@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { AccountService } from '../auth/accounts.js';
 import { describeDatabase } from '../config/describe.js';
 import { ConfigError, loadConfig, type BerthConfig, type TokenAuthConfig } from '../config/index.js';
-import type { AccountStore } from '../metadata/account-store.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { UsageError, inContext } from './errors.js';
 
@@ -41,8 +41,8 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .option(...configOption)
     .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
     .action(async (name: string, opts: { config?: string; passwordStdin?: boolean }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, store }) => {
-        const u = await store.userByName(name);
+      await withAccounts(opts.config, fail, async ({ accounts, stores }) => {
+        const u = await stores.users.userByName(name);
         if (!u || u.robotOrgId !== null) throw new UsageError(`no such user: ${name}`);
         await accounts.setPassword(u, await readPassword(opts.passwordStdin, `user passwd ${name}`), { actor: CLI_ACTOR, action: 'user.password', target: name });
         process.stdout.write(`password changed for ${name}\n`);
@@ -56,9 +56,9 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .description('sign new tokens with a new key; older keys verify until their tokens expire')
     .option(...configOption)
     .action(async (opts: { config?: string }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, meta, store, token }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, meta, stores, token }) => {
         const [{ KeyRing }, { signingKeySealer }] = await Promise.all([import('../token/keys.js'), import('../auth/token-auth.js')]);
-        const keys = new KeyRing(store, meta, token.expiration, signingKeySealer(token));
+        const keys = new KeyRing(stores.signingKeys, meta, token.expiration, signingKeySealer(token));
         await keys.init();
         const kid = await keys.rotate();
         await accounts.audit({ actor: CLI_ACTOR, action: 'keys.rotate', target: kid });
@@ -71,7 +71,7 @@ interface Parts {
   config: BerthConfig;
   token: TokenAuthConfig;
   meta: MetadataDb;
-  store: AccountStore;
+  stores: AccountStores;
   accounts: AccountService;
 }
 
@@ -81,10 +81,10 @@ async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts)
     const config = loadConfig({ file: file ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
     const token = builtinIssuer(config);
     // Loaded lazily, so `berth config verify` stays light.
-    const [{ openMetadata }, { AccountStore }, { AccountService }] = await Promise.all([import('../metadata/open.js'), import('../metadata/account-store.js'), import('../auth/accounts.js')]);
+    const [{ openMetadata }, { accountStores }, { AccountService }] = await Promise.all([import('../metadata/open.js'), import('../metadata/accounts/index.js'), import('../auth/accounts.js')]);
     meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
-    const store = new AccountStore(meta);
-    await fn({ config, token, meta, store, accounts: new AccountService(store, meta, config.auth!.accounts) });
+    const stores = accountStores(meta);
+    await fn({ config, token, meta, stores, accounts: new AccountService(stores, meta, config.auth!.accounts) });
   } catch (err) {
     await meta?.close().catch(() => {});
     fail(err, err instanceof ConfigError ? 2 : 1);

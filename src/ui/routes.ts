@@ -44,6 +44,11 @@ function clientDir(): string | null {
   return null;
 }
 
+/** Whether `npm run build` has compiled the client (without it the UI has no pages). */
+export function uiClientBuilt(): boolean {
+  return clientDir() !== null;
+}
+
 function loadAssets(): Map<string, Asset> {
   const out = new Map<string, Asset>();
   out.set('app.css', asset(STYLES, 'text/css; charset=utf-8'));
@@ -159,7 +164,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
       /** The session's user as the page shows it; null when the API would not take the session. */
       const me = async (userId: number, since: number) => {
-        const u = await deps.store.userById(userId);
+        const u = await deps.stores.users.userById(userId);
         if (!u || u.disabled || u.robotOrgId !== null || u.passwordChangedAt > since) return null;
         return { name: u.username, email: u.email, admin: u.isAdmin };
       };

@@ -138,6 +138,8 @@ describe('config verify and serve', () => {
     refused(await berth(['serve'], { REGISTRY_AUTH: 'token', BERTH_AUTH_TOKEN_BUILTIN: 'false', BERTH_AUTH_TOKEN_JWKS: path.join(dir, 'not-json.json') }), 2, /auth\.token\.jwks: .*not-json\.json is not a JSON Web Key Set/);
     refused(await berth(['serve'], { ...TOKEN, BERTH_AUTH_ACCOUNTS_ADMINPASSWORDFILE: missing }), 2, /auth\.accounts\.adminpasswordfile: cannot read/);
     refused(await berth(['serve', path.join(dir, 'missing.yml')]), 2, /configuration error: cannot read config file/);
+    const s3 = { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_REGION: 'us-east-1' };
+    refused(await berth(['serve'], { ...s3, REGISTRY_STORAGE_S3_V4AUTH: 'false' }), 2, /storage\.s3\.v4auth: false is not supported/);
   });
 
   it('serve: an address in use is named', async () => {

@@ -1,8 +1,18 @@
 // The outbound address rule (src/net/outbound.ts): which destinations requests made on a
-// user's behalf may reach, and the operator's allow-list.
+// user's behalf may reach, and the operator's allow-list; and the guarded sockets
+// (src/net/outbound-connect.ts) that apply it to webhook POSTs over HTTP and HTTPS.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { systemResolver, type Resolver } from '../../src/net/outbound-connect.js';
 import { allowEntryError, internalRange, OutboundPolicy } from '../../src/net/outbound.js';
+import { post } from '../../src/webhooks/post.js';
+import { selfSignedCert } from '../helpers/api-tls.js';
 
 const dest = (host: string, port = 80) => ({ host, port });
 
@@ -129,5 +139,76 @@ describe('outbound address rule', () => {
       assert.notEqual(allowEntryError(bad), null, bad);
     }
     assert.throws(() => new OutboundPolicy(['10.0.0.0/33']), /invalid outbound allow-list entry/);
+  });
+});
+
+describe('guarded connections (webhook POSTs)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-outbound-'));
+  const cert = selfSignedCert(dir);
+  let tcpConnections = 0;
+  const sni: string[] = [];
+  const received: string[] = [];
+  const tlsServer = https.createServer(
+    { cert: readFileSync(cert.certificate), key: readFileSync(cert.key), SNICallback: (name, cb) => (sni.push(name), cb(null, undefined as never)) },
+    (req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    },
+  );
+  tlsServer.on('connection', () => tcpConnections++);
+  const plain = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => (received.push(body), res.end('pong')));
+  });
+  plain.on('connection', () => tcpConnections++);
+  let tlsPort = 0;
+  let plainPort = 0;
+  const lookups: string[] = [];
+  const resolve: Resolver = async (host) => (lookups.push(host), systemResolver(host));
+
+  before(async () => {
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    tlsPort = (tlsServer.address() as AddressInfo).port;
+    plainPort = (plain.address() as AddressInfo).port;
+  });
+  after(async () => {
+    await new Promise((r) => tlsServer.close(r));
+    await new Promise((r) => plain.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects where the policy allows, over HTTP and HTTPS (with the host name as SNI)', async () => {
+    const guard = { policy: new OutboundPolicy(['localhost']), resolve };
+    const r = await post(`http://localhost:${plainPort}/x`, {}, 'ping', 2000, guard);
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.responseBody, 'pong');
+    assert.deepEqual(received, ['ping']);
+    assert.deepEqual(lookups, ['localhost'], 'resolved through the injected resolver');
+    // The certificate is self-signed: the handshake happening (and failing on trust) shows TLS runs over the guarded socket.
+    const t = await post(`https://localhost:${tlsPort}/x`, {}, 'ping', 2000, guard);
+    assert.equal(t.statusCode, null);
+    assert.match(String(t.error), /self[- ]signed/i);
+    assert.equal(t.refused, undefined);
+    assert.deepEqual(sni, ['localhost']);
+  });
+
+  it('refuses before connecting: no TCP connection reaches the server, over HTTP or HTTPS', async () => {
+    const guard = { policy: new OutboundPolicy([]), resolve };
+    const before = tcpConnections;
+    for (const url of [`https://localhost:${tlsPort}/`, `https://127.0.0.1:${tlsPort}/`, `http://localhost:${plainPort}/`, `http://[::ffff:127.0.0.1]:${plainPort}/`]) {
+      const r = await post(url, {}, 'ping', 2000, guard);
+      assert.equal(r.statusCode, null, url);
+      assert.equal(r.responseBody, null);
+      assert.match(String(r.refused?.reason), /loopback address/, url);
+      assert.match(String(r.error), /^refused: /);
+    }
+    assert.equal(tcpConnections, before, 'not even a TCP handshake');
+  });
+
+  it('lets operator endpoints (no guard) reach anything', async () => {
+    const r = await post(`http://127.0.0.1:${plainPort}/x`, {}, 'operator', 2000, null);
+    assert.equal(r.statusCode, 200);
   });
 });

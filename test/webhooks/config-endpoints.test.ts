@@ -3,16 +3,16 @@
 // operator's own: delivered to loopback here although no allow-list is set.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { pushImage, removeDir, startServer, type TestServer } from '../helpers/api-server.js';
+import { pushImage, removeDir } from '../helpers/api-server.js';
 import { defaultConfig, loadConfig } from '../../src/config/index.js';
-import { FAST, Receiver, sleep } from './helpers.js';
+import { FAST, type HookServer, Receiver, settle, startHooks } from './helpers.js';
 
 describe('notifications.endpoints', () => {
-  let s: TestServer;
+  let s: HookServer;
   let rx: Receiver;
   before(async () => {
     rx = await Receiver.start();
-    s = await startServer({
+    s = await startHooks({
       config: {
         notifications: {
           endpoints: [
@@ -35,8 +35,7 @@ describe('notifications.endpoints', () => {
     await pushImage(s.url, 'other/two', { ref: 'v1' });
     const del = await fetch(`${s.url}/v2/lib/one/manifests/latest`, { method: 'DELETE' });
     assert.equal(del.status, 202);
-    await rx.waitFor((r) => r.length >= 2, 'two pushes');
-    await sleep(300);
+    await settle(s.clock, s);
     assert.equal(rx.requests.length, 2, 'deletes ignored, disabled endpoint silent');
     for (const r of rx.requests) {
       assert.equal(r.headers.authorization, 'Bearer t0ken');

@@ -4,14 +4,14 @@
 // exceptions, and the operator's notifications.endpoints stay trusted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
+import { removeDir, tempDir } from '../helpers/api-server.js';
 import { systemResolver, type Resolver } from '../../src/net/outbound-connect.js';
-import { ADMIN, type Behaviour, Receiver, type User, addUser, call, ok, pushImage, serverOptions, waitDelivery } from './helpers.js';
+import { ADMIN, type Behaviour, type HookServer, Receiver, type User, addUser, call, findDelivery, ok, pushImage, serverOptions, settle, startHooks } from './helpers.js';
 
 const NO_ALLOW_LIST = { allow: [] };
 
 describe('webhook destinations', () => {
-  let s: TestServer;
+  let s: HookServer;
   /** An "internal service" on loopback that no user webhook may reach. */
   let internal: Receiver;
   /** The operator's configured endpoint, also on loopback. */
@@ -38,7 +38,7 @@ describe('webhook destinations', () => {
     const opts = serverOptions(undefined, { ...NO_ALLOW_LIST, timeout: 1500 }, {});
     const config = opts.config as any;
     config.notifications.endpoints = [{ name: 'ops', url: operator.url }];
-    s = await startServer({ ...opts, parts: { resolve } });
+    s = await startHooks({ ...opts, parts: { resolve } });
     alice = await addUser(s, 'alice');
     await pushImage(s, alice, 'alice/app', 'seed', 1);
   });
@@ -102,6 +102,7 @@ describe('webhook destinations', () => {
       hooks[host] = h.id;
     }
     await pushImage(s, alice, 'alice/app', 'internal', 1);
+    await settle(s.clock, s);
     const expected: Record<string, RegExp> = {
       localhost: /^refused: localhost resolves to a loopback address/,
       'v4.example': /^refused: v4\.example resolves to a private address/,
@@ -112,7 +113,7 @@ describe('webhook destinations', () => {
     };
     for (const [host, id] of Object.entries(hooks)) {
       // Refused for good: dead after one attempt, not retried.
-      const d = await waitDelivery(s, alice, id, (x) => x.status === 'dead', `${host} refused`);
+      const d = await findDelivery(s, alice, id, (x) => x.status === 'dead', `${host} refused`);
       assert.equal(d.attempts, 1, host);
       assert.equal(d.lastStatusCode, null);
       assert.match(d.lastError, expected[host], host);
@@ -130,7 +131,8 @@ describe('webhook destinations', () => {
     internal.requests.length = 0;
     const h = await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: `http://rebind.example:${internal.port}/hook`, tagPattern: 'rebind' }), 201);
     await pushImage(s, alice, 'alice/app', 'rebind', 1);
-    const d = await waitDelivery(s, alice, h.id, (x) => x.status === 'dead', 'refused after rebinding', 15_000);
+    await settle(s.clock, s);
+    const d = await findDelivery(s, alice, h.id, (x) => x.status === 'dead', 'refused after rebinding');
     const detail = await ok(call(s, 'GET', `/webhooks/${h.id}/deliveries/${d.id}`, alice));
     // The first attempt went to the public (documentation, unreachable) address and failed; the second resolved to loopback and was refused.
     assert.equal(detail.attempts.length, 2, JSON.stringify(detail.attempts));
@@ -146,7 +148,9 @@ describe('webhook destinations', () => {
   it("still delivers to the operator's notifications.endpoints on loopback", async () => {
     const n = operator.requests.length;
     await pushImage(s, alice, 'alice/app', 'operator', 1);
-    await operator.waitFor((r) => r.length > n && r.some((x) => x.json?.events?.[0]?.target?.tag === 'operator'), 'the configured endpoint');
+    await settle(s.clock, s);
+    assert.equal(operator.requests.length, n + 1);
+    assert.equal(operator.requests[n].json.events[0].target.tag, 'operator');
     const hooks = await ok(call(s, 'GET', '/webhooks?kind=config', ADMIN));
     assert.equal(hooks.webhooks[0].url, operator.url);
   });
@@ -163,7 +167,7 @@ describe('webhook allow-list and redirects', () => {
     return r;
   };
   const server = async (dir: string | undefined, allow: string[], webhooks: Record<string, unknown> = {}) => {
-    const s = await startServer(serverOptions(dir, { allow, ...webhooks }));
+    const s = await startHooks(serverOptions(dir, { allow, ...webhooks }));
     cleanup.push(() => s.close().catch(() => {}));
     return s;
   };
@@ -179,7 +183,8 @@ describe('webhook allow-list and redirects', () => {
     await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: target.url }), 400);
     const h = await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: front.url }), 201);
     await pushImage(s, alice, 'alice/app', 'v1', 1);
-    const d = await waitDelivery(s, alice, h.id, (x) => x.status === 'dead', 'dead after redirects');
+    await settle(s.clock, s);
+    const d = await findDelivery(s, alice, h.id, (x) => x.status === 'dead', 'dead after redirects');
     assert.equal(front.requests.length, 5, 'each attempt reached the allowed receiver');
     assert.equal(target.requests.length, 0, 'the redirect target received nothing');
     assert.equal(d.lastStatusCode, 302);
@@ -200,7 +205,8 @@ describe('webhook allow-list and redirects', () => {
     await s.close();
 
     s = await server(dir, ['localhost']);
-    await waitDelivery(s, alice, h.id, (x) => x.status === 'delivered', 'delivered to the allowed host');
+    await settle(s.clock, s);
+    await findDelivery(s, alice, h.id, (x) => x.status === 'delivered', 'delivered to the allowed host');
     assert.equal(rx.requests.length, 1);
     assert.equal(rx.requests[0].json.push_data.tag, 'v1');
     await s.close();
@@ -211,9 +217,10 @@ describe('webhook allow-list and redirects', () => {
     await pushImage(s, alice, 'alice/app', 'v2', 1);
     await s.close();
     s = await server(dir, []);
-    const byName = await waitDelivery(s, alice, h.id, (x) => x.tag === 'v2' && x.status === 'dead', 'refused without the exception');
+    await settle(s.clock, s);
+    const byName = await findDelivery(s, alice, h.id, (x) => x.tag === 'v2' && x.status === 'dead', 'refused without the exception');
     assert.match(byName.lastError, /^refused: localhost resolves to a loopback address/);
-    const byAddress = await waitDelivery(s, alice, literal.id, (x) => x.tag === 'v2' && x.status === 'dead', 'literal refused without the exception');
+    const byAddress = await findDelivery(s, alice, literal.id, (x) => x.tag === 'v2' && x.status === 'dead', 'literal refused without the exception');
     assert.match(byAddress.lastError, /^refused: 127\.0\.0\.1 is a loopback address/);
     assert.equal(rx.requests.length, 1, 'nothing more arrived');
   });
