@@ -1,8 +1,7 @@
 // The composition root: picks drivers from the configuration and wires the
 // services into one Fastify instance. Tests build the app the same way.
-import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { BerthConfig } from './config/index.js';
+import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { registerIndexRoutes } from './api/index-routes.js';
 import { registerWebhookRoutes } from './api/webhook-routes.js';
@@ -26,12 +25,17 @@ import { ManifestService } from './registry/manifests.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
+import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
 
 export interface AppParts {
   storage: StorageDriver;
   meta: MetadataDb;
+  /** Host name resolution for outbound requests (webhooks); the system resolver by default. */
+  resolve: Resolver;
+  /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
+  now: () => number;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -49,7 +53,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const storage = parts?.storage ?? (await createStorage(config));
   const meta = parts?.meta ?? (await openMetadata(config));
   try {
-    return await assemble(config, storage, meta, !parts?.meta);
+    return await assemble(config, storage, meta, !parts?.meta, parts ?? {});
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -57,7 +61,7 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   }
 }
 
-async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean): Promise<FastifyInstance> {
+async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
@@ -66,7 +70,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null);
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now: parts.now });
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
@@ -74,7 +78,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     blobs: new BlobService(storage, store),
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks)),
-    listing: new ListingService(store, tokenAuth?.services?.store),
+    listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,
@@ -92,6 +96,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     frameworkErrors,
+    // A field a route does not know is refused (400 INVALID), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     // Large blobs take as long as they take; idle sockets are still reaped by keepAliveTimeout.
     requestTimeout: 0,
     connectionTimeout: 0,
@@ -99,7 +105,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
     ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
     ...(config.http.tls
-      ? { https: { cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) } }
+      ? { https: { cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate), key: readConfiguredFile('http.tls.key', config.http.tls.key) } }
       : {}),
   }) as unknown as FastifyInstance;
 
@@ -150,6 +156,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     }, purging.interval);
     timer.unref();
   }
+  webhooks.attach(app);
   webhooks.start(app.log);
   index.attach(app).start();
   app.addHook('onClose', async () => {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// The `berth` command line. Exit codes: 0 ok, 1 runtime failure or failed
-// `config verify`, 2 configuration error when starting the server.
+// The `berth` command line. Exit codes: 0 ok, 1 runtime failure, a user's mistake or a
+// failed `config verify`, 2 configuration error when starting the server. A user's mistake
+// is one line on stderr (cli/errors.ts); only bugs print a stack.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAccountCommands } from './cli/account-commands.js';
+import { userErrorLine } from './cli/errors.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
 // package.json sits one level above both src/ (tsx) and dist/ (built).
@@ -12,8 +14,7 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const program = new Command()
   .name('berth')
   .description('Berth: an OCI container image registry')
-  .version(pkg.version, '-v, --version')
-  .showHelpAfterError();
+  .version(pkg.version, '-v, --version');
 
 program
   .command('serve [config]')
@@ -46,14 +47,20 @@ configCmd
   });
 
 registerAccountCommands(program, fail);
+oneLineUsageErrors(program, 'berth');
 
 function fail(err: unknown, code: number): never {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`berth: configuration error: ${err.message}\n`);
-  } else {
-    process.stderr.write(`berth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  }
+  const line = userErrorLine(err);
+  process.stderr.write(`berth: ${line ?? (err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
   process.exit(code);
+}
+
+/** Bad arguments and options: commander's message on one line, and where the usage is. */
+function oneLineUsageErrors(cmd: Command, path: string): void {
+  cmd.configureOutput({
+    outputError: (message, write) => write(`berth: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see ${path} --help)\n`),
+  });
+  for (const sub of cmd.commands) oneLineUsageErrors(sub, `${path} ${sub.name()}`);
 }
 
 await program.parseAsync(process.argv);

@@ -1,9 +1,12 @@
 // Runs the registry: one process, or several workers sharing the port (node:cluster).
 import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
+import { inContext } from './cli/errors.js';
+import { describeAuth, describeDatabase, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
@@ -33,6 +36,9 @@ export async function serve(config: BerthConfig): Promise<void> {
   const app = await createApp(config, { meta });
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
+  const { uiClientBuilt } = await import('./ui/routes.js');
+  const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
+  app.log.info(summary, `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}`);
   const stop = async () => {
     // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
     setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
@@ -44,13 +50,29 @@ export async function serve(config: BerthConfig): Promise<void> {
   process.once('SIGINT', stop);
 }
 
+/** What this server runs with, for its start-up log line: no secrets (config/describe.ts). */
+export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt: boolean) {
+  const scheme = config.http.tls ? 'https' : 'http';
+  const hostPart = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const address = `${scheme}://${hostPart(bound.address)}:${bound.port}`;
+  // A wildcard address is not one to browse to; the configured external URL is, when there is one.
+  const local = bound.address === '0.0.0.0' || bound.address === '::' ? `${scheme}://localhost:${bound.port}` : address;
+  return {
+    address,
+    auth: describeAuth(config),
+    storage: describeStorage(config),
+    database: describeDatabase(config),
+    ui: describeUi(config, config.http.host || local, uiBuilt),
+  };
+}
+
 /**
  * Opens (and migrates) the metadata database. On SQLite, a starting registry owns the database alone, so
  * upload claims still held were held by processes that died (kill -9): released, so clients resume at once.
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
 async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
-  const meta = await openMetadata(config);
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
 }

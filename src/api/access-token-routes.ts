@@ -3,7 +3,7 @@
 // secret is in the creation reply only; the database keeps its SHA-256.
 import type { FastifyInstance } from 'fastify';
 import type { Action } from '../auth/policy.js';
-import type { AccessTokenRow } from '../metadata/account-store.js';
+import type { AccessTokenRow } from '../metadata/accounts/credentials.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { auditOf, badRequest, notFound, person, signedIn } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
@@ -51,7 +51,7 @@ function expiry(b: CreateBody, now: number): number | null {
 export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): void {
   api.get('/user/tokens', { schema: op('tokens', "The caller's access tokens (never their secrets)", { ok: { 200: listOf('tokens', tokenSchema) } }) }, async (req) => {
     const who = signedIn(req);
-    return { tokens: (await d.store.accessTokens(who.userId)).map(view) };
+    return { tokens: (await d.stores.credentials.accessTokens(who.userId)).map(view) };
   });
 
   api.post<{ Body: CreateBody }>(
@@ -74,7 +74,7 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
     },
     async (req, reply) => {
       const who = person(req);
-      const user = await d.store.userById(who.userId);
+      const user = await d.stores.users.userById(who.userId);
       if (!user) throw notFound('user');
       const resource = req.body.resource ?? null;
       checkResource(resource);
@@ -98,9 +98,9 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
     },
     async (req, reply) => {
       const who = person(req);
-      const token = await d.store.accessToken(req.params.id);
+      const token = await d.stores.credentials.accessToken(req.params.id);
       if (!token || token.userId !== who.userId) throw notFound('token');
-      await change(d, auditOf(req, 'token.revoke', who.username, { id: token.id, name: token.name }), (tx, now) => d.store.revokeAccessToken(tx, token.id, now));
+      await change(d, auditOf(req, 'token.revoke', who.username, { id: token.id, name: token.name }), (tx, now) => d.stores.credentials.revokeAccessToken(tx, token.id, now));
       return reply.code(204).send();
     },
   );

@@ -20,7 +20,7 @@ export function registerAdminRoutes(api: FastifyInstance, d: ApiDeps): void {
     },
     async (req) => {
       admin(req);
-      const entries = await d.store.auditLog(req.query.n, req.query.before);
+      const entries = await d.stores.audit.list(req.query.n, req.query.before);
       return { entries, ...(entries.length === req.query.n ? { next: entries[entries.length - 1].id } : {}) };
     },
   );

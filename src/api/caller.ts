@@ -5,8 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
 import { parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
-import { RegistryError } from '../errors/catalog.js';
-import type { AuditEntry } from '../metadata/account-store.js';
+import { RestError } from '../errors/rest.js';
+import type { AuditEntry } from '../metadata/accounts/audit-log.js';
 import { sessionPrincipal } from '../ui/sessions.js';
 import type { ApiDeps } from './deps.js';
 
@@ -36,8 +36,8 @@ export async function identify(d: ApiDeps, req: FastifyRequest): Promise<void> {
 }
 
 async function tokenOwner(d: ApiDeps, secret: string): Promise<string> {
-  const token = await d.store.accessTokenByHash(sha256Hex(secret));
-  const user = token ? await d.store.userById(token.userId) : null;
+  const token = await d.stores.credentials.accessTokenByHash(sha256Hex(secret));
+  const user = token ? await d.stores.users.userById(token.userId) : null;
   return user?.username ?? '';
 }
 
@@ -60,7 +60,7 @@ export function signedIn(req: FastifyRequest): Principal {
 export function person(req: FastifyRequest): Principal {
   const p = signedIn(req);
   if (p.accessTokenId !== undefined || p.robotOrgId !== null) {
-    throw new RegistryError('DENIED', 'this operation needs a password login, not an access token');
+    throw new RestError('DENIED', 'this operation needs a password login, not an access token');
   }
   return p;
 }
@@ -71,24 +71,33 @@ export function admin(req: FastifyRequest): Principal {
   return p;
 }
 
-export function unauthorized(message = 'authentication required'): RegistryError {
-  return new RegistryError('UNAUTHORIZED', message);
+export function unauthorized(message = 'authentication required'): RestError {
+  return new RestError('UNAUTHORIZED', message);
 }
 
-export function forbidden(message: string): RegistryError {
-  return new RegistryError('DENIED', message);
+export function forbidden(message: string): RestError {
+  return new RestError('DENIED', message);
 }
 
-export function notFound(what: string): RegistryError {
-  return new RegistryError('NAME_UNKNOWN', `${what} not found`, { status: 404 });
+export function notFound(what: string): RestError {
+  return new RestError('NOT_FOUND', `${what} not found`);
 }
 
-export function conflict(message: string): RegistryError {
-  return new RegistryError('DENIED', message, { status: 409 });
+export function conflict(message: string): RestError {
+  return new RestError('CONFLICT', message);
 }
 
-export function badRequest(message: string): RegistryError {
-  return new RegistryError('DENIED', message, { status: 400 });
+export function badRequest(message: string, detail?: unknown): RestError {
+  return new RestError('INVALID', message, detail === undefined ? {} : { detail });
+}
+
+/** A repository that does not exist, or that the caller may not pull: the same answer. */
+export function unknownRepository(): RestError {
+  return notFound('repository');
+}
+
+export function invalidRepositoryName(): RestError {
+  return badRequest('invalid repository name', { field: 'name' });
 }
 
 /** An audit entry for a change made by the caller. */

@@ -1,7 +1,7 @@
 // What the API routes share: the account services and one helper that makes a
 // change and its audit entry in the same transaction (both or neither happen).
 import type { AccountServices } from '../auth/token-auth.js';
-import type { AuditEntry } from '../metadata/account-store.js';
+import type { AuditEntry } from '../metadata/accounts/audit-log.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
 import type { Origin } from '../registry/events.js';
 
@@ -18,7 +18,7 @@ export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now:
   const now = Date.now();
   return d.meta.transaction(async (tx) => {
     const result = await fn(tx, now);
-    await d.store.audit(tx, entry, now);
+    await d.stores.audit.record(tx, entry, now);
     return result;
   });
 }

@@ -8,33 +8,16 @@
 // (PUT …/star, GET …/comments, PATCH …/comments/7 …) and must match when derived, so
 // those requests reach only our handlers and every other request reaches only theirs.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
-import { namespaceOf, type Principal } from '../auth/policy.js';
-import { RegistryError } from '../errors/catalog.js';
+import type { Principal } from '../auth/policy.js';
 import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
-import type { CommentStatus } from '../index/schema.js';
-import { DESCRIPTION_MAX, type IndexService } from '../index/service.js';
+import { COMMENT_RULES, DESCRIPTION_MAX, type CommentAuthor, type IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { caller } from './caller.js';
+import { badRequest, caller, forbidden, invalidRepositoryName, notFound, unauthorized, unknownRepository } from './caller.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
-
-/** Comment rules. Tests and operators read them here; docs/index.md explains them. */
-export const COMMENT_RULES = {
-  /** An account younger than this has every comment held for moderation. */
-  newAccountMs: 24 * 60 * 60 * 1000,
-  /** Comments of an author with fewer approved comments than this are held. */
-  approvedToTrust: 1,
-  /** Per account: at most `rateMax` new comments in `rateWindowMs`. */
-  rateMax: 5,
-  rateWindowMs: 10 * 60 * 1000,
-  /** Reports that put a published comment back on hold until a moderator decides. */
-  reportsToHold: 3,
-  maxLength: 4000,
-};
 
 export const README_MAX = 100_000;
 const BODY_LIMIT = 256 * 1024;
@@ -80,11 +63,7 @@ export const indexPathStrategy = {
 
 const on = (method: string, shape: Shape) => ({ constraints: { berthIndexPath: `${method} ${shape}` } });
 
-const unknownRepository = () => new RegistryError('NAME_UNKNOWN');
-const unauthorized = (message = 'authentication required') => new RegistryError('UNAUTHORIZED', message);
-const forbidden = (message: string) => new RegistryError('DENIED', message);
-const badRequest = (message: string) => new RegistryError('DENIED', message, { status: 400 });
-const commentNotFound = () => new RegistryError('NAME_UNKNOWN', 'comment not found', { status: 404 });
+const commentNotFound = () => notFound('comment');
 
 const searchQuery = {
   type: 'object',
@@ -133,7 +112,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   const target = (req: FastifyRequest, shape: Shape): { name: string; id?: number } => {
     const s = shapeOf(req.method, req.url);
     if (!s || s.shape !== shape) throw unknownRepository();
-    if (!isValidRepositoryName(s.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    if (!isValidRepositoryName(s.name)) throw invalidRepositoryName();
     return s;
   };
   /** The repository if the caller may pull it; otherwise the same 404 as a missing one. */
@@ -145,7 +124,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   const administered = async (req: FastifyRequest, name: string): Promise<RepositoryRow> => {
     const who = signedIn(req);
     const repo = await visible(who, name);
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
     return repo;
   };
 
@@ -190,6 +169,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     '/repositories/*',
     {
       ...on('PUT', 'description'),
+      config: { multiline: ['readme'] },
       schema: {
         body: {
           type: 'object',
@@ -202,12 +182,12 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const repo = await administered(req, target(req, 'description').name);
       const body = req.body ?? {};
       const clean = (s: string | null | undefined) => (s === undefined ? undefined : s === null || s.trim() === '' ? null : s);
-      // eslint-disable-next-line no-control-regex
-      const description = clean(body.description === undefined || body.description === null ? body.description : body.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim());
+      // One line (control characters are refused by src/http/rest-input.ts).
+      const description = clean(body.description === undefined || body.description === null ? body.description : body.description.trim());
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
       });
       return page(caller(req), repo);
     },
@@ -238,14 +218,13 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     ...(moderator(who) ? { reportCount: c.reportCount } : {}),
   });
 
-  /** Whether a new or edited comment of `who` is published at once or held for a moderator. */
-  const statusFor = async (who: Principal, repoName: string): Promise<CommentStatus> => {
-    if (who.isAdmin || (await isRepositoryAdmin(authorizer, who, repoName))) return 'visible';
-    const user = await d.store.userById(who.userId);
-    const young = !user || Date.now() - user.createdAt < COMMENT_RULES.newAccountMs;
-    const approved = await store.approvedComments(who.userId);
-    return young || approved < COMMENT_RULES.approvedToTrust ? 'held' : 'visible';
-  };
+  /** What the index service's comment rules (trust, rate limit) need to know about the author. */
+  const authorOf = async (who: Principal, repoName: string): Promise<CommentAuthor> => ({
+    userId: who.userId,
+    accountCreatedAt: (await d.stores.users.userById(who.userId))?.createdAt ?? null,
+    moderator: moderator(who),
+    repositoryAdmin: await authorizer.mayAdminister(who, repoName),
+  });
 
   const commentBody = {
     type: 'object',
@@ -279,24 +258,14 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     },
   );
 
-  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), schema: { body: commentBody } }, async (req, reply) => {
+  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req, reply) => {
     const who = person(req);
     const repo = await visible(who, target(req, 'comments').name);
     const text = req.body.body;
     if (text.trim() === '') throw badRequest('the comment is empty');
     const info = await store.info(repo.id);
     if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
-    const status = await statusFor(who, repo.name);
-    const now = Date.now();
-    const id = await d.meta.transaction(async (tx) => {
-      if (!who.isAdmin) {
-        const wait = await store.takeRate(tx, `comment:${who.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
-        if (wait > 0) {
-          throw new RegistryError('TOOMANYREQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
-        }
-      }
-      return store.insertComment(tx, { repositoryId: repo.id, authorId: who.userId, body: text, status }, now);
-    });
+    const id = await index.addComment(repo.id, await authorOf(who, repo.name), text);
     const row = await store.comment(id);
     reply.code(201);
     return view(row!, who);
@@ -313,7 +282,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const now = Date.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
-        await d.store.audit(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
       });
       return { name: repo.name, enabled: req.body.enabled };
     },
@@ -330,7 +299,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     return { who, repo, comment };
   };
 
-  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), schema: { body: commentBody } }, async (req) => {
+  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req) => {
     person(req);
     const { who, repo, comment } = await readable(req, 'comment');
     if (comment.authorId !== who!.userId) throw forbidden('only the author may edit a comment');
@@ -338,22 +307,20 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     const info = await store.info(repo.id);
     if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
     if (req.body.body.trim() === '') throw badRequest('the comment is empty');
-    // An edit by an author who is not trusted yet goes back to the moderators.
-    const status = comment.status === 'held' ? 'held' : await statusFor(who!, repo.name);
-    await d.meta.transaction((tx) => store.editComment(tx, comment.id, req.body.body, status, Date.now()));
+    await index.editComment(comment, await authorOf(who!, repo.name), req.body.body);
     return view((await store.comment(comment.id))!, who);
   });
 
   api.delete('/repositories/*', on('DELETE', 'comment'), async (req, reply) => {
     const who0 = signedIn(req);
     const { repo, comment } = await readable(req, 'comment');
-    const allowed = comment.authorId === who0.userId || who0.isAdmin || (await isRepositoryAdmin(authorizer, who0, repo.name));
+    const allowed = comment.authorId === who0.userId || who0.isAdmin || (await authorizer.mayAdminister(who0, repo.name));
     if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
     const now = Date.now();
     await d.meta.transaction(async (tx) => {
       await store.deleteComment(tx, comment.id);
       if (comment.authorId !== who0.userId) {
-        await d.store.audit(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+        await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
       }
     });
     return reply.code(204).send();
@@ -369,13 +336,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
       const who = person(req);
       const { comment } = await readable(req, 'report');
       if (comment.authorId === who.userId) throw badRequest('you cannot report your own comment');
-      if (comment.status !== 'visible') return { id: comment.id, reported: true };
-      const now = Date.now();
-      await d.meta.transaction(async (tx) => {
-        const r = await store.reportComment(tx, comment.id, who.userId, req.body?.reason?.trim() || null, now);
-        // Enough reports hide a comment until a moderator looks at it.
-        if (r.added && r.count >= COMMENT_RULES.reportsToHold) await store.setCommentStatus(tx, comment.id, 'held', null, now);
-      });
+      await index.reportComment(comment, who.userId, req.body?.reason?.trim() || null);
       return { id: comment.id, reported: true };
     },
   );
@@ -417,20 +378,10 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     const now = Date.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
-      await d.store.audit(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
     });
     return view((await store.comment(comment.id))!, who);
   };
   api.post<{ Params: { id: string } }>('/moderation/comments/:id/approve', decide('visible', 'comment.approve'));
   api.post<{ Params: { id: string } }>('/moderation/comments/:id/reject', decide('rejected', 'comment.reject'));
-}
-
-/** Administrators, namespace owners, and teams or collaborators with `admin` (as repository-routes.ts decides). */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  if (who.limits) return false;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }

@@ -19,8 +19,8 @@ export interface OrgAccess {
  */
 export async function orgAccess(d: ApiDeps, req: FastifyRequest, name: string, need: 'member' | 'owner'): Promise<OrgAccess> {
   const who = need === 'owner' ? person(req) : signedIn(req);
-  const org = await d.store.orgByName(name);
-  const role = org ? await d.store.orgRole(name, who.userId) : null;
+  const org = await d.stores.orgs.orgByName(name);
+  const role = org ? await d.stores.orgs.orgRole(name, who.userId) : null;
   if (!org || (!role && !who.isAdmin)) throw notFound('organisation');
   if (need === 'owner' && role !== 'owner' && !who.isAdmin) throw forbidden('organisation owners only');
   return { org, role, who };
@@ -37,9 +37,9 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
       const who = person(req);
       const name = req.body.name;
       const createdAt = await change(d, auditOf(req, 'org.create', name), async (tx, now) => {
-        if (!(await d.store.claimNamespace(tx, name, 'org', now))) throw conflict('that name is already taken');
-        const id = await d.store.createOrg(tx, name, now);
-        await d.store.setMember(tx, id, who.userId, 'owner');
+        if (!(await d.stores.users.claimNamespace(tx, name, 'org', now))) throw conflict('that name is already taken');
+        const id = await d.stores.orgs.createOrg(tx, name, now);
+        await d.stores.orgs.setMember(tx, id, who.userId, 'owner');
         return now;
       });
       return reply.code(201).send({ name, role: 'owner', createdAt });
@@ -48,7 +48,7 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.get('/orgs', { schema: op('organisations', "The caller's organisations (administrators: all)", { ok: { 200: listOf('orgs', orgSchema) } }) }, async (req) => {
     const who = signedIn(req);
-    return { orgs: await d.store.listOrgs(who.isAdmin ? null : who.userId) };
+    return { orgs: await d.stores.orgs.listOrgs(who.isAdmin ? null : who.userId) };
   });
 
   api.get<{ Params: { org: string } }>(
@@ -66,10 +66,10 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       await change(d, auditOf(req, 'org.delete', org.name), async (tx, now) => {
-        const keep = await d.store.namespaceHasRepositories(org.name, tx);
-        await d.store.deleteOrg(tx, org.id, org.name);
+        const keep = await d.stores.users.namespaceHasRepositories(org.name, tx);
+        await d.stores.orgs.deleteOrg(tx, org.id, org.name);
         // Reserved while repositories carry the name: a new owner of it would inherit them.
-        if (keep) await d.store.claimNamespace(tx, org.name, 'org', now);
+        if (keep) await d.stores.users.claimNamespace(tx, org.name, 'org', now);
       });
       return reply.code(204).send();
     },
@@ -80,7 +80,7 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('organisations', 'Members and their roles (members)', { params: orgParam, ok: { 200: listOf('members', memberSchema) }, errors: [400, 404] }) },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
-      return { members: (await d.store.members(org.id)).map((m) => ({ name: m.username, role: m.role })) };
+      return { members: (await d.stores.orgs.members(org.id)).map((m) => ({ name: m.username, role: m.role })) };
     },
   );
 
@@ -89,7 +89,7 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('organisations', "A member's role (members)", { params: memberParam, ok: { 200: memberSchema }, errors: [400, 404] }) },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
-      const m = (await d.store.members(org.id)).find((x) => x.username === req.params.user);
+      const m = (await d.stores.orgs.members(org.id)).find((x) => x.username === req.params.user);
       if (!m) throw notFound('member');
       return { name: m.username, role: m.role };
     },
@@ -107,13 +107,13 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
-      const user = await d.store.userByName(req.params.user);
+      const user = await d.stores.users.userByName(req.params.user);
       if (!user || user.robotOrgId !== null) throw notFound('user');
       const role = req.body.role;
       await change(d, auditOf(req, 'org.member.set', org.name, { user: user.username, role }), async (tx) => {
-        const current = await d.store.orgRole(org.name, user.id, tx);
-        if (current === 'owner' && role !== 'owner' && (await d.store.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be demoted');
-        await d.store.setMember(tx, org.id, user.id, role);
+        const current = await d.stores.orgs.orgRole(org.name, user.id, tx);
+        if (current === 'owner' && role !== 'owner' && (await d.stores.orgs.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be demoted');
+        await d.stores.orgs.setMember(tx, org.id, user.id, role);
       });
       return { name: user.username, role };
     },
@@ -126,12 +126,12 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
       const leaving = signedIn(req).username === req.params.user;
       const { org } = await orgAccess(d, req, req.params.org, leaving ? 'member' : 'owner');
       if (leaving) person(req);
-      const user = await d.store.userByName(req.params.user);
+      const user = await d.stores.users.userByName(req.params.user);
       if (!user) throw notFound('member');
       await change(d, auditOf(req, 'org.member.remove', org.name, { user: user.username }), async (tx) => {
-        const current = await d.store.orgRole(org.name, user.id, tx);
-        if (current === 'owner' && (await d.store.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be removed');
-        if (!(await d.store.removeMember(tx, org.id, user.id))) throw notFound('member');
+        const current = await d.stores.orgs.orgRole(org.name, user.id, tx);
+        if (current === 'owner' && (await d.stores.orgs.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be removed');
+        if (!(await d.stores.orgs.removeMember(tx, org.id, user.id))) throw notFound('member');
       });
       return reply.code(204).send();
     },

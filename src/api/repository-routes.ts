@@ -8,12 +8,11 @@
 // "/collaborators" segment wins: a repository whose name ends in it is addressed
 // only through the registry API.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
-import { RegistryError } from '../errors/catalog.js';
-import type { RepositoryRow } from '../metadata/account-store.js';
+import { RestError } from '../errors/rest.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { auditOf, caller, forbidden, notFound, person } from './caller.js';
+import { auditOf, caller, forbidden, invalidRepositoryName, notFound, person, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { body, collaboratorSchema, listOf, memberName, op, params, permission, repositorySchema } from './schemas.js';
 
@@ -63,14 +62,14 @@ const documentedAs = (shape: Shape) => ({
 
 function parse(req: FastifyRequest, want: Shape): { name: string; user?: string } {
   const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
-  if (p.shape !== want) throw want === 'repository' ? new RegistryError('NAME_UNKNOWN') : notFound('collaborator');
-  if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+  if (p.shape !== want) throw want === 'repository' ? unknownRepository() : notFound('collaborator');
+  if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
   return p;
 }
 
 export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void {
-  const { store, authorizer } = d;
-  const unknown = () => new RegistryError('NAME_UNKNOWN'); // the registry's own "no such repository"
+  const { stores: { users, orgs, repositories: access }, authorizer } = d;
+  const unknown = unknownRepository;
 
   /** The repository if the caller may pull it; otherwise the same 404 a missing one gives. */
   const visible = async (who: Principal | null, name: string): Promise<RepositoryRow> => {
@@ -82,7 +81,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
   const administered = async (req: FastifyRequest, name: string): Promise<RepositoryRow> => {
     const who = person(req);
     const repo = await visible(who, name);
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
     return repo;
   };
   const view = async (who: Principal | null, r: RepositoryRow) => ({ ...r, actions: [...(await authorizer.actions(who, r.name))] });
@@ -103,7 +102,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const who = caller(req);
       const { n, last, namespace } = req.query;
-      const rows = await store.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
+      const rows = await access.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
       // A token limited to some repositories lists only those (and public ones).
       const limits = who?.limits;
       const shown = limits ? rows.filter((r) => r.visibility === 'public' || resourceMatches(limits.resource, r.name)) : rows;
@@ -134,7 +133,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const repo = await administered(req, parse(req, 'repository').name);
       const visibility = req.body.visibility;
-      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => store.setVisibility(tx, repo.id, visibility));
+      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => access.setVisibility(tx, repo.id, visibility));
       return view(caller(req), { ...repo, visibility });
     },
   );
@@ -144,7 +143,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     { constraints: { berthRepositoryPath: 'collaborators' }, config: documentedAs('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
     async (req) => {
       const repo = await administered(req, parse(req, 'collaborators').name);
-      return { collaborators: (await store.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
+      return { collaborators: (await access.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
     },
   );
 
@@ -154,7 +153,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const c = (await store.collaborators(repo.id)).find((x) => x.username === p.user);
+      const c = (await access.collaborators(repo.id)).find((x) => x.username === p.user);
       if (!c) throw notFound('collaborator');
       return { name: c.username, permission: c.permission };
     },
@@ -169,10 +168,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const user = await store.userByName(p.user!);
+      const user = await users.userByName(p.user!);
       if (!user) throw notFound('user');
       const perm = req.body.permission;
-      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => store.setCollaborator(tx, repo.id, user.id, perm));
+      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => access.setCollaborator(tx, repo.id, user.id, perm));
       return { name: user.username, permission: perm };
     },
   );
@@ -189,10 +188,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       const name = parse(req, 'repository').name;
       await visible(who, name);
       const ns = namespaceOf(name);
-      const kind = await store.namespaceKind(ns);
-      const role = kind === 'org' ? await store.orgRole(ns, who.userId) : null;
+      const kind = await users.namespaceKind(ns);
+      const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
       if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
-      if (!d.registry?.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled on this registry');
+      if (!d.registry?.deleteEnabled) throw new RestError('UNSUPPORTED', 'deletes are disabled on this registry');
       if (!(await d.registry.deleteRepository(name, { actor: who.username, address: req.ip }))) throw unknown();
       await change(d, auditOf(req, 'repository.delete', name), async () => {});
       return reply.code(204).send();
@@ -209,21 +208,12 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req, reply) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
-      const user = await store.userByName(p.user!);
+      const user = await users.userByName(p.user!);
       if (!user) throw notFound('collaborator');
       await change(d, auditOf(req, 'collaborator.remove', repo.name, { user: user.username }), async (tx) => {
-        if (!(await store.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
+        if (!(await access.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
       });
       return reply.code(204).send();
     },
   );
-}
-
-/** Administrators, those who administer the namespace, and teams or collaborators with `admin`. */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }

@@ -15,7 +15,7 @@ const robotParam = params({ org: accountName, name: accountName });
 
 export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
   const findTeam = async (orgId: number, name: string) => {
-    const team = await d.store.team(orgId, name);
+    const team = await d.stores.orgs.team(orgId, name);
     if (!team) throw notFound('team');
     return team;
   };
@@ -25,7 +25,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('teams', 'Teams with their permission and members (members)', { params: params({ org: accountName }), ok: { 200: listOf('teams', teamSchema) }, errors: [400, 404] }) },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
-      return { teams: await d.store.teams(org.id) };
+      return { teams: await d.stores.orgs.teams(org.id) };
     },
   );
 
@@ -43,8 +43,8 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const { name, permission: perm } = req.body;
       await change(d, auditOf(req, 'team.create', `${org.name}/${name}`, { permission: perm }), async (tx, now) => {
-        if (await d.store.team(org.id, name, tx)) throw conflict('a team with that name exists');
-        await d.store.createTeam(tx, org.id, name, perm, now);
+        if (await d.stores.orgs.team(org.id, name, tx)) throw conflict('a team with that name exists');
+        await d.stores.orgs.createTeam(tx, org.id, name, perm, now);
       });
       return reply.code(201).send({ name, permission: perm, members: [] });
     },
@@ -55,7 +55,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('teams', 'A team (members)', { params: teamParam, ok: { 200: teamSchema }, errors: [400, 404] }) },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
-      const team = (await d.store.teams(org.id)).find((t) => t.name === req.params.team);
+      const team = (await d.stores.orgs.teams(org.id)).find((t) => t.name === req.params.team);
       if (!team) throw notFound('team');
       return team;
     },
@@ -68,9 +68,9 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
       await change(d, auditOf(req, 'team.update', `${org.name}/${team.name}`, { permission: req.body.permission, previous: team.permission }), (tx) =>
-        d.store.updateTeam(tx, team.id, req.body.permission),
+        d.stores.orgs.updateTeam(tx, team.id, req.body.permission),
       );
-      return (await d.store.teams(org.id)).find((t) => t.name === team.name)!;
+      return (await d.stores.orgs.teams(org.id)).find((t) => t.name === team.name)!;
     },
   );
 
@@ -80,7 +80,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      await change(d, auditOf(req, 'team.delete', `${org.name}/${team.name}`), (tx) => d.store.deleteTeam(tx, team.id));
+      await change(d, auditOf(req, 'team.delete', `${org.name}/${team.name}`), (tx) => d.stores.orgs.deleteTeam(tx, team.id));
       return reply.code(204).send();
     },
   );
@@ -91,12 +91,12 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      const user = await d.store.userByName(req.params.user);
+      const user = await d.stores.users.userByName(req.params.user);
       if (!user) throw notFound('user');
       // Teams grant access to the organisation's repositories: only its own people and robots join.
-      const ours = user.robotOrgId === org.id || (user.robotOrgId === null && (await d.store.orgRole(org.name, user.id)) !== null);
+      const ours = user.robotOrgId === org.id || (user.robotOrgId === null && (await d.stores.orgs.orgRole(org.name, user.id)) !== null);
       if (!ours) throw conflict('only members of the organisation and its robots can join its teams');
-      await change(d, auditOf(req, 'team.member.add', `${org.name}/${team.name}`, { user: user.username }), (tx) => d.store.addTeamMember(tx, team.id, user.id));
+      await change(d, auditOf(req, 'team.member.add', `${org.name}/${team.name}`, { user: user.username }), (tx) => d.stores.orgs.addTeamMember(tx, team.id, user.id));
       return reply.code(204).send();
     },
   );
@@ -107,10 +107,10 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      const user = await d.store.userByName(req.params.user);
+      const user = await d.stores.users.userByName(req.params.user);
       if (!user) throw notFound('team member');
       await change(d, auditOf(req, 'team.member.remove', `${org.name}/${team.name}`, { user: user.username }), async (tx) => {
-        if (!(await d.store.removeTeamMember(tx, team.id, user.id))) throw notFound('team member');
+        if (!(await d.stores.orgs.removeTeamMember(tx, team.id, user.id))) throw notFound('team member');
       });
       return reply.code(204).send();
     },
@@ -119,7 +119,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
   // ---- robots ----
 
   const findRobot = async (orgId: number, orgName: string, name: string) => {
-    const robot = await d.store.userByName(`${orgName}+${name}`);
+    const robot = await d.stores.users.userByName(`${orgName}+${name}`);
     if (!robot || robot.robotOrgId !== orgId) throw notFound('robot');
     return robot;
   };
@@ -147,7 +147,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('robots', "The organisation's robots (owners)", { params: params({ org: accountName }), ok: { 200: listOf('robots', robotSchema) }, errors: [400, 403, 404] }) },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
-      return { robots: (await d.store.robots(org.id)).map((r) => ({ name: r.username, createdAt: r.createdAt })) };
+      return { robots: (await d.stores.users.robots(org.id)).map((r) => ({ name: r.username, createdAt: r.createdAt })) };
     },
   );
 
@@ -157,7 +157,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const robot = await findRobot(org.id, org.name, req.params.name);
-      await change(d, auditOf(req, 'robot.delete', robot.username), (tx) => d.store.deleteUser(tx, robot.id));
+      await change(d, auditOf(req, 'robot.delete', robot.username), (tx) => d.stores.users.deleteUser(tx, robot.id));
       return reply.code(204).send();
     },
   );
@@ -170,8 +170,8 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       const robot = await findRobot(org.id, org.name, req.params.name);
       const secret = newSecret();
       await change(d, auditOf(req, 'robot.secret.rotate', robot.username), async (tx, now) => {
-        await d.store.revokeUserTokens(tx, robot.id, now);
-        await d.store.createAccessToken(tx, { userId: robot.id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
+        await d.stores.credentials.revokeUserTokens(tx, robot.id, now);
+        await d.stores.credentials.createAccessToken(tx, { userId: robot.id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
       });
       return { name: robot.username, createdAt: robot.createdAt, secret };
     },

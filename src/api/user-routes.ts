@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TOKEN_PREFIX } from '../auth/accounts.js';
 import type { Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
-import type { UserRow } from '../metadata/account-store.js';
+import type { UserRow } from '../metadata/accounts/users.js';
 import { admin, auditOf, conflict, forbidden, notFound, person, signedIn } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { accountName, body, listOf, meSchema, op, pageQuery, params, userSchema } from './schemas.js';
@@ -17,7 +17,7 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
   const view = async (u: UserRow, orgNames = new Map<number, string>()) => {
     let robotOf: string | null = null;
     if (u.robotOrgId !== null) {
-      if (!orgNames.has(u.robotOrgId)) orgNames.set(u.robotOrgId, (await d.store.orgById(u.robotOrgId))?.name ?? '');
+      if (!orgNames.has(u.robotOrgId)) orgNames.set(u.robotOrgId, (await d.stores.orgs.orgById(u.robotOrgId))?.name ?? '');
       robotOf = orgNames.get(u.robotOrgId) ?? null;
     }
     return { name: u.username, email: u.email, admin: u.isAdmin, disabled: u.disabled, robotOf, createdAt: u.createdAt };
@@ -26,7 +26,7 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
   /** The named user when the caller is that user or an admin (checked before looking, so nothing is revealed). */
   const selfOrAdmin = async (req: FastifyRequest, name: string, who: Principal): Promise<UserRow> => {
     if (who.username !== name && !who.isAdmin) throw forbidden('only the user or an administrator may do this');
-    const user = await d.store.userByName(name);
+    const user = await d.stores.users.userByName(name);
     if (!user || user.robotOrgId !== null) throw notFound('user');
     return user;
   };
@@ -36,7 +36,7 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('users', 'List users (administrators)', { querystring: pageQuery, ok: { 200: listOf('users', userSchema) }, errors: [403] }) },
     async (req) => {
       admin(req);
-      const rows = await d.store.listUsers(req.query.n, req.query.last);
+      const rows = await d.stores.users.listUsers(req.query.n, req.query.last);
       const names = new Map<number, string>();
       const users = [];
       for (const u of rows) users.push(await view(u, names));
@@ -88,10 +88,10 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
       if (b.email !== undefined) detail.emailChanged = true;
       await change(d, auditOf(req, 'user.update', user.username, detail), async (tx) => {
         const losesAdmin = user.isAdmin && !user.disabled && (b.admin === false || b.disabled === true);
-        if (losesAdmin && (await d.store.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be demoted or disabled');
-        await d.store.updateUser(tx, user.id, { email: b.email, isAdmin: b.admin, disabled: b.disabled });
+        if (losesAdmin && (await d.stores.users.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be demoted or disabled');
+        await d.stores.users.updateUser(tx, user.id, { email: b.email, isAdmin: b.admin, disabled: b.disabled });
       });
-      return view((await d.store.userById(user.id))!);
+      return view((await d.stores.users.userById(user.id))!);
     },
   );
 
@@ -101,13 +101,13 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const user = await selfOrAdmin(req, req.params.name, person(req));
       await change(d, auditOf(req, 'user.delete', user.username), async (tx, now) => {
-        if (user.isAdmin && !user.disabled && (await d.store.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be deleted');
-        const sole = await d.store.soleOwnerOf(user.id, tx);
+        if (user.isAdmin && !user.disabled && (await d.stores.users.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be deleted');
+        const sole = await d.stores.orgs.soleOwnerOf(user.id, tx);
         if (sole.length) throw conflict(`the user is the only owner of ${sole.join(', ')}; add another owner first`);
-        const keep = await d.store.namespaceHasRepositories(user.username, tx);
-        await d.store.deleteUser(tx, user.id);
+        const keep = await d.stores.users.namespaceHasRepositories(user.username, tx);
+        await d.stores.users.deleteUser(tx, user.id);
         // The name stays reserved while repositories carry it, so nobody signs up and inherits them.
-        if (keep) await d.store.claimNamespace(tx, user.username, 'user', now);
+        if (keep) await d.stores.users.claimNamespace(tx, user.username, 'user', now);
       });
       return reply.code(204).send();
     },
@@ -143,9 +143,9 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.get('/user', { schema: op('users', 'The caller: name, email, admin, organisations', { ok: { 200: meSchema } }) }, async (req) => {
     const who = signedIn(req);
-    const user = await d.store.userById(who.userId);
+    const user = await d.stores.users.userById(who.userId);
     if (!user) throw notFound('user');
-    const orgs = await d.store.listOrgs(user.id);
+    const orgs = await d.stores.orgs.listOrgs(user.id);
     return { name: user.username, email: user.email, admin: user.isAdmin, orgs };
   });
 }

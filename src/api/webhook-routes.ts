@@ -7,17 +7,16 @@
 // routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
 // it must match when derived, so those URLs never reach the other wildcard routes.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Authorizer } from '../auth/authorizer.js';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
+import { RestError } from '../errors/rest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
-import { deniedAddress } from '../webhooks/post.js';
 import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
-import { auditOf, badRequest, caller, conflict, forbidden, notFound, person, signedIn } from './caller.js';
+import { auditOf, badRequest, caller, conflict, forbidden, invalidRepositoryName, notFound, person, signedIn, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { prepareApiScope } from './scope.js';
 
@@ -91,26 +90,26 @@ export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, ho
 }
 
 function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
-  const { store: accounts, authorizer } = d;
+  const { stores: { users, orgs }, authorizer } = d;
   const store = hooks.store;
   const noSuchHook = () => notFound('webhook');
 
   const repoName = (req: FastifyRequest, want: RepoShape): string => {
     const p = repoShape((req.params as Record<string, string>)['*'] ?? '');
-    if (!p || p.shape !== want) throw new RegistryError('NAME_UNKNOWN');
-    if (!isValidRepositoryName(p.name)) throw new RegistryError('NAME_INVALID', undefined, { status: 400 });
+    if (!p || p.shape !== want) throw unknownRepository();
+    if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
     return p.name;
   };
 
   /** The repository's webhooks are managed by those who administer it; others get 404 or 403 like the repository API. */
   const administeredRepository = async (who: Principal, name: string): Promise<void> => {
-    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
-    if (!(await isRepositoryAdmin(authorizer, who, name))) throw forbidden('repository administrators only');
+    if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
+    if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
   };
   const administeredNamespace = async (who: Principal, ns: string): Promise<void> => {
-    const kind = await accounts.namespaceKind(ns);
+    const kind = await users.namespaceKind(ns);
     if (!kind) throw notFound('namespace');
-    const role = kind === 'org' ? await accounts.orgRole(ns, who.userId) : null;
+    const role = kind === 'org' ? await orgs.orgRole(ns, who.userId) : null;
     if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
   };
 
@@ -126,7 +125,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
         if (hook.scope !== who.username && !who.isAdmin) throw noSuchHook();
       } else if (!who.isAdmin) throw noSuchHook();
     } catch (err) {
-      if (err instanceof RegistryError && err.status !== 401) throw noSuchHook();
+      if ((err instanceof RestError || err instanceof RegistryError) && err.status !== 401) throw noSuchHook();
       throw err;
     }
     return hook;
@@ -140,8 +139,9 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
       throw badRequest('url is not a valid URL');
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw badRequest('url must be http or https');
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (/^[\d.]+$|:/.test(host) && deniedAddress(host, hooks.settings.denyprivate)) throw badRequest('url points to an address webhooks may not reach');
+    // Literal addresses are judged now; host names when delivering (what they resolve to can change).
+    const refused = hooks.policy.urlRefusal(u);
+    if (refused) throw badRequest(`url: webhooks may not reach ${refused}; an administrator can allow it in notifications.webhooks.allow`);
     return u.href;
   };
   const checkPattern = (p: string | null | undefined): string | null => {
@@ -196,7 +196,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     await administeredRepository(person(req), name);
     const ns = namespaceOf(name);
     // The owning namespace row, when there is one, so its deletion takes the webhook along.
-    const namespace = (await accounts.namespaceKind(ns)) ? ns : null;
+    const namespace = (await users.namespaceKind(ns)) ? ns : null;
     return reply.code(201).send(await create(req, 'repository', name, namespace));
   });
 
@@ -289,7 +289,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   const visibleToCaller = async (req: FastifyRequest, name: string): Promise<Principal> => {
     const who = signedIn(req);
-    if (!(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!(await authorizer.visibleRepository(who, name))) throw unknownRepository();
     return who;
   };
 
@@ -313,7 +313,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     const who = signedIn(req);
     // Unwatching needs no visibility: a repository made private must still be unwatchable.
     const removed = await d.meta.transaction((tx) => store.unwatch(tx, who.userId, name));
-    if (!removed && !(await authorizer.visibleRepository(who, name))) throw new RegistryError('NAME_UNKNOWN');
+    if (!removed && !(await authorizer.visibleRepository(who, name))) throw unknownRepository();
     return reply.code(204).send();
   });
 
@@ -392,13 +392,4 @@ function deliveryView(x: Delivery) {
     lastStatusCode: x.lastStatusCode,
     lastError: x.lastError,
   };
-}
-
-/** Administrators, those who administer the namespace, and teams or collaborators with `admin` (as repository-routes.ts). */
-async function isRepositoryAdmin(authorizer: Authorizer, who: Principal, name: string): Promise<boolean> {
-  if (who.isAdmin) return true;
-  const f = await authorizer.facts(who, name);
-  if (f.namespaceKind === 'user' && namespaceOf(name) === who.username && who.robotOrgId === null) return true;
-  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
-  return f.collaborator === 'admin';
 }

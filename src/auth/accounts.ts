@@ -4,7 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { AccountsConfig } from '../config/index.js';
 import { RegistryError } from '../errors/catalog.js';
-import type { AccessTokenRow, AccountStore, AuditEntry, UserRow } from '../metadata/account-store.js';
+import type { AuditEntry } from '../metadata/accounts/audit-log.js';
+import type { AccessTokenRow } from '../metadata/accounts/credentials.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
+import type { UserRow } from '../metadata/accounts/users.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
 import { ACTIONS, type Action, type Principal } from './policy.js';
 
@@ -37,7 +40,7 @@ export class AccountService {
   private readonly dummyHash: Promise<string>;
 
   constructor(
-    readonly store: AccountStore,
+    private readonly stores: Pick<AccountStores, 'users' | 'credentials' | 'loginFailures' | 'audit'>,
     private readonly meta: MetadataDb,
     private readonly cfg: AccountsConfig,
   ) {
@@ -51,13 +54,13 @@ export class AccountService {
 
   /** Creates the configured first admin when it does not exist yet (never resets a password). */
   async bootstrapAdmin(username: string, password: string): Promise<boolean> {
-    if (await this.store.userByName(username)) return false;
+    if (await this.stores.users.userByName(username)) return false;
     try {
       await this.createUser({ username, password, isAdmin: true }, { actor: null, action: 'user.bootstrap', target: username });
       return true;
     } catch (err) {
       // Replicas starting together race for it; the one that lost finds it there.
-      if (await this.store.userByName(username)) return false;
+      if (await this.stores.users.userByName(username)) return false;
       throw err;
     }
   }
@@ -67,10 +70,10 @@ export class AccountService {
     const hash = await this.hashPassword(u.password);
     const now = Date.now();
     return this.meta.transaction(async (tx) => {
-      if (!(await this.store.claimNamespace(tx, u.username, 'user', now))) throw nameTaken();
-      const id = await this.store.createUser(tx, { username: u.username, passwordHash: hash, email: u.email, isAdmin: u.isAdmin }, now);
-      await this.store.audit(tx, { ...audit, detail: { admin: !!u.isAdmin } }, now);
-      return (await this.store.userById(id, tx))!;
+      if (!(await this.stores.users.claimNamespace(tx, u.username, 'user', now))) throw nameTaken();
+      const id = await this.stores.users.createUser(tx, { username: u.username, passwordHash: hash, email: u.email, isAdmin: u.isAdmin }, now);
+      await this.stores.audit.record(tx, { ...audit, detail: { admin: !!u.isAdmin } }, now);
+      return (await this.stores.users.userById(id, tx))!;
     });
   }
 
@@ -83,11 +86,11 @@ export class AccountService {
     // Robots never sign in with a password: theirs is a random hash that matches nothing.
     const unusable = await bcrypt.hash(randomBytes(32).toString('hex'), 4);
     return this.meta.transaction(async (tx) => {
-      if (await this.store.userByName(username, tx)) throw nameTaken();
-      const id = await this.store.createUser(tx, { username, passwordHash: unusable, robotOrgId: orgId }, now);
-      await this.store.createAccessToken(tx, { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
-      await this.store.audit(tx, audit, now);
-      return { user: (await this.store.userById(id, tx))!, secret };
+      if (await this.stores.users.userByName(username, tx)) throw nameTaken();
+      const id = await this.stores.users.createUser(tx, { username, passwordHash: unusable, robotOrgId: orgId }, now);
+      await this.stores.credentials.createAccessToken(tx, { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
+      await this.stores.audit.record(tx, audit, now);
+      return { user: (await this.stores.users.userById(id, tx))!, secret };
     });
   }
 
@@ -95,8 +98,8 @@ export class AccountService {
     const hash = await this.hashPassword(password);
     const now = Date.now();
     await this.meta.transaction(async (tx) => {
-      await this.store.setPassword(tx, user.id, hash, now);
-      await this.store.audit(tx, audit, now);
+      await this.stores.users.setPassword(tx, user.id, hash, now);
+      await this.stores.audit.record(tx, audit, now);
     });
   }
 
@@ -108,11 +111,11 @@ export class AccountService {
     const secret = newSecret();
     const now = Date.now();
     const id = await this.meta.transaction(async (tx) => {
-      const id = await this.store.createAccessToken(tx, { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt }, now);
-      await this.store.audit(tx, { ...audit, detail: { name: t.name, scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt } }, now);
+      const id = await this.stores.credentials.createAccessToken(tx, { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt }, now);
+      await this.stores.audit.record(tx, { ...audit, detail: { name: t.name, scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt } }, now);
       return id;
     });
-    return { secret, token: (await this.store.accessToken(id))! };
+    return { secret, token: (await this.stores.credentials.accessToken(id))! };
   }
 
   /**
@@ -122,7 +125,7 @@ export class AccountService {
    */
   async authenticate(username: string, secret: string, address: string): Promise<Principal> {
     const now = Date.now();
-    const user = await this.store.userByName(username);
+    const user = await this.stores.users.userByName(username);
     // A password verified within the last minute skips bcrypt and the counters (clients send
     // Basic credentials with every token request).
     const cacheKey = user && !secret.startsWith(TOKEN_PREFIX) ? sha256Hex(`${username}\0${secret}\0${user.passwordHash}`) : null;
@@ -134,8 +137,8 @@ export class AccountService {
     // a success is forgiven below.
     const counts = await this.meta.transaction(
       async (tx) => {
-        for (const key of keys) await this.store.recordFailure(tx, key, now, this.cfg.loginwindow);
-        return Promise.all(keys.map((k) => this.store.failures(k, now, this.cfg.loginwindow, tx)));
+        for (const key of keys) await this.stores.loginFailures.recordFailure(tx, key, now, this.cfg.loginwindow);
+        return Promise.all(keys.map((k) => this.stores.loginFailures.failures(k, now, this.cfg.loginwindow, tx)));
       },
       { durable: false },
     );
@@ -143,7 +146,7 @@ export class AccountService {
       if (f.count > limits[i]) {
         // A refused attempt is not a guess: take the counts back.
         await this.meta.transaction(async (tx) => {
-          for (const key of keys) await this.store.forgiveFailure(tx, key);
+          for (const key of keys) await this.stores.loginFailures.forgiveFailure(tx, key);
         }, { durable: false });
         const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
         throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
@@ -153,11 +156,11 @@ export class AccountService {
     await this.meta.transaction(
       async (tx) => {
         if (principal) {
-          await this.store.clearFailures(tx, keys[0]);
-          await this.store.forgiveFailure(tx, keys[1]);
+          await this.stores.loginFailures.clearFailures(tx, keys[0]);
+          await this.stores.loginFailures.forgiveFailure(tx, keys[1]);
         } else {
           // Name only accounts that exist: a password typed into the user field is never stored.
-          await this.store.audit(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now);
+          await this.stores.audit.record(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now);
         }
       },
       { durable: false },
@@ -172,11 +175,11 @@ export class AccountService {
 
   private async check(user: UserRow | null, secret: string, now: number): Promise<Principal | null> {
     if (secret.startsWith(TOKEN_PREFIX)) {
-      const token = await this.store.accessTokenByHash(sha256Hex(secret));
+      const token = await this.stores.credentials.accessTokenByHash(sha256Hex(secret));
       if (!token || !user || token.userId !== user.id || user.disabled) return null;
       if (token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= now)) return null;
       // Best effort, and at most once a minute per token.
-      if (token.lastUsedAt === null || token.lastUsedAt < now - 60_000) this.store.touchAccessToken(token.id, now).catch(() => {});
+      if (token.lastUsedAt === null || token.lastUsedAt < now - 60_000) this.stores.credentials.touchAccessToken(token.id, now).catch(() => {});
       return this.principalOf(user, token);
     }
     // Unknown users and robots cost a bcrypt comparison at the configured cost too.
@@ -199,18 +202,18 @@ export class AccountService {
 
   /** Rebuilds a principal for a refresh: null when the user or the access token it came from is gone. */
   async principalById(userId: number, accessTokenId: number | null): Promise<Principal | null> {
-    const user = await this.store.userById(userId);
+    const user = await this.stores.users.userById(userId);
     if (!user || user.disabled) return null;
     if (accessTokenId === null) return user.robotOrgId === null ? this.principalOf(user) : null;
-    const token = await this.store.accessToken(accessTokenId);
+    const token = await this.stores.credentials.accessToken(accessTokenId);
     if (!token || token.userId !== user.id || token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= Date.now())) return null;
     return this.principalOf(user, token);
   }
 
   async audit(entry: AuditEntry, tx?: Tx): Promise<void> {
     const now = Date.now();
-    if (tx) return this.store.audit(tx, entry, now);
-    await this.meta.transaction((t) => this.store.audit(t, entry, now), { durable: false });
+    if (tx) return this.stores.audit.record(tx, entry, now);
+    await this.meta.transaction((t) => this.stores.audit.record(t, entry, now), { durable: false });
   }
 }
 

@@ -1,8 +1,9 @@
 // Gathers the facts policy.ts needs from the database and answers "may this
 // principal do these actions on that repository?" for the token service, the
 // REST API and the catalog.
-import type { AccountStore, RepositoryRow } from '../metadata/account-store.js';
-import { namespaceOf, repositoryActions, type Action, type Principal, type RepositoryFacts } from './policy.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
+import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
+import { mayAdministerRepository, namespaceOf, repositoryActions, type Action, type Principal, type RepositoryFacts } from './policy.js';
 
 /** One resource of a Docker token request or grant: `repository:name:pull,push`. */
 export interface ResourceScope {
@@ -24,17 +25,17 @@ export function parseScope(scope: string): ResourceScope | null {
 }
 
 export class Authorizer {
-  constructor(private readonly store: AccountStore) {}
+  constructor(private readonly stores: Pick<AccountStores, 'users' | 'orgs' | 'repositories'>) {}
 
   async facts(principal: Principal | null, name: string): Promise<RepositoryFacts> {
     const ns = namespaceOf(name);
-    const [repo, kind] = await Promise.all([this.store.repository(name), this.store.namespaceKind(ns)]);
+    const [repo, kind] = await Promise.all([this.stores.repositories.repository(name), this.stores.users.namespaceKind(ns)]);
     let orgRole: RepositoryFacts['orgRole'] = null;
     let teamPermissions: RepositoryFacts['teamPermissions'] = [];
     let collaborator: RepositoryFacts['collaborator'] = null;
     if (principal) {
-      if (kind === 'org') [orgRole, teamPermissions] = await Promise.all([this.store.orgRole(ns, principal.userId), this.store.teamPermissions(ns, principal.userId)]);
-      if (repo) collaborator = await this.store.collaborator(repo.id, principal.userId);
+      if (kind === 'org') [orgRole, teamPermissions] = await Promise.all([this.stores.orgs.orgRole(ns, principal.userId), this.stores.orgs.teamPermissions(ns, principal.userId)]);
+      if (repo) collaborator = await this.stores.repositories.collaborator(repo.id, principal.userId);
     }
     return { name, exists: repo !== null, visibility: repo?.visibility ?? 'private', namespaceKind: kind, orgRole, teamPermissions, collaborator };
   }
@@ -43,9 +44,14 @@ export class Authorizer {
     return repositoryActions(principal, await this.facts(principal, name));
   }
 
+  /** Whether the principal administers the repository (policy.ts mayAdministerRepository). */
+  async mayAdminister(principal: Principal | null, name: string): Promise<boolean> {
+    return principal !== null && mayAdministerRepository(principal, await this.facts(principal, name));
+  }
+
   /** The repository when the principal may at least pull it; null looks exactly like "does not exist". */
   async visibleRepository(principal: Principal | null, name: string): Promise<RepositoryRow | null> {
-    const repo = await this.store.repository(name);
+    const repo = await this.stores.repositories.repository(name);
     if (!repo) return null;
     return (await this.actions(principal, name)).has('pull') ? repo : null;
   }

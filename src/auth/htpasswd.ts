@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import bcrypt from 'bcrypt';
+import { unreadableFile } from '../config/index.js';
 
 const CACHE_TTL_MS = 60_000;
 const MAX_CACHE = 10_000;
@@ -47,7 +48,7 @@ export class HtpasswdVerifier {
     try {
       mtimeMs = statSync(this.path).mtimeMs;
     } catch (err) {
-      if (force) throw new Error(`htpasswd file ${this.path}: ${(err as Error).message}`);
+      if (force) throw unreadableFile('auth.htpasswd.path', this.path, err);
       return; // keep the last good copy while the file is being replaced
     }
     if (mtimeMs === this.mtimeMs) return;

@@ -101,6 +101,23 @@ export function resourceMatches(resource: string | null, repository: string): bo
   return resource === repository;
 }
 
+/**
+ * True when the principal administers the repository: its visibility, collaborators,
+ * webhooks, description, comment settings and comments. Site administrators, the user
+ * whose namespace it is, owners of the owning organisation, and teams or collaborators
+ * with `admin`. Only a person signed in with a password: an access token (however wide
+ * its limits — no limit grants administration) and a robot's secret never administer,
+ * since administering changes who may see and do what.
+ */
+export function mayAdministerRepository(principal: Principal | null, f: RepositoryFacts): boolean {
+  if (!principal || principal.limits || principal.accessTokenId !== undefined || principal.robotOrgId !== null) return false;
+  if (!f.exists) return false;
+  if (principal.isAdmin) return true;
+  if (f.namespaceKind === 'user') return namespaceOf(f.name) === principal.username || f.collaborator === 'admin';
+  if (f.namespaceKind === 'org' && (f.orgRole === 'owner' || f.teamPermissions.includes('admin'))) return true;
+  return f.collaborator === 'admin';
+}
+
 /** True when the principal may create repositories in (and administer) the namespace. */
 export function canAdministerNamespace(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
   if (!principal || principal.limits) return false;

@@ -1,10 +1,9 @@
 // Builds token authentication from the configuration: the verifier every
 // replica uses on /v2, and (with the built-in issuer) the accounts, key ring
 // and token issuer behind /token and /api/v1.
-import { readFileSync } from 'node:fs';
-import type { BerthConfig } from '../config/index.js';
+import { readConfiguredFile, type BerthConfig } from '../config/index.js';
 import { TokenAccess } from '../http/access.js';
-import { AccountStore } from '../metadata/account-store.js';
+import { accountStores, type AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealer } from '../token/key-sealer.js';
 import { KeyRing } from '../token/keys.js';
@@ -15,7 +14,7 @@ import { Authorizer } from './authorizer.js';
 /** What the built-in token service and the REST API need. */
 export interface AccountServices {
   accounts: AccountService;
-  store: AccountStore;
+  stores: AccountStores;
   authorizer: Authorizer;
   keys: KeyRing;
   issuer: TokenIssuer;
@@ -26,10 +25,10 @@ export interface AccountServices {
 
 export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
   const t = config.auth!.token!;
-  const store = new AccountStore(meta);
+  const stores = accountStores(meta);
   let keys: KeyRing | undefined;
   if (t.builtin) {
-    keys = new KeyRing(store, meta, t.expiration, signingKeySealer(t));
+    keys = new KeyRing(stores.signingKeys, meta, t.expiration, signingKeySealer(t));
     await keys.init();
   }
   const verifier = new TokenVerifier({
@@ -40,19 +39,19 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     rootCertBundle: t.rootcertbundle || undefined,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
-  const access = new TokenAccess({ verifier, service: t.service, realm, accounts: t.builtin ? store : undefined });
+  const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined });
   if (!keys) return { access, services: null };
 
-  const accounts = new AccountService(store, meta, config.auth!.accounts);
+  const accounts = new AccountService(stores, meta, config.auth!.accounts);
   const a = config.auth!.accounts;
-  const password = a.adminpassword || (a.adminpasswordfile ? readFileSync(a.adminpasswordfile, 'utf8').trim() : '');
+  const password = a.adminpassword || (a.adminpasswordfile ? readConfiguredFile('auth.accounts.adminpasswordfile', a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
   return {
     access,
     services: {
       accounts,
-      store,
-      authorizer: new Authorizer(store),
+      stores,
+      authorizer: new Authorizer(stores),
       keys,
       issuer: new TokenIssuer(keys, t.issuer, t.expiration),
       verifier,
@@ -64,6 +63,6 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
 
 /** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
 export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
-  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readFileSync(t.signingkeysecretfile, 'utf8').trim() : '');
+  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
   return secret ? new KeySealer(secret) : null;
 }

@@ -4,10 +4,11 @@
 import { stdin } from 'node:process';
 import type { Command } from 'commander';
 import type { AccountService } from '../auth/accounts.js';
-import { ConfigError, defaultConfig, loadConfig, type BerthConfig } from '../config/index.js';
-import { RegistryError } from '../errors/catalog.js';
-import type { AccountStore } from '../metadata/account-store.js';
+import { describeDatabase } from '../config/describe.js';
+import { ConfigError, loadConfig, type BerthConfig, type TokenAuthConfig } from '../config/index.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
+import { UsageError, inContext } from './errors.js';
 
 /** Who the audit log names for changes made from the command line (not a valid username). */
 const CLI_ACTOR = '(cli)';
@@ -26,9 +27,9 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .option('--admin', 'make the user an administrator')
     .option('--email <address>', 'email address')
     .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
-    .action(async (name: string, opts: { config?: string; admin?: boolean; email?: string }) => {
+    .action(async (name: string, opts: { config?: string; admin?: boolean; email?: string; passwordStdin?: boolean }) => {
       await withAccounts(opts.config, fail, async ({ accounts }) => {
-        const password = await readPassword();
+        const password = await readPassword(opts.passwordStdin, `user add ${name}`);
         await accounts.createUser({ username: name, password, email: opts.email ?? null, isAdmin: !!opts.admin }, { actor: CLI_ACTOR, action: 'user.create', target: name });
         process.stdout.write(`created user ${name}${opts.admin ? ' (administrator)' : ''}\n`);
       });
@@ -39,11 +40,11 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .description("set a user's password, read from standard input")
     .option(...configOption)
     .option('--password-stdin', 'read the password from standard input (required: never from the command line)')
-    .action(async (name: string, opts: { config?: string }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, store }) => {
-        const u = await store.userByName(name);
+    .action(async (name: string, opts: { config?: string; passwordStdin?: boolean }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, stores }) => {
+        const u = await stores.users.userByName(name);
         if (!u || u.robotOrgId !== null) throw new UsageError(`no such user: ${name}`);
-        await accounts.setPassword(u, await readPassword(), { actor: CLI_ACTOR, action: 'user.password', target: name });
+        await accounts.setPassword(u, await readPassword(opts.passwordStdin, `user passwd ${name}`), { actor: CLI_ACTOR, action: 'user.password', target: name });
         process.stdout.write(`password changed for ${name}\n`);
       });
     });
@@ -55,10 +56,9 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .description('sign new tokens with a new key; older keys verify until their tokens expire')
     .option(...configOption)
     .action(async (opts: { config?: string }) => {
-      await withAccounts(opts.config, fail, async ({ accounts, store, meta, config }) => {
+      await withAccounts(opts.config, fail, async ({ accounts, meta, stores, token }) => {
         const [{ KeyRing }, { signingKeySealer }] = await Promise.all([import('../token/keys.js'), import('../auth/token-auth.js')]);
-        const token = config.auth?.token ?? defaultConfig({ auth: { token: {} } }).auth!.token!;
-        const keys = new KeyRing(store, meta, token.expiration, signingKeySealer(token));
+        const keys = new KeyRing(stores.signingKeys, meta, token.expiration, signingKeySealer(token));
         await keys.init();
         const kid = await keys.rotate();
         await accounts.audit({ actor: CLI_ACTOR, action: 'keys.rotate', target: kid });
@@ -69,8 +69,9 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
 
 interface Parts {
   config: BerthConfig;
+  token: TokenAuthConfig;
   meta: MetadataDb;
-  store: AccountStore;
+  stores: AccountStores;
   accounts: AccountService;
 }
 
@@ -78,31 +79,34 @@ async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts)
   let meta: MetadataDb | undefined;
   try {
     const config = loadConfig({ file: file ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
-    if (!config.auth?.token) process.stderr.write('berth: note: auth.token is not configured; accounts take effect once it is\n');
+    const token = builtinIssuer(config);
     // Loaded lazily, so `berth config verify` stays light.
-    const [{ openMetadata }, { AccountStore }, { AccountService }] = await Promise.all([import('../app.js'), import('../metadata/account-store.js'), import('../auth/accounts.js')]);
-    meta = await openMetadata(config);
-    const store = new AccountStore(meta);
-    const accountsCfg = config.auth?.accounts ?? defaultConfig({ auth: {} }).auth!.accounts;
-    await fn({ config, meta, store, accounts: new AccountService(store, meta, accountsCfg) });
+    const [{ openMetadata }, { accountStores }, { AccountService }] = await Promise.all([import('../metadata/open.js'), import('../metadata/accounts/index.js'), import('../auth/accounts.js')]);
+    meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
+    const stores = accountStores(meta);
+    await fn({ config, token, meta, stores, accounts: new AccountService(stores, meta, config.auth!.accounts) });
   } catch (err) {
-    await meta?.close();
-    // Refusals (name taken, short password, no such user) are messages, not crashes.
-    if (err instanceof RegistryError || err instanceof UsageError) {
-      process.stderr.write(`berth: ${err.message}\n`);
-      process.exit(1);
-    }
+    await meta?.close().catch(() => {});
     fail(err, err instanceof ConfigError ? 2 : 1);
   }
   await meta?.close();
 }
 
-class UsageError extends Error {}
+/** Accounts and signing keys belong to the built-in token issuer: refuse any other configuration. */
+function builtinIssuer(config: BerthConfig): TokenAuthConfig {
+  const token = config.auth?.token;
+  const mode = config.auth?.htpasswd ? 'htpasswd auth' : 'no auth';
+  if (!token) throw new UsageError(`accounts and signing keys need token auth, and this configuration has ${mode}: set REGISTRY_AUTH=token (or auth.token in the config file)`);
+  if (!token.builtin) throw new UsageError('accounts and signing keys belong to the built-in token issuer, and this configuration trusts an external one (auth.token.builtin: false)');
+  return token;
+}
 
 /** The whole of standard input less one trailing newline; an empty password is refused. */
-async function readPassword(): Promise<string> {
-  // A terminal would echo it: the password comes from a pipe or a file.
-  if (stdin.isTTY) throw new UsageError('pipe the password on standard input, e.g. `printf %s "$PASSWORD" | berth user add NAME --password-stdin`');
+async function readPassword(fromStdin: boolean | undefined, command: string): Promise<string> {
+  // Never from the command line (shell history, ps), and not from a terminal, which would echo it.
+  const hint = `pipe it in: printf %s "$PASSWORD" | berth ${command} --password-stdin`;
+  if (!fromStdin) throw new UsageError(`the password is read from standard input only: ${hint}`);
+  if (stdin.isTTY) throw new UsageError(`standard input is a terminal: ${hint}`);
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');

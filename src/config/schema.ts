@@ -2,6 +2,7 @@
 // rejected instead of silently ignored; the key names are also what env.ts
 // walks to map REGISTRY_* variables, so keys must never contain "_".
 import { z } from 'zod';
+import { allowEntryError } from '../net/outbound.js';
 import { normaliseBaseUrl, parseDurationMs, parseListenAddress } from './values.js';
 
 // YAML gives us numbers/booleans where registry:2 (Go, typed fields) would
@@ -266,8 +267,20 @@ const notifications = z
         maxbackoff: duration('1h'),
         attempts: int(1, 100).default(10),
         concurrency: int(1, 256).default(8),
-        /** Refuse webhook URLs that resolve to loopback or private addresses. */
-        denyprivate: bool().default(false),
+        /**
+         * Internal destinations (loopback, private, link-local, ... refused by default) that
+         * webhooks may reach anyway: host names, host:port, IPs and CIDRs. A list, or a
+         * comma-separated string (the form an environment variable gives).
+         */
+        allow: z
+          .preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(str()))
+          .superRefine((list, ctx) => {
+            list.forEach((entry, i) => {
+              const why = allowEntryError(entry);
+              if (why) ctx.addIssue({ code: 'custom', path: [i], message: why });
+            });
+          })
+          .default([]),
       })
       .strict()
       .default({}),

@@ -149,7 +149,8 @@ export interface NotificationsConfig {
     readonly maxbackoff: number;
     readonly attempts: number;
     readonly concurrency: number;
-    readonly denyprivate: boolean;
+    /** Internal destinations webhooks may reach anyway: hosts, host:port, IPs, CIDRs. */
+    readonly allow: readonly string[];
   };
 }
 

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ResourceScope } from '../auth/authorizer.js';
 import type { Action, CatalogViewer } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
-import type { AccountStore } from '../metadata/account-store.js';
+import type { UserStore } from '../metadata/accounts/users.js';
 import { TokenError, type TokenVerifier, type VerifiedToken } from '../token/tokens.js';
 
 
@@ -36,7 +36,7 @@ export interface TokenAccessOptions {
   /** The token endpoint; null = this server's /token, resolved per request. */
   realm: string | null;
   /** Accounts, when the built-in issuer runs (to filter the catalog per caller). */
-  accounts?: AccountStore;
+  users?: UserStore;
 }
 
 const TOKEN = Symbol('berth.token');
@@ -71,8 +71,8 @@ export class TokenAccess implements AccessControl {
     const t = await this.token(req, scope);
     if (!allows(t.access, 'registry', 'catalog', '*')) throw this.challenge(req, scope, 'insufficient_scope');
     if (!t.builtin) return 'all'; // an external issuer granted the catalog: it decided who sees it
-    if (t.subject === '' || !this.opts.accounts) return { userId: null, all: false };
-    const user = await this.opts.accounts.userByName(t.subject);
+    if (t.subject === '' || !this.opts.users) return { userId: null, all: false };
+    const user = await this.opts.users.userByName(t.subject);
     if (!user || user.disabled) return { userId: null, all: false };
     return { userId: user.id, username: user.username, all: user.isAdmin };
   }

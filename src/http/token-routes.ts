@@ -10,6 +10,7 @@ import type { Principal } from '../auth/policy.js';
 import { parseBasic } from '../auth/htpasswd.js';
 import { RegistryError } from '../errors/catalog.js';
 import { OAuthError } from '../errors/oauth.js';
+import type { AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import type { KeyRing } from '../token/keys.js';
 import type { TokenIssuer } from '../token/tokens.js';
@@ -17,6 +18,7 @@ import { readLimited } from './body.js';
 
 export interface TokenServiceDeps {
   accounts: AccountService;
+  stores: Pick<AccountStores, 'users' | 'credentials'>;
   authorizer: Authorizer;
   issuer: TokenIssuer;
   keys: KeyRing;
@@ -120,7 +122,7 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
   const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
   const now = Date.now();
   await d.meta.transaction(async (tx) => {
-    await d.accounts.store.createRefreshToken(
+    await d.stores.credentials.createRefreshToken(
       tx,
       { tokenHash: sha256Hex(token), userId: principal.userId, accessTokenId: principal.accessTokenId ?? null, clientId: clientId.slice(0, 200), expiresAt: now + d.refreshTtlMs },
       now,
@@ -130,9 +132,9 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
 }
 
 async function refreshPrincipal(d: TokenServiceDeps, token: string): Promise<Principal | null> {
-  const row = await d.accounts.store.refreshToken(sha256Hex(token));
+  const row = await d.stores.credentials.refreshToken(sha256Hex(token));
   if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return null;
-  const user = await d.accounts.store.userById(row.userId);
+  const user = await d.stores.users.userById(row.userId);
   // A password change revokes refresh tokens; the time check also covers any written before it.
   if (!user || user.passwordChangedAt > row.createdAt) return null;
   return d.accounts.principalById(row.userId, row.accessTokenId);

@@ -88,14 +88,14 @@ async function principalOf(s: AccountServices, req: FastifyRequest, header: stri
   if (!/^bearer\s/i.test(header)) throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme');
   const secret = header.slice(7).trim();
   if (secret.startsWith(TOKEN_PREFIX)) {
-    const token = await s.store.accessTokenByHash(sha256Hex(secret));
-    const owner = token ? await s.store.userById(token.userId) : null;
+    const token = await s.stores.credentials.accessTokenByHash(sha256Hex(secret));
+    const owner = token ? await s.stores.users.userById(token.userId) : null;
     return s.accounts.authenticate(owner?.username ?? '', secret, req.ip);
   }
   try {
     const t = await s.verifier.verify(secret);
     if (!t.builtin || t.subject === '') return null;
-    const user = await s.store.userByName(t.subject);
+    const user = await s.stores.users.userByName(t.subject);
     if (!user || user.disabled) return null;
     // Like the catalog: a registry token says who, not which access token it came from.
     return { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };

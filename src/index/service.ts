@@ -2,16 +2,43 @@
 // annotations, platforms to read), pull counts aggregated in memory and flushed in one
 // transaction every few seconds, and the background reader that records platforms.
 import type { FastifyInstance } from 'fastify';
+import { RestError } from '../errors/rest.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
 import { parseDigest } from '../oci/digest.js';
 import type { RegistryEvent, RegistryEventSink } from '../registry/events.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
-import { IndexStore } from './store.js';
+import type { CommentStatus } from './schema.js';
+import { IndexStore, type CommentRow } from './store.js';
 
 export const DESCRIPTION_ANNOTATION = 'org.opencontainers.image.description';
 /** Longest description kept (characters); longer annotations are cut. */
 export const DESCRIPTION_MAX = 300;
+
+/** Comment rules, applied below. Tests and operators read them here; docs/index.md explains them. */
+export const COMMENT_RULES = {
+  /** An account younger than this has every comment held for moderation. */
+  newAccountMs: 24 * 60 * 60 * 1000,
+  /** Comments of an author with fewer approved comments than this are held. */
+  approvedToTrust: 1,
+  /** Per account: at most `rateMax` new comments in `rateWindowMs`. */
+  rateMax: 5,
+  rateWindowMs: 10 * 60 * 1000,
+  /** Reports that put a published comment back on hold until a moderator decides. */
+  reportsToHold: 3,
+  maxLength: 4000,
+};
+
+/** A comment's author, as the comment rules see them. */
+export interface CommentAuthor {
+  userId: number;
+  /** When the account was created (ms since the epoch); null when unknown. */
+  accountCreatedAt: number | null;
+  /** A site administrator (the moderators): trusted, and not rate-limited. */
+  moderator: boolean;
+  /** Administers the repository (auth/policy.ts mayAdministerRepository): trusted. */
+  repositoryAdmin: boolean;
+}
 
 export interface IndexOptions {
   /** How often pull counts are written and platforms read (ms). */
@@ -46,6 +73,42 @@ export class IndexService {
   ) {
     this.store = new IndexStore(meta);
     this.interval = opts.flushIntervalMs ?? 5000;
+  }
+
+  // ---- comments ----
+
+  /** The trust rule: whether a new or edited comment is published at once or held for a moderator. */
+  async commentStatus(author: CommentAuthor, now = Date.now()): Promise<CommentStatus> {
+    if (author.moderator || author.repositoryAdmin) return 'visible';
+    if (author.accountCreatedAt === null || now - author.accountCreatedAt < COMMENT_RULES.newAccountMs) return 'held';
+    return (await this.store.approvedComments(author.userId)) < COMMENT_RULES.approvedToTrust ? 'held' : 'visible';
+  }
+
+  /** A new comment under the trust rule and the per-account rate limit (moderators are exempt); its id. */
+  async addComment(repositoryId: number, author: CommentAuthor, body: string, now = Date.now()): Promise<number> {
+    const status = await this.commentStatus(author, now);
+    return this.meta.transaction(async (tx) => {
+      if (!author.moderator) {
+        const wait = await this.store.takeRate(tx, `comment:${author.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
+        if (wait > 0) throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
+      }
+      return this.store.insertComment(tx, { repositoryId, authorId: author.userId, body, status }, now);
+    });
+  }
+
+  /** The author's edit: a held comment stays held; otherwise the trust rule decides again (an untrusted edit goes back to the moderators). */
+  async editComment(comment: CommentRow, author: CommentAuthor, body: string, now = Date.now()): Promise<void> {
+    const status = comment.status === 'held' ? 'held' : await this.commentStatus(author, now);
+    await this.meta.transaction((tx) => this.store.editComment(tx, comment.id, body, status, now));
+  }
+
+  /** A report of a published comment; enough reports hold it until a moderator decides. */
+  async reportComment(comment: CommentRow, reporterId: number, reason: string | null, now = Date.now()): Promise<void> {
+    if (comment.status !== 'visible') return;
+    await this.meta.transaction(async (tx) => {
+      const r = await this.store.reportComment(tx, comment.id, reporterId, reason, now);
+      if (r.added && r.count >= COMMENT_RULES.reportsToHold) await this.store.setCommentStatus(tx, comment.id, 'held', null, now);
+    });
   }
 
   /** Registers the service for indexServiceOf(app). */

@@ -1,7 +1,7 @@
 // Tag lists, the catalog and the referrers index: paginated reads of the database.
 import { RegistryError } from '../errors/catalog.js';
 import type { CatalogViewer } from '../auth/policy.js';
-import type { AccountStore } from '../metadata/account-store.js';
+import type { RepositoryAccessStore } from '../metadata/accounts/repository-access.js';
 import type { RegistryStore } from '../metadata/registry-store.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 
@@ -17,7 +17,7 @@ export class ListingService {
   constructor(
     private readonly store: RegistryStore,
     /** With accounts, catalog pages are filtered to what the viewer may see. */
-    private readonly accounts?: AccountStore,
+    private readonly access?: RepositoryAccessStore,
   ) {}
 
   async tags(repository: string, n: number | undefined, last: string | undefined): Promise<Page> {
@@ -27,9 +27,9 @@ export class ListingService {
   }
 
   async catalog(n: number | undefined, last: string | undefined, viewer: CatalogViewer = 'all'): Promise<Page> {
-    const accounts = this.accounts;
-    if (viewer === 'all' || viewer.all || !accounts) return paginate(n, (limit) => this.store.listRepositories(limit, last));
-    return paginate(n, async (limit) => (await accounts.visibleRepositories(viewer, limit, last)).map((r) => r.name));
+    const access = this.access;
+    if (viewer === 'all' || viewer.all || !access) return paginate(n, (limit) => this.store.listRepositories(limit, last));
+    return paginate(n, async (limit) => (await access.visibleRepositories(viewer, limit, last)).map((r) => r.name));
   }
 
   /** The referrers response: an image index of the manifests whose subject is `subject`. */

@@ -40,7 +40,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { S3Config } from '../config/index.js';
+import { ConfigError, type S3Config } from '../config/index.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -97,8 +97,8 @@ export class S3Driver implements StorageDriver {
     private readonly config: S3Config,
     private readonly options: S3DriverOptions = {},
   ) {
-    if (!config.v4auth) throw new Error('storage.s3.v4auth: false is not supported (the AWS SDK v3 signs with SigV4 only)');
-    if (config.chunksize < MIN_PART || config.chunksize > MAX_SINGLE_COPY) throw new Error('storage.s3.chunksize must be between 5 MiB and 5 GiB');
+    if (!config.v4auth) throw new ConfigError('storage.s3.v4auth: false is not supported (the AWS SDK v3 signs with SigV4 only)');
+    if (config.chunksize < MIN_PART || config.chunksize > MAX_SINGLE_COPY) throw new ConfigError('storage.s3.chunksize: must be between 5 MiB and 5 GiB');
     this.bucket = config.bucket;
     const root = config.rootdirectory.replace(/^\/+|\/+$/g, '');
     this.root = root ? `${root}/` : '';

@@ -2,7 +2,7 @@
 // signs and verifies with the same set. The newest unretired key signs; retired
 // keys stay published (JWKS) until every token they signed has expired.
 import { exportJWK, exportPKCS8, calculateJwkThumbprint, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
-import type { AccountStore, SigningKeyRow } from '../metadata/account-store.js';
+import type { SigningKeyRow, SigningKeyStore } from '../metadata/accounts/signing-keys.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealError, isSealed, type KeySealer } from './key-sealer.js';
 
@@ -29,7 +29,7 @@ export class KeyRing {
   private loading: Promise<void> | null = null;
 
   constructor(
-    private readonly store: AccountStore,
+    private readonly store: SigningKeyStore,
     private readonly meta: MetadataDb,
     /** Longest token lifetime: retired keys are dropped this long after retirement. */
     private readonly maxTokenMs: number,

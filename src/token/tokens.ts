@@ -2,9 +2,9 @@
 // bearer may do. Berth issues them with its key ring and verifies its own plus
 // those of external issuers (a JWKS URL or file, or registry:2's rootcertbundle).
 import { X509Certificate, createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { SignJWT, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { ResourceScope } from '../auth/authorizer.js';
+import { ConfigError, readConfiguredFile } from '../config/index.js';
 import type { KeyRing } from './keys.js';
 
 export interface VerifiedToken {
@@ -84,7 +84,7 @@ export class TokenVerifier {
     this.external = opts.jwks
       ? /^https?:\/\//.test(opts.jwks)
         ? createRemoteJWKSet(new URL(opts.jwks), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 })
-        : createLocalJWKSet(JSON.parse(readFileSync(opts.jwks, 'utf8')))
+        : localJwks(opts.jwks)
       : null;
   }
 
@@ -172,10 +172,23 @@ function parseAccess(v: unknown): ResourceScope[] {
 }
 
 function loadBundle(path: string): X509Certificate[] {
-  const pem = readFileSync(path, 'utf8');
+  const pem = readConfiguredFile('auth.token.rootcertbundle', path, 'utf8');
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error(`rootcertbundle ${path} holds no certificates`);
-  return blocks.map((b) => new X509Certificate(b));
+  if (blocks.length === 0) throw new ConfigError(`auth.token.rootcertbundle: ${path} holds no certificates`);
+  try {
+    return blocks.map((b) => new X509Certificate(b));
+  } catch (err) {
+    throw new ConfigError(`auth.token.rootcertbundle: ${path}: ${(err as Error).message}`);
+  }
+}
+
+function localJwks(path: string): JWTVerifyGetKey {
+  const text = readConfiguredFile('auth.token.jwks', path, 'utf8');
+  try {
+    return createLocalJWKSet(JSON.parse(text));
+  } catch (err) {
+    throw new ConfigError(`auth.token.jwks: ${path} is not a JSON Web Key Set: ${(err as Error).message}`);
+  }
 }
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

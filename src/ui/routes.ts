@@ -14,7 +14,7 @@ import { caller, identify } from '../api/caller.js';
 import type { ApiDeps } from '../api/deps.js';
 import { RegistryError } from '../errors/catalog.js';
 import { RestError } from '../errors/rest.js';
-import { addJsonBodyParser } from '../http/json-body.js';
+import { prepareRestInput } from '../http/rest-input.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import type { ManifestService } from '../registry/manifests.js';
 import { RegistryView } from './registry-view.js';
@@ -42,6 +42,11 @@ function clientDir(): string | null {
     if (existsSync(path.join(dir, 'app.js'))) return dir;
   }
   return null;
+}
+
+/** Whether `npm run build` has compiled the client (without it the UI has no pages). */
+export function uiClientBuilt(): boolean {
+  return clientDir() !== null;
 }
 
 function loadAssets(): Map<string, Asset> {
@@ -141,7 +146,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
   await app.register(
     async (ui) => {
-      addJsonBodyParser(ui, BODY_LIMIT);
+      prepareRestInput(ui, BODY_LIMIT);
 
       const send = (req: FastifyRequest, reply: FastifyReply, a: Asset | undefined, cache: string) => {
         if (!a) throw new RestError('NOT_FOUND');
@@ -159,7 +164,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
 
       /** The session's user as the page shows it; null when the API would not take the session. */
       const me = async (userId: number, since: number) => {
-        const u = await deps.store.userById(userId);
+        const u = await deps.stores.users.userById(userId);
         if (!u || u.disabled || u.robotOrgId !== null || u.passwordChangedAt > since) return null;
         return { name: u.username, email: u.email, admin: u.isAdmin };
       };

@@ -24,7 +24,7 @@ export const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
 /** last_seen_at is written at most this often per session. */
 const TOUCH_EVERY_MS = 60 * 1000;
 
-export type SessionDeps = Pick<ApiDeps, 'meta' | 'store' | 'accounts'>;
+export type SessionDeps = Pick<ApiDeps, 'meta' | 'stores' | 'accounts'>;
 
 export interface SessionRow {
   id: string;
@@ -145,7 +145,7 @@ export async function checkedSession(d: SessionDeps, req: FastifyRequest): Promi
 export async function sessionPrincipal(d: SessionDeps, req: FastifyRequest): Promise<Principal | null> {
   const row = await checkedSession(d, req);
   if (!row) return null;
-  const user = await d.store.userById(row.userId);
+  const user = await d.stores.users.userById(row.userId);
   if (!user || user.disabled || user.robotOrgId !== null || user.passwordChangedAt > row.createdAt) {
     await storeOf(d).delete(row.id);
     throw new RegistryError('UNAUTHORIZED', 'the session has ended; sign in again');

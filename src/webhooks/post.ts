@@ -1,11 +1,10 @@
 // One webhook request: POST with an overall timeout, no redirects followed, at most
-// the first KiB of the response kept. Optionally refuses private destinations by
-// checking the addresses the socket actually connects to (so DNS rebinding cannot
-// swap a public name for an internal address between a check and the request).
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+// the first KiB of the response kept. Under a guard (every webhook but the operator's
+// configured endpoints), only addresses the outbound policy allows are connected to,
+// checked on the addresses actually used (src/net/outbound-connect.ts).
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP } from 'node:net';
+import { guardedConnection, OutboundRefused, type OutboundGuard } from '../net/outbound-connect.js';
 
 export const RESPONSE_KEEP_BYTES = 1024;
 
@@ -14,44 +13,12 @@ export interface PostResult {
   error: string | null;
   responseBody: string | null;
   durationMs: number;
+  /** Set when the outbound policy refused the destination: nothing was sent. */
+  refused?: { reason: string; address: string };
 }
 
-// Always refused: link-local (cloud metadata services live there) and unspecified addresses.
-const alwaysDenied = new BlockList();
-alwaysDenied.addSubnet('169.254.0.0', 16, 'ipv4');
-alwaysDenied.addSubnet('0.0.0.0', 8, 'ipv4');
-alwaysDenied.addSubnet('fe80::', 10, 'ipv6');
-alwaysDenied.addAddress('::', 'ipv6');
-// Refused with notifications.webhooks.denyprivate.
-const privateNets = new BlockList();
-for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['100.64.0.0', 10]] as const) privateNets.addSubnet(net, bits, 'ipv4');
-privateNets.addAddress('::1', 'ipv6');
-privateNets.addSubnet('fc00::', 7, 'ipv6');
-
-export function deniedAddress(address: string, denyPrivate: boolean): boolean {
-  const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-  let a = address;
-  // IPv4-mapped IPv6 (::ffff:10.0.0.1) is checked as IPv4.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (mapped) a = mapped[1];
-  const fam = mapped ? 'ipv4' : family;
-  return alwaysDenied.check(a, fam) || (denyPrivate && privateNets.check(a, fam));
-}
-
-function guardedLookup(denyPrivate: boolean) {
-  return (hostname: string, options: object, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '');
-      const list = addresses as LookupAddress[];
-      const bad = list.find((a) => deniedAddress(a.address, denyPrivate));
-      if (bad) return callback(Object.assign(new Error(`destination address ${bad.address} is not allowed`), { code: 'EDENIED' }), '');
-      if ((options as { all?: boolean }).all) return callback(null, list);
-      callback(null, list[0].address, list[0].family);
-    });
-  };
-}
-
-export function post(url: string, headers: Record<string, string | string[]>, body: string, timeoutMs: number, denyPrivate: boolean): Promise<PostResult> {
+/** POSTs `body`; `guard` null means any destination (operator-configured endpoints only). */
+export function post(url: string, headers: Record<string, string | string[]>, body: string, timeoutMs: number, guard: OutboundGuard | null): Promise<PostResult> {
   const started = performance.now();
   const done = (r: Omit<PostResult, 'durationMs'>): PostResult => ({ ...r, durationMs: Math.round(performance.now() - started) });
   return new Promise((resolve) => {
@@ -61,9 +28,6 @@ export function post(url: string, headers: Record<string, string | string[]>, bo
     } catch {
       return resolve(done({ statusCode: null, error: 'invalid URL', responseBody: null }));
     }
-    // A literal IP never goes through lookup: check it here.
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && deniedAddress(host, denyPrivate)) return resolve(done({ statusCode: null, error: `destination address ${host} is not allowed`, responseBody: null }));
     const mod = u.protocol === 'https:' ? https : http;
     let settled = false;
     const finish = (r: Omit<PostResult, 'durationMs'>) => {
@@ -77,8 +41,7 @@ export function post(url: string, headers: Record<string, string | string[]>, bo
       {
         method: 'POST',
         headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
-        agent: false,
-        lookup: guardedLookup(denyPrivate) as never,
+        ...(guard ? { createConnection: guardedConnection(guard, u.protocol === 'https:') as never } : { agent: false }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -103,7 +66,10 @@ export function post(url: string, headers: Record<string, string | string[]>, bo
       finish({ statusCode: null, error: `timed out after ${timeoutMs} ms`, responseBody: null });
       req.destroy();
     }, timeoutMs);
-    req.on('error', (err: NodeJS.ErrnoException) => finish({ statusCode: null, error: err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message, responseBody: null }));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof OutboundRefused) return finish({ statusCode: null, error: `refused: ${err.message}`, responseBody: null, refused: { reason: err.message, address: err.address } });
+      finish({ statusCode: null, error: err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message, responseBody: null });
+    });
     req.end(body);
   });
 }

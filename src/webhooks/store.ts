@@ -1,6 +1,7 @@
 // SQL of webhooks, the delivery outbox, the attempt log, watches and notifications.
 // Portable Kysely (SQLite and PostgreSQL); BIGINT columns come back as strings from
 // PostgreSQL, so every number read is passed through Number().
+import { sql } from 'kysely';
 import type { Db, Tx } from '../metadata/database.js';
 import type { NotificationEndpointConfig } from '../config/types.js';
 import type { DeliveryStatus, WebhookEventType, WebhookFormat, WebhookScopeKind } from './schema.js';
@@ -335,6 +336,16 @@ export class WebhookStore {
       .limit(limit)
       .execute();
     return rows.map((r) => num(r.id));
+  }
+
+  /** When the next pending delivery falls due: its retry time, or just after its claim expires. */
+  async nextDueAt(): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .select(sql<string | number | null>`min(case when claimed_until >= next_attempt_at then claimed_until + 1 else next_attempt_at end)`.as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return numOrNull(r?.at);
   }
 
   /**

@@ -6,6 +6,7 @@
 // until `claimed_until`; then another worker takes the delivery again (at-least-once).
 import { randomUUID } from 'node:crypto';
 import type { MetadataDb } from '../metadata/database.js';
+import type { OutboundGuard } from '../net/outbound-connect.js';
 import { post, type PostResult } from './post.js';
 import type { DeliveryStatus } from './schema.js';
 import { signatureHeader } from './signing.js';
@@ -22,7 +23,15 @@ export interface WorkerSettings {
   /** Attempts before a delivery is dead. */
   attempts: number;
   concurrency: number;
-  denyprivate: boolean;
+}
+
+export interface WorkerDeps {
+  /** Where webhooks may connect to; configured endpoints (the operator's own) are not guarded. */
+  guard: OutboundGuard;
+  /** The time of due dates, backoff, claims and the log (ms); tests advance it instead of waiting. */
+  now: () => number;
+  /** A last check before sending (personal webhooks: may the owner still see the repository?). */
+  mayDeliver?: (hook: Webhook, d: Delivery) => Promise<boolean>;
 }
 
 export interface WorkerLog {
@@ -50,15 +59,24 @@ export class DeliveryWorker {
   private lastPrune = 0;
   /** When a local change last queued deliveries: poll quickly for a moment (its commit may still be syncing). */
   private nudgedAt = 0;
+  /** Attempts started and finished by this worker (drain counts them). */
+  private started = 0;
+  private finished = 0;
+  private readonly now: () => number;
+  private readonly guard: OutboundGuard;
+  private readonly mayDeliver: (hook: Webhook, d: Delivery) => Promise<boolean>;
 
   constructor(
     private readonly store: WebhookStore,
     private readonly meta: MetadataDb,
     private readonly settings: WorkerSettings,
     private readonly log: WorkerLog,
-    /** A last check before sending (personal webhooks: may the owner still see the repository?). */
-    private readonly mayDeliver: (hook: Webhook, d: Delivery) => Promise<boolean> = async () => true,
-  ) {}
+    deps: WorkerDeps,
+  ) {
+    this.now = deps.now;
+    this.guard = deps.guard;
+    this.mayDeliver = deps.mayDeliver ?? (async () => true);
+  }
 
   start(): void {
     if (this.running) return;
@@ -77,6 +95,36 @@ export class DeliveryWorker {
     this.running = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.idle();
+  }
+
+  /**
+   * Delivers until no delivery is due (by this worker's clock) and none is in flight, and
+   * returns the number of attempts finished meanwhile. Tests drain instead of sleeping, so
+   * "nothing else arrives" is checked, not hoped for.
+   */
+  async drain(): Promise<number> {
+    if (!this.running) throw new Error('the webhook worker is not running');
+    const before = this.finished;
+    for (let stuck = 0; ; ) {
+      await this.idle();
+      if ((await this.store.due(this.now(), 1)).length === 0) {
+        await this.idle(); // a timer's poll may have started meanwhile
+        return this.finished - before;
+      }
+      const started = this.started;
+      await this.tick();
+      stuck = this.started === started ? stuck + 1 : 0;
+      if (stuck > 100) throw new Error('webhook deliveries stay due but none could be claimed');
+    }
+  }
+
+  /** When the next pending delivery falls due (its retry time, or when its claim expires), if any. */
+  nextDueAt(): Promise<number | null> {
+    return this.store.nextDueAt();
+  }
+
+  private async idle(): Promise<void> {
     while (this.ticking || this.inflight.size > 0) {
       await Promise.allSettled([...this.inflight]);
       if (this.ticking) await new Promise((r) => setTimeout(r, 5));
@@ -106,12 +154,13 @@ export class DeliveryWorker {
     try {
       const free = this.settings.concurrency - this.inflight.size;
       if (free > 0 && this.running) {
-        const now = Date.now();
+        const now = this.now();
         // A few more than we can take: other workers may win some of them.
         for (const id of await this.store.due(now, free * 2)) {
           if (!this.running || this.inflight.size >= this.settings.concurrency) break;
           const token = randomUUID();
           if (!(await this.store.claim(id, token, now, now + this.settings.timeout + 30_000))) continue;
+          this.started++;
           const p: Promise<void> = this.deliver(id, token)
             .catch((err) => this.log.error({ err, delivery: id }, 'webhook delivery failed'))
             .finally(() => {
@@ -121,9 +170,10 @@ export class DeliveryWorker {
           this.inflight.add(p);
         }
       }
-      if (this.running && Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
-        this.lastPrune = Date.now();
-        await this.meta.transaction((tx) => this.store.prune(tx, Date.now() - RETENTION_MS), { durable: false });
+      const now = this.now();
+      if (this.running && now - this.lastPrune > PRUNE_EVERY_MS) {
+        this.lastPrune = now;
+        await this.meta.transaction((tx) => this.store.prune(tx, now - RETENTION_MS), { durable: false });
       }
     } catch (err) {
       this.log.error({ err }, 'webhook worker poll failed');
@@ -149,6 +199,7 @@ export class DeliveryWorker {
     } else {
       const headers: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(hook.options.headers ?? {})) headers[k] = v;
+      // Receivers check this against their own clock: wall time, not the worker's.
       const sentAt = Math.floor(Date.now() / 1000);
       Object.assign(headers, {
         'Content-Type': d.contentType,
@@ -159,18 +210,22 @@ export class DeliveryWorker {
         ...(hook.secret ? { 'Berth-Signature': signatureHeader(hook.secret, sentAt, d.body) } : {}),
       });
       const timeout = Math.min(hook.options.timeout ?? this.settings.timeout, this.settings.timeout);
-      result = await post(hook.url, headers, d.body, timeout, this.settings.denyprivate);
+      result = await post(hook.url, headers, d.body, timeout, hook.scopeKind === 'config' ? null : this.guard);
+      if (result.refused) this.log.warn({ delivery: d.uuid, webhook: hook.id, address: result.refused.address }, 'webhook destination refused');
     }
     const ok = !skip && result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    const now = Date.now();
+    const now = this.now();
     const attempts = d.attempts + (skip ? 0 : 1);
     let status: DeliveryStatus;
     if (skip) status = 'skipped';
     else if (ok) status = 'delivered';
-    else if (attempts >= this.settings.attempts) status = 'dead';
+    // A refused destination stays refused: no retries (a redelivery tries again, say after the allow-list changed).
+    else if (attempts >= this.settings.attempts || result.refused) status = 'dead';
     else status = 'pending';
     const nextAttemptAt = status === 'pending' ? now + backoffDelay(attempts, this.settings.backoff, this.settings.maxbackoff) : now;
-    const error = result.error ?? (ok ? null : `HTTP ${result.statusCode}`);
+    const error = result.refused
+      ? `refused: ${result.refused.reason}; an administrator can allow it in notifications.webhooks.allow`
+      : (result.error ?? (ok ? null : `HTTP ${result.statusCode}${result.statusCode! >= 300 && result.statusCode! < 400 ? ' (redirects are not followed)' : ''}`));
     const stillOurs = await this.meta.transaction((tx) =>
       this.store.finish(
         tx,
@@ -180,6 +235,7 @@ export class DeliveryWorker {
         { status, attempts, nextAttemptAt, finishedAt: status === 'pending' ? null : now },
       ),
     );
+    this.finished++;
     if (!stillOurs) this.log.warn({ delivery: d.uuid }, 'webhook delivery claim expired before the attempt finished');
     if (status === 'dead') this.log.warn({ delivery: d.uuid, webhook: hook.id, error }, 'webhook delivery dead after the last attempt');
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8 } from 'jose';
 import { openMetadata } from '../../src/app.js';
-import { AccountStore } from '../../src/metadata/account-store.js';
+import { SigningKeyStore } from '../../src/metadata/accounts/signing-keys.js';
 import { KeyRing } from '../../src/token/keys.js';
 import { libtrustKeyId } from '../../src/token/tokens.js';
 import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
@@ -40,7 +40,7 @@ describe('key rotation', () => {
     const old = await admin.tokenFor(['registry:catalog:*']);
     const meta = await openMetadata(server.config);
     try {
-      const store = new AccountStore(meta);
+      const store = new SigningKeyStore(meta);
       const other = new KeyRing(store, meta, 5 * 60_000); // "replica B"
       await other.init();
       const newKid = await other.rotate();

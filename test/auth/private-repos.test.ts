@@ -20,8 +20,8 @@ async function addUser(name: string): Promise<void> {
 }
 
 async function setVisibility(name: string, v: 'public' | 'private'): Promise<void> {
-  const repo = (await accounts.store.repository(name))!;
-  await accounts.store.meta.transaction((tx) => accounts.store.setVisibility(tx, repo.id, v));
+  const repo = (await accounts.stores.repositories.repository(name))!;
+  await accounts.meta.transaction((tx) => accounts.stores.repositories.setVisibility(tx, repo.id, v));
 }
 
 before(async () => {
@@ -148,9 +148,9 @@ describe('who may see and do what', () => {
   });
 
   it('a read collaborator pulls but cannot push or delete', async () => {
-    const repo = (await accounts.store.repository('alice/secret'))!;
-    const bobRow = (await accounts.store.userByName('bob'))!;
-    await accounts.store.meta.transaction((tx) => accounts.store.setCollaborator(tx, repo.id, bobRow.id, 'read'));
+    const repo = (await accounts.stores.repositories.repository('alice/secret'))!;
+    const bobRow = (await accounts.stores.users.userByName('bob'))!;
+    await accounts.meta.transaction((tx) => accounts.stores.repositories.setCollaborator(tx, repo.id, bobRow.id, 'read'));
     const bob = new TokenClient(server.url, { user: 'bob', password: pw('bob') });
     assert.equal((await bob.fetch('/v2/alice/secret/manifests/v1')).status, 200);
     const push = await bob.fetch('/v2/alice/secret/blobs/uploads/', { method: 'POST' });
@@ -159,19 +159,19 @@ describe('who may see and do what', () => {
     assert.equal((await bob.fetch(`/v2/alice/secret/manifests/${secret.manifest}`, { method: 'DELETE' })).status, 401);
     const cat = (await (await bob.fetch('/v2/_catalog')).json()) as any;
     assert.ok(cat.repositories.includes('alice/secret'), 'collaborators see it in the catalog');
-    await accounts.store.meta.transaction((tx) => accounts.store.removeCollaborator(tx, repo.id, bobRow.id));
+    await accounts.meta.transaction((tx) => accounts.stores.repositories.removeCollaborator(tx, repo.id, bobRow.id));
     assert.equal((await new TokenClient(server.url, { user: 'bob', password: pw('bob') }).fetch('/v2/alice/secret/manifests/v1')).status, 401);
   });
 
   it('organisations: owners push, team permissions apply, plain members read, robots act through teams', async () => {
     const now = Date.now();
-    const s = accounts.store;
-    const ids = Object.fromEntries(await Promise.all(['alice', 'carol', 'dave'].map(async (u) => [u, (await s.userByName(u))!.id])));
-    const orgId = await s.meta.transaction(async (tx) => {
-      assert.ok(await s.claimNamespace(tx, 'acme', 'org', now));
-      const id = await s.createOrg(tx, 'acme', now);
-      await s.setMember(tx, id, ids.alice, 'owner');
-      await s.setMember(tx, id, ids.carol, 'member');
+    const { users, orgs } = accounts.stores;
+    const ids = Object.fromEntries(await Promise.all(['alice', 'carol', 'dave'].map(async (u) => [u, (await users.userByName(u))!.id])));
+    const orgId = await accounts.meta.transaction(async (tx) => {
+      assert.ok(await users.claimNamespace(tx, 'acme', 'org', now));
+      const id = await orgs.createOrg(tx, 'acme', now);
+      await orgs.setMember(tx, id, ids.alice, 'owner');
+      await orgs.setMember(tx, id, ids.carol, 'member');
       return id;
     });
     const owner = new TokenClient(server.url, { user: 'alice', password: pw('alice') });
@@ -184,9 +184,9 @@ describe('who may see and do what', () => {
     const dave = new TokenClient(server.url, { user: 'dave', password: pw('dave') });
     assert.equal((await dave.fetch('/v2/acme/app/manifests/v1')).status, 401, 'outsiders see nothing');
 
-    const teamId = await s.meta.transaction(async (tx) => {
-      const t = await s.createTeam(tx, orgId, 'builders', 'write', now);
-      await s.addTeamMember(tx, t, ids.dave);
+    const teamId = await accounts.meta.transaction(async (tx) => {
+      const t = await orgs.createTeam(tx, orgId, 'builders', 'write', now);
+      await orgs.addTeamMember(tx, t, ids.dave);
       return t;
     });
     const dave2 = new TokenClient(server.url, { user: 'dave', password: pw('dave') });
@@ -197,7 +197,7 @@ describe('who may see and do what', () => {
     assert.equal(robot.user.username, 'acme+ci');
     const bot = new TokenClient(server.url, { user: 'acme+ci', password: robot.secret });
     assert.equal((await bot.fetch('/v2/acme/app/manifests/v1')).status, 401, 'a robot has no access until granted');
-    await s.meta.transaction((tx) => s.addTeamMember(tx, teamId, robot.user.id));
+    await accounts.meta.transaction((tx) => orgs.addTeamMember(tx, teamId, robot.user.id));
     const bot2 = new TokenClient(server.url, { user: 'acme+ci', password: robot.secret });
     await bot2.pushImage('acme/app', 'ci');
     assert.equal((await bot2.fetch('/v2/alice/secret/manifests/v1')).status, 401, 'nothing outside its grants');
@@ -219,7 +219,7 @@ describe('audit', () => {
     const img = await alice.pushImage('alice/gone', 'v1');
     const del = await alice.fetch(`/v2/alice/gone/manifests/${img.manifest}`, { method: 'DELETE' });
     assert.equal(del.status, 202);
-    const log = await accounts.store.auditLog(200);
+    const log = await accounts.stores.audit.list(200);
     assert.ok(log.some((e) => e.action === 'manifest.delete' && e.actor === 'alice' && e.target === `alice/gone@${img.manifest}`));
     assert.ok(log.some((e) => e.action === 'token.issue' && e.actor === 'alice'));
     assert.ok(!JSON.stringify(log).includes(pw('alice')), 'no password in the audit log');
@@ -231,8 +231,8 @@ describe('names are not recycled while repositories live under them', () => {
     await addUser('frank');
     const frank = new TokenClient(server.url, { user: 'frank', password: pw('frank') });
     await frank.pushImage('frank/private', 'v1');
-    const row = (await accounts.store.userByName('frank'))!;
-    await accounts.store.meta.transaction((tx) => accounts.store.deleteUser(tx, row.id));
+    const row = (await accounts.stores.users.userByName('frank'))!;
+    await accounts.meta.transaction((tx) => accounts.stores.users.deleteUser(tx, row.id));
     await assert.rejects(addUser('frank'), /already taken/);
     const admin = new TokenClient(server.url, { user: 'admin', password: 'admin-password-1' });
     assert.equal((await admin.fetch('/v2/frank/private/manifests/v1')).status, 200, 'the repository is still there, for admins');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openMetadata } from '../../src/app.js';
-import { AccountStore } from '../../src/metadata/account-store.js';
+import { SigningKeyStore } from '../../src/metadata/accounts/signing-keys.js';
 import { KeySealError, KeySealer } from '../../src/token/key-sealer.js';
 import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
 import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
@@ -17,7 +17,7 @@ function withSecret(secret?: string) {
 async function storedKeys(server: TestServer): Promise<string[]> {
   const meta = await openMetadata(server.config);
   try {
-    return (await new AccountStore(meta).signingKeys()).map((k) => k.privatePem);
+    return (await new SigningKeyStore(meta).signingKeys()).map((k) => k.privatePem);
   } finally {
     await meta.close();
   }

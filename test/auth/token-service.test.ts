@@ -100,7 +100,7 @@ describe('GET /token', () => {
     await expectError(limited, 429, 'TOOMANYREQUESTS');
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     // Another user from a different "address" is unaffected (the per-address limit is separate).
-    const log = await accounts.store.auditLog(50);
+    const log = await accounts.stores.audit.list(50);
     assert.ok(log.some((e) => e.action === 'login.failed' && e.target === 'carol'));
     assert.ok(!JSON.stringify(log).includes('wrong-0-xxxx'), 'the audit log never holds a tried password');
   });
@@ -143,7 +143,7 @@ describe('POST /token and refresh tokens', () => {
 
 describe('access tokens as passwords', () => {
   it('are limited to their scopes and resource, and stop working (with their refresh tokens) when revoked', async () => {
-    const user = (await accounts.store.userByName('bob'))!;
+    const user = (await accounts.stores.users.userByName('bob'))!;
     const { secret, token } = await accounts.service.createAccessToken(user, { name: 'ci', scopes: ['pull'], resource: 'bob/*', expiresAt: null }, { actor: 'bob', action: 'token.create' });
     const c = new TokenClient(server.url, { user: 'bob', password: secret });
     const jwt = await c.tokenFor(['repository:bob/app:pull,push', 'repository:bob2/app:pull']);
@@ -151,20 +151,20 @@ describe('access tokens as passwords', () => {
 
     const login = await postToken({ grant_type: 'password', username: 'bob', password: secret, service: 'berth', client_id: 'docker', access_type: 'offline' });
     assert.equal(login.status, 200);
-    await accounts.service.store.meta.transaction((tx) => accounts.store.revokeAccessToken(tx, token.id, Date.now()));
+    await accounts.meta.transaction((tx) => accounts.stores.credentials.revokeAccessToken(tx, token.id, Date.now()));
     assert.equal((await c.tokenResponse([])).status, 401);
     const refresh = await postToken({ grant_type: 'refresh_token', refresh_token: login.body.refresh_token, service: 'berth', client_id: 'docker' });
     assert.equal(refresh.status, 401, 'a refresh token from a revoked access token is refused');
   });
 
   it('expired access tokens are refused', async () => {
-    const user = (await accounts.store.userByName('bob'))!;
+    const user = (await accounts.stores.users.userByName('bob'))!;
     const { secret } = await accounts.service.createAccessToken(user, { name: 'old', scopes: ['pull'], resource: null, expiresAt: Date.now() - 1000 }, { actor: 'bob', action: 'token.create' });
     assert.equal((await new TokenClient(server.url, { user: 'bob', password: secret }).tokenResponse([])).status, 401);
   });
 
   it("one user's token is not a password for another user", async () => {
-    const user = (await accounts.store.userByName('bob'))!;
+    const user = (await accounts.stores.users.userByName('bob'))!;
     const { secret } = await accounts.service.createAccessToken(user, { name: 'mine', scopes: ['pull', 'push'], resource: null, expiresAt: null }, { actor: 'bob', action: 'token.create' });
     assert.equal((await new TokenClient(server.url, { user: 'alice', password: secret }).tokenResponse([])).status, 401);
   });
@@ -204,7 +204,7 @@ describe('the registry refuses bad tokens', () => {
     assert.equal(await status(await forge(claims)), 401);
 
     // Signed with the server's real key (read from its database): the control passes, bad claims do not.
-    const row = (await accounts.store.signingKeys()).find((k) => k.kid === header.kid)!;
+    const row = (await accounts.stores.signingKeys.signingKeys()).find((k) => k.kid === header.kid)!;
     const ours = await importPKCS8(row.privatePem, 'ES256');
     assert.equal(await status(await forge({ ...claims, jti: 'control' }, ours)), 200, 'control: a well-formed token signed with our key');
     assert.equal(await status(await forge({ ...claims, iat: now - 4000, nbf: now - 4000, exp: now - 3000 }, ours)), 401, 'expired');

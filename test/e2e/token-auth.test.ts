@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { AccountService } from '../../src/auth/accounts.js';
-import { AccountStore } from '../../src/metadata/account-store.js';
+import { accountStores, type AccountStores } from '../../src/metadata/accounts/index.js';
 import { openSqlite, type MetadataDb } from '../../src/metadata/database.js';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { BIN, Ctr, Docker, Podman, Skopeo, makeTlsAuthFixture, run, type RunResult } from '../helpers/clients.js';
@@ -29,7 +29,7 @@ const BOB = { user: 'bob', password: 'bob-Passw0rd-e2e' };
 
 let reg: RegistryProcess;
 let meta: MetadataDb;
-let store: AccountStore;
+let stores: AccountStores;
 let accounts: AccountService;
 /** alice's personal access token (pull, push on any repository she may use) */
 let alicePat: string;
@@ -96,8 +96,8 @@ before(async () => {
   });
   // accounts straight in the server's database (the CLI and REST API are not used here)
   meta = await openSqlite(path.join(reg.root, 'berth.db'));
-  store = new AccountStore(meta);
-  accounts = new AccountService(store, meta, {
+  stores = accountStores(meta);
+  accounts = new AccountService(stores, meta, {
     adminuser: ADMIN.user,
     adminpassword: '',
     adminpasswordfile: '',
@@ -149,9 +149,9 @@ function record(t: TestContext, what: string, r: RunResult): string {
 }
 
 async function makePublic(name: string): Promise<void> {
-  const repo = await store.repository(name);
+  const repo = await stores.repositories.repository(name);
   assert.ok(repo, `repository ${name} exists`);
-  await meta.transaction((tx) => store.setVisibility(tx, repo.id, 'public'));
+  await meta.transaction((tx) => stores.repositories.setVisibility(tx, repo.id, 'public'));
 }
 
 step('the registry answers with a Bearer challenge pointing at its own /token', async () => {
@@ -203,7 +203,7 @@ step('skopeo: login / --creds with a password and with an access token; push els
   const denied = await skopeo.runMayFail(['copy', '--quiet', '--dest-tls-verify=false', src, `docker://${reg.hostPort}/bob/skopeo:v1`]);
   assert.notEqual(denied.code, 0, 'push into bob/ must fail');
   assert.match(record(t, 'skopeo push into bob/ as alice', denied), /denied: requested access to the resource is denied/);
-  assert.equal(await store.repository('bob/skopeo'), null, 'no repository was created in bob/');
+  assert.equal(await stores.repositories.repository('bob/skopeo'), null, 'no repository was created in bob/');
 
   // anonymous: the private repository is closed, then public
   const anonOut = path.join(work, 'skopeo-anon');
@@ -263,7 +263,7 @@ step('podman: wrong password refused; login with a password and with an access t
   const denied = await pusher.runMayFail(['push', '--quiet', '--tls-verify=false', bobRef]);
   assert.notEqual(denied.code, 0, 'push into bob/ must fail');
   assert.match(record(t, 'podman push into bob/ as alice', denied), /denied: requested access to the resource is denied/);
-  assert.equal(await store.repository('bob/podman'), null, 'no repository was created in bob/');
+  assert.equal(await stores.repositories.repository('bob/podman'), null, 'no repository was created in bob/');
 
   // the access token as the password
   await pusher.run(['logout', reg.hostPort]);
@@ -346,7 +346,7 @@ step('docker: wrong password refused; login with a password and with an access t
   const denied = await docker.runMayFail(['push', bobRef]);
   assert.notEqual(denied.code, 0, 'push into bob/ must fail');
   assert.match(record(t, 'docker push into bob/ as alice', denied), /denied: requested access to the resource is denied/);
-  assert.equal(await store.repository('bob/docker'), null, 'no repository was created in bob/');
+  assert.equal(await stores.repositories.repository('bob/docker'), null, 'no repository was created in bob/');
   await docker.removeImage(id);
 
   // the access token as the password: also exchanged for a refresh token
@@ -411,7 +411,7 @@ step('ctr: --user with a password and with an access token; push elsewhere denie
     const denied = await push(`${reg.hostPort}/bob/ctr:v1`, `${ALICE.user}:${ALICE.password}`);
     assert.notEqual(denied.code, 0, 'push into bob/ must fail');
     assert.match(record(t, 'ctr push into bob/ as alice', denied), /insufficient_scope: authorization failed/);
-    assert.equal(await store.repository('bob/ctr'), null, 'no repository was created in bob/');
+    assert.equal(await stores.repositories.repository('bob/ctr'), null, 'no repository was created in bob/');
   } finally {
     await pusher.destroy();
   }
@@ -453,14 +453,14 @@ step('docker: the stored refresh token stops working once its access token is re
     await docker.removeImage(ref);
     return docker.runMayFail(['pull', ref]);
   };
-  const alice = (await store.userByName(ALICE.user))!;
+  const alice = (await stores.users.userByName(ALICE.user))!;
   const audit = { actor: null, action: 'e2e' };
 
   const pat = await accounts.createAccessToken(alice, { name: 'e2e-revoke', scopes: ['pull'], resource: null, expiresAt: null }, audit);
   await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: pat.secret + '\n' });
   const before = await pull();
   assert.equal(before.code, 0, before.stderr);
-  await meta.transaction((tx) => store.revokeAccessToken(tx, pat.token.id, Date.now()));
+  await meta.transaction((tx) => stores.credentials.revokeAccessToken(tx, pat.token.id, Date.now()));
   const revoked = await pull();
   assert.notEqual(revoked.code, 0, 'pull with the refresh token of a revoked access token must fail');
   assert.match(record(t, 'docker pull after the access token was revoked', revoked), /unauthorized: refresh token is invalid, expired or revoked/);

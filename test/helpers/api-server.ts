@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createApp, openMetadata } from '../../src/app.js';
+import { createApp, openMetadata, type AppParts } from '../../src/app.js';
 import { defaultConfig, type BerthConfig, type DeepPartial } from '../../src/config/index.js';
 import type { MetadataDb } from '../../src/metadata/database.js';
 import { freshSchema, type PgSchema } from './postgres.js';
@@ -60,6 +60,8 @@ export interface StartOptions {
   config?: DeepPartial<BerthConfig>;
   /** Protocol of `url` (set "https" with http.tls). */
   protocol?: 'http' | 'https';
+  /** Parts handed to the composition root (e.g. a resolver for outbound requests). */
+  parts?: Partial<AppParts>;
   /** Open the metadata database here and hand it to the app, as TestServer.meta. */
   exposeMeta?: boolean;
 }
@@ -122,7 +124,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   );
   const config = defaultConfig(overrides as DeepPartial<BerthConfig>);
   const meta = opts.exposeMeta ? await openMetadata(config) : undefined;
-  const app = await createApp(config, meta ? { meta } : undefined);
+  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const url = `${opts.protocol ?? 'http'}://127.0.0.1:${port}`;

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openMetadata } from '../../src/app.js';
-import { AccountStore } from '../../src/metadata/account-store.js';
+import { accountStores, type AccountStores } from '../../src/metadata/accounts/index.js';
+import type { MetadataDb } from '../../src/metadata/database.js';
 import { AccountService } from '../../src/auth/accounts.js';
 import { asBody, digestOf, MT, randomBlob, type TestServer } from './api-server.js';
 
@@ -110,11 +111,11 @@ export class TokenClient {
 }
 
 /** Direct access to the accounts of a running test server (its SQLite file), for set-up. */
-export async function accountsOf(server: TestServer): Promise<{ service: AccountService; store: AccountStore; close(): Promise<void> }> {
+export async function accountsOf(server: TestServer): Promise<{ service: AccountService; stores: AccountStores; meta: MetadataDb; close(): Promise<void> }> {
   const meta = await openMetadata(server.config); // SQLite or PostgreSQL, as the server
-  const store = new AccountStore(meta);
-  const service = new AccountService(store, meta, { ...server.config.auth!.accounts, bcryptcost: 4 });
-  return { service, store, close: () => meta.close() };
+  const stores = accountStores(meta);
+  const service = new AccountService(stores, meta, { ...server.config.auth!.accounts, bcryptcost: 4 });
+  return { service, stores, meta, close: () => meta.close() };
 }
 
 /** Token-auth server settings for tests: built-in issuer, an admin, cheap bcrypt, a low login limit. */

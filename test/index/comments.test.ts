@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { openSqlite } from '../../src/metadata/database.js';
-import { COMMENT_RULES } from '../../src/api/index-routes.js';
+import { COMMENT_RULES } from '../../src/index/service.js';
 import { ADMIN, addUser, call, fails, indexServer, ok, pushImage, setVisibility, type User } from './helpers.js';
 
 const s = indexServer();

@@ -12,9 +12,9 @@ export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 export type User = { user: string; password: string };
 
 /** A token-auth server (built-in issuer, cheap bcrypt, generous login limits) for one test file. */
-export function indexServer(): TestServer {
+export function indexServer(extra: Record<string, unknown> = {}): TestServer {
   return serverPerFile({
-    config: { auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 } } } as never,
+    config: { auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 } }, ...extra } as never,
   });
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RegistryError } from '../../src/errors/catalog.js';
 import type { MetadataDb } from '../../src/metadata/database.js';
-import { AccountStore } from '../../src/metadata/account-store.js';
+import { accountStores, type AccountStores } from '../../src/metadata/accounts/index.js';
 import { RegistryStore } from '../../src/metadata/registry-store.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { BlobService } from '../../src/registry/blobs.js';
@@ -51,8 +51,8 @@ export function metadataSuite(backend: Backend): void {
     let b: MetadataDb;
     let rs: RegistryStore;
     let rsB: RegistryStore;
-    let acc: AccountStore;
-    let accB: AccountStore;
+    let acc: AccountStores;
+    let accB: AccountStores;
 
     before(async () => {
       loc = await backend.fresh();
@@ -60,8 +60,8 @@ export function metadataSuite(backend: Backend): void {
       b = backend.oneProcessOneInstance ? a : await loc.open();
       rs = new RegistryStore(a);
       rsB = new RegistryStore(b);
-      acc = new AccountStore(a);
-      accB = new AccountStore(b);
+      acc = accountStores(a);
+      accB = accountStores(b);
     });
     after(async () => {
       await a?.close();
@@ -279,122 +279,122 @@ export function metadataSuite(backend: Backend): void {
       it('namespaces, users and admins', async () => {
         const u = uniq('user');
         const id = await a.transaction(async (tx) => {
-          assert.equal(await acc.claimNamespace(tx, u, 'user', now0), true);
-          assert.equal(await acc.claimNamespace(tx, u, 'org', now0), false);
-          return acc.createUser(tx, { username: u, passwordHash: 'h', email: 'e@x', isAdmin: true }, now0);
+          assert.equal(await acc.users.claimNamespace(tx, u, 'user', now0), true);
+          assert.equal(await acc.users.claimNamespace(tx, u, 'org', now0), false);
+          return acc.users.createUser(tx, { username: u, passwordHash: 'h', email: 'e@x', isAdmin: true }, now0);
         });
         assert.equal(typeof id, 'number');
-        const row = await accB.userByName(u);
+        const row = await accB.users.userByName(u);
         assert.deepEqual(row, { id, username: u, passwordHash: 'h', email: 'e@x', isAdmin: true, robotOrgId: null, disabled: false, createdAt: now0, passwordChangedAt: now0 });
-        assert.equal(await accB.namespaceKind(u), 'user');
-        const admins = await accB.countAdmins();
+        assert.equal(await accB.users.namespaceKind(u), 'user');
+        const admins = await accB.users.countAdmins();
         assert.equal(typeof admins, 'number');
-        await b.transaction((tx) => accB.updateUser(tx, id, { disabled: true }));
-        assert.equal(await acc.countAdmins(), admins - 1);
-        await a.transaction((tx) => acc.setPassword(tx, id, 'h2', now0 + 1));
-        assert.equal((await acc.userById(id))?.passwordChangedAt, now0 + 1);
-        assert.ok((await acc.listUsers(1000)).some((x) => x.username === u));
-        await a.transaction((tx) => acc.deleteUser(tx, id));
-        assert.equal(await acc.userById(id), null);
-        assert.equal(await acc.namespaceKind(u), null);
+        await b.transaction((tx) => accB.users.updateUser(tx, id, { disabled: true }));
+        assert.equal(await acc.users.countAdmins(), admins - 1);
+        await a.transaction((tx) => acc.users.setPassword(tx, id, 'h2', now0 + 1));
+        assert.equal((await acc.users.userById(id))?.passwordChangedAt, now0 + 1);
+        assert.ok((await acc.users.listUsers(1000)).some((x) => x.username === u));
+        await a.transaction((tx) => acc.users.deleteUser(tx, id));
+        assert.equal(await acc.users.userById(id), null);
+        assert.equal(await acc.users.namespaceKind(u), null);
       });
 
       it('organisations, members, teams, collaborators, visibility and visible repositories', async () => {
         const org = uniq('org');
         const [alice, bob] = [uniq('alice'), uniq('bob')];
         const ids = await a.transaction(async (tx) => {
-          const al = await acc.createUser(tx, { username: alice, passwordHash: 'h' }, now0);
-          const bo = await acc.createUser(tx, { username: bob, passwordHash: 'h' }, now0);
-          await acc.claimNamespace(tx, org, 'org', now0);
-          const orgId = await acc.createOrg(tx, org, now0);
-          await acc.setMember(tx, orgId, al, 'owner');
-          await acc.setMember(tx, orgId, bo, 'member');
-          await acc.setMember(tx, orgId, bo, 'owner');
-          const teamId = await acc.createTeam(tx, orgId, 'devs', 'write', now0);
-          await acc.addTeamMember(tx, teamId, bo);
-          await acc.addTeamMember(tx, teamId, bo);
+          const al = await acc.users.createUser(tx, { username: alice, passwordHash: 'h' }, now0);
+          const bo = await acc.users.createUser(tx, { username: bob, passwordHash: 'h' }, now0);
+          await acc.users.claimNamespace(tx, org, 'org', now0);
+          const orgId = await acc.orgs.createOrg(tx, org, now0);
+          await acc.orgs.setMember(tx, orgId, al, 'owner');
+          await acc.orgs.setMember(tx, orgId, bo, 'member');
+          await acc.orgs.setMember(tx, orgId, bo, 'owner');
+          const teamId = await acc.orgs.createTeam(tx, orgId, 'devs', 'write', now0);
+          await acc.orgs.addTeamMember(tx, teamId, bo);
+          await acc.orgs.addTeamMember(tx, teamId, bo);
           return { al, bo, orgId, teamId };
         });
-        assert.deepEqual(await accB.orgByName(org), { id: ids.orgId, name: org, createdAt: now0 });
-        assert.deepEqual(await accB.members(ids.orgId), [{ username: alice, role: 'owner' }, { username: bob, role: 'owner' }].sort((x, y) => (x.username < y.username ? -1 : 1)));
-        assert.equal(await accB.orgRole(org, ids.bo), 'owner');
-        assert.deepEqual(await accB.listOrgs(ids.al), [{ name: org, role: 'owner' }]);
-        assert.deepEqual(await accB.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [bob] }]);
-        assert.deepEqual(await accB.team(ids.orgId, 'devs'), { id: ids.teamId, name: 'devs', permission: 'write' });
-        assert.deepEqual(await accB.teamPermissions(org, ids.bo), ['write']);
+        assert.deepEqual(await accB.orgs.orgByName(org), { id: ids.orgId, name: org, createdAt: now0 });
+        assert.deepEqual(await accB.orgs.members(ids.orgId), [{ username: alice, role: 'owner' }, { username: bob, role: 'owner' }].sort((x, y) => (x.username < y.username ? -1 : 1)));
+        assert.equal(await accB.orgs.orgRole(org, ids.bo), 'owner');
+        assert.deepEqual(await accB.orgs.listOrgs(ids.al), [{ name: org, role: 'owner' }]);
+        assert.deepEqual(await accB.orgs.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [bob] }]);
+        assert.deepEqual(await accB.orgs.team(ids.orgId, 'devs'), { id: ids.teamId, name: 'devs', permission: 'write' });
+        assert.deepEqual(await accB.orgs.teamPermissions(org, ids.bo), ['write']);
 
         // repositories: private by default; visible to members, collaborators, or everyone when public
         const [r1, r2, r3] = [`${org}/one`, `${org}/two`, `${org}x/three`];
         for (const r of [r1, r2, r3]) await seed(rs, r);
-        const repo1 = (await accB.repository(r1))!;
+        const repo1 = (await accB.repositories.repository(r1))!;
         assert.equal(repo1.visibility, 'private');
         assert.equal(repo1.namespace, org);
-        const stranger = await a.transaction((tx) => acc.createUser(tx, { username: uniq('stranger'), passwordHash: 'h' }, now0));
+        const stranger = await a.transaction((tx) => acc.users.createUser(tx, { username: uniq('stranger'), passwordHash: 'h' }, now0));
         const mine = async (userId: number | null, prefix?: string) =>
-          (await accB.visibleRepositories({ userId, all: false }, 1000, undefined, prefix)).map((r) => r.name).filter((n) => n.startsWith(org));
+          (await accB.repositories.visibleRepositories({ userId, all: false }, 1000, undefined, prefix)).map((r) => r.name).filter((n) => n.startsWith(org));
         assert.deepEqual(await mine(ids.al), [r1, r2]);
         assert.deepEqual(await mine(stranger), []);
-        await a.transaction((tx) => acc.setVisibility(tx, repo1.id, 'public'));
-        await a.transaction((tx) => acc.setCollaborator(tx, (repo1.id), stranger, 'read'));
-        await a.transaction((tx) => acc.setCollaborator(tx, (repo1.id), stranger, 'admin'));
-        assert.equal(await accB.collaborator(repo1.id, stranger), 'admin');
-        assert.equal((await accB.collaborators(repo1.id)).length, 1);
+        await a.transaction((tx) => acc.repositories.setVisibility(tx, repo1.id, 'public'));
+        await a.transaction((tx) => acc.repositories.setCollaborator(tx, (repo1.id), stranger, 'read'));
+        await a.transaction((tx) => acc.repositories.setCollaborator(tx, (repo1.id), stranger, 'admin'));
+        assert.equal(await accB.repositories.collaborator(repo1.id, stranger), 'admin');
+        assert.equal((await accB.repositories.collaborators(repo1.id)).length, 1);
         assert.deepEqual(await mine(null), [r1]);
         assert.deepEqual(await mine(stranger), [r1]);
         // a prefix is a literal, case-sensitive prefix ("org/" never matches "orgx/...")
-        const all = async (prefix: string) => (await accB.visibleRepositories({ userId: null, all: true }, 1000, undefined, prefix)).map((r) => r.name);
+        const all = async (prefix: string) => (await accB.repositories.visibleRepositories({ userId: null, all: true }, 1000, undefined, prefix)).map((r) => r.name);
         assert.deepEqual(await all(`${org}/`), [r1, r2]);
         assert.deepEqual(await all(`${org}x/`), [r3]);
         assert.deepEqual(await all(`${org.toUpperCase()}/`), []);
         assert.deepEqual(await all(`${org}_`), []);
         assert.deepEqual(await all(`${org}%`), []);
-        assert.equal(await a.transaction((tx) => acc.removeCollaborator(tx, repo1.id, stranger)), true);
-        assert.equal(await a.transaction((tx) => acc.removeMember(tx, ids.orgId, ids.bo)), true);
-        assert.deepEqual(await accB.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [] }]);
-        await a.transaction((tx) => acc.deleteOrg(tx, ids.orgId, org));
-        assert.equal(await accB.orgByName(org), null);
+        assert.equal(await a.transaction((tx) => acc.repositories.removeCollaborator(tx, repo1.id, stranger)), true);
+        assert.equal(await a.transaction((tx) => acc.orgs.removeMember(tx, ids.orgId, ids.bo)), true);
+        assert.deepEqual(await accB.orgs.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [] }]);
+        await a.transaction((tx) => acc.orgs.deleteOrg(tx, ids.orgId, org));
+        assert.equal(await accB.orgs.orgByName(org), null);
       });
 
       it('access tokens, refresh tokens and signing keys', async () => {
         const u = uniq('tok');
-        const uid = await a.transaction((tx) => acc.createUser(tx, { username: u, passwordHash: 'h' }, now0));
+        const uid = await a.transaction((tx) => acc.users.createUser(tx, { username: u, passwordHash: 'h' }, now0));
         const hash = randomBytes(32).toString('hex');
-        const tid = await a.transaction((tx) => acc.createAccessToken(tx, { userId: uid, name: 'ci', tokenHash: hash, scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000 }, now0));
-        assert.deepEqual(await accB.accessTokenByHash(hash), { id: tid, userId: uid, name: 'ci', scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000, createdAt: now0, lastUsedAt: null, revokedAt: null });
-        await accB.touchAccessToken(tid, now0 + 3);
+        const tid = await a.transaction((tx) => acc.credentials.createAccessToken(tx, { userId: uid, name: 'ci', tokenHash: hash, scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000 }, now0));
+        assert.deepEqual(await accB.credentials.accessTokenByHash(hash), { id: tid, userId: uid, name: 'ci', scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000, createdAt: now0, lastUsedAt: null, revokedAt: null });
+        await accB.credentials.touchAccessToken(tid, now0 + 3);
         const rh = randomBytes(32).toString('hex');
-        await b.transaction((tx) => accB.createRefreshToken(tx, { tokenHash: rh, userId: uid, accessTokenId: tid, clientId: 'docker', expiresAt: now0 + 99 }, now0));
-        assert.deepEqual(await acc.refreshToken(rh), { userId: uid, accessTokenId: tid, clientId: 'docker', createdAt: now0, expiresAt: now0 + 99, revokedAt: null });
-        await a.transaction((tx) => acc.revokeAccessToken(tx, tid, now0 + 4));
-        assert.equal((await acc.accessToken(tid))?.revokedAt, now0 + 4);
-        assert.equal((await acc.accessToken(tid))?.lastUsedAt, now0 + 3);
-        assert.equal((await acc.refreshToken(rh))?.revokedAt, now0 + 4);
-        assert.equal((await acc.accessTokens(uid)).length, 1);
+        await b.transaction((tx) => accB.credentials.createRefreshToken(tx, { tokenHash: rh, userId: uid, accessTokenId: tid, clientId: 'docker', expiresAt: now0 + 99 }, now0));
+        assert.deepEqual(await acc.credentials.refreshToken(rh), { userId: uid, accessTokenId: tid, clientId: 'docker', createdAt: now0, expiresAt: now0 + 99, revokedAt: null });
+        await a.transaction((tx) => acc.credentials.revokeAccessToken(tx, tid, now0 + 4));
+        assert.equal((await acc.credentials.accessToken(tid))?.revokedAt, now0 + 4);
+        assert.equal((await acc.credentials.accessToken(tid))?.lastUsedAt, now0 + 3);
+        assert.equal((await acc.credentials.refreshToken(rh))?.revokedAt, now0 + 4);
+        assert.equal((await acc.credentials.accessTokens(uid)).length, 1);
 
         const kid = uniq('kid');
         const key = { kid, alg: 'ES256', privatePem: 'pem', publicJwk: '{}', createdAt: now0 };
-        await Promise.all([a.transaction((tx) => acc.addSigningKey(tx, key)), b.transaction((tx) => accB.addSigningKey(tx, key))]);
-        const keys = (await acc.signingKeys()).filter((k) => k.kid === kid);
+        await Promise.all([a.transaction((tx) => acc.signingKeys.addSigningKey(tx, key)), b.transaction((tx) => accB.signingKeys.addSigningKey(tx, key))]);
+        const keys = (await acc.signingKeys.signingKeys()).filter((k) => k.kid === kid);
         assert.deepEqual(keys, [{ ...key, retiredAt: null }]);
       });
 
       it('login failures count and reset after the window; the audit log pages by id', async () => {
         const key = uniq('user:x');
         const w = 60_000;
-        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.recordFailure(tx, key, now0 + i, w));
-        assert.deepEqual(await accB.failures(key, now0 + 10, w), { count: 3, windowStart: now0 });
-        assert.deepEqual(await accB.failures(key, now0 + w, w), { count: 0, windowStart: now0 + w });
-        await b.transaction((tx) => accB.recordFailure(tx, key, now0 + w + 1, w));
-        assert.deepEqual(await acc.failures(key, now0 + w + 2, w), { count: 1, windowStart: now0 + w + 1 });
-        await a.transaction((tx) => acc.clearFailures(tx, key));
-        assert.equal((await acc.failures(key, now0, w)).count, 0);
+        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.loginFailures.recordFailure(tx, key, now0 + i, w));
+        assert.deepEqual(await accB.loginFailures.failures(key, now0 + 10, w), { count: 3, windowStart: now0 });
+        assert.deepEqual(await accB.loginFailures.failures(key, now0 + w, w), { count: 0, windowStart: now0 + w });
+        await b.transaction((tx) => accB.loginFailures.recordFailure(tx, key, now0 + w + 1, w));
+        assert.deepEqual(await acc.loginFailures.failures(key, now0 + w + 2, w), { count: 1, windowStart: now0 + w + 1 });
+        await a.transaction((tx) => acc.loginFailures.clearFailures(tx, key));
+        assert.equal((await acc.loginFailures.failures(key, now0, w)).count, 0);
 
         const actor = uniq('auditor');
-        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.audit(tx, { actor, action: `act${i}`, detail: { i } }, now0 + i), { durable: false });
-        const log = (await accB.auditLog(1000)).filter((e) => e.actor === actor);
+        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.audit.record(tx, { actor, action: `act${i}`, detail: { i } }, now0 + i), { durable: false });
+        const log = (await accB.audit.list(1000)).filter((e) => e.actor === actor);
         assert.deepEqual(log.map((e) => [e.action, e.at, e.detail]), [['act2', now0 + 2, { i: 2 }], ['act1', now0 + 1, { i: 1 }], ['act0', now0, { i: 0 }]]);
         assert.equal(typeof log[0].id, 'number');
-        assert.deepEqual((await accB.auditLog(1000, log[1].id)).filter((e) => e.actor === actor).map((e) => e.action), ['act0']);
+        assert.deepEqual((await accB.audit.list(1000, log[1].id)).filter((e) => e.actor === actor).map((e) => e.action), ['act0']);
       });
     });
 
@@ -489,14 +489,14 @@ export function metadataSuite(backend: Backend): void {
 
       it('login failures counted from both: no lost updates', async () => {
         const key = uniq('addr:race');
-        await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? accB : acc).meta.transaction((tx) => (i % 2 ? accB : acc).recordFailure(tx, key, now0 + 1, 60_000), { durable: false })));
-        assert.deepEqual(await acc.failures(key, now0 + 2, 60_000), { count: N, windowStart: now0 + 1 });
+        await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).loginFailures.recordFailure(tx, key, now0 + 1, 60_000), { durable: false })));
+        assert.deepEqual(await acc.loginFailures.failures(key, now0 + 2, 60_000), { count: N, windowStart: now0 + 1 });
       });
 
       it('read-modify-write counters (a read, then an update) lose nothing', async () => {
         // Not an upsert: the pattern of "check, then act" code such as the last-owner rule.
         const key = uniq('rmw');
-        await a.transaction((tx) => acc.recordFailure(tx, key, now0, 60_000));
+        await a.transaction((tx) => acc.loginFailures.recordFailure(tx, key, now0, 60_000));
         await Promise.all(
           Array.from({ length: N }, (_, i) =>
             (i % 2 ? b : a).transaction(async (tx) => {
@@ -505,30 +505,30 @@ export function metadataSuite(backend: Backend): void {
             }),
           ),
         );
-        assert.equal((await acc.failures(key, now0 + 1, 60_000)).count, N + 1);
+        assert.equal((await acc.loginFailures.failures(key, now0 + 1, 60_000)).count, N + 1);
       });
 
       it('two owners removing each other at once: the organisation keeps an owner (write skew)', async () => {
         for (let round = 0; round < 5; round++) {
           const org = uniq('skew');
           const { orgId, u1, u2 } = await a.transaction(async (tx) => {
-            const u1 = await acc.createUser(tx, { username: uniq('o1'), passwordHash: 'h' }, now0);
-            const u2 = await acc.createUser(tx, { username: uniq('o2'), passwordHash: 'h' }, now0);
-            await acc.claimNamespace(tx, org, 'org', now0);
-            const orgId = await acc.createOrg(tx, org, now0);
-            await acc.setMember(tx, orgId, u1, 'owner');
-            await acc.setMember(tx, orgId, u2, 'owner');
+            const u1 = await acc.users.createUser(tx, { username: uniq('o1'), passwordHash: 'h' }, now0);
+            const u2 = await acc.users.createUser(tx, { username: uniq('o2'), passwordHash: 'h' }, now0);
+            await acc.users.claimNamespace(tx, org, 'org', now0);
+            const orgId = await acc.orgs.createOrg(tx, org, now0);
+            await acc.orgs.setMember(tx, orgId, u1, 'owner');
+            await acc.orgs.setMember(tx, orgId, u2, 'owner');
             return { orgId, u1, u2 };
           });
-          const demote = (s: AccountStore, userId: number) =>
-            s.meta.transaction(async (tx) => {
+          const demote = ([s, meta]: [AccountStores, MetadataDb], userId: number) =>
+            meta.transaction(async (tx) => {
               // the rule in api/org-routes.ts
-              if ((await s.ownerCount(orgId, tx)) <= 1) return false;
-              await s.setMember(tx, orgId, userId, 'member');
+              if ((await s.orgs.ownerCount(orgId, tx)) <= 1) return false;
+              await s.orgs.setMember(tx, orgId, userId, 'member');
               return true;
             });
-          const results = await Promise.all([demote(acc, u1), demote(accB, u2)]);
-          assert.equal(await acc.ownerCount(orgId), 1, `round ${round}: ${JSON.stringify(results)}`);
+          const results = await Promise.all([demote([acc, a], u1), demote([accB, b], u2)]);
+          assert.equal(await acc.orgs.ownerCount(orgId), 1, `round ${round}: ${JSON.stringify(results)}`);
           assert.deepEqual(results.sort(), [false, true]);
         }
       });
@@ -536,7 +536,7 @@ export function metadataSuite(backend: Backend): void {
       it('names claimed from both at once: one winner', async () => {
         const name = uniq('claim');
         const wins = await Promise.all(
-          Array.from({ length: N }, (_, i) => (i % 2 ? accB : acc).meta.transaction((tx) => (i % 2 ? accB : acc).claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0))),
+          Array.from({ length: N }, (_, i) => (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).users.claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0))),
         );
         assert.equal(wins.filter(Boolean).length, 1);
       });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseScope } from '../../src/auth/authorizer.js';
-import { canAdministerNamespace, repositoryActions, resourceMatches, type Principal, type RepositoryFacts } from '../../src/auth/policy.js';
+import { canAdministerNamespace, mayAdministerRepository, repositoryActions, resourceMatches, type Principal, type RepositoryFacts } from '../../src/auth/policy.js';
 
 const user = (name: string, extra: Partial<Principal> = {}): Principal => ({ userId: 1, username: name, isAdmin: false, robotOrgId: null, ...extra });
 const facts = (name: string, extra: Partial<RepositoryFacts> = {}): RepositoryFacts => ({
@@ -59,6 +59,62 @@ describe('repositoryActions', () => {
     assert.deepEqual(acts(limited, facts('alice/app')), ['pull']);
     assert.deepEqual(acts(user('alice', { limits: { actions: ['pull', 'push'], resource: 'alice/one' } }), facts('alice/two')), []);
     assert.deepEqual(acts(user('alice', { limits: { actions: [], resource: 'x/y' } }), facts('bob/app', { visibility: 'public' })), ['pull']);
+  });
+});
+
+describe('mayAdministerRepository', () => {
+  const may = (p: Principal | null, f: RepositoryFacts) => mayAdministerRepository(p, f);
+  const org = (extra: Partial<RepositoryFacts> = {}) => facts('acme/app', { namespaceKind: 'org', ...extra });
+  const token = (name: string, limits: Principal['limits'], extra: Partial<Principal> = {}) => user(name, { limits, accessTokenId: 7, ...extra });
+  const everything = (): Principal['limits'] => ({ actions: ['pull', 'push', 'delete'], resource: null });
+
+  it('the user whose namespace it is; nobody else without a role', () => {
+    assert.ok(may(user('alice'), facts('alice/app')));
+    assert.ok(may(user('alice'), facts('alice/deep/app')));
+    assert.ok(!may(user('bob'), facts('alice/app')));
+    assert.ok(!may(user('bob'), facts('alice/app', { visibility: 'public' })));
+    assert.ok(!may(null, facts('alice/app', { visibility: 'public' })));
+  });
+
+  it('organisation owners and admin teams; members and read or write teams do not', () => {
+    assert.ok(may(user('olga'), org({ orgRole: 'owner' })));
+    assert.ok(may(user('tom'), org({ orgRole: 'member', teamPermissions: ['read', 'admin'] })));
+    assert.ok(!may(user('mia'), org({ orgRole: 'member' })));
+    assert.ok(!may(user('wes'), org({ orgRole: 'member', teamPermissions: ['write'] })));
+  });
+
+  it('collaborators with admin, in user and organisation namespaces; read and write collaborators do not', () => {
+    assert.ok(may(user('bob'), facts('alice/app', { collaborator: 'admin' })));
+    assert.ok(may(user('bob'), org({ collaborator: 'admin' })));
+    assert.ok(!may(user('bob'), facts('alice/app', { collaborator: 'write' })));
+    assert.ok(!may(user('bob'), org({ collaborator: 'read' })));
+  });
+
+  it('site administrators administer every repository', () => {
+    assert.ok(may(user('root', { isAdmin: true }), facts('alice/app')));
+    assert.ok(may(user('root', { isAdmin: true }), org()));
+  });
+
+  it('a robot never administers, even in an admin team or as an admin collaborator', () => {
+    const robot = user('acme+ci', { robotOrgId: 3, accessTokenId: 9 });
+    assert.ok(!may(robot, org({ orgRole: 'member', teamPermissions: ['admin'] })));
+    assert.ok(!may(robot, org({ collaborator: 'admin' })));
+    assert.ok(!may(user('acme+ci', { robotOrgId: 3 }), org({ teamPermissions: ['admin'] })), 'however it signed in');
+  });
+
+  it('an access token never administers: not within its limits, not with every action on every repository', () => {
+    assert.ok(!may(token('alice', { actions: ['pull'], resource: 'alice/*' }), facts('alice/app')));
+    assert.ok(!may(token('alice', { actions: ['pull', 'push', 'delete'], resource: 'alice/app' }), facts('alice/app')));
+    assert.ok(!may(token('alice', everything()), facts('alice/app')));
+    assert.ok(!may(token('olga', everything()), org({ orgRole: 'owner' })));
+    assert.ok(!may(token('bob', everything()), facts('alice/app', { collaborator: 'admin' })));
+    // An administrator's token carries no administrator rights (accounts.ts principalOf).
+    assert.ok(!may(token('root', everything()), facts('alice/app')));
+  });
+
+  it('nothing to administer before the repository exists', () => {
+    assert.ok(!may(user('alice'), facts('alice/new', { exists: false })));
+    assert.ok(!may(user('root', { isAdmin: true }), facts('alice/new', { exists: false })));
   });
 });
 

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { MT, digestOf, removeDir, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
 import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
+import { webhooksOf } from '../../src/webhooks/index.js';
+import type { DeliveryWorker } from '../../src/webhooks/worker.js';
 import { readJsonReply } from '../helpers/json-reply.js';
 
 export const ADMIN = { user: 'admin', password: 'admin-password-1' };
@@ -17,7 +19,8 @@ export interface Received {
   at: number;
 }
 
-export type Behaviour = (req: Received, n: number) => number | 'hang';
+/** The status to answer (with headers, e.g. a redirect's Location), or 'hang' for no answer. */
+export type Behaviour = (req: Received, n: number) => number | { status: number; headers: Record<string, string> } | 'hang';
 
 /** An HTTP server that records every request; `behaviour` picks the status (default 200). */
 export class Receiver {
@@ -47,9 +50,10 @@ export class Receiver {
         }
         const rec = { headers: req.headers, body, json, at: Date.now() };
         this.requests.push(rec);
-        const status = this.behaviour(rec, this.requests.length);
-        if (status === 'hang') return;
-        res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status < 300 ? 'ok' : `failure ${this.requests.length}`);
+        const answer = this.behaviour(rec, this.requests.length);
+        if (answer === 'hang') return;
+        const { status, headers } = typeof answer === 'number' ? { status: answer, headers: {} } : answer;
+        res.writeHead(status, { 'Content-Type': 'text/plain', ...headers }).end(status < 300 ? 'ok' : `failure ${this.requests.length}`);
       });
     });
     await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
@@ -65,41 +69,94 @@ export class Receiver {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  /** Waits until `pred` holds for the received requests. */
-  async waitFor(pred: (reqs: Received[]) => boolean, what: string, timeoutMs = 5000): Promise<Received[]> {
-    const until = Date.now() + timeoutMs;
-    while (!pred(this.requests)) {
-      if (Date.now() > until) assert.fail(`timed out waiting for ${what}; received ${this.requests.length}: ${this.requests.map((r) => `${r.headers['berth-event']} ${r.body.slice(0, 80)}`).join(' | ')}`);
-      await sleep(20);
-    }
-    return this.requests;
-  }
-
   ofEvent(type: string): Received[] {
     return this.requests.filter((r) => r.headers['berth-event'] === type);
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Retries wait minutes of the worker's clock, so they happen only when a test advances
+ * it (settle), never while a test is not looking.
+ */
+export const FAST = { interval: 50, backoff: 60_000, maxbackoff: 240_000, attempts: 5, timeout: 2000 };
 
-export const FAST = { interval: 50, backoff: 20, maxbackoff: 80, attempts: 5, timeout: 2000 };
+/** The worker's clock in the tests: wall time plus what the test advanced it by. */
+export class TestClock {
+  private offset = 0;
+  readonly now = (): number => Date.now() + this.offset;
+  /** Moves the clock forward to `at` (never back). */
+  advanceTo(at: number): void {
+    this.offset += Math.max(0, at - this.now());
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+}
+
+/** A test server whose webhook worker runs on `clock`. */
+export interface HookServer extends TestServer {
+  clock: TestClock;
+}
+
+export async function startHooks(opts: StartOptions, clock = new TestClock()): Promise<HookServer> {
+  const s = await startServer({ ...opts, parts: { ...opts.parts, now: clock.now } });
+  return Object.assign(s, { clock });
+}
+
+function workerOf(s: TestServer): DeliveryWorker {
+  const w = webhooksOf(s.app)?.worker();
+  if (!w) throw new Error('this server runs no webhook worker');
+  return w;
+}
+
+/**
+ * Runs the servers' workers until nothing is due and nothing is in flight (passes over
+ * all of them until one does nothing); returns the attempts made. After it, "nothing
+ * else arrived" is a fact about the outbox, not a guess after a sleep.
+ */
+export async function drain(...servers: TestServer[]): Promise<number> {
+  for (let total = 0; ; ) {
+    let n = 0;
+    for (const s of servers) n += await workerOf(s).drain();
+    total += n;
+    if (n === 0) return total;
+  }
+}
+
+/** Drains, then moves the clock to the next retry (or claim expiry) and drains again, until nothing is pending. */
+export async function settle(clock: TestClock, ...servers: TestServer[]): Promise<number> {
+  let total = 0;
+  for (let round = 0; round < 100; round++) {
+    total += await drain(...servers);
+    const next = await workerOf(servers[0]).nextDueAt();
+    if (next === null) return total;
+    clock.advanceTo(next);
+  }
+  assert.fail('deliveries still pending after 100 rounds of retries');
+}
+
+/**
+ * The receivers listen on loopback, which webhooks may not reach by default: the test
+ * servers allow it (test/webhooks/outbound.test.ts shows the default refusing it).
+ */
+export const ALLOW_RECEIVERS = { allow: ['127.0.0.1'] };
 
 export function serverOptions(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): StartOptions {
   return {
     ...(dir ? { dir } : {}),
-    config: { ...TOKEN_AUTH, notifications: { webhooks: { ...FAST, ...webhooks } }, ...extra } as StartOptions['config'],
+    config: { ...TOKEN_AUTH, notifications: { webhooks: { ...FAST, ...ALLOW_RECEIVERS, ...webhooks } }, ...extra } as StartOptions['config'],
   };
 }
 
-export async function start(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<TestServer> {
-  return startServer(serverOptions(dir, webhooks, extra));
+export async function start(dir?: string, webhooks: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, clock?: TestClock): Promise<HookServer> {
+  return startHooks(serverOptions(dir, webhooks, extra), clock);
 }
 
 export type Creds = { user: string; password: string } | null;
 export type User = { user: string; password: string };
 
 /** A webhook-ready server, a receiver, and the users alice and bob: what most webhook suites start with. */
-export async function startWithTwoUsers(): Promise<{ s: TestServer; rx: Receiver; alice: User; bob: User }> {
+export async function startWithTwoUsers(): Promise<{ s: HookServer; rx: Receiver; alice: User; bob: User }> {
   const s = await start();
   const rx = await Receiver.start();
   return { s, rx, alice: await addUser(s, 'alice'), bob: await addUser(s, 'bob') };
@@ -109,6 +166,14 @@ export async function stopAll(s: TestServer, rx: Receiver): Promise<void> {
   await s.close();
   await rx.close();
   removeDir(s.dir);
+}
+
+/** The delivery of `hook` that matches `pred` in its log (read once: drain or settle first). */
+export async function findDelivery(s: TestServer, creds: Creds, hook: number, pred: (d: any) => boolean, what: string): Promise<any> {
+  const list = await ok(call(s, 'GET', `/webhooks/${hook}/deliveries?n=500`, creds));
+  const d = list.deliveries.find(pred);
+  if (!d) assert.fail(`no delivery is ${what}: ${JSON.stringify(list.deliveries)}`);
+  return d;
 }
 
 export interface Reply {

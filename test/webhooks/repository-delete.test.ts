@@ -4,12 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openMetadata } from '../../src/app.js';
-import type { TestServer } from '../helpers/api-server.js';
 import { TokenClient } from '../helpers/token-client.js';
-import { ADMIN, type Receiver, call, ok, pushImage, startWithTwoUsers, stopAll, type User } from './helpers.js';
+import { ADMIN, type HookServer, type Receiver, call, settle, ok, pushImage, startWithTwoUsers, stopAll, type User } from './helpers.js';
 
 describe('repository delete', () => {
-  let s: TestServer, rx: Receiver, alice: User, bob: User;
+  let s: HookServer, rx: Receiver, alice: User, bob: User;
   before(async () => ({ s, rx, alice, bob } = await startWithTwoUsers()));
   after(() => stopAll(s, rx));
 
@@ -35,7 +34,9 @@ describe('repository delete', () => {
     assert.equal(tags.status, 404);
     assert.equal(((await tags.json()) as any).errors[0].code, 'NAME_UNKNOWN');
     assert.equal((await c.fetch(`/v2/alice/gone/manifests/${pushed.digest}`)).status, 404);
-    const reqs = await rx.waitFor((r) => r.length >= 1, 'repository.delete');
+    await settle(s.clock, s);
+    const reqs = rx.requests;
+    assert.equal(reqs.length, 1);
     assert.equal(rx.ofEvent('repository.delete').length, 1);
     assert.match(reqs[0].body.toString(), /alice\/gone/);
     const meta = await openMetadata(s.config);
