@@ -8,6 +8,7 @@ import { config, repoRoot } from './lib/config.js';
 import { markdownTable } from './lib/report.js';
 import { Results } from './lib/results.js';
 import { memory, type Server, startServer, stopServer } from './lib/servers.js';
+import { bearerSection, startBearerServers } from './sections/bearer.js';
 import { blobSection } from './sections/blob.js';
 import { loadSection } from './sections/load.js';
 import { catalogSection, tagsSection } from './sections/lists.js';
@@ -71,6 +72,15 @@ async function main(): Promise<number> {
     if (config.only.has('push')) await pushSection(servers, res, false);
     if (config.only.has('tags')) await tagsSection(servers, res, true);
     if (config.only.has('catalog')) await catalogSection(servers, res, false);
+    if (config.only.has('bearer')) {
+      // Its own pair of servers, in token-auth mode; stopped before the memory figures are read.
+      const bearer = await startBearerServers(workDir);
+      try {
+        await bearerSection(bearer.servers, res, bearer.sign);
+      } finally {
+        await Promise.all(bearer.servers.map(stopServer));
+      }
+    }
     for (const s of servers) {
       const m = memory(s);
       res.set(s, 'rss_end', m.rssMiB);

@@ -5,6 +5,7 @@ import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { registerIndexRoutes } from './api/index-routes.js';
 import { registerWebhookRoutes } from './api/webhook-routes.js';
+import { siblingRelay } from './auth/revocation-relay.js';
 import { buildTokenAuth } from './auth/token-auth.js';
 import { openAccess } from './http/access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
@@ -158,9 +159,15 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   webhooks.attach(app);
   webhooks.start(app.log);
+  const revocations = tokenAuth?.services?.revocations;
+  if (revocations) {
+    revocations.relayTo(siblingRelay(() => revocations.poll()));
+    revocations.start(app.log);
+  }
   index.attach(app).start();
   app.addHook('onClose', async () => {
     if (timer) clearInterval(timer);
+    revocations?.stop();
     await index.stop();
     await webhooks.stop();
     if (ownsMeta) await meta.close();

@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
+import { relayRevocations } from './auth/revocation-relay.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { inContext } from './cli/errors.js';
@@ -14,6 +15,7 @@ export async function serve(config: BerthConfig): Promise<void> {
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
     await (await prepareMetadata(config, true)).close();
+    relayRevocations();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (shuttingDown) return;

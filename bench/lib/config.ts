@@ -34,8 +34,8 @@ export const config = {
   repos: num('BENCH_REPOS', 10000, 1000),
   /** Sequential requests per list/catalog latency measurement. */
   listSamples: num('BENCH_LIST_SAMPLES', 100, 30),
-  /** Comma-separated sections to run: blob,load,push,tags,catalog (default all). */
-  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog').split(',').map((s) => s.trim())),
+  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer (default all). */
+  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer').split(',').map((s) => s.trim())),
   keep: process.env.BENCH_KEEP === '1',
   outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
 };

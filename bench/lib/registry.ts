@@ -23,15 +23,15 @@ async function ok(res: Response, want: number, what: string): Promise<Response> 
   return res;
 }
 
-/** POST, then PUT ?digest= with the body (the way containerd pushes). */
-export async function pushBlob(base: string, repo: string, body: Buffer): Promise<string> {
+/** POST, then PUT ?digest= with the body (the way containerd pushes). `auth`: e.g. an Authorization header. */
+export async function pushBlob(base: string, repo: string, body: Buffer, auth: Record<string, string> = {}): Promise<string> {
   const digest = sha256(body);
-  const post = await ok(await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' }), 202, `POST ${repo} upload`);
+  const post = await ok(await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: auth }), 202, `POST ${repo} upload`);
   await post.arrayBuffer();
   const loc = new URL(post.headers.get('location') ?? '', base).toString();
   const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`, {
     method: 'PUT',
-    headers: { 'Content-Type': 'application/octet-stream' },
+    headers: { ...auth, 'Content-Type': 'application/octet-stream' },
     body: bodyOf(body),
   });
   await (await ok(put, 201, `PUT ${repo} blob`)).arrayBuffer();
@@ -50,8 +50,8 @@ export async function mountBlob(base: string, repo: string, from: string, body: 
   await pushBlob(base, repo, body);
 }
 
-export async function putManifest(base: string, repo: string, ref: string, body: Buffer, mediaType = OCI_MANIFEST): Promise<void> {
-  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'Content-Type': mediaType }, body: bodyOf(body) });
+export async function putManifest(base: string, repo: string, ref: string, body: Buffer, mediaType = OCI_MANIFEST, auth: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { ...auth, 'Content-Type': mediaType }, body: bodyOf(body) });
   await (await ok(res, 201, `PUT manifest ${repo}:${ref}`)).arrayBuffer();
 }
 
@@ -79,10 +79,10 @@ export function makeImage(layerBytes = 2048): Image {
   return { layer, config, manifest, digest: sha256(manifest) };
 }
 
-export async function pushImage(base: string, repo: string, tag: string, img: Image): Promise<void> {
-  await pushBlob(base, repo, img.layer);
-  await pushBlob(base, repo, img.config);
-  await putManifest(base, repo, tag, img.manifest);
+export async function pushImage(base: string, repo: string, tag: string, img: Image, auth: Record<string, string> = {}): Promise<void> {
+  await pushBlob(base, repo, img.layer, auth);
+  await pushBlob(base, repo, img.config, auth);
+  await putManifest(base, repo, tag, img.manifest, OCI_MANIFEST, auth);
 }
 
 /** Runs `count` tasks with at most `concurrency` in flight; returns elapsed seconds. */

@@ -4,7 +4,7 @@ import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-type Section = 'blob' | 'load' | 'push' | 'tags' | 'catalog' | 'memory';
+type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -33,6 +33,12 @@ export function metricDefs(): MetricDef[] {
     { key: 'head_rps', section: 'load', metric: `blob HEAD, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
     { key: 'head_p99', section: 'load', metric: 'blob HEAD p99 latency', unit: 'ms', better: 'lower' },
     { key: 'head_cpu', section: 'load', metric: 'server CPU per blob HEAD', unit: 'µs', better: 'lower' },
+    { key: 'bearer_base_rps', section: 'bearer', metric: `bearer GET /v2/, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
+    { key: 'bearer_base_p99', section: 'bearer', metric: 'bearer GET /v2/ p99 latency', unit: 'ms', better: 'lower' },
+    { key: 'bearer_base_cpu', section: 'bearer', metric: 'server CPU per bearer GET /v2/', unit: 'µs', better: 'lower' },
+    { key: 'bearer_manifest_rps', section: 'bearer', metric: `bearer manifest GET by tag, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
+    { key: 'bearer_manifest_p99', section: 'bearer', metric: 'bearer manifest GET p99 latency', unit: 'ms', better: 'lower' },
+    { key: 'bearer_manifest_cpu', section: 'bearer', metric: 'server CPU per bearer manifest GET', unit: 'µs', better: 'lower' },
     { key: 'small_time', section: 'push', metric: `${k(c.smallPushes)} small image pushes, concurrency ${c.concurrency}`, unit: 's', better: 'lower' },
     { key: 'small_ips', section: 'push', metric: 'small image pushes', unit: 'images/s', better: 'higher' },
     { key: 'tag_put_rate', section: 'tags', metric: `tagging (PUT manifest by tag) up to ${k(c.tags)} tags`, unit: 'tags/s', better: 'higher' },

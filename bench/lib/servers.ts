@@ -28,7 +28,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function referenceConfig(port: number, dataDir: string): string {
+/** What a section changes about the servers (e.g. token auth on both). */
+export interface ServerOptions {
+  /** Extra environment for Berth. */
+  env?: Record<string, string>;
+  /** Extra top-level YAML lines for the reference registry's config. */
+  referenceYaml?: string[];
+  /** The command that starts Berth (default: config.berthCmd). */
+  berthCmd?: string;
+}
+
+function referenceConfig(port: number, dataDir: string, extra: string[] = []): string {
   // Access logs are off so both servers log only warnings; the in-memory blob descriptor cache is the
   // setting the upstream image ships with.
   return [
@@ -47,11 +57,12 @@ function referenceConfig(port: number, dataDir: string): string {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: berth-bench-secret',
+    ...extra,
     '',
   ].join('\n');
 }
 
-export async function startServer(column: string, kind: 'berth' | 'reference', workDir: string): Promise<Server> {
+export async function startServer(column: string, kind: 'berth' | 'reference', workDir: string, opts: ServerOptions = {}): Promise<Server> {
   const port = await freePort();
   const dir = path.join(workDir, column);
   const dataDir = path.join(dir, 'data');
@@ -62,7 +73,7 @@ export async function startServer(column: string, kind: 'berth' | 'reference', w
   let label: string;
   if (kind === 'reference') {
     const cfg = path.join(dir, 'config.yml');
-    fs.writeFileSync(cfg, referenceConfig(port, dataDir));
+    fs.writeFileSync(cfg, referenceConfig(port, dataDir, opts.referenceYaml));
     proc = spawn('docker-registry', ['serve', cfg], { cwd: dir, stdio: ['ignore', log, log], detached: true });
     label = 'docker-registry (distribution 2.8)';
   } else {
@@ -73,11 +84,13 @@ export async function startServer(column: string, kind: 'berth' | 'reference', w
       REGISTRY_STORAGE_DELETE_ENABLED: 'true',
       REGISTRY_LOG_LEVEL: 'warn',
       NODE_ENV: 'production',
+      ...opts.env,
     };
     if (config.berthWorkers !== '') env.REGISTRY_HTTP_WORKERS = config.berthWorkers;
     // cwd is the server's own temp dir so any relative default paths (e.g. a SQLite file) are fresh too.
-    proc = spawn('/bin/sh', ['-c', `exec ${config.berthCmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
-    label = `berth (${config.berthCmd}${config.berthWorkers ? `, workers=${config.berthWorkers}` : ''})`;
+    const cmd = opts.berthCmd ?? config.berthCmd;
+    proc = spawn('/bin/sh', ['-c', `exec ${cmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
+    label = `berth (${cmd}${config.berthWorkers ? `, workers=${config.berthWorkers}` : ''})`;
   }
   fs.closeSync(log);
   const server: Server = { column, label, base: `http://127.0.0.1:${port}`, dir, logFile, proc };

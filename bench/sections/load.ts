@@ -22,15 +22,15 @@ async function measured(s: Server, run: (seconds: number) => Promise<LoadResult>
  * BENCH_REPEAT rounds per server, alternating which server goes first, after one short untimed warm-up each
  * (JIT, pools, caches). Reports the median req/s and p99, and total CPU ÷ total requests.
  */
-async function rounds(servers: Server[], res: Results, name: string, key: string, run: (s: Server, secs: number) => Promise<LoadResult>) {
+export async function rounds(servers: Server[], res: Results, name: string, key: string, run: (s: Server, secs: number) => Promise<LoadResult>, section: 'load' | 'bearer' = 'load') {
   const runs = new Map<Server, Run[]>(servers.map((s) => [s, []]));
-  for (const s of servers) await res.guard(s, 'load', async () => void (await run(s, Math.min(2, config.durationS))));
+  for (const s of servers) await res.guard(s, section, async () => void (await run(s, Math.min(2, config.durationS))));
   for (let round = 0; round < config.repeat; round++) {
     for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
-      await res.guard(s, 'load', async () => {
+      await res.guard(s, section, async () => {
         const r = await measured(s, (secs) => run(s, secs));
         runs.get(s)!.push(r);
-        console.log(`-- load: ${s.column} ${name} round ${round + 1}/${config.repeat}: ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
+        console.log(`-- ${section}: ${s.column} ${name} round ${round + 1}/${config.repeat}: ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
       });
     }
   }

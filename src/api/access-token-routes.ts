@@ -100,7 +100,11 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
       const who = person(req);
       const token = await d.stores.credentials.accessToken(req.params.id);
       if (!token || token.userId !== who.userId) throw notFound('token');
-      await change(d, auditOf(req, 'token.revoke', who.username, { id: token.id, name: token.name }), (tx, now) => d.stores.credentials.revokeAccessToken(tx, token.id, now));
+      await change(d, auditOf(req, 'token.revoke', who.username, { id: token.id, name: token.name }), async (tx, now) => {
+        await d.stores.credentials.revokeAccessToken(tx, token.id, now);
+        // Registry tokens do not say which access token they came from: all of the user's go.
+        await d.revocations.record(tx, [{ kind: 'subject', key: who.username }], now);
+      });
       return reply.code(204).send();
     },
   );

@@ -14,11 +14,18 @@ export interface ApiDeps extends AccountServices {
   };
 }
 
+/**
+ * Runs the change and its audit entry in one transaction. When it took rights away
+ * (d.revocations.record), this process applies that before the reply (auth/revocations.ts).
+ */
 export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now: number) => Promise<T>): Promise<T> {
   const now = Date.now();
-  return d.meta.transaction(async (tx) => {
+  const written = d.revocations.written;
+  const result = await d.meta.transaction(async (tx) => {
     const result = await fn(tx, now);
     await d.stores.audit.record(tx, entry, now);
     return result;
   });
+  if (d.revocations.written !== written) await d.revocations.changed();
+  return result;
 }

@@ -65,9 +65,11 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     { schema: op('organisations', 'Delete an organisation, its teams and robots (owners)', { params: orgParam, ok: { 204: null }, errors: [400, 403, 404] }) },
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
+      const robots = await d.stores.users.robots(org.id);
       await change(d, auditOf(req, 'org.delete', org.name), async (tx, now) => {
         const keep = await d.stores.users.namespaceHasRepositories(org.name, tx);
         await d.stores.orgs.deleteOrg(tx, org.id, org.name);
+        await d.revocations.record(tx, [{ kind: 'namespace', key: org.name }, ...robots.map((r) => ({ kind: 'subject' as const, key: r.username }))], now);
         // Reserved while repositories carry the name: a new owner of it would inherit them.
         if (keep) await d.stores.users.claimNamespace(tx, org.name, 'org', now);
       });
@@ -110,10 +112,11 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
       const user = await d.stores.users.userByName(req.params.user);
       if (!user || user.robotOrgId !== null) throw notFound('user');
       const role = req.body.role;
-      await change(d, auditOf(req, 'org.member.set', org.name, { user: user.username, role }), async (tx) => {
+      await change(d, auditOf(req, 'org.member.set', org.name, { user: user.username, role }), async (tx, now) => {
         const current = await d.stores.orgs.orgRole(org.name, user.id, tx);
         if (current === 'owner' && role !== 'owner' && (await d.stores.orgs.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be demoted');
         await d.stores.orgs.setMember(tx, org.id, user.id, role);
+        if (current === 'owner' && role !== 'owner') await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return { name: user.username, role };
     },
@@ -128,10 +131,11 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
       if (leaving) person(req);
       const user = await d.stores.users.userByName(req.params.user);
       if (!user) throw notFound('member');
-      await change(d, auditOf(req, 'org.member.remove', org.name, { user: user.username }), async (tx) => {
+      await change(d, auditOf(req, 'org.member.remove', org.name, { user: user.username }), async (tx, now) => {
         const current = await d.stores.orgs.orgRole(org.name, user.id, tx);
         if (current === 'owner' && (await d.stores.orgs.ownerCount(org.id, tx)) <= 1) throw conflict('the last owner cannot be removed');
         if (!(await d.stores.orgs.removeMember(tx, org.id, user.id))) throw notFound('member');
+        await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return reply.code(204).send();
     },

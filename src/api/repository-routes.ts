@@ -8,7 +8,7 @@
 // "/collaborators" segment wins: a repository whose name ends in it is addressed
 // only through the registry API.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { canAdministerNamespace, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
+import { canAdministerNamespace, lowers, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
@@ -133,7 +133,11 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const repo = await administered(req, parse(req, 'repository').name);
       const visibility = req.body.visibility;
-      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), (tx) => access.setVisibility(tx, repo.id, visibility));
+      await change(d, auditOf(req, 'repository.visibility', repo.name, { visibility, previous: repo.visibility }), async (tx, now) => {
+        await access.setVisibility(tx, repo.id, visibility);
+        // Anonymous tokens (and everyone else's) from when it was public.
+        if (visibility === 'private' && repo.visibility === 'public') await d.revocations.record(tx, [{ kind: 'repository', key: repo.name }], now);
+      });
       return view(caller(req), { ...repo, visibility });
     },
   );
@@ -171,7 +175,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       const user = await users.userByName(p.user!);
       if (!user) throw notFound('user');
       const perm = req.body.permission;
-      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), (tx) => access.setCollaborator(tx, repo.id, user.id, perm));
+      await change(d, auditOf(req, 'collaborator.set', repo.name, { user: user.username, permission: perm }), async (tx, now) => {
+        if (lowers(await access.collaborator(repo.id, user.id, tx), perm)) await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
+        await access.setCollaborator(tx, repo.id, user.id, perm);
+      });
       return { name: user.username, permission: perm };
     },
   );
@@ -193,7 +200,8 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       if (!canAdministerNamespace(who, ns, kind, role)) throw forbidden('namespace administrators only');
       if (!d.registry?.deleteEnabled) throw new RestError('UNSUPPORTED', 'deletes are disabled on this registry');
       if (!(await d.registry.deleteRepository(name, { actor: who.username, address: req.ip }))) throw unknown();
-      await change(d, auditOf(req, 'repository.delete', name), async () => {});
+      // Tokens for it must not recreate it with rights that went with it (collaborators).
+      await change(d, auditOf(req, 'repository.delete', name), (tx, now) => d.revocations.record(tx, [{ kind: 'repository', key: name }], now));
       return reply.code(204).send();
     },
   );
@@ -210,8 +218,9 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       const repo = await administered(req, p.name);
       const user = await users.userByName(p.user!);
       if (!user) throw notFound('collaborator');
-      await change(d, auditOf(req, 'collaborator.remove', repo.name, { user: user.username }), async (tx) => {
+      await change(d, auditOf(req, 'collaborator.remove', repo.name, { user: user.username }), async (tx, now) => {
         if (!(await access.removeCollaborator(tx, repo.id, user.id))) throw notFound('collaborator');
+        await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return reply.code(204).send();
     },

@@ -3,7 +3,7 @@
 // signing in only with a secret that is shown once).
 import type { FastifyInstance } from 'fastify';
 import { newSecret, sha256Hex } from '../auth/accounts.js';
-import { ACTIONS, type Permission } from '../auth/policy.js';
+import { ACTIONS, lowers, type Permission } from '../auth/policy.js';
 import { auditOf, conflict, notFound } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { orgAccess } from './org-routes.js';
@@ -67,9 +67,11 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      await change(d, auditOf(req, 'team.update', `${org.name}/${team.name}`, { permission: req.body.permission, previous: team.permission }), (tx) =>
-        d.stores.orgs.updateTeam(tx, team.id, req.body.permission),
-      );
+      await change(d, auditOf(req, 'team.update', `${org.name}/${team.name}`, { permission: req.body.permission, previous: team.permission }), async (tx, now) => {
+        await d.stores.orgs.updateTeam(tx, team.id, req.body.permission);
+        // Every token for the organisation's repositories: simpler than finding the members', and as safe.
+        if (lowers(team.permission, req.body.permission)) await d.revocations.record(tx, [{ kind: 'namespace', key: org.name }], now);
+      });
       return (await d.stores.orgs.teams(org.id)).find((t) => t.name === team.name)!;
     },
   );
@@ -80,7 +82,10 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      await change(d, auditOf(req, 'team.delete', `${org.name}/${team.name}`), (tx) => d.stores.orgs.deleteTeam(tx, team.id));
+      await change(d, auditOf(req, 'team.delete', `${org.name}/${team.name}`), async (tx, now) => {
+        await d.stores.orgs.deleteTeam(tx, team.id);
+        await d.revocations.record(tx, [{ kind: 'namespace', key: org.name }], now);
+      });
       return reply.code(204).send();
     },
   );
@@ -109,8 +114,9 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       const team = await findTeam(org.id, req.params.team);
       const user = await d.stores.users.userByName(req.params.user);
       if (!user) throw notFound('team member');
-      await change(d, auditOf(req, 'team.member.remove', `${org.name}/${team.name}`, { user: user.username }), async (tx) => {
+      await change(d, auditOf(req, 'team.member.remove', `${org.name}/${team.name}`, { user: user.username }), async (tx, now) => {
         if (!(await d.stores.orgs.removeTeamMember(tx, team.id, user.id))) throw notFound('team member');
+        await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return reply.code(204).send();
     },
@@ -157,7 +163,10 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const robot = await findRobot(org.id, org.name, req.params.name);
-      await change(d, auditOf(req, 'robot.delete', robot.username), (tx) => d.stores.users.deleteUser(tx, robot.id));
+      await change(d, auditOf(req, 'robot.delete', robot.username), async (tx, now) => {
+        await d.stores.users.deleteUser(tx, robot.id);
+        await d.revocations.record(tx, [{ kind: 'subject', key: robot.username }], now);
+      });
       return reply.code(204).send();
     },
   );
@@ -171,6 +180,7 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       const secret = newSecret();
       await change(d, auditOf(req, 'robot.secret.rotate', robot.username), async (tx, now) => {
         await d.stores.credentials.revokeUserTokens(tx, robot.id, now);
+        await d.revocations.record(tx, [{ kind: 'subject', key: robot.username }], now);
         await d.stores.credentials.createAccessToken(tx, { userId: robot.id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
       });
       return { name: robot.username, createdAt: robot.createdAt, secret };

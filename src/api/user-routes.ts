@@ -86,10 +86,11 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
       if (b.admin !== undefined) detail.admin = b.admin;
       if (b.disabled !== undefined) detail.disabled = b.disabled;
       if (b.email !== undefined) detail.emailChanged = true;
-      await change(d, auditOf(req, 'user.update', user.username, detail), async (tx) => {
+      await change(d, auditOf(req, 'user.update', user.username, detail), async (tx, now) => {
         const losesAdmin = user.isAdmin && !user.disabled && (b.admin === false || b.disabled === true);
         if (losesAdmin && (await d.stores.users.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be demoted or disabled');
         await d.stores.users.updateUser(tx, user.id, { email: b.email, isAdmin: b.admin, disabled: b.disabled });
+        if ((b.disabled === true && !user.disabled) || (b.admin === false && user.isAdmin)) await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return view((await d.stores.users.userById(user.id))!);
     },
@@ -106,6 +107,7 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
         if (sole.length) throw conflict(`the user is the only owner of ${sole.join(', ')}; add another owner first`);
         const keep = await d.stores.users.namespaceHasRepositories(user.username, tx);
         await d.stores.users.deleteUser(tx, user.id);
+        await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
         // The name stays reserved while repositories carry it, so nobody signs up and inherits them.
         if (keep) await d.stores.users.claimNamespace(tx, user.username, 'user', now);
       });

@@ -10,6 +10,7 @@ import type { AccountStores } from '../metadata/accounts/index.js';
 import type { UserRow } from '../metadata/accounts/users.js';
 import type { MetadataDb, Tx } from '../metadata/database.js';
 import { ACTIONS, type Action, type Principal } from './policy.js';
+import { Revocations } from './revocations.js';
 
 /** Lowercase, a valid repository path component, 2–64 characters. Robots are "<org>+<name>". */
 const NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
@@ -40,9 +41,11 @@ export class AccountService {
   private readonly dummyHash: Promise<string>;
 
   constructor(
-    private readonly stores: Pick<AccountStores, 'users' | 'credentials' | 'loginFailures' | 'audit'>,
+    private readonly stores: Pick<AccountStores, 'users' | 'credentials' | 'loginFailures' | 'audit' | 'revocations'>,
     private readonly meta: MetadataDb,
     private readonly cfg: AccountsConfig,
+    /** Where changes that take rights away are recorded (a bare one, without a poller, for the CLI). */
+    readonly revocations: Revocations = new Revocations(stores.revocations, { retainMs: 10 * 60_000 }),
   ) {
     this.dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), cfg.bcryptcost);
   }
@@ -94,13 +97,16 @@ export class AccountService {
     });
   }
 
+  /** A new password ends everything signed in with the old one: refresh tokens, sessions, registry tokens. */
   async setPassword(user: UserRow, password: string, audit: AuditEntry): Promise<void> {
     const hash = await this.hashPassword(password);
     const now = Date.now();
     await this.meta.transaction(async (tx) => {
       await this.stores.users.setPassword(tx, user.id, hash, now);
+      await this.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       await this.stores.audit.record(tx, audit, now);
     });
+    await this.revocations.changed();
   }
 
   async createAccessToken(

@@ -54,6 +54,11 @@ export function namespaceOf(repository: string): string {
   return i < 0 ? repository : repository.slice(0, i);
 }
 
+/** True when `to` grants less than `from` (null = nothing). */
+export function lowers(from: Permission | null, to: Permission | null): boolean {
+  return (from ? PERMISSION_ACTIONS[from].length : 0) > (to ? PERMISSION_ACTIONS[to].length : 0);
+}
+
 function union(into: Set<Action>, perm: Permission | null | undefined): void {
   if (perm) for (const a of PERMISSION_ACTIONS[perm]) into.add(a);
 }

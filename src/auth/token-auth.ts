@@ -7,9 +7,10 @@ import { accountStores, type AccountStores } from '../metadata/accounts/index.js
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealer } from '../token/key-sealer.js';
 import { KeyRing } from '../token/keys.js';
-import { TokenIssuer, TokenVerifier } from '../token/tokens.js';
+import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
 import { Authorizer } from './authorizer.js';
+import { Revocations } from './revocations.js';
 
 /** What the built-in token service and the REST API need. */
 export interface AccountServices {
@@ -21,17 +22,25 @@ export interface AccountServices {
   verifier: TokenVerifier;
   service: string;
   refreshTtlMs: number;
+  revocations: Revocations;
 }
+
+/** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
+const CLOCK_SKEW_MS = 60_000;
 
 export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
   const t = config.auth!.token!;
   const stores = accountStores(meta);
   let keys: KeyRing | undefined;
+  let revocations: Revocations | undefined;
   if (t.builtin) {
     keys = new KeyRing(stores.signingKeys, meta, t.expiration, signingKeySealer(t));
     await keys.init();
+    revocations = new Revocations(stores.revocations, { retainMs: t.expiration + CLOCK_TOLERANCE_S * 1000 + CLOCK_SKEW_MS });
+    await revocations.poll(); // the recent ones; app.ts starts the poller
   }
   const verifier = new TokenVerifier({
+    revocations,
     issuer: t.issuer,
     service: t.service,
     keys,
@@ -39,10 +48,10 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     rootCertBundle: t.rootcertbundle || undefined,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
-  const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined });
-  if (!keys) return { access, services: null };
+  const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined, revocations });
+  if (!keys || !revocations) return { access, services: null };
 
-  const accounts = new AccountService(stores, meta, config.auth!.accounts);
+  const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
   const a = config.auth!.accounts;
   const password = a.adminpassword || (a.adminpasswordfile ? readConfiguredFile('auth.accounts.adminpasswordfile', a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
@@ -57,6 +66,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       verifier,
       service: t.service,
       refreshTtlMs: t.refreshexpiration,
+      revocations,
     },
   };
 }

@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ResourceScope } from '../auth/authorizer.js';
 import type { Action, CatalogViewer } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
+import type { Revocations } from '../auth/revocations.js';
 import type { UserStore } from '../metadata/accounts/users.js';
 import { TokenError, type TokenVerifier, type VerifiedToken } from '../token/tokens.js';
 
@@ -37,6 +38,8 @@ export interface TokenAccessOptions {
   realm: string | null;
   /** Accounts, when the built-in issuer runs (to filter the catalog per caller). */
   users?: UserStore;
+  /** Rights taken away since our tokens were issued. */
+  revocations?: Revocations;
 }
 
 const TOKEN = Symbol('berth.token');
@@ -54,6 +57,8 @@ export class TokenAccess implements AccessControl {
     const wanted = action === 'push' ? 'pull,push' : action;
     const scope = `repository:${name}:${wanted}`;
     const t = await this.token(req, scope);
+    // Rights on the repository taken away after the token was issued: a new token carries the current ones.
+    if (this.revoked(t, name)) throw this.challenge(req, scope, 'invalid_token');
     if (allows(t.access, 'repository', name, action)) return;
     // 401 either way, so a client holding a token for other scopes fetches a new one. A signed-in
     // caller refused a write reads DENIED, whether or not the repository exists.
@@ -63,7 +68,7 @@ export class TokenAccess implements AccessControl {
 
   async mayPull(req: FastifyRequest, name: string): Promise<boolean> {
     const t = await this.verified(req);
-    return t !== null && allows(t.access, 'repository', name, 'pull');
+    return t !== null && !this.revoked(t, name) && allows(t.access, 'repository', name, 'pull');
   }
 
   async catalogViewer(req: FastifyRequest): Promise<CatalogViewer> {
@@ -75,6 +80,10 @@ export class TokenAccess implements AccessControl {
     const user = await this.opts.users.userByName(t.subject);
     if (!user || user.disabled) return { userId: null, all: false };
     return { userId: user.id, username: user.username, all: user.isAdmin };
+  }
+
+  private revoked(t: VerifiedToken, name: string): boolean {
+    return t.builtin && this.opts.revocations?.repositoryRevoked(name, t.mark) === true;
   }
 
   /** The verified token, or a 401 challenge for `scope`. */

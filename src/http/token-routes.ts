@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sha256Hex, type AccountService } from '../auth/accounts.js';
 import { parseScope, type Authorizer, type ResourceScope } from '../auth/authorizer.js';
 import type { Principal } from '../auth/policy.js';
+import type { Revocations } from '../auth/revocations.js';
 import { parseBasic } from '../auth/htpasswd.js';
 import { RegistryError } from '../errors/catalog.js';
 import { OAuthError } from '../errors/oauth.js';
@@ -25,6 +26,7 @@ export interface TokenServiceDeps {
   meta: MetadataDb;
   service: string;
   refreshTtlMs: number;
+  revocations: Revocations;
 }
 
 const REFRESH_PREFIX = 'berth_rt_';
@@ -33,10 +35,12 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
   app.get('/token', async (req, reply) => {
     const q = new URLSearchParams(req.url.split('?')[1] ?? '');
     checkService(q.get('service'), d.service);
+    // Before anything that decides the grants (auth/revocations.ts).
+    const mark = await d.revocations.mark();
     const creds = parseBasic(req.headers.authorization);
     const principal = creds ? await d.accounts.authenticate(creds.user, creds.password, req.ip) : null;
     const scopes = q.getAll('scope').flatMap((s) => s.split(' '));
-    const res = await issue(d, req, principal, scopes);
+    const res = await issue(d, req, principal, scopes, mark);
     if (principal && q.get('offline_token') === 'true') {
       res.refresh_token = await newRefreshToken(d, principal, q.get('client_id') ?? '');
     }
@@ -57,6 +61,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     }
     const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const clientId = form.get('client_id') ?? '';
+    const mark = await d.revocations.mark();
     let principal: Principal;
     let refresh: string | undefined;
     const grant = form.get('grant_type');
@@ -79,7 +84,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     } else {
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }
-    const res = await issue(d, req, principal, scopes);
+    const res = await issue(d, req, principal, scopes, mark);
     return send(reply, { access_token: res.access_token, scope: scopes.join(' '), expires_in: res.expires_in, issued_at: res.issued_at, ...(refresh ? { refresh_token: refresh } : {}) });
   });
 
@@ -102,10 +107,10 @@ interface TokenResponse {
   refresh_token?: string;
 }
 
-async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Principal | null, rawScopes: string[]): Promise<TokenResponse> {
+async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Principal | null, rawScopes: string[], mark: number): Promise<TokenResponse> {
   const requested = rawScopes.map(parseScope).filter((s): s is ResourceScope => s !== null);
   const granted = await d.authorizer.grant(principal, requested);
-  const { token, expiresIn, issuedAt } = await d.issuer.issue(principal?.username ?? '', d.service, granted);
+  const { token, expiresIn, issuedAt } = await d.issuer.issue(principal?.username ?? '', d.service, granted, mark);
   req.user = principal?.username;
   if (principal) {
     await d.accounts.audit({

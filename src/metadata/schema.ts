@@ -183,6 +183,18 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/**
+ * Rights taken away (auth/revocations.ts): a registry token issued before the row (its
+ * `rev` claim below the row's id) and naming the subject, repository or namespace is refused.
+ */
+export interface RevocationsTable {
+  id: Generated<number>;
+  kind: 'subject' | 'repository' | 'namespace';
+  /** A user or robot name; a repository name; a namespace (first path component). */
+  key: string;
+  at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -205,4 +217,5 @@ export interface Database {
   signing_keys: SigningKeysTable;
   login_failures: LoginFailuresTable;
   audit_log: AuditLogTable;
+  revocations: RevocationsTable;
 }

@@ -4,6 +4,7 @@
 import { X509Certificate, createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { ResourceScope } from '../auth/authorizer.js';
+import type { Revocations } from '../auth/revocations.js';
 import { ConfigError, readConfiguredFile } from '../config/index.js';
 import type { KeyRing } from './keys.js';
 
@@ -13,13 +14,15 @@ export interface VerifiedToken {
   access: ResourceScope[];
   /** Issued by this Berth (so `subject` is one of its accounts). */
   builtin: boolean;
+  /** The revocation mark it was issued with (auth/revocations.ts); 0 for external tokens. */
+  mark: number;
 }
 
 export class TokenError extends Error {}
 
 /** Asymmetric algorithms only: no "none", no HMAC (a public key must never double as a secret). */
 const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
-const CLOCK_TOLERANCE_S = 60;
+export const CLOCK_TOLERANCE_S = 60;
 
 export class TokenIssuer {
   constructor(
@@ -28,11 +31,12 @@ export class TokenIssuer {
     private readonly ttlMs: number,
   ) {}
 
-  async issue(subject: string, audience: string, access: ResourceScope[]): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
+  /** `mark`: the revocation mark read before the grants were decided (auth/revocations.ts). */
+  async issue(subject: string, audience: string, access: ResourceScope[], mark: number): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     const { kid, alg, key } = await this.keys.signingKey();
     const now = Math.floor(Date.now() / 1000);
     const expiresIn = Math.max(1, Math.floor(this.ttlMs / 1000));
-    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })) })
+    const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), rev: mark })
       .setProtectedHeader({ alg, kid, typ: 'JWT' })
       .setIssuer(this.issuer)
       .setSubject(subject)
@@ -55,6 +59,8 @@ export interface VerifierOptions {
   jwks?: string;
   /** PEM bundle of certificates whose keys (or leaf certificates they issued, via x5c) sign tokens. */
   rootCertBundle?: string;
+  /** Rights taken away since Berth's own tokens were issued (external issuers decide their own). */
+  revocations?: Revocations;
 }
 
 /** Verified tokens remembered per process (~1 KiB each). */
@@ -92,7 +98,7 @@ export class TokenVerifier {
     const hit = this.cache.get(token);
     if (hit) {
       const now = Date.now();
-      if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return hit.result;
+      if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return this.unrevoked(hit.result);
       this.cache.delete(token);
     }
     let header;
@@ -115,9 +121,17 @@ export class TokenVerifier {
       subject: typeof payload.sub === 'string' ? payload.sub : '',
       access: Object.freeze(parseAccess(payload.access).map((a) => Object.freeze({ ...a, actions: Object.freeze(a.actions) }))),
       builtin: own !== null,
+      // A token of ours without a mark predates revocations: every one applies to it.
+      mark: own !== null && typeof payload.rev === 'number' ? payload.rev : 0,
     }) as VerifiedToken;
     this.remember(token, result, payload, own ? header.kid! : null);
-    return result;
+    return this.unrevoked(result);
+  }
+
+  /** Throws for one of our tokens whose subject lost rights after it was issued (it stays cached: refusing it again is as cheap). */
+  private unrevoked(t: VerifiedToken): VerifiedToken {
+    if (t.builtin && this.opts.revocations?.subjectRevoked(t.subject, t.mark)) throw new TokenError('token revoked');
+    return t;
   }
 
   private remember(token: string, result: VerifiedToken, payload: JWTPayload, kid: string | null): void {

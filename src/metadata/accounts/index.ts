@@ -6,6 +6,7 @@ import { CredentialStore } from './credentials.js';
 import { LoginFailureStore } from './login-failures.js';
 import { OrgStore } from './orgs.js';
 import { RepositoryAccessStore } from './repository-access.js';
+import { RevocationStore } from './revocations.js';
 import { SigningKeyStore } from './signing-keys.js';
 import { UserStore } from './users.js';
 
@@ -21,6 +22,8 @@ export interface AccountStores {
   signingKeys: SigningKeyStore;
   loginFailures: LoginFailureStore;
   audit: AuditLog;
+  /** Rights taken away, for registry tokens already issued (auth/revocations.ts). */
+  revocations: RevocationStore;
 }
 
 export function accountStores(meta: MetadataDb): AccountStores {
@@ -32,5 +35,6 @@ export function accountStores(meta: MetadataDb): AccountStores {
     signingKeys: new SigningKeyStore(meta),
     loginFailures: new LoginFailureStore(meta),
     audit: new AuditLog(meta),
+    revocations: new RevocationStore(meta),
   };
 }

@@ -10,8 +10,9 @@ import { migration as index } from './0003-index.js';
 import { migration as webhooks } from './0004-webhooks.js';
 import { migration as sessions } from './0005-sessions.js';
 import { migration as uploadLeases } from './0006-upload-leases.js';
+import { migration as revocations } from './0007-revocations.js';
 
-export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases];
+export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const cols = columns(dialect);
