@@ -75,6 +75,40 @@ export class RegistryView {
     return { tags, total };
   }
 
+  /**
+   * What the repository's pull command names: `:latest` when that tag exists, else the most recently
+   * pushed tag, else `@digest` of the newest image pushed without a tag (not a child of an index, not
+   * a referrer such as a signature); null when there is nothing to pull.
+   */
+  async pullReference(repositoryId: number): Promise<string | null> {
+    const db = this.meta.db;
+    const tags = db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
+    const tag = (await tags.where('name', '=', 'latest').executeTakeFirst()) ?? (await tags.orderBy('updated_at', 'desc').orderBy('name').limit(1).executeTakeFirst());
+    if (tag) return `:${tag.name}`;
+    const image = await db
+      .selectFrom('manifests as m')
+      .select('m.digest')
+      .where('m.repository_id', '=', repositoryId)
+      .where('m.subject_digest', 'is', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('manifest_references as r')
+              .innerJoin('manifests as parent', 'parent.id', 'r.manifest_id')
+              .select('r.manifest_id')
+              .where('parent.repository_id', '=', repositoryId)
+              .where('r.kind', '=', 'manifest')
+              .whereRef('r.digest', '=', 'm.digest'),
+          ),
+        ),
+      )
+      .orderBy('m.created_at', 'desc')
+      .orderBy('m.id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return image ? `@${image.digest}` : null;
+  }
+
   /** Total size of each manifest: itself, its children (one level) and every distinct blob. */
   private async sizes(repositoryId: number, ids: number[]): Promise<Map<number, number>> {
     const out = new Map<number, number>();

@@ -1,7 +1,7 @@
 // The web UI, served by Berth itself: one HTML shell for every page under /ui/, the
 // compiled client (src/ui/client/*.tsx → dist/ui/client/*.js), Preact from
-// node_modules, the stylesheet, sign-in sessions (/ui/session) and two JSON reads of
-// registry data (/ui/api/tags, /ui/api/manifest). Everything else the pages show or
+// node_modules, the stylesheet, sign-in sessions (/ui/session) and three JSON reads of
+// registry data (/ui/api/tags, /ui/api/pull, /ui/api/manifest). Everything else the pages show or
 // change goes through the REST API (/api/v1) with the session cookie plus CSRF header,
 // so the UI follows exactly the API's rules. Registered from app.ts in token mode.
 import { createHash } from 'node:crypto';
@@ -257,6 +257,25 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
           const repo = await visible(req, req.query.repository);
           const { tags, total } = await view.tags(repo.id, req.query.n, req.query.page);
           return { repository: repo.name, page: req.query.page, pageSize: req.query.n, total, tags };
+        },
+      );
+
+      ui.get<{ Querystring: { repository: string } }>(
+        '/api/pull',
+        {
+          ...identified,
+          schema: {
+            querystring: {
+              type: 'object',
+              properties: { repository: { type: 'string', maxLength: 255 } },
+              required: ['repository'],
+              additionalProperties: false,
+            },
+          },
+        },
+        async (req) => {
+          const repo = await visible(req, req.query.repository);
+          return { repository: repo.name, reference: await view.pullReference(repo.id) };
         },
       );
 

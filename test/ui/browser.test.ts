@@ -184,7 +184,7 @@ describe('web UI in Chromium', () => {
     const readme = page.getByRole('article', { name: 'README' });
     await readme.getByRole('heading', { name: 'alice/web' }).waitFor();
     assert.equal(await readme.locator('script').count(), 0, 'raw HTML in the README is not rendered');
-    assert.match(await page.locator('.copy code').first().innerText(), /^docker pull 127\.0\.0\.1:\d+\/alice\/web$/);
+    assert.match(await page.locator('.copy code').first().innerText(), /^docker pull 127\.0\.0\.1:\d+\/alice\/web:latest$/);
     await shot(page, '04-repository');
   });
 

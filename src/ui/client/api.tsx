@@ -68,6 +68,8 @@ export const ui = {
   signOut: () => request<void>('DELETE', '/ui/session'),
   tags: (repository: string, page: number, n = 25) => request<TagsReply>('GET', `/ui/api/tags?${qs({ repository, page: String(page), n: String(n) })}`),
   manifest: (repository: string, reference: string) => request<ManifestReply>('GET', `/ui/api/manifest?${qs({ repository, reference })}`),
+  /** `:tag` or `@digest` for the repository's pull command; null when nothing was pushed. */
+  pull: (repository: string) => request<{ repository: string; reference: string | null }>('GET', `/ui/api/pull?${qs({ repository })}`),
 };
 
 export interface TagRow {

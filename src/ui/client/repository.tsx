@@ -81,6 +81,7 @@ function RepoHeader({ info, visibility, onChange }: { info: RepoInfo; visibility
   const star = useAction();
   const watch = useLoad<{ watching: boolean } | null>(() => (user ? api.get(`/repositories/${info.name}/watch`).catch(() => null) : Promise.resolve(null)), [info.name, user?.name]);
   const watchAction = useAction();
+  const pull = useLoad(() => ui.pull(info.name), [info.name, info.lastPushAt, user?.name]);
   const toggleStar = () =>
     star.run(async () => {
       const r = await (info.starred ? api.del(`/repositories/${info.name}/star`) : api.put(`/repositories/${info.name}/star`));
@@ -135,7 +136,13 @@ function RepoHeader({ info, visibility, onChange }: { info: RepoInfo; visibility
         </div>
       </div>
       <Alert>{star.error || watchAction.error}</Alert>
-      <CopyLine text={`docker pull ${registryHost()}/${info.name}`} what="pull command" />
+      {pull.data?.reference ? (
+        <CopyLine text={`docker pull ${registryHost()}/${info.name}${pull.data.reference}`} what="pull command" />
+      ) : pull.data ? (
+        <p class="muted">
+          Nothing to pull yet: push with <code>docker push {registryHost()}/{info.name}:TAG</code>.
+        </p>
+      ) : null}
     </section>
   );
 }
