@@ -5,6 +5,8 @@ WORKDIR /src
 # better-sqlite3 and bcrypt compile native code when no prebuilt binary can be fetched.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# npm ci runs `prepare` (scripts/build.mjs --if-stale), which skips the build until the sources are here.
+COPY scripts/build.mjs ./scripts/
 RUN npm ci
 COPY tsconfig.json ./
 COPY src ./src

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh — what `npm test` runs.
 #   1. system packages the tests need (scripts/install-test-deps.sh; apt-get only if missing)
-#   2. build (npm run build → dist/main.js, which the e2e tests start)
+#   2. build when a source changed since the last build (scripts/build.mjs --if-stale → dist/main.js, which the e2e tests start)
 #   3. every test/**/*.test.ts with node's test runner, two files at a time
 #   4. test/api and test/auth again with the metadata in PostgreSQL (BERTH_TEST_METADATA=postgres)
 #
@@ -38,8 +38,7 @@ if [ $# -eq 0 ] || [[ " $* " == *s3* || " $* " == *cluster* ]]; then
   fi
 fi
 
-echo "test.sh: npm run build"
-npm run build
+node scripts/build.mjs --if-stale
 
 # One private dockerd for this run (started lazily by the first test that needs docker or
 # ctr, shared by all test files through BERTH_DOCKER_DIR), stopped and removed at the end.

@@ -1,10 +1,8 @@
 // The composition root: picks drivers from the configuration and wires the
 // services into one Fastify instance. Tests build the app the same way.
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
-import { registerIndexRoutes } from './api/index-routes.js';
-import { registerWebhookRoutes } from './api/webhook-routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
 import { buildTokenAuth } from './auth/token-auth.js';
 import { openAccess } from './http/access.js';
@@ -37,6 +35,8 @@ export interface AppParts {
   resolve: Resolver;
   /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
   now: () => number;
+  /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
+  onRoute: (route: RouteOptions) => void;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -110,6 +110,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       : {}),
   }) as unknown as FastifyInstance;
 
+  if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
@@ -140,13 +142,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (services) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
-    await registerApiRoutes(app, {
-      ...services,
-      meta,
-      registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled },
-    });
-    await registerIndexRoutes(app, { ...services, meta }, index);
-    await registerWebhookRoutes(app, { ...services, meta }, webhooks);
+    await registerApiRoutes(
+      app,
+      { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
+      { index, webhooks },
+    );
   }
 
   const purging = config.storage.maintenance.uploadpurging;

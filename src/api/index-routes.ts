@@ -11,16 +11,33 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/policy.js';
 import { viewerOf } from '../http/v1-routes.js';
 import { renderComment, renderReadme } from '../index/markdown.js';
-import { COMMENT_RULES, DESCRIPTION_MAX, type CommentAuthor, type IndexService } from '../index/service.js';
+import type { CommentAuthor, IndexService } from '../index/service.js';
 import type { CommentRow, SearchQuery } from '../index/store.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { badRequest, caller, forbidden, invalidRepositoryName, notFound, unauthorized, unknownRepository } from './caller.js';
-import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
+import {
+  comment as commentSchema,
+  commentBody,
+  commentId,
+  commentList,
+  commentPage,
+  commentSettings,
+  commentSettingsResult,
+  descriptionBody,
+  moderationQueue,
+  reportBody,
+  reportResult,
+  repositoryPage,
+  searchQuery,
+  searchResult,
+  starResult,
+} from './index-schemas.js';
+import { documentedAs, op, params, repositoryNameParam } from './schemas.js';
 
-export const README_MAX = 100_000;
-const BODY_LIMIT = 256 * 1024;
+/** A README of 100,000 characters and its JSON escaping. */
+const DESCRIPTION_BODY_LIMIT = 256 * 1024;
 const PREFIX = '/api/v1/repositories/';
 
 type Shape = 'description' | 'star' | 'comments' | 'comment-settings' | 'comment' | 'report';
@@ -61,38 +78,25 @@ export const indexPathStrategy = {
   mustMatchWhenDerived: true,
 };
 
-const on = (method: string, shape: Shape) => ({ constraints: { berthIndexPath: `${method} ${shape}` } });
+const DOC: Record<Shape, [string, Record<string, object>]> = {
+  description: ['/repositories/{name}/description', { name: repositoryNameParam }],
+  star: ['/repositories/{name}/star', { name: repositoryNameParam }],
+  comments: ['/repositories/{name}/comments', { name: repositoryNameParam }],
+  'comment-settings': ['/repositories/{name}/comments/settings', { name: repositoryNameParam }],
+  comment: ['/repositories/{name}/comments/{id}', { name: repositoryNameParam, id: commentId }],
+  report: ['/repositories/{name}/comments/{id}/report', { name: repositoryNameParam, id: commentId }],
+};
+
+/** Route options of a /repositories/* route of ours: its constraint, and its real path in the OpenAPI document. */
+const on = (method: string, shape: Shape, config: object = {}) => ({
+  constraints: { berthIndexPath: `${method} ${shape}` },
+  config: { ...documentedAs(...DOC[shape]), ...config },
+});
 
 const commentNotFound = () => notFound('comment');
 
-const searchQuery = {
-  type: 'object',
-  properties: {
-    q: { type: 'string', maxLength: 200 },
-    namespace: { type: 'string', maxLength: 64 },
-    platform: { type: 'string', maxLength: 100, pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$' },
-    mediaType: { type: 'string', maxLength: 255 },
-    artifactType: { type: 'string', maxLength: 255 },
-    starred: { type: 'boolean' },
-    sort: { type: 'string', enum: ['relevance', 'stars', 'pulls', 'pushed', 'name'] },
-    n: { type: 'integer', minimum: 1, maximum: 100, default: 25 },
-    page: { type: 'integer', minimum: 1, maximum: 10000, default: 1 },
-  },
-  additionalProperties: false,
-} as const;
-
-export async function registerIndexRoutes(app: FastifyInstance, deps: ApiDeps, index: IndexService): Promise<void> {
-  app.addConstraintStrategy(indexPathStrategy);
-  await app.register(
-    async (api) => {
-      prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
-      routes(api, deps, index);
-    },
-    { prefix: '/api/v1' },
-  );
-}
-
-function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
+/** Registers the index's routes in the /api/v1 scope (routes.ts; indexPathStrategy is on the app). */
+export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
   const { authorizer } = d;
   const store = index.store;
 
@@ -137,8 +141,16 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     return { query: qs.q ?? '', page: qs.page, pageSize: qs.n, total, numPages: Math.max(1, Math.ceil(total / qs.n)), results: hits };
   };
 
-  api.get<{ Querystring: SearchQuery }>('/search', { schema: { querystring: searchQuery } }, (req) => search(req, false));
-  api.get<{ Querystring: SearchQuery }>('/user/starred', { schema: { querystring: searchQuery } }, (req) => search(req, true));
+  api.get<{ Querystring: SearchQuery }>(
+    '/search',
+    { schema: op('index', 'Search the repositories the caller can see', { querystring: searchQuery, ok: { 200: searchResult }, errors: [400], anonymous: true }) },
+    (req) => search(req, false),
+  );
+  api.get<{ Querystring: SearchQuery }>(
+    '/user/starred',
+    { schema: op('index', "The caller's starred repositories (the search parameters apply)", { querystring: searchQuery, ok: { 200: searchResult }, errors: [400] }) },
+    (req) => search(req, true),
+  );
 
   // ---- descriptions ----
 
@@ -160,23 +172,21 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     };
   };
 
-  api.get('/repositories/*', on('GET', 'description'), async (req) => {
-    const who = caller(req);
-    return page(who, await visible(who, target(req, 'description').name));
-  });
+  api.get(
+    '/repositories/*',
+    { ...on('GET', 'description'), schema: op('index', 'A repository’s description, README, stars, pulls and platforms (those who may pull it)', { ok: { 200: repositoryPage }, errors: [400, 404], anonymous: true }) },
+    async (req) => {
+      const who = caller(req);
+      return page(who, await visible(who, target(req, 'description').name));
+    },
+  );
 
   api.put<{ Body: { description?: string | null; readme?: string | null } }>(
     '/repositories/*',
     {
-      ...on('PUT', 'description'),
-      config: { multiline: ['readme'] },
-      schema: {
-        body: {
-          type: 'object',
-          properties: { description: { type: ['string', 'null'], maxLength: DESCRIPTION_MAX }, readme: { type: ['string', 'null'], maxLength: README_MAX } },
-          additionalProperties: false,
-        },
-      },
+      ...on('PUT', 'description', { multiline: ['readme'] }),
+      bodyLimit: DESCRIPTION_BODY_LIMIT,
+      schema: op('index', 'Set the description and README (repository administrators)', { body: descriptionBody, ok: { 200: repositoryPage }, errors: [400, 403, 404] }),
     },
     async (req) => {
       const repo = await administered(req, target(req, 'description').name);
@@ -201,8 +211,9 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     const starCount = await store.setStar(repo.id, who.userId, onOff, Date.now());
     return { name: repo.name, starred: onOff, starCount };
   };
-  api.put('/repositories/*', on('PUT', 'star'), (req) => star(req, true));
-  api.delete('/repositories/*', on('DELETE', 'star'), (req) => star(req, false));
+  const starSchema = (summary: string) => op('index', summary, { ok: { 200: starResult }, errors: [400, 403, 404] });
+  api.put('/repositories/*', { ...on('PUT', 'star'), schema: starSchema('Star a repository (people, not robots)') }, (req) => star(req, true));
+  api.delete('/repositories/*', { ...on('DELETE', 'star'), schema: starSchema('Take a star back') }, (req) => star(req, false));
 
   // ---- comments ----
 
@@ -226,24 +237,16 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     repositoryAdmin: await authorizer.mayAdminister(who, repoName),
   });
 
-  const commentBody = {
-    type: 'object',
-    properties: { body: { type: 'string', minLength: 1, maxLength: COMMENT_RULES.maxLength } },
-    required: ['body'],
-    additionalProperties: false,
-  } as const;
-
   api.get<{ Querystring: { n: number; after?: number } }>(
     '/repositories/*',
     {
       ...on('GET', 'comments'),
-      schema: {
-        querystring: {
-          type: 'object',
-          properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, after: { type: 'integer', minimum: 0 } },
-          additionalProperties: false,
-        },
-      },
+      schema: op('comments', 'Comments on a repository, oldest first (those who may pull it; held ones to their authors and moderators)', {
+        querystring: commentPage,
+        ok: { 200: commentList },
+        errors: [400, 404],
+        anonymous: true,
+      }),
     },
     async (req) => {
       const who = caller(req);
@@ -258,24 +261,31 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     },
   );
 
-  api.post<{ Body: { body: string } }>('/repositories/*', { ...on('POST', 'comments'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req, reply) => {
-    const who = person(req);
-    const repo = await visible(who, target(req, 'comments').name);
-    const text = req.body.body;
-    if (text.trim() === '') throw badRequest('the comment is empty');
-    const info = await store.info(repo.id);
-    if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
-    const id = await index.addComment(repo.id, await authorOf(who, repo.name), text);
-    const row = await store.comment(id);
-    reply.code(201);
-    return view(row!, who);
-  });
+  api.post<{ Body: { body: string } }>(
+    '/repositories/*',
+    {
+      ...on('POST', 'comments', { multiline: ['body'] }),
+      schema: op('comments', 'Comment (people, not robots); held for moderation while the author is not trusted', { body: commentBody, ok: { 201: commentSchema }, errors: [400, 403, 404] }),
+    },
+    async (req, reply) => {
+      const who = person(req);
+      const repo = await visible(who, target(req, 'comments').name);
+      const text = req.body.body;
+      if (text.trim() === '') throw badRequest('the comment is empty');
+      const info = await store.info(repo.id);
+      if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
+      const id = await index.addComment(repo.id, await authorOf(who, repo.name), text);
+      const row = await store.comment(id);
+      reply.code(201);
+      return view(row!, who);
+    },
+  );
 
   api.put<{ Body: { enabled: boolean } }>(
     '/repositories/*',
     {
       ...on('PUT', 'comment-settings'),
-      schema: { body: { type: 'object', properties: { enabled: { type: 'boolean' } }, required: ['enabled'], additionalProperties: false } },
+      schema: op('comments', 'Turn comments on or off (repository administrators)', { body: commentSettings, ok: { 200: commentSettingsResult }, errors: [400, 403, 404] }),
     },
     async (req) => {
       const repo = await administered(req, target(req, 'comment-settings').name);
@@ -299,38 +309,46 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     return { who, repo, comment };
   };
 
-  api.patch<{ Body: { body: string } }>('/repositories/*', { ...on('PATCH', 'comment'), config: { multiline: ['body'] }, schema: { body: commentBody } }, async (req) => {
-    person(req);
-    const { who, repo, comment } = await readable(req, 'comment');
-    if (comment.authorId !== who!.userId) throw forbidden('only the author may edit a comment');
-    if (comment.status === 'rejected') throw forbidden('a rejected comment cannot be edited');
-    const info = await store.info(repo.id);
-    if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
-    if (req.body.body.trim() === '') throw badRequest('the comment is empty');
-    await index.editComment(comment, await authorOf(who!, repo.name), req.body.body);
-    return view((await store.comment(comment.id))!, who);
-  });
+  api.patch<{ Body: { body: string } }>(
+    '/repositories/*',
+    { ...on('PATCH', 'comment', { multiline: ['body'] }), schema: op('comments', 'Edit your comment', { body: commentBody, ok: { 200: commentSchema }, errors: [400, 403, 404] }) },
+    async (req) => {
+      person(req);
+      const { who, repo, comment } = await readable(req, 'comment');
+      if (comment.authorId !== who!.userId) throw forbidden('only the author may edit a comment');
+      if (comment.status === 'rejected') throw forbidden('a rejected comment cannot be edited');
+      const info = await store.info(repo.id);
+      if (!info.commentsEnabled) throw forbidden('comments are turned off for this repository');
+      if (req.body.body.trim() === '') throw badRequest('the comment is empty');
+      await index.editComment(comment, await authorOf(who!, repo.name), req.body.body);
+      return view((await store.comment(comment.id))!, who);
+    },
+  );
 
-  api.delete('/repositories/*', on('DELETE', 'comment'), async (req, reply) => {
-    const who0 = signedIn(req);
-    const { repo, comment } = await readable(req, 'comment');
-    const allowed = comment.authorId === who0.userId || who0.isAdmin || (await authorizer.mayAdminister(who0, repo.name));
-    if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
-    const now = Date.now();
-    await d.meta.transaction(async (tx) => {
-      await store.deleteComment(tx, comment.id);
-      if (comment.authorId !== who0.userId) {
-        await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
-      }
-    });
-    return reply.code(204).send();
-  });
+  api.delete(
+    '/repositories/*',
+    { ...on('DELETE', 'comment'), schema: op('comments', 'Delete a comment (its author, repository administrators, moderators)', { ok: { 204: null }, errors: [400, 403, 404] }) },
+    async (req, reply) => {
+      const who0 = signedIn(req);
+      const { repo, comment } = await readable(req, 'comment');
+      const allowed = comment.authorId === who0.userId || who0.isAdmin || (await authorizer.mayAdminister(who0, repo.name));
+      if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
+      const now = Date.now();
+      await d.meta.transaction(async (tx) => {
+        await store.deleteComment(tx, comment.id);
+        if (comment.authorId !== who0.userId) {
+          await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+        }
+      });
+      return reply.code(204).send();
+    },
+  );
 
   api.post<{ Body: { reason?: string } | undefined }>(
     '/repositories/*',
     {
       ...on('POST', 'report'),
-      schema: { body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false } },
+      schema: op('comments', "Report someone else's comment; enough reports hold it for the moderators", { body: reportBody, ok: { 200: reportResult }, errors: [400, 403, 404] }),
     },
     async (req) => {
       const who = person(req);
@@ -351,15 +369,7 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
 
   api.get<{ Querystring: { n: number; after?: number } }>(
     '/moderation/comments',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          properties: { n: { type: 'integer', minimum: 1, maximum: 100, default: 50 }, after: { type: 'integer', minimum: 0 } },
-          additionalProperties: false,
-        },
-      },
-    },
+    { schema: op('moderation', 'Comments waiting for a moderator, with their reports (administrators)', { querystring: commentPage, ok: { 200: moderationQueue }, errors: [400, 403] }) },
     async (req) => {
       const who = moderatorOnly(req);
       const rows = await store.moderationQueue(req.query.n, req.query.after);
@@ -382,6 +392,9 @@ function routes(api: FastifyInstance, d: ApiDeps, index: IndexService): void {
     });
     return view((await store.comment(comment.id))!, who);
   };
-  api.post<{ Params: { id: string } }>('/moderation/comments/:id/approve', decide('visible', 'comment.approve'));
-  api.post<{ Params: { id: string } }>('/moderation/comments/:id/reject', decide('rejected', 'comment.reject'));
+  const decision = (summary: string) => ({
+    schema: op('moderation', summary, { params: params({ id: { type: 'string', description: 'comment id' } }), ok: { 200: commentSchema }, errors: [403, 404] }),
+  });
+  api.post<{ Params: { id: string } }>('/moderation/comments/:id/approve', decision('Publish a held comment (administrators)'), decide('visible', 'comment.approve'));
+  api.post<{ Params: { id: string } }>('/moderation/comments/:id/reject', decision('Reject a comment: only its author and moderators see it (administrators)'), decide('rejected', 'comment.reject'));
 }

@@ -14,7 +14,7 @@ import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { auditOf, caller, forbidden, invalidRepositoryName, notFound, person, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
-import { body, collaboratorSchema, listOf, memberName, op, params, permission, repositorySchema } from './schemas.js';
+import { body, collaboratorSchema, documentedAs, listOf, memberName, op, permission, repositoryNameParam, repositorySchema } from './schemas.js';
 
 type Shape = 'repository' | 'collaborators' | 'collaborator';
 const PATH = '/api/v1/repositories/';
@@ -44,21 +44,12 @@ function shapeOf(rest: string): { shape: Shape; name: string; user?: string } {
   return { shape: 'repository', name: rest };
 }
 
-const nameDoc = { type: 'string', description: 'repository name; may contain slashes' };
-const docParams = {
-  repository: params({ name: nameDoc }),
-  collaborators: params({ name: nameDoc }),
-  collaborator: params({ name: nameDoc, user: memberName }),
+const DOC: Record<Shape, [string, Record<string, object>]> = {
+  repository: ['/repositories/{name}', { name: repositoryNameParam }],
+  collaborators: ['/repositories/{name}/collaborators', { name: repositoryNameParam }],
+  collaborator: ['/repositories/{name}/collaborators/{user}', { name: repositoryNameParam, user: memberName }],
 };
-const docUrl: Record<Shape, string> = {
-  repository: '/api/v1/repositories/{name}',
-  collaborators: '/api/v1/repositories/{name}/collaborators',
-  collaborator: '/api/v1/repositories/{name}/collaborators/{user}',
-};
-/** Route config: document the wildcard route under its real path and parameters. */
-const documentedAs = (shape: Shape) => ({
-  swaggerTransform: ({ schema }: { schema: object }) => ({ url: docUrl[shape], schema: { ...schema, params: docParams[shape] } }),
-});
+const documented = (shape: Shape) => documentedAs(...DOC[shape]);
 
 function parse(req: FastifyRequest, want: Shape): { name: string; user?: string } {
   const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
@@ -84,7 +75,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
     return repo;
   };
-  const view = async (who: Principal | null, r: RepositoryRow) => ({ ...r, actions: [...(await authorizer.actions(who, r.name))] });
+  const view = async (who: Principal | null, r: RepositoryRow) => ({ name: r.name, namespace: r.namespace, visibility: r.visibility, actions: [...(await authorizer.actions(who, r.name))] });
 
   api.get<{ Querystring: { namespace?: string; n: number; last?: string } }>(
     '/repositories',
@@ -113,7 +104,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'repository' }, config: documentedAs('repository'), schema: op('repositories', 'A repository (404 unless the caller may pull it)', { ok: { 200: repositorySchema }, errors: [400, 404], anonymous: true }) },
+    { constraints: { berthRepositoryPath: 'repository' }, config: documented('repository'), schema: op('repositories', 'A repository (404 unless the caller may pull it)', { ok: { 200: repositorySchema }, errors: [400, 404], anonymous: true }) },
     async (req) => {
       const who = caller(req);
       return view(who, await visible(who, parse(req, 'repository').name));
@@ -123,7 +114,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
   api.patch<{ Body: { visibility: 'public' | 'private' } }>(
     '/repositories/*',
     {
-      config: documentedAs('repository'),
+      config: documented('repository'),
       schema: op('repositories', 'Make a repository public or private (its administrators)', {
         body: body({ visibility: { type: 'string', enum: ['public', 'private'] } }, ['visibility']),
         ok: { 200: repositorySchema },
@@ -144,7 +135,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'collaborators' }, config: documentedAs('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
+    { constraints: { berthRepositoryPath: 'collaborators' }, config: documented('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
     async (req) => {
       const repo = await administered(req, parse(req, 'collaborators').name);
       return { collaborators: (await access.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
@@ -153,7 +144,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'collaborator' }, config: documentedAs('collaborator'), schema: op('collaborators', "A collaborator's permission (its administrators)", { ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }) },
+    { constraints: { berthRepositoryPath: 'collaborator' }, config: documented('collaborator'), schema: op('collaborators', "A collaborator's permission (its administrators)", { ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }) },
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
@@ -166,7 +157,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
   api.put<{ Body: { permission: 'read' | 'write' | 'admin' } }>(
     '/repositories/*',
     {
-      config: documentedAs('collaborator'),
+      config: documented('collaborator'),
       schema: op('collaborators', 'Add a collaborator or change its permission (repository administrators)', { body: body({ permission }, ['permission']), ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }),
     },
     async (req) => {
@@ -187,8 +178,8 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     '/repositories/*',
     {
       constraints: { berthRepositoryPath: 'repository' },
-      config: documentedAs('repository'),
-      schema: op('repositories', 'Delete a repository with all its tags and manifests (namespace administrators)', { ok: { 204: null }, errors: [400, 403, 404] }),
+      config: documented('repository'),
+      schema: op('repositories', 'Delete a repository with all its tags and manifests (namespace administrators)', { ok: { 204: null }, errors: [400, 403, 404, 405] }),
     },
     async (req, reply) => {
       const who = person(req);
@@ -210,7 +201,7 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     '/repositories/*',
     {
       constraints: { berthRepositoryPath: 'collaborator' },
-      config: documentedAs('collaborator'),
+      config: documented('collaborator'),
       schema: op('collaborators', 'Remove a collaborator (repository administrators)', { ok: { 204: null }, errors: [400, 403, 404] }),
     },
     async (req, reply) => {

@@ -1,6 +1,7 @@
 // JSON schemas of the REST API: they validate requests, shape (and so filter)
 // responses, and are what @fastify/swagger turns into the OpenAPI document.
 import type { FastifySchema } from 'fastify';
+import { REST_ERRORS } from '../errors/rest.js';
 
 /** Same rule as accounts.ts isValidAccountName: a repository path component, 2–64 characters. */
 export const ACCOUNT_NAME = '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$';
@@ -12,18 +13,26 @@ export const memberName = { type: 'string', minLength: 2, maxLength: 129, patter
 export const permission = { type: 'string', enum: ['read', 'write', 'admin'] } as const;
 export const orgRole = { type: 'string', enum: ['owner', 'member'] } as const;
 export const action = { type: 'string', enum: ['pull', 'push', 'delete'] } as const;
-const nullableString = { type: ['string', 'null'] } as const;
-const nullableInt = { type: ['integer', 'null'] } as const;
+export const nullableString = { type: ['string', 'null'] } as const;
+export const nullableInt = { type: ['integer', 'null'] } as const;
+/** Milliseconds since the epoch. */
+export const time = { type: 'integer', description: 'milliseconds since the epoch' } as const;
+export const nullableTime = { type: ['integer', 'null'], description: 'milliseconds since the epoch' } as const;
 
 export const errorSchema = {
   type: 'object',
-  description: 'The registry error body: one or more {code, message, detail}.',
+  description: 'The error body: {code, message, detail?} with a code of the REST vocabulary (docs/api.md).',
   properties: {
     errors: {
       type: 'array',
-      items: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, detail: {} }, required: ['code', 'message'] },
+      items: {
+        type: 'object',
+        properties: { code: { type: 'string', enum: Object.keys(REST_ERRORS) }, message: { type: 'string' }, detail: { description: 'for INVALID: {location, field}' } },
+        required: ['code', 'message'],
+      },
     },
   },
+  required: ['errors'],
 } as const;
 
 export const userSchema = {
@@ -122,7 +131,17 @@ export const pageQuery = {
   additionalProperties: false,
 } as const;
 
-const ERRORS = { 400: 'invalid request', 401: 'authentication required or failed', 403: 'not allowed', 404: 'not found (or not visible to the caller)', 409: 'conflicts with the current state', 429: 'too many failed logins (see Retry-After)' } as const;
+const ERRORS = {
+  400: 'INVALID: the request breaks the schema or the input rules',
+  401: 'UNAUTHORIZED: authentication required or failed',
+  403: 'DENIED: not allowed',
+  404: 'NOT_FOUND: not found (or not visible to the caller)',
+  405: 'UNSUPPORTED: this registry does not offer the operation',
+  409: 'CONFLICT: conflicts with the current state',
+  413: 'TOO_LARGE: the body is over the limit',
+  415: 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json',
+  429: 'TOO_MANY_REQUESTS: too many failed logins or new comments (see Retry-After)',
+} as const;
 
 /**
  * A route's schema with the OpenAPI details: `ok` maps success statuses to response
@@ -135,7 +154,8 @@ export function op(
 ): FastifySchema {
   const response: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(parts.ok)) response[status] = schema ?? { type: 'null', description: 'no content' };
-  for (const status of new Set([401, 429, ...(parts.errors ?? [])])) response[status] = { ...errorSchema, description: ERRORS[status as keyof typeof ERRORS] };
+  const bodyErrors = parts.body ? ([400, 413, 415] as const) : [];
+  for (const status of [...new Set([401, 429, ...bodyErrors, ...(parts.errors ?? [])])].sort()) response[status] = { ...errorSchema, description: ERRORS[status as keyof typeof ERRORS] };
   return {
     tags: [tag],
     summary,
@@ -149,3 +169,14 @@ export function op(
 
 export const params = (props: Record<string, object>) => ({ type: 'object', properties: props, required: Object.keys(props) }) as const;
 export const body = (props: Record<string, object>, required: string[] = []) => ({ type: 'object', properties: props, required, additionalProperties: false }) as const;
+
+/**
+ * Route config for a wildcard route (repository names hold slashes, so /repositories/* serves
+ * several shapes told apart by a route constraint): documented under its real path and parameters.
+ */
+export const documentedAs = (url: string, pathParams: Record<string, object>) => ({
+  swaggerTransform: ({ schema }: { schema: object }) => ({ url: `/api/v1${url}`, schema: { ...schema, params: params(pathParams) } }),
+});
+
+/** A repository name in a documented path: it may contain slashes. */
+export const repositoryNameParam = { type: 'string', description: 'repository name; may contain slashes' } as const;

@@ -13,16 +13,36 @@ import { RestError } from '../errors/rest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { invalidTagPattern } from '../webhooks/filters.js';
 import type { Webhooks } from '../webhooks/index.js';
-import { WEBHOOK_EVENTS, WEBHOOK_FORMATS, type DeliveryStatus, type WebhookEventType, type WebhookFormat, type WebhookScopeKind } from '../webhooks/schema.js';
+import type { DeliveryStatus, WebhookEventType, WebhookFormat, WebhookScopeKind } from '../webhooks/schema.js';
 import { newWebhookSecret } from '../webhooks/signing.js';
 import type { Delivery, Webhook } from '../webhooks/store.js';
 import { auditOf, badRequest, caller, conflict, forbidden, invalidRepositoryName, notFound, person, signedIn, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
-import { prepareApiScope } from './scope.js';
+import { documentedAs, op, repositoryNameParam } from './schemas.js';
+import {
+  createBody,
+  delivery,
+  deliveryDetail,
+  deliveryList,
+  deliveryParams,
+  deliveryQuery,
+  deliveryView,
+  hookParams,
+  kindQuery,
+  namespaceParams,
+  notificationList,
+  notificationQuery,
+  seenBody,
+  updateBody,
+  watchList,
+  watchState,
+  webhook,
+  webhookList,
+  webhookView,
+} from './webhook-schemas.js';
 
 const PREFIX = '/api/v1';
 const REPO_PATH = `${PREFIX}/repositories/`;
-const BODY_LIMIT = 64 * 1024;
 type RepoShape = 'webhooks' | 'watch';
 const SHAPES: Record<RepoShape, RegExp> = { webhooks: /^(.+)\/webhooks$/, watch: /^(.+)\/watch$/ };
 
@@ -40,6 +60,9 @@ export const webhookPathStrategy = {
   },
   mustMatchWhenDerived: true,
 };
+
+/** Route options of a /repositories/* route of ours: its constraint, and its real path in the OpenAPI document. */
+const on = (shape: RepoShape) => ({ constraints: { berthWebhookPath: shape }, config: documentedAs(`/repositories/{name}/${shape}`, { name: repositoryNameParam }) });
 
 function repoShape(rest: string): { shape: RepoShape; name: string } | null {
   for (const shape of Object.keys(SHAPES) as RepoShape[]) {
@@ -60,36 +83,8 @@ interface HookBody {
   active?: boolean;
 }
 
-const hookProps = {
-  url: { type: 'string', minLength: 1, maxLength: 2048 },
-  name: { type: ['string', 'null'], maxLength: 100 },
-  secret: { type: 'string', minLength: 16, maxLength: 200 },
-  events: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENTS }, minItems: 1, uniqueItems: true },
-  tagPattern: { type: ['string', 'null'], maxLength: 128 },
-  format: { type: 'string', enum: WEBHOOK_FORMATS },
-  active: { type: 'boolean' },
-} as const;
-const createSchema = { body: { type: 'object', properties: hookProps, required: ['url'], additionalProperties: false } };
-const updateSchema = { body: { type: 'object', properties: { ...hookProps, rotateSecret: { type: 'boolean' } }, additionalProperties: false } };
-const idParams = { type: 'object', properties: { id: { type: 'integer', minimum: 1 }, delivery: { type: 'integer', minimum: 1 } }, required: ['id'] } as const;
-const pageQuery = {
-  type: 'object',
-  properties: { n: { type: 'integer', minimum: 1, maximum: 500, default: 50 }, before: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['pending', 'delivered', 'dead', 'skipped'] } },
-  additionalProperties: false,
-} as const;
-
-export async function registerWebhookRoutes(app: FastifyInstance, d: ApiDeps, hooks: Webhooks): Promise<void> {
-  app.addConstraintStrategy(webhookPathStrategy);
-  await app.register(
-    async (api) => {
-      prepareApiScope(api, d, { bodyLimit: BODY_LIMIT });
-      routes(api, d, hooks);
-    },
-    { prefix: PREFIX },
-  );
-}
-
-function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
+/** Registers the webhook routes in the /api/v1 scope (routes.ts; webhookPathStrategy is on the app). */
+export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
   const { stores: { users, orgs }, authorizer } = d;
   const store = hooks.store;
   const noSuchHook = () => notFound('webhook');
@@ -168,94 +163,128 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
       createdBy: caller(req)?.username ?? null,
     };
     const id = await change(d, auditOf(req, 'webhook.create', scope, { kind: scopeKind, url: w.url, events: w.events, format: w.format }), (tx, now) => store.create(tx, w, now));
-    return { ...view((await store.get(id))!), secret };
+    return { ...webhookView((await store.get(id))!), secret };
   };
 
   // ---- per namespace ----
 
-  api.get<{ Params: { ns: string } }>('/namespaces/:ns/webhooks', async (req) => {
-    await administeredNamespace(person(req), req.params.ns);
-    return { webhooks: (await store.list('namespace', req.params.ns)).map(view) };
-  });
+  api.get<{ Params: { ns: string } }>(
+    '/namespaces/:ns/webhooks',
+    { schema: op('webhooks', "A namespace's webhooks (its user, or the organisation's owners)", { params: namespaceParams, ok: { 200: webhookList }, errors: [403, 404] }) },
+    async (req) => {
+      await administeredNamespace(person(req), req.params.ns);
+      return { webhooks: (await store.list('namespace', req.params.ns)).map(webhookView) };
+    },
+  );
 
-  api.post<{ Params: { ns: string }; Body: HookBody }>('/namespaces/:ns/webhooks', { schema: createSchema }, async (req, reply) => {
-    await administeredNamespace(person(req), req.params.ns);
-    return reply.code(201).send(await create(req, 'namespace', req.params.ns, req.params.ns));
-  });
+  api.post<{ Params: { ns: string }; Body: HookBody }>(
+    '/namespaces/:ns/webhooks',
+    { schema: op('webhooks', 'Add a webhook for every repository of a namespace', { params: namespaceParams, body: createBody, ok: { 201: webhook }, errors: [400, 403, 404] }) },
+    async (req, reply) => {
+      await administeredNamespace(person(req), req.params.ns);
+      return reply.code(201).send(await create(req, 'namespace', req.params.ns, req.params.ns));
+    },
+  );
 
   // ---- per repository ----
 
-  api.get('/repositories/*', { constraints: { berthWebhookPath: 'webhooks' } }, async (req) => {
-    const name = repoName(req, 'webhooks');
-    await administeredRepository(person(req), name);
-    return { webhooks: (await store.list('repository', name)).map(view) };
-  });
+  api.get(
+    '/repositories/*',
+    { ...on('webhooks'), schema: op('webhooks', "A repository's webhooks (its administrators)", { ok: { 200: webhookList }, errors: [400, 403, 404] }) },
+    async (req) => {
+      const name = repoName(req, 'webhooks');
+      await administeredRepository(person(req), name);
+      return { webhooks: (await store.list('repository', name)).map(webhookView) };
+    },
+  );
 
-  api.post<{ Body: HookBody }>('/repositories/*', { constraints: { berthWebhookPath: 'webhooks' }, schema: createSchema }, async (req, reply) => {
-    const name = repoName(req, 'webhooks');
-    await administeredRepository(person(req), name);
-    const ns = namespaceOf(name);
-    // The owning namespace row, when there is one, so its deletion takes the webhook along.
-    const namespace = (await users.namespaceKind(ns)) ? ns : null;
-    return reply.code(201).send(await create(req, 'repository', name, namespace));
-  });
+  api.post<{ Body: HookBody }>(
+    '/repositories/*',
+    { ...on('webhooks'), schema: op('webhooks', 'Add a webhook to a repository (its administrators)', { body: createBody, ok: { 201: webhook }, errors: [400, 403, 404] }) },
+    async (req, reply) => {
+      const name = repoName(req, 'webhooks');
+      await administeredRepository(person(req), name);
+      const ns = namespaceOf(name);
+      // The owning namespace row, when there is one, so its deletion takes the webhook along.
+      const namespace = (await users.namespaceKind(ns)) ? ns : null;
+      return reply.code(201).send(await create(req, 'repository', name, namespace));
+    },
+  );
 
   // ---- personal webhooks: new tags of the repositories the caller watches ----
 
-  api.get('/user/webhooks', async (req) => ({ webhooks: (await store.list('user', person(req).username)).map(view) }));
+  api.get('/user/webhooks', { schema: op('webhooks', "The caller's personal webhooks (new tags of watched repositories)", { ok: { 200: webhookList }, errors: [403] }) }, async (req) => ({
+    webhooks: (await store.list('user', person(req).username)).map(webhookView),
+  }));
 
-  api.post<{ Body: HookBody }>('/user/webhooks', { schema: createSchema }, async (req, reply) => {
-    const who = person(req);
-    if (who.robotOrgId !== null) throw forbidden('robot accounts cannot watch repositories');
-    return reply.code(201).send(await create(req, 'user', who.username, who.username));
-  });
+  api.post<{ Body: HookBody }>(
+    '/user/webhooks',
+    { schema: op('webhooks', 'Add a personal webhook: new tags of the repositories you watch', { body: createBody, ok: { 201: webhook }, errors: [400, 403] }) },
+    async (req, reply) => {
+      const who = person(req);
+      if (who.robotOrgId !== null) throw forbidden('robot accounts cannot watch repositories');
+      return reply.code(201).send(await create(req, 'user', who.username, who.username));
+    },
+  );
 
   // ---- all webhooks (administrators): configured endpoints are found here ----
 
   api.get<{ Querystring: { kind?: WebhookScopeKind } }>(
     '/webhooks',
-    { schema: { querystring: { type: 'object', properties: { kind: { type: 'string', enum: ['namespace', 'repository', 'user', 'config'] } }, additionalProperties: false } } },
+    { schema: op('webhooks', 'Every webhook, including the configured endpoints (administrators)', { querystring: kindQuery, ok: { 200: webhookList }, errors: [400, 403] }) },
     async (req) => {
       if (!person(req).isAdmin) throw forbidden('administrators only');
-      return { webhooks: (await store.listAll(req.query.kind)).map(view) };
+      return { webhooks: (await store.listAll(req.query.kind)).map(webhookView) };
     },
   );
 
   // ---- one webhook ----
 
-  api.get<{ Params: { id: number } }>('/webhooks/:id', { schema: { params: idParams } }, async (req) => view(await managed(req, req.params.id)));
+  api.get<{ Params: { id: number } }>(
+    '/webhooks/:id',
+    { schema: op('webhooks', 'A webhook (those who may manage it)', { params: hookParams, ok: { 200: webhook }, errors: [400, 403, 404] }) },
+    async (req) => webhookView(await managed(req, req.params.id)),
+  );
 
-  api.patch<{ Params: { id: number }; Body: HookBody }>('/webhooks/:id', { schema: { params: idParams, ...updateSchema } }, async (req) => {
-    const hook = await managed(req, req.params.id);
-    if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
-    const b = req.body ?? {};
-    const secret = b.rotateSecret ? newWebhookSecret() : b.secret;
-    const patch = {
-      ...(b.url !== undefined ? { url: checkUrl(b.url) } : {}),
-      ...(b.name !== undefined ? { name: b.name } : {}),
-      ...(b.events !== undefined ? { events: b.events } : {}),
-      ...(b.tagPattern !== undefined ? { tagPattern: checkPattern(b.tagPattern) } : {}),
-      ...(b.format !== undefined ? { format: b.format } : {}),
-      ...(b.active !== undefined ? { active: b.active } : {}),
-      ...(secret !== undefined ? { secret } : {}),
-    };
-    const { secret: _s, ...logged } = patch;
-    await change(d, auditOf(req, 'webhook.update', hook.scope, { id: hook.id, ...logged, ...(secret ? { secret: 'changed' } : {}) }), (tx, now) => store.update(tx, hook.id, patch, now));
-    return { ...view((await store.get(hook.id))!), ...(secret ? { secret } : {}) };
-  });
+  api.patch<{ Params: { id: number }; Body: HookBody }>(
+    '/webhooks/:id',
+    { schema: op('webhooks', 'Change a webhook; a new secret is in the reply once', { params: hookParams, body: updateBody, ok: { 200: webhook }, errors: [400, 403, 404, 409] }) },
+    async (req) => {
+      const hook = await managed(req, req.params.id);
+      if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
+      const b = req.body ?? {};
+      const secret = b.rotateSecret ? newWebhookSecret() : b.secret;
+      const patch = {
+        ...(b.url !== undefined ? { url: checkUrl(b.url) } : {}),
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.events !== undefined ? { events: b.events } : {}),
+        ...(b.tagPattern !== undefined ? { tagPattern: checkPattern(b.tagPattern) } : {}),
+        ...(b.format !== undefined ? { format: b.format } : {}),
+        ...(b.active !== undefined ? { active: b.active } : {}),
+        ...(secret !== undefined ? { secret } : {}),
+      };
+      const { secret: _s, ...logged } = patch;
+      await change(d, auditOf(req, 'webhook.update', hook.scope, { id: hook.id, ...logged, ...(secret ? { secret: 'changed' } : {}) }), (tx, now) => store.update(tx, hook.id, patch, now));
+      return { ...webhookView((await store.get(hook.id))!), ...(secret ? { secret } : {}) };
+    },
+  );
 
-  api.delete<{ Params: { id: number } }>('/webhooks/:id', { schema: { params: idParams } }, async (req, reply) => {
-    const hook = await managed(req, req.params.id);
-    if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
-    await change(d, auditOf(req, 'webhook.delete', hook.scope, { id: hook.id, url: hook.url }), (tx) => store.delete(tx, hook.id));
-    return reply.code(204).send();
-  });
+  api.delete<{ Params: { id: number } }>(
+    '/webhooks/:id',
+    { schema: op('webhooks', 'Delete a webhook', { params: hookParams, ok: { 204: null }, errors: [400, 403, 404, 409] }) },
+    async (req, reply) => {
+      const hook = await managed(req, req.params.id);
+      if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
+      await change(d, auditOf(req, 'webhook.delete', hook.scope, { id: hook.id, url: hook.url }), (tx) => store.delete(tx, hook.id));
+      return reply.code(204).send();
+    },
+  );
 
   // ---- deliveries ----
 
   api.get<{ Params: { id: number }; Querystring: { n: number; before?: number; status?: DeliveryStatus } }>(
     '/webhooks/:id/deliveries',
-    { schema: { params: idParams, querystring: pageQuery } },
+    { schema: op('webhooks', "A webhook's deliveries, newest first", { params: hookParams, querystring: deliveryQuery, ok: { 200: deliveryList }, errors: [400, 403, 404] }) },
     async (req) => {
       const hook = await managed(req, req.params.id);
       const rows = await store.deliveries(hook.id, req.query.n, req.query.before, req.query.status);
@@ -270,20 +299,28 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     return del;
   };
 
-  api.get<{ Params: { id: number; delivery: number } }>('/webhooks/:id/deliveries/:delivery', { schema: { params: idParams } }, async (req) => {
-    const del = await ownDelivery(req);
-    return { ...deliveryView(del), contentType: del.contentType, payload: del.body, attempts: await store.attempts(del.id) };
-  });
+  api.get<{ Params: { id: number; delivery: number } }>(
+    '/webhooks/:id/deliveries/:delivery',
+    { schema: op('webhooks', 'One delivery with its payload and every attempt', { params: deliveryParams, ok: { 200: deliveryDetail }, errors: [400, 403, 404] }) },
+    async (req) => {
+      const del = await ownDelivery(req);
+      return { ...deliveryView(del), contentType: del.contentType, payload: del.body, attempts: await store.attempts(del.id) };
+    },
+  );
 
-  api.post<{ Params: { id: number; delivery: number } }>('/webhooks/:id/deliveries/:delivery/redeliver', { schema: { params: idParams } }, async (req, reply) => {
-    const del = await ownDelivery(req);
-    // The state as queued (a worker may send it before this reply is written).
-    const queued = await change(d, auditOf(req, 'webhook.redeliver', del.repository, { webhook: del.webhookId, delivery: del.uuid }), async (tx, now) => {
-      await store.redeliver(tx, del.id, now);
-      return store.delivery(del.id, tx);
-    });
-    return reply.code(202).send(deliveryView(queued!));
-  });
+  api.post<{ Params: { id: number; delivery: number } }>(
+    '/webhooks/:id/deliveries/:delivery/redeliver',
+    { schema: op('webhooks', 'Send a delivery again', { params: deliveryParams, ok: { 202: delivery }, errors: [400, 403, 404] }) },
+    async (req, reply) => {
+      const del = await ownDelivery(req);
+      // The state as queued (a worker may send it before this reply is written).
+      const queued = await change(d, auditOf(req, 'webhook.redeliver', del.repository, { webhook: del.webhookId, delivery: del.uuid }), async (tx, now) => {
+        await store.redeliver(tx, del.id, now);
+        return store.delivery(del.id, tx);
+      });
+      return reply.code(202).send(deliveryView(queued!));
+    },
+  );
 
   // ---- watching ----
 
@@ -293,31 +330,43 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     return who;
   };
 
-  api.get('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req) => {
-    const name = repoName(req, 'watch');
-    const who = await visibleToCaller(req, name);
-    const w = await store.watching(who.userId, name);
-    return { repository: name, watching: w !== null, ...(w ? { source: w.source, since: w.createdAt } : {}) };
-  });
+  api.get(
+    '/repositories/*',
+    { ...on('watch'), schema: op('watching', 'Whether the caller watches a repository', { ok: { 200: watchState }, errors: [400, 404] }) },
+    async (req) => {
+      const name = repoName(req, 'watch');
+      const who = await visibleToCaller(req, name);
+      const w = await store.watching(who.userId, name);
+      return { repository: name, watching: w !== null, ...(w ? { source: w.source, since: w.createdAt } : {}) };
+    },
+  );
 
-  api.put('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req) => {
-    const name = repoName(req, 'watch');
-    const who = await visibleToCaller(req, name);
-    await d.meta.transaction((tx) => store.watch(tx, who.userId, name, Date.now()));
-    const w = await store.watching(who.userId, name);
-    return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? Date.now() };
-  });
+  api.put(
+    '/repositories/*',
+    { ...on('watch'), schema: op('watching', 'Watch a repository: its new tags in your notifications and personal webhooks', { ok: { 200: watchState }, errors: [400, 404] }) },
+    async (req) => {
+      const name = repoName(req, 'watch');
+      const who = await visibleToCaller(req, name);
+      await d.meta.transaction((tx) => store.watch(tx, who.userId, name, Date.now()));
+      const w = await store.watching(who.userId, name);
+      return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? Date.now() };
+    },
+  );
 
-  api.delete('/repositories/*', { constraints: { berthWebhookPath: 'watch' } }, async (req, reply) => {
-    const name = repoName(req, 'watch');
-    const who = signedIn(req);
-    // Unwatching needs no visibility: a repository made private must still be unwatchable.
-    const removed = await d.meta.transaction((tx) => store.unwatch(tx, who.userId, name));
-    if (!removed && !(await authorizer.visibleRepository(who, name))) throw unknownRepository();
-    return reply.code(204).send();
-  });
+  api.delete(
+    '/repositories/*',
+    { ...on('watch'), schema: op('watching', 'Stop watching a repository', { ok: { 204: null }, errors: [400, 404] }) },
+    async (req, reply) => {
+      const name = repoName(req, 'watch');
+      const who = signedIn(req);
+      // Unwatching needs no visibility: a repository made private must still be unwatchable.
+      const removed = await d.meta.transaction((tx) => store.unwatch(tx, who.userId, name));
+      if (!removed && !(await authorizer.visibleRepository(who, name))) throw unknownRepository();
+      return reply.code(204).send();
+    },
+  );
 
-  api.get('/user/watching', async (req) => {
+  api.get('/user/watching', { schema: op('watching', 'The repositories the caller watches (those still visible)', { ok: { 200: watchList } }) }, async (req) => {
     const who = signedIn(req);
     const out = [];
     for (const w of await store.watched(who.userId)) {
@@ -328,7 +377,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   api.get<{ Querystring: { n: number; before?: number } }>(
     '/user/notifications',
-    { schema: { querystring: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 200, default: 50 }, before: { type: 'integer', minimum: 1 } }, additionalProperties: false } } },
+    { schema: op('watching', 'New tags of watched repositories, newest first', { querystring: notificationQuery, ok: { 200: notificationList }, errors: [400] }) },
     async (req) => {
       const who = signedIn(req);
       const rows = await store.notifications(who.userId, req.query.n, req.query.before);
@@ -347,7 +396,7 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
 
   api.post<{ Body: { upTo?: number } | undefined }>(
     '/user/notifications/seen',
-    { schema: { body: { type: ['object', 'null'], properties: { upTo: { type: 'integer', minimum: 0 } }, additionalProperties: false } } },
+    { schema: op('watching', 'Mark notifications read, up to an id (all when left out)', { body: seenBody, ok: { 204: null }, errors: [400] }) },
     async (req, reply) => {
       const who = signedIn(req);
       const upTo = req.body?.upTo ?? (await store.notifications(who.userId, 1))[0]?.id ?? 0;
@@ -356,40 +405,4 @@ function routes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
     },
   );
 
-}
-
-function view(h: Webhook) {
-  return {
-    id: h.id,
-    scope: { kind: h.scopeKind, name: h.scope },
-    name: h.name,
-    url: h.url,
-    events: h.events,
-    tagPattern: h.tagPattern,
-    format: h.format,
-    active: h.active,
-    signed: h.secret !== '',
-    createdBy: h.createdBy,
-    createdAt: h.createdAt,
-    updatedAt: h.updatedAt,
-  };
-}
-
-function deliveryView(x: Delivery) {
-  return {
-    id: x.id,
-    uuid: x.uuid,
-    eventId: x.eventId,
-    event: x.eventType,
-    repository: x.repository,
-    tag: x.tag,
-    digest: x.digest,
-    status: x.status,
-    attempts: x.attempts,
-    nextAttemptAt: x.status === 'pending' ? x.nextAttemptAt : null,
-    createdAt: x.createdAt,
-    finishedAt: x.finishedAt,
-    lastStatusCode: x.lastStatusCode,
-    lastError: x.lastError,
-  };
 }

@@ -2,6 +2,7 @@
 // key rotation, and the failed-login limit (429 with Retry-After).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import type { RouteOptions } from 'fastify';
 import { ADMIN, accountsServer, addUser, call, expect, pushAs } from './helpers.js';
 
 const s = accountsServer();
@@ -17,7 +18,26 @@ const ROUTES = [
   'GET /repositories/{name}/collaborators', 'GET /repositories/{name}/collaborators/{user}', 'PUT /repositories/{name}/collaborators/{user}', 'DELETE /repositories/{name}/collaborators/{user}',
   'GET /user/tokens', 'POST /user/tokens', 'DELETE /user/tokens/{id}',
   'GET /audit', 'POST /admin/keys/rotate',
+  // the index
+  'GET /search', 'GET /user/starred', 'GET /repositories/{name}/description', 'PUT /repositories/{name}/description',
+  'PUT /repositories/{name}/star', 'DELETE /repositories/{name}/star',
+  'GET /repositories/{name}/comments', 'POST /repositories/{name}/comments', 'PUT /repositories/{name}/comments/settings',
+  'PATCH /repositories/{name}/comments/{id}', 'DELETE /repositories/{name}/comments/{id}', 'POST /repositories/{name}/comments/{id}/report',
+  'GET /moderation/comments', 'POST /moderation/comments/{id}/approve', 'POST /moderation/comments/{id}/reject',
+  // webhooks, watching, notifications
+  'GET /namespaces/{ns}/webhooks', 'POST /namespaces/{ns}/webhooks', 'GET /repositories/{name}/webhooks', 'POST /repositories/{name}/webhooks',
+  'GET /user/webhooks', 'POST /user/webhooks', 'GET /webhooks', 'GET /webhooks/{id}', 'PATCH /webhooks/{id}', 'DELETE /webhooks/{id}',
+  'GET /webhooks/{id}/deliveries', 'GET /webhooks/{id}/deliveries/{delivery}', 'POST /webhooks/{id}/deliveries/{delivery}/redeliver',
+  'GET /repositories/{name}/watch', 'PUT /repositories/{name}/watch', 'DELETE /repositories/{name}/watch',
+  'GET /user/watching', 'GET /user/notifications', 'POST /user/notifications/seen',
 ];
+
+/** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */
+function documentedPath(route: RouteOptions): string {
+  const transform = (route.config as { swaggerTransform?: (r: { schema: unknown; url: string }) => { url?: string } } | undefined)?.swaggerTransform;
+  const url = transform?.({ schema: route.schema, url: route.url })?.url ?? route.url;
+  return url.replace(/:(\w+)/g, '{$1}');
+}
 
 describe('api/v1 OpenAPI document', () => {
   it('lists every route, each with its parameters, responses and security', async () => {
@@ -42,6 +62,30 @@ describe('api/v1 OpenAPI document', () => {
     assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['basic', 'bearer']);
     const create = doc.paths['/api/v1/users'].post.requestBody.content['application/json'].schema;
     assert.deepEqual(create.required, ['username', 'password']);
+  });
+
+  it('documents every route registered under /api/v1, each as its own operation with a response schema', async () => {
+    const doc = expect(await call(s, 'GET', '/openapi.json', null), 200).body;
+    const seen = new Set<string>();
+    const registered = s.routes.filter((r) => r.url.startsWith('/api/v1/') && r.url !== '/api/v1/openapi.json');
+    assert.ok(registered.length >= ROUTES.length, `${registered.length} routes registered`);
+    for (const route of registered) {
+      for (const method of [route.method].flat()) {
+        const path = documentedPath(route);
+        const key = `${method} ${path}`;
+        assert.ok(!path.includes('*'), `${key}: a wildcard route needs its real path (config.swaggerTransform)`);
+        assert.ok(!seen.has(key), `${key}: two routes documented as one operation`);
+        seen.add(key);
+        const operation = doc.paths[path]?.[method.toLowerCase()];
+        assert.ok(operation, `${key} is registered but not in the OpenAPI document`);
+        const ok = Object.entries<any>(operation.responses).filter(([status]) => status.startsWith('2'));
+        assert.ok(ok.length > 0, `${key}: a success response`);
+        for (const [status, response] of ok) {
+          if (status !== '204') assert.ok(response.content?.['application/json']?.schema, `${key}: a schema for ${status}`);
+        }
+      }
+    }
+    assert.equal(seen.size, ROUTES.length);
   });
 
   it('rejects bodies that are not JSON, too large, or not matching the schema', async () => {

@@ -8,7 +8,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import { isDeepStrictEqual } from 'node:util';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { createApp, openMetadata, type AppParts } from '../../src/app.js';
 import { defaultConfig, type BerthConfig, type DeepPartial } from '../../src/config/index.js';
 import type { MetadataDb } from '../../src/metadata/database.js';
@@ -47,6 +48,13 @@ export interface TestServer {
   /** Storage root (and database location). */
   dir: string;
   config: BerthConfig;
+  /** Every route as registered (method, url, schema, config): the OpenAPI check compares them with the document. */
+  routes: RouteOptions[];
+  /**
+   * /api/v1 replies whose JSON differs from what the handler returned: a response schema dropped
+   * or changed a field. close() fails when there is any.
+   */
+  serializationMismatches: string[];
   /** The metadata database, when started with `exposeMeta` (a test may close it to make every query fail). */
   meta?: MetadataDb;
   /** Stops the server; keeps the directory. */
@@ -124,15 +132,47 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   );
   const config = defaultConfig(overrides as DeepPartial<BerthConfig>);
   const meta = opts.exposeMeta ? await openMetadata(config) : undefined;
-  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}) });
+  const routes: RouteOptions[] = [];
+  const serializationMismatches: string[] = [];
+  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}), onRoute: watchRoute(routes, serializationMismatches) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const url = `${opts.protocol ?? 'http'}://127.0.0.1:${port}`;
   const close = async () => {
     await closeApp(app);
     await meta?.close().catch(() => {}); // the test may have closed it already
+    assert.deepEqual(serializationMismatches, [], 'a response schema dropped or changed fields the handler returned');
   };
-  return { app, url, dir, config, ...(meta ? { meta } : {}), close };
+  return { app, url, dir, config, routes, serializationMismatches, ...(meta ? { meta } : {}), close };
+}
+
+const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+
+/**
+ * Records each route; for /api/v1 routes, compares what the handler returned with the JSON sent
+ * (fast-json-stringify drops fields a response schema does not list and coerces types).
+ */
+function watchRoute(routes: RouteOptions[], mismatches: string[]) {
+  return (route: RouteOptions) => {
+    routes.push(route);
+    if (!route.url.startsWith('/api/v1/')) return;
+    const handed = new WeakMap<FastifyRequest, unknown>();
+    const capture = async (req: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+      handed.set(req, payload);
+      return payload;
+    };
+    const compare = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      if (handed.has(req) && typeof payload === 'string') {
+        const returned = JSON.parse(JSON.stringify(handed.get(req)));
+        if (!isDeepStrictEqual(returned, JSON.parse(payload))) {
+          mismatches.push(`${req.method} ${route.url} (${reply.statusCode}): the handler returned ${JSON.stringify(returned).slice(0, 400)} but ${payload.slice(0, 400)} was sent`);
+        }
+      }
+      return payload;
+    };
+    route.preSerialization = [...asArray(route.preSerialization), capture] as RouteOptions['preSerialization'];
+    route.onSend = [...asArray(route.onSend), compare] as RouteOptions['onSend'];
+  };
 }
 
 /**
