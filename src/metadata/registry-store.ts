@@ -99,6 +99,27 @@ export class RegistryStore {
     return Number(res.numDeletedRows) > 0;
   }
 
+  /** Whether `repositoryId` may read the blob (in `tx`, so a check-then-act stays consistent). */
+  async blobLinked(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
+    const row = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Digests of up to `limit` manifests of the repository (tagged or not) that reference the blob, oldest first. */
+  async manifestsUsingBlob(tx: Tx, repositoryId: number, digest: string, limit: number): Promise<string[]> {
+    const rows = await tx
+      .selectFrom('manifest_references as r')
+      .innerJoin('manifests as m', 'm.id', 'r.manifest_id')
+      .select('m.digest')
+      .where('r.digest', '=', digest)
+      .where('r.kind', '=', 'blob')
+      .where('m.repository_id', '=', repositoryId)
+      .orderBy('m.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.digest);
+  }
+
   /** Of `digests`, those `repositoryId` may not read. */
   async missingBlobs(tx: Tx, repositoryId: number, digests: string[]): Promise<string[]> {
     if (digests.length === 0) return [];

@@ -36,13 +36,33 @@ export class BlobService {
     return (await this.storage.redirectUrl?.(blobKey(digest))) ?? null;
   }
 
-  /** Removes the repository's link to the blob; the bytes go when garbage collection finds them unused. */
+  /**
+   * Removes the repository's link to the blob; the bytes go when garbage collection finds them
+   * unused. Refused (409 DENIED) while a manifest of the repository references the blob: every
+   * manifest, tagged or not, can be pulled by digest and would lose a layer or its config.
+   *
+   * The check and the unlink are one transaction, as are a manifest PUT's "every blob is
+   * readable here" check and its insert, so a PUT racing this DELETE cannot both succeed:
+   * SQLite runs one writer at a time, and on PostgreSQL the two transactions read what the
+   * other writes, so SERIALIZABLE aborts one and its retry sees the other's outcome.
+   */
   async delete(repository: string, digest: Digest): Promise<void> {
-    const deleted = await this.store.meta.transaction(async (tx) => {
+    const users = await this.store.meta.transaction(async (tx): Promise<string[] | null> => {
       const repoId = await this.store.repositoryId(repository, tx);
-      return repoId !== null && this.store.unlinkBlob(tx, repoId, digest.value, this.now());
+      if (repoId === null || !(await this.store.blobLinked(tx, repoId, digest.value))) return null;
+      const using = await this.store.manifestsUsingBlob(tx, repoId, digest.value, 10);
+      if (using.length === 0) await this.store.unlinkBlob(tx, repoId, digest.value, this.now());
+      return using;
     });
-    if (!deleted) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
+    if (users === null) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
+    if (users.length > 0) {
+      const [first, ...rest] = users;
+      const others = rest.length === 0 ? '' : ` and ${rest.length}${rest.length === 9 ? ' or more' : ''} other manifest${rest.length === 1 ? '' : 's'}`;
+      throw new RegistryError('DENIED', `blob ${digest.value} is in use by manifest ${first}${others} in this repository; delete the manifest first`, {
+        status: 409,
+        detail: { digest: digest.value, manifests: users },
+      });
+    }
   }
 
   /**

@@ -1,7 +1,23 @@
 // Blob reads (GET/HEAD, ranges) and deletes: /v2/<name>/blobs/<digest>.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, digestOf, expectError, pushBlob, randomBlob, removeDir, startServer, type PushedBlob, type TestServer } from '../helpers/api-server.js';
+import {
+  MT,
+  api,
+  digestOf,
+  expectError,
+  pushBlob,
+  pushImage,
+  putManifest,
+  randomBlob,
+  removeDir,
+  startServer,
+  tempDir,
+  type PushedBlob,
+  type PushedImage,
+  type TestServer,
+} from '../helpers/api-server.js';
+import { freshSchema } from '../helpers/postgres.js';
 import { parseByteranges } from '../helpers/api-multipart.js';
 
 let srv: TestServer;
@@ -195,6 +211,106 @@ describe('blob DELETE', () => {
     const res = await api(srv.url, blobPath(a.digest, 'del/b'));
     assert.equal(res.status, 200);
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes));
+  });
+
+  /** The manifest and every blob it references are served, byte for byte. */
+  async function assertWhole(base: string, repo: string, img: PushedImage, ref = img.manifest.digest): Promise<void> {
+    const m = await api(base, `/v2/${repo}/manifests/${ref}`, { headers: { Accept: MT.ociManifest } });
+    assert.equal(m.status, 200, `manifest ${repo}:${ref}`);
+    assert.ok(Buffer.from(await m.arrayBuffer()).equals(img.manifest.bytes));
+    for (const b of [img.config, ...img.layers]) {
+      const res = await api(base, blobPath(b.digest, repo));
+      assert.equal(res.status, 200, `blob ${b.digest} of ${repo}:${ref}`);
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(b.bytes));
+    }
+  }
+
+  it('a layer or config that a manifest uses answers 409 DENIED naming the manifest, tagged or not; the image stays whole', async () => {
+    const tagged = await pushImage(srv.url, 'del/used', { ref: 'v1', layers: 2 });
+    const untagged = await pushImage(srv.url, 'del/used');
+    for (const [img, b] of [[tagged, tagged.layers[1]], [tagged, tagged.config], [untagged, untagged.layers[0]]] as const) {
+      const body = await expectError(await api(srv.url, blobPath(b.digest, 'del/used'), { method: 'DELETE' }), 409, 'DENIED', b.digest);
+      assert.match(body.errors[0].message, new RegExp(`in use by manifest ${img.manifest.digest}`));
+      assert.deepEqual(body.errors[0].detail, { digest: b.digest, manifests: [img.manifest.digest] });
+    }
+    await assertWhole(srv.url, 'del/used', tagged, 'v1');
+    await assertWhole(srv.url, 'del/used', untagged);
+  });
+
+  it('a blob that several manifests use lists them; once they are deleted the blob can be (202)', async () => {
+    const first = await pushImage(srv.url, 'del/shared', { ref: 'a' });
+    // A second manifest over the same layer, with another config.
+    const cfg = await pushBlob(srv.url, 'del/shared', '{"second":true}');
+    const doc = { ...first.doc, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size } };
+    const second = await putManifest(srv.url, 'del/shared', doc, { ref: 'b' });
+    assert.equal(second.status, 201, second.text);
+    const layer = first.layers[0].digest;
+    const body = await expectError(await api(srv.url, blobPath(layer, 'del/shared'), { method: 'DELETE' }), 409, 'DENIED');
+    assert.deepEqual(body.errors[0].detail, { digest: layer, manifests: [first.manifest.digest, second.digest] });
+    // Deleting a tag is not enough: the manifest can still be pulled by digest.
+    assert.equal((await api(srv.url, '/v2/del/shared/manifests/a', { method: 'DELETE' })).status, 202);
+    await expectError(await api(srv.url, blobPath(layer, 'del/shared'), { method: 'DELETE' }), 409, 'DENIED');
+    for (const m of [first.manifest.digest, second.digest]) assert.equal((await api(srv.url, `/v2/del/shared/manifests/${m}`, { method: 'DELETE' })).status, 202);
+    assert.equal((await api(srv.url, blobPath(layer, 'del/shared'), { method: 'DELETE' })).status, 202);
+    await expectError(await api(srv.url, blobPath(layer, 'del/shared')), 404, 'BLOB_UNKNOWN');
+  });
+
+  it('a manifest in another repository does not hold a blob here', async () => {
+    const img = await pushImage(srv.url, 'del/holder', { ref: 'v1' });
+    await pushBlob(srv.url, 'del/other', img.layers[0].bytes);
+    assert.equal((await api(srv.url, blobPath(img.layers[0].digest, 'del/other'), { method: 'DELETE' })).status, 202);
+    await assertWhole(srv.url, 'del/holder', img, 'v1');
+  });
+
+  it('two replicas on one PostgreSQL database: a manifest PUT racing a DELETE of its layer never leaves the manifest without it', async () => {
+    const schema = await freshSchema('blobrace');
+    const dir = tempDir();
+    // Both replicas share the storage directory and the database, as behind a load balancer.
+    const config = { metadata: { postgres: { url: schema.url, poolsize: 4 } } };
+    const r1 = await startServer({ dir, config });
+    const r2 = await startServer({ dir, config });
+    const wins = { put: 0, delete: 0 };
+    try {
+      for (let round = 0; round < 40; round++) {
+        const repo = `race/r${round}`;
+        const [config, layer] = [await pushBlob(r1.url, repo, `{"round":${round}}`), await pushBlob(r2.url, repo, randomBlob(100))];
+        const doc = {
+          schemaVersion: 2,
+          mediaType: MT.ociManifest,
+          config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+          layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
+        };
+        const [pusher, deleter] = round % 2 ? [r1, r2] : [r2, r1];
+        const [put, del] = await Promise.all([
+          putManifest(pusher.url, repo, doc, { ref: 'latest' }),
+          // The PUT has more to do before its transaction; starting the DELETE 0-39 ms later makes the two meet in every order.
+          new Promise((r) => setTimeout(r, round))
+            .then(() => api(deleter.url, blobPath(layer.digest, repo), { method: 'DELETE' }))
+            .then(async (r) => ({ status: r.status, text: await r.text() })),
+        ]);
+        const where = `round ${round}: PUT ${put.status} ${put.text}, DELETE ${del.status} ${del.text}`;
+        if (put.status === 201) {
+          assert.equal(del.status, 409, where);
+          wins.put++;
+          // Acknowledged: the manifest and both blobs are readable from either replica.
+          for (const r of [r1, r2]) {
+            await assertWhole(r.url, repo, { config, layers: [layer], manifest: put, doc }, 'latest');
+          }
+        } else {
+          assert.equal(put.status, 400, where);
+          assert.equal(JSON.parse(put.text).errors[0].code, 'MANIFEST_BLOB_UNKNOWN', where);
+          assert.equal(del.status, 202, where);
+          wins.delete++;
+          await expectError(await api(r1.url, `/v2/${repo}/manifests/latest`), 404, 'MANIFEST_UNKNOWN');
+        }
+      }
+    } finally {
+      await r1.close();
+      await r2.close();
+      removeDir(dir);
+      await schema.drop();
+    }
+    console.log(`# blob delete vs manifest push on two replicas, 40 rounds: push won ${wins.put}, delete won ${wins.delete}`);
   });
 
   it('an unknown blob answers 404 BLOB_UNKNOWN', async () => {

@@ -5,9 +5,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RegistryError } from '../../src/errors/catalog.js';
 import type { MetadataDb } from '../../src/metadata/database.js';
 import { accountStores, type AccountStores } from '../../src/metadata/accounts/index.js';
 import { RegistryStore } from '../../src/metadata/registry-store.js';
+import { parseDigest } from '../../src/oci/digest.js';
+import { BlobService } from '../../src/registry/blobs.js';
+import { ManifestCache } from '../../src/registry/manifest-cache.js';
+import { ManifestService } from '../../src/registry/manifests.js';
+import { FilesystemDriver } from '../../src/storage/filesystem.js';
+import { blobKey } from '../../src/storage/layout.js';
 
 export interface BackendLocation {
   /** Opens one more MetadataDb on this database (another replica). */
@@ -31,7 +41,7 @@ export interface Backend {
 }
 
 const now0 = 1_700_000_000_000;
-const digest = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+const digest = (s: string | Buffer) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 const uniq = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
 
 export function metadataSuite(backend: Backend): void {
@@ -529,6 +539,67 @@ export function metadataSuite(backend: Backend): void {
           Array.from({ length: N }, (_, i) => (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).users.claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0))),
         );
         assert.equal(wins.filter(Boolean).length, 1);
+      });
+
+      it('a manifest PUT racing a DELETE of its blob: exactly one wins, never a manifest without its blob', async () => {
+        // The services themselves (what /v2 runs), one pair per instance, over one storage directory.
+        const dir = mkdtempSync(path.join(tmpdir(), 'berth-race-'));
+        const storage = new FilesystemDriver(dir, { directio: false });
+        const replica = (s: RegistryStore) => ({ store: s, blobs: new BlobService(storage, s), manifests: new ManifestService(storage, s, new ManifestCache(1 << 20)) });
+        const [r1, r2] = [replica(rs), replica(rsB)];
+        const ROUNDS = 60;
+        const wins = { put: 0, delete: 0 };
+        const retried = backend.retries?.() ?? 0;
+        try {
+          for (let round = 0; round < ROUNDS; round++) {
+            const repo = uniq('race/blobdel');
+            const [config, layer] = [digest(uniq('config')), digest(uniq('layer'))];
+            await a.transaction(async (tx) => {
+              const repoId = await rs.ensureRepository(tx, repo, now0);
+              for (const d of [config, layer]) {
+                await rs.recordBlob(tx, d, 10, now0);
+                await rs.linkBlob(tx, repoId, d, now0);
+              }
+            });
+            const manifest = Buffer.from(JSON.stringify({
+              schemaVersion: 2,
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
+              layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 10 }],
+            }));
+            // Bytes stored already (a push that was retried), so the push's only I/O before its transaction is one stat.
+            await storage.put(blobKey(parseDigest(digest(manifest))), manifest);
+            // Alternate which replica pushes and which request starts first.
+            const [pusher, deleter] = round % 2 ? [r1, r2] : [r2, r1];
+            const push = () => pusher.manifests.put(repo, { tag: 'latest' }, 'application/vnd.oci.image.manifest.v1+json', manifest).then(() => 'ok' as const, (err: unknown) => err);
+            // The delete first waits for 0 to 3 stat calls too, so the two transactions meet in every order.
+            const del = async () => {
+              for (let i = 0; i < round % 4; i++) await storage.stat('blobs/none');
+              return deleter.blobs.delete(repo, parseDigest(layer)).then(() => 'ok' as const, (err: unknown) => err);
+            };
+            const [pushed, deleted] = round % 4 < 2 ? await Promise.all([push(), del()]) : (await Promise.all([del(), push()])).reverse();
+            const where = `round ${round}: push ${pushed === 'ok' ? 'ok' : String(pushed)}, delete ${deleted === 'ok' ? 'ok' : String(deleted)}`;
+            if (pushed === 'ok') {
+              // The acknowledged manifest is served and every blob it references is still readable.
+              assert.ok(deleted instanceof RegistryError && deleted.code === 'DENIED' && deleted.status === 409, where);
+              assert.equal((await rs.manifestByTag(repo, 'latest'))?.size, manifest.length, where);
+              assert.equal(await rsB.repositoryBlobSize(repo, layer), 10, where);
+              wins.put++;
+            } else {
+              assert.equal(deleted, 'ok', where);
+              assert.ok(pushed instanceof RegistryError && pushed.code === 'MANIFEST_BLOB_UNKNOWN', where);
+              assert.equal(await rs.manifestByTag(repo, 'latest'), null, where);
+              assert.equal(await rsB.repositoryBlobSize(repo, layer), null, where);
+              wins.delete++;
+            }
+            assert.equal(await rs.repositoryBlobSize(repo, config), 10, `${where}: the config stays`);
+          }
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        const retries = backend.retries ? `, ${backend.retries() - retried} transactions retried` : '';
+        console.log(`# ${backend.name}: blob delete vs manifest push, ${ROUNDS} rounds: push won ${wins.put}, delete won ${wins.delete}${retries}`);
+        assert.ok(wins.put > 0 && wins.delete > 0, `both orders happened: ${JSON.stringify(wins)}`);
       });
 
       after(() => {
