@@ -15,6 +15,8 @@ import { Revocations } from './revocations.js';
 /** Lowercase, a valid repository path component, 2–64 characters. Robots are "<org>+<name>". */
 const NAME_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 export const TOKEN_PREFIX = 'berth_pat_';
+/** Refresh tokens (`docker login`'s identity token) start with this. */
+export const REFRESH_PREFIX = 'berth_rt_';
 const VERIFIED_TTL_MS = 60_000;
 
 export function isValidAccountName(name: string): boolean {
@@ -126,52 +128,28 @@ export class AccountService {
 
   /**
    * Checks a username with a password or access token. Throws UNAUTHORIZED on a
-   * mismatch and TOOMANYREQUESTS (with Retry-After) when the user or the address
-   * has failed too often in the window; both look the same for unknown users.
+   * mismatch and TOOMANYREQUESTS (with Retry-After) when the caller has failed too
+   * often in the window; both look the same for unknown users.
+   *
+   * Passwords count against the user name and the address. Access tokens and robot
+   * secrets (recognised by their prefix) are 256 random bits, which nobody guesses for
+   * a particular user: they count against the address only, so wrong passwords typed
+   * for a user name cannot lock that user's CI out.
    */
   async authenticate(username: string, secret: string, address: string): Promise<Principal> {
     const now = Date.now();
     const user = await this.stores.users.userByName(username);
+    if (secret.startsWith(TOKEN_PREFIX)) {
+      const principal = await this.throttled(address, null, now, () => this.tokenPrincipal(user, secret, now));
+      if (!principal) return this.failed(user, address, now);
+      return principal;
+    }
     // A password verified within the last minute skips bcrypt and the counters (clients send
     // Basic credentials with every token request).
-    const cacheKey = user && !secret.startsWith(TOKEN_PREFIX) ? sha256Hex(`${username}\0${secret}\0${user.passwordHash}`) : null;
+    const cacheKey = user ? sha256Hex(`${username}\0${secret}\0${user.passwordHash}`) : null;
     if (cacheKey && user && !user.disabled && user.robotOrgId === null && (this.verified.get(cacheKey) ?? 0) > now) return this.principalOf(user);
-
-    const keys = [`user:${username.slice(0, 128)}`, `addr:${address}`];
-    const limits = [this.cfg.loginlimit, this.cfg.addresslimit];
-    // Count the attempt before checking it, so parallel guesses cannot get past the limit;
-    // a success is forgiven below.
-    const counts = await this.meta.transaction(
-      async (tx) => {
-        for (const key of keys) await this.stores.loginFailures.recordFailure(tx, key, now, this.cfg.loginwindow);
-        return Promise.all(keys.map((k) => this.stores.loginFailures.failures(k, now, this.cfg.loginwindow, tx)));
-      },
-      { durable: false },
-    );
-    for (const [i, f] of counts.entries()) {
-      if (f.count > limits[i]) {
-        // A refused attempt is not a guess: take the counts back.
-        await this.meta.transaction(async (tx) => {
-          for (const key of keys) await this.stores.loginFailures.forgiveFailure(tx, key);
-        }, { durable: false });
-        const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
-        throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
-      }
-    }
-    const principal = await this.check(user, secret, now);
-    await this.meta.transaction(
-      async (tx) => {
-        if (principal) {
-          await this.stores.loginFailures.clearFailures(tx, keys[0]);
-          await this.stores.loginFailures.forgiveFailure(tx, keys[1]);
-        } else {
-          // Name only accounts that exist: a password typed into the user field is never stored.
-          await this.stores.audit.record(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now);
-        }
-      },
-      { durable: false },
-    );
-    if (!principal) throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
+    const principal = await this.throttled(address, username, now, () => this.passwordPrincipal(user, secret));
+    if (!principal) return this.failed(user, address, now);
     if (cacheKey) {
       if (this.verified.size >= 10_000) this.verified.clear();
       this.verified.set(cacheKey, now + VERIFIED_TTL_MS);
@@ -179,15 +157,83 @@ export class AccountService {
     return principal;
   }
 
-  private async check(user: UserRow | null, secret: string, now: number): Promise<Principal | null> {
-    if (secret.startsWith(TOKEN_PREFIX)) {
-      const token = await this.stores.credentials.accessTokenByHash(sha256Hex(secret));
-      if (!token || !user || token.userId !== user.id || user.disabled) return null;
-      if (token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= now)) return null;
-      // Best effort, and at most once a minute per token.
-      if (token.lastUsedAt === null || token.lastUsedAt < now - 60_000) this.stores.credentials.touchAccessToken(token.id, now).catch(() => {});
-      return this.principalOf(user, token);
+  /**
+   * The principal a refresh token stands for (`docker login`'s identity token), or null when it
+   * is unknown, expired or revoked, or its user or access token is gone. Failures count against
+   * the address, like access tokens.
+   */
+  async refresh(token: string, address: string): Promise<Principal | null> {
+    const now = Date.now();
+    return this.throttled(address, null, now, async () => {
+      if (!token.startsWith(REFRESH_PREFIX)) return null;
+      const row = await this.stores.credentials.refreshToken(sha256Hex(token));
+      if (!row || row.revokedAt !== null || row.expiresAt <= now) return null;
+      const user = await this.stores.users.userById(row.userId);
+      // A password change revokes refresh tokens; the time check also covers any written before it.
+      if (!user || user.passwordChangedAt > row.createdAt) return null;
+      return this.principalById(row.userId, row.accessTokenId);
+    });
+  }
+
+  /**
+   * Runs one attempt under the failure limits: of the address, and of the user name when it
+   * is a password. The attempt is counted before it runs, so parallel guesses cannot get past
+   * the limit; a success is forgiven (and clears the user name's count).
+   */
+  private async throttled<T>(address: string, username: string | null, now: number, attempt: () => Promise<T | null>): Promise<T | null> {
+    const limits = [{ key: `addr:${address}`, limit: this.cfg.addresslimit }];
+    if (username !== null) limits.push({ key: `user:${username.slice(0, 128)}`, limit: this.cfg.loginlimit });
+    const failures = this.stores.loginFailures;
+    const counts = await this.meta.transaction(
+      async (tx) => {
+        for (const { key } of limits) await failures.recordFailure(tx, key, now, this.cfg.loginwindow);
+        return Promise.all(limits.map(({ key }) => failures.failures(key, now, this.cfg.loginwindow, tx)));
+      },
+      { durable: false },
+    );
+    for (const [i, f] of counts.entries()) {
+      if (f.count > limits[i].limit) {
+        // A refused attempt is not a guess: take the counts back.
+        await this.meta.transaction(async (tx) => {
+          for (const { key } of limits) await failures.forgiveFailure(tx, key);
+        }, { durable: false });
+        const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
+        throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
+      }
     }
+    const result = await attempt();
+    if (result !== null) {
+      await this.meta.transaction(
+        async (tx) => {
+          await failures.forgiveFailure(tx, limits[0].key);
+          if (limits[1]) await failures.clearFailures(tx, limits[1].key);
+        },
+        { durable: false },
+      );
+    }
+    return result;
+  }
+
+  /** Audits a failed login and throws UNAUTHORIZED. */
+  private async failed(user: UserRow | null, address: string, now: number): Promise<never> {
+    // Name only accounts that exist: a password typed into the user field is never stored.
+    await this.meta.transaction(
+      (tx) => this.stores.audit.record(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now),
+      { durable: false },
+    );
+    throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
+  }
+
+  private async tokenPrincipal(user: UserRow | null, secret: string, now: number): Promise<Principal | null> {
+    const token = await this.stores.credentials.accessTokenByHash(sha256Hex(secret));
+    if (!token || !user || token.userId !== user.id || user.disabled) return null;
+    if (token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= now)) return null;
+    // Best effort, and at most once a minute per token.
+    if (token.lastUsedAt === null || token.lastUsedAt < now - 60_000) this.stores.credentials.touchAccessToken(token.id, now).catch(() => {});
+    return this.principalOf(user, token);
+  }
+
+  private async passwordPrincipal(user: UserRow | null, secret: string): Promise<Principal | null> {
     // Unknown users and robots cost a bcrypt comparison at the configured cost too.
     const hash = user && user.robotOrgId === null ? user.passwordHash : await this.dummyHash;
     const ok = await bcrypt.compare(secret, hash);

@@ -4,7 +4,7 @@
 //   GET  /.well-known/jwks.json  the public keys, for registries that trust this issuer.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sha256Hex, type AccountService } from '../auth/accounts.js';
+import { REFRESH_PREFIX, sha256Hex, type AccountService } from '../auth/accounts.js';
 import { parseScope, type Authorizer, type ResourceScope } from '../auth/authorizer.js';
 import type { Principal } from '../auth/policy.js';
 import type { Revocations } from '../auth/revocations.js';
@@ -29,7 +29,6 @@ export interface TokenServiceDeps {
   revocations: Revocations;
 }
 
-const REFRESH_PREFIX = 'berth_rt_';
 
 export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): void {
   app.get('/token', async (req, reply) => {
@@ -77,7 +76,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
       if (form.get('access_type') === 'offline') refresh = await newRefreshToken(d, principal, clientId);
     } else if (grant === 'refresh_token') {
       const token = form.get('refresh_token') ?? '';
-      const p = token.startsWith(REFRESH_PREFIX) ? await refreshPrincipal(d, token) : null;
+      const p = await d.accounts.refresh(token, req.ip);
       if (!p) throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
       principal = p;
       refresh = token;
@@ -134,15 +133,6 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
     );
   });
   return token;
-}
-
-async function refreshPrincipal(d: TokenServiceDeps, token: string): Promise<Principal | null> {
-  const row = await d.stores.credentials.refreshToken(sha256Hex(token));
-  if (!row || row.revokedAt !== null || row.expiresAt <= Date.now()) return null;
-  const user = await d.stores.users.userById(row.userId);
-  // A password change revokes refresh tokens; the time check also covers any written before it.
-  if (!user || user.passwordChangedAt > row.createdAt) return null;
-  return d.accounts.principalById(row.userId, row.accessTokenId);
 }
 
 function send(reply: FastifyReply, body: object): FastifyReply {
