@@ -2,7 +2,6 @@
 // replica uses on /v2, and (with the built-in issuer) the accounts, key ring
 // and token issuer behind /token and /api/v1.
 import { readConfiguredFile, type BerthConfig } from '../config/index.js';
-import { TokenAccess } from '../http/access.js';
 import { accountStores, type AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealer } from '../token/key-sealer.js';
@@ -10,6 +9,8 @@ import { KeyRing } from '../token/keys.js';
 import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
 import { Authorizer } from './authorizer.js';
+import { Identifier } from './identify.js';
+import { TokenAccess } from './registry-access.js';
 import { Revocations } from './revocations.js';
 
 /** What the built-in token service and the REST API need. */
@@ -23,12 +24,13 @@ export interface AccountServices {
   service: string;
   refreshTtlMs: number;
   revocations: Revocations;
+  identifier: Identifier;
 }
 
 /** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
 const CLOCK_SKEW_MS = 60_000;
 
-export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
+export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; identifier: Identifier; services: AccountServices | null }> {
   const t = config.auth!.token!;
   const stores = accountStores(meta);
   let keys: KeyRing | undefined;
@@ -48,15 +50,20 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     rootCertBundle: t.rootcertbundle || undefined,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
-  const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined, revocations });
-  if (!keys || !revocations) return { access, services: null };
+  if (!keys || !revocations) {
+    const identifier = new Identifier({ verifier });
+    return { access: new TokenAccess({ identifier, service: t.service, realm }), identifier, services: null };
+  }
 
   const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
+  const identifier = new Identifier({ verifier, accounts: { service: accounts, stores } });
+  const access = new TokenAccess({ identifier, service: t.service, realm, revocations });
   const a = config.auth!.accounts;
   const password = a.adminpassword || (a.adminpasswordfile ? readConfiguredFile('auth.accounts.adminpasswordfile', a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
   return {
     access,
+    identifier,
     services: {
       accounts,
       stores,
@@ -67,6 +74,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       service: t.service,
       refreshTtlMs: t.refreshexpiration,
       revocations,
+      identifier,
     },
   };
 }
