@@ -127,10 +127,15 @@ export class Identifier {
   }
 
   private async registryToken(secret: string, accept: readonly Credential[]): Promise<Caller> {
+    if (this.parts.verifier && !accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
+    return { kind: 'registry-token', token: await this.verifyRegistryToken(secret) };
+  }
+
+  /** A registry token that did not come in this request's header (search exchanges Basic credentials for one at an external issuer). */
+  async verifyRegistryToken(secret: string): Promise<VerifiedToken> {
     if (!this.parts.verifier) throw new InvalidCredentials('registry-token', 'this registry takes no bearer tokens');
-    if (!accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
     try {
-      return { kind: 'registry-token', token: await this.parts.verifier.verify(secret) };
+      return await this.parts.verifier.verify(secret);
     } catch (err) {
       if (err instanceof TokenError) throw new InvalidCredentials('registry-token', 'invalid token', err.message);
       throw err;

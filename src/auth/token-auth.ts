@@ -30,7 +30,18 @@ export interface AccountServices {
 /** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
 const CLOCK_SKEW_MS = 60_000;
 
-export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; identifier: Identifier; services: AccountServices | null }> {
+export interface TokenAuth {
+  access: TokenAccess;
+  /** Null with an external issuer only (auth.token.builtin: false). */
+  services: AccountServices | null;
+  verifier: TokenVerifier;
+  /** The token endpoint clients are sent to; null = this server's /token. */
+  realm: string | null;
+  /** Who is calling, for every surface. */
+  identifier: Identifier;
+}
+
+export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<TokenAuth> {
   const t = config.auth!.token!;
   const stores = accountStores(meta);
   let keys: KeyRing | undefined;
@@ -52,7 +63,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
   if (!keys || !revocations) {
     const identifier = new Identifier({ verifier });
-    return { access: new TokenAccess({ identifier, service: t.service, realm }), identifier, services: null };
+    return { access: new TokenAccess({ identifier, service: t.service, realm }), services: null, verifier, realm, identifier };
   }
 
   const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
@@ -63,6 +74,8 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
   return {
     access,
+    verifier,
+    realm,
     identifier,
     services: {
       accounts,

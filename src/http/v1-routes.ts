@@ -1,32 +1,40 @@
 // The Docker registry v1 search API, which `docker search HOST/term` still uses:
 //   GET /v1/_ping                      → 200 {} (dockerd pings before it searches)
 //   GET /v1/search?q=&n=&page=         → {num_pages, num_results, results[], page_size, query, page}
-// dockerd sends no credentials over plain HTTP; after `docker login` to a token-auth
-// registry it sends a Bearer token fetched for scope registry:catalog:search (its
-// refresh token as the grant), whose subject says who is searching. Basic credentials
-// (a password or an access token) work too. Private repositories appear only for
-// those who may see them (the same SQL rule as the JSON search API).
+// dockerd sends no credentials before `docker login`; after it, the Basic credentials of
+// the login, or (when the login got a refresh token, as from the built-in issuer) a Bearer
+// token fetched for scope registry:catalog:search, whose subject says who is searching.
+// podman sends none, and lists /v2/_catalog with its credentials when this does not answer 200.
+// Private repositories appear only for those who may see them (the same SQL rule as the JSON
+// search API). With an external issuer, that issuer decides (v1-external.ts).
+//   open        everyone sees everything
+//   htpasswd    401 without valid Basic credentials (podman falls back to the catalog)
+//   built-in    anonymous: public repositories; signed in: what the account may see
+//   external    401 without a token granting catalog search (podman falls back to the catalog)
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BerthConfig } from '../config/index.js';
 import { InvalidCredentials, type Credential, type Identifier } from '../auth/identify.js';
 import type { Principal } from '../auth/policy.js';
-import type { AccountServices } from '../auth/token-auth.js';
+import type { TokenAuth } from '../auth/token-auth.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { IndexService } from '../index/service.js';
 import type { Viewer } from '../index/store.js';
+import { ExternalSearchAccess, type ExternalSearchOptions } from './v1-external.js';
 
 export type V1Auth =
   | { mode: 'open' }
   | { mode: 'htpasswd'; identifier: Identifier; realm: string }
-  /** Without `accounts` (an external issuer) only public repositories are searched. */
-  | { mode: 'token'; identifier: Identifier; accounts: boolean; service: string };
+  | { mode: 'token'; identifier: Identifier; service: string }
+  | ({ mode: 'external' } & ExternalSearchOptions);
 
-/** Search takes what dockerd and people send: a registry token, a password or an access token. */
+/** Search with the built-in issuer takes what dockerd and people send: a registry token, a password or an access token. */
 const SEARCH_CREDENTIALS: readonly Credential[] = ['registry-token', 'password', 'access-token'];
 
 const DEFAULT_PAGE_SIZE = 25;
 
 export function registerV1Routes(app: FastifyInstance, index: IndexService, auth: V1Auth): void {
+  const external = auth.mode === 'external' ? new ExternalSearchAccess(auth) : null;
+
   const viewer = async (req: FastifyRequest): Promise<Viewer> => {
     if (auth.mode === 'open') return { all: true };
     if (auth.mode === 'htpasswd') {
@@ -37,11 +45,12 @@ export function registerV1Routes(app: FastifyInstance, index: IndexService, auth
       if (caller?.kind === 'htpasswd') return { all: true };
       throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': `Basic realm="${auth.realm.replace(/["\\]/g, '')}"` } });
     }
+    if (auth.mode === 'external') return external!.viewer(req);
     try {
       const caller = await auth.identifier.identify(req, SEARCH_CREDENTIALS);
       if (caller.kind === 'account') return viewerOf(caller.principal);
       // Like the catalog: a registry token says who, not which access token it came from.
-      if (caller.kind === 'registry-token' && auth.accounts) return viewerOf(await auth.identifier.tokenAccount(caller.token));
+      if (caller.kind === 'registry-token') return viewerOf(await auth.identifier.tokenAccount(caller.token));
       return viewerOf(null);
     } catch (err) {
       if (!(err instanceof InvalidCredentials) || err.credential !== 'registry-token') throw err;
@@ -92,9 +101,13 @@ export function viewerOf(p: Principal | null): Viewer {
 }
 
 /** How /v1/search identifies callers, from the auth section of the configuration. */
-export function v1AuthOf(config: BerthConfig, identifier: Identifier, services: AccountServices | null | undefined): V1Auth {
+export function v1AuthOf(config: BerthConfig, identifier: Identifier, tokenAuth: TokenAuth | null): V1Auth {
   const a = config.auth;
-  if (a?.token) return { mode: 'token', identifier, accounts: !!services, service: a.token.service };
+  if (a?.token) {
+    if (!tokenAuth) throw new Error('auth.token is configured but token auth was not built');
+    const { services, realm } = tokenAuth;
+    return services ? { mode: 'token', identifier, service: a.token.service } : { mode: 'external', identifier, service: a.token.service, realm };
+  }
   if (a?.htpasswd) return { mode: 'htpasswd', identifier, realm: a.htpasswd.realm };
   return { mode: 'open' };
 }
