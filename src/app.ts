@@ -137,7 +137,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
   });
   registerV2Routes(app, ctx);
-  registerV1Routes(app, index, v1AuthOf(config, tokenAuth?.services));
+  registerV1Routes(app, index, v1AuthOf(config, tokenAuth));
   const services = tokenAuth?.services;
   if (services) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below

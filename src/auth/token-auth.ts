@@ -28,7 +28,16 @@ export interface AccountServices {
 /** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
 const CLOCK_SKEW_MS = 60_000;
 
-export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<{ access: TokenAccess; services: AccountServices | null }> {
+export interface TokenAuth {
+  access: TokenAccess;
+  /** Null with an external issuer only (auth.token.builtin: false). */
+  services: AccountServices | null;
+  verifier: TokenVerifier;
+  /** The token endpoint clients are sent to; null = this server's /token. */
+  realm: string | null;
+}
+
+export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<TokenAuth> {
   const t = config.auth!.token!;
   const stores = accountStores(meta);
   let keys: KeyRing | undefined;
@@ -49,7 +58,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
   const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined, revocations });
-  if (!keys || !revocations) return { access, services: null };
+  if (!keys || !revocations) return { access, services: null, verifier, realm };
 
   const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
   const a = config.auth!.accounts;
@@ -57,6 +66,8 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
   return {
     access,
+    verifier,
+    realm,
     services: {
       accounts,
       stores,

@@ -1,32 +1,39 @@
 // The Docker registry v1 search API, which `docker search HOST/term` still uses:
 //   GET /v1/_ping                      → 200 {} (dockerd pings before it searches)
 //   GET /v1/search?q=&n=&page=         → {num_pages, num_results, results[], page_size, query, page}
-// dockerd sends no credentials over plain HTTP; after `docker login` to a token-auth
-// registry it sends a Bearer token fetched for scope registry:catalog:search (its
-// refresh token as the grant), whose subject says who is searching. Basic credentials
-// (a password or an access token) work too. Private repositories appear only for
-// those who may see them (the same SQL rule as the JSON search API).
+// dockerd sends no credentials before `docker login`; after it, the Basic credentials of
+// the login, or (when the login got a refresh token, as from the built-in issuer) a Bearer
+// token fetched for scope registry:catalog:search, whose subject says who is searching.
+// podman sends none, and lists /v2/_catalog with its credentials when this does not answer 200.
+// Private repositories appear only for those who may see them (the same SQL rule as the JSON
+// search API). With an external issuer, that issuer decides (v1-external.ts).
+//   open        everyone sees everything
+//   htpasswd    401 without valid Basic credentials (podman falls back to the catalog)
+//   built-in    anonymous: public repositories; signed in: what the account may see
+//   external    401 without a token granting catalog search (podman falls back to the catalog)
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BerthConfig } from '../config/index.js';
 import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
 import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
 import type { Principal } from '../auth/policy.js';
-import type { AccountServices } from '../auth/token-auth.js';
+import type { AccountServices, TokenAuth } from '../auth/token-auth.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { IndexService } from '../index/service.js';
 import type { Viewer } from '../index/store.js';
 import { TokenError } from '../token/tokens.js';
+import { ExternalSearchAccess, type ExternalSearchOptions } from './v1-external.js';
 
 export type V1Auth =
   | { mode: 'open' }
   | { mode: 'htpasswd'; path: string; realm: string }
-  /** `services` null: an external token issuer; only public repositories are searched. */
-  | { mode: 'token'; services: AccountServices | null; service: string };
+  | { mode: 'token'; services: AccountServices; service: string }
+  | ({ mode: 'external' } & ExternalSearchOptions);
 
 const DEFAULT_PAGE_SIZE = 25;
 
 export function registerV1Routes(app: FastifyInstance, index: IndexService, auth: V1Auth): void {
   const htpasswd = auth.mode === 'htpasswd' ? new HtpasswdVerifier(auth.path) : null;
+  const external = auth.mode === 'external' ? new ExternalSearchAccess(auth) : null;
 
   const viewer = async (req: FastifyRequest): Promise<Viewer> => {
     const header = req.headers.authorization;
@@ -39,9 +46,9 @@ export function registerV1Routes(app: FastifyInstance, index: IndexService, auth
       }
       throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': `Basic realm="${auth.realm.replace(/["\\]/g, '')}"` } });
     }
-    const s = auth.services;
-    if (!header || !s) return { all: false, userId: null };
-    const p = await principalOf(s, req, header, auth.service);
+    if (auth.mode === 'external') return external!.viewer(req);
+    if (!header) return { all: false, userId: null };
+    const p = await principalOf(auth.services, req, header, auth.service);
     if (p) req.user = p.username;
     return viewerOf(p);
   };
@@ -116,9 +123,13 @@ export function viewerOf(p: Principal | null): Viewer {
 }
 
 /** How /v1/search identifies callers, from the auth section of the configuration. */
-export function v1AuthOf(config: BerthConfig, services: AccountServices | null | undefined): V1Auth {
+export function v1AuthOf(config: BerthConfig, tokenAuth: TokenAuth | null): V1Auth {
   const a = config.auth;
-  if (a?.token) return { mode: 'token', services: services ?? null, service: a.token.service };
+  if (a?.token) {
+    if (!tokenAuth) throw new Error('auth.token is configured but token auth was not built');
+    const { services, verifier, realm } = tokenAuth;
+    return services ? { mode: 'token', services, service: a.token.service } : { mode: 'external', verifier, service: a.token.service, realm };
+  }
   if (a?.htpasswd) return { mode: 'htpasswd', path: a.htpasswd.path, realm: a.htpasswd.realm };
   return { mode: 'open' };
 }

@@ -186,7 +186,8 @@ describe('commands in README.md and docs/', () => {
     for (const c of runnable) {
       const r = spawnSync('bash', ['-c', c.text], {
         cwd: tree,
-        env: { ...cleanEnv(), PATH: USER_PATH, PASSWORD: 'doc-example-password' },
+        // npx links the package into its cache on first use: a cache of this tree's own, removed with it.
+        env: { ...cleanEnv(), PATH: USER_PATH, PASSWORD: 'doc-example-password', npm_config_cache: path.join(tree, '.npm') },
         encoding: 'utf8',
         timeout: 60_000,
       });
