@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  /** Not in the OCI spec: storage or the database has no room for a write (StorageFullError); reads still work. */
+  STORAGE_FULL: { status: 507, message: 'the registry is out of storage space; reads still work, writes will again once space is freed' },
   UNKNOWN: { status: 500, message: 'unknown error' },
 } as const;
 

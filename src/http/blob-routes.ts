@@ -100,7 +100,13 @@ export async function startUpload(ctx: RegistryContext, r: V2Request): Promise<v
   if (digestValue !== null) {
     const digest = digestParam(digestValue);
     const id = await ctx.uploads.start(name);
-    await ctx.uploads.commit(name, id, digest, hasBody(req.raw) ? req.raw : undefined, undefined, contentLength(req.raw));
+    try {
+      await ctx.uploads.commit(name, id, digest, hasBody(req.raw) ? req.raw : undefined, undefined, contentLength(req.raw));
+    } catch (err) {
+      // The client never learns this session's id, so nobody can resume it: drop it now.
+      await ctx.uploads.cancel(name, id).catch(() => {});
+      throw err;
+    }
     return blobCreated(ctx, r, digest);
   }
   const id = await ctx.uploads.start(name);

@@ -7,9 +7,10 @@
 // Fastify throws (schema violations, bodies over the limit, bad URLs) and what nobody
 // expected are classified here once, and the surface picks the code its clients know.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError, type ErrorCode } from '../errors/catalog.js';
+import { ERROR_CODES, RegistryError, type ErrorCode } from '../errors/catalog.js';
 import { OAuthError } from '../errors/oauth.js';
 import { RestError, restCodeOf, type RestCode } from '../errors/rest.js';
+import { StorageFullError } from '../errors/storage-full.js';
 
 export type Surface = 'registry' | 'api' | 'ui';
 
@@ -43,6 +44,7 @@ const OCI_OF: Partial<Record<RestCode, ErrorCode>> = {
   TOO_MANY_REQUESTS: 'TOOMANYREQUESTS',
   INTERNAL: 'UNKNOWN',
   UNAVAILABLE: 'UNAVAILABLE',
+  STORAGE_FULL: 'STORAGE_FULL',
 };
 
 const ociOf = (rest: RestCode, status: number): ErrorCode => OCI_OF[rest] ?? (status < 500 ? 'UNSUPPORTED' : 'UNKNOWN');
@@ -63,6 +65,10 @@ export function problemOf(error: unknown): Problem {
   }
   if (error instanceof RestError) {
     return { status: error.status, oci: ociOf(error.code, error.status), rest: error.code, message: error.message, detail: error.detail, headers: error.headers, ...(error.status >= 500 ? { log: 'error' as const } : {}) };
+  }
+  if (error instanceof StorageFullError) {
+    // The body says only that space ran out; the log gets the original error (ENOSPC, SQLITE_FULL, …).
+    return { status: 507, oci: 'STORAGE_FULL', rest: 'STORAGE_FULL', message: ERROR_CODES.STORAGE_FULL.message, headers: {}, log: 'error' };
   }
   const e = error as Partial<FastifyError> & { message?: string };
   if (e.validation) return validationProblem(e as FastifyError);

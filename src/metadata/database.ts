@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
+import { detectFull, rethrowFull } from '../errors/storage-full.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -57,11 +58,14 @@ export async function openSqlite(path: string): Promise<MetadataDb> {
           await sql`commit`.execute(conn);
           return result;
         } catch (err) {
-          await sql`rollback`.execute(conn);
+          // SQLite ends the transaction itself after some failures (SQLITE_FULL or SQLITE_IOERR
+          // in a statement or in COMMIT): a ROLLBACK then fails with "cannot rollback - no
+          // transaction is active", which must not replace the error that matters.
+          if (raw.inTransaction) await sql`rollback`.execute(conn).catch(() => {});
           throw err;
         }
       });
-      if (durable && walSync) await walSync.sync();
+      if (durable && walSync) await detectFull('database', () => walSync.sync());
       return result;
     },
     close: () => db.destroy(),
@@ -147,25 +151,55 @@ const STATEMENT_CACHE = 500;
  * The database as Kysely's SQLite driver sees it, with prepared statements reused: the
  * driver prepares every query it runs, and preparing costs more than running the small
  * queries of the registry. Statements are looked up by SQL text (most recently used last).
+ * A statement that fails for lack of space (SQLITE_FULL) throws a StorageFullError.
  */
 function cachingStatements(raw: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
+  const cache = new Map<string, { stmt: SQLite.Statement; wrapped: SqliteStatement }>();
   return {
     close: () => raw.close(),
     prepare(text: string): SqliteStatement {
-      let stmt = cache.get(text);
-      if (stmt && !stmt.busy) {
+      const hit = cache.get(text);
+      if (hit && !hit.stmt.busy) {
         cache.delete(text);
-        cache.set(text, stmt);
-        return stmt as unknown as SqliteStatement;
+        cache.set(text, hit);
+        return hit.wrapped;
       }
-      stmt = raw.prepare(text);
+      const entry = { stmt: raw.prepare(text), wrapped: undefined as unknown as SqliteStatement };
+      entry.wrapped = fullAware(entry.stmt);
       // A statement still iterating (a streamed select) cannot run again; use a fresh one.
-      if (!cache.has(text)) {
-        cache.set(text, stmt);
+      if (!hit) {
+        cache.set(text, entry);
         if (cache.size > STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
       }
-      return stmt as unknown as SqliteStatement;
+      return entry.wrapped;
+    },
+  };
+}
+
+function fullAware(stmt: SQLite.Statement): SqliteStatement {
+  const s = stmt as unknown as SqliteStatement;
+  return {
+    reader: s.reader,
+    all(parameters) {
+      try {
+        return s.all(parameters);
+      } catch (err) {
+        rethrowFull(err, 'database');
+      }
+    },
+    run(parameters) {
+      try {
+        return s.run(parameters);
+      } catch (err) {
+        rethrowFull(err, 'database');
+      }
+    },
+    *iterate(parameters) {
+      try {
+        yield* s.iterate(parameters);
+      } catch (err) {
+        rethrowFull(err, 'database');
+      }
     },
   };
 }

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool, type PostgresPoolClient, type TableMetadata } from 'kysely';
 import pg from 'pg';
+import { rethrowFull } from '../errors/storage-full.js';
 import { migrate, type MetadataDb } from './database.js';
 import type { Database } from './schema.js';
 
@@ -117,10 +118,11 @@ function toSafeNumber(text: string): number {
 }
 
 /**
- * The pool as Kysely sees it, with one check added: PostgreSQL answers COMMIT with
+ * The pool as Kysely sees it, with two checks added. PostgreSQL answers COMMIT with
  * ROLLBACK (and no error) when a statement of the transaction failed. SQLite carries on
  * after a failed statement, so a transaction function that catches a database error
- * would silently lose its writes here; it gets an error instead.
+ * would silently lose its writes here; it gets an error instead. And a server out of disk
+ * space (SQLSTATE 53100) fails with the registry's StorageFullError.
  */
 function guardCommits(pool: pg.Pool): PostgresPool {
   const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
@@ -132,8 +134,10 @@ function guardCommits(pool: pg.Pool): PostgresPool {
         w = {
           query: ((...args: unknown[]) => {
             const res = (client.query as (...a: unknown[]) => unknown)(...args);
-            if (args[0] !== 'commit') return res;
-            return (res as Promise<pg.QueryResult>).then((r) => {
+            if (!(res instanceof Promise)) return res;
+            const checked = res.catch((err: unknown) => rethrowFull(err, 'database'));
+            if (args[0] !== 'commit') return checked;
+            return (checked as Promise<pg.QueryResult>).then((r) => {
               if (r.command === 'ROLLBACK') throw new TransactionAbortedError();
               return r;
             });

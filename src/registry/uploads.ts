@@ -37,10 +37,16 @@ export class UploadService {
     const id = randomUUID();
     await this.storage.uploadCreate(id);
     const now = this.now();
-    await this.store.meta.transaction(async (tx) => {
-      const repoId = await this.store.ensureRepository(tx, repository, now);
-      await this.store.createUpload(tx, id, repoId, now);
-    }, { durable: false });
+    try {
+      await this.store.meta.transaction(async (tx) => {
+        const repoId = await this.store.ensureRepository(tx, repository, now);
+        await this.store.createUpload(tx, id, repoId, now);
+      }, { durable: false });
+    } catch (err) {
+      // No session row (a full database, say): nothing will ever purge these bytes.
+      await this.storage.uploadAbort(id).catch(() => {});
+      throw err;
+    }
     this.remember(id, { hash: newHasher('sha256'), offset: 0 });
     return id;
   }

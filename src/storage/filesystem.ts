@@ -7,6 +7,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { detectFull, storageFull } from '../errors/storage-full.js';
 import { acquireStages, DirectWriter } from './direct-writer.js';
 import { FileReadStream } from './file-read-stream.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
@@ -63,15 +64,22 @@ export class FilesystemDriver implements StorageDriver {
   async put(key: string, body: Buffer): Promise<void> {
     const target = this.path(key);
     const tmp = `${target}${TMP_MARK}${randomBytes(6).toString('hex')}`;
-    const fh = await withParentDir(tmp, () => open(tmp, 'w', 0o644));
-    try {
-      await fh.writeFile(body);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, target);
-    await syncDir(dirname(target));
+    await detectFull('storage', async () => {
+      const fh = await withParentDir(tmp, () => open(tmp, 'w', 0o644));
+      try {
+        try {
+          await fh.writeFile(body);
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, target);
+      } catch (err) {
+        await rm(tmp, { force: true }).catch(() => {}); // a full disk keeps no half-written object
+        throw err;
+      }
+      await syncDir(dirname(target));
+    });
   }
 
   async delete(key: string): Promise<void> {
@@ -97,7 +105,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async uploadCreate(id: string): Promise<void> {
     const file = this.uploadPath(id);
-    await (await withParentDir(file, () => open(file, 'wx', 0o644))).close();
+    await detectFull('storage', async () => (await withParentDir(file, () => open(file, 'wx', 0o644))).close());
   }
 
   async uploadAppend(id: string, offset: number, body: Readable, opts?: { sync?: boolean }): Promise<number> {
@@ -129,6 +137,13 @@ export class FilesystemDriver implements StorageDriver {
         this.synced.add(id);
       }
       return offset + out.written;
+    } catch (err) {
+      const full = storageFull(err, 'storage');
+      if (!full) throw err;
+      // Out of space: undo this append, so a full disk does not fill up further with partial
+      // uploads. The upload is as it was; the client may send the chunk again.
+      await fh.truncate(offset).catch(() => {});
+      throw full;
     } finally {
       await fh.close();
     }
@@ -158,18 +173,20 @@ export class FilesystemDriver implements StorageDriver {
   async uploadCommit(id: string, key: string): Promise<void> {
     const file = this.uploadPath(id);
     const target = this.path(key);
-    // Bytes this process appended with `sync` and nobody appended since are on disk already.
-    if (!this.synced.delete(id)) {
-      const fh = await open(file, 'r+');
-      try {
-        await fh.datasync();
-      } finally {
-        await fh.close();
+    await detectFull('storage', async () => {
+      // Bytes this process appended with `sync` and nobody appended since are on disk already.
+      if (!this.synced.delete(id)) {
+        const fh = await open(file, 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
       }
-    }
-    // Content-addressed: if the object already exists it holds the same bytes.
-    await withParentDir(target, () => rename(file, target));
-    await syncDir(dirname(target));
+      // Content-addressed: if the object already exists it holds the same bytes.
+      await withParentDir(target, () => rename(file, target));
+      await syncDir(dirname(target));
+    });
   }
 
   async uploadAbort(id: string): Promise<void> {

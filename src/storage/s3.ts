@@ -41,6 +41,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ConfigError, type S3Config } from '../config/index.js';
+import { rethrowFull } from '../errors/storage-full.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -129,6 +130,18 @@ export class S3Driver implements StorageDriver {
         connectionTimeout: 10_000,
       },
     });
+    // Every call: a bucket or cluster without room (RGW's QuotaExceeded, MinIO's free-space
+    // threshold, HTTP 507) becomes the registry's StorageFullError (507 to the client).
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          rethrowFull(err, 'storage');
+        }
+      },
+      { step: 'initialize', name: 'berthStorageFull' },
+    );
   }
 
   // ------------------------------------------------------------------------------------

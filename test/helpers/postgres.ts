@@ -58,3 +58,14 @@ async function admin(url: string, statement: string): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * Runs one SQL statement as the server's superuser (`postgres`, over the local socket; tests
+ * run as root): for what the test role may not do, such as creating a tablespace.
+ */
+export function asSuperuser(statement: string): string {
+  const u = new URL(postgresUrl());
+  const db = u.pathname.slice(1);
+  const port = u.port || '5432';
+  return execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', `psql -X -q -v ON_ERROR_STOP=1 -p ${port} -d ${db} -Atc "$0"`, statement], { encoding: 'utf8' });
+}
