@@ -63,12 +63,7 @@ export class Identifier {
    */
   identify(req: FastifyRequest, accept: readonly Credential[]): Promise<Caller> {
     const r = req as Memo;
-    return (r[CALLER] ??= this.resolve(req, accept).then((c) => {
-      if (c.kind === 'account') req.user = c.principal.username;
-      else if (c.kind === 'htpasswd') req.user = c.user;
-      else if (c.kind === 'registry-token' && c.token.subject) req.user = c.token.subject;
-      return c;
-    }));
+    return (r[CALLER] ??= this.resolve(req, accept));
   }
 
   /** The account one of Berth's own registry tokens names: null for anonymous or external tokens, or an account gone or disabled. */
@@ -86,7 +81,9 @@ export class Identifier {
       const a = this.parts.accounts;
       if (!a || !accept.includes('session')) return ANONYMOUS;
       const principal = await sessionPrincipal({ stores: a.stores, accounts: a.service }, req);
-      return principal ? { kind: 'account', via: 'session', principal } : ANONYMOUS;
+      if (!principal) return ANONYMOUS;
+      req.user = principal.username;
+      return { kind: 'account', via: 'session', principal };
     }
     const space = header.indexOf(' ');
     const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
@@ -97,7 +94,12 @@ export class Identifier {
     }
     if (scheme === 'bearer') {
       const secret = header.slice(space + 1).trim();
-      return secret.startsWith(TOKEN_PREFIX) && !this.parts.htpasswd ? this.secret(req, null, secret, accept) : this.registryToken(secret, accept);
+      if (secret.startsWith(TOKEN_PREFIX) && !this.parts.htpasswd) return this.secret(req, null, secret, accept);
+      // The /v2 hot path: no further async layer than the verifier's (cached) check.
+      if (this.parts.verifier && !accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
+      const token = await this.verifyRegistryToken(secret);
+      if (token.subject) req.user = token.subject;
+      return { kind: 'registry-token', token };
     }
     throw new InvalidCredentials('unknown', 'unsupported Authorization scheme');
   }
@@ -108,7 +110,10 @@ export class Identifier {
     const kind: Credential = !htpasswd && secret.startsWith(TOKEN_PREFIX) ? 'access-token' : 'password';
     if (!accept.includes(kind)) throw new InvalidCredentials(kind, kind === 'password' ? 'this endpoint takes no password' : 'this endpoint takes no access token');
     if (htpasswd) {
-      if (user !== null && (await htpasswd.verify(user, secret))) return { kind: 'htpasswd', user };
+      if (user !== null && (await htpasswd.verify(user, secret))) {
+        req.user = user;
+        return { kind: 'htpasswd', user };
+      }
       if (user !== null) req.log.info({ user: user.slice(0, 64) }, 'authentication failed');
       throw new InvalidCredentials(kind, 'invalid username or password');
     }
@@ -116,6 +121,7 @@ export class Identifier {
     if (!accounts) return ANONYMOUS;
     const username = user ?? (await this.tokenOwner(secret));
     const principal = await accounts.service.authenticate(username, secret, req.ip);
+    req.user = principal.username;
     return { kind: 'account', via: principal.accessTokenId !== undefined ? 'access-token' : 'password', principal };
   }
 
@@ -124,11 +130,6 @@ export class Identifier {
     const token = await stores.credentials.accessTokenByHash(sha256Hex(secret));
     const owner = token ? await stores.users.userById(token.userId) : null;
     return owner?.username ?? '';
-  }
-
-  private async registryToken(secret: string, accept: readonly Credential[]): Promise<Caller> {
-    if (this.parts.verifier && !accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
-    return { kind: 'registry-token', token: await this.verifyRegistryToken(secret) };
   }
 
   /** A registry token that did not come in this request's header (search exchanges Basic credentials for one at an external issuer). */

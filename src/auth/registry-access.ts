@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalog.js';
 import type { VerifiedToken } from '../token/tokens.js';
 import type { ResourceScope } from './authorizer.js';
-import { InvalidCredentials, type Credential, type Identifier } from './identify.js';
+import { InvalidCredentials, type Caller, type Credential, type Identifier } from './identify.js';
 import type { Action, CatalogViewer } from './policy.js';
 import type { Revocations } from './revocations.js';
 
@@ -87,17 +87,17 @@ export class TokenAccess implements AccessControl {
 
   /** The verified token, or a 401 challenge for `scope` (error="invalid_token" when one was presented and refused). */
   private async token(req: FastifyRequest, scope: string | null): Promise<VerifiedToken> {
-    let t: VerifiedToken | null;
+    let caller: Caller;
     try {
-      t = await this.verified(req);
+      caller = await this.opts.identifier.identify(req, V2_CREDENTIALS);
     } catch (err) {
       if (!(err instanceof InvalidCredentials)) throw err;
       if (err.credential !== 'registry-token') throw this.challenge(req, scope);
       req.log.info({ reason: err.reason ?? err.message }, 'bearer token refused');
       throw this.challenge(req, scope, 'invalid_token');
     }
-    if (!t) throw this.challenge(req, scope);
-    return t;
+    if (caller.kind !== 'registry-token') throw this.challenge(req, scope);
+    return caller.token;
   }
 
   /** The caller's registry token; null when there is none. */
