@@ -2,6 +2,7 @@
 // URL (PATCH streamed or chunked, GET status, PUT to finish, DELETE to cancel).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { openMetadata } from '../../src/metadata/open.js';
 import {
   api,
   asBody,
@@ -269,7 +270,19 @@ describe('streamed and chunked uploads', () => {
       },
     });
     const slow = fetch(loc, { method: 'PATCH', headers: OCTET, body, duplex: 'half' } as RequestInit);
-    await new Promise((r) => setTimeout(r, 500)); // the slow PATCH has reached the server and holds the session
+    // Wait until the slow PATCH holds the session (its claim is in the database).
+    const id = new URL(loc).pathname.split('/').pop()!;
+    const meta = await openMetadata(srv.config);
+    try {
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const row = await meta.db.selectFrom('uploads').select('lease_token').where('id', '=', id).executeTakeFirst();
+        if (row?.lease_token) break;
+        assert.ok(Date.now() < deadline, 'the slow PATCH never claimed the session');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await meta.close();
+    }
     const other = randomBlob(5000);
     const racing = [await patch(loc, other), await patch(loc, other, '0-4999'), await finish(loc, digestOf(other), other)];
     for (const res of racing) {
