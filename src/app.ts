@@ -5,7 +5,9 @@ import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
 import { buildTokenAuth } from './auth/token-auth.js';
-import { openAccess } from './http/access.js';
+import { HtpasswdVerifier } from './auth/htpasswd.js';
+import { Identifier } from './auth/identify.js';
+import { openAccess } from './auth/registry-access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
 import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
@@ -66,6 +68,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const store = new RegistryStore(meta);
   const uploads = new UploadService(storage, store);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
+  // Who is calling, for every surface (auth/identify.ts).
+  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path) } : {});
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
@@ -129,7 +133,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       );
     });
   }
-  if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, config.auth.htpasswd.path);
+  if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
   // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
   app.get('/healthz', async (_req, reply) => {
@@ -137,7 +141,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
   });
   registerV2Routes(app, ctx);
-  registerV1Routes(app, index, v1AuthOf(config, tokenAuth));
+  registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below

@@ -1,44 +1,22 @@
-// Who is calling the REST API, and the guards every route picks from.
-// Basic carries a password or an access token; Bearer carries an access token.
-// Both go through AccountService.authenticate, so failures are rate-limited alike.
+// Who is calling the REST API (and the UI's JSON routes), and the guards every route picks
+// from. identify() in auth/identify.ts works it out: a password or an access token (Basic,
+// or an access token as Bearer), or the UI's session cookie with its CSRF header.
 import type { FastifyRequest } from 'fastify';
-import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
-import { parseBasic } from '../auth/htpasswd.js';
+import type { Credential } from '../auth/identify.js';
 import type { Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
 import type { AuditEntry } from '../metadata/accounts/audit-log.js';
-import { sessionPrincipal } from '../ui/sessions.js';
 import type { ApiDeps } from './deps.js';
 
 const callers = new WeakMap<FastifyRequest, Principal | null>();
 
-/** onRequest hook body: authenticates the caller once; throws 401/429 for bad credentials. */
-export async function identify(d: ApiDeps, req: FastifyRequest): Promise<void> {
-  const header = req.headers.authorization;
-  let principal: Principal | null = null;
-  if (header && /^basic\s/i.test(header)) {
-    const creds = parseBasic(header);
-    if (!creds) throw unauthorized('malformed Basic credentials');
-    principal = await d.accounts.authenticate(creds.user, creds.password, req.ip);
-  } else if (header && /^bearer\s/i.test(header)) {
-    const secret = header.slice(7).trim();
-    // Registry JWTs are for /v2; the API takes access tokens, found by their hash.
-    const owner = secret.startsWith(TOKEN_PREFIX) ? await tokenOwner(d, secret) : '';
-    principal = await d.accounts.authenticate(owner, secret, req.ip);
-  } else if (header) {
-    throw unauthorized('unsupported Authorization scheme');
-  } else {
-    // The web UI's session cookie, accepted only with its CSRF header (src/ui/sessions.ts).
-    principal = await sessionPrincipal(d, req);
-  }
-  if (principal) req.user = principal.username;
-  callers.set(req, principal);
-}
+/** The API manages accounts: registry tokens (whose grants are for /v2) are not taken. */
+const API_CREDENTIALS: readonly Credential[] = ['password', 'access-token', 'session'];
 
-async function tokenOwner(d: ApiDeps, secret: string): Promise<string> {
-  const token = await d.stores.credentials.accessTokenByHash(sha256Hex(secret));
-  const user = token ? await d.stores.users.userById(token.userId) : null;
-  return user?.username ?? '';
+/** onRequest hook body: identifies the caller once; throws 401/403/429 for bad credentials. */
+export async function identify(d: Pick<ApiDeps, 'identifier'>, req: FastifyRequest): Promise<void> {
+  const c = await d.identifier.identify(req, API_CREDENTIALS);
+  callers.set(req, c.kind === 'account' ? c.principal : null);
 }
 
 /** The caller, or null when anonymous. */

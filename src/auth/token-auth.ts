@@ -2,7 +2,6 @@
 // replica uses on /v2, and (with the built-in issuer) the accounts, key ring
 // and token issuer behind /token and /api/v1.
 import { readConfiguredFile, type BerthConfig } from '../config/index.js';
-import { TokenAccess } from '../http/access.js';
 import { accountStores, type AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealer } from '../token/key-sealer.js';
@@ -10,6 +9,8 @@ import { KeyRing } from '../token/keys.js';
 import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
 import { Authorizer } from './authorizer.js';
+import { Identifier } from './identify.js';
+import { TokenAccess } from './registry-access.js';
 import { Revocations } from './revocations.js';
 
 /** What the built-in token service and the REST API need. */
@@ -23,6 +24,7 @@ export interface AccountServices {
   service: string;
   refreshTtlMs: number;
   revocations: Revocations;
+  identifier: Identifier;
 }
 
 /** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
@@ -35,6 +37,8 @@ export interface TokenAuth {
   verifier: TokenVerifier;
   /** The token endpoint clients are sent to; null = this server's /token. */
   realm: string | null;
+  /** Who is calling, for every surface. */
+  identifier: Identifier;
 }
 
 export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<TokenAuth> {
@@ -57,10 +61,14 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     rootCertBundle: t.rootcertbundle || undefined,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
-  const access = new TokenAccess({ verifier, service: t.service, realm, users: t.builtin ? stores.users : undefined, revocations });
-  if (!keys || !revocations) return { access, services: null, verifier, realm };
+  if (!keys || !revocations) {
+    const identifier = new Identifier({ verifier });
+    return { access: new TokenAccess({ identifier, service: t.service, realm }), services: null, verifier, realm, identifier };
+  }
 
   const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
+  const identifier = new Identifier({ verifier, accounts: { service: accounts, stores } });
+  const access = new TokenAccess({ identifier, service: t.service, realm, revocations });
   const a = config.auth!.accounts;
   const password = a.adminpassword || (a.adminpasswordfile ? readConfiguredFile('auth.accounts.adminpasswordfile', a.adminpasswordfile, 'utf8').trim() : '');
   if (password) await accounts.bootstrapAdmin(a.adminuser, password);
@@ -68,6 +76,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     access,
     verifier,
     realm,
+    identifier,
     services: {
       accounts,
       stores,
@@ -78,6 +87,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       service: t.service,
       refreshTtlMs: t.refreshexpiration,
       revocations,
+      identifier,
     },
   };
 }

@@ -1,20 +1,20 @@
-// Basic authentication in front of /v2 (htpasswd mode).
+// Basic authentication in front of /v2 (htpasswd mode), through identify() (auth/identify.ts).
 import type { FastifyInstance } from 'fastify';
-import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
+import { InvalidCredentials, type Identifier } from '../auth/identify.js';
 import { RegistryError } from '../errors/catalog.js';
 
-export function registerHtpasswdAuth(app: FastifyInstance, realm: string, path: string): void {
-  const verifier = new HtpasswdVerifier(path);
+export function registerHtpasswdAuth(app: FastifyInstance, realm: string, identifier: Identifier): void {
   const challenge = `Basic realm="${realm.replace(/["\\]/g, '')}"`;
   app.addHook('onRequest', async (request) => {
     if (!request.url.startsWith('/v2')) return;
-    const creds = parseBasic(request.headers.authorization);
-    if (creds && (await verifier.verify(creds.user, creds.password))) {
-      request.user = creds.user;
-      return;
+    let kind: string;
+    try {
+      kind = (await identifier.identify(request, ['password'])).kind;
+    } catch (err) {
+      if (!(err instanceof InvalidCredentials)) throw err;
+      kind = 'refused';
     }
-    if (creds) request.log.info({ user: creds.user.slice(0, 64) }, 'authentication failed');
-    throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
+    if (kind !== 'htpasswd') throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
   });
 }
 

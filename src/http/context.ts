@@ -1,7 +1,7 @@
 // What the HTTP handlers receive: the registry services plus a few settings.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEntry } from '../metadata/accounts/audit-log.js';
-import type { AccessControl } from './access.js';
+import type { AccessControl } from '../auth/registry-access.js';
 import type { BlobService } from '../registry/blobs.js';
 import type { ListingService } from '../registry/listing.js';
 import type { ManifestService } from '../registry/manifests.js';

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { REFRESH_PREFIX, sha256Hex, type AccountService } from '../auth/accounts.js';
 import { parseScope, type Authorizer, type ResourceScope } from '../auth/authorizer.js';
+import type { Credential, Identifier } from '../auth/identify.js';
 import type { Principal } from '../auth/policy.js';
 import type { Revocations } from '../auth/revocations.js';
-import { parseBasic } from '../auth/htpasswd.js';
 import { RegistryError } from '../errors/catalog.js';
 import { OAuthError } from '../errors/oauth.js';
 import type { AccountStores } from '../metadata/accounts/index.js';
@@ -27,7 +27,11 @@ export interface TokenServiceDeps {
   service: string;
   refreshTtlMs: number;
   revocations: Revocations;
+  identifier: Identifier;
 }
+
+/** GET /token: a password or an access token (Basic, or an access token as Bearer), or nothing. */
+const TOKEN_CREDENTIALS: readonly Credential[] = ['password', 'access-token'];
 
 
 export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): void {
@@ -36,8 +40,8 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     checkService(q.get('service'), d.service);
     // Before anything that decides the grants (auth/revocations.ts).
     const mark = await d.revocations.mark();
-    const creds = parseBasic(req.headers.authorization);
-    const principal = creds ? await d.accounts.authenticate(creds.user, creds.password, req.ip) : null;
+    const caller = await d.identifier.identify(req, TOKEN_CREDENTIALS);
+    const principal = caller.kind === 'account' ? caller.principal : null;
     const scopes = q.getAll('scope').flatMap((s) => s.split(' '));
     const res = await issue(d, req, principal, scopes, mark);
     if (principal && q.get('offline_token') === 'true') {

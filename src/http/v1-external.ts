@@ -10,15 +10,17 @@
 // A token that grants catalog search (or *) sees every repository: the issuer decided, as for
 // /v2/_catalog. Anything else is a 401 naming the scope; an issuer that cannot be asked, a 503.
 import type { FastifyRequest } from 'fastify';
+import { InvalidCredentials, type Identifier } from '../auth/identify.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { Viewer } from '../index/store.js';
 import { TokenEndpointError, requestToken } from '../token/token-request.js';
-import { TokenError, type TokenVerifier } from '../token/tokens.js';
+import type { VerifiedToken } from '../token/tokens.js';
 
 export const SEARCH_SCOPE = 'registry:catalog:search';
 
 export interface ExternalSearchOptions {
-  verifier: TokenVerifier;
+  /** Reads the request's own Bearer token (auth/identify.ts) and verifies exchanged ones. */
+  identifier: Identifier;
   service: string;
   /** The issuer's token endpoint (auth.token.realm); null when none is configured. */
   realm: string | null;
@@ -30,27 +32,28 @@ export class ExternalSearchAccess {
   async viewer(req: FastifyRequest): Promise<Viewer> {
     const header = req.headers.authorization;
     if (!header) throw this.challenge(req);
-    let token: string | null;
-    if (/^bearer\s/i.test(header)) {
-      token = header.slice(7).trim();
-    } else if (/^basic\s/i.test(header) && this.opts.realm) {
-      try {
-        token = await requestToken(this.opts.realm, { service: this.opts.service, scope: SEARCH_SCOPE, authorization: header });
-      } catch (err) {
-        if (!(err instanceof TokenEndpointError)) throw err;
-        req.log.warn({ reason: err.message }, 'search: the token issuer cannot be asked');
-        throw new RegistryError('UNAVAILABLE', 'the token issuer cannot be reached to authorize the search');
-      }
-      if (!token) throw this.challenge(req, 'invalid_token');
-    } else {
-      throw this.challenge(req, 'invalid_token');
-    }
-    let verified;
+    let verified: VerifiedToken;
     try {
-      verified = await this.opts.verifier.verify(token);
+      if (/^basic\s/i.test(header) && this.opts.realm) {
+        let token: string | null;
+        try {
+          token = await requestToken(this.opts.realm, { service: this.opts.service, scope: SEARCH_SCOPE, authorization: header });
+        } catch (err) {
+          if (!(err instanceof TokenEndpointError)) throw err;
+          req.log.warn({ reason: err.message }, 'search: the token issuer cannot be asked');
+          throw new RegistryError('UNAVAILABLE', 'the token issuer cannot be reached to authorize the search');
+        }
+        if (!token) throw this.challenge(req, 'invalid_token');
+        verified = await this.opts.identifier.verifyRegistryToken(token);
+      } else {
+        // The request's own credential: only a registry token will do.
+        const caller = await this.opts.identifier.identify(req, ['registry-token']);
+        if (caller.kind !== 'registry-token') throw this.challenge(req, 'invalid_token');
+        verified = caller.token;
+      }
     } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-      req.log.info({ reason: err.message }, 'search: token refused');
+      if (!(err instanceof InvalidCredentials)) throw err;
+      req.log.info({ reason: err.reason ?? err.message }, 'search: token refused');
       throw this.challenge(req, 'invalid_token');
     }
     const grants = verified.access.some((a) => a.type === 'registry' && a.name === 'catalog' && (a.actions.includes('search') || a.actions.includes('*')));

@@ -13,44 +13,52 @@
 //   external    401 without a token granting catalog search (podman falls back to the catalog)
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BerthConfig } from '../config/index.js';
-import { TOKEN_PREFIX, sha256Hex } from '../auth/accounts.js';
-import { HtpasswdVerifier, parseBasic } from '../auth/htpasswd.js';
+import { InvalidCredentials, type Credential, type Identifier } from '../auth/identify.js';
 import type { Principal } from '../auth/policy.js';
-import type { AccountServices, TokenAuth } from '../auth/token-auth.js';
+import type { TokenAuth } from '../auth/token-auth.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { IndexService } from '../index/service.js';
 import type { Viewer } from '../index/store.js';
-import { TokenError } from '../token/tokens.js';
 import { ExternalSearchAccess, type ExternalSearchOptions } from './v1-external.js';
 
 export type V1Auth =
   | { mode: 'open' }
-  | { mode: 'htpasswd'; path: string; realm: string }
-  | { mode: 'token'; services: AccountServices; service: string }
+  | { mode: 'htpasswd'; identifier: Identifier; realm: string }
+  | { mode: 'token'; identifier: Identifier; service: string }
   | ({ mode: 'external' } & ExternalSearchOptions);
+
+/** Search with the built-in issuer takes what dockerd and people send: a registry token, a password or an access token. */
+const SEARCH_CREDENTIALS: readonly Credential[] = ['registry-token', 'password', 'access-token'];
 
 const DEFAULT_PAGE_SIZE = 25;
 
 export function registerV1Routes(app: FastifyInstance, index: IndexService, auth: V1Auth): void {
-  const htpasswd = auth.mode === 'htpasswd' ? new HtpasswdVerifier(auth.path) : null;
   const external = auth.mode === 'external' ? new ExternalSearchAccess(auth) : null;
 
   const viewer = async (req: FastifyRequest): Promise<Viewer> => {
-    const header = req.headers.authorization;
     if (auth.mode === 'open') return { all: true };
     if (auth.mode === 'htpasswd') {
-      const creds = parseBasic(header);
-      if (creds && (await htpasswd!.verify(creds.user, creds.password))) {
-        req.user = creds.user;
-        return { all: true };
-      }
+      const caller = await auth.identifier.identify(req, ['password']).catch((err) => {
+        if (err instanceof InvalidCredentials) return null;
+        throw err;
+      });
+      if (caller?.kind === 'htpasswd') return { all: true };
       throw new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': `Basic realm="${auth.realm.replace(/["\\]/g, '')}"` } });
     }
     if (auth.mode === 'external') return external!.viewer(req);
-    if (!header) return { all: false, userId: null };
-    const p = await principalOf(auth.services, req, header, auth.service);
-    if (p) req.user = p.username;
-    return viewerOf(p);
+    try {
+      const caller = await auth.identifier.identify(req, SEARCH_CREDENTIALS);
+      if (caller.kind === 'account') return viewerOf(caller.principal);
+      // Like the catalog: a registry token says who, not which access token it came from.
+      if (caller.kind === 'registry-token') return viewerOf(await auth.identifier.tokenAccount(caller.token));
+      return viewerOf(null);
+    } catch (err) {
+      if (!(err instanceof InvalidCredentials) || err.credential !== 'registry-token') throw err;
+      const realm = `${req.protocol}://${req.headers.host ?? 'localhost'}/token`;
+      throw new RegistryError('UNAUTHORIZED', err.message, {
+        headers: { 'WWW-Authenticate': `Bearer realm="${realm.replace(/["\\]/g, '')}",service="${auth.service.replace(/["\\]/g, '')}",scope="registry:catalog:search",error="invalid_token"` },
+      });
+    }
   };
 
   const send = (reply: FastifyReply, status: number, body: unknown) =>
@@ -85,36 +93,6 @@ function intParam(raw: string | null, fallback: number, min: number, max: number
   return Math.min(max, Math.max(min, Number(raw)));
 }
 
-/** Who the credentials belong to: Basic (password or access token), a Bearer access token, or a Bearer registry token. */
-async function principalOf(s: AccountServices, req: FastifyRequest, header: string, service: string): Promise<Principal | null> {
-  if (/^basic\s/i.test(header)) {
-    const creds = parseBasic(header);
-    if (!creds) throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
-    return s.accounts.authenticate(creds.user, creds.password, req.ip);
-  }
-  if (!/^bearer\s/i.test(header)) throw new RegistryError('UNAUTHORIZED', 'unsupported Authorization scheme');
-  const secret = header.slice(7).trim();
-  if (secret.startsWith(TOKEN_PREFIX)) {
-    const token = await s.stores.credentials.accessTokenByHash(sha256Hex(secret));
-    const owner = token ? await s.stores.users.userById(token.userId) : null;
-    return s.accounts.authenticate(owner?.username ?? '', secret, req.ip);
-  }
-  try {
-    const t = await s.verifier.verify(secret);
-    if (!t.builtin || t.subject === '') return null;
-    const user = await s.stores.users.userByName(t.subject);
-    if (!user || user.disabled) return null;
-    // Like the catalog: a registry token says who, not which access token it came from.
-    return { userId: user.id, username: user.username, isAdmin: user.isAdmin, robotOrgId: user.robotOrgId };
-  } catch (err) {
-    if (!(err instanceof TokenError)) throw err;
-    const realm = `${req.protocol}://${req.headers.host ?? 'localhost'}/token`;
-    throw new RegistryError('UNAUTHORIZED', 'invalid token', {
-      headers: { 'WWW-Authenticate': `Bearer realm="${realm.replace(/["\\]/g, '')}",service="${service.replace(/["\\]/g, '')}",scope="registry:catalog:search",error="invalid_token"` },
-    });
-  }
-}
-
 /** The search viewer of a principal (null = anonymous). */
 export function viewerOf(p: Principal | null): Viewer {
   if (!p) return { all: false, userId: null };
@@ -123,13 +101,13 @@ export function viewerOf(p: Principal | null): Viewer {
 }
 
 /** How /v1/search identifies callers, from the auth section of the configuration. */
-export function v1AuthOf(config: BerthConfig, tokenAuth: TokenAuth | null): V1Auth {
+export function v1AuthOf(config: BerthConfig, identifier: Identifier, tokenAuth: TokenAuth | null): V1Auth {
   const a = config.auth;
   if (a?.token) {
     if (!tokenAuth) throw new Error('auth.token is configured but token auth was not built');
-    const { services, verifier, realm } = tokenAuth;
-    return services ? { mode: 'token', services, service: a.token.service } : { mode: 'external', verifier, service: a.token.service, realm };
+    const { services, realm } = tokenAuth;
+    return services ? { mode: 'token', identifier, service: a.token.service } : { mode: 'external', identifier, service: a.token.service, realm };
   }
-  if (a?.htpasswd) return { mode: 'htpasswd', path: a.htpasswd.path, realm: a.htpasswd.realm };
+  if (a?.htpasswd) return { mode: 'htpasswd', identifier, realm: a.htpasswd.realm };
   return { mode: 'open' };
 }

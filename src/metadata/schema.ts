@@ -183,6 +183,21 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** One signed-in browser of the web UI (auth/sessions.ts). Rows live in the database, so every replica serves them. */
+export interface SessionsTable {
+  /** SHA-256 (hex) of the cookie's secret: a copy of the table holds no live cookie. */
+  id: string;
+  user_id: number;
+  /** The per-session CSRF token the browser must echo in X-Berth-CSRF. */
+  csrf: string;
+  created_at: number;
+  last_seen_at: number;
+  /** Absolute end of the session; it also ends after SESSION_IDLE_MS without use. */
+  expires_at: number;
+  address: string | null;
+  user_agent: string | null;
+}
+
 /**
  * Rights taken away (auth/revocations.ts): a registry token issued before the row (its
  * `rev` claim below the row's id) and naming the subject, repository or namespace is refused.
@@ -218,4 +233,5 @@ export interface Database {
   login_failures: LoginFailuresTable;
   audit_log: AuditLogTable;
   revocations: RevocationsTable;
+  sessions: SessionsTable;
 }

@@ -18,7 +18,7 @@ import { prepareRestInput } from '../http/rest-input.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import type { ManifestService } from '../registry/manifests.js';
 import { RegistryView } from './registry-view.js';
-import { CSRF_HEADER, SESSION_COOKIE, checkedSession, cookieValue, sessionStore, setSessionCookie } from './sessions.js';
+import { CSRF_HEADER, SESSION_COOKIE, checkedSession, cookieValue, setSessionCookie } from '../auth/sessions.js';
 import { STYLES } from './styles.js';
 
 export const UI_PREFIX = '/ui';
@@ -131,7 +131,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
   const vendor = loadVendor();
   const ready = assets.has('app.js');
   const page = asset(shell(ready), 'text/html; charset=utf-8');
-  const sessions = sessionStore(deps);
+  const sessions = deps.stores.sessions;
   const view = new RegistryView(deps.meta, registry.manifests);
 
   // The API answers 401 with `WWW-Authenticate: Basic`, which makes browsers pop up their

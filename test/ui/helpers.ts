@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { openMetadata } from '../../src/app.js';
 import { sha256Hex } from '../../src/auth/accounts.js';
 import type { TestServer } from '../helpers/api-server.js';
-import '../../src/ui/schema.js';
 import { readJsonReply } from '../helpers/json-reply.js';
 
 export interface Signed {

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import type { FastifyRequest } from 'fastify';
 import { startServer, type TestServer } from '../helpers/api-server.js';
 import { ADMIN, addUser, call, indexServer, ok, pushImage, setVisibility, type User } from '../index/helpers.js';
-import { sessionCookie } from '../../src/ui/sessions.js';
+import { sessionCookie } from '../../src/auth/sessions.js';
 import { sessionCount, sessionRow, signIn, withSession } from './helpers.js';
 
 const s: TestServer = indexServer();

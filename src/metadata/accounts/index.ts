@@ -7,6 +7,7 @@ import { LoginFailureStore } from './login-failures.js';
 import { OrgStore } from './orgs.js';
 import { RepositoryAccessStore } from './repository-access.js';
 import { RevocationStore } from './revocations.js';
+import { SessionStore } from './sessions.js';
 import { SigningKeyStore } from './signing-keys.js';
 import { UserStore } from './users.js';
 
@@ -24,6 +25,8 @@ export interface AccountStores {
   audit: AuditLog;
   /** Rights taken away, for registry tokens already issued (auth/revocations.ts). */
   revocations: RevocationStore;
+  /** The web UI's sign-in sessions. */
+  sessions: SessionStore;
 }
 
 export function accountStores(meta: MetadataDb): AccountStores {
@@ -36,5 +39,6 @@ export function accountStores(meta: MetadataDb): AccountStores {
     loginFailures: new LoginFailureStore(meta),
     audit: new AuditLog(meta),
     revocations: new RevocationStore(meta),
+    sessions: new SessionStore(meta),
   };
 }

@@ -1,4 +1,4 @@
-// The web UI's sign-in sessions (src/ui/sessions.ts). Types: src/ui/schema.ts.
+// The web UI's sign-in sessions (src/auth/sessions.ts, src/metadata/accounts/sessions.ts). Types: src/metadata/schema.ts.
 import type { BerthMigration } from './columns.js';
 
 export const migration: BerthMigration = {

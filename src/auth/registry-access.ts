@@ -1,14 +1,17 @@
-// Access control for /v2: what each request needs, and whether its bearer token
-// grants it. Without token auth (open or htpasswd mode) everything authenticated
-// is allowed. Private repositories answer exactly like missing ones.
+// Access control for /v2: what each request needs, and whether the caller's registry
+// token grants it (identify() in auth/identify.ts finds the token). Without token auth
+// (open or htpasswd mode) everything authenticated is allowed. Private repositories
+// answer exactly like missing ones.
 import type { FastifyRequest } from 'fastify';
-import type { ResourceScope } from '../auth/authorizer.js';
-import type { Action, CatalogViewer } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
-import type { Revocations } from '../auth/revocations.js';
-import type { UserStore } from '../metadata/accounts/users.js';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '../token/tokens.js';
+import type { VerifiedToken } from '../token/tokens.js';
+import type { ResourceScope } from './authorizer.js';
+import { InvalidCredentials, type Credential, type Identifier } from './identify.js';
+import type { Action, CatalogViewer } from './policy.js';
+import type { Revocations } from './revocations.js';
 
+/** /v2 in token mode takes registry tokens only; clients get them from the realm. */
+const V2_CREDENTIALS: readonly Credential[] = ['registry-token'];
 
 export interface AccessControl {
   /** GET /v2/: is the caller authenticated the way this registry wants? */
@@ -32,18 +35,13 @@ export const openAccess: AccessControl = {
 };
 
 export interface TokenAccessOptions {
-  verifier: TokenVerifier;
+  identifier: Identifier;
   service: string;
   /** The token endpoint; null = this server's /token, resolved per request. */
   realm: string | null;
-  /** Accounts, when the built-in issuer runs (to filter the catalog per caller). */
-  users?: UserStore;
   /** Rights taken away since our tokens were issued. */
   revocations?: Revocations;
 }
-
-const TOKEN = Symbol('berth.token');
-type WithToken = FastifyRequest & { [TOKEN]?: Promise<VerifiedToken | null> };
 
 export class TokenAccess implements AccessControl {
   constructor(private readonly opts: TokenAccessOptions) {}
@@ -67,7 +65,10 @@ export class TokenAccess implements AccessControl {
   }
 
   async mayPull(req: FastifyRequest, name: string): Promise<boolean> {
-    const t = await this.verified(req);
+    const t = await this.verified(req).catch((err) => {
+      if (err instanceof InvalidCredentials) return null;
+      throw err;
+    });
     return t !== null && !this.revoked(t, name) && allows(t.access, 'repository', name, 'pull');
   }
 
@@ -76,41 +77,33 @@ export class TokenAccess implements AccessControl {
     const t = await this.token(req, scope);
     if (!allows(t.access, 'registry', 'catalog', '*')) throw this.challenge(req, scope, 'insufficient_scope');
     if (!t.builtin) return 'all'; // an external issuer granted the catalog: it decided who sees it
-    if (t.subject === '' || !this.opts.users) return { userId: null, all: false };
-    const user = await this.opts.users.userByName(t.subject);
-    if (!user || user.disabled) return { userId: null, all: false };
-    return { userId: user.id, username: user.username, all: user.isAdmin };
+    const who = await this.opts.identifier.tokenAccount(t);
+    return who ? { userId: who.userId, username: who.username, all: who.isAdmin } : { userId: null, all: false };
   }
 
   private revoked(t: VerifiedToken, name: string): boolean {
     return t.builtin && this.opts.revocations?.repositoryRevoked(name, t.mark) === true;
   }
 
-  /** The verified token, or a 401 challenge for `scope`. */
+  /** The verified token, or a 401 challenge for `scope` (error="invalid_token" when one was presented and refused). */
   private async token(req: FastifyRequest, scope: string | null): Promise<VerifiedToken> {
-    const header = req.headers.authorization;
-    if (!header || !/^bearer\s/i.test(header)) throw this.challenge(req, scope);
-    const t = await this.verified(req);
-    if (!t) throw this.challenge(req, scope, 'invalid_token');
+    let t: VerifiedToken | null;
+    try {
+      t = await this.verified(req);
+    } catch (err) {
+      if (!(err instanceof InvalidCredentials)) throw err;
+      if (err.credential !== 'registry-token') throw this.challenge(req, scope);
+      req.log.info({ reason: err.reason ?? err.message }, 'bearer token refused');
+      throw this.challenge(req, scope, 'invalid_token');
+    }
+    if (!t) throw this.challenge(req, scope);
     return t;
   }
 
-  private verified(req: FastifyRequest): Promise<VerifiedToken | null> {
-    const r = req as WithToken;
-    r[TOKEN] ??= (async () => {
-      const header = req.headers.authorization;
-      if (!header || !/^bearer\s/i.test(header)) return null;
-      try {
-        const t = await this.opts.verifier.verify(header.slice(7).trim());
-        req.user = t.subject || undefined;
-        return t;
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
-        req.log.info({ reason: err.message }, 'bearer token refused');
-        return null;
-      }
-    })();
-    return r[TOKEN];
+  /** The caller's registry token; null when there is none. */
+  private async verified(req: FastifyRequest): Promise<VerifiedToken | null> {
+    const caller = await this.opts.identifier.identify(req, V2_CREDENTIALS);
+    return caller.kind === 'registry-token' ? caller.token : null;
   }
 
   private challenge(req: FastifyRequest, scope: string | null, error?: string, detail?: unknown, code: 'UNAUTHORIZED' | 'DENIED' = 'UNAUTHORIZED'): RegistryError {
