@@ -80,7 +80,7 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
       checkResource(resource);
       const { secret, token } = await d.accounts.createAccessToken(
         user,
-        { name: req.body.name, scopes: req.body.scopes, resource, expiresAt: expiry(req.body, Date.now()) },
+        { name: req.body.name, scopes: req.body.scopes, resource, expiresAt: expiry(req.body, d.now()) },
         auditOf(req, 'token.create', user.username),
       );
       return reply.code(201).send({ ...view(token), secret });

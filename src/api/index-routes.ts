@@ -194,7 +194,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       const clean = (s: string | null | undefined) => (s === undefined ? undefined : s === null || s.trim() === '' ? null : s);
       // One line (control characters are refused by src/http/rest-input.ts).
       const description = clean(body.description === undefined || body.description === null ? body.description : body.description.trim());
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
         await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
@@ -208,7 +208,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
   const star = async (req: FastifyRequest, onOff: boolean) => {
     const who = person(req);
     const repo = await visible(who, target(req, 'star').name);
-    const starCount = await store.setStar(repo.id, who.userId, onOff, Date.now());
+    const starCount = await store.setStar(repo.id, who.userId, onOff, d.now());
     return { name: repo.name, starred: onOff, starCount };
   };
   const starSchema = (summary: string) => op('index', summary, { ok: { 200: starResult }, errors: [400, 403, 404] });
@@ -289,7 +289,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     },
     async (req) => {
       const repo = await administered(req, target(req, 'comment-settings').name);
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
         await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
@@ -333,7 +333,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       const { repo, comment } = await readable(req, 'comment');
       const allowed = comment.authorId === who0.userId || who0.isAdmin || (await authorizer.mayAdminister(who0, repo.name));
       if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.deleteComment(tx, comment.id);
         if (comment.authorId !== who0.userId) {
@@ -385,7 +385,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     if (!/^\d{1,15}$/.test(req.params.id)) throw commentNotFound();
     const comment = await store.comment(Number(req.params.id));
     if (!comment) throw commentNotFound();
-    const now = Date.now();
+    const now = d.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
       await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);

@@ -347,9 +347,9 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
     async (req) => {
       const name = repoName(req, 'watch');
       const who = await visibleToCaller(req, name);
-      await d.meta.transaction((tx) => store.watch(tx, who.userId, name, Date.now()));
+      await d.meta.transaction((tx) => store.watch(tx, who.userId, name, d.now()));
       const w = await store.watching(who.userId, name);
-      return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? Date.now() };
+      return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? d.now() };
     },
   );
 

@@ -85,7 +85,7 @@ export class Identifier {
     if (!header) {
       const a = this.parts.accounts;
       if (!a || !accept.includes('session')) return ANONYMOUS;
-      const principal = await sessionPrincipal({ stores: a.stores, accounts: a.service }, req);
+      const principal = await sessionPrincipal({ stores: a.stores, accounts: a.service, now: a.service.now }, req);
       return principal ? { kind: 'account', via: 'session', principal } : ANONYMOUS;
     }
     const space = header.indexOf(' ');

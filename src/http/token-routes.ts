@@ -28,6 +28,8 @@ export interface TokenServiceDeps {
   refreshTtlMs: number;
   revocations: Revocations;
   identifier: Identifier;
+  /** The app's clock: refresh tokens' creation and expiry. */
+  now: () => number;
 }
 
 /** GET /token: a password or an access token (Basic, or an access token as Bearer), or nothing. */
@@ -128,7 +130,7 @@ async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Princi
 
 async function newRefreshToken(d: TokenServiceDeps, principal: Principal, clientId: string): Promise<string> {
   const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
-  const now = Date.now();
+  const now = d.now();
   await d.meta.transaction(async (tx) => {
     await d.stores.credentials.createRefreshToken(
       tx,

@@ -29,12 +29,13 @@ export class TokenIssuer {
     private readonly keys: KeyRing,
     private readonly issuer: string,
     private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** `mark`: the revocation mark read before the grants were decided (auth/revocations.ts). */
   async issue(subject: string, audience: string, access: ResourceScope[], mark: number): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     const { kid, alg, key } = await this.keys.signingKey();
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.now() / 1000);
     const expiresIn = Math.max(1, Math.floor(this.ttlMs / 1000));
     const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), rev: mark })
       .setProtectedHeader({ alg, kid, typ: 'JWT' })
@@ -61,6 +62,8 @@ export interface VerifierOptions {
   rootCertBundle?: string;
   /** Rights taken away since Berth's own tokens were issued (external issuers decide their own). */
   revocations?: Revocations;
+  /** The clock tokens are checked against (app.ts AppParts.now); Date.now by default. */
+  now?: () => number;
 }
 
 /** Verified tokens remembered per process (~1 KiB each). */
@@ -84,8 +87,10 @@ export class TokenVerifier {
    * trusted again, by its exact string, until it expires.
    */
   private readonly cache = new Map<string, CachedToken>();
+  private readonly now: () => number;
 
   constructor(private readonly opts: VerifierOptions) {
+    this.now = opts.now ?? Date.now;
     this.roots = opts.rootCertBundle ? loadBundle(opts.rootCertBundle) : [];
     this.external = opts.jwks
       ? /^https?:\/\//.test(opts.jwks)
@@ -97,7 +102,7 @@ export class TokenVerifier {
   async verify(token: string): Promise<VerifiedToken> {
     const hit = this.cache.get(token);
     if (hit) {
-      const now = Date.now();
+      const now = this.now();
       if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return this.unrevoked(hit.result);
       this.cache.delete(token);
     }
@@ -109,7 +114,14 @@ export class TokenVerifier {
     }
     if (!header.alg || !ALGORITHMS.includes(header.alg)) throw new TokenError('unsupported token algorithm');
     const own = this.opts.keys && header.kid && !header.x5c ? await this.opts.keys.publicKey(header.kid) : null;
-    const check = { issuer: this.opts.issuer, audience: this.opts.service, algorithms: ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp'] };
+    const check = {
+      issuer: this.opts.issuer,
+      audience: this.opts.service,
+      algorithms: ALGORITHMS,
+      clockTolerance: CLOCK_TOLERANCE_S,
+      requiredClaims: ['exp'],
+      currentDate: new Date(this.now()),
+    };
     let payload: JWTPayload;
     try {
       if (own) payload = (await jwtVerify(token, own, check)).payload;
@@ -156,7 +168,7 @@ export class TokenVerifier {
   /** The leaf of an x5c chain, accepted when it is one of the roots or was issued (and signed) by one. */
   private keyFromChain(x5c: string[]): KeyObject {
     const chain = x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
-    const now = Date.now();
+    const now = this.now();
     for (const c of chain) {
       if (Date.parse(c.validFrom) > now || Date.parse(c.validTo) < now) throw new TokenError('token certificate is not valid now');
     }

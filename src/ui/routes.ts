@@ -172,7 +172,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
       ui.get('/session', async (req, reply) => {
         reply.header('Cache-Control', 'no-store');
         const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
-        const row = secret ? await sessions.find(secret) : null;
+        const row = secret ? await sessions.find(secret, deps.now()) : null;
         const user = row ? await me(row.userId, row.createdAt) : null;
         if (!row || !user) {
           if (secret) setSessionCookie(req, reply, null);
@@ -201,13 +201,13 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
           if (who.accessTokenId !== undefined || who.robotOrgId !== null) throw new RestError('DENIED', 'sign in with your password, not an access token');
           const old = cookieValue(req.headers.cookie, SESSION_COOKIE);
           if (old) {
-            const row = await sessions.find(old);
+            const row = await sessions.find(old, deps.now());
             if (row) await sessions.delete(row.id);
           }
-          const { secret, csrf } = await sessions.create(who.userId, { address: req.ip, userAgent: req.headers['user-agent'] ?? null });
+          const { secret, csrf } = await sessions.create(who.userId, { address: req.ip, userAgent: req.headers['user-agent'] ?? null }, deps.now());
           await deps.accounts.audit({ actor: who.username, action: 'login.session', target: who.username, address: req.ip });
           setSessionCookie(req, reply, secret);
-          return { user: await me(who.userId, Date.now()), csrf };
+          return { user: await me(who.userId, deps.now()), csrf };
         },
       );
 

@@ -2,9 +2,11 @@
 // token, scoped, revocable (with the refresh tokens their logins produced).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { TestClock } from '../helpers/clock.js';
 import { accountsServer, addUser, call, expect, pushAs } from './helpers.js';
 
-const s = accountsServer();
+const clock = new TestClock();
+const s = accountsServer({}, { parts: { now: clock.now } });
 let nina: { user: string; password: string };
 
 async function tokenRequest(query: Record<string, string | string[]>, creds?: { user: string; password: string }): Promise<Response> {
@@ -84,10 +86,16 @@ describe('api/v1 access tokens', () => {
   });
 
   it('refuses an expired token', async () => {
-    const { body } = expect(await call(s, 'POST', '/user/tokens', nina, { name: 'brief', scopes: ['pull'], expiresAt: Date.now() + 1500 }), 201);
+    const expiresAt = clock.now() + 3_600_000;
+    const { body } = expect(await call(s, 'POST', '/user/tokens', nina, { name: 'brief', scopes: ['pull'], expiresAt }), 201);
+    const creds = { user: 'nina', password: body.secret as string };
     expect(await call(s, 'GET', '/user', { bearer: body.secret }), 200);
-    await new Promise((r) => setTimeout(r, 1600));
-    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 401);
+    clock.advanceTo(expiresAt - 1000);
+    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 200, undefined, 'a second before it expires');
+    expect(await call(s, 'GET', '/user', creds), 200, undefined, 'as a password, a second before it expires');
+    clock.advanceTo(expiresAt);
+    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 401, undefined, 'when it expires');
+    expect(await call(s, 'GET', '/user', creds), 401, undefined, 'as a password, when it expires');
   });
 
   it('revocation stops the token and the refresh tokens it produced', async () => {

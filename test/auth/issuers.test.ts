@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8 } from 'jose';
 import { openMetadata } from '../../src/app.js';
 import { SigningKeyStore } from '../../src/metadata/accounts/signing-keys.js';
-import { KeyRing } from '../../src/token/keys.js';
+import { KeyRing, UNKNOWN_KID_RELOAD_MS } from '../../src/token/keys.js';
 import { libtrustKeyId } from '../../src/token/tokens.js';
 import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
+import { TestClock } from '../helpers/clock.js';
 import { TOKEN_AUTH, TokenClient, parseChallenge } from '../helpers/token-client.js';
 
 async function get(server: TestServer, p: string, token: string): Promise<number> {
@@ -27,8 +28,9 @@ function claims(access: object[], extra: Record<string, unknown> = {}) {
 
 describe('key rotation', () => {
   let server: TestServer;
+  const clock = new TestClock();
   before(async () => {
-    server = await startServer({ config: TOKEN_AUTH });
+    server = await startServer({ config: TOKEN_AUTH, parts: { now: clock.now } });
   });
   after(async () => {
     await server.close();
@@ -45,7 +47,7 @@ describe('key rotation', () => {
       await other.init();
       const newKid = await other.rotate();
       const { key, kid } = await other.signingKey();
-      await new Promise((r) => setTimeout(r, 300)); // replica A re-reads keys for an unknown kid at most every 250 ms
+      clock.advance(UNKNOWN_KID_RELOAD_MS + 1); // replica A re-reads keys for an unknown kid at most this often
       assert.equal(kid, newKid);
       const now = Math.floor(Date.now() / 1000);
       const fresh = await new SignJWT({ access: [{ type: 'registry', name: 'catalog', actions: ['*'] }] })

@@ -18,6 +18,7 @@ import { accountStores, type AccountStores } from '../../src/metadata/accounts/i
 import { openSqlite, type MetadataDb } from '../../src/metadata/database.js';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { BIN, Ctr, Docker, Podman, Skopeo, makeTlsAuthFixture, run, type RunResult } from '../helpers/clients.js';
+import { TestClock } from '../helpers/clock.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { request, type HttpResponse } from '../helpers/http.js';
 import { Layout, RegistryApi, assertLayoutMatches, assertRegistryHasLayout, verifyRegistryImage, writeUniqueLayout } from '../helpers/oci.js';
@@ -31,6 +32,8 @@ let reg: RegistryProcess;
 let meta: MetadataDb;
 let stores: AccountStores;
 let accounts: AccountService;
+/** The clock of `accounts` (the test's own changes), which a test moves past the server's times. */
+const clock = new TestClock();
 /** alice's personal access token (pull, push on any repository she may use) */
 let alicePat: string;
 /** an admin view of the registry (admins may pull everything) for server-side checks */
@@ -97,15 +100,21 @@ before(async () => {
   // accounts straight in the server's database (the CLI and REST API are not used here)
   meta = await openSqlite(path.join(reg.root, 'berth.db'));
   stores = accountStores(meta);
-  accounts = new AccountService(stores, meta, {
-    adminuser: ADMIN.user,
-    adminpassword: '',
-    adminpasswordfile: '',
-    loginlimit: 10,
-    addresslimit: 100,
-    loginwindow: 15 * 60_000,
-    bcryptcost: 4,
-  });
+  accounts = new AccountService(
+    stores,
+    meta,
+    {
+      adminuser: ADMIN.user,
+      adminpassword: '',
+      adminpasswordfile: '',
+      loginlimit: 10,
+      addresslimit: 100,
+      loginwindow: 15 * 60_000,
+      bcryptcost: 4,
+    },
+    undefined,
+    clock.now,
+  );
   const audit = { actor: null, action: 'user.create' };
   const alice = await accounts.createUser({ username: ALICE.user, password: ALICE.password }, audit);
   await accounts.createUser({ username: BOB.user, password: BOB.password }, audit);
@@ -468,7 +477,9 @@ step('docker: the stored refresh token stops working once its access token is re
   await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: ALICE.password + '\n' });
   const ok = await pull();
   assert.equal(ok.code, 0, ok.stderr);
-  await new Promise((r) => setTimeout(r, 5)); // the change must come after the refresh token
+  // The change must come after the refresh token docker holds (a password change ends those made before it).
+  const newest = await meta.db.selectFrom('refresh_tokens').select((eb) => eb.fn.max('created_at').as('at')).where('user_id', '=', alice.id).executeTakeFirstOrThrow();
+  clock.advanceTo(Number(newest.at) + 1);
   await accounts.setPassword(alice, 'alice-Changed-0', audit);
   try {
     const changed = await pull();

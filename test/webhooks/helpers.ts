@@ -9,6 +9,9 @@ import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
 import { webhooksOf } from '../../src/webhooks/index.js';
 import type { DeliveryWorker } from '../../src/webhooks/worker.js';
 import { readJsonReply } from '../helpers/json-reply.js';
+import { TestClock } from '../helpers/clock.js';
+
+export { TestClock };
 
 export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 
@@ -80,18 +83,6 @@ export class Receiver {
  */
 export const FAST = { interval: 50, backoff: 60_000, maxbackoff: 240_000, attempts: 5, timeout: 2000 };
 
-/** The worker's clock in the tests: wall time plus what the test advanced it by. */
-export class TestClock {
-  private offset = 0;
-  readonly now = (): number => Date.now() + this.offset;
-  /** Moves the clock forward to `at` (never back). */
-  advanceTo(at: number): void {
-    this.offset += Math.max(0, at - this.now());
-  }
-  advance(ms: number): void {
-    this.offset += ms;
-  }
-}
 
 /** A test server whose webhook worker runs on `clock`. */
 export interface HookServer extends TestServer {
