@@ -477,7 +477,8 @@ step('docker: the stored refresh token stops working once its access token is re
   await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: ALICE.password + '\n' });
   const ok = await pull();
   assert.equal(ok.code, 0, ok.stderr);
-  // The change must come after the refresh token docker holds (a password change ends those made before it).
+  // A password change revokes the user's refresh tokens and, in case one is written while it commits, ends any
+  // made before it: put the change after the one docker holds, so either alone must refuse it.
   const newest = await meta.db.selectFrom('refresh_tokens').select((eb) => eb.fn.max('created_at').as('at')).where('user_id', '=', alice.id).executeTakeFirstOrThrow();
   clock.advanceTo(Number(newest.at) + 1);
   await accounts.setPassword(alice, 'alice-Changed-0', audit);
