@@ -116,7 +116,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
     ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
     ...(config.http.tls
-      ? { https: { cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate), key: readConfiguredFile('http.tls.key', config.http.tls.key) } }
+      ? {
+          https: {
+            cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate),
+            key: readConfiguredFile('http.tls.key', config.http.tls.key),
+          },
+        }
       : {}),
   }) as unknown as FastifyInstance;
 

@@ -95,7 +95,11 @@ export class AccountService {
     return this.meta.transaction(async (tx) => {
       if (await this.stores.users.userByName(username, tx)) throw nameTaken();
       const id = await this.stores.users.createUser(tx, { username, passwordHash: unusable, robotOrgId: orgId }, now);
-      await this.stores.credentials.createAccessToken(tx, { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
+      await this.stores.credentials.createAccessToken(
+        tx,
+        { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null },
+        now,
+      );
       await this.stores.audit.record(tx, audit, now);
       return { user: (await this.stores.users.userById(id, tx))!, secret };
     });
@@ -121,7 +125,11 @@ export class AccountService {
     const secret = newSecret();
     const now = this.now();
     const id = await this.meta.transaction(async (tx) => {
-      const id = await this.stores.credentials.createAccessToken(tx, { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt }, now);
+      const id = await this.stores.credentials.createAccessToken(
+        tx,
+        { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt },
+        now,
+      );
       await this.stores.audit.record(tx, { ...audit, detail: { name: t.name, scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt } }, now);
       return id;
     });
@@ -196,9 +204,12 @@ export class AccountService {
     for (const [i, f] of counts.entries()) {
       if (f.count > limits[i].limit) {
         // A refused attempt is not a guess: take the counts back.
-        await this.meta.transaction(async (tx) => {
-          for (const { key } of limits) await failures.forgiveFailure(tx, key);
-        }, { durable: false });
+        await this.meta.transaction(
+          async (tx) => {
+            for (const { key } of limits) await failures.forgiveFailure(tx, key);
+          },
+          { durable: false },
+        );
         const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
         throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
       }
@@ -220,7 +231,12 @@ export class AccountService {
   private async failed(user: UserRow | null, address: string, now: number): Promise<never> {
     // Name only accounts that exist: a password typed into the user field is never stored.
     await this.meta.transaction(
-      (tx) => this.stores.audit.record(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now),
+      (tx) =>
+        this.stores.audit.record(
+          tx,
+          { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } },
+          now,
+        ),
       { durable: false },
     );
     throw new RegistryError('UNAUTHORIZED', 'invalid username or password');

@@ -63,12 +63,13 @@ export class Identifier {
    */
   identify(req: FastifyRequest, accept: readonly Credential[]): Promise<Caller> {
     const r = req as Memo;
-    return (r[CALLER] ??= this.resolve(req, accept).then((c) => {
+    r[CALLER] ??= this.resolve(req, accept).then((c) => {
       if (c.kind === 'account') req.user = c.principal.username;
       else if (c.kind === 'htpasswd') req.user = c.user;
       else if (c.kind === 'registry-token' && c.token.subject) req.user = c.token.subject;
       return c;
-    }));
+    });
+    return r[CALLER];
   }
 
   /** The account one of Berth's own registry tokens names: null for anonymous or external tokens, or an account gone or disabled. */
@@ -106,7 +107,8 @@ export class Identifier {
   private async secret(req: FastifyRequest, user: string | null, secret: string, accept: readonly Credential[]): Promise<Caller> {
     const { htpasswd, accounts } = this.parts;
     const kind: Credential = !htpasswd && secret.startsWith(TOKEN_PREFIX) ? 'access-token' : 'password';
-    if (!accept.includes(kind)) throw new InvalidCredentials(kind, kind === 'password' ? 'this endpoint takes no password' : 'this endpoint takes no access token');
+    if (!accept.includes(kind))
+      throw new InvalidCredentials(kind, kind === 'password' ? 'this endpoint takes no password' : 'this endpoint takes no access token');
     if (htpasswd) {
       if (user !== null && (await htpasswd.verify(user, secret))) return { kind: 'htpasswd', user };
       if (user !== null) req.log.info({ user: user.slice(0, 64) }, 'authentication failed');
@@ -127,7 +129,8 @@ export class Identifier {
   }
 
   private async registryToken(secret: string, accept: readonly Credential[]): Promise<Caller> {
-    if (this.parts.verifier && !accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
+    if (this.parts.verifier && !accept.includes('registry-token'))
+      throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
     return { kind: 'registry-token', token: await this.verifyRegistryToken(secret) };
   }
 

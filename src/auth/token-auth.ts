@@ -98,6 +98,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb, now:
 
 /** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
 export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
-  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
+  const secret =
+    t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
   return secret ? new KeySealer(secret) : null;
 }

@@ -94,7 +94,8 @@ export class IndexService {
     return this.meta.transaction(async (tx) => {
       if (!author.moderator) {
         const wait = await this.store.takeRate(tx, `comment:${author.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
-        if (wait > 0) throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
+        if (wait > 0)
+          throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
       }
       return this.store.insertComment(tx, { repositoryId, authorId: author.userId, body, status }, now);
     });
@@ -235,7 +236,12 @@ export class IndexService {
         const p = platformString(m?.platform);
         if (p) out.add(p);
       }
-    } else if (doc.config && typeof doc.config.mediaType === 'string' && IMAGE_CONFIG_TYPES.has(doc.config.mediaType) && typeof doc.config.digest === 'string') {
+    } else if (
+      doc.config &&
+      typeof doc.config.mediaType === 'string' &&
+      IMAGE_CONFIG_TYPES.has(doc.config.mediaType) &&
+      typeof doc.config.digest === 'string'
+    ) {
       const p = platformString(await this.readJson(doc.config.digest));
       if (p) out.add(p);
     }
@@ -281,7 +287,10 @@ export function descriptionOf(annotations: string | null): string | null {
   }
   const value = (parsed as Record<string, unknown>)?.[DESCRIPTION_ANNOTATION];
   if (typeof value !== 'string') return null;
-  // eslint-disable-next-line no-control-regex
-  const text = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = value
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters become spaces
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text ? text.slice(0, DESCRIPTION_MAX) : null;
 }

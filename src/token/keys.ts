@@ -103,7 +103,16 @@ export class KeyRing {
         const old = new Map(this.keys.map((k) => [k.kid, k]));
         this.keys = rows.map((row) => {
           const prev = old.get(row.kid);
-          return { kid: row.kid, alg: row.alg, jwk: JSON.parse(row.publicJwk), retiredAt: row.retiredAt, createdAt: row.createdAt, row, privateKey: prev?.privateKey, publicKey: prev?.publicKey };
+          return {
+            kid: row.kid,
+            alg: row.alg,
+            jwk: JSON.parse(row.publicJwk),
+            retiredAt: row.retiredAt,
+            createdAt: row.createdAt,
+            row,
+            privateKey: prev?.privateKey,
+            publicKey: prev?.publicKey,
+          };
         });
         this.loadedAt = now;
       } finally {
@@ -120,7 +129,13 @@ export class KeyRing {
     const now = this.now();
     await this.meta.transaction(async (tx) => {
       const pem = await exportPKCS8(privateKey);
-      await this.store.addSigningKey(tx, { kid, alg: ALG, privatePem: this.sealer ? this.sealer.seal(kid, pem) : pem, publicJwk: JSON.stringify(jwk), createdAt: now });
+      await this.store.addSigningKey(tx, {
+        kid,
+        alg: ALG,
+        privatePem: this.sealer ? this.sealer.seal(kid, pem) : pem,
+        publicJwk: JSON.stringify(jwk),
+        createdAt: now,
+      });
       if (retireOthers) {
         await this.store.retireSigningKeys(tx, kid, now);
         await this.store.dropSigningKeysRetiredBefore(tx, now - this.maxTokenMs);

@@ -2,7 +2,17 @@
 // bearer may do. Berth issues them with its key ring and verifies its own plus
 // those of external issuers (a JWKS URL or file, or registry:2's rootcertbundle).
 import { X509Certificate, createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { SignJWT, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JWTHeaderParameters,
+  type ProtectedHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { ResourceScope } from '../auth/authorizer.js';
 import type { Revocations } from '../auth/revocations.js';
 import { ConfigError, readConfiguredFile } from '../config/index.js';
@@ -106,7 +116,7 @@ export class TokenVerifier {
       if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return this.unrevoked(hit.result);
       this.cache.delete(token);
     }
-    let header;
+    let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
     } catch {
@@ -221,7 +231,10 @@ const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** libtrust's key ID: base32 of the first 240 bits of SHA-256(DER SPKI), in 12 groups of 4. */
 export function libtrustKeyId(key: KeyObject): string {
-  const digest = createHash('sha256').update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const digest = createHash('sha256')
+    .update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 30);
   let bits = 0;
   let value = 0;
   let out = '';
@@ -238,6 +251,11 @@ export function libtrustKeyId(key: KeyObject): string {
 
 function jwkThumbprint(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
-  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  const members =
+    jwk.kty === 'EC'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : jwk.kty === 'RSA'
+        ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+        : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }

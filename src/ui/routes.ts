@@ -76,7 +76,8 @@ const IMPORT_MAP = JSON.stringify({
   imports: { preact: '/ui/vendor/preact.mjs', 'preact/hooks': '/ui/vendor/hooks.mjs', 'preact/jsx-runtime': '/ui/vendor/jsx-runtime.mjs' },
 });
 const IMPORT_MAP_HASH = createHash('sha256').update(IMPORT_MAP).digest('base64');
-const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%23155eef'/%3E%3Cpath d='M7 20h18l-3 5H10z M10 17V9h5v8z M17 17v-6h5v6z' fill='white'/%3E%3C/svg%3E";
+const ICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%23155eef'/%3E%3Cpath d='M7 20h18l-3 5H10z M10 17V9h5v8z M17 17v-6h5v6z' fill='white'/%3E%3C/svg%3E";
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -231,10 +232,12 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
         if (!repo) throw new RestError('NOT_FOUND', 'repository not found');
         return repo;
       };
-      const identified = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
-        reply.header('Cache-Control', 'no-store');
-        await identify(deps, req);
-      } };
+      const identified = {
+        onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
+          reply.header('Cache-Control', 'no-store');
+          await identify(deps, req);
+        },
+      };
 
       ui.get<{ Querystring: { repository: string; n: number; page: number } }>(
         '/api/tags',

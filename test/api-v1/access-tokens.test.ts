@@ -12,7 +12,7 @@ let nina: { user: string; password: string };
 async function tokenRequest(query: Record<string, string | string[]>, creds?: { user: string; password: string }): Promise<Response> {
   const q = new URLSearchParams({ service: 'berth' });
   for (const [k, v] of Object.entries(query)) for (const x of [v].flat()) q.append(k, x);
-  const headers: Record<string, string> = creds ? { authorization: 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64') } : {};
+  const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}` } : {};
   return fetch(`${s.url}/token?${q}`, { headers });
 }
 
@@ -36,7 +36,10 @@ describe('api/v1 access tokens', () => {
     const list = expect(await call(s, 'GET', '/user/tokens', nina), 200);
     assert.equal(list.text.includes(r.body.secret), false);
     assert.equal(list.text.includes('secret'), false);
-    assert.deepEqual(list.body.tokens.map((t: { name: string }) => t.name), ['laptop']);
+    assert.deepEqual(
+      list.body.tokens.map((t: { name: string }) => t.name),
+      ['laptop'],
+    );
   });
 
   it('works as a password with /token and the API, and as a Bearer token on the API', async () => {
@@ -64,7 +67,10 @@ describe('api/v1 access tokens', () => {
     expect(await call(s, 'PUT', '/users/nina/password', bearer, { password: 'new-password-1', currentPassword: body.secret }), 403);
     // Limited to one repository: the API shows only that one.
     const listed = expect(await call(s, 'GET', '/repositories', bearer), 200);
-    assert.deepEqual(listed.body.repositories.map((r: { name: string }) => r.name), ['nina/app']);
+    assert.deepEqual(
+      listed.body.repositories.map((r: { name: string }) => r.name),
+      ['nina/app'],
+    );
     expect(await call(s, 'GET', '/repositories/nina/other', bearer), 404);
   });
 

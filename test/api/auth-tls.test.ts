@@ -29,7 +29,10 @@ describe('htpasswd authentication', () => {
   before(async () => {
     dir = tempDir();
     htpasswd = path.join(dir, 'htpasswd');
-    writeFileSync(htpasswd, [`alice:${hash('alice-secret')}`, `bob:${hash('bob-secret', '$2y$')}`, `carol:${hash('pa:ss:word')}`, '# a comment', ''].join('\n'));
+    writeFileSync(
+      htpasswd,
+      [`alice:${hash('alice-secret')}`, `bob:${hash('bob-secret', '$2y$')}`, `carol:${hash('pa:ss:word')}`, '# a comment', ''].join('\n'),
+    );
     srv = await startServer({ dir: path.join(dir, 'data'), config: { auth: { htpasswd: { realm: REALM, path: htpasswd } } }, parts: { now: clock.now } });
   });
   after(async () => {
@@ -185,7 +188,12 @@ describe('TLS', () => {
     assert.ok(location.startsWith(`${srv.url}/v2/tls/repo/blobs/uploads/`), `https Location, got ${location}`);
     const bytes = randomBlob(2048);
     const digest = digestOf(bytes);
-    const put = await httpsRequest(`${location}?digest=${digest}`, { method: 'PUT', body: bytes, ca: cert.pem, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length } });
+    const put = await httpsRequest(`${location}?digest=${digest}`, {
+      method: 'PUT',
+      body: bytes,
+      ca: cert.pem,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length },
+    });
     assert.equal(put.status, 201, put.body.toString());
     assert.equal(put.headers.location, `${srv.url}/v2/tls/repo/blobs/${digest}`);
     const got = await httpsRequest(`${srv.url}/v2/tls/repo/blobs/${digest}`, { ca: cert.pem });

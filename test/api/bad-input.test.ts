@@ -215,7 +215,14 @@ describe('bodies cut short', () => {
     const u = new URL(srv.url);
     return new Promise((resolve, reject) => {
       const sock = net.connect(Number(u.port), u.hostname, () => {
-        const head = [`${method} ${p} HTTP/1.1`, `Host: ${u.host}`, 'Content-Length: 1000', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+        const head = [
+          `${method} ${p} HTTP/1.1`,
+          `Host: ${u.host}`,
+          'Content-Length: 1000',
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+          '',
+          '',
+        ].join('\r\n');
         sock.write(head);
         sock.write(randomBlob(10));
         setTimeout(() => sock.destroy(), Math.random() * 50);
@@ -272,7 +279,9 @@ describe('bodies cut short', () => {
       () =>
         new Promise<void>((resolve) => {
           const sock = net.connect(Number(loc.port), loc.hostname, () => {
-            sock.write(`PATCH ${loc.pathname} HTTP/1.1\r\nHost: ${loc.host}\r\nContent-Length: 1000\r\nContent-Range: 0-999\r\nContent-Type: application/octet-stream\r\n\r\n`);
+            sock.write(
+              `PATCH ${loc.pathname} HTTP/1.1\r\nHost: ${loc.host}\r\nContent-Length: 1000\r\nContent-Range: 0-999\r\nContent-Type: application/octet-stream\r\n\r\n`,
+            );
             sock.write(full.subarray(0, 10));
             setTimeout(() => sock.destroy(), 50);
           });
@@ -305,7 +314,9 @@ describe('bodies cut short', () => {
   it('many cut-short requests in parallel do not take the server down', async () => {
     // Regression: an abort while the upload was being set up was an uncaught 'error', and a
     // failed append closed its file descriptor twice (libuv then aborted the process).
-    await cutShort(40, () => Promise.all(Array.from({ length: 40 }, (_, i) => sendShort('POST', `/v2/short/many/blobs/uploads/?digest=${digestOf(String(i))}`))));
+    await cutShort(40, () =>
+      Promise.all(Array.from({ length: 40 }, (_, i) => sendShort('POST', `/v2/short/many/blobs/uploads/?digest=${digestOf(String(i))}`))),
+    );
     const start = await api(srv.url, '/v2/short/many/blobs/uploads/', { method: 'POST' });
     assert.equal(start.status, 202);
     const loc = new URL(start.headers.get('location') ?? '', srv.url);

@@ -1,7 +1,7 @@
 // Blob uploads: /v2/<name>/blobs/uploads/ (POST, mounts, monolithic) and the session
 // URL (PATCH streamed or chunked, GET status, PUT to finish, DELETE to cancel).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openMetadata } from '../../src/metadata/open.js';
 import {
   api,
@@ -295,7 +295,7 @@ describe('streamed and chunked uploads', () => {
     assert.equal(rangeEnd(first.headers.get('range')), bytes.length - 1);
     const put = await finish(loc, digestOf(bytes));
     assert.equal(put.status, 201, await put.text());
-    assert.ok((await getBlobBytes(srv.url, 'up/concurrent', digestOf(bytes))).equals(bytes), 'only the first writer\'s bytes');
+    assert.ok((await getBlobBytes(srv.url, 'up/concurrent', digestOf(bytes))).equals(bytes), "only the first writer's bytes");
   });
 
   it('PUT ?digest= carrying the last chunk (with Content-Range)', async () => {

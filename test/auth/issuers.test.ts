@@ -52,7 +52,11 @@ describe('key rotation', () => {
       const now = Math.floor(Date.now() / 1000);
       const fresh = await new SignJWT({ access: [{ type: 'registry', name: 'catalog', actions: ['*'] }] })
         .setProtectedHeader({ alg: 'ES256', kid })
-        .setIssuer('berth').setAudience('berth').setSubject('admin').setIssuedAt(now).setExpirationTime(now + 60)
+        .setIssuer('berth')
+        .setAudience('berth')
+        .setSubject('admin')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
         .sign(key);
       assert.equal(await get(server, '/v2/_catalog', fresh), 200, 'new kid verified by replica A');
       assert.equal(await get(server, '/v2/_catalog', old), 200, 'the retired key still verifies');
@@ -76,7 +80,10 @@ describe('an external issuer by JWKS file', () => {
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'ext-1', alg: 'ES256' };
     const jwksFile = path.join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
-    server = await startServer({ dir, config: { auth: { token: { builtin: false, jwks: jwksFile, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } } });
+    server = await startServer({
+      dir,
+      config: { auth: { token: { builtin: false, jwks: jwksFile, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } },
+    });
   });
   after(async () => {
     await server.close();
@@ -93,7 +100,12 @@ describe('an external issuer by JWKS file', () => {
 
   it('accepts its tokens within their access, refuses other keys, issuers and audiences', async () => {
     const sign = (c: object, k: CryptoKey = key, kid = 'ext-1') => new SignJWT(c as any).setProtectedHeader({ alg: 'ES256', kid }).sign(k);
-    const good = await sign(claims([{ type: 'repository', name: 'ci/app', actions: ['pull', 'push'] }, { type: 'registry', name: 'catalog', actions: ['*'] }]));
+    const good = await sign(
+      claims([
+        { type: 'repository', name: 'ci/app', actions: ['pull', 'push'] },
+        { type: 'registry', name: 'catalog', actions: ['*'] },
+      ]),
+    );
     assert.equal(await get(server, '/v2/', good), 200);
     // Push with the external token directly.
     const up = await fetch(`${server.url}/v2/ci/app/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${good}` } });
@@ -118,7 +130,11 @@ describe('an external issuer by rootcertbundle (registry:2 style)', () => {
   function makeCert(name: string): { cert: string; key: string } {
     const k = path.join(dir, `${name}.key`);
     const c = path.join(dir, `${name}.crt`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '2', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '2', '-subj', `/CN=${name}`],
+      { stdio: 'ignore' },
+    );
     return { cert: readFileSync(c, 'utf8'), key: readFileSync(k, 'utf8') };
   }
 
@@ -132,7 +148,10 @@ describe('an external issuer by rootcertbundle (registry:2 style)', () => {
     otherKey = await importPKCS8(createPrivateKey(other.key).export({ type: 'pkcs8', format: 'pem' }).toString(), 'ES256');
     const bundle = path.join(dir, 'bundle.pem');
     writeFileSync(bundle, certPem);
-    server = await startServer({ dir, config: { auth: { token: { builtin: false, rootcertbundle: bundle, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } } });
+    server = await startServer({
+      dir,
+      config: { auth: { token: { builtin: false, rootcertbundle: bundle, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } },
+    });
   });
   after(async () => {
     await server.close();

@@ -103,14 +103,18 @@ export function removeDir(dir: string): void {
  * restarted on the same directory finds its data and test files never share rows.
  */
 const testMetadata = process.env.BERTH_TEST_METADATA ?? 'sqlite';
-if (testMetadata !== 'sqlite' && testMetadata !== 'postgres') throw new Error(`BERTH_TEST_METADATA must be sqlite or postgres, not ${JSON.stringify(testMetadata)}`);
+if (testMetadata !== 'sqlite' && testMetadata !== 'postgres')
+  throw new Error(`BERTH_TEST_METADATA must be sqlite or postgres, not ${JSON.stringify(testMetadata)}`);
 const pgSchemas = new Map<string, Promise<PgSchema>>();
 
 /** The PostgreSQL URL a test server on `dir` uses, or undefined (SQLite, or the test chose its own database). */
 async function testPostgresUrl(dir: string, config: DeepPartial<BerthConfig> | undefined): Promise<string | undefined> {
   if (testMetadata !== 'postgres' || config?.metadata?.postgres) return undefined;
   let schema = pgSchemas.get(dir);
-  if (!schema) pgSchemas.set(dir, (schema = freshSchema('api')));
+  if (!schema) {
+    schema = freshSchema('api');
+    pgSchemas.set(dir, schema);
+  }
   return (await schema).url;
 }
 
@@ -236,7 +240,9 @@ function watchRoute(routes: RouteOptions[], mismatches: string[]) {
       if (handed.has(req) && typeof payload === 'string') {
         const returned = JSON.parse(JSON.stringify(handed.get(req)));
         if (!isDeepStrictEqual(returned, JSON.parse(payload))) {
-          mismatches.push(`${req.method} ${route.url} (${reply.statusCode}): the handler returned ${JSON.stringify(returned).slice(0, 400)} but ${payload.slice(0, 400)} was sent`);
+          mismatches.push(
+            `${req.method} ${route.url} (${reply.statusCode}): the handler returned ${JSON.stringify(returned).slice(0, 400)} but ${payload.slice(0, 400)} was sent`,
+          );
         }
       }
       return payload;
@@ -295,10 +301,7 @@ export function rawRequest(
 ): Promise<RawResponse> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: u.hostname, port: Number(u.port), method, path: p, headers, agent: false },
-      (res) => readRaw(res).then(resolve, reject),
-    );
+    const req = http.request({ host: u.hostname, port: Number(u.port), method, path: p, headers, agent: false }, (res) => readRaw(res).then(resolve, reject));
     req.on('error', reject);
     req.end(body);
   });

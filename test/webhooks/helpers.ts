@@ -83,7 +83,6 @@ export class Receiver {
  */
 export const FAST = { interval: 50, backoff: 60_000, maxbackoff: 240_000, attempts: 5, timeout: 2000 };
 
-
 /** A test server whose webhook worker runs on `clock`. */
 export interface HookServer extends TestServer {
   clock: TestClock;
@@ -176,7 +175,7 @@ export interface Reply {
 export async function call(s: TestServer | string, method: string, path: string, creds: Creds, body?: unknown): Promise<Reply> {
   const base = typeof s === 'string' ? s : s.url;
   const headers: Record<string, string> = {};
-  if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
+  if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
   return readJsonReply(res);
@@ -195,7 +194,13 @@ export async function addUser(s: TestServer, name: string): Promise<{ user: stri
 }
 
 /** Pushes `layers` blobs, a config and one manifest under `tag` (or by digest) as the user. */
-export async function pushImage(s: TestServer, creds: { user: string; password: string }, repo: string, tag?: string, layers = 3): Promise<{ digest: string; size: number }> {
+export async function pushImage(
+  s: TestServer,
+  creds: { user: string; password: string },
+  repo: string,
+  tag?: string,
+  layers = 3,
+): Promise<{ digest: string; size: number }> {
   const c = new TokenClient(s.url, creds);
   const config = await c.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') })));
   const ls = [];

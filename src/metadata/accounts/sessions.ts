@@ -52,7 +52,14 @@ export class SessionStore {
   async find(secret: string, now: number, tx: Tx = this.meta.db): Promise<SessionRow | null> {
     const r = await tx.selectFrom('sessions').selectAll().where('id', '=', sha256(secret)).executeTakeFirst();
     if (!r) return null;
-    const row: SessionRow = { id: r.id, userId: Number(r.user_id), csrf: r.csrf, createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at) };
+    const row: SessionRow = {
+      id: r.id,
+      userId: Number(r.user_id),
+      csrf: r.csrf,
+      createdAt: Number(r.created_at),
+      lastSeenAt: Number(r.last_seen_at),
+      expiresAt: Number(r.expires_at),
+    };
     if (row.expiresAt <= now || row.lastSeenAt + SESSION_IDLE_MS <= now) return null;
     return row;
   }
