@@ -12,11 +12,14 @@ import { Results } from './lib/results.js';
 import { stopServer } from './lib/servers.js';
 import { bearerSection, startBearerServers } from './sections/bearer.js';
 
-const builds = (process.env.BENCH_BUILDS ?? '').split(',').filter(Boolean).map((b) => {
-  const [name, main] = b.split('=');
-  if (!name || !main || !fs.existsSync(main)) throw new Error(`BENCH_BUILDS entry "${b}": want name=path/to/dist/main.js (an existing file)`);
-  return { name, cmd: `node ${path.resolve(main)} serve` };
-});
+const builds = (process.env.BENCH_BUILDS ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((b) => {
+    const [name, main] = b.split('=');
+    if (!name || !main || !fs.existsSync(main)) throw new Error(`BENCH_BUILDS entry "${b}": want name=path/to/dist/main.js (an existing file)`);
+    return { name, cmd: `node ${path.resolve(main)} serve` };
+  });
 if (builds.length < 2) throw new Error('BENCH_BUILDS needs two or more name=path/to/dist/main.js entries');
 const roundsPerBuild = Number(process.env.BENCH_COMPARE_ROUNDS || 3);
 const stem = process.env.BENCH_COMPARE_NAME || 'bearer-compare';
@@ -55,8 +58,14 @@ async function main(): Promise<void> {
     '',
     `${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'} · Node ${process.version} · ${roundsPerBuild} server starts per build × ${config.repeat} wrk runs of ${config.durationS} s, ${config.connections} connections, Berth workers ${config.berthWorkers || 'unset'}`,
     '',
-    `| metric | ${builds.map((b) => `${b.name} median (spread)`).join(' | ')} | ${builds.slice(1).map((b) => `${b.name}/${builds[0].name}`).join(' | ')} | reference median per build |`,
-    `|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:').join('|')}|---|`,
+    `| metric | ${builds.map((b) => `${b.name} median (spread)`).join(' | ')} | ${builds
+      .slice(1)
+      .map((b) => `${b.name}/${builds[0].name}`)
+      .join(' | ')} | reference median per build |`,
+    `|---|${builds.map(() => '---:').join('|')}|${builds
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|---|`,
   ];
   const labels: Record<(typeof KEYS)[number], string> = {
     bearer_base_rps: 'bearer GET /v2/ (req/s)',
@@ -71,12 +80,19 @@ async function main(): Promise<void> {
     const refs = builds.map((b) => `${b.name} ${fmt(median(samples.get(b.name)!.reference.map((s) => s[k])))}`).join(', ');
     lines.push(`| ${labels[k]} | ${cells.join(' | ')} | ${ratios.join(' | ')} | ${refs} |`);
   }
-  lines.push('', 'Spread: lowest–highest of the per-start medians. The reference column was measured in the same rounds: when it moves as much as Berth did, the machine moved.', '');
+  lines.push(
+    '',
+    'Spread: lowest–highest of the per-start medians. The reference column was measured in the same rounds: when it moves as much as Berth did, the machine moved.',
+    '',
+  );
   const md = lines.join('\n');
   console.log(`\n${md}`);
   fs.mkdirSync(config.outDir, { recursive: true });
   fs.writeFileSync(path.join(config.outDir, `${stem}.md`), md);
-  fs.writeFileSync(path.join(config.outDir, `${stem}.json`), `${JSON.stringify({ builds, config: { ...config, only: [...config.only] }, roundsPerBuild, samples: Object.fromEntries(samples) }, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(config.outDir, `${stem}.json`),
+    `${JSON.stringify({ builds, config: { ...config, only: [...config.only] }, roundsPerBuild, samples: Object.fromEntries(samples) }, null, 2)}\n`,
+  );
 }
 
 main().catch((e) => {

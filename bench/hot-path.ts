@@ -26,7 +26,8 @@ async function child(dist: string, requests: number): Promise<Record<Row, number
   });
   const app = await createApp(config);
   const basic = `Basic ${Buffer.from(`admin:${admin}`).toString('base64')}`;
-  const token = async (scope?: string) => JSON.parse((await app.inject({ url: `/token?service=berth${scope ? `&scope=${scope}` : ''}`, headers: { authorization: basic } })).body).token as string;
+  const token = async (scope?: string) =>
+    JSON.parse((await app.inject({ url: `/token?service=berth${scope ? `&scope=${scope}` : ''}`, headers: { authorization: basic } })).body).token as string;
   const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
   const push = `Bearer ${await token('repository:hot/app:pull,push')}`;
   const blobs = [Buffer.from('{"architecture":"amd64","os":"linux"}'), randomBytes(512)];
@@ -34,11 +35,21 @@ async function child(dist: string, requests: number): Promise<Record<Row, number
     const post = await app.inject({ method: 'POST', url: '/v2/hot/app/blobs/uploads/', headers: { authorization: push } });
     const loc = new URL(String(post.headers.location), 'http://x');
     loc.searchParams.set('digest', sha(b));
-    const put = await app.inject({ method: 'PUT', url: loc.pathname + loc.search, headers: { authorization: push, 'content-type': 'application/octet-stream' }, payload: b });
+    const put = await app.inject({
+      method: 'PUT',
+      url: loc.pathname + loc.search,
+      headers: { authorization: push, 'content-type': 'application/octet-stream' },
+      payload: b,
+    });
     if (put.statusCode !== 201) throw new Error(`blob push: ${put.statusCode} ${put.body}`);
   }
   const mt = 'application/vnd.oci.image.manifest.v1+json';
-  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: mt, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(blobs[0]), size: blobs[0].length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(blobs[1]), size: blobs[1].length }] });
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: mt,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(blobs[0]), size: blobs[0].length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(blobs[1]), size: blobs[1].length }],
+  });
   const put = await app.inject({ method: 'PUT', url: '/v2/hot/app/manifests/latest', headers: { authorization: push, 'content-type': mt }, payload: manifest });
   if (put.statusCode !== 201) throw new Error(`manifest push: ${put.statusCode} ${put.body}`);
   const tokens: Record<Row, { url: string; auth: string }> = {
@@ -69,16 +80,22 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     return;
   }
-  const builds = (process.env.BENCH_BUILDS ?? '').split(',').filter(Boolean).map((b) => {
-    const [name, dist] = b.split('=');
-    if (!name || !dist || !fs.existsSync(path.join(dist, 'app.js'))) throw new Error(`BENCH_BUILDS entry "${b}": want name=path/to/dist`);
-    return { name, dist: path.resolve(dist) };
-  });
+  const builds = (process.env.BENCH_BUILDS ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((b) => {
+      const [name, dist] = b.split('=');
+      if (!name || !dist || !fs.existsSync(path.join(dist, 'app.js'))) throw new Error(`BENCH_BUILDS entry "${b}": want name=path/to/dist`);
+      return { name, dist: path.resolve(dist) };
+    });
   const rounds = Number(process.env.BENCH_HOT_ROUNDS || 6);
   const samples = new Map(builds.map((b) => [b.name, [] as Record<Row, number>[]]));
   for (let round = 0; round < rounds; round++) {
     for (const b of round % 2 === 0 ? builds : [...builds].reverse()) {
-      const stdout = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'hot-path.ts')], { env: { ...process.env, BENCH_HOT_CHILD: b.dist }, encoding: 'utf8' });
+      const stdout = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'hot-path.ts')], {
+        env: { ...process.env, BENCH_HOT_CHILD: b.dist },
+        encoding: 'utf8',
+      });
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as Record<Row, number>;
       samples.get(b.name)!.push(r);
       console.log(`== ${b.name} round ${round + 1}/${rounds}: GET /v2/ ${r.base.toFixed(1)} µs, manifest GET ${r.manifest.toFixed(1)} µs CPU per request`);
@@ -90,8 +107,14 @@ async function main(): Promise<void> {
     '',
     `${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'} · Node ${process.version} · ${rounds} rounds per build, a fresh process each, ${process.env.BENCH_HOT_REQUESTS || 20000} requests per row after 2,000 warm-up`,
     '',
-    `| row | ${builds.map((b) => `${b.name} median (spread)`).join(' | ')} | ${builds.slice(1).map((b) => `${b.name}/${builds[0].name}`).join(' | ')} |`,
-    `|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:').join('|')}|`,
+    `| row | ${builds.map((b) => `${b.name} median (spread)`).join(' | ')} | ${builds
+      .slice(1)
+      .map((b) => `${b.name}/${builds[0].name}`)
+      .join(' | ')} |`,
+    `|---|${builds.map(() => '---:').join('|')}|${builds
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
   ];
   for (const row of ROW_KEYS) {
     const med = builds.map((b) => median(samples.get(b.name)!.map((s) => s[row])));
@@ -99,7 +122,12 @@ async function main(): Promise<void> {
       const v = samples.get(b.name)!.map((s) => s[row]);
       return `${med[i].toFixed(1)} (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
     });
-    lines.push(`| ${row === 'base' ? 'bearer GET /v2/' : 'bearer manifest GET by tag'} | ${cells.join(' | ')} | ${builds.slice(1).map((_, i) => `${(med[i + 1] / med[0]).toFixed(3)}×`).join(' | ')} |`);
+    lines.push(
+      `| ${row === 'base' ? 'bearer GET /v2/' : 'bearer manifest GET by tag'} | ${cells.join(' | ')} | ${builds
+        .slice(1)
+        .map((_, i) => `${(med[i + 1] / med[0]).toFixed(3)}×`)
+        .join(' | ')} |`,
+    );
   }
   const md = `${lines.join('\n')}\n`;
   console.log(`\n${md}`);

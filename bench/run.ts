@@ -16,7 +16,9 @@ import { pushSection } from './sections/push.js';
 
 function version(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      .split('\n')[0]
+      .trim();
   } catch (e) {
     return (e as { stdout?: string }).stdout?.split('\n')[0].trim() || 'unknown';
   }

@@ -21,8 +21,15 @@ const CONNECTIONS = 32;
 
 type Kind = 'berth' | 'reference';
 type Storage = 'fs' | 's3';
-interface Setup { kind: Kind; storage: Storage; replicas: number }
-interface Proc { proc: ChildProcess; port: number }
+interface Setup {
+  kind: Kind;
+  storage: Storage;
+  replicas: number;
+}
+interface Proc {
+  proc: ChildProcess;
+  port: number;
+}
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-scale-'));
 const procs: ChildProcess[] = [];
@@ -32,12 +39,17 @@ function sh(cmd: string, args: string[]): string {
 }
 
 const rgw = Object.fromEntries(
-  sh('bash', [path.join(repoRoot, 'scripts/start-ceph-rgw.sh'), 'ensure']).split('\n').flatMap((l) => {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(l.trim());
-    return m ? [[m[1], m[2]]] : [];
-  }),
+  sh('bash', [path.join(repoRoot, 'scripts/start-ceph-rgw.sh'), 'ensure'])
+    .split('\n')
+    .flatMap((l) => {
+      const m = /^([A-Z0-9_]+)=(.*)$/.exec(l.trim());
+      return m ? [[m[1], m[2]]] : [];
+    }),
 );
-const pgUrl = sh('bash', [path.join(repoRoot, 'scripts/start-postgres.sh')]).trim().split('\n').pop()!;
+const pgUrl = sh('bash', [path.join(repoRoot, 'scripts/start-postgres.sh')])
+  .trim()
+  .split('\n')
+  .pop()!;
 
 async function freshSchema(): Promise<string> {
   const name = `scale_${randomBytes(4).toString('hex')}`;
@@ -107,10 +119,41 @@ async function startReplica(s: Setup, i: number, shared: { dir: string; pgUrl?: 
   }
   const storage =
     s.storage === 's3'
-      ? ['  s3:', `    bucket: ${rgw.S3_BUCKET}`, '    region: us-east-1', `    regionendpoint: ${rgw.S3_ENDPOINT}`, `    accesskey: ${rgw.S3_ACCESS_KEY}`, `    secretkey: ${rgw.S3_SECRET_KEY}`, `    rootdirectory: /${shared.prefix}`, '    secure: false', '    v4auth: true', '  redirect:', '    disable: true']
+      ? [
+          '  s3:',
+          `    bucket: ${rgw.S3_BUCKET}`,
+          '    region: us-east-1',
+          `    regionendpoint: ${rgw.S3_ENDPOINT}`,
+          `    accesskey: ${rgw.S3_ACCESS_KEY}`,
+          `    secretkey: ${rgw.S3_SECRET_KEY}`,
+          `    rootdirectory: /${shared.prefix}`,
+          '    secure: false',
+          '    v4auth: true',
+          '  redirect:',
+          '    disable: true',
+        ]
       : ['  filesystem:', `    rootdirectory: ${shared.dir}`];
   const cfg = path.join(work, `${name}.yml`);
-  fs.writeFileSync(cfg, ['version: 0.1', 'log:', '  level: warn', '  accesslog:', '    disabled: true', 'storage:', ...storage, '  delete:', '    enabled: true', '  cache:', '    blobdescriptor: inmemory', 'http:', `  addr: 127.0.0.1:${port}`, '  secret: berth-scale-secret', ''].join('\n'));
+  fs.writeFileSync(
+    cfg,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      ...storage,
+      '  delete:',
+      '    enabled: true',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '  secret: berth-scale-secret',
+      '',
+    ].join('\n'),
+  );
   // The Go AWS SDK refuses AWS_CA_BUNDLE with the registry's custom transport; the gateway is plain HTTP anyway.
   const p = spawnLogged(name, 'docker-registry', ['serve', cfg], { AWS_CA_BUNDLE: undefined });
   await ready(`http://127.0.0.1:${port}`);
@@ -136,7 +179,11 @@ async function startNginx(ports: number[]): Promise<{ url: string; proc: ChildPr
 }
 
 async function measure(s: Setup, blob: Buffer, digest: string): Promise<Record<string, number>> {
-  const shared = { dir: fs.mkdtempSync(path.join(work, 'data-')), pgUrl: s.kind === 'berth' && s.storage === 's3' ? await freshSchema() : undefined, prefix: `scale-${randomBytes(4).toString('hex')}` };
+  const shared = {
+    dir: fs.mkdtempSync(path.join(work, 'data-')),
+    pgUrl: s.kind === 'berth' && s.storage === 's3' ? await freshSchema() : undefined,
+    prefix: `scale-${randomBytes(4).toString('hex')}`,
+  };
   const reps: Proc[] = [];
   for (let i = 0; i < s.replicas; i++) reps.push(await startReplica(s, i, shared));
   const lb = s.replicas > 1 ? await startNginx(reps.map((r) => r.port)) : null;
@@ -145,7 +192,7 @@ async function measure(s: Setup, blob: Buffer, digest: string): Promise<Record<s
   const push: number[] = [];
   const pull: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    let t = performance.now();
+    const t = performance.now();
     await pushMonolithic(base, `scale/blob${r}`, blob, digest);
     push.push(size / 1e6 / ((performance.now() - t) / 1000));
     const got = await curlPull(base, `scale/blob${r}`, digest);
@@ -164,7 +211,9 @@ async function measure(s: Setup, blob: Buffer, digest: string): Promise<Record<s
   for (const p of [...reps.map((x) => x.proc), ...(lb ? [lb.proc] : [])]) stop(p);
   await sleep(500);
   const out = { push: median(push), pull: median(pull), get: median(gets) };
-  console.log(`-- ${s.kind} ${s.storage} ×${s.replicas}: push ${out.push.toFixed(0)} MB/s, pull ${out.pull.toFixed(0)} MB/s, manifest GET ${out.get.toFixed(0)} req/s`);
+  console.log(
+    `-- ${s.kind} ${s.storage} ×${s.replicas}: push ${out.push.toFixed(0)} MB/s, pull ${out.pull.toFixed(0)} MB/s, manifest GET ${out.get.toFixed(0)} req/s`,
+  );
   return out;
 }
 
@@ -180,21 +229,35 @@ async function main(): Promise<void> {
   const blob = randomBytes(BLOB_MIB << 20);
   const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
   const setups: Setup[] = [];
-  for (const storage of ['fs', 's3'] as Storage[]) for (const replicas of storage === 'fs' ? [1] : [1, 2]) for (const kind of ['berth', 'reference'] as Kind[]) setups.push({ kind, storage, replicas });
+  for (const storage of ['fs', 's3'] as Storage[])
+    for (const replicas of storage === 'fs' ? [1] : [1, 2]) for (const kind of ['berth', 'reference'] as Kind[]) setups.push({ kind, storage, replicas });
   const results = new Map<string, Record<string, number>>();
   for (const s of setups) results.set(`${s.kind}/${s.storage}/${s.replicas}`, await measure(s, blob, digest));
 
-  const label = (st: Storage, n: number) => (st === 'fs' ? 'filesystem + SQLite, 1 replica' : `S3 (Ceph RGW) + PostgreSQL, ${n} replica${n > 1 ? 's behind nginx' : ''}`);
+  const label = (st: Storage, n: number) =>
+    st === 'fs' ? 'filesystem + SQLite, 1 replica' : `S3 (Ceph RGW) + PostgreSQL, ${n} replica${n > 1 ? 's behind nginx' : ''}`;
   const rows: string[] = ['| setup | metric | berth | reference | berth/reference |', '|---|---|---:|---:|---:|'];
-  for (const [st, n] of [['fs', 1], ['s3', 1], ['s3', 2]] as [Storage, number][]) {
+  for (const [st, n] of [
+    ['fs', 1],
+    ['s3', 1],
+    ['s3', 2],
+  ] as [Storage, number][]) {
     const b = results.get(`berth/${st}/${n}`)!;
     const r = results.get(`reference/${st}/${n}`)!;
-    for (const [k, name] of [['push', `push ${BLOB_MIB} MiB (MB/s)`], ['pull', `pull ${BLOB_MIB} MiB (MB/s)`], ['get', 'manifest GET, 32 conns (req/s)']]) {
+    for (const [k, name] of [
+      ['push', `push ${BLOB_MIB} MiB (MB/s)`],
+      ['pull', `pull ${BLOB_MIB} MiB (MB/s)`],
+      ['get', 'manifest GET, 32 conns (req/s)'],
+    ]) {
       rows.push(`| ${label(st, n)} | ${name} | ${b[k].toFixed(0)} | ${r[k].toFixed(0)} | ${(b[k] / r[k]).toFixed(2)}× |`);
     }
   }
   rows.push('', '| scaling, S3 + PostgreSQL: 2 replicas ÷ 1 | berth | reference |', '|---|---:|---:|');
-  for (const [k, name] of [['push', 'push'], ['pull', 'pull'], ['get', 'manifest GET']]) {
+  for (const [k, name] of [
+    ['push', 'push'],
+    ['pull', 'pull'],
+    ['get', 'manifest GET'],
+  ]) {
     const ratio = (kind: Kind) => (results.get(`${kind}/s3/2`)![k] / results.get(`${kind}/s3/1`)![k]).toFixed(2);
     rows.push(`| ${name} | ${ratio('berth')}× | ${ratio('reference')}× |`);
   }
@@ -207,7 +270,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     '## Notes',
-    '- Each Berth replica is one process (`REGISTRY_HTTP_WORKERS=1`); the reference registry is one Go process per replica. Two replicas share the machine\'s 2 cores with nginx, Ceph and the load generators.',
+    "- Each Berth replica is one process (`REGISTRY_HTTP_WORKERS=1`); the reference registry is one Go process per replica. Two replicas share the machine's 2 cores with nginx, Ceph and the load generators.",
     '- The reference uses the same storage (filesystem, or the same Ceph RGW through its s3 driver); it has no metadata database. Redirects to presigned URLs are off for both, so bytes go through the registry.',
     '- Push: POST + one streamed PUT ?digest=; pull: one GET; both from a Node client on the same machine.',
   ].join('\n');

@@ -35,7 +35,12 @@ export interface AppParts {
   meta: MetadataDb;
   /** Host name resolution for outbound requests (webhooks); the system resolver by default. */
   resolve: Resolver;
-  /** The clock of background jobs' due times (webhook retries, backoff, claims); Date.now by default. */
+  /**
+   * The app's one clock (ms since the epoch): expiry of tokens and sessions, throttles and failure
+   * windows, the times recorded with changes and events, background jobs' due times. Date.now by
+   * default; tests advance theirs instead of sleeping. (Pacing timers and webhook signature times,
+   * which receivers check against their own clocks, stay on wall time.)
+   */
   now: () => number;
   /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
   onRoute: (route: RouteOptions) => void;
@@ -65,24 +70,25 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
 }
 
 async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
+  const now = parts.now ?? Date.now;
   const store = new RegistryStore(meta);
-  const uploads = new UploadService(storage, store);
-  const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta) : null;
+  const uploads = new UploadService(storage, store, now);
+  const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
-  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path) } : {});
+  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
-  const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) } });
+  const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now: parts.now });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
   eventSinks.push(webhooks.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
-    blobs: new BlobService(storage, store),
+    blobs: new BlobService(storage, store, now),
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks)),
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks), now),
     listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -110,7 +116,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
     ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
     ...(config.http.tls
-      ? { https: { cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate), key: readConfiguredFile('http.tls.key', config.http.tls.key) } }
+      ? {
+          https: {
+            cert: readConfiguredFile('http.tls.certificate', config.http.tls.certificate),
+            key: readConfiguredFile('http.tls.key', config.http.tls.key),
+          },
+        }
       : {}),
   }) as unknown as FastifyInstance;
 
@@ -157,7 +168,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   let timer: NodeJS.Timeout | undefined;
   if (purging.enabled && !purging.dryrun) {
     timer = setInterval(() => {
-      uploads.purge(Date.now() - purging.age).catch((err) => app.log.error({ err }, 'upload purge failed'));
+      uploads.purge(now() - purging.age).catch((err) => app.log.error({ err }, 'upload purge failed'));
     }, purging.interval);
     timer.unref();
   }

@@ -11,10 +11,7 @@ import { ConfigError, loadConfig } from './config/index.js';
 // package.json sits one level above both src/ (tsx) and dist/ (built).
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command()
-  .name('berth')
-  .description('Berth: an OCI container image registry')
-  .version(pkg.version, '-v, --version');
+const program = new Command().name('berth').description('Berth: an OCI container image registry').version(pkg.version, '-v, --version');
 
 program
   .command('serve [config]')
@@ -58,7 +55,13 @@ function fail(err: unknown, code: number): never {
 /** Bad arguments and options: commander's message on one line, and where the usage is. */
 function oneLineUsageErrors(cmd: Command, path: string): void {
   cmd.configureOutput({
-    outputError: (message, write) => write(`berth: ${message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (see ${path} --help)\n`),
+    outputError: (message, write) =>
+      write(
+        `berth: ${message
+          .replace(/^error: /, '')
+          .replace(/\s*\n\s*/g, ' ')
+          .trim()} (see ${path} --help)\n`,
+      ),
   });
   for (const sub of cmd.commands) oneLineUsageErrors(sub, `${path} ${sub.name()}`);
 }

@@ -40,7 +40,10 @@ export async function serve(config: BerthConfig): Promise<void> {
   await app.listen({ host, port });
   const { uiClientBuilt } = await import('./ui/routes.js');
   const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
-  app.log.info(summary, `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}`);
+  app.log.info(
+    summary,
+    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}`,
+  );
   const stop = async () => {
     // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
     setTimeout(() => app.server.closeAllConnections(), 10_000).unref();

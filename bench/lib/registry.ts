@@ -50,7 +50,14 @@ export async function mountBlob(base: string, repo: string, from: string, body: 
   await pushBlob(base, repo, body);
 }
 
-export async function putManifest(base: string, repo: string, ref: string, body: Buffer, mediaType = OCI_MANIFEST, auth: Record<string, string> = {}): Promise<void> {
+export async function putManifest(
+  base: string,
+  repo: string,
+  ref: string,
+  body: Buffer,
+  mediaType = OCI_MANIFEST,
+  auth: Record<string, string> = {},
+): Promise<void> {
   const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { ...auth, 'Content-Type': mediaType }, body: bodyOf(body) });
   await (await ok(res, 201, `PUT manifest ${repo}:${ref}`)).arrayBuffer();
 }
@@ -65,9 +72,7 @@ export interface Image {
 /** A unique one-layer OCI image: `layerBytes` random bytes, a config naming it, and the manifest. */
 export function makeImage(layerBytes = 2048): Image {
   const layer = randomBytes(layerBytes);
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, config: {} }),
-  );
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, config: {} }));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,

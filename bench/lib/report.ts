@@ -33,10 +33,7 @@ function cell(value: number | undefined, error: string | undefined): string {
 }
 
 export function markdownTable(rows: Row[]): string {
-  const lines = [
-    '| metric | berth | reference | ratio (berth/reference, >1 = berth better) |',
-    '|---|---:|---:|---:|',
-  ];
+  const lines = ['| metric | berth | reference | ratio (berth/reference, >1 = berth better) |', '|---|---:|---:|---:|'];
   for (const r of rows) {
     const q = ratio(r);
     const dir = r.better === 'lower' ? ' ↓' : '';

@@ -102,18 +102,20 @@ export class Results {
   rows(): Row[] {
     const ran = (d: MetricDef) =>
       d.key in this.values.berth || d.key in this.values.reference || this.errors.berth[d.section] || this.errors.reference[d.section];
-    return metricDefs().filter(ran).map((d) => {
-      const b = this.values.berth[d.key];
-      const r = this.values.reference[d.key];
-      return {
-        metric: d.metric,
-        unit: d.unit,
-        better: d.better,
-        berth: b,
-        reference: r,
-        berthError: b === undefined ? this.errors.berth[d.section] : undefined,
-        referenceError: r === undefined ? this.errors.reference[d.section] : undefined,
-      };
-    });
+    return metricDefs()
+      .filter(ran)
+      .map((d) => {
+        const b = this.values.berth[d.key];
+        const r = this.values.reference[d.key];
+        return {
+          metric: d.metric,
+          unit: d.unit,
+          better: d.better,
+          berth: b,
+          reference: r,
+          berthError: b === undefined ? this.errors.berth[d.section] : undefined,
+          referenceError: r === undefined ? this.errors.reference[d.section] : undefined,
+        };
+      });
   }
 }

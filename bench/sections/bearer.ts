@@ -25,9 +25,29 @@ export function bearerServerOptions(dir: string): { berth: ServerOptions; refere
   fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, 'issuer-key.pem');
   const cert = path.join(dir, 'issuer-cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=berth-bench'], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=berth-bench',
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   return {
     berth: {
       env: {
@@ -40,7 +60,14 @@ export function bearerServerOptions(dir: string): { berth: ServerOptions; refere
       },
     },
     reference: {
-      referenceYaml: ['auth:', '  token:', '    realm: http://127.0.0.1:9/token', `    service: ${SERVICE}`, `    issuer: ${ISSUER}`, `    rootcertbundle: ${cert}`],
+      referenceYaml: [
+        'auth:',
+        '  token:',
+        '    realm: http://127.0.0.1:9/token',
+        `    service: ${SERVICE}`,
+        `    issuer: ${ISSUER}`,
+        `    rootcertbundle: ${cert}`,
+      ],
     },
     keyPem: fs.readFileSync(key, 'utf8'),
     certPem: fs.readFileSync(cert, 'utf8'),
@@ -111,7 +138,9 @@ async function someRevocations(base: string, token: string): Promise<void> {
 async function prepare(s: Server, sign: (access: Access[]) => Promise<string>): Promise<{ base: string; pull: string; digest: string }> {
   const img = makeImage();
   const own = s.column === 'berth' && !config.selftest;
-  const push = own ? await berthToken(s.base, [`repository:${REPO}:pull,push`, 'repository:bench/other:pull,push']) : await sign([{ type: 'repository', name: REPO, actions: ['pull', 'push'] }]);
+  const push = own
+    ? await berthToken(s.base, [`repository:${REPO}:pull,push`, 'repository:bench/other:pull,push'])
+    : await sign([{ type: 'repository', name: REPO, actions: ['pull', 'push'] }]);
   await pushImage(s.base, REPO, 'latest', img, { Authorization: `Bearer ${push}` });
   if (own) await someRevocations(s.base, push);
   const base = own ? await berthToken(s.base, []) : await sign([]);
@@ -130,17 +159,25 @@ export async function bearerSection(servers: Server[], res: Results, sign: (acce
   const tokens = new Map<Server, { base: string; pull: string }>();
   for (const s of servers) await res.guard(s, 'bearer', async () => void tokens.set(s, await prepare(s, sign)));
   const ready = servers.filter((s) => tokens.has(s));
-  await rounds(ready, res, 'bearer GET /v2/ (wrk)', 'bearer_base', (s, secs) => wrkGet(`${s.base}/v2/`, { Authorization: `Bearer ${tokens.get(s)!.base}` }, secs, config.connections), 'bearer');
+  await rounds(
+    ready,
+    res,
+    'bearer GET /v2/ (wrk)',
+    'bearer_base',
+    (s, secs) => wrkGet(`${s.base}/v2/`, { Authorization: `Bearer ${tokens.get(s)!.base}` }, secs, config.connections),
+    'bearer',
+  );
   await rounds(
     [...ready].reverse(),
     res,
     'bearer manifest GET (wrk)',
     'bearer_manifest',
-    (s, secs) => wrkGet(`${s.base}/v2/${REPO}/manifests/latest`, { Authorization: `Bearer ${tokens.get(s)!.pull}`, Accept: MANIFEST_ACCEPT }, secs, config.connections),
+    (s, secs) =>
+      wrkGet(`${s.base}/v2/${REPO}/manifests/latest`, { Authorization: `Bearer ${tokens.get(s)!.pull}`, Accept: MANIFEST_ACCEPT }, secs, config.connections),
     'bearer',
   );
   res.note(
     'Bearer rows: a second pair of servers with token auth. Berth runs its built-in issuer and holds revocations of another subject, repository and namespace; ' +
-      'the reference trusts a certificate (auth.token.rootcertbundle) whose key signs the bench\'s tokens. Same wrk settings as the manifest GET row.',
+      "the reference trusts a certificate (auth.token.rootcertbundle) whose key signs the bench's tokens. Same wrk settings as the manifest GET row.",
   );
 }

@@ -37,7 +37,9 @@ export async function blobSection(servers: Server[], res: Results): Promise<void
   const mb = size / 1e6;
   console.log(`-- blob: generating ${config.blobMiB} MiB of random data`);
   const { blob, digest } = makeBlob(config.blobMiB);
-  res.note('Blob pushes send from memory with a Node http client; pulls are timed with curl (Node\'s client tops out near 2 GB/s here, below both servers), which reports its own transfer time.');
+  res.note(
+    "Blob pushes send from memory with a Node http client; pulls are timed with curl (Node's client tops out near 2 GB/s here, below both servers), which reports its own transfer time.",
+  );
   const samples = new Map<Server, Record<string, number[]>>();
   for (const s of servers) samples.set(s, { push_mono: [], push_chunked: [], pull_warm: [], pull_cold: [] });
   const canDrop = dropCaches();
@@ -83,7 +85,11 @@ export async function blobSection(servers: Server[], res: Results): Promise<void
     const sm = samples.get(s)!;
     for (const [key, list] of Object.entries(sm)) {
       if (list.length >= config.repeat && !res.errors[s.column as 'berth' | 'reference'].blob) res.set(s, key, median(list));
-      res.detail(s, `${key}_samples`, list.map((v) => Math.round(v)));
+      res.detail(
+        s,
+        `${key}_samples`,
+        list.map((v) => Math.round(v)),
+      );
     }
     res.set(s, 'hwm_blob', memory(s).hwmMiB);
   }

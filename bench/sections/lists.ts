@@ -73,7 +73,15 @@ async function interleaved(servers: Server[], res: Results, section: Section, ke
 }
 
 /** Grows every live server to `n` items with fn(server, i), alternating which server goes first. */
-async function populate(servers: Server[], res: Results, section: Section, from: number, n: number, secs: Map<Server, number>, fn: (s: Server, i: number) => Promise<void>) {
+async function populate(
+  servers: Server[],
+  res: Results,
+  section: Section,
+  from: number,
+  n: number,
+  secs: Map<Server, number>,
+  fn: (s: Server, i: number) => Promise<void>,
+) {
   for (const s of servers) {
     await res.guard(s, section, async () => {
       if (failed(res, s, section)) return;

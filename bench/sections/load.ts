@@ -22,7 +22,14 @@ async function measured(s: Server, run: (seconds: number) => Promise<LoadResult>
  * BENCH_REPEAT rounds per server, alternating which server goes first, after one short untimed warm-up each
  * (JIT, pools, caches). Reports the median req/s and p99, and total CPU ÷ total requests.
  */
-export async function rounds(servers: Server[], res: Results, name: string, key: string, run: (s: Server, secs: number) => Promise<LoadResult>, section: 'load' | 'bearer' = 'load') {
+export async function rounds(
+  servers: Server[],
+  res: Results,
+  name: string,
+  key: string,
+  run: (s: Server, secs: number) => Promise<LoadResult>,
+  section: 'load' | 'bearer' = 'load',
+) {
   const runs = new Map<Server, Run[]>(servers.map((s) => [s, []]));
   for (const s of servers) await res.guard(s, section, async () => void (await run(s, Math.min(2, config.durationS))));
   for (let round = 0; round < config.repeat; round++) {
@@ -65,9 +72,7 @@ export async function loadSection(servers: Server[], res: Results, flip: boolean
   }
   const order = flip ? [...servers].reverse() : servers;
   const ready = order.filter((s) => !res.errors[s.column as 'berth' | 'reference'].load);
-  await rounds(ready, res, 'manifest GET (wrk)', 'manifest', (s, secs) =>
-    wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections),
-  );
+  await rounds(ready, res, 'manifest GET (wrk)', 'manifest', (s, secs) => wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections));
   await rounds([...ready].reverse(), res, 'blob HEAD (ab)', 'head', (s, secs) => abHead(blobUrl(s), secs, config.connections));
   res.note(
     `Manifest GET: \`wrk -t2 -c${config.connections} --latency\` with an Accept header listing OCI and Docker manifest/index types. ` +

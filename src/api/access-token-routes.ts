@@ -49,10 +49,14 @@ function expiry(b: CreateBody, now: number): number | null {
 }
 
 export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): void {
-  api.get('/user/tokens', { schema: op('tokens', "The caller's access tokens (never their secrets)", { ok: { 200: listOf('tokens', tokenSchema) } }) }, async (req) => {
-    const who = signedIn(req);
-    return { tokens: (await d.stores.credentials.accessTokens(who.userId)).map(view) };
-  });
+  api.get(
+    '/user/tokens',
+    { schema: op('tokens', "The caller's access tokens (never their secrets)", { ok: { 200: listOf('tokens', tokenSchema) } }) },
+    async (req) => {
+      const who = signedIn(req);
+      return { tokens: (await d.stores.credentials.accessTokens(who.userId)).map(view) };
+    },
+  );
 
   api.post<{ Body: CreateBody }>(
     '/user/tokens',
@@ -63,7 +67,10 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
             name: { type: 'string', minLength: 1, maxLength: 100 },
             scopes: { type: 'array', items: action, minItems: 1, maxItems: 3, uniqueItems: true },
             resource: { type: ['string', 'null'], maxLength: 257, description: 'null = every repository; "ns/*" = a namespace; else one repository' },
-            expiresAt: { anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 64 }, { type: 'null' }], description: 'RFC 3339 time or milliseconds since the epoch' },
+            expiresAt: {
+              anyOf: [{ type: 'integer' }, { type: 'string', maxLength: 64 }, { type: 'null' }],
+              description: 'RFC 3339 time or milliseconds since the epoch',
+            },
             expiresInDays: { type: 'integer', minimum: 1, maximum: MAX_DAYS },
           },
           ['name', 'scopes'],
@@ -80,7 +87,7 @@ export function registerAccessTokenRoutes(api: FastifyInstance, d: ApiDeps): voi
       checkResource(resource);
       const { secret, token } = await d.accounts.createAccessToken(
         user,
-        { name: req.body.name, scopes: req.body.scopes, resource, expiresAt: expiry(req.body, Date.now()) },
+        { name: req.body.name, scopes: req.body.scopes, resource, expiresAt: expiry(req.body, d.now()) },
         auditOf(req, 'token.create', user.username),
       );
       return reply.code(201).send({ ...view(token), secret });

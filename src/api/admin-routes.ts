@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { admin, auditOf } from './caller.js';
 import type { ApiDeps } from './deps.js';
-import { auditSchema, listOf, op } from './schemas.js';
+import { auditSchema, op } from './schemas.js';
 
 export function registerAdminRoutes(api: FastifyInstance, d: ApiDeps): void {
   api.get<{ Querystring: { n: number; before?: number } }>(
@@ -11,7 +11,10 @@ export function registerAdminRoutes(api: FastifyInstance, d: ApiDeps): void {
       schema: op('admin', 'The audit log, newest first (administrators)', {
         querystring: {
           type: 'object',
-          properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, before: { type: 'integer', minimum: 1, description: 'entries with a smaller id' } },
+          properties: {
+            n: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            before: { type: 'integer', minimum: 1, description: 'entries with a smaller id' },
+          },
           additionalProperties: false,
         },
         ok: { 200: { type: 'object', properties: { entries: { type: 'array', items: auditSchema }, next: { type: 'integer' } }, required: ['entries'] } },

@@ -19,7 +19,7 @@ export interface ApiDeps extends AccountServices {
  * (d.revocations.record), this process applies that before the reply (auth/revocations.ts).
  */
 export async function change<T>(d: ApiDeps, entry: AuditEntry, fn: (tx: Tx, now: number) => Promise<T>): Promise<T> {
-  const now = Date.now();
+  const now = d.now();
   const written = d.revocations.written;
   const result = await d.meta.transaction(async (tx) => {
     const result = await fn(tx, now);

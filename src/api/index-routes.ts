@@ -111,7 +111,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     if (p.robotOrgId !== null) throw forbidden('robot accounts cannot do this');
     return p;
   };
-  const moderator = (p: Principal | null) => p !== null && p.isAdmin;
+  const moderator = (p: Principal | null) => p?.isAdmin === true;
 
   const target = (req: FastifyRequest, shape: Shape): { name: string; id?: number } => {
     const s = shapeOf(req.method, req.url);
@@ -143,12 +143,25 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
 
   api.get<{ Querystring: SearchQuery }>(
     '/search',
-    { schema: op('index', 'Search the repositories the caller can see', { querystring: searchQuery, ok: { 200: searchResult }, errors: [400], anonymous: true }) },
+    {
+      schema: op('index', 'Search the repositories the caller can see', {
+        querystring: searchQuery,
+        ok: { 200: searchResult },
+        errors: [400],
+        anonymous: true,
+      }),
+    },
     (req) => search(req, false),
   );
   api.get<{ Querystring: SearchQuery }>(
     '/user/starred',
-    { schema: op('index', "The caller's starred repositories (the search parameters apply)", { querystring: searchQuery, ok: { 200: searchResult }, errors: [400] }) },
+    {
+      schema: op('index', "The caller's starred repositories (the search parameters apply)", {
+        querystring: searchQuery,
+        ok: { 200: searchResult },
+        errors: [400],
+      }),
+    },
     (req) => search(req, true),
   );
 
@@ -174,7 +187,14 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
 
   api.get(
     '/repositories/*',
-    { ...on('GET', 'description'), schema: op('index', 'A repository’s description, README, stars, pulls and platforms (those who may pull it)', { ok: { 200: repositoryPage }, errors: [400, 404], anonymous: true }) },
+    {
+      ...on('GET', 'description'),
+      schema: op('index', 'A repository’s description, README, stars, pulls and platforms (those who may pull it)', {
+        ok: { 200: repositoryPage },
+        errors: [400, 404],
+        anonymous: true,
+      }),
+    },
     async (req) => {
       const who = caller(req);
       return page(who, await visible(who, target(req, 'description').name));
@@ -186,7 +206,11 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     {
       ...on('PUT', 'description', { multiline: ['readme'] }),
       bodyLimit: DESCRIPTION_BODY_LIMIT,
-      schema: op('index', 'Set the description and README (repository administrators)', { body: descriptionBody, ok: { 200: repositoryPage }, errors: [400, 403, 404] }),
+      schema: op('index', 'Set the description and README (repository administrators)', {
+        body: descriptionBody,
+        ok: { 200: repositoryPage },
+        errors: [400, 403, 404],
+      }),
     },
     async (req) => {
       const repo = await administered(req, target(req, 'description').name);
@@ -194,7 +218,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
       const clean = (s: string | null | undefined) => (s === undefined ? undefined : s === null || s.trim() === '' ? null : s);
       // One line (control characters are refused by src/http/rest-input.ts).
       const description = clean(body.description === undefined || body.description === null ? body.description : body.description.trim());
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.setDescription(tx, repo.id, { description, readme: clean(body.readme) }, now);
         await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.description', target: repo.name, address: req.ip }, now);
@@ -208,7 +232,7 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
   const star = async (req: FastifyRequest, onOff: boolean) => {
     const who = person(req);
     const repo = await visible(who, target(req, 'star').name);
-    const starCount = await store.setStar(repo.id, who.userId, onOff, Date.now());
+    const starCount = await store.setStar(repo.id, who.userId, onOff, d.now());
     return { name: repo.name, starred: onOff, starCount };
   };
   const starSchema = (summary: string) => op('index', summary, { ok: { 200: starResult }, errors: [400, 403, 404] });
@@ -265,7 +289,11 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     '/repositories/*',
     {
       ...on('POST', 'comments', { multiline: ['body'] }),
-      schema: op('comments', 'Comment (people, not robots); held for moderation while the author is not trusted', { body: commentBody, ok: { 201: commentSchema }, errors: [400, 403, 404] }),
+      schema: op('comments', 'Comment (people, not robots); held for moderation while the author is not trusted', {
+        body: commentBody,
+        ok: { 201: commentSchema },
+        errors: [400, 403, 404],
+      }),
     },
     async (req, reply) => {
       const who = person(req);
@@ -285,14 +313,22 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     '/repositories/*',
     {
       ...on('PUT', 'comment-settings'),
-      schema: op('comments', 'Turn comments on or off (repository administrators)', { body: commentSettings, ok: { 200: commentSettingsResult }, errors: [400, 403, 404] }),
+      schema: op('comments', 'Turn comments on or off (repository administrators)', {
+        body: commentSettings,
+        ok: { 200: commentSettingsResult },
+        errors: [400, 403, 404],
+      }),
     },
     async (req) => {
       const repo = await administered(req, target(req, 'comment-settings').name);
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.setCommentsEnabled(tx, repo.id, req.body.enabled, now);
-        await d.stores.audit.record(tx, { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } }, now);
+        await d.stores.audit.record(
+          tx,
+          { actor: caller(req)?.username ?? null, action: 'repository.comments', target: repo.name, address: req.ip, detail: { enabled: req.body.enabled } },
+          now,
+        );
       });
       return { name: repo.name, enabled: req.body.enabled };
     },
@@ -311,7 +347,10 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
 
   api.patch<{ Body: { body: string } }>(
     '/repositories/*',
-    { ...on('PATCH', 'comment', { multiline: ['body'] }), schema: op('comments', 'Edit your comment', { body: commentBody, ok: { 200: commentSchema }, errors: [400, 403, 404] }) },
+    {
+      ...on('PATCH', 'comment', { multiline: ['body'] }),
+      schema: op('comments', 'Edit your comment', { body: commentBody, ok: { 200: commentSchema }, errors: [400, 403, 404] }),
+    },
     async (req) => {
       person(req);
       const { who, repo, comment } = await readable(req, 'comment');
@@ -327,17 +366,24 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
 
   api.delete(
     '/repositories/*',
-    { ...on('DELETE', 'comment'), schema: op('comments', 'Delete a comment (its author, repository administrators, moderators)', { ok: { 204: null }, errors: [400, 403, 404] }) },
+    {
+      ...on('DELETE', 'comment'),
+      schema: op('comments', 'Delete a comment (its author, repository administrators, moderators)', { ok: { 204: null }, errors: [400, 403, 404] }),
+    },
     async (req, reply) => {
       const who0 = signedIn(req);
       const { repo, comment } = await readable(req, 'comment');
       const allowed = comment.authorId === who0.userId || who0.isAdmin || (await authorizer.mayAdminister(who0, repo.name));
       if (!allowed) throw forbidden('only the author, repository administrators and moderators may delete a comment');
-      const now = Date.now();
+      const now = d.now();
       await d.meta.transaction(async (tx) => {
         await store.deleteComment(tx, comment.id);
         if (comment.authorId !== who0.userId) {
-          await d.stores.audit.record(tx, { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+          await d.stores.audit.record(
+            tx,
+            { actor: who0.username, action: 'comment.delete', target: repo.name, address: req.ip, detail: { id: comment.id, author: comment.author } },
+            now,
+          );
         }
       });
       return reply.code(204).send();
@@ -348,7 +394,11 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     '/repositories/*',
     {
       ...on('POST', 'report'),
-      schema: op('comments', "Report someone else's comment; enough reports hold it for the moderators", { body: reportBody, ok: { 200: reportResult }, errors: [400, 403, 404] }),
+      schema: op('comments', "Report someone else's comment; enough reports hold it for the moderators", {
+        body: reportBody,
+        ok: { 200: reportResult },
+        errors: [400, 403, 404],
+      }),
     },
     async (req) => {
       const who = person(req);
@@ -369,7 +419,13 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
 
   api.get<{ Querystring: { n: number; after?: number } }>(
     '/moderation/comments',
-    { schema: op('moderation', 'Comments waiting for a moderator, with their reports (administrators)', { querystring: commentPage, ok: { 200: moderationQueue }, errors: [400, 403] }) },
+    {
+      schema: op('moderation', 'Comments waiting for a moderator, with their reports (administrators)', {
+        querystring: commentPage,
+        ok: { 200: moderationQueue },
+        errors: [400, 403],
+      }),
+    },
     async (req) => {
       const who = moderatorOnly(req);
       const rows = await store.moderationQueue(req.query.n, req.query.after);
@@ -385,16 +441,32 @@ export function registerIndexRoutes(api: FastifyInstance, d: ApiDeps, index: Ind
     if (!/^\d{1,15}$/.test(req.params.id)) throw commentNotFound();
     const comment = await store.comment(Number(req.params.id));
     if (!comment) throw commentNotFound();
-    const now = Date.now();
+    const now = d.now();
     await d.meta.transaction(async (tx) => {
       await store.setCommentStatus(tx, comment.id, status, who.userId, now, true);
-      await d.stores.audit.record(tx, { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } }, now);
+      await d.stores.audit.record(
+        tx,
+        { actor: who.username, action, target: comment.repository, address: req.ip, detail: { id: comment.id, author: comment.author } },
+        now,
+      );
     });
     return view((await store.comment(comment.id))!, who);
   };
   const decision = (summary: string) => ({
-    schema: op('moderation', summary, { params: params({ id: { type: 'string', description: 'comment id' } }), ok: { 200: commentSchema }, errors: [403, 404] }),
+    schema: op('moderation', summary, {
+      params: params({ id: { type: 'string', description: 'comment id' } }),
+      ok: { 200: commentSchema },
+      errors: [403, 404],
+    }),
   });
-  api.post<{ Params: { id: string } }>('/moderation/comments/:id/approve', decision('Publish a held comment (administrators)'), decide('visible', 'comment.approve'));
-  api.post<{ Params: { id: string } }>('/moderation/comments/:id/reject', decision('Reject a comment: only its author and moderators see it (administrators)'), decide('rejected', 'comment.reject'));
+  api.post<{ Params: { id: string } }>(
+    '/moderation/comments/:id/approve',
+    decision('Publish a held comment (administrators)'),
+    decide('visible', 'comment.approve'),
+  );
+  api.post<{ Params: { id: string } }>(
+    '/moderation/comments/:id/reject',
+    decision('Reject a comment: only its author and moderators see it (administrators)'),
+    decide('rejected', 'comment.reject'),
+  );
 }

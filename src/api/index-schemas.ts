@@ -71,7 +71,20 @@ export const repositoryPage = {
     platforms,
     commentsEnabled: { type: 'boolean' },
   },
-  required: ['name', 'description', 'descriptionSource', 'readme', 'readmeHtml', 'starCount', 'starred', 'pullCount', 'lastPullAt', 'lastPushAt', 'platforms', 'commentsEnabled'],
+  required: [
+    'name',
+    'description',
+    'descriptionSource',
+    'readme',
+    'readmeHtml',
+    'starCount',
+    'starred',
+    'pullCount',
+    'lastPullAt',
+    'lastPushAt',
+    'platforms',
+    'commentsEnabled',
+  ],
 } as const;
 
 export const descriptionBody = {
@@ -147,7 +160,11 @@ export const commentPage = {
 } as const;
 
 export const commentSettings = { type: 'object', properties: { enabled: { type: 'boolean' } }, required: ['enabled'], additionalProperties: false } as const;
-export const commentSettingsResult = { type: 'object', properties: { name: { type: 'string' }, enabled: { type: 'boolean' } }, required: ['name', 'enabled'] } as const;
+export const commentSettingsResult = {
+  type: 'object',
+  properties: { name: { type: 'string' }, enabled: { type: 'boolean' } },
+  required: ['name', 'enabled'],
+} as const;
 
 export const reportBody = { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: 500 } }, additionalProperties: false } as const;
 export const reportResult = { type: 'object', properties: { id: { type: 'integer' }, reported: { type: 'boolean' } }, required: ['id', 'reported'] } as const;

@@ -32,7 +32,13 @@ const memberParam = params({ org: accountName, user: accountName });
 export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
   api.post<{ Body: { name: string } }>(
     '/orgs',
-    { schema: op('organisations', 'Create an organisation; the caller becomes its owner', { body: body({ name: accountName }, ['name']), ok: { 201: orgSchema }, errors: [400, 403, 409] }) },
+    {
+      schema: op('organisations', 'Create an organisation; the caller becomes its owner', {
+        body: body({ name: accountName }, ['name']),
+        ok: { 201: orgSchema },
+        errors: [400, 403, 409],
+      }),
+    },
     async (req, reply) => {
       const who = person(req);
       const name = req.body.name;
@@ -46,10 +52,14 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
     },
   );
 
-  api.get('/orgs', { schema: op('organisations', "The caller's organisations (administrators: all)", { ok: { 200: listOf('orgs', orgSchema) } }) }, async (req) => {
-    const who = signedIn(req);
-    return { orgs: await d.stores.orgs.listOrgs(who.isAdmin ? null : who.userId) };
-  });
+  api.get(
+    '/orgs',
+    { schema: op('organisations', "The caller's organisations (administrators: all)", { ok: { 200: listOf('orgs', orgSchema) } }) },
+    async (req) => {
+      const who = signedIn(req);
+      return { orgs: await d.stores.orgs.listOrgs(who.isAdmin ? null : who.userId) };
+    },
+  );
 
   api.get<{ Params: { org: string } }>(
     '/orgs/:org',
@@ -79,7 +89,9 @@ export function registerOrgRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.get<{ Params: { org: string } }>(
     '/orgs/:org/members',
-    { schema: op('organisations', 'Members and their roles (members)', { params: orgParam, ok: { 200: listOf('members', memberSchema) }, errors: [400, 404] }) },
+    {
+      schema: op('organisations', 'Members and their roles (members)', { params: orgParam, ok: { 200: listOf('members', memberSchema) }, errors: [400, 404] }),
+    },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
       return { members: (await d.stores.orgs.members(org.id)).map((m) => ({ name: m.username, role: m.role })) };

@@ -59,7 +59,10 @@ function parse(req: FastifyRequest, want: Shape): { name: string; user?: string 
 }
 
 export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void {
-  const { stores: { users, orgs, repositories: access }, authorizer } = d;
+  const {
+    stores: { users, orgs, repositories: access },
+    authorizer,
+  } = d;
   const unknown = unknownRepository;
 
   /** The repository if the caller may pull it; otherwise the same 404 a missing one gives. */
@@ -75,7 +78,12 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     if (!(await authorizer.mayAdminister(who, name))) throw forbidden('repository administrators only');
     return repo;
   };
-  const view = async (who: Principal | null, r: RepositoryRow) => ({ name: r.name, namespace: r.namespace, visibility: r.visibility, actions: [...(await authorizer.actions(who, r.name))] });
+  const view = async (who: Principal | null, r: RepositoryRow) => ({
+    name: r.name,
+    namespace: r.namespace,
+    visibility: r.visibility,
+    actions: [...(await authorizer.actions(who, r.name))],
+  });
 
   api.get<{ Querystring: { namespace?: string; n: number; last?: string } }>(
     '/repositories',
@@ -83,7 +91,11 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
       schema: op('repositories', 'Repositories the caller can see, by name', {
         querystring: {
           type: 'object',
-          properties: { namespace: { type: 'string', maxLength: 64 }, n: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, last: { type: 'string', maxLength: 255 } },
+          properties: {
+            namespace: { type: 'string', maxLength: 64 },
+            n: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            last: { type: 'string', maxLength: 255 },
+          },
           additionalProperties: false,
         },
         ok: { 200: listOf('repositories', repositorySchema) },
@@ -93,7 +105,12 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     async (req) => {
       const who = caller(req);
       const { n, last, namespace } = req.query;
-      const rows = await access.visibleRepositories({ userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username }, n, last, namespace ? `${namespace}/` : undefined);
+      const rows = await access.visibleRepositories(
+        { userId: who?.userId ?? null, all: who?.isAdmin ?? false, username: who?.username },
+        n,
+        last,
+        namespace ? `${namespace}/` : undefined,
+      );
       // A token limited to some repositories lists only those (and public ones).
       const limits = who?.limits;
       const shown = limits ? rows.filter((r) => r.visibility === 'public' || resourceMatches(limits.resource, r.name)) : rows;
@@ -104,7 +121,11 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'repository' }, config: documented('repository'), schema: op('repositories', 'A repository (404 unless the caller may pull it)', { ok: { 200: repositorySchema }, errors: [400, 404], anonymous: true }) },
+    {
+      constraints: { berthRepositoryPath: 'repository' },
+      config: documented('repository'),
+      schema: op('repositories', 'A repository (404 unless the caller may pull it)', { ok: { 200: repositorySchema }, errors: [400, 404], anonymous: true }),
+    },
     async (req) => {
       const who = caller(req);
       return view(who, await visible(who, parse(req, 'repository').name));
@@ -135,7 +156,14 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'collaborators' }, config: documented('collaborators'), schema: op('collaborators', "A repository's collaborators (its administrators)", { ok: { 200: listOf('collaborators', collaboratorSchema) }, errors: [400, 403, 404] }) },
+    {
+      constraints: { berthRepositoryPath: 'collaborators' },
+      config: documented('collaborators'),
+      schema: op('collaborators', "A repository's collaborators (its administrators)", {
+        ok: { 200: listOf('collaborators', collaboratorSchema) },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const repo = await administered(req, parse(req, 'collaborators').name);
       return { collaborators: (await access.collaborators(repo.id)).map((c) => ({ name: c.username, permission: c.permission })) };
@@ -144,7 +172,11 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
 
   api.get(
     '/repositories/*',
-    { constraints: { berthRepositoryPath: 'collaborator' }, config: documented('collaborator'), schema: op('collaborators', "A collaborator's permission (its administrators)", { ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }) },
+    {
+      constraints: { berthRepositoryPath: 'collaborator' },
+      config: documented('collaborator'),
+      schema: op('collaborators', "A collaborator's permission (its administrators)", { ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }),
+    },
     async (req) => {
       const p = parse(req, 'collaborator');
       const repo = await administered(req, p.name);
@@ -158,7 +190,11 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     '/repositories/*',
     {
       config: documented('collaborator'),
-      schema: op('collaborators', 'Add a collaborator or change its permission (repository administrators)', { body: body({ permission }, ['permission']), ok: { 200: collaboratorSchema }, errors: [400, 403, 404] }),
+      schema: op('collaborators', 'Add a collaborator or change its permission (repository administrators)', {
+        body: body({ permission }, ['permission']),
+        ok: { 200: collaboratorSchema },
+        errors: [400, 403, 404],
+      }),
     },
     async (req) => {
       const p = parse(req, 'collaborator');
@@ -179,7 +215,10 @@ export function registerRepositoryRoutes(api: FastifyInstance, d: ApiDeps): void
     {
       constraints: { berthRepositoryPath: 'repository' },
       config: documented('repository'),
-      schema: op('repositories', 'Delete a repository with all its tags and manifests (namespace administrators)', { ok: { 204: null }, errors: [400, 403, 404, 405] }),
+      schema: op('repositories', 'Delete a repository with all its tags and manifests (namespace administrators)', {
+        ok: { 204: null },
+        errors: [400, 403, 404, 405],
+      }),
     },
     async (req, reply) => {
       const who = person(req);

@@ -58,9 +58,10 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, par
       registerAdminRoutes(api, deps);
       registerIndexRoutes(api, deps, parts.index);
       registerWebhookRoutes(api, deps, parts.webhooks);
-      api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) => reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())));
+      api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
+        reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
+      );
     },
     { prefix: API_PREFIX },
   );
 }
-

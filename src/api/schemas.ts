@@ -27,7 +27,11 @@ export const errorSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { code: { type: 'string', enum: Object.keys(REST_ERRORS) }, message: { type: 'string' }, detail: { description: 'for INVALID: {location, field}' } },
+        properties: {
+          code: { type: 'string', enum: Object.keys(REST_ERRORS) },
+          message: { type: 'string' },
+          detail: { description: 'for INVALID: {location, field}' },
+        },
         required: ['code', 'message'],
       },
     },
@@ -75,7 +79,11 @@ export const teamSchema = {
 
 export const robotSchema = {
   type: 'object',
-  properties: { name: { type: 'string', description: '<org>+<name>' }, createdAt: { type: 'integer' }, secret: { type: 'string', description: 'only in the reply that created or rotated it' } },
+  properties: {
+    name: { type: 'string', description: '<org>+<name>' },
+    createdAt: { type: 'integer' },
+    secret: { type: 'string', description: 'only in the reply that created or rotated it' },
+  },
   required: ['name', 'createdAt'],
 } as const;
 
@@ -123,7 +131,11 @@ export const auditSchema = {
 } as const;
 
 export const listOf = (key: string, item: object) =>
-  ({ type: 'object', properties: { [key]: { type: 'array', items: item }, next: { type: 'string', description: 'pass as `last` for the next page' } }, required: [key] }) as const;
+  ({
+    type: 'object',
+    properties: { [key]: { type: 'array', items: item }, next: { type: 'string', description: 'pass as `last` for the next page' } },
+    required: [key],
+  }) as const;
 
 export const pageQuery = {
   type: 'object',
@@ -155,7 +167,8 @@ export function op(
   const response: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(parts.ok)) response[status] = schema ?? { type: 'null', description: 'no content' };
   const bodyErrors = parts.body ? ([400, 413, 415] as const) : [];
-  for (const status of [...new Set([401, 429, ...bodyErrors, ...(parts.errors ?? [])])].sort()) response[status] = { ...errorSchema, description: ERRORS[status as keyof typeof ERRORS] };
+  for (const status of [...new Set([401, 429, ...bodyErrors, ...(parts.errors ?? [])])].sort())
+    response[status] = { ...errorSchema, description: ERRORS[status as keyof typeof ERRORS] };
   return {
     tags: [tag],
     summary,
@@ -168,7 +181,8 @@ export function op(
 }
 
 export const params = (props: Record<string, object>) => ({ type: 'object', properties: props, required: Object.keys(props) }) as const;
-export const body = (props: Record<string, object>, required: string[] = []) => ({ type: 'object', properties: props, required, additionalProperties: false }) as const;
+export const body = (props: Record<string, object>, required: string[] = []) =>
+  ({ type: 'object', properties: props, required, additionalProperties: false }) as const;
 
 /**
  * Route config for a wildcard route (repository names hold slashes, so /repositories/* serves

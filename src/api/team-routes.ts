@@ -22,7 +22,13 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.get<{ Params: { org: string } }>(
     '/orgs/:org/teams',
-    { schema: op('teams', 'Teams with their permission and members (members)', { params: params({ org: accountName }), ok: { 200: listOf('teams', teamSchema) }, errors: [400, 404] }) },
+    {
+      schema: op('teams', 'Teams with their permission and members (members)', {
+        params: params({ org: accountName }),
+        ok: { 200: listOf('teams', teamSchema) },
+        errors: [400, 404],
+      }),
+    },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'member');
       return { teams: await d.stores.orgs.teams(org.id) };
@@ -63,15 +69,26 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.patch<{ Params: { org: string; team: string }; Body: { permission: Permission } }>(
     '/orgs/:org/teams/:team',
-    { schema: op('teams', "Change a team's permission (owners)", { params: teamParam, body: body({ permission }, ['permission']), ok: { 200: teamSchema }, errors: [400, 403, 404] }) },
+    {
+      schema: op('teams', "Change a team's permission (owners)", {
+        params: teamParam,
+        body: body({ permission }, ['permission']),
+        ok: { 200: teamSchema },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
-      await change(d, auditOf(req, 'team.update', `${org.name}/${team.name}`, { permission: req.body.permission, previous: team.permission }), async (tx, now) => {
-        await d.stores.orgs.updateTeam(tx, team.id, req.body.permission);
-        // Every token for the organisation's repositories: simpler than finding the members', and as safe.
-        if (lowers(team.permission, req.body.permission)) await d.revocations.record(tx, [{ kind: 'namespace', key: org.name }], now);
-      });
+      await change(
+        d,
+        auditOf(req, 'team.update', `${org.name}/${team.name}`, { permission: req.body.permission, previous: team.permission }),
+        async (tx, now) => {
+          await d.stores.orgs.updateTeam(tx, team.id, req.body.permission);
+          // Every token for the organisation's repositories: simpler than finding the members', and as safe.
+          if (lowers(team.permission, req.body.permission)) await d.revocations.record(tx, [{ kind: 'namespace', key: org.name }], now);
+        },
+      );
       return (await d.stores.orgs.teams(org.id)).find((t) => t.name === team.name)!;
     },
   );
@@ -92,7 +109,13 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.put<{ Params: { org: string; team: string; user: string } }>(
     '/orgs/:org/teams/:team/members/:user',
-    { schema: op('teams', "Add a member of the organisation, or one of its robots, to a team (owners)", { params: teamMemberParam, ok: { 204: null }, errors: [400, 403, 404, 409] }) },
+    {
+      schema: op('teams', 'Add a member of the organisation, or one of its robots, to a team (owners)', {
+        params: teamMemberParam,
+        ok: { 204: null },
+        errors: [400, 403, 404, 409],
+      }),
+    },
     async (req, reply) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const team = await findTeam(org.id, req.params.team);
@@ -101,7 +124,9 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       // Teams grant access to the organisation's repositories: only its own people and robots join.
       const ours = user.robotOrgId === org.id || (user.robotOrgId === null && (await d.stores.orgs.orgRole(org.name, user.id)) !== null);
       if (!ours) throw conflict('only members of the organisation and its robots can join its teams');
-      await change(d, auditOf(req, 'team.member.add', `${org.name}/${team.name}`, { user: user.username }), (tx) => d.stores.orgs.addTeamMember(tx, team.id, user.id));
+      await change(d, auditOf(req, 'team.member.add', `${org.name}/${team.name}`, { user: user.username }), (tx) =>
+        d.stores.orgs.addTeamMember(tx, team.id, user.id),
+      );
       return reply.code(204).send();
     },
   );
@@ -150,7 +175,13 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.get<{ Params: { org: string } }>(
     '/orgs/:org/robots',
-    { schema: op('robots', "The organisation's robots (owners)", { params: params({ org: accountName }), ok: { 200: listOf('robots', robotSchema) }, errors: [400, 403, 404] }) },
+    {
+      schema: op('robots', "The organisation's robots (owners)", {
+        params: params({ org: accountName }),
+        ok: { 200: listOf('robots', robotSchema) },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       return { robots: (await d.stores.users.robots(org.id)).map((r) => ({ name: r.username, createdAt: r.createdAt })) };
@@ -173,7 +204,13 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
 
   api.post<{ Params: { org: string; name: string } }>(
     '/orgs/:org/robots/:name/secret',
-    { schema: op('robots', "Replace a robot's secret; the old one (and its refresh tokens) stop working (owners)", { params: robotParam, ok: { 200: robotSchema }, errors: [400, 403, 404] }) },
+    {
+      schema: op('robots', "Replace a robot's secret; the old one (and its refresh tokens) stop working (owners)", {
+        params: robotParam,
+        ok: { 200: robotSchema },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const { org } = await orgAccess(d, req, req.params.org, 'owner');
       const robot = await findRobot(org.id, org.name, req.params.name);
@@ -181,7 +218,11 @@ export function registerTeamRoutes(api: FastifyInstance, d: ApiDeps): void {
       await change(d, auditOf(req, 'robot.secret.rotate', robot.username), async (tx, now) => {
         await d.stores.credentials.revokeUserTokens(tx, robot.id, now);
         await d.revocations.record(tx, [{ kind: 'subject', key: robot.username }], now);
-        await d.stores.credentials.createAccessToken(tx, { userId: robot.id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
+        await d.stores.credentials.createAccessToken(
+          tx,
+          { userId: robot.id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null },
+          now,
+        );
       });
       return { name: robot.username, createdAt: robot.createdAt, secret };
     },

@@ -24,7 +24,7 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
   };
 
   /** The named user when the caller is that user or an admin (checked before looking, so nothing is revealed). */
-  const selfOrAdmin = async (req: FastifyRequest, name: string, who: Principal): Promise<UserRow> => {
+  const selfOrAdmin = async (_req: FastifyRequest, name: string, who: Principal): Promise<UserRow> => {
     if (who.username !== name && !who.isAdmin) throw forbidden('only the user or an administrator may do this');
     const user = await d.stores.users.userByName(name);
     if (!user || user.robotOrgId !== null) throw notFound('user');
@@ -56,7 +56,10 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
     async (req, reply) => {
       admin(req);
       const b = req.body;
-      const user = await d.accounts.createUser({ username: b.username, password: b.password, email: b.email ?? null, isAdmin: b.admin ?? false }, auditOf(req, 'user.create', b.username));
+      const user = await d.accounts.createUser(
+        { username: b.username, password: b.password, email: b.email ?? null, isAdmin: b.admin ?? false },
+        auditOf(req, 'user.create', b.username),
+      );
       return reply.code(201).send(await view(user));
     },
   );
@@ -90,7 +93,8 @@ export function registerUserRoutes(api: FastifyInstance, d: ApiDeps): void {
         const losesAdmin = user.isAdmin && !user.disabled && (b.admin === false || b.disabled === true);
         if (losesAdmin && (await d.stores.users.countAdmins(tx)) <= 1) throw conflict('the last administrator cannot be demoted or disabled');
         await d.stores.users.updateUser(tx, user.id, { email: b.email, isAdmin: b.admin, disabled: b.disabled });
-        if ((b.disabled === true && !user.disabled) || (b.admin === false && user.isAdmin)) await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
+        if ((b.disabled === true && !user.disabled) || (b.admin === false && user.isAdmin))
+          await d.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
       });
       return view((await d.stores.users.userById(user.id))!);
     },

@@ -62,7 +62,10 @@ export const webhookPathStrategy = {
 };
 
 /** Route options of a /repositories/* route of ours: its constraint, and its real path in the OpenAPI document. */
-const on = (shape: RepoShape) => ({ constraints: { berthWebhookPath: shape }, config: documentedAs(`/repositories/{name}/${shape}`, { name: repositoryNameParam }) });
+const on = (shape: RepoShape) => ({
+  constraints: { berthWebhookPath: shape },
+  config: documentedAs(`/repositories/{name}/${shape}`, { name: repositoryNameParam }),
+});
 
 function repoShape(rest: string): { shape: RepoShape; name: string } | null {
   for (const shape of Object.keys(SHAPES) as RepoShape[]) {
@@ -85,7 +88,10 @@ interface HookBody {
 
 /** Registers the webhook routes in the /api/v1 scope (routes.ts; webhookPathStrategy is on the app). */
 export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: Webhooks): void {
-  const { stores: { users, orgs }, authorizer } = d;
+  const {
+    stores: { users, orgs },
+    authorizer,
+  } = d;
   const store = hooks.store;
   const noSuchHook = () => notFound('webhook');
 
@@ -162,7 +168,9 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       active: b.active ?? true,
       createdBy: caller(req)?.username ?? null,
     };
-    const id = await change(d, auditOf(req, 'webhook.create', scope, { kind: scopeKind, url: w.url, events: w.events, format: w.format }), (tx, now) => store.create(tx, w, now));
+    const id = await change(d, auditOf(req, 'webhook.create', scope, { kind: scopeKind, url: w.url, events: w.events, format: w.format }), (tx, now) =>
+      store.create(tx, w, now),
+    );
     return { ...webhookView((await store.get(id))!), secret };
   };
 
@@ -170,7 +178,13 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.get<{ Params: { ns: string } }>(
     '/namespaces/:ns/webhooks',
-    { schema: op('webhooks', "A namespace's webhooks (its user, or the organisation's owners)", { params: namespaceParams, ok: { 200: webhookList }, errors: [403, 404] }) },
+    {
+      schema: op('webhooks', "A namespace's webhooks (its user, or the organisation's owners)", {
+        params: namespaceParams,
+        ok: { 200: webhookList },
+        errors: [403, 404],
+      }),
+    },
     async (req) => {
       await administeredNamespace(person(req), req.params.ns);
       return { webhooks: (await store.list('namespace', req.params.ns)).map(webhookView) };
@@ -179,7 +193,14 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.post<{ Params: { ns: string }; Body: HookBody }>(
     '/namespaces/:ns/webhooks',
-    { schema: op('webhooks', 'Add a webhook for every repository of a namespace', { params: namespaceParams, body: createBody, ok: { 201: webhook }, errors: [400, 403, 404] }) },
+    {
+      schema: op('webhooks', 'Add a webhook for every repository of a namespace', {
+        params: namespaceParams,
+        body: createBody,
+        ok: { 201: webhook },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req, reply) => {
       await administeredNamespace(person(req), req.params.ns);
       return reply.code(201).send(await create(req, 'namespace', req.params.ns, req.params.ns));
@@ -200,7 +221,10 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.post<{ Body: HookBody }>(
     '/repositories/*',
-    { ...on('webhooks'), schema: op('webhooks', 'Add a webhook to a repository (its administrators)', { body: createBody, ok: { 201: webhook }, errors: [400, 403, 404] }) },
+    {
+      ...on('webhooks'),
+      schema: op('webhooks', 'Add a webhook to a repository (its administrators)', { body: createBody, ok: { 201: webhook }, errors: [400, 403, 404] }),
+    },
     async (req, reply) => {
       const name = repoName(req, 'webhooks');
       await administeredRepository(person(req), name);
@@ -213,13 +237,19 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   // ---- personal webhooks: new tags of the repositories the caller watches ----
 
-  api.get('/user/webhooks', { schema: op('webhooks', "The caller's personal webhooks (new tags of watched repositories)", { ok: { 200: webhookList }, errors: [403] }) }, async (req) => ({
-    webhooks: (await store.list('user', person(req).username)).map(webhookView),
-  }));
+  api.get(
+    '/user/webhooks',
+    { schema: op('webhooks', "The caller's personal webhooks (new tags of watched repositories)", { ok: { 200: webhookList }, errors: [403] }) },
+    async (req) => ({
+      webhooks: (await store.list('user', person(req).username)).map(webhookView),
+    }),
+  );
 
   api.post<{ Body: HookBody }>(
     '/user/webhooks',
-    { schema: op('webhooks', 'Add a personal webhook: new tags of the repositories you watch', { body: createBody, ok: { 201: webhook }, errors: [400, 403] }) },
+    {
+      schema: op('webhooks', 'Add a personal webhook: new tags of the repositories you watch', { body: createBody, ok: { 201: webhook }, errors: [400, 403] }),
+    },
     async (req, reply) => {
       const who = person(req);
       if (who.robotOrgId !== null) throw forbidden('robot accounts cannot watch repositories');
@@ -231,7 +261,13 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.get<{ Querystring: { kind?: WebhookScopeKind } }>(
     '/webhooks',
-    { schema: op('webhooks', 'Every webhook, including the configured endpoints (administrators)', { querystring: kindQuery, ok: { 200: webhookList }, errors: [400, 403] }) },
+    {
+      schema: op('webhooks', 'Every webhook, including the configured endpoints (administrators)', {
+        querystring: kindQuery,
+        ok: { 200: webhookList },
+        errors: [400, 403],
+      }),
+    },
     async (req) => {
       if (!person(req).isAdmin) throw forbidden('administrators only');
       return { webhooks: (await store.listAll(req.query.kind)).map(webhookView) };
@@ -248,7 +284,14 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.patch<{ Params: { id: number }; Body: HookBody }>(
     '/webhooks/:id',
-    { schema: op('webhooks', 'Change a webhook; a new secret is in the reply once', { params: hookParams, body: updateBody, ok: { 200: webhook }, errors: [400, 403, 404, 409] }) },
+    {
+      schema: op('webhooks', 'Change a webhook; a new secret is in the reply once', {
+        params: hookParams,
+        body: updateBody,
+        ok: { 200: webhook },
+        errors: [400, 403, 404, 409],
+      }),
+    },
     async (req) => {
       const hook = await managed(req, req.params.id);
       if (hook.scopeKind === 'config') throw conflict('this endpoint is defined in the configuration file');
@@ -264,7 +307,9 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
         ...(secret !== undefined ? { secret } : {}),
       };
       const { secret: _s, ...logged } = patch;
-      await change(d, auditOf(req, 'webhook.update', hook.scope, { id: hook.id, ...logged, ...(secret ? { secret: 'changed' } : {}) }), (tx, now) => store.update(tx, hook.id, patch, now));
+      await change(d, auditOf(req, 'webhook.update', hook.scope, { id: hook.id, ...logged, ...(secret ? { secret: 'changed' } : {}) }), (tx, now) =>
+        store.update(tx, hook.id, patch, now),
+      );
       return { ...webhookView((await store.get(hook.id))!), ...(secret ? { secret } : {}) };
     },
   );
@@ -284,7 +329,14 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.get<{ Params: { id: number }; Querystring: { n: number; before?: number; status?: DeliveryStatus } }>(
     '/webhooks/:id/deliveries',
-    { schema: op('webhooks', "A webhook's deliveries, newest first", { params: hookParams, querystring: deliveryQuery, ok: { 200: deliveryList }, errors: [400, 403, 404] }) },
+    {
+      schema: op('webhooks', "A webhook's deliveries, newest first", {
+        params: hookParams,
+        querystring: deliveryQuery,
+        ok: { 200: deliveryList },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const hook = await managed(req, req.params.id);
       const rows = await store.deliveries(hook.id, req.query.n, req.query.before, req.query.status);
@@ -301,7 +353,13 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.get<{ Params: { id: number; delivery: number } }>(
     '/webhooks/:id/deliveries/:delivery',
-    { schema: op('webhooks', 'One delivery with its payload and every attempt', { params: deliveryParams, ok: { 200: deliveryDetail }, errors: [400, 403, 404] }) },
+    {
+      schema: op('webhooks', 'One delivery with its payload and every attempt', {
+        params: deliveryParams,
+        ok: { 200: deliveryDetail },
+        errors: [400, 403, 404],
+      }),
+    },
     async (req) => {
       const del = await ownDelivery(req);
       return { ...deliveryView(del), contentType: del.contentType, payload: del.body, attempts: await store.attempts(del.id) };
@@ -343,13 +401,16 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   api.put(
     '/repositories/*',
-    { ...on('watch'), schema: op('watching', 'Watch a repository: its new tags in your notifications and personal webhooks', { ok: { 200: watchState }, errors: [400, 404] }) },
+    {
+      ...on('watch'),
+      schema: op('watching', 'Watch a repository: its new tags in your notifications and personal webhooks', { ok: { 200: watchState }, errors: [400, 404] }),
+    },
     async (req) => {
       const name = repoName(req, 'watch');
       const who = await visibleToCaller(req, name);
-      await d.meta.transaction((tx) => store.watch(tx, who.userId, name, Date.now()));
+      await d.meta.transaction((tx) => store.watch(tx, who.userId, name, d.now()));
       const w = await store.watching(who.userId, name);
-      return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? Date.now() };
+      return { repository: name, watching: true, source: w?.source ?? 'watch', since: w?.createdAt ?? d.now() };
     },
   );
 
@@ -366,18 +427,28 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
     },
   );
 
-  api.get('/user/watching', { schema: op('watching', 'The repositories the caller watches (those still visible)', { ok: { 200: watchList } }) }, async (req) => {
-    const who = signedIn(req);
-    const out = [];
-    for (const w of await store.watched(who.userId)) {
-      if (await authorizer.visibleRepository(who, w.repository)) out.push({ repository: w.repository, source: w.source, since: w.createdAt });
-    }
-    return { watching: out };
-  });
+  api.get(
+    '/user/watching',
+    { schema: op('watching', 'The repositories the caller watches (those still visible)', { ok: { 200: watchList } }) },
+    async (req) => {
+      const who = signedIn(req);
+      const out = [];
+      for (const w of await store.watched(who.userId)) {
+        if (await authorizer.visibleRepository(who, w.repository)) out.push({ repository: w.repository, source: w.source, since: w.createdAt });
+      }
+      return { watching: out };
+    },
+  );
 
   api.get<{ Querystring: { n: number; before?: number } }>(
     '/user/notifications',
-    { schema: op('watching', 'New tags of watched repositories, newest first', { querystring: notificationQuery, ok: { 200: notificationList }, errors: [400] }) },
+    {
+      schema: op('watching', 'New tags of watched repositories, newest first', {
+        querystring: notificationQuery,
+        ok: { 200: notificationList },
+        errors: [400],
+      }),
+    },
     async (req) => {
       const who = signedIn(req);
       const rows = await store.notifications(who.userId, req.query.n, req.query.before);
@@ -388,9 +459,22 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       for (const r of rows) {
         if (!visible.has(r.repository)) visible.set(r.repository, (await authorizer.visibleRepository(who, r.repository)) !== null);
         if (!visible.get(r.repository)) continue;
-        notifications.push({ id: r.id, type: 'tag.push', repository: r.repository, tag: r.tag, digest: r.digest, pusher: r.actor, at: r.at, unread: r.id > seen });
+        notifications.push({
+          id: r.id,
+          type: 'tag.push',
+          repository: r.repository,
+          tag: r.tag,
+          digest: r.digest,
+          pusher: r.actor,
+          at: r.at,
+          unread: r.id > seen,
+        });
       }
-      return { notifications, unread: notifications.filter((n) => n.unread).length, ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}) };
+      return {
+        notifications,
+        unread: notifications.filter((n) => n.unread).length,
+        ...(rows.length === req.query.n ? { next: rows[rows.length - 1].id } : {}),
+      };
     },
   );
 
@@ -404,5 +488,4 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       return reply.code(204).send();
     },
   );
-
 }

@@ -130,7 +130,11 @@ export const watchList = {
   properties: {
     watching: {
       type: 'array',
-      items: { type: 'object', properties: { repository: { type: 'string' }, source: { type: 'string' }, since: time }, required: ['repository', 'source', 'since'] },
+      items: {
+        type: 'object',
+        properties: { repository: { type: 'string' }, source: { type: 'string' }, since: time },
+        required: ['repository', 'source', 'since'],
+      },
     },
   },
   required: ['watching'],

@@ -48,6 +48,8 @@ export class AccountService {
     private readonly cfg: AccountsConfig,
     /** Where changes that take rights away are recorded (a bare one, without a poller, for the CLI). */
     readonly revocations: Revocations = new Revocations(stores.revocations, { retainMs: 10 * 60_000 }),
+    /** The clock of expiry, failure windows and recorded times (app.ts AppParts.now). */
+    readonly now: () => number = Date.now,
   ) {
     this.dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), cfg.bcryptcost);
   }
@@ -73,7 +75,7 @@ export class AccountService {
   async createUser(u: { username: string; password: string; email?: string | null; isAdmin?: boolean }, audit: AuditEntry): Promise<UserRow> {
     if (!isValidAccountName(u.username)) throw new RegistryError('NAME_INVALID', 'invalid user name', { status: 400 });
     const hash = await this.hashPassword(u.password);
-    const now = Date.now();
+    const now = this.now();
     return this.meta.transaction(async (tx) => {
       if (!(await this.stores.users.claimNamespace(tx, u.username, 'user', now))) throw nameTaken();
       const id = await this.stores.users.createUser(tx, { username: u.username, passwordHash: hash, email: u.email, isAdmin: u.isAdmin }, now);
@@ -87,13 +89,17 @@ export class AccountService {
     if (!isValidAccountName(name)) throw new RegistryError('NAME_INVALID', 'invalid robot name', { status: 400 });
     const username = `${orgName}+${name}`;
     const secret = newSecret();
-    const now = Date.now();
+    const now = this.now();
     // Robots never sign in with a password: theirs is a random hash that matches nothing.
     const unusable = await bcrypt.hash(randomBytes(32).toString('hex'), 4);
     return this.meta.transaction(async (tx) => {
       if (await this.stores.users.userByName(username, tx)) throw nameTaken();
       const id = await this.stores.users.createUser(tx, { username, passwordHash: unusable, robotOrgId: orgId }, now);
-      await this.stores.credentials.createAccessToken(tx, { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null }, now);
+      await this.stores.credentials.createAccessToken(
+        tx,
+        { userId: id, name: 'robot secret', tokenHash: sha256Hex(secret), scopes: [...ACTIONS], resource: null, expiresAt: null },
+        now,
+      );
       await this.stores.audit.record(tx, audit, now);
       return { user: (await this.stores.users.userById(id, tx))!, secret };
     });
@@ -102,7 +108,7 @@ export class AccountService {
   /** A new password ends everything signed in with the old one: refresh tokens, sessions, registry tokens. */
   async setPassword(user: UserRow, password: string, audit: AuditEntry): Promise<void> {
     const hash = await this.hashPassword(password);
-    const now = Date.now();
+    const now = this.now();
     await this.meta.transaction(async (tx) => {
       await this.stores.users.setPassword(tx, user.id, hash, now);
       await this.revocations.record(tx, [{ kind: 'subject', key: user.username }], now);
@@ -117,9 +123,13 @@ export class AccountService {
     audit: AuditEntry,
   ): Promise<{ secret: string; token: AccessTokenRow }> {
     const secret = newSecret();
-    const now = Date.now();
+    const now = this.now();
     const id = await this.meta.transaction(async (tx) => {
-      const id = await this.stores.credentials.createAccessToken(tx, { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt }, now);
+      const id = await this.stores.credentials.createAccessToken(
+        tx,
+        { userId: user.id, name: t.name, tokenHash: sha256Hex(secret), scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt },
+        now,
+      );
       await this.stores.audit.record(tx, { ...audit, detail: { name: t.name, scopes: t.scopes, resource: t.resource, expiresAt: t.expiresAt } }, now);
       return id;
     });
@@ -137,7 +147,7 @@ export class AccountService {
    * for a user name cannot lock that user's CI out.
    */
   async authenticate(username: string, secret: string, address: string): Promise<Principal> {
-    const now = Date.now();
+    const now = this.now();
     const user = await this.stores.users.userByName(username);
     if (secret.startsWith(TOKEN_PREFIX)) {
       const principal = await this.throttled(address, null, now, () => this.tokenPrincipal(user, secret, now));
@@ -163,7 +173,7 @@ export class AccountService {
    * the address, like access tokens.
    */
   async refresh(token: string, address: string): Promise<Principal | null> {
-    const now = Date.now();
+    const now = this.now();
     return this.throttled(address, null, now, async () => {
       if (!token.startsWith(REFRESH_PREFIX)) return null;
       const row = await this.stores.credentials.refreshToken(sha256Hex(token));
@@ -194,9 +204,12 @@ export class AccountService {
     for (const [i, f] of counts.entries()) {
       if (f.count > limits[i].limit) {
         // A refused attempt is not a guess: take the counts back.
-        await this.meta.transaction(async (tx) => {
-          for (const { key } of limits) await failures.forgiveFailure(tx, key);
-        }, { durable: false });
+        await this.meta.transaction(
+          async (tx) => {
+            for (const { key } of limits) await failures.forgiveFailure(tx, key);
+          },
+          { durable: false },
+        );
         const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
         throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
       }
@@ -218,7 +231,12 @@ export class AccountService {
   private async failed(user: UserRow | null, address: string, now: number): Promise<never> {
     // Name only accounts that exist: a password typed into the user field is never stored.
     await this.meta.transaction(
-      (tx) => this.stores.audit.record(tx, { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } }, now),
+      (tx) =>
+        this.stores.audit.record(
+          tx,
+          { actor: null, action: 'login.failed', target: user ? user.username : null, address, detail: user ? undefined : { unknownUser: true } },
+          now,
+        ),
       { durable: false },
     );
     throw new RegistryError('UNAUTHORIZED', 'invalid username or password');
@@ -258,12 +276,12 @@ export class AccountService {
     if (!user || user.disabled) return null;
     if (accessTokenId === null) return user.robotOrgId === null ? this.principalOf(user) : null;
     const token = await this.stores.credentials.accessToken(accessTokenId);
-    if (!token || token.userId !== user.id || token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= Date.now())) return null;
+    if (!token || token.userId !== user.id || token.revokedAt !== null || (token.expiresAt !== null && token.expiresAt <= this.now())) return null;
     return this.principalOf(user, token);
   }
 
   async audit(entry: AuditEntry, tx?: Tx): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     if (tx) return this.stores.audit.record(tx, entry, now);
     await this.meta.transaction((t) => this.stores.audit.record(t, entry, now), { durable: false });
   }

@@ -19,7 +19,11 @@ export function parseScope(scope: string): ResourceScope | null {
   if (first <= 0 || last === first) return null;
   const type = scope.slice(0, first).replace(/\(.*\)$/, '');
   const name = scope.slice(first + 1, last);
-  const actions = scope.slice(last + 1).split(',').map((a) => a.trim()).filter(Boolean);
+  const actions = scope
+    .slice(last + 1)
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   if (!name) return null;
   return { type, name, actions };
 }
@@ -34,7 +38,11 @@ export class Authorizer {
     let teamPermissions: RepositoryFacts['teamPermissions'] = [];
     let collaborator: RepositoryFacts['collaborator'] = null;
     if (principal) {
-      if (kind === 'org') [orgRole, teamPermissions] = await Promise.all([this.stores.orgs.orgRole(ns, principal.userId), this.stores.orgs.teamPermissions(ns, principal.userId)]);
+      if (kind === 'org')
+        [orgRole, teamPermissions] = await Promise.all([
+          this.stores.orgs.orgRole(ns, principal.userId),
+          this.stores.orgs.teamPermissions(ns, principal.userId),
+        ]);
       if (repo) collaborator = await this.stores.repositories.collaborator(repo.id, principal.userId);
     }
     return { name, exists: repo !== null, visibility: repo?.visibility ?? 'private', namespaceKind: kind, orgRole, teamPermissions, collaborator };

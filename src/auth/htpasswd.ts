@@ -19,7 +19,11 @@ export class HtpasswdVerifier {
   /** sha256(user:password) -> expiry; never the secret itself. */
   private readonly verified = new Map<string, number>();
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    /** The clock of the re-check throttle and the verified cache (app.ts AppParts.now). */
+    private readonly now: () => number = Date.now,
+  ) {
     this.reload(true);
   }
 
@@ -28,7 +32,7 @@ export class HtpasswdVerifier {
     const key = createHash('sha256').update(`${user}\0${password}`).digest();
     const cacheKey = key.toString('base64');
     const expiry = this.verified.get(cacheKey);
-    const now = Date.now();
+    const now = this.now();
     if (expiry !== undefined && expiry > now) return true;
 
     const hash = this.users.get(user);
@@ -41,7 +45,7 @@ export class HtpasswdVerifier {
   }
 
   private reload(force: boolean): void {
-    const now = Date.now();
+    const now = this.now();
     if (!force && now - this.checkedAt < 1000) return;
     this.checkedAt = now;
     let mtimeMs: number;

@@ -63,7 +63,8 @@ export class Identifier {
    */
   identify(req: FastifyRequest, accept: readonly Credential[]): Promise<Caller> {
     const r = req as Memo;
-    return (r[CALLER] ??= this.resolve(req, accept));
+    r[CALLER] ??= this.resolve(req, accept);
+    return r[CALLER];
   }
 
   /** The account one of Berth's own registry tokens names: null for anonymous or external tokens, or an account gone or disabled. */
@@ -80,7 +81,7 @@ export class Identifier {
     if (!header) {
       const a = this.parts.accounts;
       if (!a || !accept.includes('session')) return ANONYMOUS;
-      const principal = await sessionPrincipal({ stores: a.stores, accounts: a.service }, req);
+      const principal = await sessionPrincipal({ stores: a.stores, accounts: a.service, now: a.service.now }, req);
       if (!principal) return ANONYMOUS;
       req.user = principal.username;
       return { kind: 'account', via: 'session', principal };
@@ -96,7 +97,8 @@ export class Identifier {
       const secret = header.slice(space + 1).trim();
       if (secret.startsWith(TOKEN_PREFIX) && !this.parts.htpasswd) return this.secret(req, null, secret, accept);
       // The /v2 hot path: no further async layer than the verifier's (cached) check.
-      if (this.parts.verifier && !accept.includes('registry-token')) throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
+      if (this.parts.verifier && !accept.includes('registry-token'))
+        throw new InvalidCredentials('registry-token', 'registry tokens are for /v2: use a password or an access token');
       const token = await this.verifyRegistryToken(secret);
       if (token.subject) req.user = token.subject;
       return { kind: 'registry-token', token };
@@ -108,7 +110,8 @@ export class Identifier {
   private async secret(req: FastifyRequest, user: string | null, secret: string, accept: readonly Credential[]): Promise<Caller> {
     const { htpasswd, accounts } = this.parts;
     const kind: Credential = !htpasswd && secret.startsWith(TOKEN_PREFIX) ? 'access-token' : 'password';
-    if (!accept.includes(kind)) throw new InvalidCredentials(kind, kind === 'password' ? 'this endpoint takes no password' : 'this endpoint takes no access token');
+    if (!accept.includes(kind))
+      throw new InvalidCredentials(kind, kind === 'password' ? 'this endpoint takes no password' : 'this endpoint takes no access token');
     if (htpasswd) {
       if (user !== null && (await htpasswd.verify(user, secret))) {
         req.user = user;

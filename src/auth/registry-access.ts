@@ -106,7 +106,13 @@ export class TokenAccess implements AccessControl {
     return caller.kind === 'registry-token' ? caller.token : null;
   }
 
-  private challenge(req: FastifyRequest, scope: string | null, error?: string, detail?: unknown, code: 'UNAUTHORIZED' | 'DENIED' = 'UNAUTHORIZED'): RegistryError {
+  private challenge(
+    req: FastifyRequest,
+    scope: string | null,
+    error?: string,
+    detail?: unknown,
+    code: 'UNAUTHORIZED' | 'DENIED' = 'UNAUTHORIZED',
+  ): RegistryError {
     const realm = this.opts.realm ?? `${req.protocol}://${req.host || 'localhost'}/token`;
     let value = `Bearer realm="${q(realm)}",service="${q(this.opts.service)}"`;
     if (scope) value += `,scope="${q(scope)}"`;

@@ -21,6 +21,8 @@ export const CSRF_HEADER = 'x-berth-csrf';
 export interface SessionDeps {
   stores: Pick<AccountStores, 'users' | 'sessions'>;
   accounts: Pick<AccountService, 'principalOf'>;
+  /** The app's clock: sessions expire by it. */
+  now: () => number;
 }
 
 /** The value of one cookie in a Cookie header. */
@@ -58,7 +60,7 @@ function sameToken(a: string, b: string): boolean {
  * null: no cookie, or a GET/HEAD without the header (a plain navigation: anonymous).
  * Throws 403 for a change without the header or with a wrong token, 401 for an ended session.
  */
-export async function checkedSession(d: Pick<SessionDeps, 'stores'>, req: FastifyRequest): Promise<SessionRow | null> {
+export async function checkedSession(d: Pick<SessionDeps, 'stores' | 'now'>, req: FastifyRequest): Promise<SessionRow | null> {
   const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
   if (!secret) return null;
   const header = req.headers[CSRF_HEADER];
@@ -66,7 +68,7 @@ export async function checkedSession(d: Pick<SessionDeps, 'stores'>, req: Fastif
     if (req.method === 'GET' || req.method === 'HEAD') return null;
     throw new RegistryError('DENIED', 'a session cookie is accepted only with the X-Berth-CSRF header');
   }
-  const row = await d.stores.sessions.find(secret);
+  const row = await d.stores.sessions.find(secret, d.now());
   if (!row) throw new RegistryError('UNAUTHORIZED', 'the session has ended; sign in again');
   if (!sameToken(header, row.csrf)) throw new RegistryError('DENIED', 'the X-Berth-CSRF header does not match the session');
   return row;
@@ -84,6 +86,6 @@ export async function sessionPrincipal(d: SessionDeps, req: FastifyRequest): Pro
     await d.stores.sessions.delete(row.id);
     throw new RegistryError('UNAUTHORIZED', 'the session has ended; sign in again');
   }
-  d.stores.sessions.touch(row).catch((err) => req.log.warn({ err }, 'session touch failed'));
+  d.stores.sessions.touch(row, d.now()).catch((err) => req.log.warn({ err }, 'session touch failed'));
   return d.accounts.principalOf(user);
 }

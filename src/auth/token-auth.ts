@@ -25,6 +25,8 @@ export interface AccountServices {
   refreshTtlMs: number;
   revocations: Revocations;
   identifier: Identifier;
+  /** The app's clock (app.ts AppParts.now): what the routes record and compare times with. */
+  now: () => number;
 }
 
 /** Room for replicas' clocks disagreeing, on top of the verifier's tolerance. */
@@ -41,15 +43,15 @@ export interface TokenAuth {
   identifier: Identifier;
 }
 
-export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Promise<TokenAuth> {
+export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb, now: () => number = Date.now): Promise<TokenAuth> {
   const t = config.auth!.token!;
   const stores = accountStores(meta);
   let keys: KeyRing | undefined;
   let revocations: Revocations | undefined;
   if (t.builtin) {
-    keys = new KeyRing(stores.signingKeys, meta, t.expiration, signingKeySealer(t));
+    keys = new KeyRing(stores.signingKeys, meta, t.expiration, signingKeySealer(t), now);
     await keys.init();
-    revocations = new Revocations(stores.revocations, { retainMs: t.expiration + CLOCK_TOLERANCE_S * 1000 + CLOCK_SKEW_MS });
+    revocations = new Revocations(stores.revocations, { retainMs: t.expiration + CLOCK_TOLERANCE_S * 1000 + CLOCK_SKEW_MS, clock: now });
     await revocations.poll(); // the recent ones; app.ts starts the poller
   }
   const verifier = new TokenVerifier({
@@ -59,6 +61,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     keys,
     jwks: t.jwks || undefined,
     rootCertBundle: t.rootcertbundle || undefined,
+    now,
   });
   const realm = t.realm || (config.http.host ? `${config.http.host}/token` : null);
   if (!keys || !revocations) {
@@ -66,7 +69,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
     return { access: new TokenAccess({ identifier, service: t.service, realm }), services: null, verifier, realm, identifier };
   }
 
-  const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations);
+  const accounts = new AccountService(stores, meta, config.auth!.accounts, revocations, now);
   const identifier = new Identifier({ verifier, accounts: { service: accounts, stores } });
   const access = new TokenAccess({ identifier, service: t.service, realm, revocations });
   const a = config.auth!.accounts;
@@ -82,18 +85,20 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb): Pro
       stores,
       authorizer: new Authorizer(stores),
       keys,
-      issuer: new TokenIssuer(keys, t.issuer, t.expiration),
+      issuer: new TokenIssuer(keys, t.issuer, t.expiration, now),
       verifier,
       service: t.service,
       refreshTtlMs: t.refreshexpiration,
       revocations,
       identifier,
+      now,
     },
   };
 }
 
 /** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
 export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
-  const secret = t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
+  const secret =
+    t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
   return secret ? new KeySealer(secret) : null;
 }

@@ -30,7 +30,10 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
     .action(async (name: string, opts: { config?: string; admin?: boolean; email?: string; passwordStdin?: boolean }) => {
       await withAccounts(opts.config, fail, async ({ accounts }) => {
         const password = await readPassword(opts.passwordStdin, `user add ${name}`);
-        await accounts.createUser({ username: name, password, email: opts.email ?? null, isAdmin: !!opts.admin }, { actor: CLI_ACTOR, action: 'user.create', target: name });
+        await accounts.createUser(
+          { username: name, password, email: opts.email ?? null, isAdmin: !!opts.admin },
+          { actor: CLI_ACTOR, action: 'user.create', target: name },
+        );
         process.stdout.write(`created user ${name}${opts.admin ? ' (administrator)' : ''}\n`);
       });
     });
@@ -44,7 +47,11 @@ export function registerAccountCommands(program: Command, fail: Fail): void {
       await withAccounts(opts.config, fail, async ({ accounts, stores }) => {
         const u = await stores.users.userByName(name);
         if (!u || u.robotOrgId !== null) throw new UsageError(`no such user: ${name}`);
-        await accounts.setPassword(u, await readPassword(opts.passwordStdin, `user passwd ${name}`), { actor: CLI_ACTOR, action: 'user.password', target: name });
+        await accounts.setPassword(u, await readPassword(opts.passwordStdin, `user passwd ${name}`), {
+          actor: CLI_ACTOR,
+          action: 'user.password',
+          target: name,
+        });
         process.stdout.write(`password changed for ${name}\n`);
       });
     });
@@ -81,7 +88,11 @@ async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts)
     const config = loadConfig({ file: file ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
     const token = builtinIssuer(config);
     // Loaded lazily, so `berth config verify` stays light.
-    const [{ openMetadata }, { accountStores }, { AccountService }] = await Promise.all([import('../metadata/open.js'), import('../metadata/accounts/index.js'), import('../auth/accounts.js')]);
+    const [{ openMetadata }, { accountStores }, { AccountService }] = await Promise.all([
+      import('../metadata/open.js'),
+      import('../metadata/accounts/index.js'),
+      import('../auth/accounts.js'),
+    ]);
     meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
     const stores = accountStores(meta);
     await fn({ config, token, meta, stores, accounts: new AccountService(stores, meta, config.auth!.accounts) });
@@ -96,8 +107,14 @@ async function withAccounts(file: string | undefined, fail: Fail, fn: (p: Parts)
 function builtinIssuer(config: BerthConfig): TokenAuthConfig {
   const token = config.auth?.token;
   const mode = config.auth?.htpasswd ? 'htpasswd auth' : 'no auth';
-  if (!token) throw new UsageError(`accounts and signing keys need token auth, and this configuration has ${mode}: set REGISTRY_AUTH=token (or auth.token in the config file)`);
-  if (!token.builtin) throw new UsageError('accounts and signing keys belong to the built-in token issuer, and this configuration trusts an external one (auth.token.builtin: false)');
+  if (!token)
+    throw new UsageError(
+      `accounts and signing keys need token auth, and this configuration has ${mode}: set REGISTRY_AUTH=token (or auth.token in the config file)`,
+    );
+  if (!token.builtin)
+    throw new UsageError(
+      'accounts and signing keys belong to the built-in token issuer, and this configuration trusts an external one (auth.token.builtin: false)',
+    );
   return token;
 }
 
@@ -109,7 +126,9 @@ async function readPassword(fromStdin: boolean | undefined, command: string): Pr
   if (stdin.isTTY) throw new UsageError(`standard input is a terminal: ${hint}`);
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(chunk as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (!password) throw new UsageError('refusing an empty password');
   return password;
 }

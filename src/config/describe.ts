@@ -32,7 +32,8 @@ export function describeDatabase(c: BerthConfig): string {
 /** Where the web UI is for a server reachable at `base`, or why there is none. */
 export function describeUi(c: BerthConfig, base: string, clientBuilt: boolean): string {
   const t = c.auth?.token;
-  if (!t) return `none: the UI needs token auth with the built-in issuer (REGISTRY_AUTH=token), this server has ${c.auth?.htpasswd ? 'htpasswd auth' : 'no auth'}`;
+  if (!t)
+    return `none: the UI needs token auth with the built-in issuer (REGISTRY_AUTH=token), this server has ${c.auth?.htpasswd ? 'htpasswd auth' : 'no auth'}`;
   if (!t.builtin) return 'none: the accounts belong to the external token issuer (auth.token.builtin: false)';
   if (!clientBuilt) return 'none: the UI client is not built (npm run build)';
   return `${base}/ui/`;

@@ -65,11 +65,7 @@ function envValue(raw: string, leaf: z.ZodTypeAny): unknown {
  * errors can say which variable supplied a bad value. Throws ConfigError
  * listing every variable that does not map to a key.
  */
-export function applyEnvOverrides(
-  tree: Tree,
-  env: NodeJS.ProcessEnv,
-  schema: z.ZodObject<z.ZodRawShape>,
-): Map<string, string> {
+export function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv, schema: z.ZodObject<z.ZodRawShape>): Map<string, string> {
   const vars: { name: string; segments: string[]; value: string; rank: number }[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || isIgnoredEnvVar(name)) continue;

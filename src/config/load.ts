@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { applyEnvOverrides } from './env.js';
 import { ConfigError } from './errors.js';
 import { configSchema, type ParsedSchema } from './schema.js';

@@ -7,19 +7,14 @@ import { normaliseBaseUrl, parseDurationMs, parseListenAddress } from './values.
 
 // YAML gives us numbers/booleans where registry:2 (Go, typed fields) would
 // have accepted them as strings, e.g. `secret: 12345`.
-const str = (inner: z.ZodTypeAny = z.string()) =>
-  z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v), inner as z.ZodString);
+const str = (inner: z.ZodTypeAny = z.string()) => z.preprocess((v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v), inner as z.ZodString);
 
 // go-yaml v2 (registry:2) treats yes/no/on/off as booleans; YAML 1.2 does not.
 const BOOL_WORDS: Record<string, boolean> = { true: true, yes: true, on: true, false: false, no: false, off: false };
-const bool = () =>
-  z.preprocess((v) => (typeof v === 'string' ? (BOOL_WORDS[v.trim().toLowerCase()] ?? v) : v), z.boolean());
+const bool = () => z.preprocess((v) => (typeof v === 'string' ? (BOOL_WORDS[v.trim().toLowerCase()] ?? v) : v), z.boolean());
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess(
-    (v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
-    z.number().int().min(min).max(max),
-  );
+  z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v), z.number().int().min(min).max(max));
 
 const duration = (def: string) =>
   z
@@ -49,7 +44,10 @@ const log = z
       .default('info'),
     formatter: z.enum(['json', 'text', 'logstash']).default('json'),
     fields: z.record(z.union([z.string(), z.number(), z.boolean()])).default({}),
-    accesslog: z.object({ disabled: bool().default(false) }).strict().default({}),
+    accesslog: z
+      .object({ disabled: bool().default(false) })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});
@@ -132,7 +130,10 @@ const storage = z
       })
       .strict()
       .optional(),
-    delete: z.object({ enabled: bool().default(true) }).strict().default({}),
+    delete: z
+      .object({ enabled: bool().default(true) })
+      .strict()
+      .default({}),
     maintenance: z
       .object({
         uploadpurging: z
@@ -144,7 +145,10 @@ const storage = z
           })
           .strict()
           .default({}),
-        readonly: z.object({ enabled: bool().default(false) }).strict().default({}),
+        readonly: z
+          .object({ enabled: bool().default(false) })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
@@ -155,7 +159,10 @@ const storage = z
       })
       .strict()
       .default({}),
-    redirect: z.object({ disable: bool().default(false) }).strict().default({}),
+    redirect: z
+      .object({ disable: bool().default(false) })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});
@@ -256,7 +263,10 @@ const notifications = z
           .strict(),
       )
       .default([]),
-    events: z.object({ includereferences: bool().default(false) }).strict().default({}),
+    events: z
+      .object({ includereferences: bool().default(false) })
+      .strict()
+      .default({}),
     webhooks: z
       .object({
         /** Run the delivery worker in this process (every replica may; claims are in the database). */
@@ -273,7 +283,16 @@ const notifications = z
          * comma-separated string (the form an environment variable gives).
          */
         allow: z
-          .preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v), z.array(str()))
+          .preprocess(
+            (v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((x) => x.trim())
+                    .filter(Boolean)
+                : v,
+            z.array(str()),
+          )
           .superRefine((list, ctx) => {
             list.forEach((entry, i) => {
               const why = allowEntryError(entry);
@@ -291,7 +310,10 @@ const notifications = z
 export const configSchema = z
   .object({
     version: str()
-      .refine((v) => v === '0.1', (v) => ({ message: `unsupported version "${v}", expected 0.1` }))
+      .refine(
+        (v) => v === '0.1',
+        (v) => ({ message: `unsupported version "${v}", expected 0.1` }),
+      )
       .optional(),
     log,
     http,
@@ -299,7 +321,10 @@ export const configSchema = z
     health,
     metadata: z
       .object({
-        sqlite: z.object({ path: str().default('') }).strict().default({}),
+        sqlite: z
+          .object({ path: str().default('') })
+          .strict()
+          .default({}),
         // PostgreSQL instead of SQLite (REGISTRY_METADATA=postgres selects it): required for replicas.
         postgres: z
           .object({

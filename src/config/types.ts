@@ -82,11 +82,7 @@ export interface BerthConfig {
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */
-export type DeepPartial<T> = T extends readonly (infer _U)[]
-  ? T
-  : T extends object
-    ? { -readonly [K in keyof T]?: DeepPartial<T[K]> }
-    : T;
+export type DeepPartial<T> = T extends readonly (infer _U)[] ? T : T extends object ? { -readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
 
 export interface TokenAuthConfig {
   /** "" = this server's /token. */

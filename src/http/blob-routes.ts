@@ -60,7 +60,8 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
   }
   const boundary = randomBytes(12).toString('hex');
   const heads = ranges.map(
-    (range, i) => `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`,
+    (range, i) =>
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`,
   );
   const tail = `\r\n--${boundary}--\r\n`;
   const length = heads.reduce((n, h, i) => n + Buffer.byteLength(h) + ranges[i].end - ranges[i].start + 1, 0) + tail.length;

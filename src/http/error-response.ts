@@ -64,7 +64,15 @@ export function problemOf(error: unknown): Problem {
     };
   }
   if (error instanceof RestError) {
-    return { status: error.status, oci: ociOf(error.code, error.status), rest: error.code, message: error.message, detail: error.detail, headers: error.headers, ...(error.status >= 500 ? { log: 'error' as const } : {}) };
+    return {
+      status: error.status,
+      oci: ociOf(error.code, error.status),
+      rest: error.code,
+      message: error.message,
+      detail: error.detail,
+      headers: error.headers,
+      ...(error.status >= 500 ? { log: 'error' as const } : {}),
+    };
   }
   if (error instanceof StorageFullError) {
     // The body says only that space ran out; the log gets the original error (ENOSPC, SQLITE_FULL, …).
@@ -118,7 +126,8 @@ export function errorResponse(p: Problem, surface: Surface, method: string): Err
     if (surface === 'ui' && name.toLowerCase() === 'www-authenticate') continue;
     headers[name] = value;
   }
-  if (surface === 'api' && p.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate')) headers['WWW-Authenticate'] = API_CHALLENGE;
+  if (surface === 'api' && p.status === 401 && !Object.keys(headers).some((h) => h.toLowerCase() === 'www-authenticate'))
+    headers['WWW-Authenticate'] = API_CHALLENGE;
   if (method === 'HEAD') return { status: p.status, headers, body: null };
   const entry: { code: string; message: string; detail?: unknown } = { code: surface === 'registry' ? p.oci : p.rest, message: p.message };
   if (p.detail !== undefined) entry.detail = p.detail;

@@ -25,7 +25,10 @@ export async function getManifest(ctx: RegistryContext, r: V2Request, head: bool
 export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<void> {
   const ref = parseReference(r.param);
   const body = await readLimited(r.req.raw, ctx.manifestLimit);
-  const result = await ctx.manifests.put(r.name, ref, r.req.headers['content-type'], body, r.query.getAll('tag'), { actor: r.req.user ?? null, address: r.req.ip });
+  const result = await ctx.manifests.put(r.name, ref, r.req.headers['content-type'], body, r.query.getAll('tag'), {
+    actor: r.req.user ?? null,
+    address: r.req.ip,
+  });
   const { reply } = r;
   reply
     .code(201)
@@ -64,13 +67,17 @@ export async function referrers(ctx: RegistryContext, r: V2Request): Promise<voi
   const index = await ctx.listing.referrers(r.name, subject.value, artifactType);
   if (artifactType !== undefined) r.reply.header('OCI-Filters-Applied', 'artifactType');
   // A Buffer, not a string: Fastify would append "; charset=utf-8" to the media type.
-  r.reply.code(200).header('Content-Type', OCI_INDEX).send(Buffer.from(JSON.stringify(index)));
+  r.reply
+    .code(200)
+    .header('Content-Type', OCI_INDEX)
+    .send(Buffer.from(JSON.stringify(index)));
 }
 
 function pageSize(query: URLSearchParams): number | undefined {
   const raw = query.get('n');
   if (raw === null || raw === '') return undefined;
-  if (!/^\d{1,9}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid page size "${raw.slice(0, 20)}"`, { detail: { n: raw.slice(0, 20) } });
+  if (!/^\d{1,9}$/.test(raw))
+    throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid page size "${raw.slice(0, 20)}"`, { detail: { n: raw.slice(0, 20) } });
   return Number(raw);
 }
 

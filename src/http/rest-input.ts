@@ -15,8 +15,10 @@ declare module 'fastify' {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** C0 controls, DEL and C1 controls. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** The same, less tab, line feed and carriage return. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
 export function prepareRestInput(scope: FastifyInstance, bodyLimit: number): void {
@@ -39,7 +41,10 @@ export function prepareRestInput(scope: FastifyInstance, bodyLimit: number): voi
   });
   // Any other body: the API speaks JSON only.
   scope.addContentTypeParser('*', (req, _payload, done) => {
-    done(new RestError('UNSUPPORTED_MEDIA_TYPE', `the body must be application/json, not ${String(req.headers['content-type'] ?? 'untyped').slice(0, 100)}`), undefined);
+    done(
+      new RestError('UNSUPPORTED_MEDIA_TYPE', `the body must be application/json, not ${String(req.headers['content-type'] ?? 'untyped').slice(0, 100)}`),
+      undefined,
+    );
   });
   scope.addHook('preValidation', async (req: FastifyRequest) => {
     for (const location of ['params', 'querystring'] as const) {
@@ -55,7 +60,9 @@ interface Bad {
 }
 
 function refusal(location: string, bad: Bad): RestError {
-  return new RestError('INVALID', `${location}${bad.field ? `/${bad.field}` : ''} ${bad.why}`, { detail: { location, ...(bad.field ? { field: bad.field } : {}) } });
+  return new RestError('INVALID', `${location}${bad.field ? `/${bad.field}` : ''} ${bad.why}`, {
+    detail: { location, ...(bad.field ? { field: bad.field } : {}) },
+  });
 }
 
 /** Half of a UTF-16 surrogate pair without its other half (JSON's \\ud800 escapes can make one). */

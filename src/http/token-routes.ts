@@ -28,11 +28,12 @@ export interface TokenServiceDeps {
   refreshTtlMs: number;
   revocations: Revocations;
   identifier: Identifier;
+  /** The app's clock: refresh tokens' creation and expiry. */
+  now: () => number;
 }
 
 /** GET /token: a password or an access token (Basic, or an access token as Bearer), or nothing. */
 const TOKEN_CREDENTIALS: readonly Credential[] = ['password', 'access-token'];
-
 
 export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): void {
   app.get('/token', async (req, reply) => {
@@ -62,7 +63,10 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
     } catch {
       throw new OAuthError(400, 'invalid_request', 'unknown service');
     }
-    const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    const scopes = form
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter(Boolean);
     const clientId = form.get('client_id') ?? '';
     const mark = await d.revocations.mark();
     let principal: Principal;
@@ -88,11 +92,20 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
       throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }
     const res = await issue(d, req, principal, scopes, mark);
-    return send(reply, { access_token: res.access_token, scope: scopes.join(' '), expires_in: res.expires_in, issued_at: res.issued_at, ...(refresh ? { refresh_token: refresh } : {}) });
+    return send(reply, {
+      access_token: res.access_token,
+      scope: scopes.join(' '),
+      expires_in: res.expires_in,
+      issued_at: res.issued_at,
+      ...(refresh ? { refresh_token: refresh } : {}),
+    });
   });
 
   app.get('/.well-known/jwks.json', async (_req, reply) => {
-    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'max-age=60').send(JSON.stringify(await d.keys.jwks()));
+    return reply
+      .header('Content-Type', 'application/json')
+      .header('Cache-Control', 'max-age=60')
+      .send(JSON.stringify(await d.keys.jwks()));
   });
 }
 
@@ -120,7 +133,11 @@ async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Princi
       actor: principal.username,
       action: 'token.issue',
       address: req.ip,
-      detail: { requested: rawScopes.slice(0, 20), granted: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`), ...(principal.accessTokenId ? { accessToken: principal.accessTokenId } : {}) },
+      detail: {
+        requested: rawScopes.slice(0, 20),
+        granted: granted.map((g) => `${g.type}:${g.name}:${g.actions.join(',')}`),
+        ...(principal.accessTokenId ? { accessToken: principal.accessTokenId } : {}),
+      },
     });
   }
   return { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt };
@@ -128,11 +145,17 @@ async function issue(d: TokenServiceDeps, req: FastifyRequest, principal: Princi
 
 async function newRefreshToken(d: TokenServiceDeps, principal: Principal, clientId: string): Promise<string> {
   const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
-  const now = Date.now();
+  const now = d.now();
   await d.meta.transaction(async (tx) => {
     await d.stores.credentials.createRefreshToken(
       tx,
-      { tokenHash: sha256Hex(token), userId: principal.userId, accessTokenId: principal.accessTokenId ?? null, clientId: clientId.slice(0, 200), expiresAt: now + d.refreshTtlMs },
+      {
+        tokenHash: sha256Hex(token),
+        userId: principal.userId,
+        accessTokenId: principal.accessTokenId ?? null,
+        clientId: clientId.slice(0, 200),
+        expiresAt: now + d.refreshTtlMs,
+      },
       now,
     );
   });

@@ -56,7 +56,9 @@ export function registerV1Routes(app: FastifyInstance, index: IndexService, auth
       if (!(err instanceof InvalidCredentials) || err.credential !== 'registry-token') throw err;
       const realm = `${req.protocol}://${req.headers.host ?? 'localhost'}/token`;
       throw new RegistryError('UNAUTHORIZED', err.message, {
-        headers: { 'WWW-Authenticate': `Bearer realm="${realm.replace(/["\\]/g, '')}",service="${auth.service.replace(/["\\]/g, '')}",scope="registry:catalog:search",error="invalid_token"` },
+        headers: {
+          'WWW-Authenticate': `Bearer realm="${realm.replace(/["\\]/g, '')}",service="${auth.service.replace(/["\\]/g, '')}",scope="registry:catalog:search",error="invalid_token"`,
+        },
       });
     }
   };

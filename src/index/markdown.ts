@@ -14,7 +14,7 @@ const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 /** True for http(s) and mailto URLs and for scheme-less (relative, #anchor) ones. */
 export function safeUrl(url: string, allowMailto = true): boolean {
   // markdown-it has already decoded entities and normalised the URL; strip what browsers ignore.
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: browsers ignore these in URLs, so they are stripped
   const u = url.replace(/[\u0000-\u0020\u007f-\u009f]/g, '');
   if (u.startsWith('//')) return true; // protocol-relative: the page's own scheme (http or https)
   if (!HAS_SCHEME.test(u)) return !/^[a-z][a-z0-9+.-]*&#|^[a-z]+%3a/i.test(u);

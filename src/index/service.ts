@@ -44,6 +44,8 @@ export interface IndexOptions {
   /** How often pull counts are written and platforms read (ms). */
   flushIntervalMs?: number;
   log?: { error(obj: unknown, msg: string): void };
+  /** The app's clock (app.ts); Date.now by default. */
+  now?: () => number;
 }
 
 const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
@@ -65,6 +67,7 @@ export class IndexService {
   private platformsRunning: Promise<number> | null = null;
   private kick: NodeJS.Timeout | undefined;
   private readonly interval: number;
+  readonly now: () => number;
 
   constructor(
     readonly meta: MetadataDb,
@@ -73,37 +76,39 @@ export class IndexService {
   ) {
     this.store = new IndexStore(meta);
     this.interval = opts.flushIntervalMs ?? 5000;
+    this.now = opts.now ?? Date.now;
   }
 
   // ---- comments ----
 
   /** The trust rule: whether a new or edited comment is published at once or held for a moderator. */
-  async commentStatus(author: CommentAuthor, now = Date.now()): Promise<CommentStatus> {
+  async commentStatus(author: CommentAuthor, now = this.now()): Promise<CommentStatus> {
     if (author.moderator || author.repositoryAdmin) return 'visible';
     if (author.accountCreatedAt === null || now - author.accountCreatedAt < COMMENT_RULES.newAccountMs) return 'held';
     return (await this.store.approvedComments(author.userId)) < COMMENT_RULES.approvedToTrust ? 'held' : 'visible';
   }
 
   /** A new comment under the trust rule and the per-account rate limit (moderators are exempt); its id. */
-  async addComment(repositoryId: number, author: CommentAuthor, body: string, now = Date.now()): Promise<number> {
+  async addComment(repositoryId: number, author: CommentAuthor, body: string, now = this.now()): Promise<number> {
     const status = await this.commentStatus(author, now);
     return this.meta.transaction(async (tx) => {
       if (!author.moderator) {
         const wait = await this.store.takeRate(tx, `comment:${author.userId}`, COMMENT_RULES.rateMax, COMMENT_RULES.rateWindowMs, now);
-        if (wait > 0) throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
+        if (wait > 0)
+          throw new RestError('TOO_MANY_REQUESTS', 'too many comments; try again later', { headers: { 'Retry-After': String(Math.ceil(wait / 1000)) } });
       }
       return this.store.insertComment(tx, { repositoryId, authorId: author.userId, body, status }, now);
     });
   }
 
   /** The author's edit: a held comment stays held; otherwise the trust rule decides again (an untrusted edit goes back to the moderators). */
-  async editComment(comment: CommentRow, author: CommentAuthor, body: string, now = Date.now()): Promise<void> {
+  async editComment(comment: CommentRow, author: CommentAuthor, body: string, now = this.now()): Promise<void> {
     const status = comment.status === 'held' ? 'held' : await this.commentStatus(author, now);
     await this.meta.transaction((tx) => this.store.editComment(tx, comment.id, body, status, now));
   }
 
   /** A report of a published comment; enough reports hold it until a moderator decides. */
-  async reportComment(comment: CommentRow, reporterId: number, reason: string | null, now = Date.now()): Promise<void> {
+  async reportComment(comment: CommentRow, reporterId: number, reason: string | null, now = this.now()): Promise<void> {
     if (comment.status !== 'visible') return;
     await this.meta.transaction(async (tx) => {
       const r = await this.store.reportComment(tx, comment.id, reporterId, reason, now);
@@ -144,7 +149,7 @@ export class IndexService {
 
   /** A manifest GET (not HEAD): counted in memory until the next flush. */
   recordPull(repository: string, _digest?: string): void {
-    const now = Date.now();
+    const now = this.now();
     const p = this.pending.get(repository);
     if (p) {
       p.count++;
@@ -183,7 +188,7 @@ export class IndexService {
     const batch = this.pending;
     this.pending = new Map();
     this.flushing = this.store
-      .addPulls(batch, Date.now())
+      .addPulls(batch, this.now())
       .catch((err) => {
         for (const [name, p] of batch) {
           const cur = this.pending.get(name);
@@ -231,7 +236,12 @@ export class IndexService {
         const p = platformString(m?.platform);
         if (p) out.add(p);
       }
-    } else if (doc.config && typeof doc.config.mediaType === 'string' && IMAGE_CONFIG_TYPES.has(doc.config.mediaType) && typeof doc.config.digest === 'string') {
+    } else if (
+      doc.config &&
+      typeof doc.config.mediaType === 'string' &&
+      IMAGE_CONFIG_TYPES.has(doc.config.mediaType) &&
+      typeof doc.config.digest === 'string'
+    ) {
       const p = platformString(await this.readJson(doc.config.digest));
       if (p) out.add(p);
     }
@@ -277,7 +287,10 @@ export function descriptionOf(annotations: string | null): string | null {
   }
   const value = (parsed as Record<string, unknown>)?.[DESCRIPTION_ANNOTATION];
   if (typeof value !== 'string') return null;
-  // eslint-disable-next-line no-control-regex
-  const text = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const text = value
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters become spaces
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text ? text.slice(0, DESCRIPTION_MAX) : null;
 }

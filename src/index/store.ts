@@ -91,6 +91,9 @@ export function terms(q: string | undefined): string[] {
 const num = (v: unknown): number => Number(v ?? 0);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
+/** A row of IndexStore.comments(): the comment with its repository's name and author's username. */
+type CommentQueryRow = Awaited<ReturnType<ReturnType<IndexStore['comments']>['executeTakeFirstOrThrow']>>;
+
 export class IndexStore {
   constructor(readonly meta: MetadataDb) {}
 
@@ -101,6 +104,7 @@ export class IndexStore {
   // ---- visibility (in SQL) ----
 
   /** The visibility rule as a WHERE expression over `repositories as r` (metadata/visibility.ts). */
+  // biome-ignore lint/suspicious/noExplicitAny: applies to any query that has `repositories as r`, whatever else it joins
   visible(eb: ExpressionBuilder<any, any>, who: Viewer): Expression<SqlBool> {
     return visibleTo(eb, who);
   }
@@ -131,27 +135,38 @@ export class IndexStore {
               .innerJoin('index_platforms as ip', 'ip.manifest_id', 'pm.id')
               .select('pm.id')
               .whereRef('pm.repository_id', '=', 'r.id')
-              .where((eb) => eb.or([eb('ip.platform', '=', platform), sql<SqlBool>`ip.platform like ${escapeLike(platform) + '/%'} escape '\\'`])),
+              .where((eb) => eb.or([eb('ip.platform', '=', platform), sql<SqlBool>`ip.platform like ${`${escapeLike(platform)}/%`} escape '\\'`])),
           ),
         );
       }
       if (query.mediaType) {
         const mt = query.mediaType;
-        q = q.where(({ exists, selectFrom }) => exists(selectFrom('manifests as mm').select('mm.id').whereRef('mm.repository_id', '=', 'r.id').where('mm.media_type', '=', mt)));
+        q = q.where(({ exists, selectFrom }) =>
+          exists(selectFrom('manifests as mm').select('mm.id').whereRef('mm.repository_id', '=', 'r.id').where('mm.media_type', '=', mt)),
+        );
       }
       if (query.artifactType) {
         const at = query.artifactType;
-        q = q.where(({ exists, selectFrom }) => exists(selectFrom('manifests as am').select('am.id').whereRef('am.repository_id', '=', 'r.id').where('am.artifact_type', '=', at)));
+        q = q.where(({ exists, selectFrom }) =>
+          exists(selectFrom('manifests as am').select('am.id').whereRef('am.repository_id', '=', 'r.id').where('am.artifact_type', '=', at)),
+        );
       }
       if (query.starred) {
         q = q.where(({ exists, selectFrom }) =>
-          exists(selectFrom('index_stars as s').select('s.user_id').whereRef('s.repository_id', '=', 'r.id').where('s.user_id', '=', uid ?? -1)),
+          exists(
+            selectFrom('index_stars as s')
+              .select('s.user_id')
+              .whereRef('s.repository_id', '=', 'r.id')
+              .where('s.user_id', '=', uid ?? -1),
+          ),
         );
       }
       return q;
     };
 
-    const countRow = await base().select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const countRow = await base()
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirst();
     const total = num(countRow?.n);
     if (total === 0) return { total, hits: [] };
 
@@ -161,7 +176,7 @@ export class IndexStore {
       ? sql<number>`(${sql.join(
           words.map((w) => {
             const p = contains(w);
-            return sql`(case when lower(r.name) like ${p} escape '\\' then 8 else 0 end + case when lower(r.name) = ${w} or lower(r.name) like ${'%/' + escapeLike(w)} escape '\\' then 4 else 0 end + case when lower(coalesce(x.description, '')) like ${p} escape '\\' then 3 else 0 end + case when lower(coalesce(x.readme, '')) like ${p} escape '\\' then 1 else 0 end)`;
+            return sql`(case when lower(r.name) like ${p} escape '\\' then 8 else 0 end + case when lower(r.name) = ${w} or lower(r.name) like ${`%/${escapeLike(w)}`} escape '\\' then 4 else 0 end + case when lower(coalesce(x.description, '')) like ${p} escape '\\' then 3 else 0 end + case when lower(coalesce(x.readme, '')) like ${p} escape '\\' then 1 else 0 end)`;
           }),
           sql` + `,
         )})`
@@ -195,7 +210,12 @@ export class IndexStore {
     const platforms = new Map<number, Set<string>>();
     if (ids.length) {
       if (uid !== null) {
-        for (const s of await this.db.selectFrom('index_stars').select('repository_id').where('user_id', '=', uid).where('repository_id', 'in', ids).execute()) {
+        for (const s of await this.db
+          .selectFrom('index_stars')
+          .select('repository_id')
+          .where('user_id', '=', uid)
+          .where('repository_id', 'in', ids)
+          .execute()) {
           starredIds.add(Number(s.repository_id));
         }
       }
@@ -280,7 +300,11 @@ export class IndexStore {
 
   async setCommentsEnabled(tx: Tx, repositoryId: number, enabled: boolean, now: number): Promise<void> {
     await this.ensureRow(tx, repositoryId, now);
-    await tx.updateTable('index_repositories').set({ comments_enabled: enabled ? 1 : 0, updated_at: now }).where('repository_id', '=', repositoryId).execute();
+    await tx
+      .updateTable('index_repositories')
+      .set({ comments_enabled: enabled ? 1 : 0, updated_at: now })
+      .where('repository_id', '=', repositoryId)
+      .execute();
   }
 
   async recordPush(tx: Tx, repositoryId: number, at: number): Promise<void> {
@@ -305,7 +329,11 @@ export class IndexStore {
     await this.meta.transaction(
       async (tx) => {
         for (let i = 0; i < names.length; i += 500) {
-          const rows = await tx.selectFrom('repositories').select(['id', 'name']).where('name', 'in', names.slice(i, i + 500)).execute();
+          const rows = await tx
+            .selectFrom('repositories')
+            .select(['id', 'name'])
+            .where('name', 'in', names.slice(i, i + 500))
+            .execute();
           for (const r of rows) {
             const p = pulls.get(r.name)!;
             await tx
@@ -367,7 +395,12 @@ export class IndexStore {
   }
 
   async isStarred(repositoryId: number, userId: number): Promise<boolean> {
-    const r = await this.db.selectFrom('index_stars').select('user_id').where('repository_id', '=', repositoryId).where('user_id', '=', userId).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('index_stars')
+      .select('user_id')
+      .where('repository_id', '=', repositoryId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
     return r !== undefined;
   }
 
@@ -410,11 +443,7 @@ export class IndexStore {
   }
 
   async platformFailed(manifestId: number): Promise<void> {
-    await this.db
-      .updateTable('index_platform_queue')
-      .set({ attempts: sql`attempts + 1` })
-      .where('manifest_id', '=', manifestId)
-      .execute();
+    await this.db.updateTable('index_platform_queue').set({ attempts: sql`attempts + 1` }).where('manifest_id', '=', manifestId).execute();
   }
 
   async platformsOf(repositoryId: number): Promise<string[]> {
@@ -436,10 +465,21 @@ export class IndexStore {
       .selectFrom('index_comments as c')
       .innerJoin('users as u', 'u.id', 'c.author_id')
       .innerJoin('repositories as r', 'r.id', 'c.repository_id')
-      .select(['c.id', 'c.repository_id', 'r.name as repository', 'c.author_id', 'u.username', 'c.body', 'c.status', 'c.report_count', 'c.created_at', 'c.edited_at']);
+      .select([
+        'c.id',
+        'c.repository_id',
+        'r.name as repository',
+        'c.author_id',
+        'u.username',
+        'c.body',
+        'c.status',
+        'c.report_count',
+        'c.created_at',
+        'c.edited_at',
+      ]);
   }
 
-  private toComment(r: any): CommentRow {
+  private toComment(r: CommentQueryRow): CommentRow {
     return {
       id: Number(r.id),
       repositoryId: Number(r.repository_id),
@@ -473,7 +513,18 @@ export class IndexStore {
       .selectFrom('index_comments as c')
       .innerJoin('users as u', 'u.id', 'c.author_id')
       .innerJoin('repositories as r', 'r.id', 'c.repository_id')
-      .select(['c.id', 'c.repository_id', 'r.name as repository', 'c.author_id', 'u.username', 'c.body', 'c.status', 'c.report_count', 'c.created_at', 'c.edited_at'])
+      .select([
+        'c.id',
+        'c.repository_id',
+        'r.name as repository',
+        'c.author_id',
+        'u.username',
+        'c.body',
+        'c.status',
+        'c.report_count',
+        'c.created_at',
+        'c.edited_at',
+      ])
       .where('c.id', '=', id)
       .executeTakeFirst();
     return r ? this.toComment(r) : null;
@@ -561,7 +612,11 @@ export class IndexStore {
    * Run inside the transaction of the action itself.
    */
   async takeRate(tx: Tx, key: string, max: number, windowMs: number, now: number): Promise<number> {
-    await tx.deleteFrom('index_rate_events').where('key', '=', key).where('at', '<=', now - windowMs).execute();
+    await tx
+      .deleteFrom('index_rate_events')
+      .where('key', '=', key)
+      .where('at', '<=', now - windowMs)
+      .execute();
     const rows = await tx.selectFrom('index_rate_events').select('at').where('key', '=', key).orderBy('at').execute();
     if (rows.length >= max) return Math.max(1, Number(rows[rows.length - max].at) + windowMs - now);
     await tx.insertInto('index_rate_events').values({ key, at: now }).execute();
@@ -570,7 +625,11 @@ export class IndexStore {
 
   // ---- lookups ----
 
-  async repositoryForManifest(tx: Tx, repository: string, digest: string): Promise<{ repositoryId: number; manifestId: number; annotations: string | null } | null> {
+  async repositoryForManifest(
+    tx: Tx,
+    repository: string,
+    digest: string,
+  ): Promise<{ repositoryId: number; manifestId: number; annotations: string | null } | null> {
     const r = await tx
       .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')

@@ -1,6 +1,6 @@
 // Opens the metadata database (SQLite embedded, PostgreSQL when scaled) and migrates it.
 import { constants, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
@@ -119,7 +119,7 @@ export class WalSync {
 
 /** fdatasync of `file`; when it is gone (the last connection checkpointed and removed the WAL), of `fallback`. */
 async function fdatasyncPath(file: string, fallback: string, openFile: typeof open): Promise<void> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await openFile(file, constants.O_RDWR);
   } catch (err) {
@@ -208,6 +208,7 @@ function fullAware(stmt: SQLite.Statement): SqliteStatement {
  * Runs the pending migrations; `schema` (PostgreSQL) is where the migration tables live.
  * `through` stops after that migration (tests compare the schema it leaves).
  */
+// biome-ignore lint/suspicious/noExplicitAny: migrations see the schema as it was then, not today's Database type (Kysely's advice)
 export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string, through?: string): Promise<void> {
   const migrator = new Migrator({
     db,

@@ -36,7 +36,9 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     application_name: 'berth',
     // BIGINT (timestamps in ms, sizes, counts) arrives as a string by default; every value
     // Berth stores is far below 2^53, and the schema types promise numbers.
-    types: { getTypeParser: (oid: number, format?: string) => (oid === pg.types.builtins.INT8 ? toSafeNumber : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+    types: {
+      getTypeParser: (oid: number, format?: string) => (oid === pg.types.builtins.INT8 ? toSafeNumber : pg.types.getTypeParser(oid, format as 'text')),
+    } as pg.CustomTypesConfig,
   });
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
@@ -95,6 +97,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
  * the scan. The Migrator only needs table names, so look in the current schema alone.
  */
 export class BerthPostgresDialect extends PostgresDialect {
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's own signature; the introspector reads whatever schema is there
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     const getTables = async (): Promise<TableMetadata[]> => {
       const r = await sql<{ name: string; schema: string; kind: string }>`

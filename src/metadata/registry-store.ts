@@ -43,7 +43,11 @@ export class RegistryStore {
   }
 
   async ensureRepository(tx: Tx, name: string, now: number): Promise<number> {
-    await tx.insertInto('repositories').values({ name, namespace: name.split('/')[0], created_at: now }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    await tx
+      .insertInto('repositories')
+      .values({ name, namespace: name.split('/')[0], created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
     const id = await this.repositoryId(name, tx);
     if (id === null) throw new Error(`repository ${name} vanished during its creation`);
     return id;
@@ -82,7 +86,11 @@ export class RegistryStore {
   }
 
   async recordBlob(tx: Tx, digest: string, size: number, now: number): Promise<void> {
-    await tx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+    await tx
+      .insertInto('blobs')
+      .values({ digest, size, created_at: now })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
   }
 
   async linkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
@@ -101,7 +109,12 @@ export class RegistryStore {
 
   /** Whether `repositoryId` may read the blob (in `tx`, so a check-then-act stays consistent). */
   async blobLinked(tx: Tx, repositoryId: number, digest: string): Promise<boolean> {
-    const row = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    const row = await tx
+      .selectFrom('repository_blobs')
+      .select('digest')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
     return row !== undefined;
   }
 
@@ -258,14 +271,23 @@ export class RegistryStore {
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
       .execute();
-    const row = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', m.digest).executeTakeFirstOrThrow();
+    const row = await tx
+      .selectFrom('manifests')
+      .select('id')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', m.digest)
+      .executeTakeFirstOrThrow();
     const id = Number(row.id);
     const refs = [
       ...unique(m.blobDigests).map((digest) => ({ manifest_id: id, digest, kind: 'blob' })),
       ...unique(m.childDigests).map((digest) => ({ manifest_id: id, digest, kind: 'manifest' })),
     ];
     for (const chunk of chunks(refs, 200)) {
-      await tx.insertInto('manifest_references').values(chunk).onConflict((oc) => oc.doNothing()).execute();
+      await tx
+        .insertInto('manifest_references')
+        .values(chunk)
+        .onConflict((oc) => oc.doNothing())
+        .execute();
     }
     return id;
   }
@@ -311,7 +333,11 @@ export class RegistryStore {
     const blobs = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).execute();
     const manifests = await tx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).execute();
     const uploads = await tx.selectFrom('uploads').select('id').where('repository_id', '=', repositoryId).execute();
-    await this.queueBlobReview(tx, [...blobs, ...manifests].map((r) => r.digest), now);
+    await this.queueBlobReview(
+      tx,
+      [...blobs, ...manifests].map((r) => r.digest),
+      now,
+    );
     await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
     return uploads.map((u) => u.id);
   }

@@ -14,6 +14,7 @@ export interface RepositoryViewer {
   limits?: TokenLimits;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: applies to any query that has `repositories as r`, whatever else it joins
 export function visibleTo(eb: ExpressionBuilder<any, any>, who: RepositoryViewer): Expression<SqlBool> {
   if (who.all) return sql<SqlBool>`1 = 1`;
   const uid = who.userId ?? null;
@@ -22,8 +23,21 @@ export function visibleTo(eb: ExpressionBuilder<any, any>, who: RepositoryViewer
   const mine: Expression<SqlBool>[] = [];
   if (who.username) mine.push(eb('r.namespace', '=', who.username));
   mine.push(
-    eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('org_members as om', 'om.org_id', 'o.id').select('o.name').where('om.user_id', '=', uid)),
-    eb('r.namespace', 'in', eb.selectFrom('organizations as o').innerJoin('teams as t', 't.org_id', 'o.id').innerJoin('team_members as tm', 'tm.team_id', 't.id').select('o.name').where('tm.user_id', '=', uid)),
+    eb(
+      'r.namespace',
+      'in',
+      eb.selectFrom('organizations as o').innerJoin('org_members as om', 'om.org_id', 'o.id').select('o.name').where('om.user_id', '=', uid),
+    ),
+    eb(
+      'r.namespace',
+      'in',
+      eb
+        .selectFrom('organizations as o')
+        .innerJoin('teams as t', 't.org_id', 'o.id')
+        .innerJoin('team_members as tm', 'tm.team_id', 't.id')
+        .select('o.name')
+        .where('tm.user_id', '=', uid),
+    ),
     eb('r.id', 'in', eb.selectFrom('collaborators as c').select('c.repository_id').where('c.user_id', '=', uid)),
   );
   const limit = who.limits?.resource ?? null;

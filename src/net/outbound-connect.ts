@@ -46,7 +46,10 @@ interface ConnectOptions {
  * A `createConnection` for `http.request`/`https.request` (with no agent) that reaches
  * only addresses the policy allows for the request's destination.
  */
-export function guardedConnection(guard: OutboundGuard, secure: boolean): (opts: ConnectOptions, done: (err: Error | null, socket?: net.Socket) => void) => net.Socket | undefined {
+export function guardedConnection(
+  guard: OutboundGuard,
+  secure: boolean,
+): (opts: ConnectOptions, done: (err: Error | null, socket?: net.Socket) => void) => net.Socket | undefined {
   return (opts, done) => {
     const host = String(opts.hostname ?? opts.host ?? 'localhost').replace(/^\[|\]$/g, '');
     const port = Number(opts.port ?? (secure ? 443 : 80));

@@ -95,7 +95,12 @@ type AllowEntry = { net: Net; port?: number } | { host: string; wildcard: boolea
 
 const HOSTNAME = /^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
 
-const normHost = (h: string) => h.trim().toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+const normHost = (h: string) =>
+  h
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
 
 /** One allow-list entry: `host`, `*.domain`, an IP, a CIDR, each but a CIDR optionally with `:port` (`[v6]:port`). */
 function parseAllowEntry(raw: string): AllowEntry | string {

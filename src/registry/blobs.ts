@@ -7,6 +7,9 @@ import type { Digest } from '../oci/digest.js';
 import { NotFoundError, type ByteRange, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 
+/** Manifests named in a refused blob delete. */
+const MAX_USERS = 10;
+
 export class BlobService {
   constructor(
     private readonly storage: StorageDriver,
@@ -50,15 +53,14 @@ export class BlobService {
     const users = await this.store.meta.transaction(async (tx): Promise<string[] | null> => {
       const repoId = await this.store.repositoryId(repository, tx);
       if (repoId === null || !(await this.store.blobLinked(tx, repoId, digest.value))) return null;
-      const using = await this.store.manifestsUsingBlob(tx, repoId, digest.value, 10);
+      const using = await this.store.manifestsUsingBlob(tx, repoId, digest.value, MAX_USERS);
       if (using.length === 0) await this.store.unlinkBlob(tx, repoId, digest.value, this.now());
       return using;
     });
     if (users === null) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
     if (users.length > 0) {
-      const [first, ...rest] = users;
-      const others = rest.length === 0 ? '' : ` and ${rest.length}${rest.length === 9 ? ' or more' : ''} other manifest${rest.length === 1 ? '' : 's'}`;
-      throw new RegistryError('DENIED', `blob ${digest.value} is in use by manifest ${first}${others} in this repository; delete the manifest first`, {
+      const others = users.length > 1 ? ` and ${users.length - 1}${users.length === MAX_USERS ? '+' : ''} more` : '';
+      throw new RegistryError('DENIED', `blob ${digest.value} is in use by manifest ${users[0]}${others} in this repository; delete the manifests first`, {
         status: 409,
         detail: { digest: digest.value, manifests: users },
       });

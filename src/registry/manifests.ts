@@ -107,8 +107,16 @@ export class ManifestService {
     await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.ensureRepository(tx, repository, now);
       const firstManifest = !(await this.store.hasManifests(tx, repoId));
-      const missingBlobs = await this.store.missingBlobs(tx, repoId, parsed.blobs.map((b) => b.digest));
-      const missingChildren = await this.store.missingManifests(tx, repoId, parsed.manifests.map((m) => m.digest));
+      const missingBlobs = await this.store.missingBlobs(
+        tx,
+        repoId,
+        parsed.blobs.map((b) => b.digest),
+      );
+      const missingChildren = await this.store.missingManifests(
+        tx,
+        repoId,
+        parsed.manifests.map((m) => m.digest),
+      );
       const missing = [...missingBlobs, ...missingChildren];
       if (missing.length > 0) {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });

@@ -38,10 +38,13 @@ export class UploadService {
     await this.storage.uploadCreate(id);
     const now = this.now();
     try {
-      await this.store.meta.transaction(async (tx) => {
-        const repoId = await this.store.ensureRepository(tx, repository, now);
-        await this.store.createUpload(tx, id, repoId, now);
-      }, { durable: false });
+      await this.store.meta.transaction(
+        async (tx) => {
+          const repoId = await this.store.ensureRepository(tx, repository, now);
+          await this.store.createUpload(tx, id, repoId, now);
+        },
+        { durable: false },
+      );
     } catch (err) {
       // No session row (a full database, say): nothing will ever purge these bytes.
       await this.storage.uploadAbort(id).catch(() => {});

@@ -55,7 +55,10 @@ export class NotFoundError extends Error {
 
 /** An append whose offset did not match the upload's size. */
 export class OffsetMismatchError extends Error {
-  constructor(readonly expected: number, readonly actual: number) {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
     super(`storage: append at ${actual}, upload size is ${expected}`);
     this.name = 'OffsetMismatchError';
   }

@@ -45,16 +45,22 @@ export class FileReadStream extends Readable {
     const len = Math.min(CHUNK, this.end - this.pos);
     if (len <= 0) return void this.push(null);
     const buf = Buffer.allocUnsafe(len);
-    this.fh.read(buf, 0, len, this.pos).then(({ bytesRead }) => {
-      if (bytesRead === 0) return void this.destroy(new Error('file ended before the expected length'));
-      this.pos += bytesRead;
-      this.push(bytesRead === len ? buf : buf.subarray(0, bytesRead));
-    }, (err: Error) => this.destroy(err));
+    this.fh.read(buf, 0, len, this.pos).then(
+      ({ bytesRead }) => {
+        if (bytesRead === 0) return void this.destroy(new Error('file ended before the expected length'));
+        this.pos += bytesRead;
+        this.push(bytesRead === len ? buf : buf.subarray(0, bytesRead));
+      },
+      (err: Error) => this.destroy(err),
+    );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.wake?.();
-    this.fh.close().then(() => cb(err), (closeErr: Error) => cb(err ?? closeErr));
+    this.fh.close().then(
+      () => cb(err),
+      (closeErr: Error) => cb(err ?? closeErr),
+    );
   }
 
   override pipe<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,7 +46,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(this.path(key), constants.O_RDONLY);
     } catch (err) {
@@ -88,7 +89,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async *list(prefix: string): AsyncIterable<string> {
     const base = join(this.root, prefix);
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(base, { recursive: true, withFileTypes: true });
     } catch (err) {
@@ -111,7 +112,7 @@ export class FilesystemDriver implements StorageDriver {
   async uploadAppend(id: string, offset: number, body: Readable, opts?: { sync?: boolean }): Promise<number> {
     const file = this.uploadPath(id);
     this.synced.delete(id);
-    let fh;
+    let fh: FileHandle;
     try {
       fh = await open(file, 'r+');
     } catch (err) {
@@ -301,7 +302,7 @@ class BatchWriter extends Writable {
 
 async function syncDir(dir: string): Promise<void> {
   // fsync on the directory makes the rename itself durable.
-  let fh;
+  let fh: FileHandle | undefined;
   try {
     fh = await open(dir, constants.O_RDONLY);
     await fh.sync();

@@ -425,9 +425,7 @@ export class S3Driver implements StorageDriver {
   private async copyPieces(pieces: Piece[], target: string): Promise<void> {
     const total = pieces.reduce((n, p) => n + p.size, 0);
     if (pieces.length === 1 && total <= Math.min(this.config.multipartcopythresholdsize, MAX_SINGLE_COPY)) {
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: target, CopySource: this.copySource(pieces[0].key), ...this.write }),
-      );
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: target, CopySource: this.copySource(pieces[0].key), ...this.write }));
       return;
     }
     // Part size: the configured chunk, grown to stay within 10,000 parts.
@@ -535,11 +533,10 @@ export class S3Driver implements StorageDriver {
   private async deleteRaw(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
-      const res = await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-      );
+      const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
       const errors = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      if (errors.length > 0) throw new Error(`s3: DeleteObjects failed for ${errors.length} keys: ${errors[0].Key}: ${errors[0].Code} ${errors[0].Message ?? ''}`);
+      if (errors.length > 0)
+        throw new Error(`s3: DeleteObjects failed for ${errors.length} keys: ${errors[0].Key}: ${errors[0].Code} ${errors[0].Message ?? ''}`);
     }
   }
 
@@ -581,9 +578,7 @@ export class S3Driver implements StorageDriver {
     const out: OpenMultipart['parts'] = [];
     let marker: string | undefined;
     for (;;) {
-      const res = await this.client.send(
-        new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
-      );
+      const res = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
       for (const p of res.Parts ?? []) out.push({ PartNumber: p.PartNumber ?? 0, ETag: p.ETag ?? '', size: p.Size ?? 0 });
       if (!res.IsTruncated) break;
       marker = res.NextPartNumberMarker;

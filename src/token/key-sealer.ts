@@ -30,7 +30,10 @@ export class KeySealer {
 
   open(kid: string, stored: string): string {
     if (!isSealed(stored)) return stored;
-    const [iv, tag, body] = stored.slice(PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
+    const [iv, tag, body] = stored
+      .slice(PREFIX.length)
+      .split('.')
+      .map((p) => Buffer.from(p, 'base64url'));
     try {
       const d = createDecipheriv('aes-256-gcm', this.key, iv).setAAD(Buffer.from(kid)).setAuthTag(tag);
       return Buffer.concat([d.update(body), d.final()]).toString('utf8');

@@ -10,7 +10,7 @@ const ALG = 'ES256';
 /** How often a replica re-reads the key table (to see a rotation done by another one). */
 const RELOAD_MS = 30_000;
 /** An unknown kid re-reads the table at most this often (forged kids cannot hammer the database). */
-const UNKNOWN_KID_RELOAD_MS = 250;
+export const UNKNOWN_KID_RELOAD_MS = 250;
 
 interface LoadedKey {
   kid: string;
@@ -35,6 +35,8 @@ export class KeyRing {
     private readonly maxTokenMs: number,
     /** Encrypts private keys at rest (auth.token.signingkeysecret); null stores them as plain PEM. */
     private readonly sealer: KeySealer | null = null,
+    /** The clock of reloads and retirement (app.ts AppParts.now). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -75,7 +77,7 @@ export class KeyRing {
   async publicKey(kid: string): Promise<CryptoKey | null> {
     await this.fresh();
     let k = this.keys.find((x) => x.kid === kid);
-    if (!k && Date.now() - this.loadedAt > UNKNOWN_KID_RELOAD_MS) {
+    if (!k && this.now() - this.loadedAt > UNKNOWN_KID_RELOAD_MS) {
       await this.reload();
       k = this.keys.find((x) => x.kid === kid);
     }
@@ -90,18 +92,27 @@ export class KeyRing {
   }
 
   private async fresh(): Promise<void> {
-    if (Date.now() - this.loadedAt > RELOAD_MS) await this.reload();
+    if (this.now() - this.loadedAt > RELOAD_MS) await this.reload();
   }
 
   private async reload(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const now = Date.now();
+        const now = this.now();
         const rows = (await this.store.signingKeys()).filter((r) => r.retiredAt === null || r.retiredAt + this.maxTokenMs > now);
         const old = new Map(this.keys.map((k) => [k.kid, k]));
         this.keys = rows.map((row) => {
           const prev = old.get(row.kid);
-          return { kid: row.kid, alg: row.alg, jwk: JSON.parse(row.publicJwk), retiredAt: row.retiredAt, createdAt: row.createdAt, row, privateKey: prev?.privateKey, publicKey: prev?.publicKey };
+          return {
+            kid: row.kid,
+            alg: row.alg,
+            jwk: JSON.parse(row.publicJwk),
+            retiredAt: row.retiredAt,
+            createdAt: row.createdAt,
+            row,
+            privateKey: prev?.privateKey,
+            publicKey: prev?.publicKey,
+          };
         });
         this.loadedAt = now;
       } finally {
@@ -115,10 +126,16 @@ export class KeyRing {
     const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
     const jwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(jwk);
-    const now = Date.now();
+    const now = this.now();
     await this.meta.transaction(async (tx) => {
       const pem = await exportPKCS8(privateKey);
-      await this.store.addSigningKey(tx, { kid, alg: ALG, privatePem: this.sealer ? this.sealer.seal(kid, pem) : pem, publicJwk: JSON.stringify(jwk), createdAt: now });
+      await this.store.addSigningKey(tx, {
+        kid,
+        alg: ALG,
+        privatePem: this.sealer ? this.sealer.seal(kid, pem) : pem,
+        publicJwk: JSON.stringify(jwk),
+        createdAt: now,
+      });
       if (retireOthers) {
         await this.store.retireSigningKeys(tx, kid, now);
         await this.store.dropSigningKeysRetiredBefore(tx, now - this.maxTokenMs);

@@ -6,7 +6,10 @@
 export class TokenEndpointError extends Error {}
 
 /** The token the endpoint issued, or null when it refused the credentials (4xx). Throws TokenEndpointError when it cannot be asked. */
-export async function requestToken(realm: string, params: { service: string; scope: string; authorization: string; timeoutMs?: number }): Promise<string | null> {
+export async function requestToken(
+  realm: string,
+  params: { service: string; scope: string; authorization: string; timeoutMs?: number },
+): Promise<string | null> {
   const url = new URL(realm);
   url.searchParams.set('service', params.service);
   url.searchParams.set('scope', params.scope);

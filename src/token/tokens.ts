@@ -2,7 +2,17 @@
 // bearer may do. Berth issues them with its key ring and verifies its own plus
 // those of external issuers (a JWKS URL or file, or registry:2's rootcertbundle).
 import { X509Certificate, createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { SignJWT, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JWTHeaderParameters,
+  type ProtectedHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { ResourceScope } from '../auth/authorizer.js';
 import type { Revocations } from '../auth/revocations.js';
 import { ConfigError, readConfiguredFile } from '../config/index.js';
@@ -29,12 +39,13 @@ export class TokenIssuer {
     private readonly keys: KeyRing,
     private readonly issuer: string,
     private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** `mark`: the revocation mark read before the grants were decided (auth/revocations.ts). */
   async issue(subject: string, audience: string, access: ResourceScope[], mark: number): Promise<{ token: string; expiresIn: number; issuedAt: string }> {
     const { kid, alg, key } = await this.keys.signingKey();
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.now() / 1000);
     const expiresIn = Math.max(1, Math.floor(this.ttlMs / 1000));
     const token = await new SignJWT({ access: access.map((a) => ({ type: a.type, name: a.name, actions: a.actions })), rev: mark })
       .setProtectedHeader({ alg, kid, typ: 'JWT' })
@@ -61,6 +72,8 @@ export interface VerifierOptions {
   rootCertBundle?: string;
   /** Rights taken away since Berth's own tokens were issued (external issuers decide their own). */
   revocations?: Revocations;
+  /** The clock tokens are checked against (app.ts AppParts.now); Date.now by default. */
+  now?: () => number;
 }
 
 /** Verified tokens remembered per process (~1 KiB each). */
@@ -84,8 +97,10 @@ export class TokenVerifier {
    * trusted again, by its exact string, until it expires.
    */
   private readonly cache = new Map<string, CachedToken>();
+  private readonly now: () => number;
 
   constructor(private readonly opts: VerifierOptions) {
+    this.now = opts.now ?? Date.now;
     this.roots = opts.rootCertBundle ? loadBundle(opts.rootCertBundle) : [];
     this.external = opts.jwks
       ? /^https?:\/\//.test(opts.jwks)
@@ -97,11 +112,11 @@ export class TokenVerifier {
   async verify(token: string): Promise<VerifiedToken> {
     const hit = this.cache.get(token);
     if (hit) {
-      const now = Date.now();
+      const now = this.now();
       if (now >= hit.from && now < hit.until && (hit.kid === null || (await this.opts.keys?.publicKey(hit.kid)))) return this.unrevoked(hit.result);
       this.cache.delete(token);
     }
-    let header;
+    let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
     } catch {
@@ -109,7 +124,14 @@ export class TokenVerifier {
     }
     if (!header.alg || !ALGORITHMS.includes(header.alg)) throw new TokenError('unsupported token algorithm');
     const own = this.opts.keys && header.kid && !header.x5c ? await this.opts.keys.publicKey(header.kid) : null;
-    const check = { issuer: this.opts.issuer, audience: this.opts.service, algorithms: ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp'] };
+    const check = {
+      issuer: this.opts.issuer,
+      audience: this.opts.service,
+      algorithms: ALGORITHMS,
+      clockTolerance: CLOCK_TOLERANCE_S,
+      requiredClaims: ['exp'],
+      currentDate: new Date(this.now()),
+    };
     let payload: JWTPayload;
     try {
       if (own) payload = (await jwtVerify(token, own, check)).payload;
@@ -156,7 +178,7 @@ export class TokenVerifier {
   /** The leaf of an x5c chain, accepted when it is one of the roots or was issued (and signed) by one. */
   private keyFromChain(x5c: string[]): KeyObject {
     const chain = x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
-    const now = Date.now();
+    const now = this.now();
     for (const c of chain) {
       if (Date.parse(c.validFrom) > now || Date.parse(c.validTo) < now) throw new TokenError('token certificate is not valid now');
     }
@@ -209,7 +231,10 @@ const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 /** libtrust's key ID: base32 of the first 240 bits of SHA-256(DER SPKI), in 12 groups of 4. */
 export function libtrustKeyId(key: KeyObject): string {
-  const digest = createHash('sha256').update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const digest = createHash('sha256')
+    .update((key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' }))
+    .digest()
+    .subarray(0, 30);
   let bits = 0;
   let value = 0;
   let out = '';
@@ -226,6 +251,11 @@ export function libtrustKeyId(key: KeyObject): string {
 
 function jwkThumbprint(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
-  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  const members =
+    jwk.kty === 'EC'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : jwk.kty === 'RSA'
+        ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+        : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }

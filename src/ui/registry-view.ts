@@ -49,7 +49,13 @@ export class RegistryView {
   async tags(repositoryId: number, n: number, page: number): Promise<{ tags: TagView[]; total: number }> {
     const db = this.meta.db;
     const total = Number(
-      (await db.selectFrom('tags').select((eb) => eb.fn.countAll().as('n')).where('repository_id', '=', repositoryId).executeTakeFirst())?.n ?? 0,
+      (
+        await db
+          .selectFrom('tags')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('repository_id', '=', repositoryId)
+          .executeTakeFirst()
+      )?.n ?? 0,
     );
     const rows = await db
       .selectFrom('tags as t')
@@ -83,7 +89,8 @@ export class RegistryView {
   async pullReference(repositoryId: number): Promise<string | null> {
     const db = this.meta.db;
     const tags = db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
-    const tag = (await tags.where('name', '=', 'latest').executeTakeFirst()) ?? (await tags.orderBy('updated_at', 'desc').orderBy('name').limit(1).executeTakeFirst());
+    const tag =
+      (await tags.where('name', '=', 'latest').executeTakeFirst()) ?? (await tags.orderBy('updated_at', 'desc').orderBy('name').limit(1).executeTakeFirst());
     if (tag) return `:${tag.name}`;
     const image = await db
       .selectFrom('manifests as m')
@@ -118,10 +125,22 @@ export class RegistryView {
     const refs = await db.selectFrom('manifest_references').select(['manifest_id', 'digest', 'kind']).where('manifest_id', 'in', ids).execute();
     const childDigests = [...new Set(refs.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
     const children = childDigests.length
-      ? await db.selectFrom('manifests').select(['id', 'digest', 'size']).where('repository_id', '=', repositoryId).where('digest', 'in', childDigests).execute()
+      ? await db
+          .selectFrom('manifests')
+          .select(['id', 'digest', 'size'])
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', childDigests)
+          .execute()
       : [];
     const childIds = children.map((c) => Number(c.id));
-    const childRefs = childIds.length ? await db.selectFrom('manifest_references').select(['manifest_id', 'digest', 'kind']).where('manifest_id', 'in', childIds).where('kind', '=', 'blob').execute() : [];
+    const childRefs = childIds.length
+      ? await db
+          .selectFrom('manifest_references')
+          .select(['manifest_id', 'digest', 'kind'])
+          .where('manifest_id', 'in', childIds)
+          .where('kind', '=', 'blob')
+          .execute()
+      : [];
     const blobDigests = [...new Set([...refs, ...childRefs].filter((r) => r.kind === 'blob').map((r) => r.digest))];
     const blobSize = new Map<string, number>();
     for (let i = 0; i < blobDigests.length; i += 500) {
@@ -152,7 +171,12 @@ export class RegistryView {
   private async platforms(ids: number[]): Promise<Map<number, string[]>> {
     const out = new Map<number, string[]>();
     if (ids.length === 0) return out;
-    const rows = await this.meta.db.selectFrom('index_platforms').select(['manifest_id', 'platform']).where('manifest_id', 'in', ids).orderBy('platform').execute();
+    const rows = await this.meta.db
+      .selectFrom('index_platforms')
+      .select(['manifest_id', 'platform'])
+      .where('manifest_id', 'in', ids)
+      .orderBy('platform')
+      .execute();
     for (const r of rows) {
       const id = Number(r.manifest_id);
       out.set(id, [...(out.get(id) ?? []), r.platform]);

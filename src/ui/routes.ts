@@ -76,7 +76,8 @@ const IMPORT_MAP = JSON.stringify({
   imports: { preact: '/ui/vendor/preact.mjs', 'preact/hooks': '/ui/vendor/hooks.mjs', 'preact/jsx-runtime': '/ui/vendor/jsx-runtime.mjs' },
 });
 const IMPORT_MAP_HASH = createHash('sha256').update(IMPORT_MAP).digest('base64');
-const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%23155eef'/%3E%3Cpath d='M7 20h18l-3 5H10z M10 17V9h5v8z M17 17v-6h5v6z' fill='white'/%3E%3C/svg%3E";
+const ICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%23155eef'/%3E%3Cpath d='M7 20h18l-3 5H10z M10 17V9h5v8z M17 17v-6h5v6z' fill='white'/%3E%3C/svg%3E";
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -172,7 +173,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
       ui.get('/session', async (req, reply) => {
         reply.header('Cache-Control', 'no-store');
         const secret = cookieValue(req.headers.cookie, SESSION_COOKIE);
-        const row = secret ? await sessions.find(secret) : null;
+        const row = secret ? await sessions.find(secret, deps.now()) : null;
         const user = row ? await me(row.userId, row.createdAt) : null;
         if (!row || !user) {
           if (secret) setSessionCookie(req, reply, null);
@@ -201,13 +202,13 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
           if (who.accessTokenId !== undefined || who.robotOrgId !== null) throw new RestError('DENIED', 'sign in with your password, not an access token');
           const old = cookieValue(req.headers.cookie, SESSION_COOKIE);
           if (old) {
-            const row = await sessions.find(old);
+            const row = await sessions.find(old, deps.now());
             if (row) await sessions.delete(row.id);
           }
-          const { secret, csrf } = await sessions.create(who.userId, { address: req.ip, userAgent: req.headers['user-agent'] ?? null });
+          const { secret, csrf } = await sessions.create(who.userId, { address: req.ip, userAgent: req.headers['user-agent'] ?? null }, deps.now());
           await deps.accounts.audit({ actor: who.username, action: 'login.session', target: who.username, address: req.ip });
           setSessionCookie(req, reply, secret);
-          return { user: await me(who.userId, Date.now()), csrf };
+          return { user: await me(who.userId, deps.now()), csrf };
         },
       );
 
@@ -231,10 +232,12 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
         if (!repo) throw new RestError('NOT_FOUND', 'repository not found');
         return repo;
       };
-      const identified = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
-        reply.header('Cache-Control', 'no-store');
-        await identify(deps, req);
-      } };
+      const identified = {
+        onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
+          reply.header('Cache-Control', 'no-store');
+          await identify(deps, req);
+        },
+      };
 
       ui.get<{ Querystring: { repository: string; n: number; page: number } }>(
         '/api/tags',

@@ -1,7 +1,7 @@
 // The web UI's stylesheet, served as /ui/assets/app.css. A TypeScript string so the
 // TypeScript build is the only build step. System fonts, no external assets; light and
 // dark schemes; one column below 720 px wide, nothing wider than the screen at 390 px.
-export const STYLES = String.raw`
+export const STYLES = `
 :root {
   --bg: #f6f7f9; --surface: #fff; --text: #111827; --muted: #5b6472; --border: #e2e5ea;
   --accent: #155eef; --accent-text: #fff; --accent-soft: #e8efff; --danger: #c62828; --danger-soft: #fdecec;

@@ -49,7 +49,7 @@ export async function createWebhooks(config: BerthConfig, meta: MetadataDb, serv
   const { allow, ...settings } = config.notifications.webhooks;
   const policy = new OutboundPolicy(allow);
   const guard: OutboundGuard = { policy, resolve: deps.resolve ?? systemResolver };
-  await meta.transaction((tx) => store.syncConfigEndpoints(tx, config.notifications.endpoints, Date.now()));
+  await meta.transaction((tx) => store.syncConfigEndpoints(tx, config.notifications.endpoints, (deps.now ?? Date.now)()));
   const ctx: PayloadContext = { baseUrl: config.http.host, source: { addr: `${hostname()}:${config.http.listen.port}`, instanceID: randomUUID() } };
   let worker: DeliveryWorker | null = null;
   const sink = new WebhookSink(store, ctx, () => worker?.nudge());

@@ -31,7 +31,8 @@ export function contentTypeOf(format: WebhookFormat): string {
 }
 
 export function render(format: WebhookFormat, e: RegistryEvent, eventId: string, repo: RepositoryInfo, ctx: PayloadContext): Rendered {
-  const body = format === 'distribution' ? distribution(e, eventId, ctx) : format === 'cloudevents' ? cloudEvent(e, eventId, repo, ctx) : dockerHub(e, repo, ctx);
+  const body =
+    format === 'distribution' ? distribution(e, eventId, ctx) : format === 'cloudevents' ? cloudEvent(e, eventId, repo, ctx) : dockerHub(e, repo, ctx);
   return { body: JSON.stringify(body), contentType: contentTypeOf(format) };
 }
 

@@ -18,7 +18,13 @@ export interface PostResult {
 }
 
 /** POSTs `body`; `guard` null means any destination (operator-configured endpoints only). */
-export function post(url: string, headers: Record<string, string | string[]>, body: string, timeoutMs: number, guard: OutboundGuard | null): Promise<PostResult> {
+export function post(
+  url: string,
+  headers: Record<string, string | string[]>,
+  body: string,
+  timeoutMs: number,
+  guard: OutboundGuard | null,
+): Promise<PostResult> {
   const started = performance.now();
   const done = (r: Omit<PostResult, 'durationMs'>): PostResult => ({ ...r, durationMs: Math.round(performance.now() - started) });
   return new Promise((resolve) => {
@@ -67,7 +73,8 @@ export function post(url: string, headers: Record<string, string | string[]>, bo
       req.destroy();
     }, timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err instanceof OutboundRefused) return finish({ statusCode: null, error: `refused: ${err.message}`, responseBody: null, refused: { reason: err.message, address: err.address } });
+      if (err instanceof OutboundRefused)
+        return finish({ statusCode: null, error: `refused: ${err.message}`, responseBody: null, refused: { reason: err.message, address: err.address } });
       finish({ statusCode: null, error: err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message, responseBody: null });
     });
     req.end(body);

@@ -22,7 +22,13 @@ export function signatureHeader(secret: string, timestampSeconds: number, body: 
  * What a receiver does: parse the header, recompute, compare in constant time, and
  * refuse timestamps older than `toleranceSeconds` (replays).
  */
-export function verifySignature(secret: string, header: string | undefined, body: string, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+export function verifySignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  toleranceSeconds = 300,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): boolean {
   if (!header) return false;
   const parts = new Map<string, string[]>();
   for (const item of header.split(',')) {

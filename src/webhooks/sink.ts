@@ -35,7 +35,17 @@ export class WebhookSink implements RegistryEventSink {
         if (seen.has(h.id)) continue;
         seen.add(h.id);
         const { body, contentType } = render(h.format, e, eventId, repo, this.ctx);
-        rows.push({ uuid: randomUUID(), eventId, webhookId: h.id, eventType: e.type, repository: e.repository, tag: e.tag ?? null, digest: e.digest ?? null, body, contentType });
+        rows.push({
+          uuid: randomUUID(),
+          eventId,
+          webhookId: h.id,
+          eventType: e.type,
+          repository: e.repository,
+          tag: e.tag ?? null,
+          digest: e.digest ?? null,
+          body,
+          contentType,
+        });
       }
     }
     if (rows.length === 0) return;

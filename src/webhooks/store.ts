@@ -1,10 +1,10 @@
 // SQL of webhooks, the delivery outbox, the attempt log, watches and notifications.
 // Portable Kysely (SQLite and PostgreSQL); BIGINT columns come back as strings from
 // PostgreSQL, so every number read is passed through Number().
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db, Tx } from '../metadata/database.js';
 import type { NotificationEndpointConfig } from '../config/types.js';
-import type { DeliveryStatus, WebhookEventType, WebhookFormat, WebhookScopeKind } from './schema.js';
+import type { DeliveryStatus, WebhookDeliveriesTable, WebhookEventType, WebhookFormat, WebhookScopeKind, WebhooksTable } from './schema.js';
 import { parseEvents } from './filters.js';
 
 export interface Webhook {
@@ -68,7 +68,7 @@ export interface Attempt {
 const num = (v: unknown) => Number(v);
 const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
-function toWebhook(r: any): Webhook {
+function toWebhook(r: Selectable<WebhooksTable>): Webhook {
   return {
     id: num(r.id),
     scopeKind: r.scope_kind,
@@ -88,7 +88,7 @@ function toWebhook(r: any): Webhook {
   };
 }
 
-function toDelivery(r: any): Delivery {
+function toDelivery(r: Selectable<WebhookDeliveriesTable>): Delivery {
   return {
     id: num(r.id),
     uuid: r.uuid,
@@ -117,7 +117,19 @@ export class WebhookStore {
 
   async create(
     tx: Tx,
-    w: { scopeKind: WebhookScopeKind; scope: string; namespace: string | null; name: string | null; url: string; secret: string; events: WebhookEventType[]; tagPattern: string | null; format: WebhookFormat; active: boolean; createdBy: string | null },
+    w: {
+      scopeKind: WebhookScopeKind;
+      scope: string;
+      namespace: string | null;
+      name: string | null;
+      url: string;
+      secret: string;
+      events: WebhookEventType[];
+      tagPattern: string | null;
+      format: WebhookFormat;
+      active: boolean;
+      createdBy: string | null;
+    },
     now: number,
   ): Promise<number> {
     const row = await tx
@@ -164,7 +176,15 @@ export class WebhookStore {
   async update(
     tx: Tx,
     id: number,
-    patch: Partial<{ name: string | null; url: string; secret: string; events: WebhookEventType[]; tagPattern: string | null; format: WebhookFormat; active: boolean }>,
+    patch: Partial<{
+      name: string | null;
+      url: string;
+      secret: string;
+      events: WebhookEventType[];
+      tagPattern: string | null;
+      format: WebhookFormat;
+      active: boolean;
+    }>,
     now: number,
   ): Promise<void> {
     await tx
@@ -254,7 +274,12 @@ export class WebhookStore {
         .execute();
     }
     let q = tx.updateTable('webhooks').set({ active: 0, updated_at: now }).where('scope_kind', '=', 'config').where('active', '=', 1);
-    if (endpoints.length) q = q.where('config_name', 'not in', endpoints.map((e) => e.name));
+    if (endpoints.length)
+      q = q.where(
+        'config_name',
+        'not in',
+        endpoints.map((e) => e.name),
+      );
     await q.execute();
   }
 
@@ -427,12 +452,22 @@ export class WebhookStore {
   }
 
   async watching(userId: number, repository: string): Promise<{ source: string; createdAt: number } | null> {
-    const r = await this.db.selectFrom('watches').select(['source', 'created_at']).where('user_id', '=', userId).where('repository', '=', repository).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('watches')
+      .select(['source', 'created_at'])
+      .where('user_id', '=', userId)
+      .where('repository', '=', repository)
+      .executeTakeFirst();
     return r ? { source: r.source, createdAt: num(r.created_at) } : null;
   }
 
   async watched(userId: number): Promise<{ repository: string; source: string; createdAt: number }[]> {
-    const rows = await this.db.selectFrom('watches').select(['repository', 'source', 'created_at']).where('user_id', '=', userId).orderBy('repository').execute();
+    const rows = await this.db
+      .selectFrom('watches')
+      .select(['repository', 'source', 'created_at'])
+      .where('user_id', '=', userId)
+      .orderBy('repository')
+      .execute();
     return rows.map((r) => ({ repository: r.repository, source: r.source, createdAt: num(r.created_at) }));
   }
 
@@ -444,7 +479,11 @@ export class WebhookStore {
   }
 
   /** New tags of repositories the user watches (since they started watching), newest first. */
-  async notifications(userId: number, limit: number, beforeId?: number): Promise<{ id: number; repository: string; tag: string; digest: string | null; actor: string | null; at: number }[]> {
+  async notifications(
+    userId: number,
+    limit: number,
+    beforeId?: number,
+  ): Promise<{ id: number; repository: string; tag: string; digest: string | null; actor: string | null; at: number }[]> {
     let q = this.db
       .selectFrom('watch_events as e')
       .innerJoin('watches as w', 'w.repository', 'e.repository')

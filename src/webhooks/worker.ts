@@ -225,7 +225,8 @@ export class DeliveryWorker {
     const nextAttemptAt = status === 'pending' ? now + backoffDelay(attempts, this.settings.backoff, this.settings.maxbackoff) : now;
     const error = result.refused
       ? `refused: ${result.refused.reason}; an administrator can allow it in notifications.webhooks.allow`
-      : (result.error ?? (ok ? null : `HTTP ${result.statusCode}${result.statusCode! >= 300 && result.statusCode! < 400 ? ' (redirects are not followed)' : ''}`));
+      : (result.error ??
+        (ok ? null : `HTTP ${result.statusCode}${result.statusCode! >= 300 && result.statusCode! < 400 ? ' (redirects are not followed)' : ''}`));
     const stillOurs = await this.meta.transaction((tx) =>
       this.store.finish(
         tx,

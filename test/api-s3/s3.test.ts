@@ -114,7 +114,12 @@ describe('registry API on S3 (Ceph RGW)', () => {
     const put = await fetch(withQuery(new URL(done2.pathname + done2.search, a.url).href, { digest }), { method: 'PUT' });
     assert.equal(put.status, 201, await put.text());
     const got = await api(b.url, `/v2/s3/stream/blobs/${digest}`);
-    assert.equal(createHash('sha256').update(Buffer.from(await got.arrayBuffer())).digest('hex'), digest.slice(7));
+    assert.equal(
+      createHash('sha256')
+        .update(Buffer.from(await got.arrayBuffer()))
+        .digest('hex'),
+      digest.slice(7),
+    );
   });
 
   it('mounts a blob from another repository and deletes links', async () => {

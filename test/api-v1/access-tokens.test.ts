@@ -2,15 +2,17 @@
 // token, scoped, revocable (with the refresh tokens their logins produced).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { TestClock } from '../helpers/clock.js';
 import { accountsServer, addUser, call, expect, pushAs } from './helpers.js';
 
-const s = accountsServer();
+const clock = new TestClock();
+const s = accountsServer({}, { parts: { now: clock.now } });
 let nina: { user: string; password: string };
 
 async function tokenRequest(query: Record<string, string | string[]>, creds?: { user: string; password: string }): Promise<Response> {
   const q = new URLSearchParams({ service: 'berth' });
   for (const [k, v] of Object.entries(query)) for (const x of [v].flat()) q.append(k, x);
-  const headers: Record<string, string> = creds ? { authorization: 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64') } : {};
+  const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}` } : {};
   return fetch(`${s.url}/token?${q}`, { headers });
 }
 
@@ -34,7 +36,10 @@ describe('api/v1 access tokens', () => {
     const list = expect(await call(s, 'GET', '/user/tokens', nina), 200);
     assert.equal(list.text.includes(r.body.secret), false);
     assert.equal(list.text.includes('secret'), false);
-    assert.deepEqual(list.body.tokens.map((t: { name: string }) => t.name), ['laptop']);
+    assert.deepEqual(
+      list.body.tokens.map((t: { name: string }) => t.name),
+      ['laptop'],
+    );
   });
 
   it('works as a password with /token and the API, and as a Bearer token on the API', async () => {
@@ -62,7 +67,10 @@ describe('api/v1 access tokens', () => {
     expect(await call(s, 'PUT', '/users/nina/password', bearer, { password: 'new-password-1', currentPassword: body.secret }), 403);
     // Limited to one repository: the API shows only that one.
     const listed = expect(await call(s, 'GET', '/repositories', bearer), 200);
-    assert.deepEqual(listed.body.repositories.map((r: { name: string }) => r.name), ['nina/app']);
+    assert.deepEqual(
+      listed.body.repositories.map((r: { name: string }) => r.name),
+      ['nina/app'],
+    );
     expect(await call(s, 'GET', '/repositories/nina/other', bearer), 404);
   });
 
@@ -84,10 +92,16 @@ describe('api/v1 access tokens', () => {
   });
 
   it('refuses an expired token', async () => {
-    const { body } = expect(await call(s, 'POST', '/user/tokens', nina, { name: 'brief', scopes: ['pull'], expiresAt: Date.now() + 1500 }), 201);
+    const expiresAt = clock.now() + 3_600_000;
+    const { body } = expect(await call(s, 'POST', '/user/tokens', nina, { name: 'brief', scopes: ['pull'], expiresAt }), 201);
+    const creds = { user: 'nina', password: body.secret as string };
     expect(await call(s, 'GET', '/user', { bearer: body.secret }), 200);
-    await new Promise((r) => setTimeout(r, 1600));
-    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 401);
+    clock.advanceTo(expiresAt - 1000);
+    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 200, undefined, 'a second before it expires');
+    expect(await call(s, 'GET', '/user', creds), 200, undefined, 'as a password, a second before it expires');
+    clock.advanceTo(expiresAt);
+    expect(await call(s, 'GET', '/user', { bearer: body.secret }), 401, undefined, 'when it expires');
+    expect(await call(s, 'GET', '/user', creds), 401, undefined, 'as a password, when it expires');
   });
 
   it('revocation stops the token and the refresh tokens it produced', async () => {

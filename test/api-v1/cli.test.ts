@@ -11,7 +11,10 @@ import { call, expect } from './helpers.js';
 
 const dir = tempDir('berth-cli-');
 const configFile = path.join(dir, 'config.yml');
-writeFileSync(configFile, `storage:\n  filesystem:\n    rootdirectory: ${JSON.stringify(dir)}\nlog:\n  level: silent\nauth:\n  token: {}\n  accounts:\n    bcryptcost: 4\n`);
+writeFileSync(
+  configFile,
+  `storage:\n  filesystem:\n    rootdirectory: ${JSON.stringify(dir)}\nlog:\n  level: silent\nauth:\n  token: {}\n  accounts:\n    bcryptcost: 4\n`,
+);
 after(() => removeDir(dir));
 
 function berth(args: string[], input: string): { status: number | null; stdout: string; stderr: string } {

@@ -10,7 +10,10 @@ export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 export function accountsServer(accounts: Record<string, unknown> = {}, extra: StartOptions = {}): TestServer {
   return serverPerFile({
     ...extra,
-    config: { ...extra.config, auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 1000, ...accounts } } } as StartOptions['config'],
+    config: {
+      ...extra.config,
+      auth: { token: {}, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 1000, ...accounts } },
+    } as StartOptions['config'],
   });
 }
 
@@ -19,7 +22,7 @@ export type Creds = { user: string; password: string } | { bearer: string } | nu
 export function authHeader(c: Creds): Record<string, string> {
   if (!c) return {};
   if ('bearer' in c) return { authorization: `Bearer ${c.bearer}` };
-  return { authorization: 'Basic ' + Buffer.from(`${c.user}:${c.password}`).toString('base64') };
+  return { authorization: `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}` };
 }
 
 export interface Reply {
@@ -37,7 +40,7 @@ export async function call(s: TestServer, method: string, path: string, creds: C
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
@@ -50,7 +53,10 @@ export async function call(s: TestServer, method: string, path: string, creds: C
 export function expect(r: Reply, status: number, code?: string, context = ''): Reply {
   assert.equal(r.status, status, `${context} expected ${status}, got ${r.status}: ${r.text.slice(0, 300)}`);
   if (status >= 400) {
-    assert.ok(Array.isArray(r.body?.errors) && typeof r.body.errors[0].code === 'string' && typeof r.body.errors[0].message === 'string', `${context} error body: ${r.text}`);
+    assert.ok(
+      Array.isArray(r.body?.errors) && typeof r.body.errors[0].code === 'string' && typeof r.body.errors[0].message === 'string',
+      `${context} error body: ${r.text}`,
+    );
     if (code) assert.equal(r.body.errors[0].code, code, `${context} error code`);
   }
   return r;
@@ -88,9 +94,18 @@ export async function pushAs(s: TestServer, creds: { user: string; password: str
   const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') })));
   const layer = await blob(randomBytes(64));
   const manifest = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, ...config }, layers: [{ mediaType: MT.ociLayer, ...layer }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, ...config },
+      layers: [{ mediaType: MT.ociLayer, ...layer }],
+    }),
   );
-  const res = await fetch(`${s.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { ...auth, 'content-type': MT.ociManifest }, body: manifest as unknown as BodyInit });
+  const res = await fetch(`${s.url}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': MT.ociManifest },
+    body: manifest as unknown as BodyInit,
+  });
   assert.equal(res.status, 201, `push manifest ${repo}:${tag}: ${await res.text()}`);
   return digestOf(manifest);
 }

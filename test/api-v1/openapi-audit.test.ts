@@ -8,28 +8,81 @@ import { ADMIN, accountsServer, addUser, call, expect, pushAs } from './helpers.
 const s = accountsServer();
 
 const ROUTES = [
-  'GET /users', 'POST /users', 'GET /users/{name}', 'PATCH /users/{name}', 'DELETE /users/{name}', 'PUT /users/{name}/password', 'GET /user',
-  'POST /orgs', 'GET /orgs', 'GET /orgs/{org}', 'DELETE /orgs/{org}',
-  'GET /orgs/{org}/members', 'GET /orgs/{org}/members/{user}', 'PUT /orgs/{org}/members/{user}', 'DELETE /orgs/{org}/members/{user}',
-  'GET /orgs/{org}/teams', 'POST /orgs/{org}/teams', 'GET /orgs/{org}/teams/{team}', 'PATCH /orgs/{org}/teams/{team}', 'DELETE /orgs/{org}/teams/{team}',
-  'PUT /orgs/{org}/teams/{team}/members/{user}', 'DELETE /orgs/{org}/teams/{team}/members/{user}',
-  'POST /orgs/{org}/robots', 'GET /orgs/{org}/robots', 'DELETE /orgs/{org}/robots/{name}', 'POST /orgs/{org}/robots/{name}/secret',
-  'GET /repositories', 'GET /repositories/{name}', 'PATCH /repositories/{name}', 'DELETE /repositories/{name}',
-  'GET /repositories/{name}/collaborators', 'GET /repositories/{name}/collaborators/{user}', 'PUT /repositories/{name}/collaborators/{user}', 'DELETE /repositories/{name}/collaborators/{user}',
-  'GET /user/tokens', 'POST /user/tokens', 'DELETE /user/tokens/{id}',
-  'GET /audit', 'POST /admin/keys/rotate',
+  'GET /users',
+  'POST /users',
+  'GET /users/{name}',
+  'PATCH /users/{name}',
+  'DELETE /users/{name}',
+  'PUT /users/{name}/password',
+  'GET /user',
+  'POST /orgs',
+  'GET /orgs',
+  'GET /orgs/{org}',
+  'DELETE /orgs/{org}',
+  'GET /orgs/{org}/members',
+  'GET /orgs/{org}/members/{user}',
+  'PUT /orgs/{org}/members/{user}',
+  'DELETE /orgs/{org}/members/{user}',
+  'GET /orgs/{org}/teams',
+  'POST /orgs/{org}/teams',
+  'GET /orgs/{org}/teams/{team}',
+  'PATCH /orgs/{org}/teams/{team}',
+  'DELETE /orgs/{org}/teams/{team}',
+  'PUT /orgs/{org}/teams/{team}/members/{user}',
+  'DELETE /orgs/{org}/teams/{team}/members/{user}',
+  'POST /orgs/{org}/robots',
+  'GET /orgs/{org}/robots',
+  'DELETE /orgs/{org}/robots/{name}',
+  'POST /orgs/{org}/robots/{name}/secret',
+  'GET /repositories',
+  'GET /repositories/{name}',
+  'PATCH /repositories/{name}',
+  'DELETE /repositories/{name}',
+  'GET /repositories/{name}/collaborators',
+  'GET /repositories/{name}/collaborators/{user}',
+  'PUT /repositories/{name}/collaborators/{user}',
+  'DELETE /repositories/{name}/collaborators/{user}',
+  'GET /user/tokens',
+  'POST /user/tokens',
+  'DELETE /user/tokens/{id}',
+  'GET /audit',
+  'POST /admin/keys/rotate',
   // the index
-  'GET /search', 'GET /user/starred', 'GET /repositories/{name}/description', 'PUT /repositories/{name}/description',
-  'PUT /repositories/{name}/star', 'DELETE /repositories/{name}/star',
-  'GET /repositories/{name}/comments', 'POST /repositories/{name}/comments', 'PUT /repositories/{name}/comments/settings',
-  'PATCH /repositories/{name}/comments/{id}', 'DELETE /repositories/{name}/comments/{id}', 'POST /repositories/{name}/comments/{id}/report',
-  'GET /moderation/comments', 'POST /moderation/comments/{id}/approve', 'POST /moderation/comments/{id}/reject',
+  'GET /search',
+  'GET /user/starred',
+  'GET /repositories/{name}/description',
+  'PUT /repositories/{name}/description',
+  'PUT /repositories/{name}/star',
+  'DELETE /repositories/{name}/star',
+  'GET /repositories/{name}/comments',
+  'POST /repositories/{name}/comments',
+  'PUT /repositories/{name}/comments/settings',
+  'PATCH /repositories/{name}/comments/{id}',
+  'DELETE /repositories/{name}/comments/{id}',
+  'POST /repositories/{name}/comments/{id}/report',
+  'GET /moderation/comments',
+  'POST /moderation/comments/{id}/approve',
+  'POST /moderation/comments/{id}/reject',
   // webhooks, watching, notifications
-  'GET /namespaces/{ns}/webhooks', 'POST /namespaces/{ns}/webhooks', 'GET /repositories/{name}/webhooks', 'POST /repositories/{name}/webhooks',
-  'GET /user/webhooks', 'POST /user/webhooks', 'GET /webhooks', 'GET /webhooks/{id}', 'PATCH /webhooks/{id}', 'DELETE /webhooks/{id}',
-  'GET /webhooks/{id}/deliveries', 'GET /webhooks/{id}/deliveries/{delivery}', 'POST /webhooks/{id}/deliveries/{delivery}/redeliver',
-  'GET /repositories/{name}/watch', 'PUT /repositories/{name}/watch', 'DELETE /repositories/{name}/watch',
-  'GET /user/watching', 'GET /user/notifications', 'POST /user/notifications/seen',
+  'GET /namespaces/{ns}/webhooks',
+  'POST /namespaces/{ns}/webhooks',
+  'GET /repositories/{name}/webhooks',
+  'POST /repositories/{name}/webhooks',
+  'GET /user/webhooks',
+  'POST /user/webhooks',
+  'GET /webhooks',
+  'GET /webhooks/{id}',
+  'PATCH /webhooks/{id}',
+  'DELETE /webhooks/{id}',
+  'GET /webhooks/{id}/deliveries',
+  'GET /webhooks/{id}/deliveries/{delivery}',
+  'POST /webhooks/{id}/deliveries/{delivery}/redeliver',
+  'GET /repositories/{name}/watch',
+  'PUT /repositories/{name}/watch',
+  'DELETE /repositories/{name}/watch',
+  'GET /user/watching',
+  'GET /user/notifications',
+  'POST /user/notifications/seen',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */
@@ -51,10 +104,16 @@ describe('api/v1 OpenAPI document', () => {
         found.push(`${method.toUpperCase()} ${path.replace(/^\/api\/v1/, '')}`);
         assert.ok(operation.summary, `${method} ${path}: summary`);
         assert.ok(operation.security?.length, `${method} ${path}: security`);
-        assert.ok(Object.keys(operation.responses).some((c) => c.startsWith('2')), `${method} ${path}: a success response`);
+        assert.ok(
+          Object.keys(operation.responses).some((c) => c.startsWith('2')),
+          `${method} ${path}: a success response`,
+        );
         assert.ok(operation.responses['401'], `${method} ${path}: 401`);
         for (const name of path.match(/\{(\w+)\}/g) ?? []) {
-          assert.ok(operation.parameters?.some((p: any) => p.in === 'path' && `{${p.name}}` === name), `${method} ${path}: parameter ${name}`);
+          assert.ok(
+            operation.parameters?.some((p: any) => p.in === 'path' && `{${p.name}}` === name),
+            `${method} ${path}: parameter ${name}`,
+          );
         }
       }
     }
@@ -91,13 +150,13 @@ describe('api/v1 OpenAPI document', () => {
   it('rejects bodies that are not JSON, too large, or not matching the schema', async () => {
     const res = await fetch(`${s.url}/api/v1/users`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64') },
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}` },
       body: '{"username":',
     });
     assert.equal(res.status, 400);
     const big = await fetch(`${s.url}/api/v1/orgs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64') },
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}` },
       body: JSON.stringify({ name: 'x'.repeat(70_000) }),
     });
     assert.equal(big.status, 413);
@@ -129,15 +188,34 @@ describe('api/v1 audit log and keys', () => {
     expect(await call(s, 'GET', '/audit', null), 401);
     const r = expect(await call(s, 'GET', '/audit?n=1000', ADMIN), 200);
     const actions = new Set(r.body.entries.map((e: { action: string }) => e.action));
-    for (const a of ['user.bootstrap', 'user.create', 'repository.visibility', 'org.create', 'team.create', 'robot.create', 'token.create', 'token.revoke', 'collaborator.set', 'user.password', 'login.failed']) {
+    for (const a of [
+      'user.bootstrap',
+      'user.create',
+      'repository.visibility',
+      'org.create',
+      'team.create',
+      'robot.create',
+      'token.create',
+      'token.revoke',
+      'collaborator.set',
+      'user.password',
+      'login.failed',
+    ]) {
       assert.ok(actions.has(a), `audit has ${a}: ${[...actions].join(', ')}`);
     }
     const vis = r.body.entries.find((e: { action: string }) => e.action === 'repository.visibility');
-    assert.deepEqual({ actor: vis.actor, target: vis.target, detail: vis.detail }, { actor: 'audrey', target: 'audrey/app', detail: { visibility: 'public', previous: 'private' } });
+    assert.deepEqual(
+      { actor: vis.actor, target: vis.target, detail: vis.detail },
+      { actor: 'audrey', target: 'audrey/app', detail: { visibility: 'public', previous: 'private' } },
+    );
     assert.equal(vis.address, '127.0.0.1');
     for (const secret of secrets) assert.equal(r.text.includes(secret), false, 'a secret in the audit log');
     const ids = r.body.entries.map((e: { id: number }) => e.id);
-    assert.deepEqual(ids, [...ids].sort((a: number, b: number) => b - a), 'newest first');
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a: number, b: number) => b - a),
+      'newest first',
+    );
     const page = expect(await call(s, 'GET', '/audit?n=2', ADMIN), 200);
     assert.equal(page.body.entries.length, 2);
     const older = expect(await call(s, 'GET', `/audit?n=2&before=${page.body.next}`, ADMIN), 200);
@@ -150,7 +228,11 @@ describe('api/v1 audit log and keys', () => {
     const r = expect(await call(s, 'POST', '/admin/keys/rotate', ADMIN), 200);
     const after = ((await (await fetch(`${s.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys;
     assert.ok(after.some((k) => k.kid === r.body.kid));
-    for (const k of before) assert.ok(after.some((x) => x.kid === k.kid), 'retired keys still verify');
+    for (const k of before)
+      assert.ok(
+        after.some((x) => x.kid === k.kid),
+        'retired keys still verify',
+      );
     const audit = expect(await call(s, 'GET', '/audit?n=5', ADMIN), 200);
     assert.ok(audit.body.entries.some((e: { action: string; target: string }) => e.action === 'keys.rotate' && e.target === r.body.kid));
   });

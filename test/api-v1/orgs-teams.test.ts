@@ -54,7 +54,10 @@ describe('api/v1 organisations, teams and robots', () => {
       expect(await call(s, 'PUT', '/orgs/acme/members/nobody-at-all', owner, { role: 'member' }), 404);
       expect(await call(s, 'PUT', '/orgs/acme/members/otto', owner, { role: 'boss' }), 400);
       const members = expect(await call(s, 'GET', '/orgs/acme/members', member), 200);
-      assert.deepEqual(members.body.members, [{ name: 'mark', role: 'member' }, { name: 'olga', role: 'owner' }]);
+      assert.deepEqual(members.body.members, [
+        { name: 'mark', role: 'member' },
+        { name: 'olga', role: 'owner' },
+      ]);
       expect(await call(s, 'GET', '/orgs/acme/members/mark', member), 200);
     });
 
@@ -88,7 +91,10 @@ describe('api/v1 organisations, teams and robots', () => {
       assert.equal(p.body.permission, 'admin');
       expect(await call(s, 'PATCH', '/orgs/acme/teams/builders', member, { permission: 'read' }), 403);
       const list = expect(await call(s, 'GET', '/orgs/acme/teams', member), 200);
-      assert.deepEqual(list.body.teams.map((t: { name: string }) => t.name), ['builders']);
+      assert.deepEqual(
+        list.body.teams.map((t: { name: string }) => t.name),
+        ['builders'],
+      );
       expect(await call(s, 'GET', '/orgs/acme/teams', outsider), 404);
       expect(await call(s, 'GET', '/orgs/acme/teams/nope', member), 404);
       expect(await call(s, 'POST', '/orgs/acme/teams', owner, { name: 'gone', permission: 'read' }), 201);
@@ -117,7 +123,10 @@ describe('api/v1 organisations, teams and robots', () => {
       expect(await call(s, 'POST', '/orgs/acme/robots', member, { name: 'ci2' }), 403);
       expect(await call(s, 'POST', '/orgs/acme/robots', owner, { name: 'Bad+Name' }), 400, 'INVALID');
       const list = expect(await call(s, 'GET', '/orgs/acme/robots', owner), 200);
-      assert.deepEqual(list.body.robots.map((x: { name: string }) => x.name), ['acme+ci']);
+      assert.deepEqual(
+        list.body.robots.map((x: { name: string }) => x.name),
+        ['acme+ci'],
+      );
       assert.equal(list.text.includes('berth_pat_'), false, 'secrets are never listed');
       expect(await call(s, 'GET', '/orgs/acme/robots', member), 403);
 

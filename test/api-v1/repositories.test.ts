@@ -96,7 +96,7 @@ describe('api/v1 repositories', () => {
     expect(await call(s, 'GET', '/repositories/alice/tools/deep', null), 404);
   });
 
-  it('keeps a deleted owner\'s name reserved while its repositories remain', async () => {
+  it("keeps a deleted owner's name reserved while its repositories remain", async () => {
     const carl = await addUser(s, 'carl');
     await pushAs(s, carl, 'carl/left-behind');
     expect(await call(s, 'DELETE', '/users/carl', ADMIN), 204);
@@ -104,7 +104,7 @@ describe('api/v1 repositories', () => {
     expect(await call(s, 'POST', '/orgs', bob, { name: 'carl' }), 409);
   });
 
-  it('organisation teams give their permission on the organisation\'s repositories', async () => {
+  it("organisation teams give their permission on the organisation's repositories", async () => {
     const olive = await addUser(s, 'olive');
     const tom = await addUser(s, 'tom');
     expect(await call(s, 'POST', '/orgs', olive, { name: 'widgets' }), 201);

@@ -1,6 +1,6 @@
 // htpasswd Basic authentication and TLS.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import { MT, asBody, digestOf, expectError, expectRawError, randomBlob, removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
 import { httpsRequest, selfSignedCert, type SelfSigned } from '../helpers/api-tls.js';
+import { TestClock } from '../helpers/clock.js';
 
 const REALM = 'Berth Test Realm';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -23,12 +24,16 @@ describe('htpasswd authentication', () => {
   let dir: string;
   let htpasswd: string;
   let srv: TestServer;
+  const clock = new TestClock();
 
   before(async () => {
     dir = tempDir();
     htpasswd = path.join(dir, 'htpasswd');
-    writeFileSync(htpasswd, [`alice:${hash('alice-secret')}`, `bob:${hash('bob-secret', '$2y$')}`, `carol:${hash('pa:ss:word')}`, '# a comment', ''].join('\n'));
-    srv = await startServer({ dir: path.join(dir, 'data'), config: { auth: { htpasswd: { realm: REALM, path: htpasswd } } } });
+    writeFileSync(
+      htpasswd,
+      [`alice:${hash('alice-secret')}`, `bob:${hash('bob-secret', '$2y$')}`, `carol:${hash('pa:ss:word')}`, '# a comment', ''].join('\n'),
+    );
+    srv = await startServer({ dir: path.join(dir, 'data'), config: { auth: { htpasswd: { realm: REALM, path: htpasswd } } }, parts: { now: clock.now } });
   });
   after(async () => {
     await srv.close();
@@ -110,9 +115,11 @@ describe('htpasswd authentication', () => {
   it('a changed htpasswd file is picked up: new users admitted, removed users refused', async () => {
     // Cache a successful login for alice first: removal must still take effect.
     assert.equal((await get('/v2/', basic('alice', 'alice-secret'))).status, 200);
-    await new Promise((r) => setTimeout(r, 1100)); // the file is re-checked at most once a second
+    const { mtimeMs } = statSync(htpasswd);
     writeFileSync(htpasswd, [`bob:${hash('bob-secret', '$2y$')}`, `dave:${hash('dave-secret')}`, ''].join('\n'));
-    await new Promise((r) => setTimeout(r, 1100));
+    // The file is known by its mtime: one a coarse file system clock left unchanged is moved on, as a later write would.
+    if (statSync(htpasswd).mtimeMs === mtimeMs) utimesSync(htpasswd, new Date(), new Date(mtimeMs + 1000));
+    clock.advance(1000); // the file is re-checked at most once a second
     const dave = await get('/v2/', basic('dave', 'dave-secret'));
     assert.equal(dave.status, 200, 'a user added to the file is admitted');
     await dave.arrayBuffer();
@@ -181,7 +188,12 @@ describe('TLS', () => {
     assert.ok(location.startsWith(`${srv.url}/v2/tls/repo/blobs/uploads/`), `https Location, got ${location}`);
     const bytes = randomBlob(2048);
     const digest = digestOf(bytes);
-    const put = await httpsRequest(`${location}?digest=${digest}`, { method: 'PUT', body: bytes, ca: cert.pem, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length } });
+    const put = await httpsRequest(`${location}?digest=${digest}`, {
+      method: 'PUT',
+      body: bytes,
+      ca: cert.pem,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length },
+    });
     assert.equal(put.status, 201, put.body.toString());
     assert.equal(put.headers.location, `${srv.url}/v2/tls/repo/blobs/${digest}`);
     const got = await httpsRequest(`${srv.url}/v2/tls/repo/blobs/${digest}`, { ca: cert.pem });

@@ -228,7 +228,11 @@ describe('blob DELETE', () => {
   it('a layer or config that a manifest uses answers 409 DENIED naming the manifest, tagged or not; the image stays whole', async () => {
     const tagged = await pushImage(srv.url, 'del/used', { ref: 'v1', layers: 2 });
     const untagged = await pushImage(srv.url, 'del/used');
-    for (const [img, b] of [[tagged, tagged.layers[1]], [tagged, tagged.config], [untagged, untagged.layers[0]]] as const) {
+    for (const [img, b] of [
+      [tagged, tagged.layers[1]],
+      [tagged, tagged.config],
+      [untagged, untagged.layers[0]],
+    ] as const) {
       const body = await expectError(await api(srv.url, blobPath(b.digest, 'del/used'), { method: 'DELETE' }), 409, 'DENIED', b.digest);
       assert.match(body.errors[0].message, new RegExp(`in use by manifest ${img.manifest.digest}`));
       assert.deepEqual(body.errors[0].detail, { digest: b.digest, manifests: [img.manifest.digest] });
@@ -250,7 +254,8 @@ describe('blob DELETE', () => {
     // Deleting a tag is not enough: the manifest can still be pulled by digest.
     assert.equal((await api(srv.url, '/v2/del/shared/manifests/a', { method: 'DELETE' })).status, 202);
     await expectError(await api(srv.url, blobPath(layer, 'del/shared'), { method: 'DELETE' }), 409, 'DENIED');
-    for (const m of [first.manifest.digest, second.digest]) assert.equal((await api(srv.url, `/v2/del/shared/manifests/${m}`, { method: 'DELETE' })).status, 202);
+    for (const m of [first.manifest.digest, second.digest])
+      assert.equal((await api(srv.url, `/v2/del/shared/manifests/${m}`, { method: 'DELETE' })).status, 202);
     assert.equal((await api(srv.url, blobPath(layer, 'del/shared'), { method: 'DELETE' })).status, 202);
     await expectError(await api(srv.url, blobPath(layer, 'del/shared')), 404, 'BLOB_UNKNOWN');
   });

@@ -28,7 +28,11 @@ async function fails(server: TestServer, method: string, path: string, init: { h
   const body = JSON.parse(text) as { errors: { code: string; message: string; detail?: unknown }[] };
   assert.equal(body.errors.length, 1, `${method} ${path}: ${text}`);
   const [e] = body.errors;
-  assert.deepEqual(Object.keys(e).filter((k) => !['code', 'message', 'detail'].includes(k)), [], `${method} ${path}: only code, message, detail`);
+  assert.deepEqual(
+    Object.keys(e).filter((k) => !['code', 'message', 'detail'].includes(k)),
+    [],
+    `${method} ${path}: only code, message, detail`,
+  );
   return { status: res.status, code: e.code, message: e.message, detail: e.detail, headers: res.headers };
 }
 
@@ -45,10 +49,15 @@ describe('one error mapper, one shape per surface', () => {
   });
 
   it('a body over the limit', async () => {
-    const token = ((await (await fetch(`${s.url}/token?service=berth&scope=repository:admin/big:pull,push`, { headers: authHeader(ADMIN) })).json()) as { token: string }).token;
+    const token = (
+      (await (await fetch(`${s.url}/token?service=berth&scope=repository:admin/big:pull,push`, { headers: authHeader(ADMIN) })).json()) as { token: string }
+    ).token;
     const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', padding: 'x'.repeat(2048) });
     is(
-      await fails(s, 'PUT', '/v2/admin/big/manifests/v1', { headers: { authorization: `Bearer ${token}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest }),
+      await fails(s, 'PUT', '/v2/admin/big/manifests/v1', {
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: manifest,
+      }),
       413,
       'SIZE_INVALID',
       'registry',
@@ -65,9 +74,19 @@ describe('one error mapper, one shape per surface', () => {
     assert.deepEqual(api.detail, { location: 'querystring', field: 'n' });
     const ui = is(await fails(s, 'GET', '/ui/api/tags?repository=a/b&n=1000'), 400, 'INVALID', 'ui');
     assert.deepEqual(ui.detail, { location: 'querystring', field: 'n' });
-    const missing = is(await fails(s, 'POST', '/api/v1/orgs', { headers: { ...authHeader(ADMIN), 'content-type': 'application/json' }, body: '{}' }), 400, 'INVALID', 'api body');
+    const missing = is(
+      await fails(s, 'POST', '/api/v1/orgs', { headers: { ...authHeader(ADMIN), 'content-type': 'application/json' }, body: '{}' }),
+      400,
+      'INVALID',
+      'api body',
+    );
     assert.deepEqual(missing.detail, { location: 'body', field: 'name' });
-    is(await fails(s, 'POST', '/api/v1/orgs', { headers: { ...authHeader(ADMIN), 'content-type': 'application/json' }, body: '{"name":' }), 400, 'INVALID', 'api JSON');
+    is(
+      await fails(s, 'POST', '/api/v1/orgs', { headers: { ...authHeader(ADMIN), 'content-type': 'application/json' }, body: '{"name":' }),
+      400,
+      'INVALID',
+      'api JSON',
+    );
   });
 
   it('a URL that cannot be decoded', async () => {
@@ -89,11 +108,24 @@ describe('one error mapper, one shape per surface', () => {
     assert.match(v2.headers.get('www-authenticate') ?? '', /^Bearer realm=/);
     const api = is(await fails(s, 'GET', '/api/v1/user'), 401, 'UNAUTHORIZED', 'api');
     assert.equal(api.headers.get('www-authenticate'), 'Basic realm="Berth API", charset="UTF-8"');
-    const ui = is(await fails(s, 'GET', '/ui/api/tags?repository=a/b', { headers: { authorization: 'Basic ' + Buffer.from('admin:wrong-password').toString('base64') } }), 401, 'UNAUTHORIZED', 'ui');
+    const ui = is(
+      await fails(s, 'GET', '/ui/api/tags?repository=a/b', { headers: { authorization: `Basic ${Buffer.from('admin:wrong-password').toString('base64')}` } }),
+      401,
+      'UNAUTHORIZED',
+      'ui',
+    );
     assert.equal(ui.headers.get('www-authenticate'), null);
-    const oauth = await fetch(`${s.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&username=admin&password=wrong&service=berth' });
+    const oauth = await fetch(`${s.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=password&username=admin&password=wrong&service=berth',
+    });
     assert.equal(oauth.status, 401);
-    assert.deepEqual(await oauth.json(), { error: 'invalid_grant', error_description: 'invalid username or password', errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }] });
+    assert.deepEqual(await oauth.json(), {
+      error: 'invalid_grant',
+      error_description: 'invalid username or password',
+      errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password' }],
+    });
   });
 
   it('HEAD gets the status and headers, no body', async () => {

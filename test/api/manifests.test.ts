@@ -46,7 +46,7 @@ async function assertServes(repo: string, ref: string, pushed: PushedManifest): 
 }
 
 async function assertManifestUnknown(repo: string, ref: string): Promise<void> {
-  await expectError((await api(srv.url, `/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT_ALL } })), 404, 'MANIFEST_UNKNOWN', `${repo}:${ref}`);
+  await expectError(await api(srv.url, `/v2/${repo}/manifests/${ref}`, { headers: { Accept: ACCEPT_ALL } }), 404, 'MANIFEST_UNKNOWN', `${repo}:${ref}`);
   const head = await getManifest(repo, ref, 'HEAD');
   assert.equal(head.res.status, 404, `HEAD ${repo}:${ref}`);
 }
@@ -83,7 +83,9 @@ describe('manifest round trips', () => {
 
   it('a manifest without Content-Type is typed by its mediaType field', async () => {
     const cfg = await pushBlob(srv.url, 'm/oci', '{"y":2}');
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] }));
+    const bytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] }),
+    );
     const res = await api(srv.url, '/v2/m/oci/manifests/notype', { method: 'PUT', body: bytes });
     assert.equal(res.status, 201, await res.text());
     const { res: got, body } = await getManifest('m/oci', 'notype');
@@ -135,7 +137,9 @@ describe('manifest round trips', () => {
 
   it('a manifest PUT under a sha512 digest is addressed by that digest', async () => {
     const cfg = await pushBlob(srv.url, 'm/sha512', '{"z":3}');
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] }));
+    const bytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] }),
+    );
     const digest = digestOf(bytes, 'sha512');
     const r = await putManifest(srv.url, 'm/sha512', bytes, { ref: digest });
     assert.equal(r.status, 201, r.text);
@@ -165,8 +169,18 @@ describe('manifest validation', () => {
     const layer = await pushBlob(srv.url, 'm/invalid', randomBlob(10));
     const missing = digestOf(randomBlob(10));
     const docs = [
-      { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: missing, size: 10 }, layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }] },
-      { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [{ mediaType: MT.ociLayer, digest: missing, size: 10 }] },
+      {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: missing, size: 10 },
+        layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
+      },
+      {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size },
+        layers: [{ mediaType: MT.ociLayer, digest: missing, size: 10 }],
+      },
     ];
     for (const [i, doc] of docs.entries()) {
       const r = await putManifest(srv.url, 'm/invalid', doc, { ref: `missing${i}` });
@@ -181,7 +195,12 @@ describe('manifest validation', () => {
   it('a blob that only another repository has counts as missing', async () => {
     const layer = await pushBlob(srv.url, 'm/elsewhere', randomBlob(20));
     const cfg = await pushBlob(srv.url, 'm/invalid', '{"cfg":2}');
-    const doc = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }] };
+    const doc = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
+    };
     const r = await putManifest(srv.url, 'm/invalid', doc, { ref: 'borrowed' });
     assert.equal(r.status, 400, r.text);
     assert.equal((JSON.parse(r.text) as { errors: { code: string }[] }).errors[0].code, 'MANIFEST_BLOB_UNKNOWN');
@@ -244,7 +263,15 @@ describe('manifest validation', () => {
     const cfg = await pushBlob(srv.url, 'm/ctype', '{"ct":1}');
     const doc = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [] };
     // text/plain;charset=UTF-8 is what fetch sends for a string body.
-    for (const contentType of ['text/plain', 'text/plain;charset=UTF-8', 'application/json', 'application/octet-stream', '*/*', 'application/vnd.oci.image.config.v1+json', 'application/vnd.oci.image.manifest.v2+json']) {
+    for (const contentType of [
+      'text/plain',
+      'text/plain;charset=UTF-8',
+      'application/json',
+      'application/octet-stream',
+      '*/*',
+      'application/vnd.oci.image.config.v1+json',
+      'application/vnd.oci.image.manifest.v2+json',
+    ]) {
       const r = await putManifest(srv.url, 'm/ctype', doc, { ref: 'wrong', mediaType: contentType });
       assert.equal(r.status, 415, `${contentType}: ${r.text}`);
       const body = JSON.parse(r.text) as { errors: { code: string; message: string }[] };
@@ -274,7 +301,9 @@ describe('manifest validation', () => {
 
   it('without Content-Type an untyped document whose shape is ambiguous answers 400 MANIFEST_INVALID', async () => {
     const cfg = await pushBlob(srv.url, 'm/ctype', '{"ambiguous":1}');
-    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [], manifests: [] }));
+    const bytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [], manifests: [] }),
+    );
     await expectError(await api(srv.url, '/v2/m/ctype/manifests/ambiguous', { method: 'PUT', body: bytes }), 400, 'MANIFEST_INVALID');
     await assertManifestUnknown('m/ctype', 'ambiguous');
   });
@@ -361,7 +390,12 @@ describe('manifest validation', () => {
     });
     let status: number | string;
     try {
-      const res = await api(srv.url, '/v2/m/big/manifests/chunked', { method: 'PUT', headers: { 'Content-Type': MT.ociManifest }, body, duplex: 'half' } as RequestInit);
+      const res = await api(srv.url, '/v2/m/big/manifests/chunked', {
+        method: 'PUT',
+        headers: { 'Content-Type': MT.ociManifest },
+        body,
+        duplex: 'half',
+      } as RequestInit);
       status = res.status;
       await res.arrayBuffer();
     } catch (err) {
@@ -373,7 +407,13 @@ describe('manifest validation', () => {
 
   it('a manifest just under 4 MiB is accepted', async () => {
     const cfg = await pushBlob(srv.url, 'm/big', '{"big":3}');
-    const base = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size }, layers: [], annotations: { filler: '' } };
+    const base = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size },
+      layers: [],
+      annotations: { filler: '' },
+    };
     const overhead = Buffer.byteLength(JSON.stringify(base));
     base.annotations.filler = 'z'.repeat(4 * 1024 * 1024 - overhead);
     const bytes = Buffer.from(JSON.stringify(base));
@@ -387,7 +427,11 @@ describe('tags', () => {
   it('PUT by digest with several ?tag= creates all tags and lists them in OCI-Tag', async () => {
     const img = await pushImage(srv.url, 'm/tags');
     const r = await pushManifest(srv.url, 'm/tags', img.manifest.bytes, { ref: img.manifest.digest, query: '?tag=alpha&tag=beta&tag=gamma' });
-    const ociTag = (r.res.headers.get('oci-tag') ?? '').split(',').map((t) => t.trim()).filter(Boolean).sort();
+    const ociTag = (r.res.headers.get('oci-tag') ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .sort();
     assert.deepEqual(ociTag, ['alpha', 'beta', 'gamma']);
     for (const tag of ['alpha', 'beta', 'gamma']) await assertServes('m/tags', tag, img.manifest);
     assert.deepEqual(await tagsOf('m/tags'), ['alpha', 'beta', 'gamma']);

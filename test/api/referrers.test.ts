@@ -1,7 +1,20 @@
 // The referrers API: GET /v2/<name>/referrers/<digest>[?artifactType=].
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MT, api, digestOf, expectError, pushBlob, pushImage, pushManifest, randomBlob, removeDir, startServer, type PushedImage, type TestServer } from '../helpers/api-server.js';
+import {
+  MT,
+  api,
+  digestOf,
+  expectError,
+  pushBlob,
+  pushImage,
+  pushManifest,
+  randomBlob,
+  removeDir,
+  startServer,
+  type PushedImage,
+  type TestServer,
+} from '../helpers/api-server.js';
 
 let srv: TestServer;
 const REPO = 'ref/app';
@@ -27,7 +40,11 @@ let subjectDesc: Desc;
 const expected = new Map<string, Desc>();
 
 /** Pushes an artifact manifest (empty config unless configType is given) with a subject. */
-async function pushArtifact(repo: string, subj: Desc, opts: { artifactType?: string; configType?: string; annotations?: Record<string, string> }): Promise<Desc> {
+async function pushArtifact(
+  repo: string,
+  subj: Desc,
+  opts: { artifactType?: string; configType?: string; annotations?: Record<string, string> },
+): Promise<Desc> {
   const cfgBytes = opts.configType ? Buffer.from(JSON.stringify({ signedBy: 'test' })) : Buffer.from('{}');
   const cfg = await pushBlob(srv.url, repo, cfgBytes);
   const layer = await pushBlob(srv.url, repo, randomBlob(32));
@@ -70,7 +87,10 @@ before(async () => {
   subject = await pushImage(srv.url, REPO, { ref: 'v1' });
   subjectDesc = { mediaType: MT.ociManifest, digest: subject.manifest.digest, size: subject.manifest.bytes.length };
 
-  const sbom = await pushArtifact(REPO, subjectDesc, { artifactType: SBOM, annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z', 'com.example.kind': 'sbom' } });
+  const sbom = await pushArtifact(REPO, subjectDesc, {
+    artifactType: SBOM,
+    annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z', 'com.example.kind': 'sbom' },
+  });
   const sig = await pushArtifact(REPO, subjectDesc, { configType: SIG_CONFIG, annotations: { 'com.example.kind': 'signature' } });
   for (const d of [sbom, sig]) expected.set(d.digest, d);
 
@@ -121,7 +141,10 @@ describe('referrers', () => {
     assert.equal(index.manifests.length, 1);
 
     const sig = await referrers(REPO, subject.manifest.digest, `?artifactType=${encodeURIComponent(SIG_CONFIG)}`);
-    assert.deepEqual(sig.index.manifests.map((d) => d.artifactType), [SIG_CONFIG]);
+    assert.deepEqual(
+      sig.index.manifests.map((d) => d.artifactType),
+      [SIG_CONFIG],
+    );
   });
 
   it('a filter that matches nothing returns an empty index (still 200)', async () => {
@@ -167,7 +190,7 @@ describe('referrers', () => {
   });
 
   it('an invalid digest answers 400 DIGEST_INVALID', async () => {
-    for (const bad of ['not-a-digest', 'sha256:xyz', 'sha256:' + 'a'.repeat(63), 'latest']) {
+    for (const bad of ['not-a-digest', 'sha256:xyz', `sha256:${'a'.repeat(63)}`, 'latest']) {
       await expectError(await api(srv.url, `/v2/${REPO}/referrers/${bad}`), 400, 'DIGEST_INVALID', bad);
     }
   });

@@ -41,7 +41,18 @@ describe('REST input', () => {
     const statuses = Object.values(REST_ERRORS).map((e) => e.status);
     assert.equal(new Set(statuses).size, statuses.length);
     assert.deepEqual(Object.keys(REST_ERRORS).sort(), [
-      'CONFLICT', 'DENIED', 'INTERNAL', 'INVALID', 'NOT_FOUND', 'STORAGE_FULL', 'TOO_LARGE', 'TOO_MANY_REQUESTS', 'UNAUTHORIZED', 'UNAVAILABLE', 'UNSUPPORTED', 'UNSUPPORTED_MEDIA_TYPE',
+      'CONFLICT',
+      'DENIED',
+      'INTERNAL',
+      'INVALID',
+      'NOT_FOUND',
+      'STORAGE_FULL',
+      'TOO_LARGE',
+      'TOO_MANY_REQUESTS',
+      'UNAUTHORIZED',
+      'UNAVAILABLE',
+      'UNSUPPORTED',
+      'UNSUPPORTED_MEDIA_TYPE',
     ]);
   });
 
@@ -78,7 +89,11 @@ describe('REST input', () => {
     invalid(await raw('PUT', '/repositories/alice/app/description', alice, latin1), { location: 'body' }, 'Latin-1 description');
     const cut = Buffer.concat([Buffer.from('{"body":"'), Buffer.from('€').subarray(0, 2), Buffer.from('"}')]);
     invalid(await raw('POST', '/repositories/alice/app/comments', alice, cut), { location: 'body' }, 'a truncated sequence in a comment');
-    invalid(await raw('PUT', '/repositories/alice/app/description', alice, '{"description":"\\ud800 alone"}'), { location: 'body', field: 'description' }, 'a lone surrogate');
+    invalid(
+      await raw('PUT', '/repositories/alice/app/description', alice, '{"description":"\\ud800 alone"}'),
+      { location: 'body', field: 'description' },
+      'a lone surrogate',
+    );
     assert.equal((await description()).description, 'the first');
     assert.deepEqual(ok(await call(s, 'GET', '/repositories/alice/app/comments', alice)).comments, []);
   });
@@ -97,12 +112,28 @@ describe('REST input', () => {
       assert.match(r.body.errors[0].message, new RegExp(`^body/description holds a control character \\(${code.replace('+', '\\+')}\\)$`));
     }
     assert.equal((await description()).description, 'the first');
-    invalid(await call(s, 'PUT', '/repositories/alice/app/description', alice, { readme: 'ring \u0007 ring' }), { location: 'body', field: 'readme' }, 'BEL in a README');
-    invalid(await call(s, 'POST', '/repositories/alice/app/comments', alice, { body: 'nul \u0000 here' }), { location: 'body', field: 'body' }, 'NUL in a comment');
+    invalid(
+      await call(s, 'PUT', '/repositories/alice/app/description', alice, { readme: 'ring \u0007 ring' }),
+      { location: 'body', field: 'readme' },
+      'BEL in a README',
+    );
+    invalid(
+      await call(s, 'POST', '/repositories/alice/app/comments', alice, { body: 'nul \u0000 here' }),
+      { location: 'body', field: 'body' },
+      'NUL in a comment',
+    );
     invalid(await call(s, 'PATCH', '/users/alice', alice, { email: 'alice@example.org\u0000' }), { location: 'body', field: 'email' }, 'NUL in an email');
-    invalid(await call(s, 'POST', '/user/webhooks', alice, { url: 'https://example.org/hook', name: 'two\nlines' }), { location: 'body', field: 'name' }, 'a newline in a webhook name');
-    invalid(await call(s, 'POST', '/orgs', alice, { ['na\u0000me']: 'acme' }), { location: 'body' }, 'NUL in a field name');
-    invalid(await raw('POST', '/ui/session', null, JSON.stringify({ username: 'alice\u0000', password: alice.password })), { location: 'body', field: 'username' }, 'NUL at sign-in');
+    invalid(
+      await call(s, 'POST', '/user/webhooks', alice, { url: 'https://example.org/hook', name: 'two\nlines' }),
+      { location: 'body', field: 'name' },
+      'a newline in a webhook name',
+    );
+    invalid(await call(s, 'POST', '/orgs', alice, { 'na\u0000me': 'acme' }), { location: 'body' }, 'NUL in a field name');
+    invalid(
+      await raw('POST', '/ui/session', null, JSON.stringify({ username: 'alice\u0000', password: alice.password })),
+      { location: 'body', field: 'username' },
+      'NUL at sign-in',
+    );
     invalid(await call(s, 'GET', '/search?q=%00', null), { location: 'querystring', field: 'q' }, 'NUL in the query');
     invalid(await call(s, 'GET', '/namespaces/al%00ice/webhooks', alice), { location: 'params', field: 'ns' }, 'NUL in the path');
     assert.equal(ok(await call(s, 'GET', '/user', alice)).email, null);

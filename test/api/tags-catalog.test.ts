@@ -6,7 +6,28 @@ import { api, expectError, pushImage, pushManifest, removeDir, startServer, type
 let srv: TestServer;
 const REPO = 'list/tags';
 // Mixed case, digits, separators: the order must be plain lexical (byte) order.
-const TAGS = ['latest', 'Latest', 'v1.9', 'v1.10', 'v2', '1', '10', '2', 'a-b', 'a.b', 'a_b', '_under', 'z', 'Z9', 'beta', 'alpha', 'rc-1', 'rc-10', 'rc-2', 'x'.repeat(128)];
+const TAGS = [
+  'latest',
+  'Latest',
+  'v1.9',
+  'v1.10',
+  'v2',
+  '1',
+  '10',
+  '2',
+  'a-b',
+  'a.b',
+  'a_b',
+  '_under',
+  'z',
+  'Z9',
+  'beta',
+  'alpha',
+  'rc-1',
+  'rc-10',
+  'rc-2',
+  'x'.repeat(128),
+];
 const SORTED = [...TAGS].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 const REPOS = ['list/tags', 'cat/a', 'cat/b', 'cat/b/sub', 'cat/c-1', 'cat/c.2', 'cat/c_3', 'cat0', 'cat1/x', 'zzz', 'a', 'cat/a/b/c/d'];
 
@@ -77,7 +98,10 @@ describe('tags list', () => {
     for (const n of [1, 3, 7, TAGS.length - 1]) {
       const pages = await followPages(`/v2/${REPO}/tags/list?n=${n}`, tagItems as never);
       for (const p of pages) assert.ok(p.length <= n, `page of ${p.length} > n=${n}`);
-      assert.ok(pages.slice(0, -1).every((p) => p.length === n), `every page but the last is full (n=${n})`);
+      assert.ok(
+        pages.slice(0, -1).every((p) => p.length === n),
+        `every page but the last is full (n=${n})`,
+      );
       assert.deepEqual(pages.flat(), SORTED, `n=${n}`);
     }
   });
@@ -107,7 +131,10 @@ describe('tags list', () => {
     assert.deepEqual(two.body.tags, SORTED.slice(6, 8));
     // `last` need not be an existing tag: lexical position counts.
     const between = await getJson<{ tags: string[] }>(`/v2/${REPO}/tags/list?last=b`);
-    assert.deepEqual(between.body.tags, SORTED.filter((t) => t > 'b'));
+    assert.deepEqual(
+      between.body.tags,
+      SORTED.filter((t) => t > 'b'),
+    );
     const end = await getJson<{ tags: string[] | null }>(`/v2/${REPO}/tags/list?last=${encodeURIComponent(SORTED[SORTED.length - 1])}`);
     assert.deepEqual(end.body.tags ?? [], []);
     assert.equal(end.link, null);
@@ -153,7 +180,10 @@ describe('catalog', () => {
     for (const n of [1, 2, 5, ALL.length - 1, ALL.length, ALL.length + 3]) {
       const pages = await followPages(`/v2/_catalog?n=${n}`, repoItems as never);
       for (const p of pages) assert.ok(p.length <= n);
-      assert.ok(pages.slice(0, -1).every((p) => p.length === n), `every page but the last is full (n=${n})`);
+      assert.ok(
+        pages.slice(0, -1).every((p) => p.length === n),
+        `every page but the last is full (n=${n})`,
+      );
       assert.deepEqual(pages.flat(), ALL, `n=${n}`);
     }
   });
@@ -170,7 +200,10 @@ describe('catalog', () => {
 
   it('last returns the repositories after it', async () => {
     const { body } = await getJson<{ repositories: string[] }>(`/v2/_catalog?last=${encodeURIComponent('cat/b')}`);
-    assert.deepEqual(body.repositories, ALL.filter((r) => r > 'cat/b'));
+    assert.deepEqual(
+      body.repositories,
+      ALL.filter((r) => r > 'cat/b'),
+    );
   });
 
   it('n=0 returns an empty list and no Link', async () => {

@@ -1,7 +1,8 @@
 // Blob uploads: /v2/<name>/blobs/uploads/ (POST, mounts, monolithic) and the session
 // URL (PATCH streamed or chunked, GET status, PUT to finish, DELETE to cancel).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { openMetadata } from '../../src/metadata/open.js';
 import {
   api,
   asBody,
@@ -269,7 +270,19 @@ describe('streamed and chunked uploads', () => {
       },
     });
     const slow = fetch(loc, { method: 'PATCH', headers: OCTET, body, duplex: 'half' } as RequestInit);
-    await new Promise((r) => setTimeout(r, 500)); // the slow PATCH has reached the server and holds the session
+    // Wait until the slow PATCH holds the session (its claim is in the database).
+    const id = new URL(loc).pathname.split('/').pop()!;
+    const meta = await openMetadata(srv.config);
+    try {
+      for (const deadline = Date.now() + 10_000; ; ) {
+        const row = await meta.db.selectFrom('uploads').select('lease_token').where('id', '=', id).executeTakeFirst();
+        if (row?.lease_token) break;
+        assert.ok(Date.now() < deadline, 'the slow PATCH never claimed the session');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      await meta.close();
+    }
     const other = randomBlob(5000);
     const racing = [await patch(loc, other), await patch(loc, other, '0-4999'), await finish(loc, digestOf(other), other)];
     for (const res of racing) {
@@ -282,7 +295,7 @@ describe('streamed and chunked uploads', () => {
     assert.equal(rangeEnd(first.headers.get('range')), bytes.length - 1);
     const put = await finish(loc, digestOf(bytes));
     assert.equal(put.status, 201, await put.text());
-    assert.ok((await getBlobBytes(srv.url, 'up/concurrent', digestOf(bytes))).equals(bytes), 'only the first writer\'s bytes');
+    assert.ok((await getBlobBytes(srv.url, 'up/concurrent', digestOf(bytes))).equals(bytes), "only the first writer's bytes");
   });
 
   it('PUT ?digest= carrying the last chunk (with Content-Range)', async () => {

@@ -32,7 +32,9 @@ async function verdicts(headers: Record<string, string>): Promise<Record<string,
   const uiSees = ui.status === 200 ? 'sees' : ui.status === 404 ? 'not' : ui.status;
 
   const search = await fetch(`${s.url}/v1/search?q=private`, { headers });
-  const results = search.status === 200 ? ((await search.json()) as { results: { name: string }[] }).results.map((r) => r.name) : (await search.arrayBuffer(), search.status);
+  let results: string[] | number = search.status;
+  if (search.status === 200) results = ((await search.json()) as { results: { name: string }[] }).results.map((r) => r.name);
+  else await search.arrayBuffer();
   const searchSees = Array.isArray(results) ? (results.includes('owner1/private') ? 'sees' : 'not') : results;
   return { token: sub, api: me, ui: uiSees, search: searchSees };
 }

@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importPKCS8 } from 'jose';
 import { openMetadata } from '../../src/app.js';
 import { SigningKeyStore } from '../../src/metadata/accounts/signing-keys.js';
-import { KeyRing } from '../../src/token/keys.js';
+import { KeyRing, UNKNOWN_KID_RELOAD_MS } from '../../src/token/keys.js';
 import { libtrustKeyId } from '../../src/token/tokens.js';
 import { removeDir, startServer, tempDir, type TestServer } from '../helpers/api-server.js';
+import { TestClock } from '../helpers/clock.js';
 import { TOKEN_AUTH, TokenClient, parseChallenge } from '../helpers/token-client.js';
 
 async function get(server: TestServer, p: string, token: string): Promise<number> {
@@ -27,8 +28,9 @@ function claims(access: object[], extra: Record<string, unknown> = {}) {
 
 describe('key rotation', () => {
   let server: TestServer;
+  const clock = new TestClock();
   before(async () => {
-    server = await startServer({ config: TOKEN_AUTH });
+    server = await startServer({ config: TOKEN_AUTH, parts: { now: clock.now } });
   });
   after(async () => {
     await server.close();
@@ -45,12 +47,16 @@ describe('key rotation', () => {
       await other.init();
       const newKid = await other.rotate();
       const { key, kid } = await other.signingKey();
-      await new Promise((r) => setTimeout(r, 300)); // replica A re-reads keys for an unknown kid at most every 250 ms
+      clock.advance(UNKNOWN_KID_RELOAD_MS + 1); // replica A re-reads keys for an unknown kid at most this often
       assert.equal(kid, newKid);
       const now = Math.floor(Date.now() / 1000);
       const fresh = await new SignJWT({ access: [{ type: 'registry', name: 'catalog', actions: ['*'] }] })
         .setProtectedHeader({ alg: 'ES256', kid })
-        .setIssuer('berth').setAudience('berth').setSubject('admin').setIssuedAt(now).setExpirationTime(now + 60)
+        .setIssuer('berth')
+        .setAudience('berth')
+        .setSubject('admin')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
         .sign(key);
       assert.equal(await get(server, '/v2/_catalog', fresh), 200, 'new kid verified by replica A');
       assert.equal(await get(server, '/v2/_catalog', old), 200, 'the retired key still verifies');
@@ -74,7 +80,10 @@ describe('an external issuer by JWKS file', () => {
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'ext-1', alg: 'ES256' };
     const jwksFile = path.join(dir, 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
-    server = await startServer({ dir, config: { auth: { token: { builtin: false, jwks: jwksFile, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } } });
+    server = await startServer({
+      dir,
+      config: { auth: { token: { builtin: false, jwks: jwksFile, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } },
+    });
   });
   after(async () => {
     await server.close();
@@ -91,7 +100,12 @@ describe('an external issuer by JWKS file', () => {
 
   it('accepts its tokens within their access, refuses other keys, issuers and audiences', async () => {
     const sign = (c: object, k: CryptoKey = key, kid = 'ext-1') => new SignJWT(c as any).setProtectedHeader({ alg: 'ES256', kid }).sign(k);
-    const good = await sign(claims([{ type: 'repository', name: 'ci/app', actions: ['pull', 'push'] }, { type: 'registry', name: 'catalog', actions: ['*'] }]));
+    const good = await sign(
+      claims([
+        { type: 'repository', name: 'ci/app', actions: ['pull', 'push'] },
+        { type: 'registry', name: 'catalog', actions: ['*'] },
+      ]),
+    );
     assert.equal(await get(server, '/v2/', good), 200);
     // Push with the external token directly.
     const up = await fetch(`${server.url}/v2/ci/app/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${good}` } });
@@ -116,7 +130,11 @@ describe('an external issuer by rootcertbundle (registry:2 style)', () => {
   function makeCert(name: string): { cert: string; key: string } {
     const k = path.join(dir, `${name}.key`);
     const c = path.join(dir, `${name}.crt`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '2', '-subj', `/CN=${name}`], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '2', '-subj', `/CN=${name}`],
+      { stdio: 'ignore' },
+    );
     return { cert: readFileSync(c, 'utf8'), key: readFileSync(k, 'utf8') };
   }
 
@@ -130,7 +148,10 @@ describe('an external issuer by rootcertbundle (registry:2 style)', () => {
     otherKey = await importPKCS8(createPrivateKey(other.key).export({ type: 'pkcs8', format: 'pem' }).toString(), 'ES256');
     const bundle = path.join(dir, 'bundle.pem');
     writeFileSync(bundle, certPem);
-    server = await startServer({ dir, config: { auth: { token: { builtin: false, rootcertbundle: bundle, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } } });
+    server = await startServer({
+      dir,
+      config: { auth: { token: { builtin: false, rootcertbundle: bundle, issuer: 'ext', service: 'reg', realm: 'https://auth.example.com/token' } } },
+    });
   });
   after(async () => {
     await server.close();

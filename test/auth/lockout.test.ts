@@ -18,7 +18,7 @@ const server: TestServer = serverPerFile({
 });
 
 type Creds = { user: string; password: string };
-const basic = (c: Creds) => 'Basic ' + Buffer.from(`${c.user}:${c.password}`).toString('base64');
+const basic = (c: Creds) => `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}`;
 /** Each caller its own address. */
 const from = (address: string) => ({ 'x-forwarded-for': address });
 const ADMIN_ADDR = '10.9.9.9';
@@ -84,7 +84,10 @@ describe('failed-login limits and high-entropy secrets', () => {
     const refresh = login.body.refresh_token as string;
 
     const attacker = '10.66.0.1';
-    const statuses = [...(await wrongPasswords(password.user, attacker, LOGIN_LIMIT + 1)), ...(await wrongPasswords(robotCreds.user, attacker, LOGIN_LIMIT + 1))];
+    const statuses = [
+      ...(await wrongPasswords(password.user, attacker, LOGIN_LIMIT + 1)),
+      ...(await wrongPasswords(robotCreds.user, attacker, LOGIN_LIMIT + 1)),
+    ];
     assert.deepEqual(statuses.filter((s) => s === 429).length, 2, `the 11th wrong password for each name is refused: ${statuses.join(',')}`);
     assert.deepEqual(await wrongPasswords(password.user, '10.1.0.2', 1), [429], "the user's password is locked, from any address");
 
@@ -93,8 +96,16 @@ describe('failed-login limits and high-entropy secrets', () => {
     assert.equal(await getToken(robotCreds, ci), 200, 'robot secret via /token (Basic)');
     const relogin = await postToken({ grant_type: 'password', username: token.user, password: token.password, access_type: 'offline' }, ci);
     assert.equal(relogin.status, 200, `docker login with the access token: ${JSON.stringify(relogin.body)}`);
-    assert.equal((await postToken({ grant_type: 'password', username: robotCreds.user, password: robotCreds.password }, ci)).status, 200, 'docker login with the robot secret');
-    assert.equal((await postToken({ grant_type: 'refresh_token', refresh_token: refresh, scope: 'repository:victim/x:pull' }, ci)).status, 200, 'refresh token');
+    assert.equal(
+      (await postToken({ grant_type: 'password', username: robotCreds.user, password: robotCreds.password }, ci)).status,
+      200,
+      'docker login with the robot secret',
+    );
+    assert.equal(
+      (await postToken({ grant_type: 'refresh_token', refresh_token: refresh, scope: 'repository:victim/x:pull' }, ci)).status,
+      200,
+      'refresh token',
+    );
     assert.equal((await rest('GET', '/user', { authorization: basic(token), ...from(ci) })).status, 200, 'REST API, Basic access token');
     assert.equal((await rest('GET', '/user', { authorization: `Bearer ${token.password}`, ...from(ci) })).status, 200, 'REST API, Bearer access token');
     assert.equal((await rest('GET', '/user', { authorization: basic(robotCreds), ...from(ci) })).status, 200, 'REST API, robot secret');
@@ -127,6 +138,10 @@ describe('failed-login limits and high-entropy secrets', () => {
     assert.equal(statuses[ADDRESS_LIMIT], 429, 'then the address is limited');
     const login = await postToken({ grant_type: 'password', username: token.user, password: token.password, access_type: 'offline' }, '10.3.0.1');
     assert.equal(login.status, 200);
-    assert.equal((await postToken({ grant_type: 'refresh_token', refresh_token: login.body.refresh_token }, '10.3.0.1')).status, 200, 'from another address refresh works');
+    assert.equal(
+      (await postToken({ grant_type: 'refresh_token', refresh_token: login.body.refresh_token }, '10.3.0.1')).status,
+      200,
+      'from another address refresh works',
+    );
   });
 });

@@ -59,7 +59,14 @@ async function observe(client: TokenClient, method: string, path: string, name: 
   const headers: Record<string, string> = {};
   for (const h of ['content-type', 'docker-content-digest', 'location', 'www-authenticate', 'content-length', 'range']) {
     const v = res.headers.get(h);
-    if (v !== null) headers[h] = h === 'location' ? v.replace(/uploads\/[^?]+/, 'uploads/<id>').split(name).join('<repo>') : v.split(name).join('<repo>');
+    if (v !== null)
+      headers[h] =
+        h === 'location'
+          ? v
+              .replace(/uploads\/[^?]+/, 'uploads/<id>')
+              .split(name)
+              .join('<repo>')
+          : v.split(name).join('<repo>');
   }
   return { status: res.status, body: text, headers };
 }
@@ -130,10 +137,16 @@ describe('mounts', () => {
   it('the owner mounts between its own repositories', async () => {
     // Like docker, ask for the source's pull scope along with the target's.
     const token = await alice.tokenFor(['repository:alice/copy:pull,push', 'repository:alice/secret:pull']);
-    const res = await fetch(`${server.url}/v2/alice/copy/blobs/uploads/?mount=${secret.layer}&from=alice/secret`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const res = await fetch(`${server.url}/v2/alice/copy/blobs/uploads/?mount=${secret.layer}&from=alice/secret`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
     assert.equal(res.status, 201);
     const onlyTarget = await alice.tokenFor(['repository:alice/copy2:pull,push']);
-    const res2 = await fetch(`${server.url}/v2/alice/copy2/blobs/uploads/?mount=${secret.layer}&from=alice/secret`, { method: 'POST', headers: { Authorization: `Bearer ${onlyTarget}` } });
+    const res2 = await fetch(`${server.url}/v2/alice/copy2/blobs/uploads/?mount=${secret.layer}&from=alice/secret`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${onlyTarget}` },
+    });
     assert.equal(res2.status, 202, 'without pull on the source in the token, no mount');
   });
 });
@@ -142,7 +155,10 @@ describe('who may see and do what', () => {
   it('the owner reads its private repository, its tags, referrers and catalog entry', async () => {
     assert.equal((await alice.fetch('/v2/alice/secret/manifests/v1')).status, 200);
     const refs = (await (await alice.fetch(`/v2/alice/secret/referrers/${secret.manifest}`)).json()) as any;
-    assert.deepEqual(refs.manifests.map((m: any) => m.digest), [referrer]);
+    assert.deepEqual(
+      refs.manifests.map((m: any) => m.digest),
+      [referrer],
+    );
     const cat = (await (await alice.fetch('/v2/_catalog')).json()) as any;
     assert.ok(cat.repositories.includes('alice/secret'));
   });

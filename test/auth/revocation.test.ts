@@ -48,7 +48,7 @@ after(async () => {
 // ---- helpers ----
 
 function basic(c: Creds): string {
-  return 'Basic ' + Buffer.from(`${c.user}:${c.password}`).toString('base64');
+  return `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}`;
 }
 
 async function rest(method: string, path: string, creds: Creds, body?: unknown, base = a.url): Promise<{ status: number; body: any }> {
@@ -75,7 +75,11 @@ async function newUser(prefix: string): Promise<Creds> {
 }
 
 /** GET /token (Basic, or anonymous with null); the token and what it grants. */
-async function token(creds: Creds | null, scopes: string[], base = a.url): Promise<{ token: string; access: { type: string; name: string; actions: string[] }[] }> {
+async function token(
+  creds: Creds | null,
+  scopes: string[],
+  base = a.url,
+): Promise<{ token: string; access: { type: string; name: string; actions: string[] }[] }> {
   const q = new URLSearchParams({ service: 'berth' });
   for (const s of scopes) q.append('scope', s);
   const res = await fetch(`${base}/token?${q}`, { headers: creds ? { authorization: basic(creds) } : {} });
@@ -119,7 +123,11 @@ async function push(base: string, bearer: string, repo: string, tag: string): Pr
       layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest(layer), size: layer.length }],
     }),
   );
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { ...auth, 'content-type': OCI_MANIFEST }, body: new Uint8Array(manifest) });
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { ...auth, 'content-type': OCI_MANIFEST },
+    body: new Uint8Array(manifest),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -130,10 +138,14 @@ async function push(base: string, bearer: string, repo: string, tag: string): Pr
  */
 function pull(base: string, bearer: string, repo: string, tag = 'v1'): Promise<{ status: number; challenge: string | null }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${base}/v2/${repo}/manifests/${tag}`, { agent: false, headers: { authorization: `Bearer ${bearer}`, accept: OCI_MANIFEST } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, challenge: (res.headers['www-authenticate'] as string | undefined) ?? null }));
-    });
+    const req = http.get(
+      `${base}/v2/${repo}/manifests/${tag}`,
+      { agent: false, headers: { authorization: `Bearer ${bearer}`, accept: OCI_MANIFEST } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, challenge: (res.headers['www-authenticate'] as string | undefined) ?? null }));
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -183,12 +195,18 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const bobs = await token(bob, [`repository:${repo}:pull,push`], b.url);
     assert.deepEqual(actionsOn(bobs.access, repo), ['pull', 'push']);
     await worksOnBoth(bobs.token, repo);
-    await refusedAfter(() => ok('DELETE', `/repositories/${repo}/collaborators/${bob.user}`, owner), (base) => pull(base, bobs.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/repositories/${repo}/collaborators/${bob.user}`, owner),
+      (base) => pull(base, bobs.token, repo),
+    );
     assert.deepEqual(actionsOn((await token(bob, [`repository:${repo}:pull,push`])).access, repo), [], 'a removed collaborator gets nothing');
 
     const carols = await token(carol, [`repository:${repo}:pull,push`]);
     await worksOnBoth(carols.token, repo);
-    await refusedAfter(() => ok('PUT', `/repositories/${repo}/collaborators/${carol.user}`, owner, { permission: 'read' }), (base) => pull(base, carols.token, repo));
+    await refusedAfter(
+      () => ok('PUT', `/repositories/${repo}/collaborators/${carol.user}`, owner, { permission: 'read' }),
+      (base) => pull(base, carols.token, repo),
+    );
     const fresh = await token(carol, [`repository:${repo}:pull,push`]);
     assert.deepEqual(actionsOn(fresh.access, repo), ['pull'], 'lowered to read: pull only');
     assert.equal((await pull(b.url, fresh.token, repo)).status, 200);
@@ -212,17 +230,26 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const devs = await token(dev, scope);
     assert.deepEqual(actionsOn(devs.access, repo), ['pull', 'push']);
     await worksOnBoth(devs.token, repo);
-    await refusedAfter(() => ok('DELETE', `/orgs/${org}/teams/devs/members/${dev.user}`, owner), (base) => pull(base, devs.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/orgs/${org}/teams/devs/members/${dev.user}`, owner),
+      (base) => pull(base, devs.token, repo),
+    );
     assert.deepEqual(actionsOn((await token(dev, scope)).access, repo), ['pull'], 'still an org member: pull only');
 
     const testers = await token(tester, scope, b.url);
     await worksOnBoth(testers.token, repo);
-    await refusedAfter(() => ok('PATCH', `/orgs/${org}/teams/devs`, owner, { permission: 'read' }), (base) => pull(base, testers.token, repo));
+    await refusedAfter(
+      () => ok('PATCH', `/orgs/${org}/teams/devs`, owner, { permission: 'read' }),
+      (base) => pull(base, testers.token, repo),
+    );
     assert.deepEqual(actionsOn((await token(tester, scope)).access, repo), ['pull'], 'team lowered to read');
 
     const leavers = await token(leaver, scope);
     await worksOnBoth(leavers.token, repo);
-    await refusedAfter(() => ok('DELETE', `/orgs/${org}/members/${leaver.user}`, owner), (base) => pull(base, leavers.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/orgs/${org}/members/${leaver.user}`, owner),
+      (base) => pull(base, leavers.token, repo),
+    );
     assert.deepEqual(actionsOn((await token(leaver, scope)).access, repo), [], 'no longer a member: nothing');
   });
 
@@ -234,7 +261,10 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const anon = await token(null, [`repository:${repo}:pull`], b.url);
     assert.deepEqual(actionsOn(anon.access, repo), ['pull']);
     await worksOnBoth(anon.token, repo);
-    await refusedAfter(() => ok('PATCH', `/repositories/${repo}`, owner, { visibility: 'private' }), (base) => pull(base, anon.token, repo));
+    await refusedAfter(
+      () => ok('PATCH', `/repositories/${repo}`, owner, { visibility: 'private' }),
+      (base) => pull(base, anon.token, repo),
+    );
     assert.deepEqual(actionsOn((await token(null, [`repository:${repo}:pull`])).access, repo), [], 'anonymous gets nothing now');
     // The owner's own rights never depended on visibility: a new token works at once.
     assert.equal((await pull(b.url, (await token(owner, [`repository:${repo}:pull`])).token, repo)).status, 200);
@@ -246,7 +276,10 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const t = await token(gone, [`repository:${repo}:pull,push`]);
     assert.equal(await push(a.url, t.token, repo, 'v1'), 201);
     await worksOnBoth(t.token, repo);
-    await refusedAfter(() => ok('DELETE', `/users/${gone.user}`, ADMIN), (base) => pull(base, t.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/users/${gone.user}`, ADMIN),
+      (base) => pull(base, t.token, repo),
+    );
     for (const r of [a, b]) assert.equal(await push(r.url, t.token, repo, 'new-tag'), 401, `push with the deleted user's token on ${r.url}`);
     const res = await fetch(`${a.url}/token?service=berth&scope=repository:${repo}:pull`, { headers: { authorization: basic(gone) } });
     assert.equal(res.status, 401, 'the deleted user gets no new token');
@@ -259,7 +292,10 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const t = await token(u, [`repository:${repo}:pull,push`]);
     assert.equal(await push(a.url, t.token, repo, 'v1'), 201);
     await worksOnBoth(t.token, repo);
-    await refusedAfter(() => ok('PATCH', `/users/${u.user}`, ADMIN, { disabled: true }), (base) => pull(base, t.token, repo));
+    await refusedAfter(
+      () => ok('PATCH', `/users/${u.user}`, ADMIN, { disabled: true }),
+      (base) => pull(base, t.token, repo),
+    );
     await ok('PATCH', `/users/${u.user}`, ADMIN, { disabled: false });
     assert.equal((await pull(b.url, (await token(u, [`repository:${repo}:pull`])).token, repo)).status, 200, 'enabled again: a new token works');
   });
@@ -272,7 +308,10 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const viaPat = { user: u.user, password: pat.secret as string };
     const t = await token(viaPat, [`repository:${repo}:pull,push`]);
     await worksOnBoth(t.token, repo);
-    await refusedAfter(() => ok('DELETE', `/user/tokens/${pat.id}`, u), (base) => pull(base, t.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/user/tokens/${pat.id}`, u),
+      (base) => pull(base, t.token, repo),
+    );
     for (const r of [a, b]) {
       const res = await fetch(`${r.url}/token?service=berth&scope=repository:${repo}:pull`, { headers: { authorization: basic(viaPat) } });
       assert.equal(res.status, 401, `the revoked access token gets no new registry token on ${r.url}`);
@@ -280,7 +319,7 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     }
   });
 
-  test("deleting a robot stops its tokens and its refresh token", async () => {
+  test('deleting a robot stops its tokens and its refresh token', async () => {
     const owner = await newUser('own');
     const org = `rob${randomBytes(3).toString('hex')}`;
     await ok('POST', '/orgs', owner, { name: org });
@@ -295,17 +334,33 @@ describe(`revocation on two replicas (${postgres ? 'PostgreSQL' : 'SQLite, two p
     const login = await fetch(`${b.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', username: creds.user, password: creds.password, service: 'berth', client_id: 'docker', access_type: 'offline' }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: creds.user,
+        password: creds.password,
+        service: 'berth',
+        client_id: 'docker',
+        access_type: 'offline',
+      }),
     });
     assert.equal(login.status, 200);
     const refresh = ((await login.json()) as { refresh_token: string }).refresh_token;
     await worksOnBoth(t.token, repo);
-    await refusedAfter(() => ok('DELETE', `/orgs/${org}/robots/builder`, owner), (base) => pull(base, t.token, repo));
+    await refusedAfter(
+      () => ok('DELETE', `/orgs/${org}/robots/builder`, owner),
+      (base) => pull(base, t.token, repo),
+    );
     for (const r of [a, b]) {
       const res = await fetch(`${r.url}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refresh, service: 'berth', client_id: 'docker', scope: `repository:${repo}:pull` }),
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: refresh,
+          service: 'berth',
+          client_id: 'docker',
+          scope: `repository:${repo}:pull`,
+        }),
       });
       assert.equal(res.status, 401, `the deleted robot's refresh token on ${r.url}`);
     }

@@ -64,10 +64,13 @@ describe('signing keys encrypted at rest', () => {
       assert.equal(await catalogWith(server, after), 200, 'signing with the sealed key works');
       const rotated = await fetch(`${server.url}/api/v1/admin/keys/rotate`, {
         method: 'POST',
-        headers: { Authorization: 'Basic ' + Buffer.from('admin:admin-password-1').toString('base64') },
+        headers: { Authorization: `Basic ${Buffer.from('admin:admin-password-1').toString('base64')}` },
       });
       assert.equal(rotated.status, 200, await rotated.text());
-      assert.ok((await storedKeys(server)).every((p) => p.startsWith('berth-sealed:v1:')), 'a rotated key is stored sealed');
+      assert.ok(
+        (await storedKeys(server)).every((p) => p.startsWith('berth-sealed:v1:')),
+        'a rotated key is stored sealed',
+      );
       await server.close();
 
       await assert.rejects(startServer({ dir, config: withSecret() }), /encrypted: set auth\.token\.signingkeysecret/);

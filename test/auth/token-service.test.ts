@@ -14,7 +14,8 @@ const bob = { user: 'bob', password: 'bob-password-1' };
 before(async () => {
   server = await startServer({ config: TOKEN_AUTH });
   accounts = await accountsOf(server);
-  for (const u of [alice, bob]) await accounts.service.createUser({ username: u.user, password: u.password }, { actor: 'test', action: 'user.create', target: u.user });
+  for (const u of [alice, bob])
+    await accounts.service.createUser({ username: u.user, password: u.password }, { actor: 'test', action: 'user.create', target: u.user });
 });
 after(async () => {
   await accounts.close();
@@ -27,7 +28,11 @@ function basic(c: { user: string; password: string }): string {
 }
 
 async function postToken(form: Record<string, string>): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+  const res = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -110,13 +115,27 @@ describe('POST /token and refresh tokens', () => {
   it('password grant with access_type=offline returns a refresh token that works until the password changes', async () => {
     const dave = { user: 'dave', password: 'dave-password-1' };
     const user = await accounts.service.createUser({ username: dave.user, password: dave.password }, { actor: 'test', action: 'user.create' });
-    const r = await postToken({ grant_type: 'password', username: dave.user, password: dave.password, service: 'berth', client_id: 'docker', access_type: 'offline', scope: 'repository:dave/x:pull,push' });
+    const r = await postToken({
+      grant_type: 'password',
+      username: dave.user,
+      password: dave.password,
+      service: 'berth',
+      client_id: 'docker',
+      access_type: 'offline',
+      scope: 'repository:dave/x:pull,push',
+    });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok(r.body.access_token);
     assert.match(r.body.refresh_token, /^berth_rt_/);
     assert.deepEqual((decodeJwt(r.body.access_token) as any).access, [{ type: 'repository', name: 'dave/x', actions: ['pull', 'push'] }]);
 
-    const refreshed = await postToken({ grant_type: 'refresh_token', refresh_token: r.body.refresh_token, service: 'berth', client_id: 'docker', scope: 'repository:dave/x:pull' });
+    const refreshed = await postToken({
+      grant_type: 'refresh_token',
+      refresh_token: r.body.refresh_token,
+      service: 'berth',
+      client_id: 'docker',
+      scope: 'repository:dave/x:pull',
+    });
     assert.equal(refreshed.status, 200);
     assert.equal(decodeJwt(refreshed.body.access_token).sub, 'dave');
 
@@ -144,7 +163,11 @@ describe('POST /token and refresh tokens', () => {
 describe('access tokens as passwords', () => {
   it('are limited to their scopes and resource, and stop working (with their refresh tokens) when revoked', async () => {
     const user = (await accounts.stores.users.userByName('bob'))!;
-    const { secret, token } = await accounts.service.createAccessToken(user, { name: 'ci', scopes: ['pull'], resource: 'bob/*', expiresAt: null }, { actor: 'bob', action: 'token.create' });
+    const { secret, token } = await accounts.service.createAccessToken(
+      user,
+      { name: 'ci', scopes: ['pull'], resource: 'bob/*', expiresAt: null },
+      { actor: 'bob', action: 'token.create' },
+    );
     const c = new TokenClient(server.url, { user: 'bob', password: secret });
     const jwt = await c.tokenFor(['repository:bob/app:pull,push', 'repository:bob2/app:pull']);
     assert.deepEqual((decodeJwt(jwt) as any).access, [{ type: 'repository', name: 'bob/app', actions: ['pull'] }]);
@@ -159,13 +182,21 @@ describe('access tokens as passwords', () => {
 
   it('expired access tokens are refused', async () => {
     const user = (await accounts.stores.users.userByName('bob'))!;
-    const { secret } = await accounts.service.createAccessToken(user, { name: 'old', scopes: ['pull'], resource: null, expiresAt: Date.now() - 1000 }, { actor: 'bob', action: 'token.create' });
+    const { secret } = await accounts.service.createAccessToken(
+      user,
+      { name: 'old', scopes: ['pull'], resource: null, expiresAt: Date.now() - 1000 },
+      { actor: 'bob', action: 'token.create' },
+    );
     assert.equal((await new TokenClient(server.url, { user: 'bob', password: secret }).tokenResponse([])).status, 401);
   });
 
   it("one user's token is not a password for another user", async () => {
     const user = (await accounts.stores.users.userByName('bob'))!;
-    const { secret } = await accounts.service.createAccessToken(user, { name: 'mine', scopes: ['pull', 'push'], resource: null, expiresAt: null }, { actor: 'bob', action: 'token.create' });
+    const { secret } = await accounts.service.createAccessToken(
+      user,
+      { name: 'mine', scopes: ['pull', 'push'], resource: null, expiresAt: null },
+      { actor: 'bob', action: 'token.create' },
+    );
     assert.equal((await new TokenClient(server.url, { user: 'alice', password: secret }).tokenResponse([])).status, 401);
   });
 });
@@ -195,12 +226,15 @@ describe('the registry refuses bad tokens', () => {
 
     // Tampered: same signature, payload widened to another repository.
     const [h, , s] = good.split('.');
-    const widened = Buffer.from(JSON.stringify({ ...claims, access: [{ type: 'repository', name: 'bob/app', actions: ['pull', 'push'] }] })).toString('base64url');
+    const widened = Buffer.from(JSON.stringify({ ...claims, access: [{ type: 'repository', name: 'bob/app', actions: ['pull', 'push'] }] })).toString(
+      'base64url',
+    );
     assert.equal(await status(`${h}.${widened}.${s}`, '/v2/bob/app/tags/list'), 401);
 
     // Signed by a key that is not ours, claiming our kid.
     const { privateKey } = await generateKeyPair('ES256');
-    const forge = (c: object, key: CryptoKey | Uint8Array = privateKey, alg = 'ES256') => new SignJWT(c as any).setProtectedHeader({ alg, kid: header.kid! }).sign(key);
+    const forge = (c: object, key: CryptoKey | Uint8Array = privateKey, alg = 'ES256') =>
+      new SignJWT(c as any).setProtectedHeader({ alg, kid: header.kid! }).sign(key);
     assert.equal(await status(await forge(claims)), 401);
 
     // Signed with the server's real key (read from its database): the control passes, bad claims do not.
@@ -245,7 +279,9 @@ describe('the registry refuses bad tokens', () => {
 describe('per-address login limit', () => {
   let small: TestServer;
   before(async () => {
-    small = await startServer({ config: { auth: { token: {}, accounts: { adminpassword: 'admin-password-1', bcryptcost: 4, loginlimit: 100, addresslimit: 3 } } } });
+    small = await startServer({
+      config: { auth: { token: {}, accounts: { adminpassword: 'admin-password-1', bcryptcost: 4, loginlimit: 100, addresslimit: 3 } } },
+    });
   });
   after(async () => {
     await small.close();
@@ -267,7 +303,12 @@ describe('login limits under parallel guessing', () => {
   it('lets at most `loginlimit` of 20 parallel wrong guesses through to a 401', async () => {
     await accounts.service.createUser({ username: 'erin', password: 'erin-password-1' }, { actor: 'test', action: 'user.create' });
     const statuses = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => fetch(`${server.url}/token?service=berth`, { headers: { Authorization: basic({ user: 'erin', password: `guess-${i}-xxxx` }) } }).then(async (r) => (await r.arrayBuffer(), r.status))),
+      Array.from({ length: 20 }, (_, i) =>
+        fetch(`${server.url}/token?service=berth`, { headers: { Authorization: basic({ user: 'erin', password: `guess-${i}-xxxx` }) } }).then(async (r) => {
+          await r.arrayBuffer();
+          return r.status;
+        }),
+      ),
     );
     const tried = statuses.filter((s) => s === 401).length;
     assert.ok(tried <= 5, `${tried} guesses were checked (limit 5): ${statuses.join(',')}`);

@@ -13,7 +13,8 @@ import { REPO_ROOT, sleep, tempDir } from '../helpers/shared.js';
 function copyTree(withDist: boolean): string {
   const dir = tempDir('npm-start');
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) cpSync(path.join(REPO_ROOT, f), path.join(dir, f), { preserveTimestamps: true });
-  for (const d of ['src', 'scripts', ...(withDist ? ['dist'] : [])]) cpSync(path.join(REPO_ROOT, d), path.join(dir, d), { recursive: true, preserveTimestamps: true });
+  for (const d of ['src', 'scripts', ...(withDist ? ['dist'] : [])])
+    cpSync(path.join(REPO_ROOT, d), path.join(dir, d), { recursive: true, preserveTimestamps: true });
   symlinkSync(realpathSync(path.join(REPO_ROOT, 'node_modules')), path.join(dir, 'node_modules'));
   return dir;
 }
@@ -41,7 +42,12 @@ async function npmStart(dir: string, env: Record<string, string>, done: (out: st
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   let exited = false;
-  const exit = new Promise<void>((resolve) => child.on('close', () => resolve(void (exited = true))));
+  const exit = new Promise<void>((resolve) =>
+    child.on('close', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const deadline = Date.now() + timeoutMs;
   try {
     while (!exited && !(await done(out))) {
@@ -70,7 +76,10 @@ describe('npm start', () => {
       dir,
       { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(dir, 'data'), REGISTRY_LOG_LEVEL: 'warn' },
       async () => {
-        const ok = await fetch(url).then((r) => r.status === 200, () => false);
+        const ok = await fetch(url).then(
+          (r) => r.status === 200,
+          () => false,
+        );
         if (ok) answeredAfter = Date.now() - started;
         return ok;
       },
@@ -90,7 +99,10 @@ describe('npm start', () => {
     const dayAgo = new Date(Date.now() - 86_400_000);
     for (const rel of ['src', 'tsconfig.json', 'package.json', 'package-lock.json']) age(path.join(dir, rel), dayAgo);
     let clock = dayAgo.getTime();
-    const build = () => markBuilt(dir, new Date((clock += 60_000)));
+    const build = () => {
+      clock += 60_000;
+      markBuilt(dir, new Date(clock));
+    };
     const touch = (rel: string) => utimesSync(path.join(dir, rel), new Date(clock + 1000), new Date(clock + 1000));
 
     build();
@@ -123,7 +135,7 @@ describe('npm start', () => {
     }
     symlinkSync(realpathSync(path.join(REPO_ROOT, 'node_modules')), path.join(dir, 'node_modules'));
     writeFileSync(path.join(dir, 'src', 'ui', 'client', 'app.tsx'), 'export const ui = 1;\n');
-    writeFileSync(path.join(dir, 'src', 'main.ts'), "console.log(`program v2 ${process.argv.slice(2).join(' ')}`);\n");
+    writeFileSync(path.join(dir, 'src', 'main.ts'), "console.log('program v2 ' + process.argv.slice(2).join(' '));\n");
     // The last build, made from an older source.
     mkdirSync(path.join(dir, 'dist'));
     writeFileSync(path.join(dir, 'dist', 'main.js'), "console.log('program v1');\n");

@@ -60,7 +60,11 @@ describe('start-up log line', () => {
   });
 
   it('built-in token issuer: the UI URL, which answers; the admin password never appears', async () => {
-    const { line, log, url } = await startupLine({ REGISTRY_AUTH: 'token', BERTH_AUTH_ACCOUNTS_ADMINPASSWORD: 'admin-secret-h4x', BERTH_AUTH_ACCOUNTS_BCRYPTCOST: '4' });
+    const { line, log, url } = await startupLine({
+      REGISTRY_AUTH: 'token',
+      BERTH_AUTH_ACCOUNTS_ADMINPASSWORD: 'admin-secret-h4x',
+      BERTH_AUTH_ACCOUNTS_BCRYPTCOST: '4',
+    });
     assert.equal(line.auth, 'token, built-in issuer "berth"');
     assert.equal(line.ui, `${url}/ui/`);
     assert.doesNotMatch(log, /admin-secret-h4x/);

@@ -87,7 +87,11 @@ describe('user and keys commands', () => {
     const root = path.join(dir, 'taken');
     const ok = await berth(['user', 'add', 'alice', '--password-stdin'], { ...TOKEN, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root }, 'alice-password-1');
     assert.equal(ok.status, 0, ok.stderr);
-    refused(await berth(['user', 'add', 'alice', '--password-stdin'], { ...TOKEN, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root }, 'alice-password-2'), 1, /taken/);
+    refused(
+      await berth(['user', 'add', 'alice', '--password-stdin'], { ...TOKEN, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root }, 'alice-password-2'),
+      1,
+      /taken/,
+    );
   });
 
   it('a database that cannot be reached or opened: which one, and why, without its password', async () => {
@@ -103,13 +107,25 @@ describe('user and keys commands', () => {
     refused(badRole, 1, /metadata database PostgreSQL/, /no_such_role/);
     assert.doesNotMatch(badRole.stderr, /hunter2/);
 
-    refused(await berth(['keys', 'rotate'], { ...TOKEN, BERTH_METADATA_SQLITE_PATH: path.join(dir, 'not-a-db') }), 1, /metadata database SQLite .*not-a-db: file is not a database/);
+    refused(
+      await berth(['keys', 'rotate'], { ...TOKEN, BERTH_METADATA_SQLITE_PATH: path.join(dir, 'not-a-db') }),
+      1,
+      /metadata database SQLite .*not-a-db: file is not a database/,
+    );
     const file = path.join(dir, 'jwks.json');
-    refused(await berth(['keys', 'rotate'], { ...TOKEN, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(file, 'sub') }), 1, /cannot mkdir .*jwks\.json\/sub: not a directory/);
+    refused(
+      await berth(['keys', 'rotate'], { ...TOKEN, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(file, 'sub') }),
+      1,
+      /cannot mkdir .*jwks\.json\/sub: not a directory/,
+    );
   });
 
   it('an unreadable signing key secret file is named by its key', async () => {
-    refused(await berth(['keys', 'rotate'], { ...TOKEN, BERTH_AUTH_TOKEN_SIGNINGKEYSECRETFILE: path.join(dir, 'missing-secret') }), 2, /auth\.token\.signingkeysecretfile: cannot read .*missing-secret: no such file or directory/);
+    refused(
+      await berth(['keys', 'rotate'], { ...TOKEN, BERTH_AUTH_TOKEN_SIGNINGKEYSECRETFILE: path.join(dir, 'missing-secret') }),
+      2,
+      /auth\.token\.signingkeysecretfile: cannot read .*missing-secret: no such file or directory/,
+    );
   });
 });
 
@@ -133,9 +149,21 @@ describe('config verify and serve', () => {
 
   it('serve: files the configuration names must be readable', async () => {
     const missing = path.join(dir, 'missing');
-    refused(await berth(['serve'], { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: missing }), 2, /auth\.htpasswd\.path: cannot read .*missing: no such file or directory/);
-    refused(await berth(['serve'], { REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_HTTP_TLS_CERTIFICATE: missing, REGISTRY_HTTP_TLS_KEY: missing }), 2, /http\.tls\.certificate: cannot read/);
-    refused(await berth(['serve'], { REGISTRY_AUTH: 'token', BERTH_AUTH_TOKEN_BUILTIN: 'false', BERTH_AUTH_TOKEN_JWKS: path.join(dir, 'not-json.json') }), 2, /auth\.token\.jwks: .*not-json\.json is not a JSON Web Key Set/);
+    refused(
+      await berth(['serve'], { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: missing }),
+      2,
+      /auth\.htpasswd\.path: cannot read .*missing: no such file or directory/,
+    );
+    refused(
+      await berth(['serve'], { REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_HTTP_TLS_CERTIFICATE: missing, REGISTRY_HTTP_TLS_KEY: missing }),
+      2,
+      /http\.tls\.certificate: cannot read/,
+    );
+    refused(
+      await berth(['serve'], { REGISTRY_AUTH: 'token', BERTH_AUTH_TOKEN_BUILTIN: 'false', BERTH_AUTH_TOKEN_JWKS: path.join(dir, 'not-json.json') }),
+      2,
+      /auth\.token\.jwks: .*not-json\.json is not a JSON Web Key Set/,
+    );
     refused(await berth(['serve'], { ...TOKEN, BERTH_AUTH_ACCOUNTS_ADMINPASSWORDFILE: missing }), 2, /auth\.accounts\.adminpasswordfile: cannot read/);
     refused(await berth(['serve', path.join(dir, 'missing.yml')]), 2, /configuration error: cannot read config file/);
     const s3 = { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_REGION: 'us-east-1' };
@@ -147,7 +175,11 @@ describe('config verify and serve', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
       const port = (taken.address() as net.AddressInfo).port;
-      refused(await berth(['serve'], { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}` }), 1, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`));
+      refused(
+        await berth(['serve'], { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}` }),
+        1,
+        new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: address already in use`),
+      );
     } finally {
       taken.close();
     }

@@ -39,7 +39,12 @@ async function token(base: string, scopes: string[]): Promise<string> {
 
 /** The upstream replica ports that served requests whose URI matches `re`. */
 function servedBy(re: RegExp): Set<string> {
-  return new Set(lb.accessLog().filter((l) => re.test(l.split(' ')[1] ?? '')).map((l) => l.split(' ')[3]));
+  return new Set(
+    lb
+      .accessLog()
+      .filter((l) => re.test(l.split(' ')[1] ?? ''))
+      .map((l) => l.split(' ')[3]),
+  );
 }
 
 before(async () => {
@@ -70,7 +75,10 @@ before(async () => {
   // Started together, as a Deployment would: migrations, the first admin and the first
   // signing key are raced for through the database.
   replicas = await Promise.all(Array.from({ length: REPLICAS }, (_, i) => startBerth({ name: `cluster-${i + 1}`, env, readyTimeoutMs: 60_000 })));
-  lb = await startNginx(path.join(work, 'nginx'), replicas.map((r) => r.port));
+  lb = await startNginx(
+    path.join(work, 'nginx'),
+    replicas.map((r) => r.port),
+  );
   skopeo = new Skopeo('cluster');
 });
 
@@ -94,7 +102,14 @@ describe('a cluster of three replicas behind nginx', () => {
 
   it('skopeo pushes and pulls a 100 MiB multi-layer image through the load balancer, spread over the replicas', async () => {
     const imgs = await testImages();
-    await skopeo.run(['copy', '--quiet', ...TLS_OFF, ...creds.map((c, i) => (i === 0 ? '--dest-creds' : c)), `oci:${imgs.layout('multilayer')}:latest`, `docker://${lb.hostPort}/admin/multilayer:v1`]);
+    await skopeo.run([
+      'copy',
+      '--quiet',
+      ...TLS_OFF,
+      ...creds.map((c, i) => (i === 0 ? '--dest-creds' : c)),
+      `oci:${imgs.layout('multilayer')}:latest`,
+      `docker://${lb.hostPort}/admin/multilayer:v1`,
+    ]);
     const out = path.join(work, 'pulled');
     await skopeo.run(['copy', '--quiet', ...TLS_OFF, '--src-creds', creds[1], `docker://${lb.hostPort}/admin/multilayer:v1`, `oci:${out}:latest`]);
     const index = JSON.parse(fs.readFileSync(path.join(imgs.layout('multilayer'), 'index.json'), 'utf8'));
@@ -118,13 +133,21 @@ describe('a cluster of three replicas behind nginx', () => {
     const data = randomBytes(min + 3 * 1024 * 1024);
     const loc = new URL(start.headers.get('location')!);
     const at = (r: RegistryProcess) => `${r.url}${loc.pathname}${loc.search}`;
-    const p1 = await fetch(at(replicas[1]), { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${min - 1}` }, body: data.subarray(0, min) });
+    const p1 = await fetch(at(replicas[1]), {
+      method: 'PATCH',
+      headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${min - 1}` },
+      body: data.subarray(0, min),
+    });
     assert.equal(p1.status, 202, await p1.text());
     const status = await fetch(at(replicas[2]), { headers: auth });
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), `0-${min - 1}`);
     const next = new URL(p1.headers.get('location')!);
-    const p2 = await fetch(`${replicas[2].url}${next.pathname}${next.search}`, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Range': `${min}-${data.length - 1}` }, body: data.subarray(min) });
+    const p2 = await fetch(`${replicas[2].url}${next.pathname}${next.search}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'Content-Type': 'application/octet-stream', 'Content-Range': `${min}-${data.length - 1}` },
+      body: data.subarray(min),
+    });
     assert.equal(p2.status, 202, await p2.text());
     const fin = new URL(p2.headers.get('location')!);
     fin.searchParams.set('digest', sha256(data));
@@ -140,13 +163,26 @@ describe('a cluster of three replicas behind nginx', () => {
   it('two clients pushing the same tag at once: both succeed, the tag names one of them, nothing is corrupt', async () => {
     const imgs = await testImages();
     const push = (layout: string) =>
-      skopeo.run(['copy', '--quiet', ...TLS_OFF, '--dest-creds', creds[1], `oci:${imgs.layout(layout as 'tiny')}:latest`, `docker://${lb.hostPort}/admin/race:latest`]);
+      skopeo.run([
+        'copy',
+        '--quiet',
+        ...TLS_OFF,
+        '--dest-creds',
+        creds[1],
+        `oci:${imgs.layout(layout as 'tiny')}:latest`,
+        `docker://${lb.hostPort}/admin/race:latest`,
+      ]);
     await Promise.all([push('tiny'), push('artifact')]);
-    const digests = ['tiny', 'artifact'].map((l) => JSON.parse(fs.readFileSync(path.join(imgs.layout(l as 'tiny'), 'index.json'), 'utf8')).manifests[0].digest as string);
+    const digests = ['tiny', 'artifact'].map(
+      (l) => JSON.parse(fs.readFileSync(path.join(imgs.layout(l as 'tiny'), 'index.json'), 'utf8')).manifests[0].digest as string,
+    );
     const t = await token(lb.url, ['repository:admin/race:pull']);
     const seen = new Set<string>();
     for (const r of replicas) {
-      const head = await fetch(`${r.url}/v2/admin/race/manifests/latest`, { method: 'HEAD', headers: { Authorization: `Bearer ${t}`, Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' } });
+      const head = await fetch(`${r.url}/v2/admin/race/manifests/latest`, {
+        method: 'HEAD',
+        headers: { Authorization: `Bearer ${t}`, Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json' },
+      });
       assert.equal(head.status, 200);
       seen.add(head.headers.get('docker-content-digest')!);
     }
@@ -163,7 +199,13 @@ describe('a cluster of three replicas behind nginx', () => {
     const imgs = await testImages();
     const docker = await Docker.create('cluster-docker');
     const archive = await derivedFile('multilayer.docker-archive.tar', async (out) => {
-      await run(BIN.skopeo, ['--insecure-policy', 'copy', '--quiet', `oci:${imgs.layout('multilayer')}:latest`, `docker-archive:${out}:berth-fixture/multilayer:latest`]);
+      await run(BIN.skopeo, [
+        '--insecure-policy',
+        'copy',
+        '--quiet',
+        `oci:${imgs.layout('multilayer')}:latest`,
+        `docker-archive:${out}:berth-fixture/multilayer:latest`,
+      ]);
     });
     await docker.run(['load', '-i', archive]);
     const ref = `${lb.hostPort}/admin/killed:v1`;
@@ -188,7 +230,9 @@ describe('a cluster of three replicas behind nginx', () => {
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
     assert.ok(digest, `docker printed the pushed digest: ${pushed.stdout}`);
     const t = await token(lb.url, ['repository:admin/killed:pull']);
-    const res = await fetch(`${lb.url}/v2/admin/killed/manifests/v1`, { headers: { Authorization: `Bearer ${t}`, Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    const res = await fetch(`${lb.url}/v2/admin/killed/manifests/v1`, {
+      headers: { Authorization: `Bearer ${t}`, Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-content-digest'), digest);
     const manifest = JSON.parse(Buffer.from(await res.arrayBuffer()).toString('utf8'));
@@ -199,7 +243,10 @@ describe('a cluster of three replicas behind nginx', () => {
     }
     // Earlier pushes are untouched, and the replica comes back into service.
     await victim.restart();
-    const old = await fetch(`${victim.url}/v2/admin/multilayer/manifests/v1`, { method: 'HEAD', headers: { Authorization: `Bearer ${await token(victim.url, ['repository:admin/multilayer:pull'])}`, Accept: '*/*' } });
+    const old = await fetch(`${victim.url}/v2/admin/multilayer/manifests/v1`, {
+      method: 'HEAD',
+      headers: { Authorization: `Bearer ${await token(victim.url, ['repository:admin/multilayer:pull'])}`, Accept: '*/*' },
+    });
     assert.equal(old.status, 200);
   });
 });

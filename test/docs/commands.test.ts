@@ -21,7 +21,12 @@ interface DocCommand {
   parts: { env: Record<string, string>; words: string[] }[];
 }
 
-const DOCS = ['README.md', ...readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(REPO_ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
 
 /** Shell words and operators of one line: quotes and backslashes honoured, `#` comments dropped. */
@@ -158,7 +163,12 @@ describe('commands in README.md and docs/', () => {
   });
 
   it('every program exists in a fresh clone', () => {
-    const missing = ALL.flatMap((c) => c.parts.map((p) => missingProgram(p.words)).filter(Boolean).map((why) => `${c.where}: ${c.text}\n    ${why}`));
+    const missing = ALL.flatMap((c) =>
+      c.parts
+        .map((p) => missingProgram(p.words))
+        .filter(Boolean)
+        .map((why) => `${c.where}: ${c.text}\n    ${why}`),
+    );
     assert.deepEqual(missing, []);
   });
 

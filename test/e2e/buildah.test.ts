@@ -36,15 +36,27 @@ interface Built {
 
 /** Build an image from scratch with one layer holding `files`. */
 async function buildScratch(name: string, files: Record<string, string>, platform = 'linux/amd64'): Promise<Built> {
-  const src = path.join(work, 'src-' + name);
+  const src = path.join(work, `src-${name}`);
   for (const [f, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
     fs.writeFileSync(path.join(src, f), content);
   }
   const ctr = (await builder.run(['from', '--quiet', '--name', `ctr-${name}`, 'scratch'])).stdout.trim();
-  await builder.run(['add', ctr, src + '/', '/']);
+  await builder.run(['add', ctr, `${src}/`, '/']);
   const [os, arch, variant] = platform.split('/');
-  await builder.run(['config', '--os', os, '--arch', arch, ...(variant ? ['--variant', variant] : []), '--label', `dev.berth.e2e=${name}`, '--cmd', '/hello', ctr]);
+  await builder.run([
+    'config',
+    '--os',
+    os,
+    '--arch',
+    arch,
+    ...(variant ? ['--variant', variant] : []),
+    '--label',
+    `dev.berth.e2e=${name}`,
+    '--cmd',
+    '/hello',
+    ctr,
+  ]);
   const ref = `localhost/berth-built/${name}:latest`;
   const id = (await builder.run(['commit', '--quiet', '--rm', ctr, ref])).stdout.trim();
   const info = await builder.inspect(ref);
@@ -77,7 +89,7 @@ s.step('single-layer image built from scratch: push, pull into an empty storage,
   const digest = await push(builder, built.ref, 'buildah/hello:v1');
   const got = await verifyRegistryImage(s.api, 'buildah/hello', 'v1');
   assert.equal(got.digest, digest);
-  assert.equal(got.images[0].configDigest, 'sha256:' + built.id, 'config digest = image ID');
+  assert.equal(got.images[0].configDigest, `sha256:${built.id}`, 'config digest = image ID');
   assert.deepEqual(got.images[0].diffIds, built.diffIds);
 
   const ref = `${s.reg.hostPort}/buildah/hello:v1`;
@@ -113,7 +125,17 @@ s.step('two platforms built from scratch: manifest push --all, pull each platfor
   await builder.run(['manifest', 'add', list, amd.ref]);
   await builder.run(['manifest', 'add', '--variant', 'v8', list, arm.ref]);
   const digestFile = path.join(work, 'list.digest');
-  await builder.run(['manifest', 'push', '--all', '--quiet', '--tls-verify=false', '--digestfile', digestFile, list, `docker://${s.reg.hostPort}/buildah/multi:v1`]);
+  await builder.run([
+    'manifest',
+    'push',
+    '--all',
+    '--quiet',
+    '--tls-verify=false',
+    '--digestfile',
+    digestFile,
+    list,
+    `docker://${s.reg.hostPort}/buildah/multi:v1`,
+  ]);
   const indexDigest = fs.readFileSync(digestFile, 'utf8').trim();
 
   const got = await verifyRegistryImage(s.api, 'buildah/multi', 'v1');
@@ -121,11 +143,14 @@ s.step('two platforms built from scratch: manifest push --all, pull each platfor
   assert.ok(isIndex(got.mediaType), got.mediaType);
   const byPlatform = Object.fromEntries(got.images.map((i) => [i.platform, i]));
   assert.deepEqual(Object.keys(byPlatform).sort(), ['linux/amd64', 'linux/arm64/v8']);
-  assert.equal(byPlatform['linux/amd64'].configDigest, 'sha256:' + amd.id);
-  assert.equal(byPlatform['linux/arm64/v8'].configDigest, 'sha256:' + arm.id);
+  assert.equal(byPlatform['linux/amd64'].configDigest, `sha256:${amd.id}`);
+  assert.equal(byPlatform['linux/arm64/v8'].configDigest, `sha256:${arm.id}`);
 
   const ref = `${s.reg.hostPort}/buildah/multi:v1`;
-  for (const [b, arch, variant] of [[amd, 'amd64', ''], [arm, 'arm64', 'v8']] as const) {
+  for (const [b, arch, variant] of [
+    [amd, 'amd64', ''],
+    [arm, 'arm64', 'v8'],
+  ] as const) {
     await puller.run(['pull', '--quiet', '--tls-verify=false', '--arch', arch, ...(variant ? ['--variant', variant] : []), ref]);
     const info = await puller.inspect(ref);
     assert.equal(info.FromImageID, b.id, `image pulled for ${arch}`);
@@ -135,7 +160,7 @@ s.step('two platforms built from scratch: manifest push --all, pull each platfor
 
 s.step('zstd:chunked push, then a podman partial pull with multi-range requests', async () => {
   const files: Record<string, string> = {};
-  for (let i = 0; i < 24; i++) files[`data/file-${i}.txt`] = `chunk ${i} `.repeat(300 + 40 * i) + '\n';
+  for (let i = 0; i < 24; i++) files[`data/file-${i}.txt`] = `${`chunk ${i} `.repeat(300 + 40 * i)}\n`;
   const built = await buildScratch('chunked', files);
   const digest = await push(builder, built.ref, 'buildah/chunked:v1', ['--compression-format', 'zstd:chunked']);
   const m = await s.api.getManifest('buildah/chunked', 'v1');

@@ -67,7 +67,12 @@ async function pushRawImage(repo: string, tag: string, seed: string, layerSizes:
   const cd = await pushBlob(s.reg.url, repo, config);
   blobs.push({ digest: cd, size: config.length });
   const manifest = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length }, layers }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cd, size: config.length },
+      layers,
+    }),
   );
   assert.equal(await putManifest(s.reg.url, repo, tag, manifest, MT.ociManifest), 201);
   return { repo, tag, digest: sha256(manifest), body: manifest, blobs };
@@ -130,7 +135,14 @@ s.step('setup: commit images with skopeo and raw API pushes', async () => {
   const tiny = new Layout(imgs.layout('tiny'));
   const multi = new Layout(imgs.layout('multiarch'));
   await skopeo.run(['copy', '--quiet', '--dest-tls-verify=false', `oci:${imgs.layout('tiny')}:latest`, `docker://${s.reg.hostPort}/crash/tiny:v1`]);
-  await skopeo.run(['copy', '--quiet', '--all', '--dest-tls-verify=false', `oci:${imgs.layout('multiarch')}:latest`, `docker://${s.reg.hostPort}/crash/multiarch:v1`]);
+  await skopeo.run([
+    'copy',
+    '--quiet',
+    '--all',
+    '--dest-tls-verify=false',
+    `oci:${imgs.layout('multiarch')}:latest`,
+    `docker://${s.reg.hostPort}/crash/multiarch:v1`,
+  ]);
   await recordLayout('crash/tiny', 'v1', tiny);
   await recordLayout('crash/multiarch', 'v1', multi);
   committed.push(await pushRawImage('crash/raw', 'v1', 'committed-a', [3 * MiB, 512 * 1024, 1]));
@@ -150,7 +162,10 @@ s.step('kill -9 in the middle of concurrent streaming PATCH uploads', async () =
   }
   const deadline = Date.now() + 30_000;
   while (sessions.some((x) => x.up.sent < 8 * MiB) && Date.now() < deadline) await sleep(10);
-  assert.ok(sessions.every((x) => x.up.sent >= 8 * MiB && !x.up.finished), `uploads progressed: ${sessions.map((x) => x.up.sent)}`);
+  assert.ok(
+    sessions.every((x) => x.up.sent >= 8 * MiB && !x.up.finished),
+    `uploads progressed: ${sessions.map((x) => x.up.sent)}`,
+  );
   await killAndRestart('mid-PATCH');
   for (const x of sessions) assert.ok((await x.up.result).error || (await x.up.result).status !== 202, 'interrupted PATCH did not succeed');
 
@@ -170,7 +185,10 @@ s.step('kill -9 in the middle of concurrent streaming PATCH uploads', async () =
   const loc = await startUpload(s.reg.url, 'crash/inflight0');
   const r = await streamBody('PATCH', loc, again).result;
   assert.equal(r.status, 202, `fresh PATCH after restart: ${r.status ?? r.error?.message} ${r.body ?? ''}`);
-  const put = await request(withDigest(new URL(String(r.headers!.location), loc).toString(), again.digest()), { method: 'PUT', headers: { 'Content-Length': 0 } });
+  const put = await request(withDigest(new URL(String(r.headers!.location), loc).toString(), again.digest()), {
+    method: 'PUT',
+    headers: { 'Content-Length': 0 },
+  });
   assert.equal(put.status, 201, put.body.toString());
   assert.equal(sha256(await s.api.getBlob('crash/inflight0', again.digest())), again.digest());
 });
@@ -205,10 +223,7 @@ s.step('kill -9 right after the final PUTs (blob commits, monolithic uploads, ma
 
   await assertCommittedIntact('after kill at commit');
   let visible = 0;
-  const inFlight = [
-    ...patched.map((blob, i) => ({ blob, repo: `crash/commit${i}` })),
-    ...mono.map((blob, i) => ({ blob, repo: `crash/mono${i}` })),
-  ];
+  const inFlight = [...patched.map((blob, i) => ({ blob, repo: `crash/commit${i}` })), ...mono.map((blob, i) => ({ blob, repo: `crash/mono${i}` }))];
   for (const { blob, repo } of inFlight) {
     const st = await s.api.blobStatus(repo, blob.digest());
     if (st === 404) continue;
@@ -292,7 +307,15 @@ s.step('kill -9 in the middle of a skopeo push of the big multi-layer image, the
   const big = layout.images()[0].manifest.layers!.reduce((a, l) => (l.size > a.size ? l : a));
   const proxy = await startRecordingProxy(s.reg.url);
   try {
-    const push = skopeo.runMayFail(['copy', '--quiet', '--dest-tls-verify=false', '--retry-times', '0', `oci:${imgs.layout('multilayer')}:latest`, `docker://${proxy.hostPort}/crash/big:v1`]);
+    const push = skopeo.runMayFail([
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      '--retry-times',
+      '0',
+      `oci:${imgs.layout('multilayer')}:latest`,
+      `docker://${proxy.hostPort}/crash/big:v1`,
+    ]);
     const deadline = Date.now() + 60_000;
     const bigUploadBytes = () => proxy.requests.filter((r) => r.method === 'PATCH' || r.method === 'PUT').reduce((a, r) => Math.max(a, r.bytesIn), 0);
     while (bigUploadBytes() < big.size / 3 && Date.now() < deadline) await sleep(5);

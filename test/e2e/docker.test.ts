@@ -82,8 +82,12 @@ s.step('multi-layer image with the big layer: push, then pull by digest and by t
 s.step('two-platform index (pushed by skopeo): docker pulls each platform', async () => {
   const layout = new Layout(imgs.layout('multiarch'));
   await new Skopeo('docker-skopeo').run([
-    'copy', '--quiet', '--all', '--dest-tls-verify=false',
-    `oci:${imgs.layout('multiarch')}:latest`, `docker://${s.reg.hostPort}/docker/multiarch:v1`,
+    'copy',
+    '--quiet',
+    '--all',
+    '--dest-tls-verify=false',
+    `oci:${imgs.layout('multiarch')}:latest`,
+    `docker://${s.reg.hostPort}/docker/multiarch:v1`,
   ]);
   const ref = `${s.reg.hostPort}/docker/multiarch:v1`;
   for (const w of layout.images()) {

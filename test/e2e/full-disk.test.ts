@@ -76,8 +76,22 @@ describe('a full disk (storage root and SQLite database on a 24 MiB tmpfs)', () 
     before(() => disk.leave(512 * 1024));
 
     it('a monolithic push answers 507 STORAGE_FULL (POST ?digest= and POST then PUT with the body)', async () => {
-      await expectFull(await api(reg.url, `/v2/${REPO}/blobs/uploads/?digest=${digestOf(big)}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(big) }), 'POST ?digest=');
-      await expectFull(await fetch(withQuery(monolithic.href, { digest: digestOf(big) }), { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(big) }), 'PUT ?digest=');
+      await expectFull(
+        await api(reg.url, `/v2/${REPO}/blobs/uploads/?digest=${digestOf(big)}`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/octet-stream' },
+          body: asBody(big),
+        }),
+        'POST ?digest=',
+      );
+      await expectFull(
+        await fetch(withQuery(monolithic.href, { digest: digestOf(big) }), {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/octet-stream' },
+          body: asBody(big),
+        }),
+        'PUT ?digest=',
+      );
       assert.equal((await api(reg.url, `/v2/${REPO}/blobs/${digestOf(big)}`, { method: 'HEAD' })).status, 404, 'no blob appeared');
       const status = await fetch(monolithic);
       assert.equal(status.status, 204, 'the session is still there');
@@ -90,7 +104,11 @@ describe('a full disk (storage root and SQLite database on a 24 MiB tmpfs)', () 
 
     it('a chunked push answers 507 and the upload keeps exactly what it had (the failed chunk is undone)', async () => {
       const chunk = randomBlob(MiB);
-      const res = await fetch(chunked, { method: 'PATCH', headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + chunk.length - 1}` }, body: asBody(chunk) });
+      const res = await fetch(chunked, {
+        method: 'PATCH',
+        headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + chunk.length - 1}` },
+        body: asBody(chunk),
+      });
       await expectFull(res, 'PATCH');
       const status = await fetch(chunked);
       assert.equal(status.status, 204);
@@ -111,7 +129,14 @@ describe('a full disk (storage root and SQLite database on a 24 MiB tmpfs)', () 
       await expectFull(await api(reg.url, `/v2/${REPO}/blobs/uploads/`, { method: 'POST' }), 'POST');
       await expectFull(await api(reg.url, `/v2/${REPO}/blobs/uploads/?digest=${digestOf(big)}`, { method: 'POST', body: asBody(big) }), 'POST ?digest=');
       const chunk = randomBlob(1000);
-      await expectFull(await fetch(chunked, { method: 'PATCH', headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + chunk.length - 1}` }, body: asBody(chunk) }), 'PATCH');
+      await expectFull(
+        await fetch(chunked, {
+          method: 'PATCH',
+          headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + chunk.length - 1}` },
+          body: asBody(chunk),
+        }),
+        'PATCH',
+      );
     });
 
     it('a manifest push answers 507 and creates no tag', async () => {
@@ -159,13 +184,21 @@ describe('a full disk (storage root and SQLite database on a 24 MiB tmpfs)', () 
     disk.free();
     // The interrupted chunked upload resumes where it was and commits.
     const rest = randomBlob(300_000);
-    const patch = await fetch(chunked, { method: 'PATCH', headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + rest.length - 1}` }, body: asBody(rest) });
+    const patch = await fetch(chunked, {
+      method: 'PATCH',
+      headers: { 'Content-Range': `${firstChunk.length}-${firstChunk.length + rest.length - 1}` },
+      body: asBody(rest),
+    });
     assert.equal(patch.status, 202, await patch.text());
     const whole = Buffer.concat([firstChunk, rest]);
     const done = await fetch(withQuery(new URL(patch.headers.get('location')!, reg.url).href, { digest: digestOf(whole) }), { method: 'PUT' });
     assert.equal(done.status, 201, await done.text());
     // The monolithic session takes its body now; a fresh image pushes and tags.
-    const put = await fetch(withQuery(monolithic.href, { digest: digestOf(big) }), { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: asBody(big) });
+    const put = await fetch(withQuery(monolithic.href, { digest: digestOf(big) }), {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: asBody(big),
+    });
     assert.equal(put.status, 201, await put.text());
     const v3 = await pushImage(reg.url, REPO, { ref: 'v3' });
     await assertServes(v3, 'v3');
@@ -175,7 +208,10 @@ describe('a full disk (storage root and SQLite database on a 24 MiB tmpfs)', () 
     const tags = ((await (await api(reg.url, `/v2/${REPO}/tags/list`)).json()) as { tags: string[] }).tags;
     assert.deepEqual(tags, ['v1', 'v3']);
     await assertServes(v1, 'v1');
-    for (const [d, bytes] of [[digestOf(whole), whole], [digestOf(big), big]] as const) {
+    for (const [d, bytes] of [
+      [digestOf(whole), whole],
+      [digestOf(big), big],
+    ] as const) {
       const res = await api(reg.url, `/v2/${REPO}/blobs/${d}`);
       assert.equal(res.status, 200);
       assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes));

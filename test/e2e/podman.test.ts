@@ -82,7 +82,17 @@ s.step('two-platform image: manifest create/add --all/push --all, pull each plat
   await pusher.run(['manifest', 'create', list]);
   await pusher.run(['manifest', 'add', '--all', list, `oci:${imgs.layout('multiarch')}:latest`]);
   const digestFile = path.join(work, 'multiarch.digest');
-  await pusher.run(['manifest', 'push', '--all', '--quiet', '--tls-verify=false', '--digestfile', digestFile, list, `docker://${s.reg.hostPort}/podman/multiarch:v1`]);
+  await pusher.run([
+    'manifest',
+    'push',
+    '--all',
+    '--quiet',
+    '--tls-verify=false',
+    '--digestfile',
+    digestFile,
+    list,
+    `docker://${s.reg.hostPort}/podman/multiarch:v1`,
+  ]);
   const indexDigest = fs.readFileSync(digestFile, 'utf8').trim();
 
   const got = await verifyRegistryImage(s.api, 'podman/multiarch', 'v1');
@@ -103,13 +113,19 @@ s.step('two-platform image: manifest create/add --all/push --all, pull each plat
     assert.equal(img.Id, hex(w.manifest.config!.digest), `image pulled for ${w.config.architecture}`);
     assert.equal(img.Architecture, w.config.architecture);
     assert.deepEqual(img.RootFS.Layers, w.config.rootfs.diff_ids);
-    assert.ok(img.RepoDigests.some((d) => d.endsWith(`@${w.desc.digest}`)), `RepoDigests ${img.RepoDigests} has ${w.desc.digest}`);
+    assert.ok(
+      img.RepoDigests.some((d) => d.endsWith(`@${w.desc.digest}`)),
+      `RepoDigests ${img.RepoDigests} has ${w.desc.digest}`,
+    );
   }
 });
 
 s.step('search lists the pushed repositories (uses /v2/_catalog)', async () => {
   const r = await puller.run(['search', '--tls-verify=false', '--format', '{{.Name}}', `${s.reg.hostPort}/podman`]);
-  const names = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const names = r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   for (const repo of ['podman/tiny', 'podman/multilayer', 'podman/multiarch']) {
     assert.ok(names.includes(`${s.reg.hostPort}/${repo}`), `search result ${JSON.stringify(names)} lacks ${repo}`);
   }

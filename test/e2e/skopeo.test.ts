@@ -61,9 +61,18 @@ s.step('two-platform index: push --all, pull --all identical; inspect per platfo
   const out = await pullToLayout(`${s.reg.hostPort}/skopeo/multiarch:v1`, 'multiarch', true);
   await assertLayoutMatches(out, layout);
   // platform selection through the index: the config of the chosen instance
-  for (const [arch, variant] of [['amd64', ''], ['arm64', 'v8']]) {
+  for (const [arch, variant] of [
+    ['amd64', ''],
+    ['arm64', 'v8'],
+  ]) {
     const r = await skopeo.run([
-      'inspect', '--config', '--tls-verify=false', '--override-os', 'linux', '--override-arch', arch,
+      'inspect',
+      '--config',
+      '--tls-verify=false',
+      '--override-os',
+      'linux',
+      '--override-arch',
+      arch,
       ...(variant ? ['--override-variant', variant] : []),
       `docker://${s.reg.hostPort}/skopeo/multiarch:v1`,
     ]);

@@ -42,7 +42,10 @@ step('API: TLS with basic auth challenges, refuses wrong passwords, accepts the 
   assert.equal((await request(`${reg.url}/v2/`, { basicAuth: `nobody:${tls.password}` })).status, 401);
   assert.equal((await request(`${reg.url}/v2/`, { basicAuth: `${tls.user}:${tls.password}` })).status, 200);
   // the certificate is the one we configured (CN/SAN 127.0.0.1), verifiable with it as CA
-  const r = await run(BIN.openssl, ['s_client', '-connect', reg.hostPort, '-CAfile', tls.certFile, '-verify_return_error', '-verify_ip', '127.0.0.1'], { input: 'Q\n', timeoutMs: 20_000 });
+  const r = await run(BIN.openssl, ['s_client', '-connect', reg.hostPort, '-CAfile', tls.certFile, '-verify_return_error', '-verify_ip', '127.0.0.1'], {
+    input: 'Q\n',
+    timeoutMs: 20_000,
+  });
   assert.match(r.stdout, /Verify return code: 0 \(ok\)/);
 });
 
@@ -50,7 +53,15 @@ step('skopeo: --creds required to push and pull', async () => {
   const skopeo = new Skopeo('tls-skopeo');
   const layout = new Layout(imgs.layout('tiny'));
   const dest = `docker://${reg.hostPort}/tls/skopeo:v1`;
-  const bad = await skopeo.runMayFail(['copy', '--quiet', '--dest-tls-verify=false', '--dest-creds', `${tls.user}:wrong`, `oci:${imgs.layout('tiny')}:latest`, dest]);
+  const bad = await skopeo.runMayFail([
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    `${tls.user}:wrong`,
+    `oci:${imgs.layout('tiny')}:latest`,
+    dest,
+  ]);
   assert.notEqual(bad.code, 0, 'push with a wrong password must fail');
   assert.match(bad.stderr, UNAUTHORIZED);
   const none = await skopeo.runMayFail(['copy', '--quiet', '--dest-tls-verify=false', `oci:${imgs.layout('tiny')}:latest`, dest]);
@@ -70,7 +81,7 @@ step('podman: login refuses a wrong password; login, push, pull, logout', async 
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, UNAUTHORIZED);
   assert.ok(!fs.readFileSync(pusher.sandbox.authFile, 'utf8').includes(reg.hostPort), 'no credentials stored after a failed login');
-  const ok = await pusher.run(['login', '--tls-verify=false', '--username', tls.user, '--password-stdin', reg.hostPort], { input: tls.password + '\n' });
+  const ok = await pusher.run(['login', '--tls-verify=false', '--username', tls.user, '--password-stdin', reg.hostPort], { input: `${tls.password}\n` });
   assert.match(ok.stdout + ok.stderr, /Login Succeeded/i);
   const auth = JSON.parse(fs.readFileSync(pusher.sandbox.authFile, 'utf8')) as { auths: Record<string, { auth: string }> };
   assert.equal(Buffer.from(auth.auths[reg.hostPort].auth, 'base64').toString(), `${tls.user}:${tls.password}`);
@@ -104,7 +115,7 @@ step('docker: login refuses a wrong password; login, push, pull, logout', async 
   const bad = await docker.runMayFail(['login', '--username', tls.user, '--password-stdin', reg.hostPort], { input: 'wrong\n' });
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, UNAUTHORIZED);
-  const ok = await docker.run(['login', '--username', tls.user, '--password-stdin', reg.hostPort], { input: tls.password + '\n' });
+  const ok = await docker.run(['login', '--username', tls.user, '--password-stdin', reg.hostPort], { input: `${tls.password}\n` });
   assert.match(ok.stdout, /Login Succeeded/);
 
   // an image nobody else has: a one-layer `docker import` of random bytes
@@ -135,7 +146,7 @@ step('docker: login refuses a wrong password; login, push, pull, logout', async 
   // HTTPS and reports that last error (the TLS port resets or closes the plain connection);
   // logging in again must make the same pull work, so the refusal was about credentials
   assert.match(denied.stderr, /unauthori[sz]ed|authentication required|no basic auth credentials|connection reset|EOF/i);
-  await docker.run(['login', '--username', tls.user, '--password-stdin', reg.hostPort], { input: tls.password + '\n' });
+  await docker.run(['login', '--username', tls.user, '--password-stdin', reg.hostPort], { input: `${tls.password}\n` });
   await docker.run(['pull', ref]);
   assert.equal((await docker.inspect(ref)).Id, id);
 });

@@ -18,9 +18,10 @@ import { accountStores, type AccountStores } from '../../src/metadata/accounts/i
 import { openSqlite, type MetadataDb } from '../../src/metadata/database.js';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { BIN, Ctr, Docker, Podman, Skopeo, makeTlsAuthFixture, run, type RunResult } from '../helpers/clients.js';
+import { TestClock } from '../helpers/clock.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { request, type HttpResponse } from '../helpers/http.js';
-import { Layout, RegistryApi, assertLayoutMatches, assertRegistryHasLayout, verifyRegistryImage, writeUniqueLayout } from '../helpers/oci.js';
+import { type Layout, RegistryApi, assertLayoutMatches, assertRegistryHasLayout, verifyRegistryImage, writeUniqueLayout } from '../helpers/oci.js';
 import { tempDir } from '../helpers/shared.js';
 
 const ADMIN = { user: 'admin', password: 'admin-Passw0rd-e2e' };
@@ -31,6 +32,8 @@ let reg: RegistryProcess;
 let meta: MetadataDb;
 let stores: AccountStores;
 let accounts: AccountService;
+/** The clock of `accounts` (the test's own changes), which a test moves past the server's times. */
+const clock = new TestClock();
 /** alice's personal access token (pull, push on any repository she may use) */
 let alicePat: string;
 /** an admin view of the registry (admins may pull everything) for server-side checks */
@@ -97,15 +100,21 @@ before(async () => {
   // accounts straight in the server's database (the CLI and REST API are not used here)
   meta = await openSqlite(path.join(reg.root, 'berth.db'));
   stores = accountStores(meta);
-  accounts = new AccountService(stores, meta, {
-    adminuser: ADMIN.user,
-    adminpassword: '',
-    adminpasswordfile: '',
-    loginlimit: 10,
-    addresslimit: 100,
-    loginwindow: 15 * 60_000,
-    bcryptcost: 4,
-  });
+  accounts = new AccountService(
+    stores,
+    meta,
+    {
+      adminuser: ADMIN.user,
+      adminpassword: '',
+      adminpasswordfile: '',
+      loginlimit: 10,
+      addresslimit: 100,
+      loginwindow: 15 * 60_000,
+      bcryptcost: 4,
+    },
+    undefined,
+    clock.now,
+  );
   const audit = { actor: null, action: 'user.create' };
   const alice = await accounts.createUser({ username: ALICE.user, password: ALICE.password }, audit);
   await accounts.createUser({ username: BOB.user, password: BOB.password }, audit);
@@ -129,7 +138,12 @@ after(async () => {
 });
 
 const step = (name: string, fn: (t: TestContext) => Promise<void>) =>
-  test(name, { timeout: 90_000 }, (t) => withServerLog(() => reg, () => fn(t)));
+  test(name, { timeout: 90_000 }, (t) =>
+    withServerLog(
+      () => reg,
+      () => fn(t),
+    ),
+  );
 
 /** A small image no other test has (containerd and dockerd share content between users). */
 function uniqueLayout(name: string): Layout {
@@ -174,11 +188,13 @@ step('skopeo: login / --creds with a password and with an access token; push els
   const src = `oci:${layout.dir}:latest`;
   const own = `docker://${reg.hostPort}/alice/skopeo:v1`;
 
-  const wrong = await skopeo.runMayFail(['login', '--tls-verify=false', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: 'not-the-password\n' });
+  const wrong = await skopeo.runMayFail(['login', '--tls-verify=false', '--username', ALICE.user, '--password-stdin', reg.hostPort], {
+    input: 'not-the-password\n',
+  });
   assert.notEqual(wrong.code, 0, 'skopeo login with a wrong password must fail');
   assert.match(record(t, 'skopeo login, wrong password', wrong), /invalid username\/password/);
 
-  const login = await skopeo.run(['login', '--tls-verify=false', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: ALICE.password + '\n' });
+  const login = await skopeo.run(['login', '--tls-verify=false', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: `${ALICE.password}\n` });
   assert.match(login.stdout + login.stderr, /Login Succeeded/i);
   await skopeo.run(['copy', '--quiet', '--dest-tls-verify=false', src, own]);
   await assertRegistryHasLayout(adminApi, 'alice/skopeo', 'v1', layout);
@@ -211,7 +227,13 @@ step('skopeo: login / --creds with a password and with an access token; push els
   assert.notEqual(closed.code, 0, 'anonymous pull of a private repository must fail');
   assert.match(record(t, 'skopeo anonymous pull of a private repository', closed), /denied: requested access to the resource is denied/);
   // …and reads exactly like a repository that does not exist
-  const missing = await anonSkopeo.runMayFail(['copy', '--quiet', '--src-tls-verify=false', `docker://${reg.hostPort}/alice/nothing:v1`, `oci:${anonOut}:latest`]);
+  const missing = await anonSkopeo.runMayFail([
+    'copy',
+    '--quiet',
+    '--src-tls-verify=false',
+    `docker://${reg.hostPort}/alice/nothing:v1`,
+    `oci:${anonOut}:latest`,
+  ]);
   assert.notEqual(missing.code, 0);
   assert.equal(clientError(missing).replaceAll('alice/nothing', 'alice/skopeo'), clientError(closed), 'private and missing repositories look alike');
   await makePublic('alice/skopeo');
@@ -227,7 +249,7 @@ step('skopeo: login / --creds with a password and with an access token; push els
 step('podman: wrong password refused; login with a password and with an access token; push elsewhere denied; anonymous pulls', async (t) => {
   const pusher = new Podman('token-podman-push');
   const login = (user: string, secret: string) =>
-    pusher.runMayFail(['login', '--tls-verify=false', '--username', user, '--password-stdin', reg.hostPort], { input: secret + '\n' });
+    pusher.runMayFail(['login', '--tls-verify=false', '--username', user, '--password-stdin', reg.hostPort], { input: `${secret}\n` });
 
   const wrong = await login(ALICE.user, 'not-the-password');
   assert.notEqual(wrong.code, 0, 'podman login with a wrong password must fail');
@@ -301,88 +323,95 @@ interface DockerConfig {
   auths?: Record<string, { auth?: string; identitytoken?: string }>;
 }
 
-step('docker: wrong password refused; login with a password and with an access token (refresh-token flow); push elsewhere denied; anonymous pulls', async (t) => {
-  const docker = await Docker.create('token-docker');
-  const login = (user: string, secret: string) => docker.runMayFail(['login', '--username', user, '--password-stdin', reg.hostPort], { input: secret + '\n' });
-  const config = () => JSON.parse(fs.readFileSync(path.join(docker.configDir, 'config.json'), 'utf8')) as DockerConfig;
+step(
+  'docker: wrong password refused; login with a password and with an access token (refresh-token flow); push elsewhere denied; anonymous pulls',
+  async (t) => {
+    const docker = await Docker.create('token-docker');
+    const login = (user: string, secret: string) =>
+      docker.runMayFail(['login', '--username', user, '--password-stdin', reg.hostPort], { input: `${secret}\n` });
+    const config = () => JSON.parse(fs.readFileSync(path.join(docker.configDir, 'config.json'), 'utf8')) as DockerConfig;
 
-  const wrong = await login(ALICE.user, 'not-the-password');
-  assert.notEqual(wrong.code, 0, 'docker login with a wrong password must fail');
-  assert.match(record(t, 'docker login, wrong password', wrong), /unauthorized: invalid username or password/);
-  assert.equal(config().auths?.[reg.hostPort], undefined, 'nothing stored after a failed login');
+    const wrong = await login(ALICE.user, 'not-the-password');
+    assert.notEqual(wrong.code, 0, 'docker login with a wrong password must fail');
+    assert.match(record(t, 'docker login, wrong password', wrong), /unauthorized: invalid username or password/);
+    assert.equal(config().auths?.[reg.hostPort], undefined, 'nothing stored after a failed login');
 
-  // password login: docker keeps only the refresh token Berth handed out (no password)
-  const ok = await login(ALICE.user, ALICE.password);
-  assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /Login Succeeded/);
-  const stored = config().auths?.[reg.hostPort];
-  assert.match(stored?.identitytoken ?? '', /^berth_rt_/, `docker stored a refresh token: ${JSON.stringify(stored)}`);
-  assert.equal(Buffer.from(stored?.auth ?? '', 'base64').toString(), `${ALICE.user}:`, 'no password stored');
+    // password login: docker keeps only the refresh token Berth handed out (no password)
+    const ok = await login(ALICE.user, ALICE.password);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Login Succeeded/);
+    const stored = config().auths?.[reg.hostPort];
+    assert.match(stored?.identitytoken ?? '', /^berth_rt_/, `docker stored a refresh token: ${JSON.stringify(stored)}`);
+    assert.equal(Buffer.from(stored?.auth ?? '', 'base64').toString(), `${ALICE.user}:`, 'no password stored');
 
-  const ref = `${reg.hostPort}/alice/docker:v1`;
-  const id = (await docker.run(['import', await dockerImage('pw'), ref])).stdout.trim();
-  const push = await docker.run(['push', ref]);
-  const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
-  assert.ok(digest, push.stdout);
-  const pushed = await verifyRegistryImage(adminApi, 'alice/docker', 'v1');
-  assert.equal(pushed.digest, digest);
-  assert.equal(pushed.images[0].configDigest, id);
-  await docker.removeImage(id);
-  const pull = await docker.run(['pull', ref]);
-  assert.match(pull.stdout, new RegExp(`Digest: ${digest}`));
-  assert.equal((await docker.inspect(ref)).Id, id);
+    const ref = `${reg.hostPort}/alice/docker:v1`;
+    const id = (await docker.run(['import', await dockerImage('pw'), ref])).stdout.trim();
+    const push = await docker.run(['push', ref]);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
+    assert.ok(digest, push.stdout);
+    const pushed = await verifyRegistryImage(adminApi, 'alice/docker', 'v1');
+    assert.equal(pushed.digest, digest);
+    assert.equal(pushed.images[0].configDigest, id);
+    await docker.removeImage(id);
+    const pull = await docker.run(['pull', ref]);
+    assert.match(pull.stdout, new RegExp(`Digest: ${digest}`));
+    assert.equal((await docker.inspect(ref)).Id, id);
 
-  // the same image into a second repository of alice's: docker mounts the layer (one refresh
-  // grant with two scopes: the target's pull,push and the source's pull)
-  const copyRef = `${reg.hostPort}/alice/docker-copy:v1`;
-  await docker.run(['tag', ref, copyRef]);
-  const copy = await docker.run(['push', copyRef]);
-  assert.match(copy.stdout, /Mounted from alice\/docker/, copy.stdout);
-  assert.equal((await verifyRegistryImage(adminApi, 'alice/docker-copy', 'v1')).digest, digest);
+    // the same image into a second repository of alice's: docker mounts the layer (one refresh
+    // grant with two scopes: the target's pull,push and the source's pull)
+    const copyRef = `${reg.hostPort}/alice/docker-copy:v1`;
+    await docker.run(['tag', ref, copyRef]);
+    const copy = await docker.run(['push', copyRef]);
+    assert.match(copy.stdout, /Mounted from alice\/docker/, copy.stdout);
+    assert.equal((await verifyRegistryImage(adminApi, 'alice/docker-copy', 'v1')).digest, digest);
 
-  // push into bob's namespace
-  const bobRef = `${reg.hostPort}/bob/docker:v1`;
-  await docker.run(['tag', ref, bobRef]);
-  const denied = await docker.runMayFail(['push', bobRef]);
-  assert.notEqual(denied.code, 0, 'push into bob/ must fail');
-  assert.match(record(t, 'docker push into bob/ as alice', denied), /denied: requested access to the resource is denied/);
-  assert.equal(await stores.repositories.repository('bob/docker'), null, 'no repository was created in bob/');
-  await docker.removeImage(id);
+    // push into bob's namespace
+    const bobRef = `${reg.hostPort}/bob/docker:v1`;
+    await docker.run(['tag', ref, bobRef]);
+    const denied = await docker.runMayFail(['push', bobRef]);
+    assert.notEqual(denied.code, 0, 'push into bob/ must fail');
+    assert.match(record(t, 'docker push into bob/ as alice', denied), /denied: requested access to the resource is denied/);
+    assert.equal(await stores.repositories.repository('bob/docker'), null, 'no repository was created in bob/');
+    await docker.removeImage(id);
 
-  // the access token as the password: also exchanged for a refresh token
-  await docker.run(['logout', reg.hostPort]);
-  const patLogin = await login(ALICE.user, alicePat);
-  assert.equal(patLogin.code, 0, patLogin.stderr);
-  const patStored = config().auths?.[reg.hostPort];
-  assert.match(patStored?.identitytoken ?? '', /^berth_rt_/, JSON.stringify(patStored));
-  assert.notEqual(patStored?.identitytoken, stored?.identitytoken);
-  const patRef = `${reg.hostPort}/alice/docker-pat:v1`;
-  const patId = (await docker.run(['import', await dockerImage('pat'), patRef])).stdout.trim();
-  const patPush = await docker.run(['push', patRef]);
-  const patDigest = /digest: (sha256:[0-9a-f]{64})/.exec(patPush.stdout)?.[1];
-  assert.ok(patDigest, patPush.stdout);
-  assert.equal((await verifyRegistryImage(adminApi, 'alice/docker-pat', 'v1')).digest, patDigest);
-  await docker.removeImage(patId);
-  const patPull = await docker.run(['pull', patRef]);
-  assert.match(patPull.stdout, new RegExp(`Digest: ${patDigest}`));
-  assert.equal((await docker.inspect(patRef)).Id, patId);
-  await docker.removeImage(patId);
+    // the access token as the password: also exchanged for a refresh token
+    await docker.run(['logout', reg.hostPort]);
+    const patLogin = await login(ALICE.user, alicePat);
+    assert.equal(patLogin.code, 0, patLogin.stderr);
+    const patStored = config().auths?.[reg.hostPort];
+    assert.match(patStored?.identitytoken ?? '', /^berth_rt_/, JSON.stringify(patStored));
+    assert.notEqual(patStored?.identitytoken, stored?.identitytoken);
+    const patRef = `${reg.hostPort}/alice/docker-pat:v1`;
+    const patId = (await docker.run(['import', await dockerImage('pat'), patRef])).stdout.trim();
+    const patPush = await docker.run(['push', patRef]);
+    const patDigest = /digest: (sha256:[0-9a-f]{64})/.exec(patPush.stdout)?.[1];
+    assert.ok(patDigest, patPush.stdout);
+    assert.equal((await verifyRegistryImage(adminApi, 'alice/docker-pat', 'v1')).digest, patDigest);
+    await docker.removeImage(patId);
+    const patPull = await docker.run(['pull', patRef]);
+    assert.match(patPull.stdout, new RegExp(`Digest: ${patDigest}`));
+    assert.equal((await docker.inspect(patRef)).Id, patId);
+    await docker.removeImage(patId);
 
-  // logged out: the private repository is closed, the public one open
-  await docker.run(['logout', reg.hostPort]);
-  const closed = await docker.runMayFail(['pull', ref]);
-  assert.notEqual(closed.code, 0, 'anonymous pull of a private repository must fail');
-  // (dockerd retries 127.0.0.0/8 over plain HTTP after the refusal on HTTPS and may report that)
-  assert.match(record(t, 'docker anonymous pull of a private repository', closed), /pull access denied for .*alice\/docker, repository does not exist or may require 'docker login'/);
-  const missing = await docker.runMayFail(['pull', `${reg.hostPort}/alice/nothing:v1`]);
-  assert.notEqual(missing.code, 0);
-  assert.equal(clientError(missing).replaceAll('alice/nothing', 'alice/docker'), clientError(closed), 'private and missing repositories look alike');
-  await makePublic('alice/docker');
-  const anon = await docker.run(['pull', ref]);
-  assert.match(anon.stdout, new RegExp(`Digest: ${digest}`));
-  assert.equal((await docker.inspect(ref)).Id, id);
-  await docker.removeImage(id);
-});
+    // logged out: the private repository is closed, the public one open
+    await docker.run(['logout', reg.hostPort]);
+    const closed = await docker.runMayFail(['pull', ref]);
+    assert.notEqual(closed.code, 0, 'anonymous pull of a private repository must fail');
+    // (dockerd retries 127.0.0.0/8 over plain HTTP after the refusal on HTTPS and may report that)
+    assert.match(
+      record(t, 'docker anonymous pull of a private repository', closed),
+      /pull access denied for .*alice\/docker, repository does not exist or may require 'docker login'/,
+    );
+    const missing = await docker.runMayFail(['pull', `${reg.hostPort}/alice/nothing:v1`]);
+    assert.notEqual(missing.code, 0);
+    assert.equal(clientError(missing).replaceAll('alice/nothing', 'alice/docker'), clientError(closed), 'private and missing repositories look alike');
+    await makePublic('alice/docker');
+    const anon = await docker.run(['pull', ref]);
+    assert.match(anon.stdout, new RegExp(`Digest: ${digest}`));
+    assert.equal((await docker.inspect(ref)).Id, id);
+    await docker.removeImage(id);
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 
@@ -392,8 +421,7 @@ step('ctr: --user with a password and with an access token; push elsewhere denie
   await run(BIN.tar, ['-C', layout.dir, '-cf', tar, '.']);
   const local = 'berth-e2e/token-ctr:latest';
   const pusher = await Ctr.create('tokenpush');
-  const push = (ref: string, user?: string) =>
-    pusher.runMayFail(['images', 'push', '--hosts-dir', hostsDir, ...(user ? ['--user', user] : []), ref, local]);
+  const push = (ref: string, user?: string) => pusher.runMayFail(['images', 'push', '--hosts-dir', hostsDir, ...(user ? ['--user', user] : []), ref, local]);
   try {
     await pusher.run(['images', 'import', '--all-platforms', '--base-name', 'berth-e2e/token-ctr', tar]);
 
@@ -430,12 +458,13 @@ step('ctr: --user with a password and with an access token; push elsewhere denie
     }
   };
   const own = `${reg.hostPort}/alice/ctr:v1`;
-  const CTR_PULL_DENIED = /pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed/;
+  const CTR_PULL_DENIED =
+    /pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed/;
   assert.equal((await pullAs(own, `${ALICE.user}:${ALICE.password}`)).code, 0);
   assert.equal((await pullAs(`${reg.hostPort}/alice/ctr-pat:v1`, `${ALICE.user}:${alicePat}`)).code, 0);
   const bobPull = await pullAs(own, `${BOB.user}:${BOB.password}`);
-  assert.notEqual(bobPull.code, 0, 'bob may not pull alice\'s private repository');
-  assert.match(record(t, 'ctr pull of alice\'s private repository as bob', bobPull), CTR_PULL_DENIED);
+  assert.notEqual(bobPull.code, 0, "bob may not pull alice's private repository");
+  assert.match(record(t, "ctr pull of alice's private repository as bob", bobPull), CTR_PULL_DENIED);
   const closed = await pullAs(own);
   assert.notEqual(closed.code, 0, 'anonymous pull of a private repository must fail');
   assert.match(record(t, 'ctr anonymous pull of a private repository', closed), CTR_PULL_DENIED);
@@ -457,7 +486,7 @@ step('docker: the stored refresh token stops working once its access token is re
   const audit = { actor: null, action: 'e2e' };
 
   const pat = await accounts.createAccessToken(alice, { name: 'e2e-revoke', scopes: ['pull'], resource: null, expiresAt: null }, audit);
-  await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: pat.secret + '\n' });
+  await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: `${pat.secret}\n` });
   const before = await pull();
   assert.equal(before.code, 0, before.stderr);
   await meta.transaction((tx) => stores.credentials.revokeAccessToken(tx, pat.token.id, Date.now()));
@@ -465,10 +494,17 @@ step('docker: the stored refresh token stops working once its access token is re
   assert.notEqual(revoked.code, 0, 'pull with the refresh token of a revoked access token must fail');
   assert.match(record(t, 'docker pull after the access token was revoked', revoked), /unauthorized: refresh token is invalid, expired or revoked/);
 
-  await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: ALICE.password + '\n' });
+  await docker.run(['login', '--username', ALICE.user, '--password-stdin', reg.hostPort], { input: `${ALICE.password}\n` });
   const ok = await pull();
   assert.equal(ok.code, 0, ok.stderr);
-  await new Promise((r) => setTimeout(r, 5)); // the change must come after the refresh token
+  // A password change revokes the user's refresh tokens and, in case one is written while it commits, ends any
+  // made before it: put the change after the one docker holds, so either alone must refuse it.
+  const newest = await meta.db
+    .selectFrom('refresh_tokens')
+    .select((eb) => eb.fn.max('created_at').as('at'))
+    .where('user_id', '=', alice.id)
+    .executeTakeFirstOrThrow();
+  clock.advanceTo(Number(newest.at) + 1);
   await accounts.setPassword(alice, 'alice-Changed-0', audit);
   try {
     const changed = await pull();

@@ -57,6 +57,14 @@ export interface TestServer {
   serializationMismatches: string[];
   /** The metadata database, when started with `exposeMeta` (a test may close it to make every query fail). */
   meta?: MetadataDb;
+  /** How many route handlers have returned or thrown so far. */
+  handled(): number;
+  /**
+   * Resolves once `count` route handlers have returned or thrown and none is running. A handler
+   * runs its cleanup before it settles, also when its client went away and no answer is sent
+   * (Fastify's onResponse never fires then): after this, "nothing was stored" is a fact.
+   */
+  settled(count: number): Promise<void>;
   /** Stops the server; keeps the directory. */
   close(): Promise<void>;
 }
@@ -95,14 +103,18 @@ export function removeDir(dir: string): void {
  * restarted on the same directory finds its data and test files never share rows.
  */
 const testMetadata = process.env.BERTH_TEST_METADATA ?? 'sqlite';
-if (testMetadata !== 'sqlite' && testMetadata !== 'postgres') throw new Error(`BERTH_TEST_METADATA must be sqlite or postgres, not ${JSON.stringify(testMetadata)}`);
+if (testMetadata !== 'sqlite' && testMetadata !== 'postgres')
+  throw new Error(`BERTH_TEST_METADATA must be sqlite or postgres, not ${JSON.stringify(testMetadata)}`);
 const pgSchemas = new Map<string, Promise<PgSchema>>();
 
 /** The PostgreSQL URL a test server on `dir` uses, or undefined (SQLite, or the test chose its own database). */
 async function testPostgresUrl(dir: string, config: DeepPartial<BerthConfig> | undefined): Promise<string | undefined> {
   if (testMetadata !== 'postgres' || config?.metadata?.postgres) return undefined;
   let schema = pgSchemas.get(dir);
-  if (!schema) pgSchemas.set(dir, (schema = freshSchema('api')));
+  if (!schema) {
+    schema = freshSchema('api');
+    pgSchemas.set(dir, schema);
+  }
   return (await schema).url;
 }
 
@@ -134,7 +146,12 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const meta = opts.exposeMeta ? await openMetadata(config) : undefined;
   const routes: RouteOptions[] = [];
   const serializationMismatches: string[] = [];
-  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}), onRoute: watchRoute(routes, serializationMismatches) });
+  const handlers = new HandlerTally();
+  const onRoute = (route: RouteOptions) => {
+    watchRoute(routes, serializationMismatches)(route);
+    handlers.wrap(route);
+  };
+  const app = await createApp(config, { ...opts.parts, ...(meta ? { meta } : {}), onRoute });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const url = `${opts.protocol ?? 'http'}://127.0.0.1:${port}`;
@@ -143,7 +160,65 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     await meta?.close().catch(() => {}); // the test may have closed it already
     assert.deepEqual(serializationMismatches, [], 'a response schema dropped or changed fields the handler returned');
   };
-  return { app, url, dir, config, routes, serializationMismatches, ...(meta ? { meta } : {}), close };
+  return {
+    app,
+    url,
+    dir,
+    config,
+    routes,
+    serializationMismatches,
+    ...(meta ? { meta } : {}),
+    handled: () => handlers.settledCount,
+    settled: (count) => handlers.settled(count),
+    close,
+  };
+}
+
+/** Counts route handlers as they start and settle (TestServer.handled and settled). */
+class HandlerTally {
+  running = 0;
+  settledCount = 0;
+  private waiters: (() => void)[] = [];
+
+  wrap(route: RouteOptions): void {
+    const handler = route.handler;
+    const tally = this;
+    const done = () => {
+      this.running--;
+      this.settledCount++;
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    };
+    route.handler = function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
+      tally.running++;
+      let out: unknown;
+      try {
+        out = handler.call(this, req, reply);
+      } catch (err) {
+        done();
+        throw err;
+      }
+      if (out instanceof Promise) return out.finally(done);
+      done();
+      return out;
+    } as RouteOptions['handler'];
+  }
+
+  async settled(count: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.settledCount < count || this.running > 0) {
+      const left = deadline - Date.now();
+      assert.ok(left > 0, `the server settled ${this.settledCount} of ${count} handlers (${this.running} still running) within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
 }
 
 const asArray = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
@@ -165,7 +240,9 @@ function watchRoute(routes: RouteOptions[], mismatches: string[]) {
       if (handed.has(req) && typeof payload === 'string') {
         const returned = JSON.parse(JSON.stringify(handed.get(req)));
         if (!isDeepStrictEqual(returned, JSON.parse(payload))) {
-          mismatches.push(`${req.method} ${route.url} (${reply.statusCode}): the handler returned ${JSON.stringify(returned).slice(0, 400)} but ${payload.slice(0, 400)} was sent`);
+          mismatches.push(
+            `${req.method} ${route.url} (${reply.statusCode}): the handler returned ${JSON.stringify(returned).slice(0, 400)} but ${payload.slice(0, 400)} was sent`,
+          );
         }
       }
       return payload;
@@ -224,10 +301,7 @@ export function rawRequest(
 ): Promise<RawResponse> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: u.hostname, port: Number(u.port), method, path: p, headers, agent: false },
-      (res) => readRaw(res).then(resolve, reject),
-    );
+    const req = http.request({ host: u.hostname, port: Number(u.port), method, path: p, headers, agent: false }, (res) => readRaw(res).then(resolve, reject));
     req.on('error', reject);
     req.end(body);
   });

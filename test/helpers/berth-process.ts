@@ -76,7 +76,7 @@ export function startReference(opts: StartOptions = {}): Promise<RegistryProcess
   const bin = '/usr/bin/docker-registry';
   if (!fs.existsSync(bin)) throw new Error(`${bin} missing: apt-get install docker-registry (scripts/install-test-deps.sh)`);
   return launch('reference', opts, (port, root, logFile) => {
-    const config = logFile.replace(/\.log$/, '') + '.config.yml';
+    const config = `${logFile.replace(/\.log$/, '')}.config.yml`;
     // the same settings come from REGISTRY_* env too; the file keeps the packaged default
     // config (which listens on *:5000) out of the picture
     fs.writeFileSync(
@@ -162,21 +162,14 @@ type Spec = { cmd: string; args: string[]; env: Record<string, string> };
 
 let logCounter = 0;
 
-async function launch(
-  kind: RegistryKind,
-  opts: StartOptions,
-  spec: (port: number, root: string, logFile: string) => Spec,
-): Promise<RegistryProcess> {
+async function launch(kind: RegistryKind, opts: StartOptions, spec: (port: number, root: string, logFile: string) => Spec): Promise<RegistryProcess> {
   const root = opts.root ?? fs.mkdtempSync(path.join(os.tmpdir(), `berth-e2e-${kind}-data-`));
   fs.mkdirSync(root, { recursive: true });
   const extraEnv = opts.env ?? {};
   const tls = Boolean(extraEnv.REGISTRY_HTTP_TLS_CERTIFICATE);
   const logDir = path.join(ARTIFACTS, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const logFile = path.join(
-    logDir,
-    `${opts.name ?? 'registry'}-${kind}-${process.pid}-${++logCounter}.log`.replace(/[^\w.-]+/g, '_'),
-  );
+  const logFile = path.join(logDir, `${opts.name ?? 'registry'}-${kind}-${process.pid}-${++logCounter}.log`.replace(/[^\w.-]+/g, '_'));
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
 
   let child!: ChildProcess;
@@ -256,10 +249,7 @@ async function launch(
     if (!running) return;
     child.kill(sig);
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      exited.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
-    ]);
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
     clearTimeout(timer);
     if (timedOut) {
       child.kill('SIGKILL');
@@ -309,7 +299,10 @@ async function launch(
 function tail(file: string, lines: number): string {
   try {
     const text = fs.readFileSync(file, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch {
     return '(no log)';
   }

@@ -57,7 +57,7 @@ export class CommandError extends Error {
 }
 
 function lastChars(s: string, n: number): string {
-  return s.length > n ? '…' + s.slice(-n) : s;
+  return s.length > n ? `…${s.slice(-n)}` : s;
 }
 
 function quote(a: string): string {
@@ -131,20 +131,14 @@ export function containersSandbox(name: string): ContainersSandbox {
   const authFile = path.join(dir, 'auth.json');
   fs.writeFileSync(authFile, '{}\n');
   const policyFile = path.join(dir, 'policy.json');
-  fs.writeFileSync(policyFile, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }) + '\n');
+  fs.writeFileSync(policyFile, `${JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] })}\n`);
   const storageConf = path.join(dir, 'storage.conf');
   const driver = process.env.BERTH_E2E_STORAGE_DRIVER ?? 'overlay';
-  fs.writeFileSync(
-    storageConf,
-    `[storage]\ndriver = "${driver}"\nrunroot = "${dir}/run"\ngraphroot = "${dir}/graph"\n`,
-  );
+  fs.writeFileSync(storageConf, `[storage]\ndriver = "${driver}"\nrunroot = "${dir}/run"\ngraphroot = "${dir}/graph"\n`);
   const registriesConf = path.join(dir, 'registries.conf');
   fs.writeFileSync(registriesConf, 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n');
   const containersConf = path.join(dir, 'containers.conf');
-  fs.writeFileSync(
-    containersConf,
-    `[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\ntmp_dir = "${dir}/libpod-tmp"\n`,
-  );
+  fs.writeFileSync(containersConf, `[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\ntmp_dir = "${dir}/libpod-tmp"\n`);
   const tmp = path.join(dir, 'tmp');
   fs.mkdirSync(tmp);
   return {
@@ -356,14 +350,26 @@ export async function makeTlsAuthFixture(user = 'berth-user', password = 'S3cret
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   await run(BIN.openssl, [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-    '-keyout', keyFile, '-out', certFile,
-    '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '2',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
   ]);
   const htpasswdFile = path.join(dir, 'htpasswd');
   const r = await run(BIN.htpasswd, ['-Bbn', user, password]);
-  fs.writeFileSync(htpasswdFile, r.stdout.trim() + '\n');
+  fs.writeFileSync(htpasswdFile, `${r.stdout.trim()}\n`);
   return {
     dir,
     certFile,

@@ -87,7 +87,10 @@ export async function startExternalIssuer(dir: string, users: Record<string, Iss
       const url = new URL(req.url ?? '/', 'http://issuer');
       const form = new URLSearchParams(req.method === 'POST' ? Buffer.concat(chunks).toString() : '');
       const params = req.method === 'POST' ? form : url.searchParams;
-      const scopes = params.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+      const scopes = params
+        .getAll('scope')
+        .flatMap((s) => s.split(' '))
+        .filter(Boolean);
       const answer = (status: number, body: object, user: string) => {
         requests.push({ method: req.method ?? '', scopes, user, status });
         res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));

@@ -31,7 +31,7 @@ export function request(url: string | URL, opts: HttpOptions = {}): Promise<Http
   const u = typeof url === 'string' ? new URL(url) : url;
   const isHttps = u.protocol === 'https:';
   const headers: Record<string, string | number> = { ...(opts.headers ?? {}) };
-  if (opts.basicAuth) headers['Authorization'] = 'Basic ' + Buffer.from(opts.basicAuth).toString('base64');
+  if (opts.basicAuth) headers.Authorization = `Basic ${Buffer.from(opts.basicAuth).toString('base64')}`;
   const body = opts.body;
   if (body !== undefined && !(body instanceof Readable) && headers['Content-Length'] === undefined) {
     headers['Content-Length'] = Buffer.byteLength(body);

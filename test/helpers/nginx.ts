@@ -25,7 +25,8 @@ export async function startNginx(dir: string, upstreams: number[]): Promise<Ngin
   const site = example
     .replace(/^\s*# @UPSTREAMS@.*\n(\s*server 127\.0\.0\.1:\d+.*\n)+/m, `${servers}\n`)
     .replace(/listen \d+;\s*# @LISTEN@/, `listen 127.0.0.1:${port};`);
-  if (site === example || !site.includes(`listen 127.0.0.1:${port};`)) throw new Error('deploy/nginx/berth.conf no longer has the @UPSTREAMS@/@LISTEN@ markers');
+  if (site === example || !site.includes(`listen 127.0.0.1:${port};`))
+    throw new Error('deploy/nginx/berth.conf no longer has the @UPSTREAMS@/@LISTEN@ markers');
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'site.conf'), site);
   const log = path.join(dir, 'access.log');
@@ -56,7 +57,8 @@ export async function startNginx(dir: string, upstreams: number[]): Promise<Ngin
     } catch {
       // not listening yet
     }
-    if (child.exitCode !== null || i > 100) throw new Error(`nginx did not start: ${fs.existsSync(`${dir}/error.log`) ? fs.readFileSync(`${dir}/error.log`, 'utf8') : ''}`);
+    if (child.exitCode !== null || i > 100)
+      throw new Error(`nginx did not start: ${fs.existsSync(`${dir}/error.log`) ? fs.readFileSync(`${dir}/error.log`, 'utf8') : ''}`);
     await sleep(100);
   }
   return {

@@ -227,7 +227,11 @@ export interface RegistryImage {
  * self-consistent: every blob matches its digest and size, and every layer decompresses to
  * the diff_id its config declares. Returns one entry per image (per platform of an index).
  */
-export async function verifyRegistryImage(api: RegistryApi, repo: string, ref: string): Promise<{ digest: string; mediaType: string; images: RegistryImage[] }> {
+export async function verifyRegistryImage(
+  api: RegistryApi,
+  repo: string,
+  ref: string,
+): Promise<{ digest: string; mediaType: string; images: RegistryImage[] }> {
   const top = await api.getManifest(repo, ref);
   const mediaType = top.doc.mediaType ?? top.contentType ?? '';
   if (ref.startsWith('sha256:')) assert.equal(top.digest, ref, `manifest ${ref} content`);
@@ -276,7 +280,7 @@ export function uncompressedDigest(body: Buffer, mediaType: string): string {
 }
 
 export function digestOf(data: Buffer | string): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 /** The layout's image for a given platform string ("linux/arm64/v8"). */
@@ -337,7 +341,7 @@ export function tarOneFile(name: string, content: Buffer): Buffer {
   if (Buffer.byteLength(name) > 99) throw new Error('name too long for a plain ustar header');
   const h = Buffer.alloc(512);
   const field = (off: number, len: number, value: string) => h.write(value, off, len, 'utf8');
-  const octal = (off: number, len: number, n: number) => field(off, len, n.toString(8).padStart(len - 1, '0') + '\0');
+  const octal = (off: number, len: number, n: number) => field(off, len, `${n.toString(8).padStart(len - 1, '0')}\0`);
   field(0, 100, name);
   octal(100, 8, 0o644);
   octal(108, 8, 0);
@@ -350,7 +354,7 @@ export function tarOneFile(name: string, content: Buffer): Buffer {
   field(263, 2, '00');
   let sum = 0;
   for (const b of h) sum += b;
-  field(148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
   const pad = Buffer.alloc((512 - (content.length % 512)) % 512);
   return Buffer.concat([h, content, pad, Buffer.alloc(1024)]);
 }

@@ -17,7 +17,10 @@ let baseUrl: string | undefined;
 export function postgresUrl(): string {
   if (baseUrl) return baseUrl;
   const env = process.env.BERTH_TEST_PG_URL;
-  if (env) return (baseUrl = env);
+  if (env) {
+    baseUrl = env;
+    return env;
+  }
   const out = execFileSync('bash', [path.join(root, 'scripts/start-postgres.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   baseUrl = out.trim().split('\n').pop()!;
   process.env.BERTH_TEST_PG_URL = baseUrl;
@@ -67,5 +70,7 @@ export function asSuperuser(statement: string): string {
   const u = new URL(postgresUrl());
   const db = u.pathname.slice(1);
   const port = u.port || '5432';
-  return execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', `psql -X -q -v ON_ERROR_STOP=1 -p ${port} -d ${db} -Atc "$0"`, statement], { encoding: 'utf8' });
+  return execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', `psql -X -q -v ON_ERROR_STOP=1 -p ${port} -d ${db} -Atc "$0"`, statement], {
+    encoding: 'utf8',
+  });
 }

@@ -39,7 +39,13 @@ export function rgw(): Promise<RgwEnv> {
     for (const k of ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET']) {
       if (!env[k]) throw new Error(`scripts/start-ceph-rgw.sh printed no ${k}:\n${stdout}`);
     }
-    return { endpoint: env.S3_ENDPOINT, region: env.S3_REGION ?? 'us-east-1', accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, bucket: env.S3_BUCKET };
+    return {
+      endpoint: env.S3_ENDPOINT,
+      region: env.S3_REGION ?? 'us-east-1',
+      accessKey: env.S3_ACCESS_KEY,
+      secretKey: env.S3_SECRET_KEY,
+      bucket: env.S3_BUCKET,
+    };
   })();
   return started;
 }

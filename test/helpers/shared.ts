@@ -34,7 +34,7 @@ function pidAlive(pid: number): boolean {
  * owner's pid). A lock whose owner died is taken over.
  */
 export async function withLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 15 * 60_000): Promise<T> {
-  const lockDir = path.join(os.tmpdir(), 'berth-e2e-locks', name + '.lock');
+  const lockDir = path.join(os.tmpdir(), 'berth-e2e-locks', `${name}.lock`);
   fs.mkdirSync(path.dirname(lockDir), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -87,16 +87,12 @@ export function testImages(): Promise<TestImages> {
   imagesPromise ??= (async () => {
     const script = path.join(SCRIPTS, 'make-test-images.sh');
     const seed = process.env.BERTH_E2E_SEED ?? 'berth';
-    const key = createHash('sha256')
-      .update(fs.readFileSync(script))
-      .update(`\0BIG_MIB=${BIG_MIB}\0SEED=${seed}`)
-      .digest('hex')
-      .slice(0, 16);
+    const key = createHash('sha256').update(fs.readFileSync(script)).update(`\0BIG_MIB=${BIG_MIB}\0SEED=${seed}`).digest('hex').slice(0, 16);
     const dir = path.join(os.tmpdir(), 'berth-e2e-images', key);
     const done = path.join(dir, 'summary.json');
     const result: TestImages = { dir, layout: (n) => path.join(dir, n), bigMiB: BIG_MIB };
     if (fs.existsSync(done)) return result;
-    await withLock('images-' + key, async () => {
+    await withLock(`images-${key}`, async () => {
       if (fs.existsSync(done)) return;
       const t0 = Date.now();
       await execFileP('bash', [script, dir], {
@@ -117,7 +113,7 @@ export async function derivedFile(name: string, make: (out: string) => Promise<v
   const out = path.join(imgs.dir, 'derived', name);
   if (fs.existsSync(out)) return out;
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  await withLock('derived-' + path.basename(imgs.dir) + '-' + name, async () => {
+  await withLock(`derived-${path.basename(imgs.dir)}-${name}`, async () => {
     if (fs.existsSync(out)) return;
     const tmp = `${out}.tmp.${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -183,7 +179,7 @@ export function removeTree(dir: string): void {
       .readFileSync('/proc/mounts', 'utf8')
       .split('\n')
       .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-      .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')))
+      .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) {
       try {
@@ -203,11 +199,11 @@ export function removeTree(dir: string): void {
 }
 
 export function sha256(data: Buffer | string): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 export async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return 'sha256:' + h.digest('hex');
+  return `sha256:${h.digest('hex')}`;
 }

@@ -15,7 +15,7 @@ export class RandomBlob {
     readonly seed: string,
     readonly size: number,
   ) {
-    this.key = createHash('sha256').update('berth-e2e-blob/' + seed).digest().subarray(0, 16);
+    this.key = createHash('sha256').update(`berth-e2e-blob/${seed}`).digest().subarray(0, 16);
   }
   /** Bytes [start, end) */
   *chunks(chunkSize = 1 << 20, start = 0, end = this.size): Generator<Buffer> {
@@ -37,7 +37,7 @@ export class RandomBlob {
     if (!this.digestCache) {
       const h = createHash('sha256');
       for (const c of this.chunks()) h.update(c);
-      this.digestCache = 'sha256:' + h.digest('hex');
+      this.digestCache = `sha256:${h.digest('hex')}`;
     }
     return this.digestCache;
   }
@@ -48,7 +48,7 @@ export interface AuthOpts {
 }
 
 function authHeader(o: AuthOpts): Record<string, string> {
-  return o.basicAuth ? { Authorization: 'Basic ' + Buffer.from(o.basicAuth).toString('base64') } : {};
+  return o.basicAuth ? { Authorization: `Basic ${Buffer.from(o.basicAuth).toString('base64')}` } : {};
 }
 
 /** POST /v2/<repo>/blobs/uploads/ → absolute upload URL */
@@ -68,7 +68,7 @@ export function withDigest(location: string, digest: string): string {
 /** Monolithic upload: POST, then PUT ?digest= with the whole blob. Returns the status of the PUT. */
 export async function pushBlob(baseUrl: string, repo: string, data: Buffer, o: AuthOpts = {}): Promise<string> {
   const loc = await startUpload(baseUrl, repo, o);
-  const digest = 'sha256:' + createHash('sha256').update(data).digest('hex');
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
   const r = await request(withDigest(loc, digest), {
     method: 'PUT',
     headers: { ...authHeader(o), 'Content-Type': 'application/octet-stream' },

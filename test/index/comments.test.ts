@@ -15,13 +15,18 @@ let alice: User, bob: User, carol: User, dave: User, erin: User, frank: User, ma
 async function age(user: string, days: number): Promise<void> {
   const meta = await openSqlite(s.config.metadata.sqlite.path);
   try {
-    await meta.db.updateTable('users').set({ created_at: Date.now() - days * 86_400_000 }).where('username', '=', user).execute();
+    await meta.db
+      .updateTable('users')
+      .set({ created_at: Date.now() - days * 86_400_000 })
+      .where('username', '=', user)
+      .execute();
   } finally {
     await meta.close();
   }
 }
 
-const list = async (who: User | null, repo = 'alice/app') => ok(await call(s, 'GET', `/repositories/${repo}/comments`, who), 200, `comments of ${repo} as ${who?.user ?? 'anonymous'}`);
+const list = async (who: User | null, repo = 'alice/app') =>
+  ok(await call(s, 'GET', `/repositories/${repo}/comments`, who), 200, `comments of ${repo} as ${who?.user ?? 'anonymous'}`);
 const post = (who: User | null, body: string, repo = 'alice/app') => call(s, 'POST', `/repositories/${repo}/comments`, who, { body });
 const bodies = (r: any) => r.comments.map((c: { body: string }) => c.body);
 
@@ -66,7 +71,10 @@ describe('comments', () => {
     assert.equal(fromAlice.status, 'visible');
 
     const queue = ok(await call(s, 'GET', '/moderation/comments', ADMIN));
-    assert.deepEqual(queue.comments.map((x: { body: string }) => x.body), ['Nice image!', 'Works on arm64?']);
+    assert.deepEqual(
+      queue.comments.map((x: { body: string }) => x.body),
+      ['Nice image!', 'Works on arm64?'],
+    );
     assert.equal(queue.comments[0].repository, 'alice/app');
     fails(await call(s, 'GET', '/moderation/comments', alice), 403, 'DENIED');
     fails(await call(s, 'GET', '/moderation/comments', null), 401);
@@ -203,7 +211,7 @@ describe('comments', () => {
       '<javascript:alert(1)>',
       '[t](https://ok.example "x\\" onmouseover=\\"alert(1)")',
     ];
-    const c = ok(await post(frank, attacks.join('\n\n') + '\n\nSee [docs](https://docs.example/page) or https://auto.example/link'), 201);
+    const c = ok(await post(frank, `${attacks.join('\n\n')}\n\nSee [docs](https://docs.example/page) or https://auto.example/link`), 201);
     const html: string = c.html;
     assert.doesNotMatch(html, /<(script|img|svg|iframe)/i, html);
     assert.doesNotMatch(html, /\son\w+="/i, 'no event handler attributes');

@@ -26,7 +26,7 @@ export interface Reply {
 }
 
 export function basic(u: User): string {
-  return 'Basic ' + Buffer.from(`${u.user}:${u.password}`).toString('base64');
+  return `Basic ${Buffer.from(`${u.user}:${u.password}`).toString('base64')}`;
 }
 
 /** One call below /api/v1 (or an absolute path starting with /v1 or /v2), JSON in and out. */
@@ -79,7 +79,14 @@ export async function pushImage(
   const c = new TokenClient(s.url, who);
   const config = await c.pushBlob(
     repo,
-    Buffer.from(JSON.stringify({ architecture: opts.arch ?? 'amd64', os: opts.os ?? 'linux', ...(opts.variant ? { variant: opts.variant } : {}), nonce: randomBytes(6).toString('hex') })),
+    Buffer.from(
+      JSON.stringify({
+        architecture: opts.arch ?? 'amd64',
+        os: opts.os ?? 'linux',
+        ...(opts.variant ? { variant: opts.variant } : {}),
+        nonce: randomBytes(6).toString('hex'),
+      }),
+    ),
   );
   const layer = await c.pushBlob(repo, randomBlob(80));
   const doc = {
@@ -94,7 +101,14 @@ export async function pushImage(
 }
 
 /** Pushes a multi-platform index (one image per platform, by digest) under `tag`. */
-export async function pushIndex(s: TestServer, who: User, repo: string, tag: string, platforms: { os: string; arch: string; variant?: string }[], annotations?: Record<string, string>): Promise<string> {
+export async function pushIndex(
+  s: TestServer,
+  who: User,
+  repo: string,
+  tag: string,
+  platforms: { os: string; arch: string; variant?: string }[],
+  annotations?: Record<string, string>,
+): Promise<string> {
   const c = new TokenClient(s.url, who);
   const manifests = [];
   for (const p of platforms) {

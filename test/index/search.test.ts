@@ -23,12 +23,24 @@ describe('index search', () => {
 
     await pushImage(s, alice, 'alice/webapp', 'v1');
     await setVisibility(s, alice, 'alice/webapp', 'public');
-    ok(await call(s, 'PUT', '/repositories/alice/webapp/description', alice, { description: 'A web application server', readme: '# Webapp\n\nServes pages with **nginx**.' }));
+    ok(
+      await call(s, 'PUT', '/repositories/alice/webapp/description', alice, {
+        description: 'A web application server',
+        readme: '# Webapp\n\nServes pages with **nginx**.',
+      }),
+    );
 
-    await pushIndex(s, alice, 'alice/secret-webapp', 'v1', [
-      { os: 'linux', arch: 'amd64' },
-      { os: 'linux', arch: 'arm64', variant: 'v8' },
-    ], { 'org.opencontainers.image.description': 'The secret webapp of alice' });
+    await pushIndex(
+      s,
+      alice,
+      'alice/secret-webapp',
+      'v1',
+      [
+        { os: 'linux', arch: 'amd64' },
+        { os: 'linux', arch: 'arm64', variant: 'v8' },
+      ],
+      { 'org.opencontainers.image.description': 'The secret webapp of alice' },
+    );
     ok(await call(s, 'PUT', '/repositories/alice/secret-webapp/collaborators/carol', alice, { permission: 'read' }));
 
     ok(await call(s, 'POST', '/orgs', alice, { name: 'acme' }), 201);
@@ -117,7 +129,11 @@ describe('index search', () => {
 
   test('filters: namespace, platform, media type, artifact type', async () => {
     assert.deepEqual(names(await search(alice, { namespace: 'alice' })), ['alice/secret-webapp', 'alice/webapp']);
-    assert.deepEqual(names(await search(alice, { platform: 'linux/arm64' })), ['acme/private-tool', 'alice/secret-webapp', 'bob/webapp-fork'], 'linux/arm64 matches linux/arm64/v8');
+    assert.deepEqual(
+      names(await search(alice, { platform: 'linux/arm64' })),
+      ['acme/private-tool', 'alice/secret-webapp', 'bob/webapp-fork'],
+      'linux/arm64 matches linux/arm64/v8',
+    );
     assert.deepEqual(names(await search(alice, { platform: 'linux/arm64/v8' })), ['alice/secret-webapp']);
     assert.deepEqual(names(await search(null, { platform: 'linux/arm64' })), ['bob/webapp-fork']);
     assert.deepEqual(names(await search(alice, { platform: 'linux/amd64', q: 'webapp' })), ['alice/webapp', 'alice/secret-webapp']);
@@ -263,12 +279,18 @@ describe('index search', () => {
     });
     assert.equal(ok(await call(s, 'GET', '/v1/search?q=webapp&n=1&page=2', null)).results[0].name, 'bob/webapp-fork');
     // credentials: Basic, or a registry token (what dockerd sends after `docker login`)
-    assert.deepEqual(ok(await call(s, 'GET', '/v1/search?q=secret', alice)).results.map((x: { name: string }) => x.name), ['alice/secret-webapp']);
+    assert.deepEqual(
+      ok(await call(s, 'GET', '/v1/search?q=secret', alice)).results.map((x: { name: string }) => x.name),
+      ['alice/secret-webapp'],
+    );
     assert.equal(ok(await call(s, 'GET', '/v1/search?q=secret', null)).num_results, 0);
     const token = await new TokenClient(s.url, alice).tokenFor(['registry:catalog:search']);
     const viaToken = await fetch(`${s.url}/v1/search?q=secret`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(viaToken.status, 200);
-    assert.deepEqual(((await viaToken.json()) as { results: { name: string }[] }).results.map((x) => x.name), ['alice/secret-webapp']);
+    assert.deepEqual(
+      ((await viaToken.json()) as { results: { name: string }[] }).results.map((x) => x.name),
+      ['alice/secret-webapp'],
+    );
     const bad = await fetch(`${s.url}/v1/search?q=secret`, { headers: { authorization: 'Bearer not-a-token' } });
     assert.equal(bad.status, 401);
     assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer realm="[^"]+\/token",service="berth",scope="registry:catalog:search"/);

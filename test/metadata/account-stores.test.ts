@@ -49,8 +49,16 @@ describe('account stores', () => {
     const meta = await openSqlite(':memory:');
     try {
       const all = Object.values(accountStores(meta)).flatMap(methodsOf);
-      assert.deepEqual(FORMER.filter((m) => !all.includes(m)), [], 'nothing lost');
-      assert.deepEqual(all.filter((m, i) => all.indexOf(m) !== i), [], 'no duplicates');
+      assert.deepEqual(
+        FORMER.filter((m) => !all.includes(m)),
+        [],
+        'nothing lost',
+      );
+      assert.deepEqual(
+        all.filter((m, i) => all.indexOf(m) !== i),
+        [],
+        'no duplicates',
+      );
     } finally {
       await meta.close();
     }

@@ -77,7 +77,12 @@ export function metadataSuite(backend: Backend): void {
         const repoId = await store.ensureRepository(tx, repo, now0);
         await store.recordBlob(tx, blob, 123, now0);
         await store.linkBlob(tx, repoId, blob, now0);
-        const id = await store.putManifest(tx, repoId, { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [blob], childDigests: [] }, now0);
+        const id = await store.putManifest(
+          tx,
+          repoId,
+          { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [blob], childDigests: [] },
+          now0,
+        );
         if (tag) await store.setTag(tx, repoId, tag, { id, digest: man }, now0);
         return { repoId, blob, man, id };
       });
@@ -87,7 +92,10 @@ export function metadataSuite(backend: Backend): void {
       it('reports its dialect and reopening an existing database migrates nothing twice', async () => {
         assert.equal(a.dialect, backend.name);
         const c = await loc.open();
-        const rows = await c.db.selectFrom('berth_migrations' as any).select('name' as any).execute();
+        const rows = await c.db
+          .selectFrom('berth_migrations' as any)
+          .select('name' as any)
+          .execute();
         await c.close();
         const names = rows.map((r: any) => r.name);
         assert.deepEqual(names, [...new Set(names)].sort());
@@ -100,7 +108,10 @@ export function metadataSuite(backend: Backend): void {
           const dbs: MetadataDb[] = [];
           if (backend.oneProcessOneInstance) for (let i = 0; i < 4; i++) dbs.push(await l.open());
           else dbs.push(...(await Promise.all(Array.from({ length: 4 }, () => l.open()))));
-          const rows = await dbs[0].db.selectFrom('berth_migrations' as any).select('name' as any).execute();
+          const rows = await dbs[0].db
+            .selectFrom('berth_migrations' as any)
+            .select('name' as any)
+            .execute();
           assert.equal(rows.length, new Set(rows.map((r: any) => r.name)).size);
           const s = new RegistryStore(dbs[3]);
           await s.meta.transaction((tx) => s.ensureRepository(tx, 'after/migrate', now0));
@@ -186,14 +197,26 @@ export function metadataSuite(backend: Backend): void {
         assert.deepEqual(await rsB.manifestByDigest(repo, s.man), byTag);
         assert.equal(await rsB.manifestByTag(repo, 'nope'), null);
         // the same manifest again returns the same id, and references are not duplicated
-        const again = await a.transaction((tx) => rs.putManifest(tx, s.repoId, { digest: s.man, mediaType: 'x', size: 1, blobDigests: [s.blob, s.blob], childDigests: [] }, now0));
+        const again = await a.transaction((tx) =>
+          rs.putManifest(tx, s.repoId, { digest: s.man, mediaType: 'x', size: 1, blobDigests: [s.blob, s.blob], childDigests: [] }, now0),
+        );
         assert.equal(again, s.id);
         const refs = await a.db.selectFrom('manifest_references').selectAll().where('manifest_id', '=', s.id).execute();
-        assert.deepEqual(refs.map((r) => [r.digest, r.kind]), [[s.blob, 'blob']]);
+        assert.deepEqual(
+          refs.map((r) => [r.digest, r.kind]),
+          [[s.blob, 'blob']],
+        );
         // an index referencing the manifest
         const index = digest(uniq('index'));
         assert.deepEqual(await a.transaction((tx) => rs.missingManifests(tx, s.repoId, [s.man, index])), [index]);
-        const indexId = await a.transaction((tx) => rs.putManifest(tx, s.repoId, { digest: index, mediaType: 'application/vnd.oci.image.index.v1+json', size: 99, blobDigests: [], childDigests: [s.man] }, now0));
+        const indexId = await a.transaction((tx) =>
+          rs.putManifest(
+            tx,
+            s.repoId,
+            { digest: index, mediaType: 'application/vnd.oci.image.index.v1+json', size: 99, blobDigests: [], childDigests: [s.man] },
+            now0,
+          ),
+        );
         // tags: set (twice to the same is a no-op), move, list in order, delete
         await a.transaction(async (tx) => {
           await rs.setTag(tx, s.repoId, 'v1', { id: s.id, digest: s.man }, now0 + 1);
@@ -206,12 +229,21 @@ export function metadataSuite(backend: Backend): void {
         assert.deepEqual(await rsB.listTags(s.repoId, 100), ['A', 'a-b', 'a.b', 'latest', 'v1']);
         assert.deepEqual(await rsB.listTags(s.repoId, 2, 'a-b'), ['a.b', 'latest']);
         assert.equal((await rsB.manifestByTag(repo, 'latest'))?.digest, index);
-        const history = await a.db.selectFrom('tag_history').select(['name', 'digest', 'at']).where('repository_id', '=', s.repoId).where('name', 'in', ['v1', 'latest']).orderBy('id').execute();
-        assert.deepEqual(history.map((h) => [h.name, h.digest, h.at]), [
-          ['v1', s.man, now0],
-          ['latest', s.man, now0 + 2],
-          ['latest', index, now0 + 3],
-        ]);
+        const history = await a.db
+          .selectFrom('tag_history')
+          .select(['name', 'digest', 'at'])
+          .where('repository_id', '=', s.repoId)
+          .where('name', 'in', ['v1', 'latest'])
+          .orderBy('id')
+          .execute();
+        assert.deepEqual(
+          history.map((h) => [h.name, h.digest, h.at]),
+          [
+            ['v1', s.man, now0],
+            ['latest', s.man, now0 + 2],
+            ['latest', index, now0 + 3],
+          ],
+        );
         assert.equal(typeof history[0].at, 'number', 'bigint columns come back as numbers');
         assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 5)), true);
         assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 6)), false);
@@ -223,7 +255,13 @@ export function metadataSuite(backend: Backend): void {
         assert.equal((await a.db.selectFrom('manifest_references').select('digest').where('manifest_id', '=', s.id).execute()).length, 0);
         const queued = await a.db.selectFrom('gc_blob_review').select('digest').where('digest', 'in', [s.man, s.blob]).execute();
         assert.equal(queued.length, 2);
-        const deletions = await a.db.selectFrom('tag_history').select(['name']).where('repository_id', '=', s.repoId).where('digest', 'is', null).orderBy('id').execute();
+        const deletions = await a.db
+          .selectFrom('tag_history')
+          .select(['name'])
+          .where('repository_id', '=', s.repoId)
+          .where('digest', 'is', null)
+          .orderBy('id')
+          .execute();
         assert.deepEqual(deletions.map((d) => d.name).sort(), ['A', 'a-b', 'a.b', 'latest', 'v1']);
       });
 
@@ -233,16 +271,36 @@ export function metadataSuite(backend: Backend): void {
         const mk = (artifactType: string | undefined, annotations?: Record<string, string>) =>
           a.transaction(async (tx) => {
             const d = digest(uniq('referrer'));
-            await rs.putManifest(tx, s.repoId, { digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 5_000_000_000, artifactType, subjectDigest: s.man, annotations, blobDigests: [], childDigests: [] }, now0);
+            await rs.putManifest(
+              tx,
+              s.repoId,
+              {
+                digest: d,
+                mediaType: 'application/vnd.oci.image.manifest.v1+json',
+                size: 5_000_000_000,
+                artifactType,
+                subjectDigest: s.man,
+                annotations,
+                blobDigests: [],
+                childDigests: [],
+              },
+              now0,
+            );
             return d;
           });
         const r1 = await mk('application/x-sig', { k: 'v' });
         const r2 = await mk('application/x-sbom');
         const all = await rsB.referrers(repo, s.man);
-        assert.deepEqual(all.map((r) => r.digest), [r1, r2]);
+        assert.deepEqual(
+          all.map((r) => r.digest),
+          [r1, r2],
+        );
         assert.equal(all[0].size, 5_000_000_000);
         assert.deepEqual(JSON.parse(all[0].annotations!), { k: 'v' });
-        assert.deepEqual((await rsB.referrers(repo, s.man, 'application/x-sbom')).map((r) => r.digest), [r2]);
+        assert.deepEqual(
+          (await rsB.referrers(repo, s.man, 'application/x-sbom')).map((r) => r.digest),
+          [r2],
+        );
         assert.deepEqual(await rsB.referrers(uniq('other'), s.man), []);
       });
 
@@ -285,7 +343,17 @@ export function metadataSuite(backend: Backend): void {
         });
         assert.equal(typeof id, 'number');
         const row = await accB.users.userByName(u);
-        assert.deepEqual(row, { id, username: u, passwordHash: 'h', email: 'e@x', isAdmin: true, robotOrgId: null, disabled: false, createdAt: now0, passwordChangedAt: now0 });
+        assert.deepEqual(row, {
+          id,
+          username: u,
+          passwordHash: 'h',
+          email: 'e@x',
+          isAdmin: true,
+          robotOrgId: null,
+          disabled: false,
+          createdAt: now0,
+          passwordChangedAt: now0,
+        });
         assert.equal(await accB.users.namespaceKind(u), 'user');
         const admins = await accB.users.countAdmins();
         assert.equal(typeof admins, 'number');
@@ -316,7 +384,13 @@ export function metadataSuite(backend: Backend): void {
           return { al, bo, orgId, teamId };
         });
         assert.deepEqual(await accB.orgs.orgByName(org), { id: ids.orgId, name: org, createdAt: now0 });
-        assert.deepEqual(await accB.orgs.members(ids.orgId), [{ username: alice, role: 'owner' }, { username: bob, role: 'owner' }].sort((x, y) => (x.username < y.username ? -1 : 1)));
+        assert.deepEqual(
+          await accB.orgs.members(ids.orgId),
+          [
+            { username: alice, role: 'owner' },
+            { username: bob, role: 'owner' },
+          ].sort((x, y) => (x.username < y.username ? -1 : 1)),
+        );
         assert.equal(await accB.orgs.orgRole(org, ids.bo), 'owner');
         assert.deepEqual(await accB.orgs.listOrgs(ids.al), [{ name: org, role: 'owner' }]);
         assert.deepEqual(await accB.orgs.teams(ids.orgId), [{ name: 'devs', permission: 'write', members: [bob] }]);
@@ -335,14 +409,15 @@ export function metadataSuite(backend: Backend): void {
         assert.deepEqual(await mine(ids.al), [r1, r2]);
         assert.deepEqual(await mine(stranger), []);
         await a.transaction((tx) => acc.repositories.setVisibility(tx, repo1.id, 'public'));
-        await a.transaction((tx) => acc.repositories.setCollaborator(tx, (repo1.id), stranger, 'read'));
-        await a.transaction((tx) => acc.repositories.setCollaborator(tx, (repo1.id), stranger, 'admin'));
+        await a.transaction((tx) => acc.repositories.setCollaborator(tx, repo1.id, stranger, 'read'));
+        await a.transaction((tx) => acc.repositories.setCollaborator(tx, repo1.id, stranger, 'admin'));
         assert.equal(await accB.repositories.collaborator(repo1.id, stranger), 'admin');
         assert.equal((await accB.repositories.collaborators(repo1.id)).length, 1);
         assert.deepEqual(await mine(null), [r1]);
         assert.deepEqual(await mine(stranger), [r1]);
         // a prefix is a literal, case-sensitive prefix ("org/" never matches "orgx/...")
-        const all = async (prefix: string) => (await accB.repositories.visibleRepositories({ userId: null, all: true }, 1000, undefined, prefix)).map((r) => r.name);
+        const all = async (prefix: string) =>
+          (await accB.repositories.visibleRepositories({ userId: null, all: true }, 1000, undefined, prefix)).map((r) => r.name);
         assert.deepEqual(await all(`${org}/`), [r1, r2]);
         assert.deepEqual(await all(`${org}x/`), [r3]);
         assert.deepEqual(await all(`${org.toUpperCase()}/`), []);
@@ -359,12 +434,37 @@ export function metadataSuite(backend: Backend): void {
         const u = uniq('tok');
         const uid = await a.transaction((tx) => acc.users.createUser(tx, { username: u, passwordHash: 'h' }, now0));
         const hash = randomBytes(32).toString('hex');
-        const tid = await a.transaction((tx) => acc.credentials.createAccessToken(tx, { userId: uid, name: 'ci', tokenHash: hash, scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000 }, now0));
-        assert.deepEqual(await accB.credentials.accessTokenByHash(hash), { id: tid, userId: uid, name: 'ci', scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000, createdAt: now0, lastUsedAt: null, revokedAt: null });
+        const tid = await a.transaction((tx) =>
+          acc.credentials.createAccessToken(
+            tx,
+            { userId: uid, name: 'ci', tokenHash: hash, scopes: ['pull', 'push'], resource: `${u}/*`, expiresAt: now0 + 1000 },
+            now0,
+          ),
+        );
+        assert.deepEqual(await accB.credentials.accessTokenByHash(hash), {
+          id: tid,
+          userId: uid,
+          name: 'ci',
+          scopes: ['pull', 'push'],
+          resource: `${u}/*`,
+          expiresAt: now0 + 1000,
+          createdAt: now0,
+          lastUsedAt: null,
+          revokedAt: null,
+        });
         await accB.credentials.touchAccessToken(tid, now0 + 3);
         const rh = randomBytes(32).toString('hex');
-        await b.transaction((tx) => accB.credentials.createRefreshToken(tx, { tokenHash: rh, userId: uid, accessTokenId: tid, clientId: 'docker', expiresAt: now0 + 99 }, now0));
-        assert.deepEqual(await acc.credentials.refreshToken(rh), { userId: uid, accessTokenId: tid, clientId: 'docker', createdAt: now0, expiresAt: now0 + 99, revokedAt: null });
+        await b.transaction((tx) =>
+          accB.credentials.createRefreshToken(tx, { tokenHash: rh, userId: uid, accessTokenId: tid, clientId: 'docker', expiresAt: now0 + 99 }, now0),
+        );
+        assert.deepEqual(await acc.credentials.refreshToken(rh), {
+          userId: uid,
+          accessTokenId: tid,
+          clientId: 'docker',
+          createdAt: now0,
+          expiresAt: now0 + 99,
+          revokedAt: null,
+        });
         await a.transaction((tx) => acc.credentials.revokeAccessToken(tx, tid, now0 + 4));
         assert.equal((await acc.credentials.accessToken(tid))?.revokedAt, now0 + 4);
         assert.equal((await acc.credentials.accessToken(tid))?.lastUsedAt, now0 + 3);
@@ -390,11 +490,22 @@ export function metadataSuite(backend: Backend): void {
         assert.equal((await acc.loginFailures.failures(key, now0, w)).count, 0);
 
         const actor = uniq('auditor');
-        for (let i = 0; i < 3; i++) await a.transaction((tx) => acc.audit.record(tx, { actor, action: `act${i}`, detail: { i } }, now0 + i), { durable: false });
+        for (let i = 0; i < 3; i++)
+          await a.transaction((tx) => acc.audit.record(tx, { actor, action: `act${i}`, detail: { i } }, now0 + i), { durable: false });
         const log = (await accB.audit.list(1000)).filter((e) => e.actor === actor);
-        assert.deepEqual(log.map((e) => [e.action, e.at, e.detail]), [['act2', now0 + 2, { i: 2 }], ['act1', now0 + 1, { i: 1 }], ['act0', now0, { i: 0 }]]);
+        assert.deepEqual(
+          log.map((e) => [e.action, e.at, e.detail]),
+          [
+            ['act2', now0 + 2, { i: 2 }],
+            ['act1', now0 + 1, { i: 1 }],
+            ['act0', now0, { i: 0 }],
+          ],
+        );
         assert.equal(typeof log[0].id, 'number');
-        assert.deepEqual((await accB.audit.list(1000, log[1].id)).filter((e) => e.actor === actor).map((e) => e.action), ['act0']);
+        assert.deepEqual(
+          (await accB.audit.list(1000, log[1].id)).filter((e) => e.actor === actor).map((e) => e.action),
+          ['act0'],
+        );
       });
     });
 
@@ -439,7 +550,12 @@ export function metadataSuite(backend: Backend): void {
             await s.recordBlob(tx, blob, i, now0);
             await s.linkBlob(tx, repoId, blob, now0);
             assert.deepEqual(await s.missingBlobs(tx, repoId, [blob]), []);
-            const id = await s.putManifest(tx, repoId, { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10 + i, blobDigests: [blob], childDigests: [] }, now0 + i);
+            const id = await s.putManifest(
+              tx,
+              repoId,
+              { digest: man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10 + i, blobDigests: [blob], childDigests: [] },
+              now0 + i,
+            );
             await s.setTag(tx, repoId, 'latest', { id, digest: man }, now0 + i);
           });
           return man;
@@ -449,7 +565,13 @@ export function metadataSuite(backend: Backend): void {
         assert.equal(tags.length, 1);
         const current = await rs.manifestByTag(repo, 'latest');
         assert.ok(current && digests.includes(current.digest), 'the tag points at a manifest that exists');
-        const history = await a.db.selectFrom('tag_history').select('digest').where('repository_id', '=', repoId).where('name', '=', 'latest').orderBy('id').execute();
+        const history = await a.db
+          .selectFrom('tag_history')
+          .select('digest')
+          .where('repository_id', '=', repoId)
+          .where('name', '=', 'latest')
+          .orderBy('id')
+          .execute();
         assert.equal(history.length, N, 'every move recorded once');
         assert.equal(history.at(-1)?.digest, current.digest, 'the history ends where the tag is (writes were serialised)');
         assert.equal((await a.db.selectFrom('manifests').select('id').where('repository_id', '=', repoId).execute()).length, N);
@@ -464,7 +586,12 @@ export function metadataSuite(backend: Backend): void {
           return s.meta.transaction(async (tx) => {
             if (i % 4 < 2) await s.deleteManifest(tx, m.repoId, m.man, now0 + i);
             else {
-              const id = await s.putManifest(tx, m.repoId, { digest: m.man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [m.blob], childDigests: [] }, now0 + i);
+              const id = await s.putManifest(
+                tx,
+                m.repoId,
+                { digest: m.man, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 456, blobDigests: [m.blob], childDigests: [] },
+                now0 + i,
+              );
               await s.setTag(tx, m.repoId, 'moving', { id, digest: m.man }, now0 + i);
             }
           });
@@ -489,7 +616,11 @@ export function metadataSuite(backend: Backend): void {
 
       it('login failures counted from both: no lost updates', async () => {
         const key = uniq('addr:race');
-        await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).loginFailures.recordFailure(tx, key, now0 + 1, 60_000), { durable: false })));
+        await Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).loginFailures.recordFailure(tx, key, now0 + 1, 60_000), { durable: false }),
+          ),
+        );
         assert.deepEqual(await acc.loginFailures.failures(key, now0 + 2, 60_000), { count: N, windowStart: now0 + 1 });
       });
 
@@ -501,7 +632,11 @@ export function metadataSuite(backend: Backend): void {
           Array.from({ length: N }, (_, i) =>
             (i % 2 ? b : a).transaction(async (tx) => {
               const row = await tx.selectFrom('login_failures').select('count').where('key', '=', key).executeTakeFirstOrThrow();
-              await tx.updateTable('login_failures').set({ count: Number(row.count) + 1 }).where('key', '=', key).execute();
+              await tx
+                .updateTable('login_failures')
+                .set({ count: Number(row.count) + 1 })
+                .where('key', '=', key)
+                .execute();
             }),
           ),
         );
@@ -536,7 +671,9 @@ export function metadataSuite(backend: Backend): void {
       it('names claimed from both at once: one winner', async () => {
         const name = uniq('claim');
         const wins = await Promise.all(
-          Array.from({ length: N }, (_, i) => (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).users.claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0))),
+          Array.from({ length: N }, (_, i) =>
+            (i % 2 ? b : a).transaction((tx) => (i % 2 ? accB : acc).users.claimNamespace(tx, name, i % 3 ? 'user' : 'org', now0)),
+          ),
         );
         assert.equal(wins.filter(Boolean).length, 1);
       });
@@ -545,7 +682,11 @@ export function metadataSuite(backend: Backend): void {
         // The services themselves (what /v2 runs), one pair per instance, over one storage directory.
         const dir = mkdtempSync(path.join(tmpdir(), 'berth-race-'));
         const storage = new FilesystemDriver(dir, { directio: false });
-        const replica = (s: RegistryStore) => ({ store: s, blobs: new BlobService(storage, s), manifests: new ManifestService(storage, s, new ManifestCache(1 << 20)) });
+        const replica = (s: RegistryStore) => ({
+          store: s,
+          blobs: new BlobService(storage, s),
+          manifests: new ManifestService(storage, s, new ManifestCache(1 << 20)),
+        });
         const [r1, r2] = [replica(rs), replica(rsB)];
         const ROUNDS = 60;
         const wins = { put: 0, delete: 0 };
@@ -561,21 +702,30 @@ export function metadataSuite(backend: Backend): void {
                 await rs.linkBlob(tx, repoId, d, now0);
               }
             });
-            const manifest = Buffer.from(JSON.stringify({
-              schemaVersion: 2,
-              mediaType: 'application/vnd.oci.image.manifest.v1+json',
-              config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
-              layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 10 }],
-            }));
+            const manifest = Buffer.from(
+              JSON.stringify({
+                schemaVersion: 2,
+                mediaType: 'application/vnd.oci.image.manifest.v1+json',
+                config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 10 },
+                layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer, size: 10 }],
+              }),
+            );
             // Bytes stored already (a push that was retried), so the push's only I/O before its transaction is one stat.
             await storage.put(blobKey(parseDigest(digest(manifest))), manifest);
             // Alternate which replica pushes and which request starts first.
             const [pusher, deleter] = round % 2 ? [r1, r2] : [r2, r1];
-            const push = () => pusher.manifests.put(repo, { tag: 'latest' }, 'application/vnd.oci.image.manifest.v1+json', manifest).then(() => 'ok' as const, (err: unknown) => err);
+            const push = () =>
+              pusher.manifests.put(repo, { tag: 'latest' }, 'application/vnd.oci.image.manifest.v1+json', manifest).then(
+                () => 'ok' as const,
+                (err: unknown) => err,
+              );
             // The delete first waits for 0 to 3 stat calls too, so the two transactions meet in every order.
             const del = async () => {
               for (let i = 0; i < round % 4; i++) await storage.stat('blobs/none');
-              return deleter.blobs.delete(repo, parseDigest(layer)).then(() => 'ok' as const, (err: unknown) => err);
+              return deleter.blobs.delete(repo, parseDigest(layer)).then(
+                () => 'ok' as const,
+                (err: unknown) => err,
+              );
             };
             const [pushed, deleted] = round % 4 < 2 ? await Promise.all([push(), del()]) : (await Promise.all([del(), push()])).reverse();
             const where = `round ${round}: push ${pushed === 'ok' ? 'ok' : String(pushed)}, delete ${deleted === 'ok' ? 'ok' : String(deleted)}`;

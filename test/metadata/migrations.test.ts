@@ -24,12 +24,19 @@ const RECORDED = ['0001_registry_core', '0002_accounts', '0003_index', '0004_web
 const SNAPSHOT_THROUGH = '0006_upload_leases';
 
 describe('migration files', () => {
-  const files = readdirSync(dir).filter((f) => /^\d{4}-/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{4}-/.test(f))
+    .sort();
 
   it('one file per migration, numbered 0001, 0002, … without gaps, and nothing else in the folder but columns.ts and index.ts', () => {
-    assert.deepEqual(readdirSync(dir).filter((f) => !files.includes(f)).sort(), ['columns.ts', 'index.ts']);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((f) => !files.includes(f))
+        .sort(),
+      ['columns.ts', 'index.ts'],
+    );
     assert.ok(files.length >= RECORDED.length);
-    files.forEach((f, i) => assert.match(f, new RegExp(`^${String(i + 1).padStart(4, '0')}-[a-z0-9]+(-[a-z0-9]+)*\\.ts$`), f));
+    files.forEach((f, i) => void assert.match(f, new RegExp(`^${String(i + 1).padStart(4, '0')}-[a-z0-9]+(-[a-z0-9]+)*\\.ts$`), f));
   });
 
   it('each file exports one migration named after the file, and the index lists them in file order', async () => {
@@ -41,13 +48,19 @@ describe('migration files', () => {
       fromFiles.push(mod.migration);
     }
     assert.equal(migrations.length, fromFiles.length);
-    migrations.forEach((m, i) => assert.equal(m, fromFiles[i], `index entry ${i} is ${files[i]}`));
+    migrations.forEach((m, i) => void assert.equal(m, fromFiles[i], `index entry ${i} is ${files[i]}`));
     // Kysely runs migrations in name order: the list order must be that order.
-    assert.deepEqual(migrations.map((m) => m.name), migrations.map((m) => m.name).sort());
+    assert.deepEqual(
+      migrations.map((m) => m.name),
+      migrations.map((m) => m.name).sort(),
+    );
   });
 
   it('the names that existing databases recorded are unchanged', () => {
-    assert.deepEqual(migrations.slice(0, RECORDED.length).map((m) => m.name), RECORDED);
+    assert.deepEqual(
+      migrations.slice(0, RECORDED.length).map((m) => m.name),
+      RECORDED,
+    );
   });
 
   it('migration files import only Kysely and the shared columns module (no cycles)', () => {
@@ -56,7 +69,10 @@ describe('migration files', () => {
       for (const i of imports) assert.ok(i === 'kysely' || i === './columns.js', `${f} imports ${i}`);
     }
     const columns = [...readFileSync(path.join(dir, 'columns.ts'), 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
-    assert.deepEqual(columns.filter((i) => i !== 'kysely'), ['../schema.js']);
+    assert.deepEqual(
+      columns.filter((i) => i !== 'kysely'),
+      ['../schema.js'],
+    );
   });
 });
 

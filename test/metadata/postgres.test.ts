@@ -46,7 +46,11 @@ describe('postgres only', () => {
   });
 
   it('tables live in the schema of the URL and text compares bytewise (C collation)', async () => {
-    const r = await sql<{ c: string }>`select collation_name as c from information_schema.columns where table_schema = current_schema() and table_name = 'tags' and column_name = 'name'`.execute(meta.db);
+    const r = await sql<{
+      c: string;
+    }>`select collation_name as c from information_schema.columns where table_schema = current_schema() and table_name = 'tags' and column_name = 'name'`.execute(
+      meta.db,
+    );
     assert.deepEqual(r.rows, [{ c: 'C' }]);
   });
 
@@ -55,7 +59,11 @@ describe('postgres only', () => {
     await assert.rejects(
       meta.transaction(async (tx) => {
         await store.ensureRepository(tx, 'guard/one', 1);
-        await tx.insertInto('uploads').values({ id: 'x', repository_id: -1, created_at: 1, updated_at: 1 }).execute().catch(() => {});
+        await tx
+          .insertInto('uploads')
+          .values({ id: 'x', repository_id: -1, created_at: 1, updated_at: 1 })
+          .execute()
+          .catch(() => {});
         return 'ok';
       }),
       TransactionAbortedError,
@@ -82,7 +90,11 @@ describe('postgres only', () => {
           await gate;
         }
         await tx.insertInto('tag_history').values({ repository_id: id, name: 't', digest: null, at: runs }).execute();
-        await tx.updateTable('repositories').set({ created_at: 100 + runs }).where('id', '=', id).execute();
+        await tx
+          .updateTable('repositories')
+          .set({ created_at: 100 + runs })
+          .where('id', '=', id)
+          .execute();
       });
       await atGate; // T1 has read the tag
       await other.transaction(async (tx) => {
@@ -124,7 +136,19 @@ describe('postgres only', () => {
       // Random text does not compress: a new manifest row with 2 MB of annotations needs new pages.
       const push = (d: string) =>
         full!.transaction((tx) =>
-          store.putManifest(tx, repoId, { digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 1, annotations: { a: randomBytes(1 << 20).toString('hex') }, blobDigests: [], childDigests: [] }, 2),
+          store.putManifest(
+            tx,
+            repoId,
+            {
+              digest: d,
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              size: 1,
+              annotations: { a: randomBytes(1 << 20).toString('hex') },
+              blobDigests: [],
+              childDigests: [],
+            },
+            2,
+          ),
         );
       const d1 = `sha256:${'1'.repeat(64)}`;
       await assert.rejects(push(d1), (err: unknown) => {

@@ -25,7 +25,9 @@ after(async () => {
 });
 
 async function waiting(): Promise<number> {
-  const r = await sql<{ n: string }>`select count(*) as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'revocations' and not l.granted`.execute(meta.db);
+  const r = await sql<{
+    n: string;
+  }>`select count(*) as n from pg_locks l join pg_class c on c.oid = l.relation where c.relname = 'revocations' and not l.granted`.execute(meta.db);
   return Number(r.rows[0].n);
 }
 
@@ -62,7 +64,11 @@ describe('revocation ids become visible in order on PostgreSQL', () => {
     await first;
     await second;
     const rows = await store.after(start);
-    assert.deepEqual(rows.map((x) => x.key), ['first', 'second'], 'ids in commit order');
+    assert.deepEqual(
+      rows.map((x) => x.key),
+      ['first', 'second'],
+      'ids in commit order',
+    );
     await r.poll();
     assert.equal(r.subjectRevoked('first', start), true);
     assert.equal(r.subjectRevoked('second', rows[0].id), true, 'a token marked between the two is refused for the second');

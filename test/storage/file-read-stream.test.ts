@@ -32,7 +32,10 @@ function collector(chunks: Buffer[], delayMs = 0): Writable {
 }
 
 async function isClosed(fh: Awaited<ReturnType<typeof open>>): Promise<boolean> {
-  return fh.stat().then(() => false, (e: NodeJS.ErrnoException) => e.code === 'EBADF');
+  return fh.stat().then(
+    () => false,
+    (e: NodeJS.ErrnoException) => e.code === 'EBADF',
+  );
 }
 
 describe('FileReadStream', () => {

@@ -12,5 +12,8 @@ storageDriverSuite('filesystem', async () => new FilesystemDriver(root));
 it('filesystem driver leaves no temporary files behind after puts', async () => {
   const d = new FilesystemDriver(root);
   await d.put('blobs/sha256/aa/tmpcheck', Buffer.from('x'));
-  assert.deepEqual(readdirSync(join(root, 'blobs/sha256/aa')).filter((f) => f.includes('.tmp-')), []);
+  assert.deepEqual(
+    readdirSync(join(root, 'blobs/sha256/aa')).filter((f) => f.includes('.tmp-')),
+    [],
+  );
 });

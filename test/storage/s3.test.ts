@@ -159,7 +159,7 @@ describe('s3 driver: a blob over 5 GiB', () => {
       [16 * MiB - 1, 16 * MiB], // a part boundary
       [5 * GiB - 3 * BLOCK - 1, 5 * GiB + 3 * BLOCK + 1], // the single-copy limit
       [BIG - 2 * MiB - 17, BIG - 1], // the end
-    ].filter(([s, e]) => e < BIG);
+    ].filter(([_s, e]) => e < BIG);
     for (const [start, end] of ranges) {
       const got = await readAll(await a.read(key, { start, end }));
       assert.equal(got.length, end - start + 1, `length of ${start}-${end}`);
@@ -167,6 +167,8 @@ describe('s3 driver: a blob over 5 GiB', () => {
     }
     await a.delete(key);
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`# ${BIG} bytes: upload ${s(tUpload - t0)} (${((BIG / MiB) / ((tUpload - t0) / 1000)).toFixed(0)} MiB/s), commit ${s(tCommit - tUpload)}, ranges ${s(performance.now() - tCommit)}`);
+    console.log(
+      `# ${BIG} bytes: upload ${s(tUpload - t0)} (${(BIG / MiB / ((tUpload - t0) / 1000)).toFixed(0)} MiB/s), commit ${s(tCommit - tUpload)}, ranges ${s(performance.now() - tCommit)}`,
+    );
   });
 });

@@ -92,7 +92,16 @@ describe('web UI in Chromium', () => {
 
     const launching = chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
     });
 
     alice = await addUser(s, 'alice');
@@ -140,7 +149,11 @@ describe('web UI in Chromium', () => {
     await p.getByRole('heading', { name: 'Repository not found' }).waitFor();
     await p.goto(`${s.url}/ui/r/alice/secret/-/tags`);
     await p.getByRole('heading', { name: 'Repository not found' }).waitFor();
-    assert.deepEqual(errors.filter((e) => !/404|401/.test(e)), [], 'no script errors');
+    assert.deepEqual(
+      errors.filter((e) => !/404|401/.test(e)),
+      [],
+      'no script errors',
+    );
     await anon.close();
   });
 
@@ -205,7 +218,10 @@ describe('web UI in Chromium', () => {
     await row.getByText('linux/arm64/v8').waitFor();
     assert.match(await row.innerText(), /linux\/amd64/);
     assert.match(await row.innerText(), /\d+ (B|kB)/, 'a size');
-    assert.equal(await row.getByRole('button', { name: 'Copy pull command for 1.0' }).getAttribute('data-copy'), `docker pull ${new URL(s.url).host}/alice/web:1.0`);
+    assert.equal(
+      await row.getByRole('button', { name: 'Copy pull command for 1.0' }).getAttribute('data-copy'),
+      `docker pull ${new URL(s.url).host}/alice/web:1.0`,
+    );
     assert.equal(await row.getByRole('button', { name: /^Copy digest/ }).getAttribute('data-copy'), indexDigest);
     await shot(page, '05-tags');
 
@@ -258,10 +274,16 @@ describe('web UI in Chromium', () => {
     await pushImage(s, alice, 'alice/web', '1.1');
     await webhooksOf(s.app)!.worker()!.drain();
     const d = ok(await call(s, 'GET', `/webhooks/${hooks[0].id}/deliveries`, alice)).deliveries;
-    assert.deepEqual(d.map((x: { status: string }) => x.status), ['delivered']);
+    assert.deepEqual(
+      d.map((x: { status: string }) => x.status),
+      ['delivered'],
+    );
     assert.equal(received, 1, 'the push was delivered');
     await page.getByRole('button', { name: 'Deliveries' }).click();
-    await page.getByRole('cell', { name: /delivered/ }).first().waitFor();
+    await page
+      .getByRole('cell', { name: /delivered/ })
+      .first()
+      .waitFor();
     await shot(page, '08-settings-webhooks');
   });
 
@@ -281,7 +303,13 @@ describe('web UI in Chromium', () => {
   });
 
   it('renders the repository page on a phone without horizontal scrolling', async () => {
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, storageState: await context.storageState() });
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      storageState: await context.storageState(),
+    });
     const p = await phone.newPage();
     await p.goto(`${s.url}/ui/r/alice/web`);
     await p.locator('#page-title', { hasText: 'alice/web' }).waitFor();

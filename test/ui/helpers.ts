@@ -36,7 +36,14 @@ export interface Reply {
 }
 
 /** A call with the session cookie; `csrf` undefined = no X-Berth-CSRF header. */
-export async function withSession(s: TestServer, method: string, path: string, session: Signed | null, csrf: string | undefined, body?: unknown): Promise<Reply> {
+export async function withSession(
+  s: TestServer,
+  method: string,
+  path: string,
+  session: Signed | null,
+  csrf: string | undefined,
+  body?: unknown,
+): Promise<Reply> {
   const headers: Record<string, string> = {};
   if (session) headers.cookie = session.cookie;
   if (csrf !== undefined) headers['x-berth-csrf'] = csrf;
@@ -58,7 +65,10 @@ export async function sessionRow(s: TestServer, secret: string): Promise<Record<
 export async function sessionCount(s: TestServer): Promise<number> {
   const meta = await openMetadata(s.config);
   try {
-    const r = await meta.db.selectFrom('sessions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    const r = await meta.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   } finally {
     await meta.close();

@@ -45,7 +45,11 @@ describe('web UI sessions', () => {
     });
 
     it('refuses a sign-in without the CSRF header, a wrong password, and an access token as password', async () => {
-      const noHeader = await fetch(`${s.url}/ui/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: alice.user, password: alice.password }) });
+      const noHeader = await fetch(`${s.url}/ui/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: alice.user, password: alice.password }),
+      });
       assert.equal(noHeader.status, 403);
       assert.equal(noHeader.headers.get('set-cookie'), null);
 
@@ -191,7 +195,11 @@ describe('web UI sessions', () => {
         ['anonymous', null],
         ['bob', bobSession],
       ] as const) {
-        for (const path of ['/ui/api/tags?repository=alice/hidden', '/ui/api/manifest?repository=alice/hidden&reference=v1', '/ui/api/tags?repository=alice/missing']) {
+        for (const path of [
+          '/ui/api/tags?repository=alice/hidden',
+          '/ui/api/manifest?repository=alice/hidden&reference=v1',
+          '/ui/api/tags?repository=alice/missing',
+        ]) {
           const r = await withSession(s, 'GET', path, session, session?.csrf ?? 'anonymous');
           assert.equal(r.status, 404, `${who} ${path}`);
           assert.equal(r.body.errors[0].code, 'NOT_FOUND');

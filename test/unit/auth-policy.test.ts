@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseScope } from '../../src/auth/authorizer.js';
-import { canAdministerNamespace, mayAdministerRepository, repositoryActions, resourceMatches, type Principal, type RepositoryFacts } from '../../src/auth/policy.js';
+import {
+  canAdministerNamespace,
+  mayAdministerRepository,
+  repositoryActions,
+  resourceMatches,
+  type Principal,
+  type RepositoryFacts,
+} from '../../src/auth/policy.js';
 
 const user = (name: string, extra: Partial<Principal> = {}): Principal => ({ userId: 1, username: name, isAdmin: false, robotOrgId: null, ...extra });
 const facts = (name: string, extra: Partial<RepositoryFacts> = {}): RepositoryFacts => ({

@@ -254,7 +254,13 @@ describe('environment overrides', () => {
 
   it('select token auth with the registry:2 variables and reject mixing it with htpasswd', () => {
     const c = loadConfig({
-      env: { REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example/token', REGISTRY_AUTH_TOKEN_SERVICE: 'reg', REGISTRY_AUTH_TOKEN_ISSUER: 'iss', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/certs.pem' },
+      env: {
+        REGISTRY_AUTH: 'token',
+        REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example/token',
+        REGISTRY_AUTH_TOKEN_SERVICE: 'reg',
+        REGISTRY_AUTH_TOKEN_ISSUER: 'iss',
+        REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/certs.pem',
+      },
     });
     assert.equal(c.auth?.token?.realm, 'https://auth.example/token');
     assert.equal(c.auth?.token?.service, 'reg');
@@ -298,10 +304,7 @@ describe('environment overrides', () => {
   });
 
   it('name the variable that supplied a bad value', () => {
-    throwsConfig(
-      () => load(file, { REGISTRY_HTTP_ADDR: 'nope' }),
-      /^http\.addr: expected host:port.*\(from REGISTRY_HTTP_ADDR\)$/,
-    );
+    throwsConfig(() => load(file, { REGISTRY_HTTP_ADDR: 'nope' }), /^http\.addr: expected host:port.*\(from REGISTRY_HTTP_ADDR\)$/);
   });
 });
 

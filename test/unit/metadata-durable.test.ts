@@ -20,7 +20,10 @@ describe('durable transactions', () => {
         Array.from({ length: 40 }, (_, i) =>
           meta.transaction(
             async (tx) => {
-              await tx.insertInto('repositories').values({ name: `r/${i}`, created_at: now }).execute();
+              await tx
+                .insertInto('repositories')
+                .values({ name: `r/${i}`, created_at: now })
+                .execute();
             },
             { durable: i % 3 !== 0 },
           ),
@@ -29,10 +32,12 @@ describe('durable transactions', () => {
       const { rows } = await sql<{ n: number }>`select count(*) as n from repositories where name like 'r/%'`.execute(meta.db);
       assert.equal(Number(rows[0].n), 40);
       // A failed transaction rolls back and the next one still works.
-      await assert.rejects(meta.transaction(async (tx) => {
-        await tx.insertInto('repositories').values({ name: 'r/x', created_at: now }).execute();
-        throw new Error('boom');
-      }));
+      await assert.rejects(
+        meta.transaction(async (tx) => {
+          await tx.insertInto('repositories').values({ name: 'r/x', created_at: now }).execute();
+          throw new Error('boom');
+        }),
+      );
       assert.equal(await meta.db.selectFrom('repositories').select('id').where('name', '=', 'r/x').executeTakeFirst(), undefined);
     } finally {
       await meta.close();

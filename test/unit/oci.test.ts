@@ -51,7 +51,10 @@ describe('manifest parsing', () => {
   it('parses an OCI image manifest and lists its blobs', () => {
     const p = parseManifest(bytes(image), 'application/vnd.oci.image.manifest.v1+json');
     assert.equal(p.kind, 'image');
-    assert.deepEqual(p.blobs.map((b) => b.digest), [d('1'), d('2')]);
+    assert.deepEqual(
+      p.blobs.map((b) => b.digest),
+      [d('1'), d('2')],
+    );
     assert.equal(p.artifactType, 'application/vnd.oci.image.config.v1+json');
   });
   it('detects an OCI manifest without mediaType or Content-Type', () => {
@@ -68,7 +71,10 @@ describe('manifest parsing', () => {
     };
     const p = parseManifest(bytes(idx), 'application/vnd.oci.image.index.v1+json; charset=utf-8');
     assert.equal(p.kind, 'index');
-    assert.deepEqual(p.manifests.map((m) => m.digest), [d('3')]);
+    assert.deepEqual(
+      p.manifests.map((m) => m.digest),
+      [d('3')],
+    );
     assert.equal(p.subject?.digest, d('4'));
     assert.equal(p.artifactType, 'application/x.test');
   });
@@ -79,7 +85,10 @@ describe('manifest parsing', () => {
       config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: d('1'), size: 1 },
       layers: [{ mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: d('5'), size: 1, urls: ['https://x'] }],
     };
-    assert.deepEqual(parseManifest(bytes(docker), docker.mediaType).blobs.map((b) => b.digest), [d('1')]);
+    assert.deepEqual(
+      parseManifest(bytes(docker), docker.mediaType).blobs.map((b) => b.digest),
+      [d('1')],
+    );
   });
   it('rejects invalid documents', () => {
     const cases: [unknown, string | undefined][] = [
@@ -117,7 +126,10 @@ describe('ranges', () => {
     assert.deepEqual(parseRangeHeader('bytes=-10', 100), [{ start: 90, end: 99 }]);
     assert.deepEqual(parseRangeHeader('bytes=95-', 100), [{ start: 95, end: 99 }]);
     assert.deepEqual(parseRangeHeader('bytes=90-200', 100), [{ start: 90, end: 99 }]);
-    assert.deepEqual(parseRangeHeader('bytes=0-1, 5-6', 100), [{ start: 0, end: 1 }, { start: 5, end: 6 }]);
+    assert.deepEqual(parseRangeHeader('bytes=0-1, 5-6', 100), [
+      { start: 0, end: 1 },
+      { start: 5, end: 6 },
+    ]);
   });
   it('reports unsatisfiable and ignores malformed headers', () => {
     assert.equal(parseRangeHeader('bytes=100-', 100), 'unsatisfiable');

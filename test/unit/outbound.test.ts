@@ -82,7 +82,18 @@ describe('outbound address rule', () => {
   });
 
   it('allows public addresses and says so for garbage', () => {
-    for (const a of ['93.184.216.34', '8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '198.20.0.1', '223.255.255.255', '2606:4700::1111', '2001:4860:4860::8888', '[2606:4700::1111]']) {
+    for (const a of [
+      '93.184.216.34',
+      '8.8.8.8',
+      '1.1.1.1',
+      '172.32.0.1',
+      '100.128.0.1',
+      '198.20.0.1',
+      '223.255.255.255',
+      '2606:4700::1111',
+      '2001:4860:4860::8888',
+      '[2606:4700::1111]',
+    ]) {
       assert.equal(internalRange(a), null, a);
     }
     assert.equal(internalRange('localhost'), 'not an IP address');
@@ -132,7 +143,20 @@ describe('outbound address rule', () => {
   });
 
   it('validates allow-list entries', () => {
-    for (const ok of ['localhost', 'ci.internal', '*.corp.example', 'ci.internal:8080', '10.0.0.0/8', 'fd00::/8', '127.0.0.1', '127.0.0.1:80', '::1', '[::1]', '[::1]:443', 'host_name.lan']) {
+    for (const ok of [
+      'localhost',
+      'ci.internal',
+      '*.corp.example',
+      'ci.internal:8080',
+      '10.0.0.0/8',
+      'fd00::/8',
+      '127.0.0.1',
+      '127.0.0.1:80',
+      '::1',
+      '[::1]',
+      '[::1]:443',
+      'host_name.lan',
+    ]) {
       assert.equal(allowEntryError(ok), null, ok);
     }
     for (const bad of ['', '10.0.0.0/33', '10.0.0/8', 'fd00::/129', 'http://x', 'a b', 'x:0', 'x:70000', '[localhost]', '*', '10.0.0.0/8:80', '-x.lan']) {
@@ -149,7 +173,14 @@ describe('guarded connections (webhook POSTs)', () => {
   const sni: string[] = [];
   const received: string[] = [];
   const tlsServer = https.createServer(
-    { cert: readFileSync(cert.certificate), key: readFileSync(cert.key), SNICallback: (name, cb) => (sni.push(name), cb(null, undefined as never)) },
+    {
+      cert: readFileSync(cert.certificate),
+      key: readFileSync(cert.key),
+      SNICallback: (name, cb) => {
+        sni.push(name);
+        cb(null, undefined as never);
+      },
+    },
     (req, res) => {
       req.resume();
       req.on('end', () => res.end('ok'));
@@ -159,13 +190,19 @@ describe('guarded connections (webhook POSTs)', () => {
   const plain = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
-    req.on('end', () => (received.push(body), res.end('pong')));
+    req.on('end', () => {
+      received.push(body);
+      res.end('pong');
+    });
   });
   plain.on('connection', () => tcpConnections++);
   let tlsPort = 0;
   let plainPort = 0;
   const lookups: string[] = [];
-  const resolve: Resolver = async (host) => (lookups.push(host), systemResolver(host));
+  const resolve: Resolver = async (host) => {
+    lookups.push(host);
+    return systemResolver(host);
+  };
 
   before(async () => {
     await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
@@ -197,7 +234,12 @@ describe('guarded connections (webhook POSTs)', () => {
   it('refuses before connecting: no TCP connection reaches the server, over HTTP or HTTPS', async () => {
     const guard = { policy: new OutboundPolicy([]), resolve };
     const before = tcpConnections;
-    for (const url of [`https://localhost:${tlsPort}/`, `https://127.0.0.1:${tlsPort}/`, `http://localhost:${plainPort}/`, `http://[::ffff:127.0.0.1]:${plainPort}/`]) {
+    for (const url of [
+      `https://localhost:${tlsPort}/`,
+      `https://127.0.0.1:${tlsPort}/`,
+      `http://localhost:${plainPort}/`,
+      `http://[::ffff:127.0.0.1]:${plainPort}/`,
+    ]) {
       const r = await post(url, {}, 'ping', 2000, guard);
       assert.equal(r.statusCode, null, url);
       assert.equal(r.responseBody, null);

@@ -38,7 +38,12 @@ describe('revocations', () => {
 
   it('a repository covers that repository; a namespace every repository in it', async () => {
     const r = make();
-    await meta.transaction((tx) => r.record(tx, [{ kind: 'repository', key: 'acme/app' }, { kind: 'namespace', key: 'corp' }]));
+    await meta.transaction((tx) =>
+      r.record(tx, [
+        { kind: 'repository', key: 'acme/app' },
+        { kind: 'namespace', key: 'corp' },
+      ]),
+    );
     await r.poll();
     assert.equal(r.repositoryRevoked('acme/app', 0), true);
     assert.equal(r.repositoryRevoked('acme/app2', 0), false);
@@ -97,10 +102,17 @@ describe('revocations', () => {
     now += 100 * RETAIN;
     const rows = () => meta.db.selectFrom('revocations').select(['id', 'key']).orderBy('id').execute();
     await meta.transaction((tx) => r.record(tx, [{ kind: 'subject', key: 'b' }]));
-    assert.deepEqual((await rows()).map((x) => x.key), ['a', 'b'], 'the newest row when b was written stays');
+    assert.deepEqual(
+      (await rows()).map((x) => x.key),
+      ['a', 'b'],
+      'the newest row when b was written stays',
+    );
     now += 100 * RETAIN;
     await meta.transaction((tx) => r.record(tx, [{ kind: 'subject', key: 'c' }]));
-    assert.deepEqual((await rows()).map((x) => x.key), ['b', 'c']);
+    assert.deepEqual(
+      (await rows()).map((x) => x.key),
+      ['b', 'c'],
+    );
     assert.ok((await r.mark()) > newest, 'ids are never reused (AUTOINCREMENT)');
     await meta.transaction((tx) => tx.deleteFrom('revocations').execute());
     await meta.transaction((tx) => r.record(tx, [{ kind: 'subject', key: 'd' }]));

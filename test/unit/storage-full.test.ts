@@ -34,7 +34,14 @@ describe('what counts as full', () => {
       assert.equal(full.code, code);
       assert.equal(full.cause, e, 'the original error is kept for the log');
     }
-    for (const e of [err({ code: 'EACCES' }), err({ code: 'SQLITE_BUSY' }), err({ code: '40001' }), err({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }), null, 'ENOSPC']) {
+    for (const e of [
+      err({ code: 'EACCES' }),
+      err({ code: 'SQLITE_BUSY' }),
+      err({ code: '40001' }),
+      err({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+      null,
+      'ENOSPC',
+    ]) {
       assert.equal(storageFull(e, 'storage'), null, String(e));
     }
   });
@@ -66,7 +73,11 @@ describe('SQLite out of room', () => {
       await sql.raw(`pragma max_page_count = ${pages}`).execute(meta.db);
       const insert = (name: string) =>
         meta.transaction(async (tx) => {
-          await tx.insertInto('repositories').values({ name: 'full/first', created_at: 1 }).onConflict((oc) => oc.column('name').doNothing()).execute();
+          await tx
+            .insertInto('repositories')
+            .values({ name: 'full/first', created_at: 1 })
+            .onConflict((oc) => oc.column('name').doNothing())
+            .execute();
           await tx.insertInto('repositories').values({ name, created_at: 1 }).execute();
           await sql`insert into filler values (${'x'.repeat(200_000)})`.execute(tx);
         });
@@ -76,7 +87,11 @@ describe('SQLite out of room', () => {
         assert.equal(err.part, 'database');
         return true;
       });
-      assert.equal(await meta.db.selectFrom('repositories').select('id').where('name', 'in', ['full/first', 'full/big']).executeTakeFirst(), undefined, 'nothing of it was kept');
+      assert.equal(
+        await meta.db.selectFrom('repositories').select('id').where('name', 'in', ['full/first', 'full/big']).executeTakeFirst(),
+        undefined,
+        'nothing of it was kept',
+      );
       await sql.raw(`pragma max_page_count = 1000000`).execute(meta.db);
       await insert('full/big');
       assert.equal((await meta.db.selectFrom('repositories').select('name').where('name', 'in', ['full/first', 'full/big']).execute()).length, 2);
@@ -104,7 +119,10 @@ describe('S3 bucket without room', () => {
         storage: { s3: { bucket: 'b', region: 'us-east-1', regionendpoint: `http://127.0.0.1:${port}`, accesskey: 'a', secretkey: 's', forcepathstyle: true } },
       } as DeepPartial<BerthConfig>).storage.s3!;
       const driver = new S3Driver(config);
-      for (const a of [{ status: 403, code: 'QuotaExceeded' }, { status: 507, code: 'XMinioStorageFull' }]) {
+      for (const a of [
+        { status: 403, code: 'QuotaExceeded' },
+        { status: 507, code: 'XMinioStorageFull' },
+      ]) {
         answer = a;
         await assert.rejects(driver.put('blobs/sha256/aa/aa', Buffer.from('bytes')), (err: unknown) => {
           assert.ok(err instanceof StorageFullError, `${a.code}: got ${(err as Error)?.name} ${(err as Error)?.message}`);

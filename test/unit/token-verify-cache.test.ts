@@ -23,7 +23,12 @@ async function setup(revocations?: Revocations) {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }], ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer('berth').setAudience('reg').setSubject('alice').setIssuedAt(now).setNotBefore(now - 1).setExpirationTime(now + expInS)
+      .setIssuer('berth')
+      .setAudience('reg')
+      .setSubject('alice')
+      .setIssuedAt(now)
+      .setNotBefore(now - 1)
+      .setExpirationTime(now + expInS)
       .sign(privateKey);
   };
   return { verifier, sign, retire: () => (retired = true), lookups: () => lookups };
@@ -34,7 +39,10 @@ describe('token verification cache', () => {
     const { verifier, sign } = await setup();
     const token = await sign(300);
     const first = await verifier.verify(token);
-    assert.deepEqual({ ...first, access: [...first.access] }, { subject: 'alice', access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }], builtin: true, mark: 0 });
+    assert.deepEqual(
+      { ...first, access: [...first.access] },
+      { subject: 'alice', access: [{ type: 'repository', name: 'a/b', actions: ['pull'] }], builtin: true, mark: 0 },
+    );
     assert.equal(await verifier.verify(token), first, 'answered from the cache');
     assert.ok(Object.isFrozen(first) && Object.isFrozen(first.access) && Object.isFrozen(first.access[0].actions));
     // Same header and payload, another signature: never matches the cached string.

@@ -55,7 +55,13 @@ describe('notifications.endpoints', () => {
     const meta = await openSqlite(s.config.metadata.sqlite.path);
     try {
       const hooks = await new WebhookStore(meta.db).listAll('config');
-      assert.deepEqual(hooks.map((h) => [h.scope, h.active, h.format, h.secret]), [['ci', true, 'distribution', ''], ['off', false, 'distribution', '']]);
+      assert.deepEqual(
+        hooks.map((h) => [h.scope, h.active, h.format, h.secret]),
+        [
+          ['ci', true, 'distribution', ''],
+          ['off', false, 'distribution', ''],
+        ],
+      );
     } finally {
       await meta.close();
     }
@@ -73,7 +79,14 @@ describe('notifications.endpoints', () => {
     assert.deepEqual(env.notifications.webhooks.allow, ['ci.internal:8080', '10.0.0.0/8', '[::1]:9000']);
     const file = defaultConfig({ notifications: { webhooks: { allow: ['*.corp.example', 'fd00::/8'] } } } as never);
     assert.deepEqual(file.notifications.webhooks.allow, ['*.corp.example', 'fd00::/8']);
-    assert.throws(() => loadConfig({ env: { REGISTRY_NOTIFICATIONS_WEBHOOKS_ALLOW: 'ok.lan,10.0.0.0/33' } }), /notifications\.webhooks\.allow\.1: "10\.0\.0\.0\/33" is not a valid CIDR/);
-    assert.throws(() => defaultConfig({ notifications: { webhooks: { denyprivate: false } } } as never), /denyprivate/, 'the old switch is gone: internal addresses are always refused');
+    assert.throws(
+      () => loadConfig({ env: { REGISTRY_NOTIFICATIONS_WEBHOOKS_ALLOW: 'ok.lan,10.0.0.0/33' } }),
+      /notifications\.webhooks\.allow\.1: "10\.0\.0\.0\/33" is not a valid CIDR/,
+    );
+    assert.throws(
+      () => defaultConfig({ notifications: { webhooks: { denyprivate: false } } } as never),
+      /denyprivate/,
+      'the old switch is gone: internal addresses are always refused',
+    );
   });
 });

@@ -28,7 +28,7 @@ describe('webhook delivery', () => {
     for (const r of reqs) {
       assert.ok(verifySignature(hook.secret, r.headers['berth-signature'] as string, r.body), 'signature verifies');
       assert.ok(!verifySignature('whsec_wrong', r.headers['berth-signature'] as string, r.body), 'a wrong secret does not verify');
-      assert.ok(!verifySignature(hook.secret, r.headers['berth-signature'] as string, r.body + ' '), 'a changed body does not verify');
+      assert.ok(!verifySignature(hook.secret, r.headers['berth-signature'] as string, `${r.body} `), 'a changed body does not verify');
       assert.match(String(r.headers['berth-delivery']), /^[0-9a-f-]{36}$/);
       assert.equal(r.headers['content-type'], 'application/json');
       assert.match(String(r.headers['user-agent']), /^Berth-Webhooks\//);
@@ -52,10 +52,17 @@ describe('webhook delivery', () => {
 
   it('sends tag.delete and manifest.delete events in the distribution envelope', async () => {
     rx.requests.length = 0;
-    const hook = await ok(call(s, 'POST', '/repositories/alice/del/webhooks', ADMIN, { url: rx.url, events: ['tag.delete', 'manifest.delete'], format: 'distribution' }), 404, 'repository missing');
+    const hook = await ok(
+      call(s, 'POST', '/repositories/alice/del/webhooks', ADMIN, { url: rx.url, events: ['tag.delete', 'manifest.delete'], format: 'distribution' }),
+      404,
+      'repository missing',
+    );
     void hook;
     const { digest } = await pushImage(s, alice, 'alice/del', 'one', 1);
-    const h = await ok(call(s, 'POST', '/repositories/alice/del/webhooks', alice, { url: rx.url, events: ['tag.delete', 'manifest.delete'], format: 'distribution' }), 201);
+    const h = await ok(
+      call(s, 'POST', '/repositories/alice/del/webhooks', alice, { url: rx.url, events: ['tag.delete', 'manifest.delete'], format: 'distribution' }),
+      201,
+    );
     await pushImage(s, alice, 'alice/del', 'two', 1);
     await deleteRef(s, alice, 'alice/del', 'two');
     await deleteRef(s, alice, 'alice/del', digest);
@@ -105,7 +112,8 @@ describe('webhook delivery', () => {
     const hub = byType('application/json').json;
     assert.equal(typeof hub.push_data.pushed_at, 'number');
     assert.ok(Math.abs(hub.push_data.pushed_at - Date.now() / 1000) < 60);
-    for (const k of ['repo_name', 'namespace', 'name', 'repo_url', 'is_private', 'owner', 'status']) assert.ok(k in hub.repository, `dockerhub repository.${k}`);
+    for (const k of ['repo_name', 'namespace', 'name', 'repo_url', 'is_private', 'owner', 'status'])
+      assert.ok(k in hub.repository, `dockerhub repository.${k}`);
 
     const dist = byType('application/vnd.docker.distribution.events.v2+json').json;
     const e = dist.events[0];
@@ -157,7 +165,10 @@ describe('webhook delivery', () => {
     await pushImage(s, bob, 'bob/app', 'v1', 1);
     await settle(s.clock, s);
     assert.equal(rx.requests.length, 2, "bob's repository.create and push");
-    assert.ok(rx.requests.every((r) => r.json.repository.namespace === 'bob'), 'only bob/* events');
+    assert.ok(
+      rx.requests.every((r) => r.json.repository.namespace === 'bob'),
+      'only bob/* events',
+    );
     // The update API: deactivate, rotate the secret.
     const updated = await ok(call(s, 'PATCH', `/webhooks/${aliceHooks.id}`, alice, { active: false, rotateSecret: true, tagPattern: 'v*' }));
     assert.equal(updated.active, false);

@@ -9,6 +9,9 @@ import { TOKEN_AUTH, TokenClient } from '../helpers/token-client.js';
 import { webhooksOf } from '../../src/webhooks/index.js';
 import type { DeliveryWorker } from '../../src/webhooks/worker.js';
 import { readJsonReply } from '../helpers/json-reply.js';
+import { TestClock } from '../helpers/clock.js';
+
+export { TestClock };
 
 export const ADMIN = { user: 'admin', password: 'admin-password-1' };
 
@@ -79,19 +82,6 @@ export class Receiver {
  * it (settle), never while a test is not looking.
  */
 export const FAST = { interval: 50, backoff: 60_000, maxbackoff: 240_000, attempts: 5, timeout: 2000 };
-
-/** The worker's clock in the tests: wall time plus what the test advanced it by. */
-export class TestClock {
-  private offset = 0;
-  readonly now = (): number => Date.now() + this.offset;
-  /** Moves the clock forward to `at` (never back). */
-  advanceTo(at: number): void {
-    this.offset += Math.max(0, at - this.now());
-  }
-  advance(ms: number): void {
-    this.offset += ms;
-  }
-}
 
 /** A test server whose webhook worker runs on `clock`. */
 export interface HookServer extends TestServer {
@@ -185,7 +175,7 @@ export interface Reply {
 export async function call(s: TestServer | string, method: string, path: string, creds: Creds, body?: unknown): Promise<Reply> {
   const base = typeof s === 'string' ? s : s.url;
   const headers: Record<string, string> = {};
-  if (creds) headers.authorization = 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
+  if (creds) headers.authorization = `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
   return readJsonReply(res);
@@ -204,7 +194,13 @@ export async function addUser(s: TestServer, name: string): Promise<{ user: stri
 }
 
 /** Pushes `layers` blobs, a config and one manifest under `tag` (or by digest) as the user. */
-export async function pushImage(s: TestServer, creds: { user: string; password: string }, repo: string, tag?: string, layers = 3): Promise<{ digest: string; size: number }> {
+export async function pushImage(
+  s: TestServer,
+  creds: { user: string; password: string },
+  repo: string,
+  tag?: string,
+  layers = 3,
+): Promise<{ digest: string; size: number }> {
   const c = new TokenClient(s.url, creds);
   const config = await c.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') })));
   const ls = [];

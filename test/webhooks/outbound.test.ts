@@ -6,7 +6,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { removeDir, tempDir } from '../helpers/api-server.js';
 import { systemResolver, type Resolver } from '../../src/net/outbound-connect.js';
-import { ADMIN, type Behaviour, type HookServer, Receiver, type User, addUser, call, findDelivery, ok, pushImage, serverOptions, settle, startHooks } from './helpers.js';
+import {
+  ADMIN,
+  type Behaviour,
+  type HookServer,
+  Receiver,
+  type User,
+  addUser,
+  call,
+  findDelivery,
+  ok,
+  pushImage,
+  serverOptions,
+  settle,
+  startHooks,
+} from './helpers.js';
 
 const NO_ALLOW_LIST = { allow: [] };
 
@@ -98,7 +112,10 @@ describe('webhook destinations', () => {
     internal.requests.length = 0;
     const hooks: Record<string, number> = {};
     for (const host of ['localhost', ...Object.keys(names)]) {
-      const h = await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: `http://${host}:${internal.port}/hook`, events: ['push'], tagPattern: 'internal' }), 201);
+      const h = await ok(
+        call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: `http://${host}:${internal.port}/hook`, events: ['push'], tagPattern: 'internal' }),
+        201,
+      );
       hooks[host] = h.id;
     }
     await pushImage(s, alice, 'alice/app', 'internal', 1);
@@ -129,7 +146,10 @@ describe('webhook destinations', () => {
 
   it('refuses at connect time when a name rebinds from a public address to loopback', async () => {
     internal.requests.length = 0;
-    const h = await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: `http://rebind.example:${internal.port}/hook`, tagPattern: 'rebind' }), 201);
+    const h = await ok(
+      call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: `http://rebind.example:${internal.port}/hook`, tagPattern: 'rebind' }),
+      201,
+    );
     await pushImage(s, alice, 'alice/app', 'rebind', 1);
     await settle(s.clock, s);
     const d = await findDelivery(s, alice, h.id, (x) => x.status === 'dead', 'refused after rebinding');

@@ -47,6 +47,9 @@ describe('webhooks on PostgreSQL', () => {
     const log = await ok(call(a, 'GET', `/webhooks/${hook.id}/deliveries?n=100`, alice));
     assert.equal(log.deliveries.length, pushes);
     assert.ok(log.deliveries.every((d: any) => d.status === 'delivered'));
-    assert.equal(log.deliveries.reduce((n: number, d: any) => n + d.attempts, 0), pushes + 1);
+    assert.equal(
+      log.deliveries.reduce((n: number, d: any) => n + d.attempts, 0),
+      pushes + 1,
+    );
   });
 });

@@ -46,7 +46,15 @@ describe('webhook reliability', () => {
     const d = await findDelivery(s, alice, hook.id, (x) => x.status === 'delivered', 'delivered');
     assert.equal(d.attempts, 4);
     const detail = await ok(call(s, 'GET', `/webhooks/${hook.id}/deliveries/${d.id}`, alice));
-    assert.deepEqual(detail.attempts.map((a: any) => [a.statusCode, a.ok]), [[503, false], [503, false], [503, false], [200, true]]);
+    assert.deepEqual(
+      detail.attempts.map((a: any) => [a.statusCode, a.ok]),
+      [
+        [503, false],
+        [503, false],
+        [503, false],
+        [200, true],
+      ],
+    );
     // Backoff on the worker's clock: attempt n waits between half and all of backoff·2^(n-1).
     const gaps = detail.attempts.slice(1).map((a: any, i: number) => a.at - detail.attempts[i].at);
     gaps.forEach((g: number, i: number) => {
@@ -91,7 +99,10 @@ describe('webhook reliability', () => {
     const done = await findDelivery(s, alice, hook.id, (x) => x.id === dead.id && x.status === 'delivered', 'delivered after redeliver');
     assert.equal(done.uuid, dead.uuid, 'same Berth-Delivery id');
     const detail = await ok(call(s, 'GET', `/webhooks/${hook.id}/deliveries/${dead.id}`, alice));
-    assert.deepEqual(detail.attempts.map((a: any) => a.ok), [false, false, false, true]);
+    assert.deepEqual(
+      detail.attempts.map((a: any) => a.ok),
+      [false, false, false, true],
+    );
     // Redelivering a delivered one sends it again too.
     await ok(call(s, 'POST', `/webhooks/${hook.id}/deliveries/${dead.id}/redeliver`, alice), 202);
     await settle(s.clock, s);
@@ -109,7 +120,10 @@ describe('webhook reliability', () => {
     const hook = await ok(call(s, 'POST', '/repositories/alice/app/webhooks', alice, { url: rx.url }), 201);
     await pushImage(s, alice, 'alice/app', 'v1', 2);
     const pending = await ok(call(s, 'GET', `/webhooks/${hook.id}/deliveries`, alice));
-    assert.deepEqual(pending.deliveries.map((d: any) => d.status), ['pending']);
+    assert.deepEqual(
+      pending.deliveries.map((d: any) => d.status),
+      ['pending'],
+    );
     await s.close();
     assert.equal(rx.requests.length, 0);
 
@@ -134,7 +148,11 @@ describe('webhook reliability', () => {
     const clock = new TestClock();
     const claimedUntil = clock.now() + 600_000;
     const meta = await openSqlite(s1.config.metadata.sqlite.path);
-    await meta.db.updateTable('webhook_deliveries').set({ claimed_until: claimedUntil, claim_token: 'crashed-worker' }).where('webhook_id', '=', hook.id).execute();
+    await meta.db
+      .updateTable('webhook_deliveries')
+      .set({ claimed_until: claimedUntil, claim_token: 'crashed-worker' })
+      .where('webhook_id', '=', hook.id)
+      .execute();
     await meta.close();
 
     const s = await server(dir, {}, clock);

@@ -42,7 +42,10 @@ describe('repository delete', () => {
     const meta = await openMetadata(s.config);
     try {
       const review = await meta.db.selectFrom('gc_blob_review').select('digest').execute();
-      assert.ok(review.some((r) => r.digest === pushed.digest), 'the manifest bytes are queued for garbage collection');
+      assert.ok(
+        review.some((r) => r.digest === pushed.digest),
+        'the manifest bytes are queued for garbage collection',
+      );
     } finally {
       await meta.close();
     }

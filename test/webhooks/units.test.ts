@@ -33,11 +33,26 @@ describe('webhook units', () => {
   });
 
   it('backs off exponentially with jitter, capped', () => {
-    assert.equal(backoffDelay(1, 1000, 60_000, () => 0), 500);
-    assert.equal(backoffDelay(1, 1000, 60_000, () => 1), 1000);
-    assert.equal(backoffDelay(4, 1000, 60_000, () => 1), 8000);
-    assert.equal(backoffDelay(30, 1000, 60_000, () => 1), 60_000);
-    assert.equal(backoffDelay(99, 1000, 60_000, () => 0), 30_000);
+    assert.equal(
+      backoffDelay(1, 1000, 60_000, () => 0),
+      500,
+    );
+    assert.equal(
+      backoffDelay(1, 1000, 60_000, () => 1),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(4, 1000, 60_000, () => 1),
+      8000,
+    );
+    assert.equal(
+      backoffDelay(30, 1000, 60_000, () => 1),
+      60_000,
+    );
+    assert.equal(
+      backoffDelay(99, 1000, 60_000, () => 0),
+      30_000,
+    );
   });
 });
 
@@ -45,13 +60,16 @@ describe('the verification snippet of docs/webhooks.md', () => {
   it('verifies what Berth signs', async () => {
     const { readFileSync } = await import('node:fs');
     const doc = readFileSync(new URL('../../docs/webhooks.md', import.meta.url), 'utf8');
-    const code = /```js\n([\s\S]*?)```/.exec(doc)![1].replace(/^import .*$/m, '').replace('export function', 'function');
+    const code = /```js\n([\s\S]*?)```/
+      .exec(doc)![1]
+      .replace(/^import .*$/m, '')
+      .replace('export function', 'function');
     const { createHmac, timingSafeEqual } = await import('node:crypto');
     const verifyBerth = new Function('createHmac', 'timingSafeEqual', `${code}; return verifyBerth;`)(createHmac, timingSafeEqual);
     const body = '{"push_data":{"tag":"v1"}}';
     const header = signatureHeader('whsec_doc', Math.floor(Date.now() / 1000), body);
     assert.equal(verifyBerth('whsec_doc', header, body), true);
     assert.equal(verifyBerth('whsec_other', header, body), false);
-    assert.equal(verifyBerth('whsec_doc', header, body + 'x'), false);
+    assert.equal(verifyBerth('whsec_doc', header, `${body}x`), false);
   });
 });

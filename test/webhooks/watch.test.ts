@@ -30,7 +30,10 @@ describe('watching', () => {
     // The repository routes still answer for the repository itself.
     assert.equal((await ok(call(s, 'GET', '/repositories/alice/pub', bob))).name, 'alice/pub');
     const list = await ok(call(s, 'GET', '/user/watching', carol));
-    assert.deepEqual(list.watching.map((x: any) => x.repository), ['alice/priv', 'alice/pub']);
+    assert.deepEqual(
+      list.watching.map((x: any) => x.repository),
+      ['alice/priv', 'alice/pub'],
+    );
   });
 
   it('lists new tags of watched repositories and hides those the caller may no longer see', async () => {
@@ -38,19 +41,31 @@ describe('watching', () => {
     await pushImage(s, alice, 'alice/priv', 'v1', 1);
     await pushImage(s, alice, 'alice/priv', undefined, 1); // no tag: not a notification
     const bobs = await ok(call(s, 'GET', '/user/notifications', bob));
-    assert.deepEqual(bobs.notifications.map((n: any) => `${n.repository}:${n.tag}`), ['alice/pub:v1']);
+    assert.deepEqual(
+      bobs.notifications.map((n: any) => `${n.repository}:${n.tag}`),
+      ['alice/pub:v1'],
+    );
     assert.equal(bobs.notifications[0].pusher, 'alice');
     assert.equal(bobs.unread, 1);
     const carols = await ok(call(s, 'GET', '/user/notifications', carol));
-    assert.deepEqual(carols.notifications.map((n: any) => `${n.repository}:${n.tag}`), ['alice/priv:v1', 'alice/pub:v1']);
+    assert.deepEqual(
+      carols.notifications.map((n: any) => `${n.repository}:${n.tag}`),
+      ['alice/priv:v1', 'alice/pub:v1'],
+    );
     // Seen: nothing unread until the next push.
     await ok(call(s, 'POST', '/user/notifications/seen', carol), 204);
     assert.equal((await ok(call(s, 'GET', '/user/notifications', carol))).unread, 0);
     // Carol loses access: alice/priv disappears from her list at once.
     await ok(call(s, 'DELETE', '/repositories/alice/priv/collaborators/carol', alice), 204);
     const after = await ok(call(s, 'GET', '/user/notifications', carol));
-    assert.deepEqual(after.notifications.map((n: any) => n.repository), ['alice/pub']);
-    assert.deepEqual((await ok(call(s, 'GET', '/user/watching', carol))).watching.map((x: any) => x.repository), ['alice/pub']);
+    assert.deepEqual(
+      after.notifications.map((n: any) => n.repository),
+      ['alice/pub'],
+    );
+    assert.deepEqual(
+      (await ok(call(s, 'GET', '/user/watching', carol))).watching.map((x: any) => x.repository),
+      ['alice/pub'],
+    );
     // Unwatching works even without access any more; then nothing more is listed.
     await ok(call(s, 'DELETE', '/repositories/alice/priv/watch', carol), 204);
     await ok(call(s, 'DELETE', '/repositories/alice/pub/watch', bob), 204);
@@ -62,17 +77,26 @@ describe('watching', () => {
     const erin = await addUser(s, 'erin');
     await ok(call(s, 'PUT', '/repositories/alice/pub/star', erin));
     const list = await ok(call(s, 'GET', '/user/watching', erin));
-    assert.deepEqual(list.watching.map((x: any) => [x.repository, x.source]), [['alice/pub', 'star']]);
+    assert.deepEqual(
+      list.watching.map((x: any) => [x.repository, x.source]),
+      [['alice/pub', 'star']],
+    );
     await pushImage(s, alice, 'alice/pub', 'starred', 1);
     const notes = await ok(call(s, 'GET', '/user/notifications', erin));
-    assert.ok(notes.notifications.some((n: any) => n.repository === 'alice/pub' && n.tag === 'starred'), 'a starrer hears of new tags');
+    assert.ok(
+      notes.notifications.some((n: any) => n.repository === 'alice/pub' && n.tag === 'starred'),
+      'a starrer hears of new tags',
+    );
     await ok(call(s, 'DELETE', '/repositories/alice/pub/star', erin));
     assert.deepEqual((await ok(call(s, 'GET', '/user/watching', erin))).watching, []);
     // An explicit watch survives starring and unstarring.
     await ok(call(s, 'PUT', '/repositories/alice/pub/watch', erin));
     await ok(call(s, 'PUT', '/repositories/alice/pub/star', erin));
     await ok(call(s, 'DELETE', '/repositories/alice/pub/star', erin));
-    assert.deepEqual((await ok(call(s, 'GET', '/user/watching', erin))).watching.map((x: any) => x.source), ['watch']);
+    assert.deepEqual(
+      (await ok(call(s, 'GET', '/user/watching', erin))).watching.map((x: any) => x.source),
+      ['watch'],
+    );
   });
 
   it('personal webhooks fire for watched repositories the owner may see', async () => {

@@ -19,11 +19,21 @@ export class AuditLog {
   async record(tx: Tx, e: AuditEntry, now: number): Promise<void> {
     await tx
       .insertInto('audit_log')
-      .values({ at: now, actor: e.actor, action: e.action, target: e.target ?? null, address: e.address ?? null, detail: e.detail ? JSON.stringify(e.detail) : null })
+      .values({
+        at: now,
+        actor: e.actor,
+        action: e.action,
+        target: e.target ?? null,
+        address: e.address ?? null,
+        detail: e.detail ? JSON.stringify(e.detail) : null,
+      })
       .execute();
   }
 
-  async list(limit: number, beforeId?: number): Promise<{ id: number; at: number; actor: string | null; action: string; target: string | null; address: string | null; detail: unknown }[]> {
+  async list(
+    limit: number,
+    beforeId?: number,
+  ): Promise<{ id: number; at: number; actor: string | null; action: string; target: string | null; address: string | null; detail: unknown }[]> {
     let q = this.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit);
     if (beforeId !== undefined) q = q.where('id', '<', beforeId);
     return (await q.execute()).map((r) => ({

@@ -1,6 +1,8 @@
 // SQL for credentials: personal access tokens and robot secrets (only a SHA-256 of the
 // secret is kept) and the refresh tokens that logins produce.
+import type { Selectable } from 'kysely';
 import type { MetadataDb, Db, Tx } from '../database.js';
+import type { AccessTokensTable } from '../schema.js';
 
 export interface AccessTokenRow {
   id: number;
@@ -14,7 +16,7 @@ export interface AccessTokenRow {
   revokedAt: number | null;
 }
 
-function toToken(r: any): AccessTokenRow {
+function toToken(r: Selectable<AccessTokensTable>): AccessTokenRow {
   return {
     id: Number(r.id),
     userId: Number(r.user_id),
@@ -42,7 +44,15 @@ export class CredentialStore {
   ): Promise<number> {
     const row = await tx
       .insertInto('access_tokens')
-      .values({ user_id: t.userId, name: t.name, token_hash: t.tokenHash, scopes: t.scopes.join(','), resource: t.resource, expires_at: t.expiresAt, created_at: now })
+      .values({
+        user_id: t.userId,
+        name: t.name,
+        token_hash: t.tokenHash,
+        scopes: t.scopes.join(','),
+        resource: t.resource,
+        expires_at: t.expiresAt,
+        created_at: now,
+      })
       .returning('id')
       .executeTakeFirstOrThrow();
     return Number(row.id);
@@ -78,14 +88,20 @@ export class CredentialStore {
     await tx.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
   }
 
-  async createRefreshToken(tx: Tx, r: { tokenHash: string; userId: number; accessTokenId: number | null; clientId: string; expiresAt: number }, now: number): Promise<void> {
+  async createRefreshToken(
+    tx: Tx,
+    r: { tokenHash: string; userId: number; accessTokenId: number | null; clientId: string; expiresAt: number },
+    now: number,
+  ): Promise<void> {
     await tx
       .insertInto('refresh_tokens')
       .values({ token_hash: r.tokenHash, user_id: r.userId, access_token_id: r.accessTokenId, client_id: r.clientId, created_at: now, expires_at: r.expiresAt })
       .execute();
   }
 
-  async refreshToken(hash: string): Promise<{ userId: number; accessTokenId: number | null; clientId: string; createdAt: number; expiresAt: number; revokedAt: number | null } | null> {
+  async refreshToken(
+    hash: string,
+  ): Promise<{ userId: number; accessTokenId: number | null; clientId: string; createdAt: number; expiresAt: number; revokedAt: number | null } | null> {
     const r = await this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
     if (!r) return null;
     return {

@@ -55,7 +55,11 @@ export class OrgStore {
   }
 
   async removeMember(tx: Tx, orgId: number, userId: number): Promise<boolean> {
-    await tx.deleteFrom('team_members').where('user_id', '=', userId).where('team_id', 'in', tx.selectFrom('teams').select('id').where('org_id', '=', orgId)).execute();
+    await tx
+      .deleteFrom('team_members')
+      .where('user_id', '=', userId)
+      .where('team_id', 'in', tx.selectFrom('teams').select('id').where('org_id', '=', orgId))
+      .execute();
     const res = await tx.deleteFrom('org_members').where('org_id', '=', orgId).where('user_id', '=', userId).executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
   }
@@ -82,7 +86,12 @@ export class OrgStore {
   }
 
   async ownerCount(orgId: number, tx: Tx = this.db): Promise<number> {
-    const r = await tx.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', orgId).where('role', '=', 'owner').executeTakeFirst();
+    const r = await tx
+      .selectFrom('org_members')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('org_id', '=', orgId)
+      .where('role', '=', 'owner')
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 
@@ -97,7 +106,12 @@ export class OrgStore {
       .execute();
     const out: string[] = [];
     for (const r of rows) {
-      const owners = await tx.selectFrom('org_members').select((eb) => eb.fn.countAll().as('n')).where('org_id', '=', r.id).where('role', '=', 'owner').executeTakeFirst();
+      const owners = await tx
+        .selectFrom('org_members')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('org_id', '=', r.id)
+        .where('role', '=', 'owner')
+        .executeTakeFirst();
       if (Number(owners?.n ?? 0) <= 1) out.push(r.name);
     }
     return out;
@@ -135,7 +149,11 @@ export class OrgStore {
   }
 
   async addTeamMember(tx: Tx, teamId: number, userId: number): Promise<void> {
-    await tx.insertInto('team_members').values({ team_id: teamId, user_id: userId }).onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing()).execute();
+    await tx
+      .insertInto('team_members')
+      .values({ team_id: teamId, user_id: userId })
+      .onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing())
+      .execute();
   }
 
   async removeTeamMember(tx: Tx, teamId: number, userId: number): Promise<boolean> {

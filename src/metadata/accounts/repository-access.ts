@@ -29,7 +29,12 @@ export class RepositoryAccessStore {
   }
 
   async collaborator(repositoryId: number, userId: number, tx: Tx = this.db): Promise<Permission | null> {
-    const r = await tx.selectFrom('collaborators').select('permission').where('repository_id', '=', repositoryId).where('user_id', '=', userId).executeTakeFirst();
+    const r = await tx
+      .selectFrom('collaborators')
+      .select('permission')
+      .where('repository_id', '=', repositoryId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
     return r ? r.permission : null;
   }
 
@@ -61,7 +66,12 @@ export class RepositoryAccessStore {
    * public ones, those of namespaces the caller belongs to, and those it collaborates on.
    * `userId` null = anonymous; `all` = an administrator.
    */
-  async visibleRepositories(who: { userId: number | null; all: boolean; username?: string }, limit: number, last?: string, prefix?: string): Promise<RepositoryRow[]> {
+  async visibleRepositories(
+    who: { userId: number | null; all: boolean; username?: string },
+    limit: number,
+    last?: string,
+    prefix?: string,
+  ): Promise<RepositoryRow[]> {
     let q = this.db
       .selectFrom('repositories as r')
       .select(['r.id', 'r.name', 'r.namespace', 'r.visibility'])

@@ -30,14 +30,24 @@ export class RevocationStore {
     await tx
       .deleteFrom('revocations')
       .where('at', '<', now - keepMs)
-      .where('id', '<', tx.selectFrom('revocations').select((eb) => eb.fn.max('id').as('m')))
+      .where(
+        'id',
+        '<',
+        tx.selectFrom('revocations').select((eb) => eb.fn.max('id').as('m')),
+      )
       .execute();
-    await tx.insertInto('revocations').values(rows.map((r) => ({ kind: r.kind, key: r.key, at: now }))).execute();
+    await tx
+      .insertInto('revocations')
+      .values(rows.map((r) => ({ kind: r.kind, key: r.key, at: now })))
+      .execute();
   }
 
   /** The highest id committed (0 for none). */
   async mark(): Promise<number> {
-    const r = await this.meta.db.selectFrom('revocations').select((eb) => eb.fn.max('id').as('m')).executeTakeFirst();
+    const r = await this.meta.db
+      .selectFrom('revocations')
+      .select((eb) => eb.fn.max('id').as('m'))
+      .executeTakeFirst();
     return Number(r?.m ?? 0);
   }
 
@@ -49,7 +59,11 @@ export class RevocationStore {
 
   /** The first id of the rows written since `at` (for a process starting up); the next id when there are none. */
   async firstSince(at: number): Promise<number> {
-    const r = await this.meta.db.selectFrom('revocations').select((eb) => eb.fn.min('id').as('m')).where('at', '>=', at).executeTakeFirst();
+    const r = await this.meta.db
+      .selectFrom('revocations')
+      .select((eb) => eb.fn.min('id').as('m'))
+      .where('at', '>=', at)
+      .executeTakeFirst();
     return r?.m == null ? (await this.mark()) + 1 : Number(r.m);
   }
 }

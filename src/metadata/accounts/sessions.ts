@@ -25,7 +25,7 @@ export class SessionStore {
   constructor(private readonly meta: MetadataDb) {}
 
   /** A new session for `userId`; returns the cookie secret (never stored) and the CSRF token. */
-  async create(userId: number, info: { address: string | null; userAgent: string | null }, now = Date.now()): Promise<{ secret: string; csrf: string }> {
+  async create(userId: number, info: { address: string | null; userAgent: string | null }, now: number): Promise<{ secret: string; csrf: string }> {
     const secret = randomBytes(32).toString('base64url');
     const csrf = randomBytes(24).toString('base64url');
     await this.meta.transaction(async (tx) => {
@@ -49,15 +49,22 @@ export class SessionStore {
   }
 
   /** The live session the cookie secret names, or null (missing, expired or idle too long). */
-  async find(secret: string, now = Date.now(), tx: Tx = this.meta.db): Promise<SessionRow | null> {
+  async find(secret: string, now: number, tx: Tx = this.meta.db): Promise<SessionRow | null> {
     const r = await tx.selectFrom('sessions').selectAll().where('id', '=', sha256(secret)).executeTakeFirst();
     if (!r) return null;
-    const row: SessionRow = { id: r.id, userId: Number(r.user_id), csrf: r.csrf, createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at), expiresAt: Number(r.expires_at) };
+    const row: SessionRow = {
+      id: r.id,
+      userId: Number(r.user_id),
+      csrf: r.csrf,
+      createdAt: Number(r.created_at),
+      lastSeenAt: Number(r.last_seen_at),
+      expiresAt: Number(r.expires_at),
+    };
     if (row.expiresAt <= now || row.lastSeenAt + SESSION_IDLE_MS <= now) return null;
     return row;
   }
 
-  async touch(row: SessionRow, now = Date.now()): Promise<void> {
+  async touch(row: SessionRow, now: number): Promise<void> {
     if (now - row.lastSeenAt < TOUCH_EVERY_MS) return;
     await this.meta.transaction((tx) => tx.updateTable('sessions').set({ last_seen_at: now }).where('id', '=', row.id).execute(), { durable: false });
   }

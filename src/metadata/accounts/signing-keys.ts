@@ -19,7 +19,14 @@ export class SigningKeyStore {
 
   async signingKeys(): Promise<SigningKeyRow[]> {
     const rows = await this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').execute();
-    return rows.map((r) => ({ kid: r.kid, alg: r.alg, privatePem: r.private_pem, publicJwk: r.public_jwk, createdAt: Number(r.created_at), retiredAt: r.retired_at === null ? null : Number(r.retired_at) }));
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: r.alg,
+      privatePem: r.private_pem,
+      publicJwk: r.public_jwk,
+      createdAt: Number(r.created_at),
+      retiredAt: r.retired_at === null ? null : Number(r.retired_at),
+    }));
   }
 
   /** Replaces how a key's private half is stored (plain PEM → sealed). */

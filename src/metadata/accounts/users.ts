@@ -1,6 +1,8 @@
 // SQL for users and the name space they share with organisations (a name is owned by one
 // of them). Robots are users that belong to an organisation.
+import type { Selectable } from 'kysely';
 import type { MetadataDb, Db, Tx } from '../database.js';
+import type { UsersTable } from '../schema.js';
 
 export interface UserRow {
   id: number;
@@ -16,7 +18,7 @@ export interface UserRow {
 
 const userColumns = ['id', 'username', 'password_hash', 'email', 'is_admin', 'robot_org_id', 'disabled', 'created_at', 'password_changed_at'] as const;
 
-function toUser(r: any): UserRow {
+function toUser(r: Pick<Selectable<UsersTable>, (typeof userColumns)[number]>): UserRow {
   return {
     id: Number(r.id),
     username: r.username,
@@ -100,7 +102,12 @@ export class UserStore {
   }
 
   async countAdmins(tx: Tx = this.db): Promise<number> {
-    const r = await tx.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).where('is_admin', '=', 1).where('disabled', '=', 0).executeTakeFirst();
+    const r = await tx
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('is_admin', '=', 1)
+      .where('disabled', '=', 0)
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 

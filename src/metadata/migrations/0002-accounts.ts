@@ -7,10 +7,20 @@ export const migration: BerthMigration = {
   name: '0002_accounts',
   async up(db, { id, textC }) {
     // Repositories belong to a namespace (the first path component) and are private unless made public.
-    await db.schema.alterTable('repositories').addColumn('namespace', textC, (c) => c.notNull().defaultTo('')).execute();
-    await db.schema.alterTable('repositories').addColumn('visibility', textC, (c) => c.notNull().defaultTo('private')).execute();
+    await db.schema
+      .alterTable('repositories')
+      .addColumn('namespace', textC, (c) => c.notNull().defaultTo(''))
+      .execute();
+    await db.schema
+      .alterTable('repositories')
+      .addColumn('visibility', textC, (c) => c.notNull().defaultTo('private'))
+      .execute();
     for (const r of await db.selectFrom('repositories').select(['id', 'name']).execute()) {
-      await db.updateTable('repositories').set({ namespace: String(r.name).split('/')[0] }).where('id', '=', r.id).execute();
+      await db
+        .updateTable('repositories')
+        .set({ namespace: String(r.name).split('/')[0] })
+        .where('id', '=', r.id)
+        .execute();
     }
     await db.schema.createIndex('repositories_namespace').on('repositories').columns(['namespace', 'name']).execute();
 

@@ -34,5 +34,6 @@ export function columns(dialect: Dialect): Columns {
  */
 export interface BerthMigration {
   readonly name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: migrations see the schema as it was then, not today's Database type (Kysely's advice)
   up(db: Kysely<any>, columns: Columns): Promise<void>;
 }

@@ -10,7 +10,7 @@ export function SignInPage({ next }: { next: string | null }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
-  const target = next && next.startsWith('/ui/') && !next.startsWith('/ui/sign-in') ? next : '/ui/';
+  const target = next?.startsWith('/ui/') && !next.startsWith('/ui/sign-in') ? next : '/ui/';
   if (user) {
     return (
       <div class="container narrow card">
@@ -44,11 +44,29 @@ export function SignInPage({ next }: { next: string | null }) {
         >
           <div class="field">
             <label for="username">Username</label>
-            <input id="username" name="username" type="text" autoComplete="username" autoCapitalize="none" spellcheck={false} required value={username} onInput={(e) => setUsername(e.currentTarget.value)} />
+            <input
+              id="username"
+              name="username"
+              type="text"
+              autoComplete="username"
+              autoCapitalize="none"
+              spellcheck={false}
+              required
+              value={username}
+              onInput={(e) => setUsername(e.currentTarget.value)}
+            />
           </div>
           <div class="field">
             <label for="password">Password</label>
-            <input id="password" name="password" type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            <input
+              id="password"
+              name="password"
+              type="password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+            />
           </div>
           <Alert>{error}</Alert>
           <button type="submit" class="primary" style={{ width: '100%' }} disabled={busy}>
@@ -86,7 +104,8 @@ export function TokensPage() {
     <>
       <PageTitle title="Access tokens" />
       <p class="muted">
-        Use a token instead of your password with <code>docker login -u {user.name}</code> or as a Bearer token on the API. Each is limited to the actions, repositories and time you choose.
+        Use a token instead of your password with <code>docker login -u {user.name}</code> or as a Bearer token on the API. Each is limited to the actions,
+        repositories and time you choose.
       </p>
       <div class="grid two">
         <section class="card" aria-labelledby="tokens-h">
@@ -103,7 +122,8 @@ export function TokensPage() {
                 return (
                   <tr key={t.id}>
                     <td data-label="Name">
-                      <strong>{t.name}</strong> {t.revokedAt ? <span class="badge private">revoked</span> : dead ? <span class="badge private">expired</span> : null}
+                      <strong>{t.name}</strong>{' '}
+                      {t.revokedAt ? <span class="badge private">revoked</span> : dead ? <span class="badge private">expired</span> : null}
                     </td>
                     <td data-label="Scopes">{t.scopes.join(', ')}</td>
                     <td data-label="Resource" class="mono small">
@@ -120,7 +140,11 @@ export function TokensPage() {
                           class="small danger"
                           disabled={act.busy}
                           onClick={async () => {
-                            if (confirm(`Revoke the token "${t.name}"? Clients using it stop working.`) && (await act.run(() => api.del(`/user/tokens/${t.id}`)))) list.reload();
+                            if (
+                              confirm(`Revoke the token "${t.name}"? Clients using it stop working.`) &&
+                              (await act.run(() => api.del(`/user/tokens/${t.id}`)))
+                            )
+                              list.reload();
                           }}
                         >
                           Revoke <span class="sr-only">{t.name}</span>
@@ -149,7 +173,7 @@ export function TokensPage() {
               e.preventDefault();
               setCreated(null);
               await act.run(async () => {
-                const r = await api.post('/user/tokens', {
+                const r = await api.post<{ name: string; secret: string }>('/user/tokens', {
                   name: form.name.trim(),
                   scopes: form.scopes,
                   resource: form.resource.trim() || null,
@@ -163,7 +187,15 @@ export function TokensPage() {
           >
             <div class="field">
               <label for="t-name">Name</label>
-              <input id="t-name" type="text" required maxLength={100} placeholder="ci" value={form.name} onInput={(e) => setForm({ ...form, name: e.currentTarget.value })} />
+              <input
+                id="t-name"
+                type="text"
+                required
+                maxLength={100}
+                placeholder="ci"
+                value={form.name}
+                onInput={(e) => setForm({ ...form, name: e.currentTarget.value })}
+              />
             </div>
             <fieldset>
               <legend>Scopes</legend>
@@ -184,7 +216,13 @@ export function TokensPage() {
               <label for="t-resource">
                 Repositories <span class="hint">empty = all; "{user.name}/*" = a namespace; or one repository</span>
               </label>
-              <input id="t-resource" type="text" placeholder={`${user.name}/*`} value={form.resource} onInput={(e) => setForm({ ...form, resource: e.currentTarget.value })} />
+              <input
+                id="t-resource"
+                type="text"
+                placeholder={`${user.name}/*`}
+                value={form.resource}
+                onInput={(e) => setForm({ ...form, resource: e.currentTarget.value })}
+              />
             </div>
             <div class="field">
               <label for="t-days">Expires</label>
@@ -219,8 +257,14 @@ interface Notification {
 
 export function NotificationsPage() {
   const { user } = useSession();
-  const watching = useLoad<{ watching: { repository: string; source: string; since: number }[] } | null>(() => (user ? api.get('/user/watching') : Promise.resolve(null)), [user?.name]);
-  const notes = useLoad<{ notifications: Notification[]; unread: number } | null>(() => (user ? api.get('/user/notifications?n=50') : Promise.resolve(null)), [user?.name]);
+  const watching = useLoad<{ watching: { repository: string; source: string; since: number }[] } | null>(
+    () => (user ? api.get('/user/watching') : Promise.resolve(null)),
+    [user?.name],
+  );
+  const notes = useLoad<{ notifications: Notification[]; unread: number } | null>(
+    () => (user ? api.get('/user/notifications?n=50') : Promise.resolve(null)),
+    [user?.name],
+  );
   const act = useAction();
   if (!user) return <NeedSignIn what="see what you watch" />;
   return (
@@ -229,9 +273,7 @@ export function NotificationsPage() {
       <div class="grid two">
         <section class="card" aria-labelledby="notes-h">
           <div class="row spread">
-            <h2 id="notes-h">
-              New tags {notes.data?.unread ? <span class="badge">{notes.data.unread} new</span> : null}
-            </h2>
+            <h2 id="notes-h">New tags {notes.data?.unread ? <span class="badge">{notes.data.unread} new</span> : null}</h2>
             {notes.data?.unread ? (
               <button
                 type="button"
@@ -247,7 +289,9 @@ export function NotificationsPage() {
           <Alert>{act.error}</Alert>
           {notes.error ? <LoadError error={notes.error} /> : null}
           {!notes.data ? (
-            notes.error ? null : <Spinner />
+            notes.error ? null : (
+              <Spinner />
+            )
           ) : notes.data.notifications.length === 0 ? (
             <p class="muted">Nothing new. Star or watch a repository to hear about its new tags.</p>
           ) : (
@@ -271,7 +315,9 @@ export function NotificationsPage() {
           <h2 id="watching-h">Repositories you watch</h2>
           {watching.error ? <LoadError error={watching.error} /> : null}
           {!watching.data ? (
-            watching.error ? null : <Spinner />
+            watching.error ? null : (
+              <Spinner />
+            )
           ) : watching.data.watching.length === 0 ? (
             <p class="muted">None yet.</p>
           ) : (
@@ -288,4 +334,3 @@ export function NotificationsPage() {
     </>
   );
 }
-

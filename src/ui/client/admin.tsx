@@ -76,7 +76,12 @@ export function UsersPage() {
                         <button type="button" class="small" disabled={act.busy} onClick={() => patch(u, { admin: !u.admin })}>
                           {u.admin ? 'Remove admin' : 'Make admin'} <span class="sr-only">{u.name}</span>
                         </button>
-                        <button type="button" class={`small ${u.disabled ? '' : 'danger'}`} disabled={act.busy || u.name === user.name} onClick={() => patch(u, { disabled: !u.disabled })}>
+                        <button
+                          type="button"
+                          class={`small ${u.disabled ? '' : 'danger'}`}
+                          disabled={act.busy || u.name === user.name}
+                          onClick={() => patch(u, { disabled: !u.disabled })}
+                        >
                           {u.disabled ? 'Enable' : 'Disable'} <span class="sr-only">{u.name}</span>
                         </button>
                       </div>
@@ -102,7 +107,12 @@ export function UsersPage() {
               e.preventDefault();
               setCreated('');
               const ok = await act.run(() =>
-                api.post('/users', { username: form.username.trim(), password: form.password, ...(form.email.trim() ? { email: form.email.trim() } : {}), admin: form.admin }),
+                api.post('/users', {
+                  username: form.username.trim(),
+                  password: form.password,
+                  ...(form.email.trim() ? { email: form.email.trim() } : {}),
+                  admin: form.admin,
+                }),
               );
               if (ok) {
                 setCreated(`${form.username.trim()} was created.`);
@@ -113,11 +123,26 @@ export function UsersPage() {
           >
             <div class="field">
               <label for="u-name">Username</label>
-              <input id="u-name" type="text" required autoComplete="off" autoCapitalize="none" value={form.username} onInput={(e) => setForm({ ...form, username: e.currentTarget.value })} />
+              <input
+                id="u-name"
+                type="text"
+                required
+                autoComplete="off"
+                autoCapitalize="none"
+                value={form.username}
+                onInput={(e) => setForm({ ...form, username: e.currentTarget.value })}
+              />
             </div>
             <div class="field">
               <label for="u-password">Password</label>
-              <input id="u-password" type="password" required autoComplete="new-password" value={form.password} onInput={(e) => setForm({ ...form, password: e.currentTarget.value })} />
+              <input
+                id="u-password"
+                type="password"
+                required
+                autoComplete="new-password"
+                value={form.password}
+                onInput={(e) => setForm({ ...form, password: e.currentTarget.value })}
+              />
             </div>
             <div class="field">
               <label for="u-email">
@@ -171,7 +196,9 @@ export function ModerationPage() {
         <Alert>{act.error}</Alert>
         {list.error ? <LoadError error={list.error} /> : null}
         {!list.data ? (
-          list.error ? null : <Spinner />
+          list.error ? null : (
+            <Spinner />
+          )
         ) : list.data.comments.length === 0 ? (
           <p class="empty">The queue is empty.</p>
         ) : (

@@ -30,13 +30,13 @@ export function onSessionEnded(fn: () => void): void {
   sessionEnded = fn;
 }
 
-export async function request<T = any>(method: string, url: string, body?: unknown): Promise<T> {
+export async function request<T = unknown>(method: string, url: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { [CSRF_HEADER]: csrf || 'anonymous', Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(url, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined, credentials: 'same-origin' });
   if (res.status === 204) return undefined as T;
   const text = await res.text();
-  let data: any;
+  let data: { errors?: { message?: string; code?: string }[] } | undefined;
   try {
     data = text ? JSON.parse(text) : undefined;
   } catch {
@@ -55,11 +55,11 @@ export async function request<T = any>(method: string, url: string, body?: unkno
 
 const API = '/api/v1';
 export const api = {
-  get: <T = any,>(path: string) => request<T>('GET', API + path),
-  post: <T = any,>(path: string, body?: unknown) => request<T>('POST', API + path, body ?? {}),
-  put: <T = any,>(path: string, body?: unknown) => request<T>('PUT', API + path, body),
-  patch: <T = any,>(path: string, body?: unknown) => request<T>('PATCH', API + path, body ?? {}),
-  del: <T = any,>(path: string) => request<T>('DELETE', API + path),
+  get: <T = unknown>(path: string) => request<T>('GET', API + path),
+  post: <T = unknown>(path: string, body?: unknown) => request<T>('POST', API + path, body ?? {}),
+  put: <T = unknown>(path: string, body?: unknown) => request<T>('PUT', API + path, body),
+  patch: <T = unknown>(path: string, body?: unknown) => request<T>('PATCH', API + path, body ?? {}),
+  del: <T = unknown>(path: string) => request<T>('DELETE', API + path),
 };
 
 export const ui = {

@@ -40,6 +40,7 @@ function Header({ path, search }: { path: string; search: URLSearchParams }) {
           <Logo />
           <span>Berth</span>
         </a>
+        {/* biome-ignore lint/a11y/useSemanticElements: <search> is not in Preact's JSX types; a form with role=search is equivalent */}
         <form
           class="topsearch"
           role="search"

@@ -51,7 +51,10 @@ export function ExplorePage({ search }: { search: URLSearchParams }) {
   };
 
   const result = useLoad<SearchReply>(
-    () => api.get(`/search?${qs({ q, namespace, platform: platform.includes('/') ? platform : '', artifactType, starred: starred ? 'true' : '', sort, n: '20', page: String(page) })}`),
+    () =>
+      api.get(
+        `/search?${qs({ q, namespace, platform: platform.includes('/') ? platform : '', artifactType, starred: starred ? 'true' : '', sort, n: '20', page: String(page) })}`,
+      ),
     [q, namespace, platform, artifactType, starred, sort, page],
   );
 
@@ -87,17 +90,35 @@ export function ExplorePage({ search }: { search: URLSearchParams }) {
             </div>
             <div class="field">
               <label for="f-ns">Namespace</label>
-              <input id="f-ns" type="text" value={form.namespace} placeholder="e.g. library" onInput={(e) => setForm({ ...form, namespace: e.currentTarget.value })} />
+              <input
+                id="f-ns"
+                type="text"
+                value={form.namespace}
+                placeholder="e.g. library"
+                onInput={(e) => setForm({ ...form, namespace: e.currentTarget.value })}
+              />
             </div>
             <div class="field">
               <label for="f-platform">
                 Platform <span class="hint">os/arch</span>
               </label>
-              <input id="f-platform" type="text" value={form.platform} placeholder="linux/arm64" onInput={(e) => setForm({ ...form, platform: e.currentTarget.value })} />
+              <input
+                id="f-platform"
+                type="text"
+                value={form.platform}
+                placeholder="linux/arm64"
+                onInput={(e) => setForm({ ...form, platform: e.currentTarget.value })}
+              />
             </div>
             <div class="field">
               <label for="f-at">Artifact type</label>
-              <input id="f-at" type="text" value={form.artifactType} placeholder="application/vnd.cncf.helm.config.v1+json" onInput={(e) => setForm({ ...form, artifactType: e.currentTarget.value })} />
+              <input
+                id="f-at"
+                type="text"
+                value={form.artifactType}
+                placeholder="application/vnd.cncf.helm.config.v1+json"
+                onInput={(e) => setForm({ ...form, artifactType: e.currentTarget.value })}
+              />
             </div>
             {user ? (
               <div class="field">
@@ -148,7 +169,9 @@ export function ExplorePage({ search }: { search: URLSearchParams }) {
                         <span>
                           pushed <Time ms={h.lastPushAt} />
                         </span>
-                        {h.platforms.length ? <span>{h.platforms.slice(0, 4).join(', ') + (h.platforms.length > 4 ? ` +${h.platforms.length - 4}` : '')}</span> : null}
+                        {h.platforms.length ? (
+                          <span>{h.platforms.slice(0, 4).join(', ') + (h.platforms.length > 4 ? ` +${h.platforms.length - 4}` : '')}</span>
+                        ) : null}
                       </div>
                     </li>
                   ))}

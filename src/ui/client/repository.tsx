@@ -4,7 +4,23 @@
 // caller may not see is simply "not found" here too.
 import { useState } from 'preact/hooks';
 import { api, bytes, count, errorText, registryHost, shortDigest, ui, type Desc, type ManifestReply, type TagsReply } from './api.js';
-import { Alert, CopyButton, CopyLine, Digest, LoadError, NeedSignIn, Pager, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
+import {
+  Alert,
+  CopyButton,
+  CopyLine,
+  Digest,
+  LoadError,
+  NeedSignIn,
+  Pager,
+  PageTitle,
+  Spinner,
+  Table,
+  Time,
+  repoPath,
+  useAction,
+  useLoad,
+  useSession,
+} from './components.js';
 import { RepositorySettings } from './settings.js';
 
 export interface RepoInfo {
@@ -67,7 +83,15 @@ export function RepositoryPage({ name, sub, search }: { name: string; sub: strin
       {tab === 'comments' ? <Comments name={name} enabled={info.data.commentsEnabled} isAdmin={isAdmin} /> : null}
       {tab === 'settings' ? (
         isAdmin ? (
-          <RepositorySettings name={name} visibility={repo.data.visibility} info={info.data} onChanged={() => (info.reload(), repo.reload())} />
+          <RepositorySettings
+            name={name}
+            visibility={repo.data.visibility}
+            info={info.data}
+            onChanged={() => {
+              info.reload();
+              repo.reload();
+            }}
+          />
         ) : (
           <Alert>Repository administrators only.</Alert>
         )
@@ -79,12 +103,16 @@ export function RepositoryPage({ name, sub, search }: { name: string; sub: strin
 function RepoHeader({ info, visibility, onChange }: { info: RepoInfo; visibility: string; onChange: (i: RepoInfo) => void }) {
   const { user } = useSession();
   const star = useAction();
-  const watch = useLoad<{ watching: boolean } | null>(() => (user ? api.get(`/repositories/${info.name}/watch`).catch(() => null) : Promise.resolve(null)), [info.name, user?.name]);
+  const watch = useLoad<{ watching: boolean } | null>(
+    () => (user ? api.get<{ watching: boolean }>(`/repositories/${info.name}/watch`).catch(() => null) : Promise.resolve(null)),
+    [info.name, user?.name],
+  );
   const watchAction = useAction();
   const pull = useLoad(() => ui.pull(info.name), [info.name, info.lastPushAt, user?.name]);
   const toggleStar = () =>
     star.run(async () => {
-      const r = await (info.starred ? api.del(`/repositories/${info.name}/star`) : api.put(`/repositories/${info.name}/star`));
+      type Starred = { starred: boolean; starCount: number };
+      const r = await (info.starred ? api.del<Starred>(`/repositories/${info.name}/star`) : api.put<Starred>(`/repositories/${info.name}/star`));
       onChange({ ...info, starred: r.starred, starCount: r.starCount });
     });
   const toggleWatch = () =>
@@ -124,8 +152,10 @@ function RepoHeader({ info, visibility, onChange }: { info: RepoInfo; visibility
             data-testid="star"
           >
             <span aria-hidden="true">{info.starred ? '★' : '☆'}</span> {info.starred ? 'Starred' : 'Star'}
-            <span class="badge" aria-label={`${info.starCount} stars`}>
-              {count(info.starCount)}
+            {/* a generic span cannot carry aria-label: the count is read from the hidden text instead */}
+            <span class="badge">
+              <span aria-hidden="true">{count(info.starCount)}</span>
+              <span class="sr-only">{info.starCount} stars</span>
             </span>
           </button>
           {user && watch.data ? (
@@ -140,7 +170,11 @@ function RepoHeader({ info, visibility, onChange }: { info: RepoInfo; visibility
         <CopyLine text={`docker pull ${registryHost()}/${info.name}${pull.data.reference}`} what="pull command" />
       ) : pull.data ? (
         <p class="muted">
-          Nothing to pull yet: push with <code>docker push {registryHost()}/{info.name}:TAG</code>.
+          Nothing to pull yet: push with{' '}
+          <code>
+            docker push {registryHost()}/{info.name}:TAG
+          </code>
+          .
         </p>
       ) : null}
     </section>
@@ -157,7 +191,19 @@ function Overview({ info }: { info: RepoInfo }) {
         <h2>About</h2>
         <dl class="kv">
           <dt>Platforms</dt>
-          <dd>{info.platforms.length ? <span class="chips">{info.platforms.map((p) => <span class="badge" key={p}>{p}</span>)}</span> : '—'}</dd>
+          <dd>
+            {info.platforms.length ? (
+              <span class="chips">
+                {info.platforms.map((p) => (
+                  <span class="badge" key={p}>
+                    {p}
+                  </span>
+                ))}
+              </span>
+            ) : (
+              '—'
+            )}
+          </dd>
           <dt>Pulls</dt>
           <dd>{info.pullCount}</dd>
           <dt>Stars</dt>
@@ -184,7 +230,13 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
         Tags <span class="badge">{tags.data.total}</span>
       </h2>
       {tags.data.tags.length === 0 ? (
-        <p class="empty">No tags yet. Push one with <code>docker push {host}/{name}:TAG</code>.</p>
+        <p class="empty">
+          No tags yet. Push one with{' '}
+          <code>
+            docker push {host}/{name}:TAG
+          </code>
+          .
+        </p>
       ) : (
         <Table columns={['Tag', 'Size', 'Platforms', 'Digest', 'Pushed', 'Pull']}>
           {tags.data.tags.map((t) => (
@@ -196,7 +248,19 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
                 {t.artifactType ? <div class="small muted">{t.artifactType}</div> : null}
               </td>
               <td data-label="Size">{bytes(t.size)}</td>
-              <td data-label="Platforms">{t.platforms.length ? <span class="chips">{t.platforms.map((p) => <span class="badge" key={p}>{p}</span>)}</span> : <span class="muted">—</span>}</td>
+              <td data-label="Platforms">
+                {t.platforms.length ? (
+                  <span class="chips">
+                    {t.platforms.map((p) => (
+                      <span class="badge" key={p}>
+                        {p}
+                      </span>
+                    ))}
+                  </span>
+                ) : (
+                  <span class="muted">—</span>
+                )}
+              </td>
               <td data-label="Digest">
                 <Digest digest={t.digest} href={repoPath(name, `manifests/${t.digest}`)} />
               </td>
@@ -236,7 +300,9 @@ function DescRows({ rows, name, kind }: { rows: Desc[]; name: string; kind: 'lay
             {d.mediaType ?? '—'}
           </td>
           <td data-label="Size">{bytes(d.size)}</td>
-          <td data-label="Digest">{d.digest ? <Digest digest={d.digest} href={kind === 'child' ? repoPath(name, `manifests/${d.digest}`) : undefined} /> : '—'}</td>
+          <td data-label="Digest">
+            {d.digest ? <Digest digest={d.digest} href={kind === 'child' ? repoPath(name, `manifests/${d.digest}`) : undefined} /> : '—'}
+          </td>
         </tr>
       ))}
     </Table>
@@ -267,9 +333,7 @@ function ManifestView({ name, reference }: { name: string; reference: string }) 
   return (
     <div class="stack">
       <section class="card" aria-labelledby="manifest-h">
-        <h2 id="manifest-h">
-          {reference.includes(':') ? `Manifest ${shortDigest(d.digest)}` : `Tag ${reference}`}
-        </h2>
+        <h2 id="manifest-h">{reference.includes(':') ? `Manifest ${shortDigest(d.digest)}` : `Tag ${reference}`}</h2>
         <dl class="kv">
           <dt>Digest</dt>
           <dd>
@@ -288,7 +352,19 @@ function ManifestView({ name, reference }: { name: string; reference: string }) 
             {bytes(d.totalSize)} <span class="muted small">(manifest {bytes(d.size)})</span>
           </dd>
           <dt>Tags</dt>
-          <dd>{d.tags.length ? <span class="chips">{d.tags.map((t) => <span class="badge" key={t}>{t}</span>)}</span> : '—'}</dd>
+          <dd>
+            {d.tags.length ? (
+              <span class="chips">
+                {d.tags.map((t) => (
+                  <span class="badge" key={t}>
+                    {t}
+                  </span>
+                ))}
+              </span>
+            ) : (
+              '—'
+            )}
+          </dd>
           <dt>Platforms</dt>
           <dd>{d.platforms.length ? d.platforms.join(', ') : '—'}</dd>
           <dt>Pushed</dt>
@@ -421,7 +497,14 @@ function Comments({ name, enabled, isAdmin }: { name: string; enabled: boolean; 
         <form onSubmit={submit}>
           <div class="field">
             <label for="new-comment">Add a comment</label>
-            <textarea id="new-comment" value={text} maxLength={4000} required onInput={(e) => setText(e.currentTarget.value)} placeholder="Markdown is supported." />
+            <textarea
+              id="new-comment"
+              value={text}
+              maxLength={4000}
+              required
+              onInput={(e) => setText(e.currentTarget.value)}
+              placeholder="Markdown is supported."
+            />
           </div>
           <Alert>{post.error}</Alert>
           <button type="submit" class="primary" disabled={post.busy || text.trim() === ''}>
@@ -506,7 +589,8 @@ function CommentItem({ c, name, canDelete, onChange }: { c: Comment; name: strin
               onClick={async () => {
                 const reason = prompt('Why should a moderator look at this comment? (optional)');
                 if (reason === null) return;
-                if (await act.run(() => api.post(`/repositories/${name}/comments/${c.id}/report`, reason.trim() ? { reason: reason.trim() } : {}))) setReported(true);
+                if (await act.run(() => api.post(`/repositories/${name}/comments/${c.id}/report`, reason.trim() ? { reason: reason.trim() } : {})))
+                  setReported(true);
               }}
             >
               {reported ? 'Reported' : 'Report'}

@@ -283,7 +283,7 @@ function Webhooks({ name }: { name: string }) {
           e.preventDefault();
           setSecret('');
           await act.run(async () => {
-            const r = await api.post(`/repositories/${name}/webhooks`, {
+            const r = await api.post<{ secret: string }>(`/repositories/${name}/webhooks`, {
               url: form.url.trim(),
               ...(form.name.trim() ? { name: form.name.trim() } : {}),
               ...(form.tagPattern.trim() ? { tagPattern: form.tagPattern.trim() } : {}),
@@ -299,7 +299,14 @@ function Webhooks({ name }: { name: string }) {
         <h3>Add a webhook</h3>
         <div class="field">
           <label for="w-url">Payload URL</label>
-          <input id="w-url" type="url" required placeholder="https://ci.example.org/hooks/berth" value={form.url} onInput={(e) => setForm({ ...form, url: e.currentTarget.value })} />
+          <input
+            id="w-url"
+            type="url"
+            required
+            placeholder="https://ci.example.org/hooks/berth"
+            value={form.url}
+            onInput={(e) => setForm({ ...form, url: e.currentTarget.value })}
+          />
         </div>
         <div class="field">
           <label for="w-name">
@@ -359,7 +366,8 @@ function Deliveries({ id }: { id: number }) {
             {d.tag ? <span class="muted"> · {d.tag}</span> : null}
           </td>
           <td data-label="Status">
-            <span class={`badge ${d.status === 'delivered' ? 'public' : d.status === 'dead' ? 'private' : ''}`}>{d.status}</span> <span class="small muted">{d.attempts} tries</span>
+            <span class={`badge ${d.status === 'delivered' ? 'public' : d.status === 'dead' ? 'private' : ''}`}>{d.status}</span>{' '}
+            <span class="small muted">{d.attempts} tries</span>
           </td>
           <td data-label="Response" class="small">
             {d.lastStatusCode ?? d.lastError ?? '—'}
