@@ -110,6 +110,18 @@ function onPath(program: string): boolean {
   return spawnSync('sh', ['-c', 'command -v "$0"', program], { env: { PATH: USER_PATH } }).status === 0;
 }
 
+/** Options of node and bash that take the next word as their value (`node --import tsx x.ts`). */
+const OPTIONS_WITH_VALUE = new Set(['--import', '--require', '-r', '--loader', '--env-file', '-o', '-O']);
+
+/** The script a node or bash command runs: its first word that is neither an option nor an option's value. */
+function scriptOf(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (OPTIONS_WITH_VALUE.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return undefined;
+}
+
 /** Why the program of a simple command would not run in a fresh clone, or null. */
 function missingProgram(words: string[]): string | null {
   const [program, first, second] = words;
@@ -121,8 +133,8 @@ function missingProgram(words: string[]): string | null {
     return `npm ${first}: not a command the docs should need`;
   }
   if (program === 'node' || program === 'bash') {
-    const file = path.join(REPO_ROOT, first ?? '');
-    return existsSync(file) ? null : `${first} does not exist`;
+    const script = scriptOf(words.slice(1));
+    return script !== undefined && existsSync(path.join(REPO_ROOT, script)) ? null : `${script ?? 'no script'} does not exist`;
   }
   return onPath(program) ? null : `${program} is not on the PATH of a fresh clone (only npm scripts see node_modules/.bin; use npx ${program})`;
 }
