@@ -24,6 +24,7 @@ import { ListingService } from './registry/listing.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
+import { QuotaService } from './registry/quotas.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import type { Resolver } from './net/outbound-connect.js';
@@ -72,7 +73,6 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
 async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
   const store = new RegistryStore(meta);
-  const uploads = new UploadService(storage, store, now);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
   const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
@@ -83,12 +83,16 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   eventSinks.push(index.sink);
   const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
   eventSinks.push(webhooks.sink);
+  const events = combineSinks(eventSinks);
+  // Storage quotas per namespace: refused at manifest PUT (and early at upload commit).
+  const quotas = new QuotaService(store.quotas, config.quotas, events);
+  const uploads = new UploadService(storage, store, now, quotas);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs: new BlobService(storage, store, now),
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks), now),
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), events, now, quotas),
     listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -160,7 +164,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
-      { index, webhooks },
+      { index, webhooks, quotas },
     );
   }
 

@@ -9,11 +9,13 @@ import type { FastifyInstance } from 'fastify';
 import { registerAccessTokenRoutes } from './access-token-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
 import type { IndexService } from '../index/service.js';
+import type { QuotaService } from '../registry/quotas.js';
 import type { Webhooks } from '../webhooks/index.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
+import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
 import { registerTeamRoutes } from './team-routes.js';
 import { registerUserRoutes } from './user-routes.js';
@@ -24,7 +26,7 @@ export type { ApiDeps } from './deps.js';
 export const API_PREFIX = '/api/v1';
 const BODY_LIMIT = 64 * 1024;
 
-export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, parts: { index: IndexService; webhooks: Webhooks }): Promise<void> {
+export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, parts: { index: IndexService; webhooks: Webhooks; quotas: QuotaService }): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
   app.addConstraintStrategy(indexPathStrategy);
@@ -39,7 +41,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, par
             title: 'Berth API',
             version: '1',
             description:
-              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments) and webhooks of a Berth registry.',
+              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks and storage quotas of a Berth registry.',
           },
           components: {
             securitySchemes: {
@@ -58,6 +60,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, par
       registerAdminRoutes(api, deps);
       registerIndexRoutes(api, deps, parts.index);
       registerWebhookRoutes(api, deps, parts.webhooks);
+      registerQuotaRoutes(api, deps, parts.quotas);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

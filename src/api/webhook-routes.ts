@@ -152,6 +152,12 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
     return p;
   };
 
+  // Usage is the namespace's business: its quota events go to namespace webhooks only.
+  const checkEvents = (scopeKind: WebhookScopeKind, events: WebhookEventType[]): WebhookEventType[] => {
+    if (scopeKind !== 'namespace' && events.includes('quota.warning')) throw badRequest('quota.warning is sent to namespace webhooks only', { field: 'events' });
+    return events;
+  };
+
   const create = async (req: FastifyRequest<{ Body: HookBody }>, scopeKind: WebhookScopeKind, scope: string, namespace: string | null) => {
     const b = req.body;
     const secret = b.secret ?? newWebhookSecret();
@@ -162,7 +168,7 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       name: b.name ?? null,
       url: checkUrl(b.url!),
       secret,
-      events: b.events ?? ['push' as const],
+      events: checkEvents(scopeKind, b.events ?? ['push' as const]),
       tagPattern: checkPattern(b.tagPattern),
       format: b.format ?? 'dockerhub',
       active: b.active ?? true,
@@ -300,7 +306,7 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
       const patch = {
         ...(b.url !== undefined ? { url: checkUrl(b.url) } : {}),
         ...(b.name !== undefined ? { name: b.name } : {}),
-        ...(b.events !== undefined ? { events: b.events } : {}),
+        ...(b.events !== undefined ? { events: checkEvents(hook.scopeKind, b.events) } : {}),
         ...(b.tagPattern !== undefined ? { tagPattern: checkPattern(b.tagPattern) } : {}),
         ...(b.format !== undefined ? { format: b.format } : {}),
         ...(b.active !== undefined ? { active: b.active } : {}),

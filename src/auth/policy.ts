@@ -130,3 +130,25 @@ export function canAdministerNamespace(principal: Principal | null, ns: string, 
   if (kind === 'user') return ns === principal.username && principal.robotOrgId === null;
   return kind === 'org' && orgRole === 'owner';
 }
+
+/**
+ * True when the principal may set, change or remove storage quotas: administrators signed
+ * in with a password (a quota decides what everybody in a namespace may push).
+ */
+export function mayManageQuotas(principal: Principal | null): boolean {
+  return principal !== null && principal.isAdmin && !principal.limits && principal.accessTokenId === undefined && principal.robotOrgId === null;
+}
+
+/**
+ * True when the principal may read a namespace's storage usage and quota: administrators, the
+ * user whose namespace it is, and members of the organisation (owners or not). Robots never;
+ * an access token only when it is not limited to other repositories. Everyone else is told
+ * nothing, whatever the visibility of the namespace's repositories.
+ */
+export function mayReadNamespaceUsage(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+  if (!principal || principal.robotOrgId !== null) return false;
+  if (principal.limits && principal.limits.resource !== null && !principal.limits.resource.startsWith(`${ns}/`)) return false;
+  if (principal.isAdmin) return true;
+  if (kind === 'user') return ns === principal.username;
+  return kind === 'org' && orgRole !== null;
+}

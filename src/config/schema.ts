@@ -3,7 +3,7 @@
 // walks to map REGISTRY_* variables, so keys must never contain "_".
 import { z } from 'zod';
 import { allowEntryError } from '../net/outbound.js';
-import { normaliseBaseUrl, parseDurationMs, parseListenAddress } from './values.js';
+import { normaliseBaseUrl, parseBytes, parseDurationMs, parseListenAddress } from './values.js';
 
 // YAML gives us numbers/booleans where registry:2 (Go, typed fields) would
 // have accepted them as strings, e.g. `secret: 12345`.
@@ -26,6 +26,19 @@ const duration = (def: string) =>
         return z.NEVER;
       }
       return ms;
+    })
+    .default(def);
+
+const bytes = (def: number) =>
+  z
+    .unknown()
+    .transform((v, ctx) => {
+      const n = parseBytes(v);
+      if (n === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a size such as 500MB, 10GiB or a number of bytes, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return n;
     })
     .default(def);
 
@@ -342,6 +355,15 @@ export const configSchema = z
       .object({
         manifestbytes: int(1).default(4 * 1024 * 1024),
         uploadttl: duration('24h'),
+      })
+      .strict()
+      .default({}),
+    // Storage quotas per namespace (docs/quotas.md): the limit of namespaces without one of
+    // their own (0 = none), and the warning level as a percentage of a limit.
+    quotas: z
+      .object({
+        default: bytes(0),
+        warning: int(1, 100).default(80),
       })
       .strict()
       .default({}),

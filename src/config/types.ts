@@ -79,6 +79,12 @@ export interface BerthConfig {
     /** Milliseconds an idle upload session lives. */
     readonly uploadttl: number;
   };
+  readonly quotas: {
+    /** Bytes a namespace without a quota of its own may use; 0 = no limit. */
+    readonly default: number;
+    /** Warning level, percent of a namespace's limit (when the namespace sets none). */
+    readonly warning: number;
+  };
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */

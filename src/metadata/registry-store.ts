@@ -1,6 +1,7 @@
 // SQL for the registry's source of truth: repositories, blobs each repository
 // may read, manifests with their references, tags, uploads. No HTTP, no storage.
 import type { MetadataDb, Tx } from './database.js';
+import { QuotaStore } from './quota-store.js';
 
 export interface ManifestRow {
   id: number;
@@ -29,7 +30,12 @@ export interface ReferrerRow {
 }
 
 export class RegistryStore {
-  constructor(readonly meta: MetadataDb) {}
+  /** Namespace usage, kept in the same transactions as the manifests that use storage. */
+  readonly quotas: QuotaStore;
+
+  constructor(readonly meta: MetadataDb) {
+    this.quotas = new QuotaStore(meta.db);
+  }
 
   private get db() {
     return this.meta.db;
@@ -257,7 +263,7 @@ export class RegistryStore {
 
   /** Inserts the manifest unless the repository already has it; returns its id. */
   async putManifest(tx: Tx, repositoryId: number, m: NewManifest, now: number): Promise<number> {
-    await tx
+    const inserted = await tx
       .insertInto('manifests')
       .values({
         repository_id: repositoryId,
@@ -270,7 +276,7 @@ export class RegistryStore {
         created_at: now,
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-      .execute();
+      .executeTakeFirst();
     const row = await tx
       .selectFrom('manifests')
       .select('id')
@@ -289,7 +295,15 @@ export class RegistryStore {
         .onConflict((oc) => oc.doNothing())
         .execute();
     }
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
+      await this.quotas.addReferences(tx, await this.namespaceOf(tx, repositoryId), [m.digest, ...unique(m.blobDigests)]);
+    }
     return id;
+  }
+
+  private async namespaceOf(tx: Tx, repositoryId: number): Promise<string> {
+    const row = await tx.selectFrom('repositories').select('namespace').where('id', '=', repositoryId).executeTakeFirstOrThrow();
+    return row.namespace;
   }
 
   async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number): Promise<void> {
@@ -320,6 +334,7 @@ export class RegistryStore {
     const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', id).where('kind', '=', 'blob').execute();
     await tx.deleteFrom('manifest_references').where('manifest_id', '=', id).execute();
     await tx.deleteFrom('manifests').where('id', '=', id).execute();
+    await this.quotas.removeReferences(tx, await this.namespaceOf(tx, repositoryId), [digest, ...refs.map((r) => r.digest)]);
     await this.queueBlobReview(tx, [digest, ...refs.map((r) => r.digest)], now);
     return true;
   }
@@ -333,6 +348,7 @@ export class RegistryStore {
     const blobs = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).execute();
     const manifests = await tx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).execute();
     const uploads = await tx.selectFrom('uploads').select('id').where('repository_id', '=', repositoryId).execute();
+    await this.quotas.removeReferences(tx, await this.namespaceOf(tx, repositoryId), await this.manifestUses(tx, repositoryId));
     await this.queueBlobReview(
       tx,
       [...blobs, ...manifests].map((r) => r.digest),
@@ -340,6 +356,23 @@ export class RegistryStore {
     );
     await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
     return uploads.map((u) => u.id);
+  }
+
+  /** How many of the repository's manifests use each digest (reference it or are it). */
+  private async manifestUses(tx: Tx, repositoryId: number): Promise<Map<string, number>> {
+    const uses = new Map<string, number>();
+    const refs = await tx
+      .selectFrom('manifest_references as r')
+      .innerJoin('manifests as m', 'm.id', 'r.manifest_id')
+      .select(['r.digest', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .where('m.repository_id', '=', repositoryId)
+      .where('r.kind', '=', 'blob')
+      .groupBy('r.digest')
+      .execute();
+    for (const r of refs) uses.set(r.digest, Number(r.n));
+    const bodies = await tx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).execute();
+    for (const b of bodies) uses.set(b.digest, (uses.get(b.digest) ?? 0) + 1);
+    return uses;
   }
 
   async listTags(repositoryId: number, limit: number, last?: string): Promise<string[]> {

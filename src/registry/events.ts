@@ -4,7 +4,7 @@
 // and statistics consume them; the registry only produces them.
 import type { Tx } from '../metadata/database.js';
 
-export type RegistryEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete';
+export type RegistryEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete' | 'quota.warning';
 
 export interface RegistryEvent {
   type: RegistryEventType;
@@ -21,6 +21,8 @@ export interface RegistryEvent {
   address?: string;
   /** Milliseconds since the epoch. */
   at: number;
+  /** For quota.warning: the namespace's usage after the push that crossed its warning level (bytes). */
+  quota?: { namespace: string; used: number; warning: number; limit: number | null };
 }
 
 /** Who made a change, as the HTTP layer knows it. */

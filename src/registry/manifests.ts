@@ -10,6 +10,7 @@ import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { noEvents, type Origin, type RegistryEventSink } from './events.js';
 import type { ManifestCache } from './manifest-cache.js';
+import type { QuotaService } from './quotas.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
 export type Reference = { tag: string } | { digest: Digest };
@@ -49,6 +50,7 @@ export class ManifestService {
     private readonly cache: ManifestCache,
     private readonly events: RegistryEventSink = noEvents,
     private readonly now: () => number = Date.now,
+    private readonly quotas: Pick<QuotaService, 'admitManifest'> | null = null,
   ) {}
 
   /** Looks a manifest up without reading its body (HEAD). */
@@ -122,6 +124,7 @@ export class ManifestService {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
       await this.store.recordBlob(tx, digest, body.length, now);
+      await this.quotas?.admitManifest(tx, repository, { digest, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
       const id = await this.store.putManifest(
         tx,
         repoId,

@@ -9,6 +9,7 @@ import { newHasher, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
 import { NotFoundError, OffsetMismatchError, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
+import type { QuotaService } from './quotas.js';
 
 interface HashState {
   hash: Hash;
@@ -27,6 +28,7 @@ export class UploadService {
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
     private readonly now: () => number = Date.now,
+    private readonly quotas: Pick<QuotaService, 'admitBlob'> | null = null,
   ) {}
 
   get minChunkLength(): number {
@@ -171,6 +173,11 @@ export class UploadService {
       await this.cancel(repository, id);
       throw new RegistryError('DIGEST_INVALID', undefined, { detail: { expected: digest.value } });
     }
+    // A blob the namespace's quota has no room for: refused now, its bytes dropped.
+    await this.quotas?.admitBlob(repository, digest.value, size).catch(async (err) => {
+      await this.cancel(repository, id);
+      throw err;
+    });
     const key = blobKey(digest);
     if (await this.storage.stat(key)) await this.storage.uploadAbort(id);
     else await this.storage.uploadCommit(id, key);

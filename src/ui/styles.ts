@@ -153,4 +153,5 @@ dl.kv { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1
 dl.kv dt { color: var(--muted); font-size: .875rem; }
 dl.kv dd { margin: 0; min-width: 0; }
 @media (max-width: 480px) { dl.kv { grid-template-columns: minmax(0, 1fr); } dl.kv dd { margin-bottom: .4rem; } }
+.usage meter { display: block; width: 100%; height: .75rem; margin: .35rem 0; }
 `;

@@ -33,6 +33,6 @@ export function parseEvents(text: string): WebhookEventType[] {
  */
 export function eventMatches(e: RegistryEvent, events: readonly WebhookEventType[], tagPattern: string | null): boolean {
   if (!events.includes(e.type)) return false;
-  if (!tagPattern || e.type === 'repository.create' || e.type === 'repository.delete') return true;
+  if (!tagPattern || e.type === 'repository.create' || e.type === 'repository.delete' || e.type === 'quota.warning') return true;
   return e.tag !== undefined && globToRegExp(tagPattern).test(e.tag);
 }

@@ -48,6 +48,7 @@ function dockerHub(e: RegistryEvent, repo: RepositoryInfo, ctx: PayloadContext):
   const name = e.repository.slice(ns.length + 1) || e.repository;
   return {
     ...(e.type === 'push' ? {} : { event: e.type }),
+    ...(e.quota ? { quota: e.quota } : {}),
     push_data: {
       pushed_at: seconds(e.at),
       pusher: e.actor ?? '',
@@ -79,6 +80,7 @@ function dockerHub(e: RegistryEvent, repo: RepositoryInfo, ctx: PayloadContext):
 function action(e: RegistryEvent): string {
   if (e.type === 'push') return 'push';
   if (e.type === 'repository.create') return 'create';
+  if (e.type === 'quota.warning') return 'quota.warning';
   return 'delete';
 }
 
@@ -103,9 +105,10 @@ function distribution(e: RegistryEvent, eventId: string, ctx: PayloadContext): o
         timestamp: iso(e.at),
         action: action(e),
         target,
-        request: { id: eventId, addr: e.address ?? '', host, method: e.type === 'push' || e.type === 'repository.create' ? 'PUT' : 'DELETE', useragent: '' },
+        request: { id: eventId, addr: e.address ?? '', host, method: e.type === 'push' || e.type === 'repository.create' || e.type === 'quota.warning' ? 'PUT' : 'DELETE', useragent: '' },
         actor: { name: e.actor ?? '' },
         source: ctx.source,
+        ...(e.quota ? { quota: e.quota } : {}),
       },
     ],
   };
@@ -132,6 +135,7 @@ function cloudEvent(e: RegistryEvent, eventId: string, repo: RepositoryInfo, ctx
       artifactType: e.artifactType ?? null,
       size: e.size ?? null,
       actor: e.actor,
+      ...(e.quota ? { quota: e.quota } : {}),
       ...(e.type === 'push' && e.digest ? { url: `${ctx.baseUrl}/v2/${e.repository}/manifests/${e.digest}` } : {}),
     },
   };

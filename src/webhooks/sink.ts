@@ -24,7 +24,11 @@ export class WebhookSink implements RegistryEventSink {
         await this.store.addWatchEvent(tx, { repository: e.repository, tag: e.tag, digest: e.digest ?? null, actor: e.actor, at: e.at });
       }
       const hooks = (await this.store.candidates(tx, e.repository, namespaceOf(e.repository))).filter(
-        (h) => eventMatches(e, h.events, h.tagPattern) && !(e.mediaType && h.options.ignoreMediaTypes?.includes(e.mediaType)),
+        (h) =>
+          eventMatches(e, h.events, h.tagPattern) &&
+          !(e.mediaType && h.options.ignoreMediaTypes?.includes(e.mediaType)) &&
+          // A namespace's usage is for those who administer it, not a repository's or a watcher's webhooks.
+          (e.type !== 'quota.warning' || h.scopeKind === 'namespace'),
       );
       if (hooks.length === 0) continue;
       const repo = await repositoryInfo(tx, e.repository);

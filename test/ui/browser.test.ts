@@ -1,7 +1,7 @@
 // The web UI end to end in headless Chromium (Debian's package, driven by
 // playwright-core): sign in, search, open a repository, star it, read its tags,
 // manifest and referrers, comment, create a webhook and see its delivery, create an
-// access token, moderate as an administrator, keep a private repository hidden, and
+// access token, moderate as an administrator, set a quota and see storage usage, keep a private repository hidden, and
 // render the repository page on a phone (390×844) without horizontal scrolling.
 // One server and one browser for the file; screenshots go to test-results/ui/.
 import assert from 'node:assert/strict';
@@ -356,5 +356,41 @@ describe('web UI in Chromium', () => {
     const bodies = ok(await call(s, 'GET', '/repositories/alice/web/comments', null)).comments.map((c: { body: string }) => c.body);
     assert.ok(bodies.includes('First!'), 'approved comment is published');
     await adminContext.close();
+  });
+
+  it("lets an administrator set a namespace's quota, and shows the namespace its usage and warning level", async () => {
+    const adminContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await signInAs(adminContext, ADMIN);
+    await p.goto(`${s.url}/ui/admin/quotas`);
+    await p.getByRole('cell', { name: 'bob' }).waitFor();
+    await p.getByLabel('Namespace').fill('alice');
+    await p.getByLabel('Unit').selectOption('MiB');
+    await p.getByLabel(/^Limit/).fill('1');
+    await p.getByLabel(/^Warning level/).fill('0.001');
+    await p.getByRole('button', { name: 'Set quota' }).click();
+    await p.getByText('The quota of alice was set.').waitFor();
+    await p.getByRole('row', { name: /alice/ }).getByText('above the warning level').waitFor();
+    const set = ok(await call(s, 'GET', '/namespaces/alice/quota', ADMIN));
+    assert.deepEqual([set.limit, set.warning, set.level], [1024 ** 2, Math.round(0.001 * 1024 ** 2), 'warning']);
+    await shot(p, '14-admin-quotas');
+    await adminContext.close();
+
+    const aliceContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const a = await signInAs(aliceContext, alice);
+    await a.getByRole('link', { name: 'Storage' }).click();
+    const card = a.getByRole('region', { name: 'alice' });
+    await card.getByText('above the warning level').waitFor();
+    await card.getByText(/used of 1\.0 MB/).waitFor();
+    assert.equal(await card.getByRole('meter', { name: 'Storage used in alice' }).getAttribute('value'), String(set.used));
+    await shot(a, '15-storage');
+    await aliceContext.close();
+
+    // bob sees his own namespace only.
+    const bobContext = await browser.newContext();
+    const b = await signInAs(bobContext, bob);
+    await b.goto(`${s.url}/ui/storage`);
+    await b.getByRole('region', { name: 'bob' }).waitFor();
+    assert.equal(await b.getByRole('region', { name: 'alice' }).count(), 0);
+    await bobContext.close();
   });
 });

@@ -5,6 +5,8 @@ import { parseScope } from '../../src/auth/authorizer.js';
 import {
   canAdministerNamespace,
   mayAdministerRepository,
+  mayManageQuotas,
+  mayReadNamespaceUsage,
   repositoryActions,
   resourceMatches,
   type Principal,
@@ -141,6 +143,28 @@ describe('helpers', () => {
     assert.ok(!canAdministerNamespace(user('bob'), 'acme', 'org', 'member'));
     assert.ok(!canAdministerNamespace(user('alice', { limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'alice', 'user', null));
     assert.ok(!canAdministerNamespace(null, 'alice', 'user', null));
+  });
+
+  it('mayManageQuotas: administrators with a password only', () => {
+    assert.ok(mayManageQuotas(user('root', { isAdmin: true })));
+    assert.ok(!mayManageQuotas(user('alice')));
+    assert.ok(!mayManageQuotas(user('root', { isAdmin: true, accessTokenId: 7, limits: { actions: ['pull', 'push', 'delete'], resource: null } })));
+    assert.ok(!mayManageQuotas(null));
+  });
+
+  it("mayReadNamespaceUsage: the namespace's user, its organisation's members, administrators; not robots, outsiders or tokens for other namespaces", () => {
+    assert.ok(mayReadNamespaceUsage(user('alice'), 'alice', 'user', null));
+    assert.ok(!mayReadNamespaceUsage(user('bob'), 'alice', 'user', null));
+    assert.ok(mayReadNamespaceUsage(user('bob'), 'acme', 'org', 'member'));
+    assert.ok(mayReadNamespaceUsage(user('bob'), 'acme', 'org', 'owner'));
+    assert.ok(!mayReadNamespaceUsage(user('bob'), 'acme', 'org', null));
+    assert.ok(mayReadNamespaceUsage(user('root', { isAdmin: true }), 'anyone', null, null));
+    assert.ok(!mayReadNamespaceUsage(user('acme+ci', { robotOrgId: 3 }), 'acme', 'org', 'member'));
+    assert.ok(!mayReadNamespaceUsage(null, 'alice', 'user', null));
+    const token = (resource: string | null) => user('alice', { accessTokenId: 1, limits: { actions: ['pull'], resource } });
+    assert.ok(mayReadNamespaceUsage(token(null), 'alice', 'user', null));
+    assert.ok(mayReadNamespaceUsage(token('alice/*'), 'alice', 'user', null));
+    assert.ok(!mayReadNamespaceUsage(token('other/app'), 'alice', 'user', null));
   });
 
   it('parseScope: repository scopes with slashes, resource classes, the catalog, junk', () => {

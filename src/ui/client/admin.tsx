@@ -1,10 +1,10 @@
 // Administrators' pages: users (create, disable, make admin) and the comment
-// moderation queue (approve or reject held and reported comments).
+// moderation queue (approve or reject held and reported comments); quotas are in quotas.tsx.
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
 
-function AdminTabs({ current }: { current: 'users' | 'moderation' }) {
+export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quotas' }) {
   return (
     <nav class="tabs" aria-label="Administration">
       <a href="/ui/admin/users" aria-current={current === 'users' ? 'page' : undefined}>
@@ -12,6 +12,9 @@ function AdminTabs({ current }: { current: 'users' | 'moderation' }) {
       </a>
       <a href="/ui/admin/moderation" aria-current={current === 'moderation' ? 'page' : undefined}>
         Moderation
+      </a>
+      <a href="/ui/admin/quotas" aria-current={current === 'quotas' ? 'page' : undefined}>
+        Quotas
       </a>
     </nav>
   );

@@ -9,6 +9,7 @@ import { ExplorePage } from './explore.js';
 import { RepositoryPage } from './repository.js';
 import { NotificationsPage, SignInPage, TokensPage } from './account.js';
 import { ModerationPage, UsersPage } from './admin.js';
+import { QuotasPage, StoragePage } from './quotas.js';
 
 function Logo() {
   return (
@@ -66,6 +67,9 @@ function Header({ path, search }: { path: string; search: URLSearchParams }) {
               <a href="/ui/tokens" aria-current={current('/ui/tokens')}>
                 Tokens
               </a>
+              <a href="/ui/storage" aria-current={current('/ui/storage')}>
+                Storage
+              </a>
               {user.admin ? (
                 <a href="/ui/admin/users" aria-current={path.startsWith('/ui/admin') ? 'page' : undefined}>
                   Admin
@@ -106,6 +110,8 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/notifications') return <NotificationsPage />;
   if (path === '/ui/admin/users') return <UsersPage />;
   if (path === '/ui/admin/moderation') return <ModerationPage />;
+  if (path === '/ui/admin/quotas') return <QuotasPage />;
+  if (path === '/ui/storage') return <StoragePage />;
   if (path.startsWith('/ui/r/')) {
     const rest = decodeURIComponent(path.slice('/ui/r/'.length));
     const i = rest.indexOf('/-/');
