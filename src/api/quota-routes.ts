@@ -81,7 +81,7 @@ export function registerQuotaRoutes(api: FastifyInstance, d: ApiDeps, quotas: Qu
         params: nsParam,
         body: body({ limit: byteCount, warning: byteCount }, ['limit']),
         ok: { 200: usageSchema },
-        errors: [403],
+        errors: [400, 403],
       }),
     },
     async (req) => {
@@ -103,7 +103,7 @@ export function registerQuotaRoutes(api: FastifyInstance, d: ApiDeps, quotas: Qu
       schema: op('quotas', "Remove a namespace's own quota; the server's default applies again (administrators)", {
         params: nsParam,
         ok: { 204: null },
-        errors: [403, 404],
+        errors: [400, 403, 404],
       }),
     },
     async (req, reply) => {
@@ -131,7 +131,7 @@ export function registerQuotaRoutes(api: FastifyInstance, d: ApiDeps, quotas: Qu
             required: ['namespaces'],
           },
         },
-        errors: [403],
+        errors: [400, 403],
       }),
     },
     async (req) => {

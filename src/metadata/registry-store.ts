@@ -30,15 +30,17 @@ export interface ReferrerRow {
 }
 
 export class RegistryStore {
-  /** Namespace usage, kept in the same transactions as the manifests that use storage. */
-  readonly quotas: QuotaStore;
-
-  constructor(readonly meta: MetadataDb) {
-    this.quotas = new QuotaStore(meta.db);
-  }
+  constructor(readonly meta: MetadataDb) {}
 
   private get db() {
     return this.meta.db;
+  }
+
+  private quotaStore?: QuotaStore;
+  /** Namespace usage for quotas, kept in the same transactions that add and remove manifests. */
+  get quotas(): QuotaStore {
+    this.quotaStore ??= new QuotaStore(this.meta.db);
+    return this.quotaStore;
   }
 
   // ---- repositories ----
@@ -301,11 +303,6 @@ export class RegistryStore {
     return id;
   }
 
-  private async namespaceOf(tx: Tx, repositoryId: number): Promise<string> {
-    const row = await tx.selectFrom('repositories').select('namespace').where('id', '=', repositoryId).executeTakeFirstOrThrow();
-    return row.namespace;
-  }
-
   async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number): Promise<void> {
     const current = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
     if (current && Number(current.manifest_id) === manifest.id) return;
@@ -329,12 +326,12 @@ export class RegistryStore {
     const m = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
     if (!m) return false;
     const id = Number(m.id);
+    await this.releaseUsage(tx, repositoryId, id, digest);
     const tags = await tx.selectFrom('tags').select('name').where('manifest_id', '=', id).execute();
     for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now);
     const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', id).where('kind', '=', 'blob').execute();
     await tx.deleteFrom('manifest_references').where('manifest_id', '=', id).execute();
     await tx.deleteFrom('manifests').where('id', '=', id).execute();
-    await this.quotas.removeReferences(tx, await this.namespaceOf(tx, repositoryId), [digest, ...refs.map((r) => r.digest)]);
     await this.queueBlobReview(tx, [digest, ...refs.map((r) => r.digest)], now);
     return true;
   }
@@ -356,6 +353,17 @@ export class RegistryStore {
     );
     await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
     return uploads.map((u) => u.id);
+  }
+
+  /** Takes a manifest's uses (its own bytes and the blobs it references) off its namespace's usage. */
+  private async releaseUsage(tx: Tx, repositoryId: number, manifestId: number, digest: string): Promise<void> {
+    const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', manifestId).where('kind', '=', 'blob').execute();
+    await this.quotas.removeReferences(tx, await this.namespaceOf(tx, repositoryId), [digest, ...refs.map((r) => r.digest)]);
+  }
+
+  private async namespaceOf(tx: Tx, repositoryId: number): Promise<string> {
+    const row = await tx.selectFrom('repositories').select('namespace').where('id', '=', repositoryId).executeTakeFirstOrThrow();
+    return row.namespace;
   }
 
   /** How many of the repository's manifests use each digest (reference it or are it). */

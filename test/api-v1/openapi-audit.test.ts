@@ -83,6 +83,11 @@ const ROUTES = [
   'GET /user/watching',
   'GET /user/notifications',
   'POST /user/notifications/seen',
+  // storage quotas
+  'GET /namespaces/{ns}/quota',
+  'PUT /namespaces/{ns}/quota',
+  'DELETE /namespaces/{ns}/quota',
+  'GET /quotas',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */
