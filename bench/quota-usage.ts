@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const admitMs = await time(500, () =>
     meta.transaction(async (tx) => {
       const m = newManifest();
-      await quotas.admitManifest(tx, `${ns}/r0`, { digest: m.body, blobDigests: [m.config, ...m.layers] }, { actor: null }, now);
+      await quotas.admitManifest(tx, `${ns}/r0`, { digest: m.body, size: 1200, blobDigests: [m.config, ...m.layers] }, { actor: null }, now);
     }),
   );
   const putMs = await time(500, () => insert(repoIds[0], newManifest()));

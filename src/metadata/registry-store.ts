@@ -298,7 +298,7 @@ export class RegistryStore {
         .execute();
     }
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
-      await this.quotas.addReferences(tx, await this.namespaceOf(tx, repositoryId), [m.digest, ...unique(m.blobDigests)]);
+      await this.quotas.addReferences(tx, await this.namespaceOf(tx, repositoryId), [m.digest, ...unique(m.blobDigests)], new Map([[m.digest, m.size]]));
     }
     return id;
   }

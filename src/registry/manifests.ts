@@ -124,7 +124,7 @@ export class ManifestService {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
       await this.store.recordBlob(tx, digest, body.length, now);
-      await this.quotas?.admitManifest(tx, repository, { digest, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
+      await this.quotas?.admitManifest(tx, repository, { digest, size: body.length, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
       const id = await this.store.putManifest(
         tx,
         repoId,

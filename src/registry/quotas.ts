@@ -83,7 +83,7 @@ export class QuotaService {
    * nothing. Records quota.warning when the push takes usage from below the warning level
    * to at or above it (once per crossing, not on every push above it).
    */
-  async admitManifest(tx: Tx, repository: string, m: { digest: string; blobDigests: string[] }, origin: Origin, now: number): Promise<void> {
+  async admitManifest(tx: Tx, repository: string, m: { digest: string; size: number; blobDigests: string[] }, origin: Origin, now: number): Promise<void> {
     const namespace = namespaceOf(repository);
     const held = await tx
       .selectFrom('manifests as m')
@@ -93,7 +93,7 @@ export class QuotaService {
       .where('m.digest', '=', m.digest)
       .executeTakeFirst();
     if (held) return;
-    const adds = await this.store.unusedBytes(tx, namespace, [m.digest, ...m.blobDigests]);
+    const adds = await this.store.unusedBytes(tx, namespace, [m.digest, ...m.blobDigests], new Map([[m.digest, m.size]]));
     if (adds === 0) return;
     const used = await this.store.usage(namespace, tx);
     const { limit, warning } = this.effective(await this.store.quota(namespace, tx));

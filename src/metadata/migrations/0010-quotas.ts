@@ -33,23 +33,24 @@ export const migration: BerthMigration = {
       .addColumn('bytes', 'bigint', (c) => c.notNull())
       .execute();
 
-    // One reference per (manifest, blob it references) and one per manifest for its own body.
+    // One use per (manifest, blob it references) and one per manifest for its own body; a
+    // body's size is the manifest's, a blob's is its row's (0 if it has none, as the store does).
     await sql`
       insert into namespace_blobs (namespace, digest, size, refs)
-      select u.namespace, u.digest, b.size, count(*)
+      select u.namespace, u.digest, max(u.size), count(*)
       from (
-        select p.namespace as namespace, r.digest as digest
+        select p.namespace as namespace, r.digest as digest, coalesce(b.size, 0) as size
         from manifest_references r
         join manifests m on m.id = r.manifest_id
         join repositories p on p.id = m.repository_id
+        left join blobs b on b.digest = r.digest
         where r.kind = 'blob'
         union all
-        select p.namespace, m.digest
+        select p.namespace, m.digest, m.size
         from manifests m
         join repositories p on p.id = m.repository_id
       ) u
-      join blobs b on b.digest = u.digest
-      group by u.namespace, u.digest, b.size`.execute(db);
+      group by u.namespace, u.digest`.execute(db);
     await sql`
       insert into namespace_usage (namespace, bytes)
       select namespace, sum(size) from namespace_blobs group by namespace`.execute(db);
