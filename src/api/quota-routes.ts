@@ -21,7 +21,11 @@ export const usageSchema = {
     limit: { type: ['integer', 'null'], description: 'bytes allowed (null: no limit); a push that would go over it is refused' },
     warning: { type: ['integer', 'null'], description: 'bytes at which a quota.warning webhook event is sent (null: none)' },
     level: { type: 'string', enum: ['ok', 'warning', 'exceeded'], description: 'exceeded: used ≥ limit' },
-    source: { type: 'string', enum: ['namespace', 'default', 'none'], description: "the namespace's own quota, the server's default (quotas.default), or none" },
+    source: {
+      type: 'string',
+      enum: ['namespace', 'default', 'none'],
+      description: "the namespace's own quota, the server's default (quotas.default), or none",
+    },
     quota: {
       type: ['object', 'null'],
       description: "the namespace's own quota as set by an administrator",

@@ -154,7 +154,8 @@ export function registerWebhookRoutes(api: FastifyInstance, d: ApiDeps, hooks: W
 
   // Usage is the namespace's business: its quota events go to namespace webhooks only.
   const checkEvents = (scopeKind: WebhookScopeKind, events: WebhookEventType[]): WebhookEventType[] => {
-    if (scopeKind !== 'namespace' && events.includes('quota.warning')) throw badRequest('quota.warning is sent to namespace webhooks only', { field: 'events' });
+    if (scopeKind !== 'namespace' && events.includes('quota.warning'))
+      throw badRequest('quota.warning is sent to namespace webhooks only', { field: 'events' });
     return events;
   };
 

@@ -136,7 +136,8 @@ export function canAdministerNamespace(principal: Principal | null, ns: string, 
  * in with a password (a quota decides what everybody in a namespace may push).
  */
 export function mayManageQuotas(principal: Principal | null): boolean {
-  return principal !== null && principal.isAdmin && !principal.limits && principal.accessTokenId === undefined && principal.robotOrgId === null;
+  if (!principal?.isAdmin) return false;
+  return !principal.limits && principal.accessTokenId === undefined && principal.robotOrgId === null;
 }
 
 /**

@@ -140,7 +140,12 @@ export class QuotaStore {
     const counts = digests instanceof Map ? digests : countsOf(digests);
     let freed = 0;
     for (const chunk of chunks([...counts.keys()], CHUNK)) {
-      const rows = await tx.selectFrom('namespace_blobs').select(['digest', 'size', 'refs']).where('namespace', '=', namespace).where('digest', 'in', chunk).execute();
+      const rows = await tx
+        .selectFrom('namespace_blobs')
+        .select(['digest', 'size', 'refs'])
+        .where('namespace', '=', namespace)
+        .where('digest', 'in', chunk)
+        .execute();
       const gone = rows.filter((r) => Number(r.refs) <= (counts.get(r.digest) ?? 0));
       if (gone.length > 0) {
         await tx

@@ -77,7 +77,10 @@ async function pushed<T extends { res: Response }>(p: Promise<T>): Promise<T> {
   return r;
 }
 
-async function usage(ns: string, as: User = ADMIN): Promise<{ namespace: string; used: number; limit: number | null; warning: number | null; level: string; source: string }> {
+async function usage(
+  ns: string,
+  as: User = ADMIN,
+): Promise<{ namespace: string; used: number; limit: number | null; warning: number | null; level: string; source: string }> {
   return ok(call(s, 'GET', `/namespaces/${ns}/quota`, as), 200, `usage of ${ns}`);
 }
 
@@ -104,7 +107,9 @@ describe('usage', () => {
     await assertConsistent('alice');
 
     // The same manifest in a third repository adds nothing: every digest is already counted.
-    const three = await pushed(putManifest(a, 'alice/three', 'v1', await a.pushBlob('alice/three', one.configBytes), [await a.pushBlob('alice/three', shared)]));
+    const three = await pushed(
+      putManifest(a, 'alice/three', 'v1', await a.pushBlob('alice/three', one.configBytes), [await a.pushBlob('alice/three', shared)]),
+    );
     assert.equal(three.manifest, one.manifest);
     assert.equal((await usage('alice')).used, expected);
 

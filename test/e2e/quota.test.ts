@@ -31,7 +31,9 @@ after(async () => {
 });
 
 async function status(reg: RegistryProcess, path: string): Promise<number> {
-  const res = await fetch(`${reg.url}${path}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+  const res = await fetch(`${reg.url}${path}`, {
+    headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+  });
   await res.arrayBuffer();
   return res.status;
 }

@@ -9,7 +9,13 @@ import type { QuotaStore } from '../../src/metadata/quota-store.js';
 import { QuotaService, formatBytes } from '../../src/registry/quotas.js';
 
 const service = (settings = { default: 0, warning: 80 }) => new QuotaService({} as QuotaStore, settings);
-const row = (limitBytes: number | null, warningBytes: number | null = null) => ({ namespace: 'ns', limitBytes, warningBytes, updatedAt: 1, updatedBy: 'admin' });
+const row = (limitBytes: number | null, warningBytes: number | null = null) => ({
+  namespace: 'ns',
+  limitBytes,
+  warningBytes,
+  updatedAt: 1,
+  updatedBy: 'admin',
+});
 
 describe('quota rules', () => {
   it("a namespace's own quota wins; otherwise the configured default; otherwise none", () => {

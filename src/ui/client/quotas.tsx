@@ -47,9 +47,7 @@ export function StoragePage() {
   return (
     <>
       <PageTitle title="Storage" />
-      <p class="muted">
-        What your namespaces store: every layer, config and manifest their repositories use, each counted once however many images share it.
-      </p>
+      <p class="muted">What your namespaces store: every layer, config and manifest their repositories use, each counted once however many images share it.</p>
       {list.error ? <LoadError error={list.error} /> : null}
       {!list.data ? (
         list.error ? null : (
@@ -132,7 +130,9 @@ export function QuotasPage() {
         </section>
         <section class="card" aria-labelledby="set-quota-h">
           <h2 id="set-quota-h">Set a quota</h2>
-          <p class="small muted">A push that would take the namespace over its limit is refused; crossing the warning level sends a quota.warning webhook event.</p>
+          <p class="small muted">
+            A push that would take the namespace over its limit is refused; crossing the warning level sends a quota.warning webhook event.
+          </p>
           <form
             onSubmit={async (e) => {
               e.preventDefault();
@@ -183,7 +183,14 @@ export function QuotasPage() {
               <label for="q-warning">
                 Warning level <span class="hint">empty: the server's percentage of the limit</span>
               </label>
-              <input id="q-warning" type="number" min="0" step="any" value={form.warning} onInput={(e) => setForm({ ...form, warning: e.currentTarget.value })} />
+              <input
+                id="q-warning"
+                type="number"
+                min="0"
+                step="any"
+                value={form.warning}
+                onInput={(e) => setForm({ ...form, warning: e.currentTarget.value })}
+              />
             </div>
             <Alert kind="ok">{done}</Alert>
             <button type="submit" class="primary" disabled={act.busy}>
