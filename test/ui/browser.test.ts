@@ -363,7 +363,7 @@ describe('web UI in Chromium', () => {
     const p = await signInAs(adminContext, ADMIN);
     await p.goto(`${s.url}/ui/admin/quotas`);
     await p.getByRole('cell', { name: 'bob' }).waitFor();
-    await p.getByLabel('Namespace').fill('alice');
+    await p.getByLabel('Namespace', { exact: true }).fill('alice');
     await p.getByLabel('Unit').selectOption('MiB');
     await p.getByLabel(/^Limit/).fill('1');
     await p.getByLabel(/^Warning level/).fill('0.001');
