@@ -46,6 +46,7 @@ test('skopeo copy over the quota fails at the manifest with "quota exceeded", an
       const skopeo = new Skopeo('skopeo-quota');
       const r = await skopeo.runMayFail(['copy', '--dest-tls-verify=false', `oci:${imgs.layout('tiny')}:latest`, `docker://${reg.hostPort}/team/tiny:v1`]);
       assert.notEqual(r.code, 0, 'the push must fail');
+      console.log(`skopeo: ${r.stderr.trim().split('\n').at(-1)}`);
       assert.match(r.stderr, /denied: quota exceeded: namespace team uses 0 B of [\d.]+ (B|KiB|MiB); this push needs [\d.]+ (B|KiB|MiB) more/, r.stderr);
       assert.equal(await status(reg, '/v2/team/tiny/manifests/v1'), 404);
       const top = new Layout(imgs.layout('tiny')).top();
@@ -68,6 +69,7 @@ test('docker push over the quota fails with "denied: quota exceeded" and does no
       await docker.run(['tag', 'berth-fixture/tiny:latest', target]);
       const r = await docker.runMayFail(['push', target]);
       assert.notEqual(r.code, 0, 'the push must fail');
+      console.log(`docker: ${`${r.stdout}\n${r.stderr}`.trim().split('\n').at(-1)}`);
       assert.match(`${r.stdout}\n${r.stderr}`, /denied: quota exceeded: namespace crew uses 0 B of 1 B; this push needs [\d.]+ (B|KiB|MiB) more/);
       assert.doesNotMatch(r.stdout, /Retrying in/, 'a DENIED refusal is final for docker');
       assert.equal(await status(reg, '/v2/crew/tiny/manifests/v1'), 404);
