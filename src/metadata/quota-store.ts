@@ -89,10 +89,25 @@ export class QuotaStore {
     const counts = countsOf(digests);
     let added = 0;
     for (const chunk of chunks([...counts.keys()], CHUNK)) {
-      const fresh = await this.unused(tx, namespace, chunk);
-      const freshSet = new Set(fresh);
+      // Few round trips, since every push pays them: the digests already used gain their use
+      // in one UPDATE (most manifests use each digest once), the rest are inserted with their
+      // sizes straight from the blobs table.
+      const once = chunk.filter((d) => counts.get(d) === 1);
+      const known = new Set<string>();
+      if (once.length > 0) {
+        const rows = await tx
+          .updateTable('namespace_blobs')
+          .set((eb) => ({ refs: eb('refs', '+', 1) }))
+          .where('namespace', '=', namespace)
+          .where('digest', 'in', once)
+          .returning('digest')
+          .execute();
+        for (const r of rows) known.add(r.digest);
+      }
+      const rest = chunk.filter((d) => counts.get(d) !== 1);
+      const fresh = [...once.filter((d) => !known.has(d)), ...(rest.length > 0 ? await this.unused(tx, namespace, rest) : [])];
       for (const [n, group] of byCount(
-        chunk.filter((d) => !freshSet.has(d)),
+        rest.filter((d) => !fresh.includes(d)),
         counts,
       )) {
         await tx
@@ -103,12 +118,12 @@ export class QuotaStore {
           .execute();
       }
       if (fresh.length === 0) continue;
-      const known = await this.sizesOf(tx, fresh, sizes);
+      const values = await this.sizesOf(tx, fresh, sizes);
       await tx
         .insertInto('namespace_blobs')
-        .values(fresh.map((digest) => ({ namespace, digest, size: known.get(digest) ?? 0, refs: counts.get(digest) ?? 1 })))
+        .values(fresh.map((digest) => ({ namespace, digest, size: values.get(digest) ?? 0, refs: counts.get(digest) ?? 1 })))
         .execute();
-      for (const size of known.values()) added += size;
+      for (const size of values.values()) added += size;
     }
     if (added > 0) await this.addBytes(tx, namespace, added);
     return added;

@@ -85,6 +85,9 @@ export class QuotaService {
    */
   async admitManifest(tx: Tx, repository: string, m: { digest: string; size: number; blobDigests: string[] }, origin: Origin, now: number): Promise<void> {
     const namespace = namespaceOf(repository);
+    // Most namespaces have neither: then a push costs this one lookup.
+    const { limit, warning } = this.effective(await this.store.quota(namespace, tx));
+    if (limit === null && warning === null) return;
     const held = await tx
       .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
@@ -96,7 +99,6 @@ export class QuotaService {
     const adds = await this.store.unusedBytes(tx, namespace, [m.digest, ...m.blobDigests], new Map([[m.digest, m.size]]));
     if (adds === 0) return;
     const used = await this.store.usage(namespace, tx);
-    const { limit, warning } = this.effective(await this.store.quota(namespace, tx));
     if (limit !== null && used + adds > limit) throw exceeded(namespace, used, limit, adds);
     if (warning !== null && used < warning && used + adds >= warning) {
       await this.events.record(tx, [{ type: 'quota.warning', repository, ...origin, at: now, quota: { namespace, used: used + adds, warning, limit } }]);
