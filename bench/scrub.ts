@@ -64,7 +64,9 @@ try {
   for (const deep of [false, true]) {
     const r = await scrub(storage, meta, { deep, concurrency });
     const rate = Math.round(r.objects / (r.ms / 1000));
-    console.log(`${storage.name} ${deep ? 'deep   ' : 'shallow'}: ${r.objects} objects in ${(r.ms / 1000).toFixed(2)} s = ${rate} objects/s (concurrency ${concurrency}), ${r.missing.count} missing`);
+    console.log(
+      `${storage.name} ${deep ? 'deep   ' : 'shallow'}: ${r.objects} objects in ${(r.ms / 1000).toFixed(2)} s = ${rate} objects/s (concurrency ${concurrency}), ${r.missing.count} missing`,
+    );
   }
 } finally {
   await meta.close();

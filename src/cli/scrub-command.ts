@@ -45,7 +45,8 @@ async function runScrub(opts: ScrubFlags, fail: Fail): Promise<number> {
   let meta: MetadataDb | undefined;
   try {
     const concurrency = Number(opts.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024) throw new UsageError(`--concurrency must be a whole number from 1 to 1024, not ${opts.concurrency}`);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1024)
+      throw new UsageError(`--concurrency must be a whole number from 1 to 1024, not ${opts.concurrency}`);
     const config = loadConfig({ file: opts.config ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
     // Loaded lazily, so `berth config verify` stays light.
     const [{ createStorage }, { openMetadata }, { scrub }, { WebhookSink }, { WebhookStore }] = await Promise.all([
@@ -111,7 +112,12 @@ class Progress {
 }
 
 export function problemLine(p: ScrubProblem): string {
-  const what = p.kind === 'size' ? `: ${count(p.actualSize ?? 0)} bytes stored, ${count(p.size)} recorded` : p.kind === 'digest' ? `: content hashes to ${p.actualDigest}` : '';
+  const what =
+    p.kind === 'size'
+      ? `: ${count(p.actualSize ?? 0)} bytes stored, ${count(p.size)} recorded`
+      : p.kind === 'digest'
+        ? `: content hashes to ${p.actualDigest}`
+        : '';
   const where = p.repositories.length > 0 ? `; linked in ${list(p.repositories)}` : '';
   return `${p.kind === 'missing' ? 'missing' : 'corrupt'} ${p.object} ${p.digest} (${bytes(p.size)})${what}${where}${repairText(p)}`;
 }
@@ -124,7 +130,9 @@ function repairText(p: ScrubProblem): string {
   const parts = [
     ...(r.deletedObject ? ['deleted the corrupt bytes'] : []),
     `forgot the ${p.object}${r.links > 0 ? ` and ${r.links} repository link${r.links === 1 ? '' : 's'}` : ''}`,
-    ...(r.manifests > 0 ? [`removed the manifest from ${list(r.manifestRepositories)}${r.tags > 0 ? ` with ${r.tags} tag${r.tags === 1 ? '' : 's'}` : ''}`] : []),
+    ...(r.manifests > 0
+      ? [`removed the manifest from ${list(r.manifestRepositories)}${r.tags > 0 ? ` with ${r.tags} tag${r.tags === 1 ? '' : 's'}` : ''}`]
+      : []),
   ];
   return `; repaired: ${parts.join(', ')}`;
 }

@@ -113,7 +113,10 @@ export class ScrubStore {
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
       .select(['m.id', 'm.repository_id', 'm.digest', 'r.name'])
       .where((eb) =>
-        eb.or([eb('m.digest', '=', digest), eb('m.id', 'in', eb.selectFrom('manifest_references as mr').select('mr.manifest_id').where('mr.digest', '=', digest))]),
+        eb.or([
+          eb('m.digest', '=', digest),
+          eb('m.id', 'in', eb.selectFrom('manifest_references as mr').select('mr.manifest_id').where('mr.digest', '=', digest)),
+        ]),
       )
       .execute();
     const byId = new Map(direct.map((m) => [Number(m.id), m]));

@@ -13,7 +13,19 @@ import type { MetadataDb } from '../../src/metadata/database.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { blobKey } from '../../src/storage/layout.js';
-import { api, digestOf, MT, pushBlob, pushImage, pushManifest, removeDir, startServer, tempDir, type PushedImage, type TestServer } from '../helpers/api-server.js';
+import {
+  api,
+  digestOf,
+  MT,
+  pushBlob,
+  pushImage,
+  pushManifest,
+  removeDir,
+  startServer,
+  tempDir,
+  type PushedImage,
+  type TestServer,
+} from '../helpers/api-server.js';
 import { berthScrub, blobRowExists, openStores, rowCounts, scrubConfigFile } from './scrub-helpers.js';
 
 describe('berth scrub on the filesystem', () => {
@@ -111,13 +123,26 @@ describe('berth scrub on the filesystem', () => {
     assert.equal(r.status, 3, `exit 3 when problems were found; stderr: ${r.stderr}`);
     const lines = r.stdout.trimEnd().split('\n');
     assert.ok(lines.includes(`missing blob ${a.layers[0].digest} (${a.layers[0].size} B); linked in a/app`), r.stdout);
-    assert.ok(lines.includes(`corrupt blob ${a.layers[1].digest} (${a.layers[1].size} B): 10 bytes stored, ${a.layers[1].size} recorded; linked in a/app`), r.stdout);
+    assert.ok(
+      lines.includes(`corrupt blob ${a.layers[1].digest} (${a.layers[1].size} B): 10 bytes stored, ${a.layers[1].size} recorded; linked in a/app`),
+      r.stdout,
+    );
     assert.ok(lines.includes(`corrupt blob ${b.config.digest} (${b.config.size} B): content hashes to ${digestOf(bad)}; linked in b/app`), r.stdout);
     assert.ok(lines.includes(`missing manifest ${c.manifest.digest} (${c.manifest.bytes.length} B)`), r.stdout);
-    assert.ok(lines.includes(`unpullable a/app:latest,v1 (${a.manifest.digest}): lacks ${[a.layers[0].digest, a.layers[1].digest].sort().join(', ')}`), r.stdout);
+    assert.ok(
+      lines.includes(`unpullable a/app:latest,v1 (${a.manifest.digest}): lacks ${[a.layers[0].digest, a.layers[1].digest].sort().join(', ')}`),
+      r.stdout,
+    );
     assert.ok(lines.includes(`unpullable c/app:v1 (${c.manifest.digest}): lacks its own body`), r.stdout);
     assert.ok(lines.includes(`unpullable c/app:multi (${cIndex}): lacks ${c.manifest.digest}`), r.stdout);
     assert.match(lines.at(-1)!, /^scrub --deep: 14 objects .* 2 missing \(.+\), 2 corrupt \(.+\), 4 manifests in 3 repositories affected; run with --repair/);
+
+    const json = await berthScrub(cfg, ['--json']);
+    assert.equal(json.status, 3, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { objects: number; problems: { digest: string; kind: string }[]; unpullable: unknown[] };
+    assert.equal(parsed.objects, 14);
+    assert.deepEqual(parsed.problems.map((p) => p.digest).sort(), shallow.problems.map((p) => p.digest).sort());
+    assert.equal(parsed.unpullable.length, 3);
 
     assert.deepEqual(await rowCounts(meta), before, 'a scrub without --repair writes nothing');
     assert.equal((await api(s.url, `/v2/a/app/blobs/${a.layers[0].digest}`, { method: 'HEAD' })).status, 200, 'HEAD still answers from the database');
@@ -127,14 +152,22 @@ describe('berth scrub on the filesystem', () => {
     const r = await berthScrub(cfg, ['--repair', '--deep']);
     assert.equal(r.status, 3, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.ok(lines.includes(`missing blob ${a.layers[0].digest} (${a.layers[0].size} B); linked in a/app; repaired: forgot the blob and 1 repository link`), r.stdout);
+    assert.ok(
+      lines.includes(`missing blob ${a.layers[0].digest} (${a.layers[0].size} B); linked in a/app; repaired: forgot the blob and 1 repository link`),
+      r.stdout,
+    );
     assert.ok(
       lines.includes(
         `corrupt blob ${b.config.digest} (${b.config.size} B): content hashes to ${digestOf(Buffer.alloc(b.config.size, 'x'))}; linked in b/app; repaired: deleted the corrupt bytes, forgot the blob and 1 repository link`,
       ),
       r.stdout,
     );
-    assert.ok(lines.includes(`missing manifest ${c.manifest.digest} (${c.manifest.bytes.length} B); repaired: forgot the manifest, removed the manifest from c/app with 1 tag`), r.stdout);
+    assert.ok(
+      lines.includes(
+        `missing manifest ${c.manifest.digest} (${c.manifest.bytes.length} B); repaired: forgot the manifest, removed the manifest from c/app with 1 tag`,
+      ),
+      r.stdout,
+    );
     assert.ok(lines.includes(`removed c/app:v1 (${c.manifest.digest}): its body was lost; push it again`), r.stdout);
     assert.match(lines.at(-1)!, /; repaired 4 \(1 manifests and 1 tags removed, 2 corrupt objects deleted\)$/);
 
@@ -184,13 +217,29 @@ describe('berth scrub on the filesystem', () => {
     const layer = img.layers[0];
     const key = blobKey(parseDigest(layer.digest));
     rmSync(file(layer.digest));
-    // The third look at the object is the one inside the repair's transaction: the upload lands just before it.
-    let looks = 0;
+    // The upload lands after the scrub saw the object missing, just before the repair's transaction looks again.
+    let inTransaction = false;
+    let putBack = false;
+    const watched: MetadataDb = {
+      dialect: meta.dialect,
+      db: meta.db,
+      close: () => meta.close(),
+      transaction: (fn, opts) =>
+        meta.transaction(async (tx) => {
+          inTransaction = true;
+          try {
+            return await fn(tx);
+          } finally {
+            inTransaction = false;
+          }
+        }, opts),
+    };
     const racing = new Proxy(storage, {
       get(target, prop, receiver) {
         if (prop !== 'stat') return Reflect.get(target, prop, receiver);
         return async (k: string) => {
-          if (k === key && ++looks === 3) {
+          if (k === key && inTransaction && !putBack) {
+            putBack = true;
             mkdirSync(path.dirname(file(layer.digest)), { recursive: true });
             writeFileSync(file(layer.digest), layer.bytes);
           }
@@ -198,8 +247,8 @@ describe('berth scrub on the filesystem', () => {
         };
       },
     }) as StorageDriver;
-    const report = await scrub(racing, meta, { repair: true });
-    assert.equal(looks, 3);
+    const report = await scrub(racing, watched, { repair: true });
+    assert.ok(putBack, 'the repair looked at storage inside its transaction');
     assert.deepEqual(
       report.problems.map((p) => [p.digest, p.repair]),
       [[layer.digest, { result: 'restored' }]],
