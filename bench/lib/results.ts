@@ -60,7 +60,13 @@ export function metricDefs(): MetricDef[] {
   }
   defs.push(
     { key: 'cat_growth', section: 'catalog', metric: `catalog middle-page slowdown ${k(smallRepos)}→${k(c.repos)} repos`, unit: '×', better: 'lower' },
-    { key: 'gc_time', section: 'gc', metric: `collect ${k(c.gcImages)} deleted images (${k(3 * c.gcImages)} objects), p50 of rounds`, unit: 's', better: 'lower' },
+    {
+      key: 'gc_time',
+      section: 'gc',
+      metric: `collect ${k(c.gcImages)} deleted images (${k(3 * c.gcImages)} objects), p50 of rounds`,
+      unit: 's',
+      better: 'lower',
+    },
     { key: 'gc_rate', section: 'gc', metric: 'objects freed per second of collection, p50', unit: 'objects/s', better: 'higher' },
     { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },

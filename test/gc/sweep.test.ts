@@ -12,7 +12,7 @@ import { SweepStore } from '../../src/metadata/sweep-store.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { blobKey } from '../../src/storage/layout.js';
-import { type BerthConfig, type DeepPartial } from '../../src/config/index.js';
+import type { BerthConfig, DeepPartial } from '../../src/config/index.js';
 import { api, asBody, digestOf, MT, pushImage, putManifest, removeDir, startServer, withQuery, type TestServer } from '../helpers/api-server.js';
 import { TestClock } from '../helpers/clock.js';
 import { s3StorageOverrides } from '../helpers/s3.js';

@@ -25,7 +25,10 @@ const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : 
 
 /** A backend's time for a write between `before` and `after` (S3 keeps whole seconds; a gateway's clock may be a little off). */
 function assertAround(t: number, before: number, after: number, what: string): void {
-  assert.ok(t >= before - 2000 && t <= after + 2000, `${what}: modified ${new Date(t).toISOString()} outside ${new Date(before).toISOString()}…${new Date(after).toISOString()}`);
+  assert.ok(
+    t >= before - 2000 && t <= after + 2000,
+    `${what}: modified ${new Date(t).toISOString()} outside ${new Date(before).toISOString()}…${new Date(after).toISOString()}`,
+  );
 }
 
 /** Registers the suite; `make` returns a fresh driver (and may share a backend between calls). */
@@ -79,10 +82,7 @@ export function storageDriverSuite(name: string, make: () => Promise<StorageDriv
       for (const o of objects) await d.put(o.key, randomBytes(o.size));
       const after = Date.now();
       const listed = await collect(d.list(prefix));
-      assert.deepEqual(
-        listed.map(({ key, size }) => ({ key, size })).sort(byKey),
-        [...objects].sort(byKey),
-      );
+      assert.deepEqual(listed.map(({ key, size }) => ({ key, size })).sort(byKey), [...objects].sort(byKey));
       for (const o of listed) assertAround(o.modified, before, after, o.key);
       assert.deepEqual(await collect(d.list(`blobs/none-${uid()}/`)), []);
     });
