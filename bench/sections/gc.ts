@@ -62,8 +62,15 @@ export async function gcSection(servers: Server[], res: Results): Promise<void> 
   const n = config.gcImages;
   const samples = new Map<Server, { seconds: number[]; rate: number[] }>(servers.map((s) => [s, { seconds: [], rate: [] }]));
   console.log(`-- gc: ${n} images deleted per round, ${config.repeat} rounds`);
-  // Earlier sections leave unreferenced blobs (the large blob has no manifest): an untimed collection first.
-  for (const s of servers) await res.guard(s, 'gc', () => collect(s));
+  // Earlier sections leave unreferenced blobs (the large blob has no manifest): an untimed collection first,
+  // after one image is there (the reference's collector fails on a registry without repositories).
+  const first = makeImage();
+  for (const s of servers) {
+    await res.guard(s, 'gc', async () => {
+      await pushImage(s.base, 'bench/gc-keep', 'first', first);
+      await collect(s);
+    });
+  }
   for (let round = 0; round < config.repeat; round++) {
     // The same bytes on both servers: each image is pushed to each.
     const images: Image[] = Array.from({ length: n }, () => makeImage());
