@@ -80,6 +80,8 @@ export function createRegistryCore(
 export interface Background {
   jobs: JobRunner;
   collector: Collector;
+  guard: BlobGuard;
+  gc: GcStore;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -108,7 +110,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
-  const { store, guard, collector } = createRegistryCore(config, storage, meta, now, events);
+  const { store, gc, guard, collector } = createRegistryCore(config, storage, meta, now, events);
   const uploads = new UploadService(storage, store, guard, now);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
@@ -213,7 +215,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       },
     });
   }
-  backgrounds.set(app, { jobs, collector });
+  backgrounds.set(app, { jobs, collector, guard, gc });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);

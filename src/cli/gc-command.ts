@@ -29,9 +29,13 @@ export function registerGcCommand(program: Command, fail: Fail): void {
       try {
         const config = loadConfig({ file: opts.config ?? (process.env.BERTH_CONFIG || undefined), env: process.env });
         const delay = opts.delay === undefined ? undefined : parseDurationMs(opts.delay);
-        if (delay === undefined && opts.delay !== undefined) throw new UsageError(`--delay: expected a duration such as 24h, 30m or 0s, got ${JSON.stringify(opts.delay)}`);
+        if (delay === undefined && opts.delay !== undefined)
+          throw new UsageError(`--delay: expected a duration such as 24h, 30m or 0s, got ${JSON.stringify(opts.delay)}`);
         // Loaded lazily, so other commands stay light.
-        const [{ createRegistryCore, createStorage, openMetadata }, { createWebhooks }] = await Promise.all([import('../app.js'), import('../webhooks/index.js')]);
+        const [{ createRegistryCore, createStorage, openMetadata }, { createWebhooks }] = await Promise.all([
+          import('../app.js'),
+          import('../webhooks/index.js'),
+        ]);
         const storage = await inContext('storage', () => createStorage(config));
         const db = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
         meta = db;
@@ -67,7 +71,8 @@ export function summary(r: CollectResult): string {
 
 function printPlan(plan: CollectPlan, delay: number): void {
   const out: string[] = [];
-  for (const m of plan.manifests) out.push(`manifest ${m.repository}@${m.digest} ${m.size} bytes (${m.reason === 'untagged' ? 'untagged' : 'its subject is gone'})`);
+  for (const m of plan.manifests)
+    out.push(`manifest ${m.repository}@${m.digest} ${m.size} bytes (${m.reason === 'untagged' ? 'untagged' : 'its subject is gone'})`);
   for (const b of plan.blobs) out.push(`blob ${b.digest} ${b.size} bytes`);
   out.push(
     `gc --dry-run: would delete ${plan.manifests.length} manifests and ${plan.blobs.length} blobs, freeing ${formatBytes(plan.bytes)} (${plan.bytes} bytes), with delay ${delay / 1000} s`,
