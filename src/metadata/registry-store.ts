@@ -1,6 +1,7 @@
 // SQL for the registry's source of truth: repositories, blobs each repository
 // may read, manifests with their references, tags, uploads. No HTTP, no storage.
 import type { MetadataDb, Tx } from './database.js';
+import { recordTagChange, type TagChange } from './tag-history.js';
 
 export interface ManifestRow {
   id: number;
@@ -292,31 +293,45 @@ export class RegistryStore {
     return id;
   }
 
-  async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number): Promise<void> {
-    const current = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    if (current && Number(current.manifest_id) === manifest.id) return;
+  /** Points the tag at the manifest; a move or a new tag goes to the tag's history (tag-history.ts). */
+  async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number, change: TagChange = { actor: null }): Promise<void> {
+    const current = await this.tagTarget(tx, repositoryId, tag);
+    if (current && current.id === manifest.id) return;
     await tx
       .insertInto('tags')
       .values({ repository_id: repositoryId, name: tag, manifest_id: manifest.id, updated_at: now })
       .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifest.id, updated_at: now }))
       .execute();
-    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: manifest.digest, at: now }).execute();
+    const action = change.action ?? 'push';
+    await recordTagChange(tx, { repositoryId, tag, action, digest: manifest.digest, previousDigest: current?.digest ?? null, actor: change.actor, at: now });
   }
 
-  async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number): Promise<boolean> {
-    const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) return false;
-    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: null, at: now }).execute();
+  async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number, change: TagChange = { actor: null }): Promise<boolean> {
+    const current = await this.tagTarget(tx, repositoryId, tag);
+    if (!current) return false;
+    await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
+    await recordTagChange(tx, { repositoryId, tag, action: 'delete', digest: null, previousDigest: current.digest, actor: change.actor, at: now });
     return true;
   }
 
+  private async tagTarget(tx: Tx, repositoryId: number, tag: string): Promise<{ id: number; digest: string } | null> {
+    const row = await tx
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', 'm.id', 't.manifest_id')
+      .select(['m.id', 'm.digest'])
+      .where('t.repository_id', '=', repositoryId)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? { id: Number(row.id), digest: row.digest } : null;
+  }
+
   /** Deletes a manifest and its tags; queues its blobs for garbage-collection review. */
-  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
+  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number, change: TagChange = { actor: null }): Promise<boolean> {
     const m = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
     if (!m) return false;
     const id = Number(m.id);
     const tags = await tx.selectFrom('tags').select('name').where('manifest_id', '=', id).execute();
-    for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now);
+    for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now, change);
     const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', id).where('kind', '=', 'blob').execute();
     await tx.deleteFrom('manifest_references').where('manifest_id', '=', id).execute();
     await tx.deleteFrom('manifests').where('id', '=', id).execute();

@@ -115,6 +115,28 @@ export interface ManifestReply {
   raw: string | null;
 }
 
+export interface HistoryEntry {
+  id: number;
+  tag: string;
+  action: 'push' | 'delete' | 'restore';
+  digest: string | null;
+  previousDigest: string | null;
+  actor: string | null;
+  at: number;
+  restorable: boolean;
+}
+export interface ImmutableRule {
+  name: string;
+  namespace: string;
+  repositories: string;
+  tags: string;
+  excludeRepositories: string[];
+  excludeTags: string[];
+  createdBy: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export function qs(params: Record<string, string | undefined | null | false>): string {
   const u = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== false && v !== '') u.set(k, v);
