@@ -68,10 +68,7 @@ function parsePath(req: FastifyRequest, want: Shape): { name: string; tag?: stri
   const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
   if (!p || p.shape !== want) throw unknownRepository();
   if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
-  if (p.tag !== undefined) {
-    p.tag = decodeURIComponent(p.tag);
-    if (!isValidTag(p.tag)) throw badRequest(`invalid tag "${p.tag.slice(0, 140)}"`, { location: 'params', field: 'tag' });
-  }
+  if (p.tag !== undefined && !isValidTag(p.tag)) throw badRequest(`invalid tag "${p.tag.slice(0, 140)}"`, { location: 'params', field: 'tag' });
   return p;
 }
 
