@@ -25,7 +25,11 @@ export type { ApiDeps } from './deps.js';
 export const API_PREFIX = '/api/v1';
 const BODY_LIMIT = 64 * 1024;
 
-export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, parts: { index: IndexService; webhooks: Webhooks; tags: TagParts }): Promise<void> {
+export async function registerApiRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts },
+): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
   app.addConstraintStrategy(indexPathStrategy);

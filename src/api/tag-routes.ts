@@ -16,7 +16,18 @@ import type { TagRestore } from '../registry/tag-restore.js';
 import { auditOf, badRequest, caller, conflict, forbidden, invalidRepositoryName, notFound, person, unauthorized, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { documentedAs, op, repositoryNameParam } from './schemas.js';
-import { createRuleBody, historyList, historyQuery, nsParams, restoreBody, restoreResult, ruleList, ruleParams, rule as ruleSchema, updateRuleBody } from './tag-schemas.js';
+import {
+  createRuleBody,
+  historyList,
+  historyQuery,
+  nsParams,
+  restoreBody,
+  restoreResult,
+  ruleList,
+  ruleParams,
+  rule as ruleSchema,
+  updateRuleBody,
+} from './tag-schemas.js';
 
 /** What the tag routes use besides the API's own dependencies (built in app.ts). */
 export interface TagParts {
@@ -150,7 +161,13 @@ export function registerTagRoutes(api: FastifyInstance, d: ApiDeps, tags: TagPar
       if (r.outcome === 'not-in-history') throw notFound(`tag ${tag} never pointed at ${digest}: history entry`);
       if (r.outcome === 'manifest-gone') throw conflict(`the manifest ${digest} no longer exists in ${name} (deleted or collected); it cannot be restored`);
       if (r.outcome === 'restored') {
-        await d.accounts.audit({ actor: who?.username ?? null, action: 'tag.restore', target: `${name}:${tag}`, address: req.ip, detail: { digest, previous: r.previousDigest } });
+        await d.accounts.audit({
+          actor: who?.username ?? null,
+          action: 'tag.restore',
+          target: `${name}:${tag}`,
+          address: req.ip,
+          detail: { digest, previous: r.previousDigest },
+        });
       }
       return { tag: r.tag, digest: r.digest, previousDigest: r.previousDigest, restored: r.outcome === 'restored' };
     },

@@ -294,7 +294,14 @@ export class RegistryStore {
   }
 
   /** Points the tag at the manifest; a move or a new tag goes to the tag's history (tag-history.ts). */
-  async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number, change: TagChange = { actor: null }): Promise<void> {
+  async setTag(
+    tx: Tx,
+    repositoryId: number,
+    tag: string,
+    manifest: { id: number; digest: string },
+    now: number,
+    change: TagChange = { actor: null },
+  ): Promise<void> {
     const current = await this.tagTarget(tx, repositoryId, tag);
     if (current && current.id === manifest.id) return;
     await tx

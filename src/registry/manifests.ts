@@ -162,7 +162,9 @@ export class ManifestService {
       if ('tag' in ref) await this.tagGuard?.checkTagDelete(tx, repoId, repository, ref.tag);
       else await this.tagGuard?.checkManifestDelete(tx, repoId, repository, ref.digest.value);
       const done =
-        'tag' in ref ? await this.store.deleteTag(tx, repoId, ref.tag, now, origin) : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, origin);
+        'tag' in ref
+          ? await this.store.deleteTag(tx, repoId, ref.tag, now, origin)
+          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, origin);
       if (done) {
         const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
         await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);

@@ -48,7 +48,16 @@ describe('web UI: tag history and immutable tags', () => {
     mkdirSync(SHOTS, { recursive: true });
     const launching = chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
     });
     alice = await addUser(s, 'alice');
     bob = await addUser(s, 'bob');
@@ -71,12 +80,23 @@ describe('web UI: tag history and immutable tags', () => {
     const rows = table.getByRole('row');
     assert.equal(await rows.count(), 3, 'a header and two changes');
     assert.match(await rows.nth(1).innerText(), /v1\s+pushed[\s\S]*alice/);
-    assert.equal(await rows.nth(1).getByRole('button', { name: /^Copy digest/ }).first().getAttribute('data-copy'), first, 'moved from the first image');
+    assert.equal(
+      await rows
+        .nth(1)
+        .getByRole('button', { name: /^Copy digest/ })
+        .first()
+        .getAttribute('data-copy'),
+      first,
+      'moved from the first image',
+    );
     await page.screenshot({ path: path.join(SHOTS, '20-tag-history.png'), fullPage: true });
     // The first push's row offers the restore (its image is not what v1 points at now).
     assert.equal(await rows.nth(1).getByRole('button', { name: 'Restore' }).count(), 0, 'v1 already points at the second image');
     page.once('dialog', (d) => void d.accept());
-    await rows.nth(2).getByRole('button', { name: `Restore v1 to ${first}` }).click();
+    await rows
+      .nth(2)
+      .getByRole('button', { name: `Restore v1 to ${first}` })
+      .click();
     await page.getByText(`v1 restored to ${first}.`).waitFor();
     assert.equal(await tagDigest(alice, 'alice/app', 'v1'), first);
     await table.getByRole('row').filter({ hasText: 'restored' }).waitFor();

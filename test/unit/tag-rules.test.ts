@@ -101,7 +101,10 @@ describe('policy: tag history, restore, rules', () => {
     assert.equal(mayManageTagRules(user('bob'), 'alice', 'user', null), false);
     assert.equal(mayManageTagRules(user('olga'), 'acme', 'org', 'owner'), true);
     assert.equal(mayManageTagRules(user('mona'), 'acme', 'org', 'member'), false);
-    assert.equal(mayManageTagRules(user('olga', { accessTokenId: 1, limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'acme', 'org', 'owner'), false);
+    assert.equal(
+      mayManageTagRules(user('olga', { accessTokenId: 1, limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'acme', 'org', 'owner'),
+      false,
+    );
     assert.equal(mayManageTagRules(user('root', { isAdmin: true }), 'acme', 'org', null), true);
     assert.equal(mayViewTagRules(user('mona'), 'acme', 'org', 'member'), true);
     assert.equal(mayViewTagRules(user('bob'), 'acme', 'org', null), false);

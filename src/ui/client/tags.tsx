@@ -105,9 +105,9 @@ export function TagRulesPage({ ns }: { ns: string }) {
       <section class="card" aria-labelledby="page-title">
         <PageTitle title={`Immutable tags of ${ns}`} />
         <p class="small muted">
-          A tag that a rule matches cannot be moved to another image or deleted, and neither can the image it points at. Pushing the same image again is
-          fine. Patterns are globs: <code>v*</code>, <code>{'{latest,stable}'}</code>, <code>release-[0-9]*</code>; repositories are named below the
-          namespace, <code>**</code> for all.
+          A tag that a rule matches cannot be moved to another image or deleted, and neither can the image it points at. Pushing the same image again is fine.
+          Patterns are globs: <code>v*</code>, <code>{'{latest,stable}'}</code>, <code>release-[0-9]*</code>; repositories are named below the namespace,{' '}
+          <code>**</code> for all.
         </p>
         {list.error ? (
           <LoadError error={list.error} />
@@ -140,7 +140,10 @@ export function TagRulesPage({ ns }: { ns: string }) {
                     class="small danger"
                     disabled={act.busy}
                     onClick={async () => {
-                      if (confirm(`Remove the rule ${r.name}? Its tags can then be moved and deleted.`) && (await act.run(() => api.del(`/namespaces/${ns}/immutable-tag-rules/${r.name}`))))
+                      if (
+                        confirm(`Remove the rule ${r.name}? Its tags can then be moved and deleted.`) &&
+                        (await act.run(() => api.del(`/namespaces/${ns}/immutable-tag-rules/${r.name}`)))
+                      )
                         list.reload();
                     }}
                   >
