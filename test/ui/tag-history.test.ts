@@ -135,6 +135,16 @@ describe('web UI: tag history and immutable tags', () => {
       [['releases', 'v*', ['*-dev']]],
     );
     await assert.rejects(pushImage(s, alice, 'alice/app', 'v1'), /DENIED/);
+    // The tags tab marks the tag.
+    await page.goto(`${s.url}/ui/r/alice/app/-/tags`);
+    const v1 = page
+      .getByRole('table')
+      .getByRole('row')
+      .filter({ has: page.getByRole('link', { name: 'v1', exact: true }) });
+    await v1.getByText('immutable').waitFor();
+    assert.equal(await v1.getByText('immutable').getAttribute('title'), 'Immutable: rule releases of alice');
+    await page.goto(`${s.url}/ui/n/alice/tag-rules`);
+    await row.waitFor();
     // A bad pattern is explained, not stored.
     await page.getByLabel('Name').fill('broken');
     await page.getByLabel('Tags', { exact: true }).fill('v[0-9');

@@ -80,6 +80,8 @@ export interface TagRow {
   size: number;
   platforms: string[];
   pushedAt: number;
+  /** The immutable-tag rule that keeps the tag where it is, if any. */
+  immutableRule: string | null;
 }
 export interface TagsReply {
   repository: string;

@@ -248,6 +248,11 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
                 <a href={repoPath(name, `manifests/${t.name}`)}>
                   <strong>{t.name}</strong>
                 </a>
+                {t.immutableRule ? (
+                  <span class="badge" title={`Immutable: rule ${t.immutableRule} of ${name.split('/')[0]}`}>
+                    immutable
+                  </span>
+                ) : null}
                 {t.artifactType ? <div class="small muted">{t.artifactType}</div> : null}
               </td>
               <td data-label="Size">{bytes(t.size)}</td>
