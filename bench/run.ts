@@ -11,6 +11,7 @@ import { memory, type Server, startServer, stopServer } from './lib/servers.js';
 import { bearerSection, startBearerServers } from './sections/bearer.js';
 import { blobSection } from './sections/blob.js';
 import { loadSection } from './sections/load.js';
+import { gcSection } from './sections/gc.js';
 import { catalogSection, tagsSection } from './sections/lists.js';
 import { pushSection } from './sections/push.js';
 
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
     if (config.only.has('push')) await pushSection(servers, res, false);
     if (config.only.has('tags')) await tagsSection(servers, res, true);
     if (config.only.has('catalog')) await catalogSection(servers, res, false);
+    if (config.only.has('gc')) await gcSection(servers, res);
     if (config.only.has('bearer')) {
       // Its own pair of servers, in token-auth mode; stopped before the memory figures are read.
       const bearer = await startBearerServers(workDir);

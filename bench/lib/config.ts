@@ -20,6 +20,10 @@ export const config = {
   selftest: process.env.BENCH_SELFTEST === '1',
   /** Shell command that starts Berth; REGISTRY_* variables are set for it. */
   berthCmd: process.env.BENCH_BERTH_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} serve`,
+  /** Shell command that runs `berth gc` (flags are appended) with Berth's environment, in its directory. */
+  berthGcCmd: process.env.BENCH_BERTH_GC_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} gc`,
+  /** Images deleted and collected per GC round. */
+  gcImages: num('BENCH_GC_IMAGES', 1000, 100),
   /** REGISTRY_HTTP_WORKERS for Berth; empty string leaves it unset. */
   berthWorkers: process.env.BENCH_BERTH_WORKERS ?? '2',
   blobMiB: num('BENCH_BLOB_MIB', 1024, 64),
@@ -34,8 +38,8 @@ export const config = {
   repos: num('BENCH_REPOS', 10000, 1000),
   /** Sequential requests per list/catalog latency measurement. */
   listSamples: num('BENCH_LIST_SAMPLES', 100, 30),
-  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer (default all). */
-  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer').split(',').map((s) => s.trim())),
+  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc (default all). */
+  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc').split(',').map((s) => s.trim())),
   keep: process.env.BENCH_KEEP === '1',
   outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
 };

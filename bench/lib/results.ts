@@ -4,7 +4,7 @@ import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'memory';
+type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -60,6 +60,14 @@ export function metricDefs(): MetricDef[] {
   }
   defs.push(
     { key: 'cat_growth', section: 'catalog', metric: `catalog middle-page slowdown ${k(smallRepos)}→${k(c.repos)} repos`, unit: '×', better: 'lower' },
+    {
+      key: 'gc_time',
+      section: 'gc',
+      metric: `collect ${k(c.gcImages)} deleted images (${k(3 * c.gcImages)} objects), p50 of rounds`,
+      unit: 's',
+      better: 'lower',
+    },
+    { key: 'gc_rate', section: 'gc', metric: 'objects freed per second of collection, p50', unit: 'objects/s', better: 'higher' },
     { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'pss_end', section: 'memory', metric: 'PSS at end (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },

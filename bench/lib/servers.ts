@@ -9,6 +9,10 @@ import { config } from './config.js';
 export interface Server {
   /** 'berth' or 'reference' — the table column. */
   column: string;
+  /** What runs in the column (both are 'reference' in self-test mode). */
+  kind: 'berth' | 'reference';
+  /** Berth's environment (its REGISTRY_* settings), for commands run against the same stores. */
+  env?: NodeJS.ProcessEnv;
   /** What actually runs (e.g. 'docker-registry 2.8.2' in self-test mode). */
   label: string;
   base: string;
@@ -71,13 +75,14 @@ export async function startServer(column: string, kind: 'berth' | 'reference', w
   const log = fs.openSync(logFile, 'a');
   let proc: ChildProcess;
   let label: string;
+  let env: NodeJS.ProcessEnv | undefined;
   if (kind === 'reference') {
     const cfg = path.join(dir, 'config.yml');
     fs.writeFileSync(cfg, referenceConfig(port, dataDir, opts.referenceYaml));
     proc = spawn('docker-registry', ['serve', cfg], { cwd: dir, stdio: ['ignore', log, log], detached: true });
     label = 'docker-registry (distribution 2.8)';
   } else {
-    const env: NodeJS.ProcessEnv = {
+    env = {
       ...process.env,
       REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
@@ -93,7 +98,7 @@ export async function startServer(column: string, kind: 'berth' | 'reference', w
     label = `berth (${cmd}${config.berthWorkers ? `, workers=${config.berthWorkers}` : ''})`;
   }
   fs.closeSync(log);
-  const server: Server = { column, label, base: `http://127.0.0.1:${port}`, dir, logFile, proc };
+  const server: Server = { column, kind, env, label, base: `http://127.0.0.1:${port}`, dir, logFile, proc };
   await waitReady(server);
   return server;
 }

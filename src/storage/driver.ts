@@ -8,6 +8,21 @@ export interface ByteRange {
   end: number;
 }
 
+/** An object found by listing storage. */
+export interface StoredObject {
+  key: string;
+  size: number;
+  /** When the object was last written or moved into place (ms since the epoch, the backend's clock). */
+  modified: number;
+}
+
+/** An upload session's bytes found in storage, whatever the database says about it. */
+export interface StoredUpload {
+  id: string;
+  /** When the session was last written (ms since the epoch, the backend's clock). */
+  modified: number;
+}
+
 export interface StorageDriver {
   readonly name: string;
   /** Smallest PATCH chunk (except the last) the driver can append efficiently; 0 = any. */
@@ -21,10 +36,18 @@ export interface StorageDriver {
   put(key: string, body: Buffer): Promise<void>;
   /** Removes an object; absent objects are not an error. */
   delete(key: string): Promise<void>;
-  /** Lists keys under a prefix (for garbage collection and import). */
-  list(prefix: string): AsyncIterable<string>;
+  /**
+   * Lists the objects under a prefix, with sizes and times, in no particular order (garbage collection, import).
+   * Streams: one page or directory at a time is held, never the whole listing. Upload sessions are not objects.
+   */
+  list(prefix: string): AsyncIterable<StoredObject>;
   /** Removes several objects in as few requests as the backend allows (optional; else delete() each). */
   deleteMany?(keys: readonly string[]): Promise<void>;
+  /**
+   * Lists the upload sessions held in storage (the leftover sweep compares them with the database's rows).
+   * An id may appear more than once; streams like list().
+   */
+  listUploads(): AsyncIterable<StoredUpload>;
   /** A URL clients may GET the object from directly (presigned), or null; absent = never redirect. */
   redirectUrl?(key: string): Promise<string | null>;
 

@@ -3,18 +3,20 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import type { Dirent } from 'node:fs';
+import type { Dir, Stats } from 'node:fs';
+import { mkdir, open, opendir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectFull, storageFull } from '../errors/storage-full.js';
 import { acquireStages, DirectWriter } from './direct-writer.js';
 import { FileReadStream } from './file-read-stream.js';
-import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
+import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver, type StoredObject, type StoredUpload } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** A listing prefix: whole path segments, ending in '/'. */
+const PREFIX_RE = /^([a-z0-9][a-z0-9._-]*\/)+$/;
 const TMP_MARK = '.tmp-';
 /** Upload bytes are gathered into writes of at least this size. */
 const WRITE_BATCH = 1024 * 1024;
@@ -87,20 +89,44 @@ export class FilesystemDriver implements StorageDriver {
     await rm(this.path(key), { force: true });
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
-    const base = join(this.root, prefix);
-    let entries: Dirent[];
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    if (prefix !== '' && !PREFIX_RE.test(prefix)) throw new Error(`storage: invalid prefix "${prefix}"`);
+    for await (const files of walk(join(this.root, prefix))) {
+      // One directory's page of files stat'ed at once: the thread pool works on them together.
+      const stats = await Promise.all(files.map((f) => (f.includes(TMP_MARK) ? null : statIfPresent(f))));
+      for (const [i, s] of stats.entries()) {
+        if (s?.isFile()) yield { key: relative(this.root, files[i]).split(sep).join('/'), size: s.size, modified: changed(s) };
+      }
+    }
+  }
+
+  /** Unlinks up to 32 objects at a time (a directory entry each; there is no batch call). */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const paths = keys.map((k) => this.path(k));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < paths.length) {
+        await unlink(paths[next++]).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(32, paths.length) }, worker));
+  }
+
+  async *listUploads(): AsyncIterable<StoredUpload> {
+    let dir: Dir;
     try {
-      entries = await readdir(base, { recursive: true, withFileTypes: true });
+      dir = await opendir(join(this.root, 'uploads'), { bufferSize: 256 });
     } catch (err) {
       if (isNotFound(err)) return;
       throw err;
     }
-    for (const e of entries) {
-      if (!e.isFile() || e.name.includes(TMP_MARK)) continue;
-      // Node 20 names the directory `parentPath` (newer) or `path` (older releases).
-      const parent = (e as unknown as { parentPath?: string; path: string }).parentPath ?? e.path;
-      yield relative(this.root, join(parent, e.name)).split(sep).join('/');
+    for await (const e of dir) {
+      if (!ID_RE.test(e.name)) continue;
+      // A directory is a session of an earlier version (uploads/<id>/data): its data file holds the last write.
+      const s = (await statIfPresent(join(dir.path, e.name, 'data'))) ?? (await statIfPresent(join(dir.path, e.name)));
+      if (s) yield { id: e.name, modified: changed(s) };
     }
   }
 
@@ -298,6 +324,50 @@ class BatchWriter extends Writable {
       if (bytes > 0) bufs = [Buffer.concat(bufs).subarray(bytesWritten)];
     }
   }
+}
+
+/**
+ * The files under a directory, depth first, in pages of at most 256 paths per directory, with one open
+ * directory per level (opendir reads its entries in pages): a listing of millions of blobs never sits in
+ * memory. A missing directory has no files.
+ */
+async function* walk(path: string): AsyncGenerator<string[]> {
+  let dir: Dir;
+  try {
+    dir = await opendir(path, { bufferSize: 256 });
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  let files: string[] = [];
+  // for-await closes the directory when the loop ends, throws or the consumer stops early.
+  for await (const e of dir) {
+    const full = join(path, e.name);
+    if (e.isDirectory()) yield* walk(full);
+    else if (e.isFile()) files.push(full);
+    if (files.length >= 256) {
+      yield files;
+      files = [];
+    }
+  }
+  if (files.length > 0) yield files;
+}
+
+async function statIfPresent(path: string): Promise<Stats | null> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if (isNotFound(err)) return null; // removed since the directory was read
+    throw err;
+  }
+}
+
+/**
+ * When a file last changed at its path: a commit renames an upload file into place, and rename keeps the
+ * mtime of the last append but sets the ctime, so the later of the two is when the object appeared.
+ */
+function changed(s: Stats): number {
+  return Math.floor(Math.max(s.mtimeMs, s.ctimeMs));
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -42,7 +42,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ConfigError, type S3Config } from '../config/index.js';
 import { rethrowFull } from '../errors/storage-full.js';
-import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver } from './driver.js';
+import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver, type StoredObject, type StoredUpload } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -65,6 +65,12 @@ interface Piece {
   key: string;
   start: number;
   size: number;
+}
+
+interface MultipartInfo {
+  key: string;
+  uploadId: string;
+  initiated: number;
 }
 
 interface OpenMultipart {
@@ -178,8 +184,30 @@ export class S3Driver implements StorageDriver {
     await this.deleteRaw(keys.map((k) => this.k(k)));
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
-    for await (const o of this.listRaw(this.root + prefix)) yield o.key.slice(this.root.length);
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    for await (const o of this.listRaw(this.root + prefix)) yield { ...o, key: o.key.slice(this.root.length) };
+  }
+
+  /**
+   * Sessions by their objects (the `info` marker, segments, tail; keys come sorted, so one session's objects
+   * are adjacent), then multipart uploads whose session has no objects left (a crash while removing it).
+   */
+  async *listUploads(): AsyncIterable<StoredUpload> {
+    const base = `${this.root}uploads/`;
+    const idOf = (key: string) => /^([A-Za-z0-9_-]{1,64})\//.exec(key.slice(base.length))?.[1];
+    let current: StoredUpload | undefined;
+    for await (const o of this.listRaw(base)) {
+      const id = idOf(o.key);
+      if (!id) continue;
+      if (current && current.id !== id) yield current;
+      if (current?.id === id) current.modified = Math.max(current.modified, o.modified);
+      else current = { id, modified: o.modified };
+    }
+    if (current) yield current;
+    for await (const u of this.listMultipartPages(base)) {
+      const id = idOf(u.key);
+      if (id && !(await this.head(this.u(id, 'info')))) yield { id, modified: u.initiated };
+    }
   }
 
   /** A presigned GET URL for the object, or null when redirects are disabled. */
@@ -540,24 +568,35 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  private async *listRaw(prefix: string): AsyncGenerator<{ key: string; size: number }> {
-    let token: string | undefined;
-    do {
-      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0 };
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
+  /** Pages of 1,000 keys; the next page is requested while the caller works through this one. */
+  private async *listRaw(prefix: string): AsyncGenerator<StoredObject> {
+    const page = (token?: string) => {
+      const p = this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      p.catch(() => {}); // reported when awaited; a caller that stops early leaves no unhandled rejection
+      return p;
+    };
+    let next: ReturnType<typeof page> | undefined = page();
+    while (next) {
+      const res: Awaited<ReturnType<typeof page>> = await next;
+      next = res.IsTruncated && res.NextContinuationToken ? page(res.NextContinuationToken) : undefined;
+      for (const o of res.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 };
+    }
   }
 
-  private async listAll(prefix: string): Promise<{ key: string; size: number }[]> {
+  private async listAll(prefix: string): Promise<StoredObject[]> {
     const out = [];
     for await (const o of this.listRaw(prefix)) out.push(o);
     return out;
   }
 
   /** Open multipart uploads under a prefix, oldest first. */
-  private async listMultipart(prefix: string): Promise<{ key: string; uploadId: string; initiated: number }[]> {
-    const out: { key: string; uploadId: string; initiated: number }[] = [];
+  private async listMultipart(prefix: string): Promise<MultipartInfo[]> {
+    const out: MultipartInfo[] = [];
+    for await (const u of this.listMultipartPages(prefix)) out.push(u);
+    return out.sort((a, b) => a.initiated - b.initiated || (a.uploadId < b.uploadId ? -1 : 1));
+  }
+
+  private async *listMultipartPages(prefix: string): AsyncGenerator<MultipartInfo> {
     let keyMarker: string | undefined;
     let idMarker: string | undefined;
     for (;;) {
@@ -565,13 +604,12 @@ export class S3Driver implements StorageDriver {
         new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker }),
       );
       for (const u of res.Uploads ?? []) {
-        if (u.Key && u.UploadId) out.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated?.getTime() ?? 0 });
+        if (u.Key && u.UploadId) yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated?.getTime() ?? 0 };
       }
       if (!res.IsTruncated) break;
       keyMarker = res.NextKeyMarker;
       idMarker = res.NextUploadIdMarker;
     }
-    return out.sort((a, b) => a.initiated - b.initiated || (a.uploadId < b.uploadId ? -1 : 1));
   }
 
   private async listParts(key: string, uploadId: string): Promise<OpenMultipart['parts']> {

@@ -15,6 +15,22 @@ function uid(): string {
   return randomBytes(8).toString('hex');
 }
 
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of items) out.push(x);
+  return out;
+}
+
+const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** A backend's time for a write between `before` and `after` (S3 keeps whole seconds; a gateway's clock may be a little off). */
+function assertAround(t: number, before: number, after: number, what: string): void {
+  assert.ok(
+    t >= before - 2000 && t <= after + 2000,
+    `${what}: modified ${new Date(t).toISOString()} outside ${new Date(before).toISOString()}…${new Date(after).toISOString()}`,
+  );
+}
+
 /** Registers the suite; `make` returns a fresh driver (and may share a backend between calls). */
 export function storageDriverSuite(name: string, make: () => Promise<StorageDriver>): void {
   describe(`storage driver conformance: ${name}`, () => {
@@ -54,17 +70,60 @@ export function storageDriverSuite(name: string, make: () => Promise<StorageDriv
       assert.equal((await readAll(await d.read(key))).toString(), 'second version');
     });
 
-    it('lists keys under a prefix', async () => {
+    it('lists objects under a prefix with their sizes and times', async () => {
       const d = await make();
       const prefix = `blobs/sha512/${uid().slice(0, 2)}/`;
-      const keys = [`${prefix}${uid()}`, `${prefix}${uid()}`];
-      for (const k of keys) await d.put(k, Buffer.from(k));
-      const listed: string[] = [];
-      for await (const k of d.list(prefix)) listed.push(k);
-      assert.deepEqual(listed.sort(), keys.sort());
-      const none: string[] = [];
-      for await (const k of d.list(`blobs/none-${uid()}/`)) none.push(k);
-      assert.deepEqual(none, []);
+      const before = Date.now();
+      const objects = [
+        { key: `${prefix}${uid()}`, size: 3 },
+        { key: `${prefix}${uid()}`, size: 70_001 },
+        { key: `${prefix}${uid()}`, size: 0 },
+      ];
+      for (const o of objects) await d.put(o.key, randomBytes(o.size));
+      const after = Date.now();
+      const listed = await collect(d.list(prefix));
+      assert.deepEqual(listed.map(({ key, size }) => ({ key, size })).sort(byKey), [...objects].sort(byKey));
+      for (const o of listed) assertAround(o.modified, before, after, o.key);
+      assert.deepEqual(await collect(d.list(`blobs/none-${uid()}/`)), []);
+    });
+
+    it('lists past a page of 1,000 objects, and a listing may stop early', async () => {
+      const d = await make();
+      const prefix = `blobs/sha512/${uid().slice(0, 2)}/${uid()}/`;
+      const keys = Array.from({ length: 1005 }, (_, i) => `${prefix}k${String(i).padStart(5, '0')}`);
+      for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => d.put(k, Buffer.from(k))));
+      const listed = await collect(d.list(prefix));
+      assert.deepEqual(listed.map((o) => o.key).sort(), keys);
+      assert.ok(listed.every((o) => o.size === o.key.length));
+      let seen = 0;
+      for await (const _ of d.list(prefix)) if (++seen === 3) break;
+      assert.equal(seen, 3);
+      if (d.deleteMany) await d.deleteMany(keys);
+      else for (const k of keys) await d.delete(k);
+      assert.deepEqual(await collect(d.list(prefix)), []);
+    });
+
+    it('lists upload sessions until they are committed or aborted', async () => {
+      const d = await make();
+      const [a, b, c] = [uid(), uid(), uid()];
+      const before = Date.now();
+      for (const id of [a, b, c]) {
+        await d.uploadCreate(id);
+        await d.uploadAppend(id, 0, Readable.from([Buffer.from(`bytes of ${id}`)]));
+      }
+      const after = Date.now();
+      const mine = async () => (await collect(d.listUploads())).filter((u) => [a, b, c].includes(u.id));
+      const listed = await mine();
+      assert.deepEqual([...new Set(listed.map((u) => u.id))].sort(), [a, b, c].sort());
+      for (const u of listed) assertAround(u.modified, before, after, u.id);
+      await d.uploadCommit(a, `blobs/sha256/77/${uid()}`);
+      await d.uploadAbort(b);
+      assert.deepEqual(
+        (await mine()).map((u) => u.id),
+        [c],
+      );
+      await d.uploadAbort(c);
+      assert.deepEqual(await mine(), []);
     });
 
     it('appends chunks to an upload and commits it as an object', async () => {

@@ -57,7 +57,7 @@ describe('s3 driver', () => {
     assert.deepEqual(await a.stat(key), { size: all.length });
     assert.ok((await readAll(await b.read(key))).equals(all));
     const leftovers: string[] = [];
-    for await (const k of a.list(`uploads/${id}/`)) leftovers.push(k);
+    for await (const o of a.list(`uploads/${id}/`)) leftovers.push(o.key);
     assert.deepEqual(leftovers, []);
   });
 
@@ -68,10 +68,31 @@ describe('s3 driver', () => {
     for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => d.put(k, Buffer.from(k))));
     await d.deleteMany([...keys.slice(0, 1050), `${prefix}absent`]);
     const left: string[] = [];
-    for await (const k of d.list(prefix)) left.push(k);
+    for await (const o of d.list(prefix)) left.push(o.key);
     assert.deepEqual(left.sort(), keys.slice(1050));
     await d.deleteMany(keys);
-    for await (const k of d.list(prefix)) assert.fail(`left ${k}`);
+    for await (const o of d.list(prefix)) assert.fail(`left ${o.key}`);
+  });
+
+  it('lists a session whose objects are gone but whose multipart upload is open, and aborting it removes the upload', async () => {
+    const d = new S3Driver(config);
+    const id = uid();
+    await d.uploadCreate(id);
+    await d.uploadAppend(id, 0, Readable.from([randomBytes(5 * MiB + 10)])); // a part (open multipart upload) and a tail
+    // A crash while removing the session: its objects went, its multipart upload stayed.
+    const objects: string[] = [];
+    for await (const o of d.list(`uploads/${id}/`)) objects.push(o.key);
+    assert.deepEqual(objects.map((k) => k.replace(/\d+$/, 'N')).sort(), [`uploads/${id}/info`, `uploads/${id}/t/N`]);
+    await d.deleteMany(objects);
+    assert.equal(await d.uploadSize(id), null);
+    const listed = async () => {
+      const out: string[] = [];
+      for await (const u of d.listUploads()) if (u.id === id) out.push(u.id);
+      return out;
+    };
+    assert.deepEqual(await listed(), [id]);
+    await d.uploadAbort(id);
+    assert.deepEqual(await listed(), []);
   });
 
   it('presigns GET URLs only when redirects are on', async () => {

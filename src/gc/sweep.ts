@@ -1,0 +1,155 @@
+// The crash-leftover sweep: bytes in storage that the database does not know, older than a grace period.
+//   - objects under blobs/ with no `blobs` row: a crash between writing an object and the transaction that
+//     records it, a manifest PUT refused after its bytes were stored (a blob it names is missing), a
+//     collection that removed the row but died before the bytes;
+//   - upload sessions in storage with no `uploads` row: a crash between creating the session's bytes and
+//     its row, or between deleting the row (cancel, purge) and the bytes.
+// It streams the listing in pages and works in batches of up to 1,000 keys (one DeleteObjects request on
+// S3), a few batches in flight, so millions of objects cost neither memory nor hours.
+//
+// Why a grace period: writers store bytes before the row that names them (docs/architecture.md, "Write
+// ordering"). An upload commit renames or copies the session's bytes to blobs/<digest> and only then
+// commits the blob's row; a manifest PUT writes its body, then its transaction; a new session's bytes come
+// before its row. In between, the bytes look exactly like a leftover. The grace period must outlast that
+// window on every replica: the copy of a multi-GiB blob on S3 (tens of seconds), a transaction queued
+// behind others or retried, a paused process, and the difference between the storage's clock (S3's
+// LastModified) and ours. An hour covers all of it with a wide margin; nothing is lost by waiting longer.
+// The listed time is when the object appeared at its key (the filesystem driver takes the later of mtime
+// and ctime, because a rename keeps the mtime of the last append), so a long upload does not age its blob.
+import { digestFromBlobKey, BLOBS_PREFIX } from '../storage/layout.js';
+import type { StorageDriver } from '../storage/driver.js';
+import type { SweepStore } from '../metadata/sweep-store.js';
+
+/** Default grace period: see above. */
+export const DEFAULT_SWEEP_GRACE_MS = 60 * 60 * 1000;
+const BATCH = 1000;
+const BATCHES_IN_FLIGHT = 4;
+const ABORTS_IN_FLIGHT = 8;
+
+export interface SweepOptions {
+  /** Only bytes older than this (ms) are leftovers. */
+  graceMs: number;
+  /** Report what would go, remove nothing. */
+  dryRun?: boolean;
+  /** Called for each leftover found (removed unless dryRun). */
+  onLeftover?: (leftover: Leftover) => void;
+}
+
+export type Leftover = { kind: 'blob'; key: string; digest: string; size: number; modified: number } | { kind: 'upload'; id: string; modified: number };
+
+export interface SweepResult {
+  /** Objects listed under blobs/. */
+  scanned: number;
+  /** Leftover objects found (and removed unless dry-run), and their bytes. */
+  blobs: number;
+  bytes: number;
+  /** Leftover upload sessions found (and removed unless dry-run). */
+  uploads: number;
+  seconds: number;
+}
+
+export class LeftoverSweep {
+  constructor(
+    private readonly storage: StorageDriver,
+    private readonly store: SweepStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async run(opts: SweepOptions): Promise<SweepResult> {
+    const started = performance.now();
+    const cutoff = this.now() - opts.graceMs;
+    const result: SweepResult = { scanned: 0, blobs: 0, bytes: 0, uploads: 0, seconds: 0 };
+    await this.sweepObjects(cutoff, opts, result);
+    await this.sweepUploads(cutoff, opts, result);
+    result.seconds = (performance.now() - started) / 1000;
+    return result;
+  }
+
+  private async sweepObjects(cutoff: number, opts: SweepOptions, result: SweepResult): Promise<void> {
+    const pool = new Pool(BATCHES_IN_FLIGHT);
+    let batch: Extract<Leftover, { kind: 'blob' }>[] = [];
+    const flush = async (items: typeof batch): Promise<void> => {
+      const unknown = new Set(await this.store.unknownBlobs(items.map((i) => i.digest)));
+      const leftovers = items.filter((i) => unknown.has(i.digest));
+      if (leftovers.length === 0) return;
+      if (!opts.dryRun) await this.deleteObjects(leftovers.map((l) => l.key));
+      for (const l of leftovers) {
+        result.blobs++;
+        result.bytes += l.size;
+        opts.onLeftover?.(l);
+      }
+    };
+    for await (const o of this.storage.list(BLOBS_PREFIX)) {
+      result.scanned++;
+      const digest = digestFromBlobKey(o.key);
+      // Keys the layout did not make are not ours to judge; new objects may be a commit in progress.
+      if (!digest || o.modified >= cutoff) continue;
+      batch.push({ kind: 'blob', key: o.key, digest, size: o.size, modified: o.modified });
+      if (batch.length >= BATCH) {
+        await pool.add(flush(batch));
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await pool.add(flush(batch));
+    await pool.drain();
+  }
+
+  private async sweepUploads(cutoff: number, opts: SweepOptions, result: SweepResult): Promise<void> {
+    const pool = new Pool(ABORTS_IN_FLIGHT);
+    let batch: Extract<Leftover, { kind: 'upload' }>[] = [];
+    const seen = new Set<string>(); // per batch only: a driver may list an id twice, close together
+    const flush = async (items: typeof batch): Promise<void> => {
+      const unknown = new Set(await this.store.unknownUploads(items.map((i) => i.id)));
+      for (const l of items.filter((i) => unknown.has(i.id))) {
+        if (!opts.dryRun) await this.storage.uploadAbort(l.id);
+        result.uploads++;
+        opts.onLeftover?.(l);
+      }
+    };
+    for await (const u of this.storage.listUploads()) {
+      if (u.modified >= cutoff || seen.has(u.id)) continue;
+      seen.add(u.id);
+      batch.push({ kind: 'upload', id: u.id, modified: u.modified });
+      if (batch.length >= BATCH / 10) {
+        await pool.add(flush(batch));
+        batch = [];
+        seen.clear();
+      }
+    }
+    if (batch.length > 0) await pool.add(flush(batch));
+    await pool.drain();
+  }
+
+  private async deleteObjects(keys: string[]): Promise<void> {
+    if (this.storage.deleteMany) await this.storage.deleteMany(keys);
+    else for (const k of keys) await this.storage.delete(k);
+  }
+}
+
+/** At most `limit` promises in flight; add() waits for room, drain() for all; the first failure is thrown. */
+class Pool {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { err: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  async add(p: Promise<void>): Promise<void> {
+    const tracked = p.then(
+      () => {
+        this.running.delete(tracked);
+      },
+      (err: unknown) => {
+        this.running.delete(tracked);
+        this.failure ??= { err };
+      },
+    );
+    this.running.add(tracked);
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    if (this.failure) throw this.failure.err;
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.failure) throw this.failure.err;
+  }
+}
