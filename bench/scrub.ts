@@ -70,6 +70,6 @@ try {
   }
 } finally {
   await meta.close();
-  if (s3) for await (const key of storage.list('')) await storage.delete(key);
+  if (s3) for await (const o of storage.list('')) await storage.delete(o.key);
   fs.rmSync(dir, { recursive: true, force: true });
 }
