@@ -4,15 +4,15 @@
 // namespace and sees a push over a matching tag refused; a reader sees the history without a
 // Restore button. Screenshots go to test-results/ui/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { addUser, call, indexServer, ok, pushImage, type User } from '../index/helpers.js';
 
-const CHROMIUM = process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'test-results', 'ui');
 const s = indexServer();
 
@@ -42,23 +42,8 @@ async function tagDigest(who: User, repo: string, tag: string): Promise<string |
 
 describe('web UI: tag history and immutable tags', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the UI tests need Debian's chromium (scripts/install-test-deps.sh installs it: apt-get install chromium)`);
-    }
     mkdirSync(SHOTS, { recursive: true });
-    const launching = chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-dev-shm-usage',
-      ],
-    });
+    const launching = launchChromium();
     alice = await addUser(s, 'alice');
     bob = await addUser(s, 'bob');
     first = await pushImage(s, alice, 'alice/app', 'v1');
