@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
+import { registerGcCommand } from './cli/gc-command.js';
 import { registerScrubCommand } from './cli/scrub-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
@@ -45,6 +46,7 @@ configCmd
   });
 
 registerAccountCommands(program, fail);
+registerGcCommand(program, fail);
 registerScrubCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 

@@ -1,7 +1,7 @@
 // The crash-leftover sweep: bytes in storage that the database does not know, older than a grace period.
-//   - objects under blobs/ with no `blobs` row: a crash between writing an object and the transaction that
-//     records it, a manifest PUT refused after its bytes were stored (a blob it names is missing), a
-//     collection that removed the row but died before the bytes;
+//   - objects under blobs/ with no `blobs` row: bytes of earlier versions, which wrote an object before any
+//     row named it (writers now record the blob, protected, before its bytes: garbage collection takes what
+//     they leave), a store copied without its database;
 //   - upload sessions in storage with no `uploads` row: a crash between creating the session's bytes and
 //     its row, or between deleting the row (cancel, purge) and the bytes.
 // It streams the listing in pages and works in batches of up to 1,000 keys (one DeleteObjects request on

@@ -2,6 +2,7 @@
 // must be readable in the repository), stored content-addressed, indexed in the
 // database in one transaction with their tags.
 import { RegistryError } from '../errors/catalog.js';
+import type { BlobGuard, Protection } from '../gc/blob-guard.js';
 import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type ParsedManifest } from '../oci/manifest.js';
@@ -48,6 +49,7 @@ export class ManifestService {
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
     private readonly cache: ManifestCache,
+    private readonly guard: BlobGuard,
     private readonly events: RegistryEventSink = noEvents,
     private readonly now: () => number = Date.now,
     /** Immutable tags (tag-rules.ts); none in unit set-ups. */
@@ -102,10 +104,23 @@ export class ManifestService {
       throw err;
     }
 
-    // Bytes first, then the database: a crash in between leaves only unreferenced bytes.
-    const key = blobKey(parseDigest(digest));
-    if (!(await this.storage.stat(key))) await this.storage.put(key, body);
+    // Protected, then bytes, then the database: garbage collection leaves the digest alone
+    // meanwhile, and a crash in between leaves only unreferenced bytes it collects later.
+    const protection = await this.guard.protect(digest, body.length);
+    try {
+      const key = blobKey(parseDigest(digest));
+      if (!(await this.storage.stat(key))) await this.storage.put(key, body);
+      await this.record(repository, digest, body, parsed, tags, origin, protection);
+    } catch (err) {
+      await this.guard.abandon(protection);
+      throw err;
+    }
+    this.cache.set(digest, body);
+    return { digest, subject: parsed.subject?.digest, tags };
+  }
 
+  /** The manifest's one transaction: every reference readable here, then the rows, the tags and the events. */
+  private async record(repository: string, digest: string, body: Buffer, parsed: ParsedManifest, tags: string[], origin: Origin, protection: Protection) {
     const now = this.now();
     await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.ensureRepository(tx, repository, now);
@@ -125,6 +140,7 @@ export class ManifestService {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
       await this.store.recordBlob(tx, digest, body.length, now);
+      await this.guard.release(tx, protection);
       const id = await this.store.putManifest(
         tx,
         repoId,
@@ -137,6 +153,7 @@ export class ManifestService {
           annotations: parsed.annotations,
           blobDigests: parsed.blobs.map((b) => b.digest),
           childDigests: parsed.manifests.map((m) => m.digest),
+          untagged: tags.length === 0,
         },
         now,
       );
@@ -149,8 +166,6 @@ export class ManifestService {
         ...(tags.length ? tags.map((tag) => ({ ...base, type: 'push' as const, tag })) : [{ ...base, type: 'push' as const }]),
       ]);
     });
-    this.cache.set(digest, body);
-    return { digest, subject: parsed.subject?.digest, tags };
   }
 
   /** By tag: removes only the tag. By digest: removes the manifest and its tags. */
@@ -164,7 +179,7 @@ export class ManifestService {
       const done =
         'tag' in ref
           ? await this.store.deleteTag(tx, repoId, ref.tag, now, origin)
-          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, origin);
+          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, origin);
       if (done) {
         const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
         await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);

@@ -82,7 +82,10 @@ function sweepSuite(name: string, storageConfig: () => Promise<DeepPartial<Berth
       await storage.put('blobs/sha256/ab/not-a-digest', Buffer.from('foreign'));
 
       const stored = await objects(storage);
-      const leftovers = [blobKey(parseDigest(refused.digest)), blobKey(parseDigest(digestOf(orphan)))];
+      // The refused manifest's body is no leftover: its writer recorded the blob before storing it, so
+      // garbage collection takes it (test/gc/reclaim.test.ts); only the crash leaves bytes no row names.
+      const leftovers = [blobKey(parseDigest(digestOf(orphan)))];
+      assert.ok(stored.has(blobKey(parseDigest(refused.digest))));
       for (const k of leftovers) assert.ok(stored.has(k), `${k} is in storage before the sweep`);
 
       // Young leftovers may be a commit in progress: nothing goes.
@@ -92,14 +95,14 @@ function sweepSuite(name: string, storageConfig: () => Promise<DeepPartial<Berth
       clock.advance(2 * HOUR);
       const found: Leftover[] = [];
       const dry = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS, dryRun: true, onLeftover: (l) => found.push(l) });
-      const leftoverBytes = refused.bytes.length + orphan.length;
-      assert.deepEqual({ ...dry, seconds: 0 }, { scanned: stored.size, blobs: 2, bytes: leftoverBytes, uploads: 1, seconds: 0 });
+      const leftoverBytes = orphan.length;
+      assert.deepEqual({ ...dry, seconds: 0 }, { scanned: stored.size, blobs: 1, bytes: leftoverBytes, uploads: 1, seconds: 0 });
       assert.deepEqual(found.map((l) => (l.kind === 'blob' ? l.key : l.id)).sort(), [...leftovers, abandoned].sort());
       assert.deepEqual(await objects(storage), stored, 'a dry run removes nothing');
       assert.notEqual(await storage.uploadSize(abandoned), null);
 
       const done = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
-      assert.deepEqual({ ...done, seconds: 0 }, { scanned: stored.size, blobs: 2, bytes: leftoverBytes, uploads: 1, seconds: 0 });
+      assert.deepEqual({ ...done, seconds: 0 }, { scanned: stored.size, blobs: 1, bytes: leftoverBytes, uploads: 1, seconds: 0 });
       const kept = new Map(stored);
       for (const k of leftovers) kept.delete(k);
       assert.deepEqual(await objects(storage), kept);
