@@ -5,6 +5,7 @@
 // may read and restore is policy.ts's; a private repository's history answers like a missing one.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { backgroundOf } from '../../src/app.js';
 import { TestClock } from '../helpers/clock.js';
 import { ALLOW_RECEIVERS, FAST, Receiver, settle } from '../webhooks/helpers.js';
 import { ADMIN, type Creds, accountsServer, addUser, call, expect, pushAs, registryToken } from './helpers.js';
@@ -16,9 +17,9 @@ type User = { user: string; password: string };
 let alice: User, bob: User, carol: User, rx: Receiver;
 
 /** DELETE /v2/<repo>/manifests/<ref> with a registry token for `who`. */
-async function v2Delete(who: User, repo: string, ref: string): Promise<Response> {
-  const token = await registryToken(s, who, [`repository:${repo}:delete`]);
-  return fetch(`${s.url}/v2/${repo}/manifests/${ref}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+async function v2Delete(who: User, repo: string, ref: string, server = s): Promise<Response> {
+  const token = await registryToken(server, who, [`repository:${repo}:delete`]);
+  return fetch(`${server.url}/v2/${repo}/manifests/${ref}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
 }
 
 async function tagDigest(who: User, repo: string, tag: string): Promise<string | null> {
@@ -167,5 +168,29 @@ describe('tag history', () => {
 
   it('administrators read every history', async () => {
     assert.ok((await history(ADMIN, 'alice/app')).length > 0);
+  });
+});
+
+describe('restore and garbage collection (storage.gc.untagged on, restore window 1 h)', () => {
+  const HOUR = 3_600_000;
+  const gcClock = new TestClock();
+  const g = accountsServer({}, { config: { storage: { gc: { delay: HOUR, untagged: true, restorewindow: HOUR } } } as never, parts: { now: gcClock.now } });
+
+  it('a deleted tag stays restorable through the window; once collection took its manifest, restore answers 409', async () => {
+    const dora = await addUser(g, 'dora');
+    const image = await pushAs(g, dora, 'dora/app', 'v1');
+    const collector = backgroundOf(g.app).collector;
+    const del = async () => assert.equal((await v2Delete(dora, 'dora/app', 'v1', g)).status, 202);
+    await del();
+    gcClock.advance(HOUR / 2);
+    assert.equal((await collector.collect()).manifests, 0, 'within the window nothing goes');
+    expect(await call(g, 'POST', '/repositories/dora/app/tags/v1/restore', dora, { digest: image }), 200);
+    await del();
+    gcClock.advance(HOUR + 1000);
+    assert.equal((await collector.collect()).manifests, 1, 'after the window the untagged manifest goes');
+    const [top] = expect(await call(g, 'GET', '/repositories/dora/app/tag-history', dora), 200).body.entries;
+    assert.deepEqual([top.action, top.previousDigest, top.restorable], ['delete', image, false]);
+    const r = expect(await call(g, 'POST', '/repositories/dora/app/tags/v1/restore', dora, { digest: image }), 409, 'CONFLICT');
+    assert.match(r.body.errors[0].message, /no longer exists/);
   });
 });
