@@ -17,6 +17,7 @@ import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
+import { registerTagRoutes, tagPathStrategy, type TagParts } from './tag-routes.js';
 import { registerTeamRoutes } from './team-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes, webhookPathStrategy } from './webhook-routes.js';
@@ -29,12 +30,13 @@ const BODY_LIMIT = 64 * 1024;
 export async function registerApiRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
-  parts: { index: IndexService; webhooks: Webhooks; quotas: QuotaService },
+  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts; quotas: QuotaService },
 ): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
   app.addConstraintStrategy(indexPathStrategy);
   app.addConstraintStrategy(webhookPathStrategy);
+  app.addConstraintStrategy(tagPathStrategy);
   await app.register(
     async (api) => {
       prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
@@ -45,7 +47,7 @@ export async function registerApiRoutes(
             title: 'Berth API',
             version: '1',
             description:
-              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks and storage quotas of a Berth registry.',
+              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history, immutable-tag rules and storage quotas of a Berth registry.',
           },
           components: {
             securitySchemes: {
@@ -65,6 +67,7 @@ export async function registerApiRoutes(
       registerIndexRoutes(api, deps, parts.index);
       registerWebhookRoutes(api, deps, parts.webhooks);
       registerQuotaRoutes(api, deps, parts.quotas);
+      registerTagRoutes(api, deps, parts.tags);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

@@ -88,6 +88,13 @@ const ROUTES = [
   'PUT /namespaces/{ns}/quota',
   'DELETE /namespaces/{ns}/quota',
   'GET /quotas',
+  // tag history, restore, immutable-tag rules
+  'GET /repositories/{name}/tag-history',
+  'POST /repositories/{name}/tags/{tag}/restore',
+  'GET /namespaces/{ns}/immutable-tag-rules',
+  'POST /namespaces/{ns}/immutable-tag-rules',
+  'PATCH /namespaces/{ns}/immutable-tag-rules/{rule}',
+  'DELETE /namespaces/{ns}/immutable-tag-rules/{rule}',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

@@ -12,9 +12,10 @@ import { migration as sessions } from './0005-sessions.js';
 import { migration as uploadLeases } from './0006-upload-leases.js';
 import { migration as revocations } from './0007-revocations.js';
 import { migration as gc } from './0008-gc.js';
+import { migration as tagHistory } from './0009-tag-history.js';
 import { migration as quotas } from './0010-quotas.js';
 
-export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc, quotas];
+export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc, tagHistory, quotas];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const cols = columns(dialect);

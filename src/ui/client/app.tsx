@@ -10,6 +10,7 @@ import { RepositoryPage } from './repository.js';
 import { NotificationsPage, SignInPage, TokensPage } from './account.js';
 import { ModerationPage, UsersPage } from './admin.js';
 import { QuotasPage, StoragePage } from './quotas.js';
+import { TagRulesPage } from './tags.js';
 
 function Logo() {
   return (
@@ -112,6 +113,8 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/admin/moderation') return <ModerationPage />;
   if (path === '/ui/admin/quotas') return <QuotasPage />;
   if (path === '/ui/storage') return <StoragePage />;
+  const rules = /^\/ui\/n\/([^/]+)\/tag-rules$/.exec(path);
+  if (rules) return <TagRulesPage ns={decodeURIComponent(rules[1])} />;
   if (path.startsWith('/ui/r/')) {
     const rest = decodeURIComponent(path.slice('/ui/r/'.length));
     const i = rest.indexOf('/-/');
