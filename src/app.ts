@@ -26,6 +26,10 @@ import { ManifestService } from './registry/manifests.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
+import { BlobGuard } from './gc/blob-guard.js';
+import { Collector } from './gc/collector.js';
+import { JobRunner } from './jobs/runner.js';
+import { GcStore } from './metadata/gc-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
@@ -57,6 +61,36 @@ export async function createStorage(config: BerthConfig): Promise<StorageDriver>
 
 export { openMetadata };
 
+/** The registry's stores and the garbage collector over them, as the server and `berth gc` build them. */
+export function createRegistryCore(
+  config: BerthConfig,
+  storage: StorageDriver,
+  meta: MetadataDb,
+  now: () => number,
+  events: RegistryEventSink,
+): { store: RegistryStore; gc: GcStore; guard: BlobGuard; collector: Collector } {
+  const { delay, untagged, restorewindow } = config.storage.gc;
+  const store = new RegistryStore(meta, { delay, untagged, restoreWindow: restorewindow });
+  const gc = new GcStore(meta);
+  const guard = new BlobGuard(gc, delay, now);
+  const collector = new Collector({ storage, meta, store, gc, events, now, settings: { delay, untagged, restoreWindow: restorewindow } });
+  return { store, gc, guard, collector };
+}
+
+export interface Background {
+  jobs: JobRunner;
+  collector: Collector;
+}
+
+const backgrounds = new WeakMap<FastifyInstance, Background>();
+
+/** The app's job runner and collector (tests run collections through it). */
+export function backgroundOf(app: FastifyInstance): Background {
+  const b = backgrounds.get(app);
+  if (!b) throw new Error('not an app built by createApp');
+  return b;
+}
+
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
   const storage = parts?.storage ?? (await createStorage(config));
   const meta = parts?.meta ?? (await openMetadata(config));
@@ -71,13 +105,14 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
 
 async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
-  const store = new RegistryStore(meta);
-  const uploads = new UploadService(storage, store, now);
+  // Consumers of registry events (webhooks, the index), written in each change's transaction.
+  const eventSinks: RegistryEventSink[] = [];
+  const events = combineSinks(eventSinks);
+  const { store, guard, collector } = createRegistryCore(config, storage, meta, now, events);
+  const uploads = new UploadService(storage, store, guard, now);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
   const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
-  // Consumers of registry events (webhooks, the index), written in each change's transaction.
-  const eventSinks: RegistryEventSink[] = [];
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
@@ -86,9 +121,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
-    blobs: new BlobService(storage, store, now),
+    blobs: new BlobService(storage, store, guard, now),
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), combineSinks(eventSinks), now),
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now),
     listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -164,14 +199,22 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     );
   }
 
+  // Background work, on every replica; each job claims its work in the database.
+  const jobs = new JobRunner(app.log);
   const purging = config.storage.maintenance.uploadpurging;
-  let timer: NodeJS.Timeout | undefined;
-  if (purging.enabled && !purging.dryrun) {
-    timer = setInterval(() => {
-      uploads.purge(now() - purging.age).catch((err) => app.log.error({ err }, 'upload purge failed'));
-    }, purging.interval);
-    timer.unref();
+  if (purging.enabled && !purging.dryrun) jobs.add({ name: 'upload-purge', every: purging.interval, run: () => uploads.purge(now() - purging.age) });
+  if (config.storage.gc.enabled && !ctx.readOnly) {
+    jobs.add({
+      name: 'gc',
+      every: config.storage.gc.interval,
+      run: async () => {
+        const r = await collector.collect();
+        if (r.manifests + r.blobs + r.links > 0) app.log.info({ gc: r }, 'garbage collection');
+      },
+    });
   }
+  backgrounds.set(app, { jobs, collector });
+  jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
   const revocations = tokenAuth?.services?.revocations;
@@ -181,7 +224,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
-    if (timer) clearInterval(timer);
+    await jobs.stop();
     revocations?.stop();
     await index.stop();
     await webhooks.stop();

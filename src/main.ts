@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
+import { registerGcCommand } from './cli/gc-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
 // package.json sits one level above both src/ (tsx) and dist/ (built).
@@ -44,6 +45,7 @@ configCmd
   });
 
 registerAccountCommands(program, fail);
+registerGcCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 
 function fail(err: unknown, code: number): never {

@@ -152,6 +152,22 @@ const storage = z
       })
       .strict()
       .default({}),
+    // Online garbage collection (src/gc/, docs/architecture.md#garbage-collection).
+    gc: z
+      .object({
+        /** Collect on every replica in the background (`berth gc` works either way). */
+        enabled: bool().default(true),
+        /** How long an unreferenced blob, and a blob link nothing uses, stay before collection may take them. */
+        delay: duration('24h'),
+        /** How often each replica looks for due work. */
+        interval: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        /** Collect manifests that have no tag (off: only referrers whose subject went, and blobs). */
+        untagged: bool().default(false),
+        /** How long a manifest that lost its last tag stays restorable before collection may take it. */
+        restorewindow: duration('168h'),
+      })
+      .strict()
+      .default({}),
     cache: z
       .object({
         blobdescriptor: z.enum(['inmemory', 'redis']).default('inmemory'),

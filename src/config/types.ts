@@ -49,6 +49,14 @@ export interface BerthConfig {
       };
       readonly readonly: { readonly enabled: boolean };
     };
+    /** Online garbage collection (durations in milliseconds). */
+    readonly gc: {
+      readonly enabled: boolean;
+      readonly delay: number;
+      readonly interval: number;
+      readonly untagged: boolean;
+      readonly restorewindow: number;
+    };
     /** Accepted and ignored (registry:2 compatibility). */
     readonly cache: { readonly blobdescriptor: 'inmemory' | 'redis'; readonly blobdescriptorsize: number };
     readonly redirect: { readonly disable: boolean };

@@ -11,6 +11,11 @@ import type { Database, Dialect } from './schema.js';
 export type Db = Kysely<Database>;
 export type Tx = Kysely<Database> | Transaction<Database>;
 
+export interface TransactionOptions {
+  durable?: boolean;
+  readCommitted?: boolean;
+}
+
 export interface MetadataDb {
   readonly dialect: Dialect;
   readonly db: Db;
@@ -24,8 +29,11 @@ export interface MetadataDb {
    * PostgreSQL (postgres.ts): SERIALIZABLE, and `fn` is run again from the start after a
    * serialization failure or deadlock. So `fn` must only read and write through `tx` (no
    * storage, network or in-process state changes), and must not catch database errors.
+   * `readCommitted` (PostgreSQL only; SQLite's writers are serial anyway) is for claiming
+   * queue rows with `FOR UPDATE SKIP LOCKED`, where SERIALIZABLE would make concurrent
+   * claimers abort each other.
    */
-  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: { durable?: boolean }): Promise<T>;
+  transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }
 

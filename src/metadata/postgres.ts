@@ -64,7 +64,8 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
       const durable = txOpts?.durable ?? true;
       // Non-durable: the commit returns before its WAL record is flushed (a crash may lose
       // the last few hundred ms of such commits, never corrupt anything).
-      const begin = durable ? 'begin isolation level serializable' : 'begin isolation level serializable; set local synchronous_commit = off';
+      const isolation = txOpts?.readCommitted ? 'read committed' : 'serializable';
+      const begin = durable ? `begin isolation level ${isolation}` : `begin isolation level ${isolation}; set local synchronous_commit = off`;
       for (let attempt = 1; ; attempt++) {
         try {
           return await db.connection().execute(async (conn) => {

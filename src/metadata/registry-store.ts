@@ -28,8 +28,30 @@ export interface ReferrerRow {
   annotations: string | null;
 }
 
+/** What garbage collection needs the registry's changes to record (config storage.gc). */
+export interface ReviewSettings {
+  /** Blobs a change may have made unused are reviewed this long after it (ms). */
+  delay: number;
+  /** Whether manifests without a tag are collected, and how long after they lost it (ms). */
+  untagged: boolean;
+  restoreWindow: number;
+}
+
+/** A blob a repository may read, as a reader sees it. */
+export interface ReadableBlob {
+  repositoryId: number;
+  size: number;
+  /** When the repository's link was made or last used (ms). */
+  linkedAt: number;
+  /** Garbage collection has it queued for review (a candidate). */
+  queued: boolean;
+}
+
 export class RegistryStore {
-  constructor(readonly meta: MetadataDb) {}
+  constructor(
+    readonly meta: MetadataDb,
+    readonly review: ReviewSettings = { delay: 0, untagged: false, restoreWindow: 0 },
+  ) {}
 
   private get db() {
     return this.meta.db;
@@ -73,16 +95,23 @@ export class RegistryStore {
   // ---- blobs ----
 
   /** The blob's size if `repository` may read it. */
-  async repositoryBlobSize(repository: string, digest: string): Promise<number | null> {
-    const row = await this.db
+  async repositoryBlobSize(repository: string, digest: string, tx: Tx = this.db): Promise<number | null> {
+    return (await this.readableBlob(repository, digest, tx))?.size ?? null;
+  }
+
+  /** The blob if `repository` may read it: linked there and live (not being garbage-collected). */
+  async readableBlob(repository: string, digest: string, tx: Tx = this.db): Promise<ReadableBlob | null> {
+    const row = await tx
       .selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
       .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select('b.size')
+      .leftJoin('gc_blob_review as q', 'q.digest', 'rb.digest')
+      .select(['rb.repository_id', 'b.size', 'rb.created_at', 'q.digest as queued'])
       .where('r.name', '=', repository)
       .where('rb.digest', '=', digest)
+      .where('b.state', '=', 'live')
       .executeTakeFirst();
-    return row ? Number(row.size) : null;
+    return row ? { repositoryId: Number(row.repository_id), size: Number(row.size), linkedAt: Number(row.created_at), queued: row.queued !== null } : null;
   }
 
   async recordBlob(tx: Tx, digest: string, size: number, now: number): Promise<void> {
@@ -93,17 +122,18 @@ export class RegistryStore {
       .execute();
   }
 
+  /** Links a blob into a repository; a link that exists is renewed (an upload or mount uses it again). */
   async linkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<void> {
     await tx
       .insertInto('repository_blobs')
       .values({ repository_id: repositoryId, digest, created_at: now })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ created_at: now }))
       .execute();
   }
 
   async unlinkBlob(tx: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
     const res = await tx.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-    if (Number(res.numDeletedRows) > 0) await this.queueBlobReview(tx, [digest], now);
+    if (Number(res.numDeletedRows) > 0) await this.queueBlobReview(tx, [digest], now + this.review.delay);
     return Number(res.numDeletedRows) > 0;
   }
 
@@ -133,25 +163,55 @@ export class RegistryStore {
     return rows.map((r) => r.digest);
   }
 
-  /** Of `digests`, those `repositoryId` may not read. */
+  /** Of `digests`, those `repositoryId` may not read (not linked there, or being garbage-collected). */
   async missingBlobs(tx: Tx, repositoryId: number, digests: string[]): Promise<string[]> {
     if (digests.length === 0) return [];
     const found = new Set<string>();
     for (const chunk of chunks(unique(digests), 500)) {
-      const rows = await tx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', chunk).execute();
+      const rows = await tx
+        .selectFrom('repository_blobs as rb')
+        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+        .select('rb.digest')
+        .where('rb.repository_id', '=', repositoryId)
+        .where('rb.digest', 'in', chunk)
+        .where('b.state', '=', 'live')
+        .execute();
       for (const r of rows) found.add(r.digest);
     }
     return digests.filter((d) => !found.has(d));
   }
 
-  async queueBlobReview(tx: Tx, digests: string[], now: number): Promise<void> {
+  /** Queues blobs whose last use may have gone for garbage-collection review at `at`. */
+  async queueBlobReview(tx: Tx, digests: string[], at: number): Promise<void> {
     for (const digest of unique(digests)) {
       await tx
         .insertInto('gc_blob_review')
-        .values({ digest, review_after: now })
-        .onConflict((oc) => oc.column('digest').doUpdateSet({ review_after: now }))
+        .values({ digest, review_after: at })
+        .onConflict((oc) => oc.column('digest').doUpdateSet({ review_after: at }))
         .execute();
     }
+  }
+
+  /** Queues manifests for garbage-collection review at `at` (an existing review keeps the earlier time). */
+  async queueManifestReview(tx: Tx, ids: number[], at: number): Promise<void> {
+    for (const id of unique(ids)) {
+      await tx
+        .insertInto('gc_manifest_review')
+        .values({ manifest_id: id, review_after: at })
+        .onConflict((oc) => oc.column('manifest_id').doNothing())
+        .execute();
+    }
+  }
+
+  /**
+   * Records that a manifest may have lost its last tag (or was pushed without one): from now it
+   * counts as untagged, and is queued for collection when untagged manifests are collected.
+   */
+  async noteUntagged(tx: Tx, manifestId: number, now: number): Promise<void> {
+    const tagged = await tx.selectFrom('tags').select('manifest_id').where('manifest_id', '=', manifestId).limit(1).executeTakeFirst();
+    if (tagged) return;
+    const res = await tx.updateTable('manifests').set({ untagged_at: now }).where('id', '=', manifestId).where('untagged_at', 'is', null).executeTakeFirst();
+    if (Number(res.numUpdatedRows) > 0 && this.review.untagged) await this.queueManifestReview(tx, [manifestId], now + this.review.restoreWindow);
   }
 
   // ---- uploads ----
@@ -301,26 +361,48 @@ export class RegistryStore {
       .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifest.id, updated_at: now }))
       .execute();
     await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: manifest.digest, at: now }).execute();
+    await tx.updateTable('manifests').set({ untagged_at: null }).where('id', '=', manifest.id).where('untagged_at', 'is not', null).execute();
+    if (current) await this.noteUntagged(tx, Number(current.manifest_id), now);
   }
 
   async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number): Promise<boolean> {
-    const res = await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) return false;
+    const row = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    if (!row) return false;
+    await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
     await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: null, at: now }).execute();
+    await this.noteUntagged(tx, Number(row.manifest_id), now);
     return true;
   }
 
-  /** Deletes a manifest and its tags; queues its blobs for garbage-collection review. */
-  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number): Promise<boolean> {
+  /**
+   * Deletes a manifest and its tags. Its blobs and its own bytes are queued for garbage-collection
+   * review at `reviewAt` (by default after the delay), and so are its referrers (which go with
+   * their subject) and the manifests it lists (which an index no longer keeps).
+   */
+  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number, reviewAt = now + this.review.delay): Promise<boolean> {
     const m = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
     if (!m) return false;
     const id = Number(m.id);
     const tags = await tx.selectFrom('tags').select('name').where('manifest_id', '=', id).execute();
     for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now);
-    const refs = await tx.selectFrom('manifest_references').select('digest').where('manifest_id', '=', id).where('kind', '=', 'blob').execute();
+    const refs = await tx.selectFrom('manifest_references').select(['digest', 'kind']).where('manifest_id', '=', id).execute();
+    const blobs = refs.filter((r) => r.kind === 'blob').map((r) => r.digest);
+    const children = refs.filter((r) => r.kind === 'manifest').map((r) => r.digest);
+    const affected = await tx
+      .selectFrom('manifests')
+      .select('id')
+      .where('repository_id', '=', repositoryId)
+      .where('id', '!=', id)
+      .where((eb) => eb.or([eb('subject_digest', '=', digest), ...(children.length > 0 ? [eb('digest', 'in', children.slice(0, 1000))] : [])]))
+      .execute();
     await tx.deleteFrom('manifest_references').where('manifest_id', '=', id).execute();
     await tx.deleteFrom('manifests').where('id', '=', id).execute();
-    await this.queueBlobReview(tx, [digest, ...refs.map((r) => r.digest)], now);
+    await this.queueBlobReview(tx, [digest, ...blobs], reviewAt);
+    await this.queueManifestReview(
+      tx,
+      affected.map((a) => Number(a.id)),
+      reviewAt,
+    );
     return true;
   }
 
@@ -336,7 +418,7 @@ export class RegistryStore {
     await this.queueBlobReview(
       tx,
       [...blobs, ...manifests].map((r) => r.digest),
-      now,
+      now + this.review.delay,
     );
     await tx.deleteFrom('repositories').where('id', '=', repositoryId).execute();
     return uploads.map((u) => u.id);

@@ -14,10 +14,22 @@ export interface RepositoriesTable {
   created_at: number;
 }
 
+export type BlobState = 'live' | 'deleting';
+
 export interface BlobsTable {
   digest: string;
   size: number;
   created_at: number;
+  /** 'live': readers see it; 'deleting': garbage collection is removing its bytes (src/gc/). */
+  state: ColumnType<BlobState, BlobState | undefined, BlobState>;
+  deleting_since: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** A writer putting a blob's bytes into storage: the collector leaves the digest alone until `until`. */
+export interface GcBlobProtectionsTable {
+  token: string;
+  digest: string;
+  until: number;
 }
 
 /** Which blobs a repository may read: uploaded, mounted, or referenced by its manifests. */
@@ -38,6 +50,8 @@ export interface ManifestsTable {
   /** JSON of the manifest's annotations, for the referrers API. */
   annotations: string | null;
   created_at: number;
+  /** When the manifest lost its last tag (or was pushed without one); null while tagged. */
+  untagged_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Blobs and child manifests each manifest references (for validation history and GC). */
@@ -78,6 +92,17 @@ export interface UploadsTable {
 export interface GcBlobReviewTable {
   digest: string;
   review_after: number;
+  /** The collector batch reviewing the digest now, and until when its claim holds (ms). */
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  claimed_until: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** Manifests that may have become collectable (untagged; their index or subject went). */
+export interface GcManifestReviewTable {
+  manifest_id: number;
+  review_after: number;
+  claimed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  claimed_until: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export type Permission = 'read' | 'write' | 'admin';
@@ -220,6 +245,8 @@ export interface Database {
   tag_history: TagHistoryTable;
   uploads: UploadsTable;
   gc_blob_review: GcBlobReviewTable;
+  gc_blob_protections: GcBlobProtectionsTable;
+  gc_manifest_review: GcManifestReviewTable;
   users: UsersTable;
   namespaces: NamespacesTable;
   organizations: OrganizationsTable;

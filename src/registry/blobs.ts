@@ -2,6 +2,7 @@
 // uploaded, mounted or references; the bytes themselves are shared.
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../errors/catalog.js';
+import type { BlobGuard } from '../gc/blob-guard.js';
 import type { RegistryStore } from '../metadata/registry-store.js';
 import type { Digest } from '../oci/digest.js';
 import { NotFoundError, type ByteRange, type StorageDriver } from '../storage/driver.js';
@@ -14,14 +15,19 @@ export class BlobService {
   constructor(
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
+    private readonly guard: BlobGuard,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Size of a blob the repository may read; BLOB_UNKNOWN otherwise. */
+  /**
+   * Size of a blob the repository may read (HEAD, GET); BLOB_UNKNOWN otherwise, also while
+   * garbage collection deletes it (the client then uploads it again). Using a candidate for
+   * collection keeps it (BlobGuard.used).
+   */
   async size(repository: string, digest: Digest): Promise<number> {
-    const size = await this.store.repositoryBlobSize(repository, digest.value);
-    if (size === null) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
-    return size;
+    const blob = await this.store.readableBlob(repository, digest.value);
+    if (blob === null || !(await this.guard.used(blob, digest.value))) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
+    return blob.size;
   }
 
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
@@ -72,13 +78,17 @@ export class BlobService {
    * Returns false when the mount is not possible (the caller then starts an upload).
    */
   async mount(repository: string, from: string, digest: Digest): Promise<boolean> {
-    const size = await this.store.repositoryBlobSize(from, digest.value);
-    if (size === null) return false;
+    if ((await this.store.repositoryBlobSize(from, digest.value)) === null) return false;
     const now = this.now();
-    await this.store.meta.transaction(async (tx) => {
+    // The source is checked again in the transaction that links: garbage collection may have
+    // begun deleting the blob since (then the client uploads it).
+    return this.store.meta.transaction(async (tx) => {
+      if ((await this.store.repositoryBlobSize(from, digest.value, tx)) === null) return false;
       const repoId = await this.store.ensureRepository(tx, repository, now);
       await this.store.linkBlob(tx, repoId, digest.value, now);
+      // Linked but unused until a manifest references it: reviewed after the delay.
+      await this.store.queueBlobReview(tx, [digest.value], this.guard.reviewAt(now));
+      return true;
     });
-    return true;
   }
 }

@@ -2,6 +2,7 @@
 // must be readable in the repository), stored content-addressed, indexed in the
 // database in one transaction with their tags.
 import { RegistryError } from '../errors/catalog.js';
+import type { BlobGuard, Protection } from '../gc/blob-guard.js';
 import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type ParsedManifest } from '../oci/manifest.js';
@@ -47,6 +48,7 @@ export class ManifestService {
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
     private readonly cache: ManifestCache,
+    private readonly guard: BlobGuard,
     private readonly events: RegistryEventSink = noEvents,
     private readonly now: () => number = Date.now,
   ) {}
@@ -99,10 +101,23 @@ export class ManifestService {
       throw err;
     }
 
-    // Bytes first, then the database: a crash in between leaves only unreferenced bytes.
-    const key = blobKey(parseDigest(digest));
-    if (!(await this.storage.stat(key))) await this.storage.put(key, body);
+    // Protected, then bytes, then the database: garbage collection leaves the digest alone
+    // meanwhile, and a crash in between leaves only unreferenced bytes it collects later.
+    const protection = await this.guard.protect(digest, body.length);
+    try {
+      const key = blobKey(parseDigest(digest));
+      if (!(await this.storage.stat(key))) await this.storage.put(key, body);
+      await this.record(repository, digest, body, parsed, tags, origin, protection);
+    } catch (err) {
+      await this.guard.abandon(protection);
+      throw err;
+    }
+    this.cache.set(digest, body);
+    return { digest, subject: parsed.subject?.digest, tags };
+  }
 
+  /** The manifest's one transaction: every reference readable here, then the rows, the tags and the events. */
+  private async record(repository: string, digest: string, body: Buffer, parsed: ParsedManifest, tags: string[], origin: Origin, protection: Protection) {
     const now = this.now();
     await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.ensureRepository(tx, repository, now);
@@ -122,6 +137,7 @@ export class ManifestService {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
       await this.store.recordBlob(tx, digest, body.length, now);
+      await this.guard.release(tx, protection);
       const id = await this.store.putManifest(
         tx,
         repoId,
@@ -138,6 +154,7 @@ export class ManifestService {
         now,
       );
       for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now);
+      if (tags.length === 0) await this.store.noteUntagged(tx, id, now);
       const base = { repository, digest, mediaType: parsed.mediaType, artifactType: parsed.artifactType, size: body.length, ...origin, at: now };
       await this.events.record(tx, [
         ...(firstManifest ? [{ ...base, type: 'repository.create' as const }] : []),
@@ -145,8 +162,6 @@ export class ManifestService {
         ...(tags.length ? tags.map((tag) => ({ ...base, type: 'push' as const, tag })) : [{ ...base, type: 'push' as const }]),
       ]);
     });
-    this.cache.set(digest, body);
-    return { digest, subject: parsed.subject?.digest, tags };
   }
 
   /** By tag: removes only the tag. By digest: removes the manifest and its tags. */

@@ -4,6 +4,7 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { RegistryError } from '../errors/catalog.js';
+import type { BlobGuard } from '../gc/blob-guard.js';
 import type { RegistryStore } from '../metadata/registry-store.js';
 import { newHasher, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
@@ -26,6 +27,7 @@ export class UploadService {
   constructor(
     private readonly storage: StorageDriver,
     private readonly store: RegistryStore,
+    private readonly guard: BlobGuard,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -171,17 +173,28 @@ export class UploadService {
       await this.cancel(repository, id);
       throw new RegistryError('DIGEST_INVALID', undefined, { detail: { expected: digest.value } });
     }
-    const key = blobKey(digest);
-    if (await this.storage.stat(key)) await this.storage.uploadAbort(id);
-    else await this.storage.uploadCommit(id, key);
+    // Protected before the bytes are written: garbage collection leaves the digest alone
+    // (or, when it is deleting it right now, finishes first and the bytes are written after).
+    const protection = await this.guard.protect(digest.value, size);
+    try {
+      const key = blobKey(digest);
+      if (await this.storage.stat(key)) await this.storage.uploadAbort(id);
+      else await this.storage.uploadCommit(id, key);
 
-    const now = this.now();
-    await this.store.meta.transaction(async (tx) => {
-      const repoId = await this.store.ensureRepository(tx, repository, now);
-      await this.store.deleteUpload(tx, id);
-      await this.store.recordBlob(tx, digest.value, size, now);
-      await this.store.linkBlob(tx, repoId, digest.value, now);
-    });
+      const now = this.now();
+      await this.store.meta.transaction(async (tx) => {
+        const repoId = await this.store.ensureRepository(tx, repository, now);
+        await this.store.deleteUpload(tx, id);
+        await this.store.recordBlob(tx, digest.value, size, now);
+        await this.guard.release(tx, protection);
+        await this.store.linkBlob(tx, repoId, digest.value, now);
+        // A blob no manifest comes to use is collected after the delay.
+        await this.store.queueBlobReview(tx, [digest.value], this.guard.reviewAt(now));
+      });
+    } catch (err) {
+      await this.guard.abandon(protection);
+      throw err;
+    }
     this.hashes.delete(id);
     return size;
   }

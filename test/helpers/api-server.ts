@@ -136,7 +136,8 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const pgUrl = await testPostgresUrl(dir, opts.config);
   const overrides = merge(
     {
-      storage: { filesystem: { rootdirectory: dir }, delete: { enabled: true } },
+      // No background garbage collection: a test that wants one runs it (backgroundOf(app).collector).
+      storage: { filesystem: { rootdirectory: dir }, delete: { enabled: true }, gc: { enabled: false } },
       log: { level: 'silent', accesslog: { disabled: true } },
       ...(pgUrl ? { metadata: { postgres: { url: pgUrl, poolsize: 4 } } } : {}),
     },
@@ -469,12 +470,12 @@ export interface PushedImage {
 export async function pushImage(
   base: string,
   repo: string,
-  opts: { ref?: string; kind?: 'oci' | 'docker'; layers?: number; extra?: Record<string, unknown>; query?: string } = {},
+  opts: { ref?: string; kind?: 'oci' | 'docker'; layers?: number; layerSize?: number; extra?: Record<string, unknown>; query?: string } = {},
 ): Promise<PushedImage> {
   const docker = opts.kind === 'docker';
   const config = await pushBlob(base, repo, JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') }));
   const layers: PushedBlob[] = [];
-  for (let i = 0; i < (opts.layers ?? 1); i++) layers.push(await pushBlob(base, repo, randomBlob(64 + i)));
+  for (let i = 0; i < (opts.layers ?? 1); i++) layers.push(await pushBlob(base, repo, randomBlob(opts.layerSize ?? 64 + i)));
   const doc: Record<string, unknown> = {
     schemaVersion: 2,
     mediaType: docker ? MT.dockerManifest : MT.ociManifest,

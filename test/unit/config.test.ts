@@ -340,3 +340,26 @@ describe('berth CLI', () => {
     assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/);
   });
 });
+
+describe('storage.gc', () => {
+  it('defaults: online collection on, a 24h delay, hourly, untagged manifests kept, a 7-day restore window', () => {
+    assert.deepEqual(
+      { ...defaultConfig().storage.gc },
+      { enabled: true, delay: 24 * 3600_000, interval: 3600_000, untagged: false, restorewindow: 7 * 24 * 3600_000 },
+    );
+  });
+
+  it('takes the file and REGISTRY_STORAGE_GC_* overrides; the delay may be 0s', () => {
+    const c = load('storage:\n  gc:\n    delay: 2h\n    untagged: true\n', {
+      REGISTRY_STORAGE_GC_DELAY: '0s',
+      REGISTRY_STORAGE_GC_INTERVAL: '5m',
+      REGISTRY_STORAGE_GC_RESTOREWINDOW: '48h',
+    });
+    assert.deepEqual({ ...c.storage.gc }, { enabled: true, delay: 0, interval: 300_000, untagged: true, restorewindow: 48 * 3600_000 });
+  });
+
+  it('refuses an interval under a second and a delay that is not a duration', () => {
+    throwsConfig(() => load('storage:\n  gc:\n    interval: 10ms\n'), 'storage.gc.interval', 'at least 1s');
+    throwsConfig(() => load('', { REGISTRY_STORAGE_GC_DELAY: 'tomorrow' }), 'REGISTRY_STORAGE_GC_DELAY');
+  });
+});

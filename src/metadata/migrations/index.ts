@@ -11,8 +11,9 @@ import { migration as webhooks } from './0004-webhooks.js';
 import { migration as sessions } from './0005-sessions.js';
 import { migration as uploadLeases } from './0006-upload-leases.js';
 import { migration as revocations } from './0007-revocations.js';
+import { migration as gc } from './0008-gc.js';
 
-export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations];
+export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const cols = columns(dialect);

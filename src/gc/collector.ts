@@ -1,0 +1,243 @@
+// The online garbage collector. Work comes from the review queues that the registry's changes fill
+// (gc_manifest_review, gc_blob_review); each batch is claimed in the database, so any number of
+// replicas (and `berth gc`) collect at once without doing the same work twice. A blob goes in
+// three steps: one transaction checks it is still unused and marks it 'deleting' (readers stop
+// seeing it, its stale links go), then its bytes are deleted, then a second transaction removes
+// its row. See docs/architecture.md#garbage-collection.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { MetadataDb } from '../metadata/database.js';
+import type { BlobToDelete, GcStore } from '../metadata/gc-store.js';
+import type { RegistryStore } from '../metadata/registry-store.js';
+import { parseDigest } from '../oci/digest.js';
+import type { RegistryEventSink } from '../registry/events.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { blobKey } from '../storage/layout.js';
+import { manifestVerdict, type ManifestPolicy } from './manifest-policy.js';
+
+export interface GcSettings extends ManifestPolicy {
+  /** storage.gc.delay (ms). */
+  delay: number;
+}
+
+export interface CollectOptions {
+  /** Overrides the configured delay (`berth gc --delay`). */
+  delay?: number;
+  /** Review everything queued now, whenever it was due, and queue whatever nothing uses (`berth gc`). */
+  full?: boolean;
+  /** Called after each batch. */
+  onProgress?: (p: CollectProgress) => void;
+}
+
+export interface CollectProgress {
+  /** Reviews done so far, and due when the run started (a rough total: work found meanwhile adds to it). */
+  reviewed: number;
+  total: number;
+  manifests: number;
+  blobs: number;
+  bytes: number;
+}
+
+export interface CollectResult {
+  manifests: number;
+  blobs: number;
+  bytes: number;
+  /** Repository links removed (unused, older than the delay). */
+  links: number;
+  seconds: number;
+}
+
+export interface PlannedManifest {
+  id: number;
+  repository: string;
+  digest: string;
+  size: number;
+  reason: 'orphan-referrer' | 'untagged';
+}
+
+/** A dry run: what would go (one level: manifests that would go make their blobs go, not their children). */
+export interface CollectPlan {
+  manifests: PlannedManifest[];
+  blobs: BlobToDelete[];
+  /** Bytes of the blobs (manifest bodies included). */
+  bytes: number;
+}
+
+export interface CollectorDeps {
+  storage: StorageDriver;
+  meta: MetadataDb;
+  store: RegistryStore;
+  gc: GcStore;
+  events: RegistryEventSink;
+  now: () => number;
+  settings: GcSettings;
+}
+
+/** Rows per claim. Smaller on PostgreSQL, where a big SERIALIZABLE batch collides with pushes more often. */
+const BLOB_BATCH = { sqlite: 1000, postgres: 250 } as const;
+const MANIFEST_BATCH = 100;
+/** How long a claim holds (ms); a collector that dies mid-batch is taken over after this. */
+export const CLAIM_MS = 5 * 60_000;
+/** A claim must still hold this long (ms) when the bytes are deleted. */
+const CLAIM_MARGIN_MS = 60_000;
+/** Storage deletes in flight at once (drivers without deleteMany). */
+const DELETE_CONCURRENCY = 64;
+/** deleteMany calls in flight at once (S3: 1,000 keys each). */
+const DELETE_MANY_CONCURRENCY = 4;
+
+/** This process as a claimer: host and pid, so a claim of a dead process on this host is taken over at once. */
+export const CLAIM_OWNER = `${hostname()}/${process.pid}`;
+
+export class Collector {
+  constructor(private readonly deps: CollectorDeps) {}
+
+  get settings(): GcSettings {
+    return this.deps.settings;
+  }
+
+  /** Collects until no due work is left; returns what went. */
+  async collect(opts: CollectOptions = {}): Promise<CollectResult> {
+    const { gc, now } = this.deps;
+    const started = Date.now();
+    const delay = opts.delay ?? this.deps.settings.delay;
+    const result: CollectResult = { manifests: 0, blobs: 0, bytes: 0, links: 0, seconds: 0 };
+    // Changes queue their reviews for the configured delay after them: with a shorter delay, due earlier.
+    const shift = Math.max(0, this.deps.settings.delay - delay);
+    const runStart = now();
+    if (opts.full) await gc.queueEverything(runStart, this.deps.settings.untagged);
+    const due = opts.onProgress ? await gc.due(runStart + shift) : { blobs: 0, manifests: 0 };
+    let reviewed = 0;
+    const progress = () => opts.onProgress?.({ reviewed, total: Math.max(reviewed, due.blobs + due.manifests), ...result });
+    progress();
+    for (;;) {
+      const m = await this.manifestBatch(shift, result);
+      reviewed += m;
+      if (m > 0) progress();
+      if (m > 0) continue; // manifests first: the blobs they free join the blob queue
+      const b = await this.blobBatch(delay, shift, result);
+      reviewed += b;
+      if (b === 0) break;
+      progress();
+    }
+    await gc.pruneProtections(now() - 24 * 3600_000);
+    result.seconds = (Date.now() - started) / 1000;
+    return result;
+  }
+
+  /** What a full collection with `delay` would take now, changing nothing (`berth gc --dry-run`). */
+  async plan(opts: { delay?: number } = {}): Promise<CollectPlan> {
+    const { gc, now, settings } = this.deps;
+    const at = now();
+    const delay = opts.delay ?? settings.delay;
+    const manifests: PlannedManifest[] = [];
+    for (const m of await gc.candidateManifests(settings.untagged)) {
+      const v = manifestVerdict(m, settings, at);
+      if (v.action === 'delete') manifests.push({ id: m.id, repository: m.repository, digest: m.digest, size: m.size, reason: v.reason });
+    }
+    const blobs = (await gc.collectableBlobs(manifests, at - delay, at, at + Math.max(0, settings.delay - delay))).sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    return { manifests, blobs, bytes: blobs.reduce((sum, b) => sum + b.size, 0) };
+  }
+
+  private async takeover(queue: 'gc_blob_review' | 'gc_manifest_review'): Promise<string[]> {
+    const mine = `${hostname()}/`;
+    const dead: string[] = [];
+    for (const claimer of await this.deps.gc.claimers(queue, this.deps.now())) {
+      if (!claimer.startsWith(mine)) continue;
+      const owner = claimer.split('/').slice(0, 2).join('/');
+      const pid = Number(owner.split('/')[1]);
+      if (owner !== CLAIM_OWNER && Number.isInteger(pid) && !processAlive(pid) && !dead.includes(owner)) dead.push(owner);
+    }
+    return dead;
+  }
+
+  /** One claimed batch of manifest reviews; returns how many were reviewed. */
+  private async manifestBatch(shift: number, result: CollectResult): Promise<number> {
+    const { gc, meta, store, events, now, settings } = this.deps;
+    const token = `${CLAIM_OWNER}/${randomUUID()}`;
+    const t = now();
+    const claimed = await gc.claim('gc_manifest_review', token, t, t + CLAIM_MS, t + shift, MANIFEST_BATCH, await this.takeover('gc_manifest_review'));
+    if (claimed === 0) return 0;
+    try {
+      const deleted = await meta.transaction(async (tx) => {
+        const at = now();
+        let n = 0;
+        for (const m of await gc.manifestFacts(tx, token)) {
+          const v = manifestVerdict(m, settings, at);
+          // Never due again in this run (its claims reach `shift` ahead).
+          if (v.action === 'later') await gc.requeueManifest(tx, token, m.id, Math.max(v.at, at + shift + 1));
+          if (v.action !== 'delete') continue;
+          // Its blobs are reviewed at once (the delay still applies to their links).
+          await store.deleteManifest(tx, m.repositoryId, m.digest, at, at);
+          await events.record(tx, [{ type: 'manifest.delete', repository: m.repository, digest: m.digest, actor: null, at }]);
+          n++;
+        }
+        await gc.finishManifestReviews(tx, token);
+        return n;
+      });
+      result.manifests += deleted;
+    } catch (err) {
+      await gc.release('gc_manifest_review', token).catch(() => {});
+      throw err;
+    }
+    return claimed;
+  }
+
+  /** One claimed batch of blob reviews; returns how many were reviewed. */
+  private async blobBatch(delay: number, shift: number, result: CollectResult): Promise<number> {
+    const { gc, meta, now } = this.deps;
+    const token = `${CLAIM_OWNER}/${randomUUID()}`;
+    const t = now();
+    const batch = BLOB_BATCH[meta.dialect];
+    const claimed = await gc.claim('gc_blob_review', token, t, t + CLAIM_MS, t + shift, batch, await this.takeover('gc_blob_review'));
+    if (claimed === 0) return 0;
+    let marked: { deleting: BlobToDelete[]; links: number };
+    try {
+      marked = await meta.transaction((tx) => {
+        const at = now();
+        return gc.markBlobs(tx, token, { now: at, cutoff: at - delay, delay, leaseUntil: at + CLAIM_MS, requeueAfter: at + shift + 1 });
+      });
+    } catch (err) {
+      await gc.release('gc_blob_review', token).catch(() => {});
+      throw err;
+    }
+    result.links += marked.links;
+    if (marked.deleting.length === 0) return claimed;
+    // Bytes go only while this claim surely holds: past it, another collector may have finished
+    // these deletions and a writer put the bytes back.
+    if (!(await gc.holds('gc_blob_review', token, marked.deleting.length, now() + CLAIM_MARGIN_MS))) return claimed;
+    await this.deleteBytes(marked.deleting.map((b) => blobKey(parseDigest(b.digest))));
+    const removed = await meta.transaction((tx) => gc.removeBlobs(tx, token));
+    result.blobs += removed;
+    result.bytes += marked.deleting.reduce((sum, b) => sum + b.size, 0);
+    return claimed;
+  }
+
+  private async deleteBytes(keys: string[]): Promise<void> {
+    const { storage } = this.deps;
+    if (storage.deleteMany) {
+      const many = storage.deleteMany.bind(storage);
+      const groups: string[][] = [];
+      for (let i = 0; i < keys.length; i += 1000) groups.push(keys.slice(i, i + 1000));
+      await pool(groups, DELETE_MANY_CONCURRENCY, (g) => many(g));
+    } else {
+      await pool(keys, DELETE_CONCURRENCY, (k) => storage.delete(k));
+    }
+  }
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
