@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createStorage } from '../../src/app.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, type Leftover } from '../../src/gc/sweep.js';
+import { GcStore } from '../../src/metadata/gc-store.js';
 import { RegistryStore } from '../../src/metadata/registry-store.js';
 import { SweepStore } from '../../src/metadata/sweep-store.js';
 import { parseDigest } from '../../src/oci/digest.js';
@@ -42,7 +43,7 @@ function sweepSuite(name: string, storageConfig: () => Promise<DeepPartial<Berth
       const s = await storageConfig();
       server = await startServer({ exposeMeta: true, ...(s ? { config: { storage: s } } : {}) });
       storage = await createStorage(server.config);
-      sweep = new LeftoverSweep(storage, new SweepStore(server.meta!), clock.now);
+      sweep = new LeftoverSweep(storage, new SweepStore(server.meta!), new GcStore(server.meta!), clock.now);
     });
     after(async () => {
       await server.close();
