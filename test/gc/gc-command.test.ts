@@ -71,14 +71,20 @@ describe('berth gc', () => {
     assert.equal(dry.status, 0, dry.stderr);
     const lines = dry.stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, -1).sort(), going.map((b) => `blob ${b.digest} ${b.size} bytes`).sort());
-    assert.match(lines.at(-1)!, new RegExp(`^gc --dry-run: would delete 0 manifests and ${going.length} blobs, freeing .* \\(${bytes} bytes\\), with delay 0 s$`));
+    assert.match(
+      lines.at(-1)!,
+      new RegExp(`^gc --dry-run: would delete 0 manifests and ${going.length} blobs, freeing .* \\(${bytes} bytes\\), with delay 0 s$`),
+    );
     assert.equal(await storedBytes(s.dir), before, 'a dry run deletes nothing');
     assert.equal((await api(s.url, `/v2/cli/app/blobs/${images[0].layers[0].digest}`, { method: 'HEAD' })).status, 200);
 
     const run = await berth(['gc', '--delay', '0s']);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stderr, '', 'no progress bar when stderr is not a terminal');
-    assert.match(run.stdout, new RegExp(`^gc: deleted 0 manifests and ${going.length} blobs, freed .* \\(${bytes} bytes\\), removed \\d+ unused blob links, in [0-9.]+ s\\n$`));
+    assert.match(
+      run.stdout,
+      new RegExp(`^gc: deleted 0 manifests and ${going.length} blobs, freed .* \\(${bytes} bytes\\), removed \\d+ unused blob links, in [0-9.]+ s\\n$`),
+    );
     assert.equal(await storedBytes(s.dir), before - bytes);
     assert.equal((await api(s.url, `/v2/cli/app/blobs/${images[0].layers[0].digest}`, { method: 'HEAD' })).status, 404);
     const pulled = await api(s.url, `/v2/cli/app/blobs/${kept.layers[0].digest}`);

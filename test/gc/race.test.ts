@@ -106,7 +106,11 @@ async function push(base: string, repo: string, layers: string[], mountFrom?: st
       }
       await upload(base, repo, bodies.get(d)!);
     }
-    const res = await fetch(`${base}/v2/${repo}/manifests/${sha(body)}`, { method: 'PUT', headers: { 'content-type': MT.ociManifest }, body: body as unknown as BodyInit });
+    const res = await fetch(`${base}/v2/${repo}/manifests/${sha(body)}`, {
+      method: 'PUT',
+      headers: { 'content-type': MT.ociManifest },
+      body: body as unknown as BodyInit,
+    });
     const text = await res.text();
     if (res.status === 201) return { repo, digest: sha(body), blobs };
     assert.equal(res.status, 400, `PUT manifest: ${res.status} ${text}`);
