@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The `berth` command line. Exit codes: 0 ok, 1 runtime failure, a user's mistake or a
-// failed `config verify`, 2 configuration error when starting the server. A user's mistake
+// failed `config verify`, 2 configuration error when starting the server, 3 `scrub` found problems. A user's mistake
 // is one line on stderr (cli/errors.ts); only bugs print a stack.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
 import { registerGcCommand } from './cli/gc-command.js';
+import { registerScrubCommand } from './cli/scrub-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
 // package.json sits one level above both src/ (tsx) and dist/ (built).
@@ -46,6 +47,7 @@ configCmd
 
 registerAccountCommands(program, fail);
 registerGcCommand(program, fail);
+registerScrubCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 
 function fail(err: unknown, code: number): never {
