@@ -84,8 +84,8 @@ function leftoverLine(l: Leftover): string {
 
 export function sweepSummary(r: SweepResult, grace: number, dryRun: boolean): string {
   return (
-    `gc: ${dryRun ? 'would sweep' : 'swept'} ${r.blobs} leftover objects (${formatBytes(r.bytes)}, ${r.bytes} bytes) and ${r.uploads} abandoned upload sessions ` +
-    `older than ${grace / 1000} s, of ${r.scanned} objects listed, in ${r.seconds.toFixed(1)} s`
+    `gc: ${dryRun ? 'would sweep' : 'swept'} ${r.blobs} leftover objects (${formatBytes(r.bytes)}, ${r.bytes} bytes), ${r.uploads} abandoned upload sessions ` +
+    `and ${r.debris} pieces of storage debris older than ${grace / 1000} s, of ${r.scanned} objects listed, in ${r.seconds.toFixed(1)} s`
   );
 }
 

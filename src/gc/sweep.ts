@@ -59,6 +59,9 @@ export interface SweepResult {
   bytes: number;
   /** Leftover upload sessions found (and removed unless dry-run). */
   uploads: number;
+  /** The driver's own debris: temporary files, multipart uploads of copies (and their bytes where known). */
+  debris: number;
+  debrisBytes: number;
   seconds: number;
 }
 
@@ -73,9 +76,12 @@ export class LeftoverSweep {
   async run(opts: SweepOptions): Promise<SweepResult> {
     const started = performance.now();
     const cutoff = this.now() - opts.graceMs;
-    const result: SweepResult = { scanned: 0, blobs: 0, bytes: 0, uploads: 0, seconds: 0 };
+    const result: SweepResult = { scanned: 0, blobs: 0, bytes: 0, uploads: 0, debris: 0, debrisBytes: 0, seconds: 0 };
     await this.sweepObjects(cutoff, opts, result);
     await this.sweepUploads(cutoff, opts, result);
+    const debris = await this.storage.removeDebris(cutoff, opts.dryRun);
+    result.debris = debris.pieces;
+    result.debrisBytes = debris.bytes;
     result.seconds = (performance.now() - started) / 1000;
     return result;
   }

@@ -71,7 +71,7 @@ describe('berth gc sweeps crash leftovers', () => {
     assert.equal(fresh.status, 0, fresh.stderr);
     assert.match(
       fresh.stdout,
-      /\ngc: would sweep 0 leftover objects \(0 B, 0 bytes\) and 0 abandoned upload sessions older than 3600 s, of \d+ objects listed/,
+      /\ngc: would sweep 0 leftover objects \(0 B, 0 bytes\), 0 abandoned upload sessions and 0 pieces of storage debris older than 3600 s, of \d+ objects listed/,
     );
 
     const dry = await berth(['gc', '--dry-run', '--grace', '0s']);
@@ -87,14 +87,17 @@ describe('berth gc sweeps crash leftovers', () => {
     );
     assert.match(
       lines.at(-1)!,
-      /^gc: would sweep 1 leftover objects \(1\.2 KiB, 1234 bytes\) and 1 abandoned upload sessions older than 0 s, of \d+ objects listed/,
+      /^gc: would sweep 1 leftover objects \(1\.2 KiB, 1234 bytes\), 1 abandoned upload sessions and 0 pieces of storage debris older than 0 s, of \d+ objects listed/,
     );
     assert.ok(existsSync(blob.file(s.dir)));
     assert.notEqual(await storage.uploadSize(upload), null);
 
     const run = await berth(['gc', '--grace', '0s']);
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /\ngc: swept 1 leftover objects \(1\.2 KiB, 1234 bytes\) and 1 abandoned upload sessions older than 0 s/);
+    assert.match(
+      run.stdout,
+      /\ngc: swept 1 leftover objects \(1\.2 KiB, 1234 bytes\), 1 abandoned upload sessions and 0 pieces of storage debris older than 0 s/,
+    );
     assert.ok(!existsSync(blob.file(s.dir)), 'the leftover left the disk');
     assert.equal(await storage.uploadSize(upload), null);
     for (const b of [image.config, ...image.layers]) {

@@ -27,7 +27,7 @@ it('filesystem driver: a committed upload is listed with the time of its commit,
   utimesSync(join(root, 'uploads', 'aged'), dayAgo, dayAgo);
   const before = Date.now();
   await d.uploadCommit('aged', 'blobs/sha256/ag/aged');
-  assert.equal(statSync(join(root, 'blobs/sha256/ag/aged')).mtimeMs, dayAgo.getTime(), 'the rename kept the mtime of the last append');
+  assert.ok(Math.abs(statSync(join(root, 'blobs/sha256/ag/aged')).mtimeMs - dayAgo.getTime()) < 1, 'the rename kept the mtime of the last append');
   const listed = [];
   for await (const o of d.list('blobs/sha256/ag/')) listed.push(o);
   assert.equal(listed.length, 1);
