@@ -14,7 +14,7 @@ import { ScrubStore, type Forgotten, type KnownObject, type ManifestUse } from '
 import { newHasher, parseDigest, type Digest } from '../oci/digest.js';
 import { noEvents, type RegistryEventSink } from '../registry/events.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
-import { blobKey } from '../storage/layout.js';
+import { blobKey, blobKeyPrefix } from '../storage/layout.js';
 
 /** Parallel checks: enough to hide S3 HEAD latency, few enough for one disk or one gateway. */
 export const DEFAULT_CONCURRENCY = 32;
@@ -131,9 +131,10 @@ export async function scrub(storage: StorageDriver, meta: MetadataDb, opts: Scru
   };
   const unpullable = new Map<string, Unpullable>();
 
-  const checkOne = async (obj: KnownObject): Promise<void> => {
+  /** Checks one object, or takes `listed` (what a storage listing said) as the first look. */
+  const checkOne = async (obj: KnownObject, listed?: { size: number } | null): Promise<void> => {
     const digest = parseDigest(obj.digest);
-    const finding = await examine(storage, digest, obj.size, deep);
+    const finding = listed === undefined ? await examine(storage, digest, obj.size, deep) : fromListing(listed, obj.size);
     // Looked at again before it counts: the row may have gone meanwhile (a manifest or repository
     // deleted, a collection), or the object may have arrived (an upload finishing).
     const confirmed = finding && (await confirm(storage, store, digest, finding));
@@ -177,7 +178,20 @@ export async function scrub(storage: StorageDriver, meta: MetadataDb, opts: Scru
     opts.onProgress?.({ checked: report.objects, total, bytes: report.bytes, problems: report.problems.length });
   };
 
-  await inParallel(store.objects(), concurrency, checkOne);
+  if (deep) await inParallel(store.objects(), concurrency, (obj) => checkOne(obj));
+  else {
+    // One listing per digest prefix (S3: a request per 1,000 objects instead of a HEAD each), a
+    // prefix's rows checked against it; only what it lacks or sizes differently is looked at again.
+    await inParallel(shards(), Math.min(concurrency, SHARD_CONCURRENCY), async (shard) => {
+      const stored = new Map<string, number>();
+      for await (const o of storage.list(shard.prefix)) stored.set(o.key, o.size);
+      for await (const obj of store.blobRows(shard.from, shard.to)) {
+        const size = stored.get(blobKey(parseDigest(obj.digest)));
+        await checkOne(obj, size === undefined ? null : { size });
+      }
+    });
+    await inParallel(store.orphanBodies(), concurrency, (obj) => checkOne(obj));
+  }
   report.problems.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   report.unpullable = [...unpullable.values()].sort((a, b) =>
     a.repository !== b.repository ? (a.repository < b.repository ? -1 : 1) : a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0,
@@ -185,6 +199,34 @@ export async function scrub(storage: StorageDriver, meta: MetadataDb, opts: Scru
   for (const u of report.unpullable) u.lacks.sort();
   report.ms = performance.now() - started;
   return report;
+}
+
+/** Listings at once in a shallow scrub: each holds its prefix's keys (1/256 of the store) in memory. */
+const SHARD_CONCURRENCY = 16;
+
+interface Shard {
+  /** Storage prefix, e.g. blobs/sha256/ab/. */
+  prefix: string;
+  /** The digests under it: from <= digest < to. */
+  from: string;
+  to: string;
+}
+
+/** The content-addressed key space cut by algorithm and first two hex digits (storage/layout.ts). */
+async function* shards(): AsyncGenerator<Shard> {
+  for (const algorithm of ['sha256', 'sha512']) {
+    for (let i = 0; i < 256; i++) {
+      const hex = i.toString(16).padStart(2, '0');
+      // ':' sorts before every hex digit and ';' right after ':', so this range is exactly the prefix.
+      const to = i === 255 ? `${algorithm};` : `${algorithm}:${(i + 1).toString(16).padStart(2, '0')}`;
+      yield { prefix: blobKeyPrefix(algorithm, hex), from: `${algorithm}:${hex}`, to };
+    }
+  }
+}
+
+function fromListing(listed: { size: number } | null, size: number): Finding | null {
+  if (!listed) return { kind: 'missing' };
+  return listed.size === size ? null : { kind: 'size', actualSize: listed.size };
 }
 
 /** What is wrong with the stored object, or null when it is as recorded. */

@@ -460,8 +460,8 @@ export class IndexStore {
 
   // ---- comments ----
 
-  private comments() {
-    return this.db
+  private comments(tx: Tx = this.db) {
+    return tx
       .selectFrom('index_comments as c')
       .innerJoin('users as u', 'u.id', 'c.author_id')
       .innerJoin('repositories as r', 'r.id', 'c.repository_id')
@@ -509,24 +509,7 @@ export class IndexStore {
   }
 
   async comment(id: number, tx: Tx = this.db): Promise<CommentRow | null> {
-    const r = await tx
-      .selectFrom('index_comments as c')
-      .innerJoin('users as u', 'u.id', 'c.author_id')
-      .innerJoin('repositories as r', 'r.id', 'c.repository_id')
-      .select([
-        'c.id',
-        'c.repository_id',
-        'r.name as repository',
-        'c.author_id',
-        'u.username',
-        'c.body',
-        'c.status',
-        'c.report_count',
-        'c.created_at',
-        'c.edited_at',
-      ])
-      .where('c.id', '=', id)
-      .executeTakeFirst();
+    const r = await this.comments(tx).where('c.id', '=', id).executeTakeFirst();
     return r ? this.toComment(r) : null;
   }
 

@@ -56,16 +56,27 @@ export class ScrubStore {
    * not seen; rows removed meanwhile are re-checked by the caller before it reports them.
    */
   async *objects(pageSize = 1000): AsyncGenerator<KnownObject> {
+    yield* this.blobRows(undefined, undefined, pageSize);
+    yield* this.orphanBodies();
+  }
+
+  /** Blob rows with `from <= digest < to` (either open), by digest, in pages. */
+  async *blobRows(from?: string, to?: string, pageSize = 1000): AsyncGenerator<KnownObject> {
     let last: string | undefined;
     for (;;) {
       let q = this.db.selectFrom('blobs').select(['digest', 'size']).orderBy('digest').limit(pageSize);
       if (last !== undefined) q = q.where('digest', '>', last);
+      else if (from !== undefined) q = q.where('digest', '>=', from);
+      if (to !== undefined) q = q.where('digest', '<', to);
       const rows = await q.execute();
       for (const r of rows) yield { digest: r.digest, size: Number(r.size) };
       if (rows.length < pageSize) break;
       last = rows[rows.length - 1].digest;
     }
-    // Manifests recorded before their bodies had blob rows: few or none, read at once.
+  }
+
+  /** Manifests recorded before their bodies had blob rows: few or none, read at once. */
+  async *orphanBodies(): AsyncGenerator<KnownObject> {
     const rows = await this.bodiesWithoutRow().select(['m.digest', 'm.size']).distinct().orderBy('m.digest').execute();
     for (const r of rows) yield { digest: r.digest, size: Number(r.size) };
   }

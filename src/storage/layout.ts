@@ -3,7 +3,12 @@
 import type { Digest } from '../oci/digest.js';
 
 export function blobKey(digest: Digest): string {
-  return `blobs/${digest.algorithm}/${digest.hex.slice(0, 2)}/${digest.hex}`;
+  return `${blobKeyPrefix(digest.algorithm, digest.hex.slice(0, 2))}${digest.hex}`;
+}
+
+/** Where blobKey puts every digest of `algorithm` whose hex starts with `twoHex` (a listing of a part of the store). */
+export function blobKeyPrefix(algorithm: string, twoHex: string): string {
+  return `blobs/${algorithm}/${twoHex}/`;
 }
 
 export const BLOBS_PREFIX = 'blobs/';

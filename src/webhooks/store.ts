@@ -115,23 +115,7 @@ export class WebhookStore {
 
   // ---- webhooks ----
 
-  async create(
-    tx: Tx,
-    w: {
-      scopeKind: WebhookScopeKind;
-      scope: string;
-      namespace: string | null;
-      name: string | null;
-      url: string;
-      secret: string;
-      events: WebhookEventType[];
-      tagPattern: string | null;
-      format: WebhookFormat;
-      active: boolean;
-      createdBy: string | null;
-    },
-    now: number,
-  ): Promise<number> {
+  async create(tx: Tx, w: Omit<Webhook, 'id' | 'options' | 'createdAt' | 'updatedAt'>, now: number): Promise<number> {
     const row = await tx
       .insertInto('webhooks')
       .values({

@@ -5,19 +5,19 @@
 // render the repository page on a phone (390×844) without horizontal scrolling.
 // One server and one browser for the file; screenshots go to test-results/ui/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { MT } from '../helpers/api-server.js';
+import { launchChromium } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { webhooksOf } from '../../src/webhooks/index.js';
 import { ADMIN, addUser, call, indexServer, ok, pushImage, pushIndex, setVisibility, settle, type User } from '../index/helpers.js';
 
-const CHROMIUM = process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'test-results', 'ui');
 // The webhook receiver listens on loopback, which webhooks may reach only when allowed.
 const s = indexServer({ notifications: { webhooks: { allow: ['127.0.0.1'] } } });
@@ -76,9 +76,6 @@ async function assertNoHorizontalOverflow(page: Page, what: string): Promise<voi
 
 describe('web UI in Chromium', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the UI tests need Debian's chromium (scripts/install-test-deps.sh installs it: apt-get install chromium)`);
-    }
     mkdirSync(SHOTS, { recursive: true });
     receiver = http.createServer((req, res) => {
       req.resume();
@@ -90,19 +87,7 @@ describe('web UI in Chromium', () => {
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-    const launching = chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-dev-shm-usage',
-      ],
-    });
+    const launching = launchChromium();
 
     alice = await addUser(s, 'alice');
     bob = await addUser(s, 'bob');

@@ -4,15 +4,14 @@
 // or other referrer), and no command when nothing is left to pull.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { MT } from '../helpers/api-server.js';
+import { launchChromium } from '../helpers/browser.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { addUser, pull, pushImage, setVisibility, type User } from '../index/helpers.js';
 import { indexServer } from '../index/helpers.js';
 
-const CHROMIUM = process.env.BERTH_CHROMIUM ?? '/usr/bin/chromium';
 const s = indexServer();
 
 let browser: Browser;
@@ -72,20 +71,7 @@ async function pushReferrer(who: User, repo: string, subject: string): Promise<s
 
 describe('pull command on the repository page', () => {
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/install-test-deps.sh)`);
-    const launching = chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-dev-shm-usage',
-      ],
-    });
+    const launching = launchChromium();
     host = new URL(s.url).host;
     alice = await addUser(s, 'alice');
     browser = await launching;
