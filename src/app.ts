@@ -83,6 +83,8 @@ export function createRegistryCore(
 export interface Background {
   jobs: JobRunner;
   collector: Collector;
+  guard: BlobGuard;
+  gc: GcStore;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -111,7 +113,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
-  const { store, guard, collector, sweep } = createRegistryCore(config, storage, meta, now, events);
+  const { store, gc, guard, collector, sweep } = createRegistryCore(config, storage, meta, now, events);
   const uploads = new UploadService(storage, store, guard, now);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
@@ -221,11 +223,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: SWEEP_EVERY_MS,
       run: async () => {
         const r = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
-        if (r.blobs + r.uploads > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
+        if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
   }
-  backgrounds.set(app, { jobs, collector });
+  backgrounds.set(app, { jobs, collector, guard, gc });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);

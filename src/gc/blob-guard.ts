@@ -10,6 +10,12 @@ import type { GcStore } from '../metadata/gc-store.js';
 
 /** How long a writer's protection holds (ms): longer than any storage write takes. */
 export const WRITE_PROTECTION_MS = 3600_000;
+/**
+ * Whatever storage.gc.delay says, a blob a client used this recently (ms) is not collected unless an
+ * operator asks so explicitly (`berth gc --delay`): a push uploads or HEADs its blobs and then PUTs
+ * the manifest that uses them, which a delay of 0s would otherwise race.
+ */
+export const RECENT_USE_MS = 10_000;
 /** How long a writer waits for a running deletion of the same digest (wall time, ms). */
 export const DELETION_WAIT_MS = 30_000;
 
@@ -19,6 +25,8 @@ export interface Protection {
 }
 
 export class BlobGuard {
+  private waiters = 0;
+
   constructor(
     private readonly gc: GcStore,
     /** storage.gc.delay (ms). */
@@ -35,17 +43,29 @@ export class BlobGuard {
   async protect(digest: string, size: number): Promise<Protection> {
     const token = randomUUID();
     const deadline = Date.now() + this.waitMs;
-    for (let pause = 10; ; pause = Math.min(pause * 2, 500)) {
-      const now = this.now();
-      const done = await this.gc.meta.transaction((tx) => this.gc.protect(tx, token, digest, size, now, now + WRITE_PROTECTION_MS, now + this.delay), {
-        durable: false,
-      });
-      if (done) return { token, digest };
-      if (Date.now() >= deadline) {
-        throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; try again`, { headers: { 'Retry-After': '5' } });
+    let waiting = false;
+    try {
+      for (let pause = 10; ; pause = Math.min(pause * 2, 500)) {
+        const now = this.now();
+        const done = await this.gc.meta.transaction((tx) => this.gc.protect(tx, token, digest, size, now, now + WRITE_PROTECTION_MS, this.reviewAt(now)), {
+          durable: false,
+        });
+        if (done) return { token, digest };
+        if (Date.now() >= deadline) {
+          throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; try again`, { headers: { 'Retry-After': '5' } });
+        }
+        if (!waiting) this.waiters++;
+        waiting = true;
+        await sleep(pause);
       }
-      await sleep(pause);
+    } finally {
+      if (waiting) this.waiters--;
     }
+  }
+
+  /** Writers of this process waiting for a deletion to finish now (tests watch it). */
+  waiting(): number {
+    return this.waiters;
   }
 
   /** Ends the protection in the writer's final transaction, which needs the blob still live. */
@@ -61,17 +81,18 @@ export class BlobGuard {
 
   /**
    * A reader used a blob: when it is a garbage-collection candidate whose link is past half the
-   * delay, the link is renewed, so the blob stays at least half the delay from now (a client that
-   * HEADs a blob and then PUTs a manifest needs it). False when it is no longer readable.
+   * delay (at least RECENT_USE_MS), the link is renewed, so the blob stays at least that half from
+   * now (a client that HEADs a blob and then PUTs a manifest needs it). False when it is no longer
+   * readable.
    */
   async used(blob: { repositoryId: number; linkedAt: number; queued: boolean }, digest: string): Promise<boolean> {
     const now = this.now();
-    if (!blob.queued || this.delay === 0 || blob.linkedAt > now - this.delay / 2) return true;
+    if (!blob.queued || blob.linkedAt > now - Math.max(this.delay, RECENT_USE_MS) / 2) return true;
     return this.gc.meta.transaction((tx) => this.gc.refreshLink(tx, blob.repositoryId, digest, now), { durable: false });
   }
 
-  /** When a blob a change may have left unused is reviewed. */
+  /** When a blob an upload or mount just linked is reviewed: not before it may go. */
   reviewAt(now: number): number {
-    return now + this.delay;
+    return now + Math.max(this.delay, RECENT_USE_MS);
   }
 }

@@ -5,6 +5,7 @@
 // seeing it, its stale links go), then its bytes are deleted, then a second transaction removes
 // its row. See docs/architecture.md#garbage-collection.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { MetadataDb } from '../metadata/database.js';
 import type { BlobToDelete, GcStore } from '../metadata/gc-store.js';
@@ -13,6 +14,7 @@ import { parseDigest } from '../oci/digest.js';
 import type { RegistryEventSink } from '../registry/events.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
+import { RECENT_USE_MS } from './blob-guard.js';
 import { manifestVerdict, type ManifestPolicy } from './manifest-policy.js';
 
 export interface GcSettings extends ManifestPolicy {
@@ -21,7 +23,7 @@ export interface GcSettings extends ManifestPolicy {
 }
 
 export interface CollectOptions {
-  /** Overrides the configured delay (`berth gc --delay`). */
+  /** Overrides the configured delay (`berth gc --delay`), down to 0: also blobs used a moment ago go. */
   delay?: number;
   /** Review everything queued now, whenever it was due, and queue whatever nothing uses (`berth gc`). */
   full?: boolean;
@@ -85,6 +87,17 @@ const DELETE_CONCURRENCY = 64;
 /** deleteMany calls in flight at once (S3: 1,000 keys each). */
 const DELETE_MANY_CONCURRENCY = 4;
 
+/**
+ * A batch whose transaction kept losing to the registry's own (PostgreSQL serialization failures
+ * past the retries): background work gives way, releases its claim and ends the run.
+ */
+const YIELDED = -1;
+
+function contended(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === '40001' || code === '40P01';
+}
+
 /** This process as a claimer: host and pid, so a claim of a dead process on this host is taken over at once. */
 export const CLAIM_OWNER = `${hostname()}/${process.pid}`;
 
@@ -99,7 +112,7 @@ export class Collector {
   async collect(opts: CollectOptions = {}): Promise<CollectResult> {
     const { gc, now } = this.deps;
     const started = Date.now();
-    const delay = opts.delay ?? this.deps.settings.delay;
+    const delay = opts.delay ?? Math.max(this.deps.settings.delay, RECENT_USE_MS);
     const result: CollectResult = { manifests: 0, blobs: 0, bytes: 0, links: 0, seconds: 0 };
     // Changes queue their reviews for the configured delay after them: with a shorter delay, due earlier.
     const shift = Math.max(0, this.deps.settings.delay - delay);
@@ -111,10 +124,12 @@ export class Collector {
     progress();
     for (;;) {
       const m = await this.manifestBatch(shift, result);
+      if (m === YIELDED) break;
       reviewed += m;
       if (m > 0) progress();
       if (m > 0) continue; // manifests first: the blobs they free join the blob queue
       const b = await this.blobBatch(delay, shift, result);
+      if (b === YIELDED) break;
       reviewed += b;
       if (b === 0) break;
       progress();
@@ -128,13 +143,15 @@ export class Collector {
   async plan(opts: { delay?: number } = {}): Promise<CollectPlan> {
     const { gc, now, settings } = this.deps;
     const at = now();
-    const delay = opts.delay ?? settings.delay;
+    const delay = opts.delay ?? Math.max(settings.delay, RECENT_USE_MS);
     const manifests: PlannedManifest[] = [];
     for (const m of await gc.candidateManifests(settings.untagged)) {
       const v = manifestVerdict(m, settings, at);
       if (v.action === 'delete') manifests.push({ id: m.id, repository: m.repository, digest: m.digest, size: m.size, reason: v.reason });
     }
-    const blobs = (await gc.collectableBlobs(manifests, at - delay, at, at + Math.max(0, settings.delay - delay))).sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    const blobs = (await gc.collectableBlobs(manifests, at - delay, at, at + Math.max(0, settings.delay - delay))).sort((a, b) =>
+      a.digest < b.digest ? -1 : 1,
+    );
     return { manifests, blobs, bytes: blobs.reduce((sum, b) => sum + b.size, 0) };
   }
 
@@ -177,6 +194,7 @@ export class Collector {
       result.manifests += deleted;
     } catch (err) {
       await gc.release('gc_manifest_review', token).catch(() => {});
+      if (contended(err)) return YIELDED;
       throw err;
     }
     return claimed;
@@ -198,6 +216,7 @@ export class Collector {
       });
     } catch (err) {
       await gc.release('gc_blob_review', token).catch(() => {});
+      if (contended(err)) return YIELDED;
       throw err;
     }
     result.links += marked.links;
@@ -206,7 +225,17 @@ export class Collector {
     // these deletions and a writer put the bytes back.
     if (!(await gc.holds('gc_blob_review', token, marked.deleting.length, now() + CLAIM_MARGIN_MS))) return claimed;
     await this.deleteBytes(marked.deleting.map((b) => blobKey(parseDigest(b.digest))));
-    const removed = await meta.transaction((tx) => gc.removeBlobs(tx, token));
+    // The rows must go soon (writers of these digests wait meanwhile): insist a little under contention.
+    let removed = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        removed = await meta.transaction((tx) => gc.removeBlobs(tx, token));
+        break;
+      } catch (err) {
+        if (!contended(err) || attempt >= 5) throw err;
+        await sleep(100 * attempt);
+      }
+    }
     result.blobs += removed;
     result.bytes += marked.deleting.reduce((sum, b) => sum + b.size, 0);
     return claimed;

@@ -41,8 +41,8 @@ export type ClaimTakeover = readonly string[];
 type Queue = 'gc_blob_review' | 'gc_manifest_review';
 
 const CHUNK = 500;
-/** A requeued review comes back no sooner than this (ms), so one run does not spin on it. */
-export const MIN_REQUEUE_MS = 60_000;
+/** A requeued review comes back no sooner than this (ms), so a run does not spin on it. */
+export const MIN_REQUEUE_MS = 1000;
 
 const truthy = (v: unknown): boolean => v === true || Number(v) === 1;
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -68,6 +68,15 @@ export class GcStore {
         eb('claimed_until', '<', now),
         ...takeover.map((owner) => eb(sql<string>`substr(claimed_by, 1, ${sql.lit(owner.length + 1)})`, '=', `${owner}/`)),
       ]);
+    // A read first: an idle queue costs no write transaction (on SQLite, the database's one writer lock).
+    const any = await this.db
+      .selectFrom(queue)
+      .select('review_after')
+      .where('review_after', '<=', dueBy)
+      .where((eb) => claimable(eb as unknown as ExpressionBuilder<Database, Queue>))
+      .limit(1)
+      .executeTakeFirst();
+    if (!any) return 0;
     return this.meta.transaction(
       async (tx) => {
         if (queue === 'gc_blob_review') {
@@ -177,14 +186,7 @@ export class GcStore {
           not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'blobs.digest'))),
           not(exists(selectFrom('manifest_references as mr').select('mr.digest').whereRef('mr.digest', '=', 'blobs.digest'))),
           not(exists(selectFrom('manifests as m').select('m.id').whereRef('m.digest', '=', 'blobs.digest'))),
-          not(
-            exists(
-              selectFrom('gc_blob_protections as p')
-                .select('p.token')
-                .whereRef('p.digest', '=', 'blobs.digest')
-                .where('p.until', '>', o.now),
-            ),
-          ),
+          not(exists(selectFrom('gc_blob_protections as p').select('p.token').whereRef('p.digest', '=', 'blobs.digest').where('p.until', '>', o.now))),
         ]),
       )
       .execute();
@@ -328,12 +330,7 @@ export class GcStore {
       .where('repository_id', '=', repositoryId)
       .where('digest', '=', digest)
       .where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom('blobs as b')
-            .select('b.digest')
-            .whereRef('b.digest', '=', 'repository_blobs.digest')
-            .where('b.state', '=', 'live'),
-        ),
+        exists(selectFrom('blobs as b').select('b.digest').whereRef('b.digest', '=', 'repository_blobs.digest').where('b.state', '=', 'live')),
       )
       .executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
@@ -343,7 +340,11 @@ export class GcStore {
 
   /** The facts about each manifest `token` claimed. */
   async manifestFacts(tx: Tx, token: string): Promise<ManifestFacts[]> {
-    return this.facts(tx, (m) => m.where(({ exists, selectFrom }) => exists(selectFrom('gc_manifest_review as q').select('q.manifest_id').whereRef('q.manifest_id', '=', 'm.id').where('q.claimed_by', '=', token))));
+    return this.facts(tx, (m) =>
+      m.where(({ exists, selectFrom }) =>
+        exists(selectFrom('gc_manifest_review as q').select('q.manifest_id').whereRef('q.manifest_id', '=', 'm.id').where('q.claimed_by', '=', token)),
+      ),
+    );
   }
 
   /** Facts about every manifest a collection might take now: untagged ones (when collected), referrers without subject. */
@@ -354,7 +355,11 @@ export class GcStore {
           ...(untagged ? [e('m.untagged_at', 'is not', null)] : []),
           e.and([
             e('m.subject_digest', 'is not', null),
-            e.not(e.exists(e.selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'))),
+            e.not(
+              e.exists(
+                e.selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
+              ),
+            ),
           ]),
         ]),
       ),
@@ -373,9 +378,15 @@ export class GcStore {
       .where('b.state', '=', 'live')
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest_references as mr').select('mr.digest').whereRef('mr.digest', '=', 'b.digest'))))
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifests as m').select('m.id').whereRef('m.digest', '=', 'b.digest'))))
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest').where('rb.created_at', '>', cutoff))))
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('gc_blob_protections as p').select('p.token').whereRef('p.digest', '=', 'b.digest').where('p.until', '>', now))))
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('gc_blob_review as q').select('q.digest').whereRef('q.digest', '=', 'b.digest').where('q.review_after', '>', dueBy))))
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest').where('rb.created_at', '>', cutoff))),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('gc_blob_protections as p').select('p.token').whereRef('p.digest', '=', 'b.digest').where('p.until', '>', now))),
+      )
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('gc_blob_review as q').select('q.digest').whereRef('q.digest', '=', 'b.digest').where('q.review_after', '>', dueBy))),
+      )
       .execute();
     for (const b of unused) out.set(b.digest, Number(b.size));
     const ids = new Set(going.map((m) => m.id));
@@ -398,12 +409,7 @@ export class GcStore {
       const users = await this.db.selectFrom('manifest_references').select(['digest', 'manifest_id as id']).where('digest', 'in', chunk).execute();
       const own = await this.db.selectFrom('manifests').select(['digest', 'id']).where('digest', 'in', chunk).execute();
       const kept = new Set([...users, ...own].filter((u) => !ids.has(Number(u.id))).map((u) => u.digest));
-      const recent = await this.db
-        .selectFrom('repository_blobs')
-        .select('digest')
-        .where('digest', 'in', chunk)
-        .where('created_at', '>', cutoff)
-        .execute();
+      const recent = await this.db.selectFrom('repository_blobs').select('digest').where('digest', 'in', chunk).where('created_at', '>', cutoff).execute();
       const guarded = await this.db.selectFrom('gc_blob_protections').select('digest').where('digest', 'in', chunk).where('until', '>', now).execute();
       for (const r of [...recent, ...guarded]) kept.add(r.digest);
       const rows = await this.db.selectFrom('blobs').select(['digest', 'size']).where('digest', 'in', chunk).where('state', '=', 'live').execute();
@@ -412,10 +418,7 @@ export class GcStore {
     return [...out].map(([digest, size]) => ({ digest, size }));
   }
 
-  private async facts(
-    tx: Tx,
-    filter: (q: ReturnType<GcStore['factsBase']>) => ReturnType<GcStore['factsBase']>,
-  ): Promise<ManifestFacts[]> {
+  private async facts(tx: Tx, filter: (q: ReturnType<GcStore['factsBase']>) => ReturnType<GcStore['factsBase']>): Promise<ManifestFacts[]> {
     const rows = await filter(this.factsBase(tx)).orderBy('m.id').execute();
     return rows.map((r) => ({
       id: Number(r.id),
@@ -461,11 +464,7 @@ export class GcStore {
           .as('child'),
         eb
           .exists(
-            eb
-              .selectFrom('manifests as s')
-              .select('s.id')
-              .whereRef('s.repository_id', '=', 'm.repository_id')
-              .whereRef('s.digest', '=', 'm.subject_digest'),
+            eb.selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
           )
           .as('subject_present'),
       ]);
@@ -499,9 +498,11 @@ export class GcStore {
         .expression((eb) =>
           eb
             .selectFrom('blobs as b')
-            .select(() => ['b.digest', sql<number>`cast(${now} as bigint)`.as('review_after')])
+            .select(['b.digest', sql<number>`cast(${now} as bigint)`.as('review_after')])
             .where('b.state', '=', 'live')
-            .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest_references as mr').select('mr.digest').whereRef('mr.digest', '=', 'b.digest'))))
+            .where(({ not, exists, selectFrom }) =>
+              not(exists(selectFrom('manifest_references as mr').select('mr.digest').whereRef('mr.digest', '=', 'b.digest'))),
+            )
             .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifests as m').select('m.id').whereRef('m.digest', '=', 'b.digest')))),
         )
         .onConflict((oc) => oc.column('digest').doNothing())
@@ -512,7 +513,7 @@ export class GcStore {
         .expression((eb) =>
           eb
             .selectFrom('manifests as m')
-            .select(() => ['m.id', sql<number>`cast(${now} as bigint)`.as('review_after')])
+            .select(['m.id', sql<number>`cast(${now} as bigint)`.as('review_after')])
             .where((e) =>
               e.or([
                 ...(untagged ? [e('m.untagged_at', 'is not', null)] : []),

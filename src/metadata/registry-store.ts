@@ -18,6 +18,8 @@ export interface NewManifest {
   annotations?: Record<string, string>;
   blobDigests: string[];
   childDigests: string[];
+  /** Pushed without a tag: it counts as untagged from now (garbage collection). */
+  untagged?: boolean;
 }
 
 export interface ReferrerRow {
@@ -317,7 +319,7 @@ export class RegistryStore {
 
   /** Inserts the manifest unless the repository already has it; returns its id. */
   async putManifest(tx: Tx, repositoryId: number, m: NewManifest, now: number): Promise<number> {
-    await tx
+    const inserted = await tx
       .insertInto('manifests')
       .values({
         repository_id: repositoryId,
@@ -328,9 +330,10 @@ export class RegistryStore {
         subject_digest: m.subjectDigest ?? null,
         annotations: m.annotations ? JSON.stringify(m.annotations) : null,
         created_at: now,
+        untagged_at: m.untagged ? now : null,
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-      .execute();
+      .executeTakeFirst();
     const row = await tx
       .selectFrom('manifests')
       .select('id')
@@ -338,6 +341,8 @@ export class RegistryStore {
       .where('digest', '=', m.digest)
       .executeTakeFirstOrThrow();
     const id = Number(row.id);
+    if (m.untagged && Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 && this.review.untagged)
+      await this.queueManifestReview(tx, [id], now + this.review.restoreWindow);
     const refs = [
       ...unique(m.blobDigests).map((digest) => ({ manifest_id: id, digest, kind: 'blob' })),
       ...unique(m.childDigests).map((digest) => ({ manifest_id: id, digest, kind: 'manifest' })),

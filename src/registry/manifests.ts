@@ -150,11 +150,11 @@ export class ManifestService {
           annotations: parsed.annotations,
           blobDigests: parsed.blobs.map((b) => b.digest),
           childDigests: parsed.manifests.map((m) => m.digest),
+          untagged: tags.length === 0,
         },
         now,
       );
       for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now);
-      if (tags.length === 0) await this.store.noteUntagged(tx, id, now);
       const base = { repository, digest, mediaType: parsed.mediaType, artifactType: parsed.artifactType, size: body.length, ...origin, at: now };
       await this.events.record(tx, [
         ...(firstManifest ? [{ ...base, type: 'repository.create' as const }] : []),

@@ -41,7 +41,7 @@ before(async () => {
   });
   b = await startServer({
     dir: root,
-    config: { storage: { gc: { delay: 0 } }, ...(schema ? { metadata: { postgres: { url: schema.url, poolsize: 8 } } } : {}) },
+    config: { log: { level: 'error' }, storage: { gc: { delay: 0 } }, ...(schema ? { metadata: { postgres: { url: schema.url, poolsize: 8 } } } : {}) },
   });
 });
 
@@ -142,7 +142,10 @@ describe(`garbage collection racing pushes on two replicas (${postgres ? 'Postgr
     const collected: CollectResult[] = [];
     let racing = true;
     const collecting = (async () => {
-      while (racing) collected.push(await collector.collect());
+      while (racing) {
+        collected.push(await collector.collect());
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     })();
 
     const acked: Acked[] = [];
@@ -186,6 +189,7 @@ describe(`garbage collection racing pushes on two replicas (${postgres ? 'Postgr
     await collecting;
 
     const during = collected.reduce((n, r) => n + r.blobs, 0);
+    console.log(`# ${JSON.stringify(stats)}; ${acked.length} acknowledged, ${deleted.size} deleted; this replica collected ${during} blobs`);
     assert.ok(stats.pushes + stats.mounts > 100, `hundreds of operations: ${JSON.stringify(stats)}`);
     assert.ok(during > 0, `the collector in this process took blobs while clients pushed (${JSON.stringify(stats)})`);
     assert.ok(acked.length - deleted.size > 20, `enough images stay to check (${acked.length} acknowledged, ${deleted.size} deleted)`);

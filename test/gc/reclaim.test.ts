@@ -85,7 +85,7 @@ describe('garbage collection reclaims the filesystem', () => {
     const r = await collector.collect();
     assert.equal(r.bytes, loose.length);
     assert.equal(await storedBytes(s.dir), before);
-    await expectError(await api(s.url, `/v2/reclaim/loose/blobs/${digestOf(loose)}`, { method: 'HEAD' }), 404);
+    await expectError(await api(s.url, `/v2/reclaim/loose/blobs/${digestOf(loose)}`), 404, 'BLOB_UNKNOWN');
     await pullsCompletely(s.url, 'reclaim/loose', keep.manifest.digest);
   });
 
@@ -99,6 +99,6 @@ describe('garbage collection reclaims the filesystem', () => {
     assert.equal((await api(s.url, `/v2/reclaim/headed/blobs/${blob.digest}`)).status, 200, 'kept: a client that checked it can still use it');
     clock.advance(HOUR + 1000);
     assert.equal((await collector.collect()).blobs, 1);
-    await expectError(await api(s.url, `/v2/reclaim/headed/blobs/${blob.digest}`, { method: 'HEAD' }), 404);
+    await expectError(await api(s.url, `/v2/reclaim/headed/blobs/${blob.digest}`), 404, 'BLOB_UNKNOWN');
   });
 });

@@ -13,6 +13,8 @@ import type { MetadataDb } from '../../src/metadata/database.js';
 import { accountStores, type AccountStores } from '../../src/metadata/accounts/index.js';
 import { RegistryStore } from '../../src/metadata/registry-store.js';
 import { parseDigest } from '../../src/oci/digest.js';
+import { BlobGuard } from '../../src/gc/blob-guard.js';
+import { GcStore } from '../../src/metadata/gc-store.js';
 import { BlobService } from '../../src/registry/blobs.js';
 import { ManifestCache } from '../../src/registry/manifest-cache.js';
 import { ManifestService } from '../../src/registry/manifests.js';
@@ -682,11 +684,10 @@ export function metadataSuite(backend: Backend): void {
         // The services themselves (what /v2 runs), one pair per instance, over one storage directory.
         const dir = mkdtempSync(path.join(tmpdir(), 'berth-race-'));
         const storage = new FilesystemDriver(dir, { directio: false });
-        const replica = (s: RegistryStore) => ({
-          store: s,
-          blobs: new BlobService(storage, s),
-          manifests: new ManifestService(storage, s, new ManifestCache(1 << 20)),
-        });
+        const replica = (s: RegistryStore) => {
+          const guard = new BlobGuard(new GcStore(s.meta), 0, Date.now);
+          return { store: s, blobs: new BlobService(storage, s, guard), manifests: new ManifestService(storage, s, new ManifestCache(1 << 20), guard) };
+        };
         const [r1, r2] = [replica(rs), replica(rsB)];
         const ROUNDS = 60;
         const wins = { put: 0, delete: 0 };
