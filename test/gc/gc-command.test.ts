@@ -86,7 +86,9 @@ describe('berth gc', () => {
     assert.equal(run.stderr, '', 'no progress bar when stderr is not a terminal');
     assert.match(
       run.stdout,
-      new RegExp(`^gc: deleted 0 manifests and ${going.length} blobs, freed .* \\(${bytes} bytes\\), removed \\d+ unused blob links, in [0-9.]+ s\\ngc: swept 0 leftover objects [^\\n]*\\n$`),
+      new RegExp(
+        `^gc: deleted 0 manifests and ${going.length} blobs, freed .* \\(${bytes} bytes\\), removed \\d+ unused blob links, in [0-9.]+ s\\ngc: swept 0 leftover objects [^\\n]*\\n$`,
+      ),
     );
     assert.equal(await storedBytes(s.dir), before - bytes);
     assert.equal((await api(s.url, `/v2/cli/app/blobs/${images[0].layers[0].digest}`, { method: 'HEAD' })).status, 404);
