@@ -1,24 +1,25 @@
 // The crash-leftover sweep: bytes in storage that the database does not know, older than a grace period.
-//   - objects under blobs/ with no `blobs` row: a crash between writing an object and the transaction that
-//     records it, a manifest PUT refused after its bytes were stored (a blob it names is missing), a
-//     collection that removed the row but died before the bytes;
+//   - objects under blobs/ with no `blobs` row: bytes of earlier versions, which wrote an object before any
+//     row named it (writers now record the blob, protected, before its bytes: garbage collection takes what
+//     they leave), a store copied without its database;
 //   - upload sessions in storage with no `uploads` row: a crash between creating the session's bytes and
 //     its row, or between deleting the row (cancel, purge) and the bytes.
 // It streams the listing in pages and works in batches of up to 1,000 keys (one DeleteObjects request on
 // S3), a few batches in flight, so millions of objects cost neither memory nor hours.
 //
-// Why a grace period: writers store bytes before the row that names them (docs/architecture.md, "Write
-// ordering"). An upload commit renames or copies the session's bytes to blobs/<digest> and only then
-// commits the blob's row; a manifest PUT writes its body, then its transaction; a new session's bytes come
-// before its row. In between, the bytes look exactly like a leftover. The grace period must outlast that
-// window on every replica: the copy of a multi-GiB blob on S3 (tens of seconds), a transaction queued
-// behind others or retried, a paused process, and the difference between the storage's clock (S3's
-// LastModified) and ours. An hour covers all of it with a wide margin; nothing is lost by waiting longer.
-// The listed time is when the object appeared at its key (the filesystem driver takes the later of mtime
-// and ctime, because a rename keeps the mtime of the last append), so a long upload does not age its blob.
+// Why a grace period: bytes may be in storage before the row that names them (docs/architecture.md,
+// "Write ordering"). A new upload session's bytes come before its row; writers of earlier versions (and
+// of replicas not yet upgraded, in a rolling update) renamed or copied an upload to blobs/<digest> before
+// the transaction that recorded it. In between, the bytes look exactly like a leftover. The grace period
+// must outlast that window on every replica: the copy of a multi-GiB blob on S3 (tens of seconds), a
+// transaction queued behind others or retried, a paused process, and the difference between the storage's
+// clock (S3's LastModified) and ours. An hour covers all of it with a wide margin; nothing is lost by
+// waiting longer. The listed time is when the object appeared at its key (the filesystem driver takes the
+// later of mtime and ctime, because a rename keeps the mtime of the last append), so a long upload does
+// not age its blob.
 //
 // The grace period is not enough on its own: a writer that finds the bytes already at the key (an old
-// leftover) uses them instead of writing its own. So a leftover is claimed in the database first, like
+// leftover) uses them instead of writing its own (registry/uploads.ts, registry/manifests.ts). So a leftover is claimed in the database first, like
 // any blob the collector deletes: a blob row in state 'deleting' and a claimed review (SweepStore
 // .claimLeftovers). A writer that protected the digest first keeps it (the claim skips digests with a
 // row); one that comes after waits for the deletion to finish and writes the bytes again. If the sweep

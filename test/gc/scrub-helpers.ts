@@ -49,10 +49,19 @@ export function scrubConfigFile(config: BerthConfig, file: string, over: { stora
   return file;
 }
 
-/** `berth scrub ARGS -c FILE`, with no REGISTRY_/BERTH_ variables of the test's own. */
-export function berthScrub(configFile: string, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
+/** The REGISTRY_* variables that name the server's filesystem storage and database, for a run without a config file. */
+export function scrubEnv(config: BerthConfig): Record<string, string> {
+  return {
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: config.storage.filesystem.rootdirectory,
+    REGISTRY_LOG_LEVEL: 'silent',
+    ...(config.metadata.postgres ? { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: config.metadata.postgres.url } : {}),
+  };
+}
+
+/** `berth scrub ARGS -c FILE` (no -c when `configFile` is null), with no REGISTRY_/BERTH_ variables but `env`. */
+export function berthScrub(configFile: string | null, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
-  const child = spawn(process.execPath, [MAIN, 'scrub', ...args, '-c', configFile], { cwd: REPO_ROOT, env: { ...clean, ...env } });
+  const child = spawn(process.execPath, [MAIN, 'scrub', ...args, ...(configFile ? ['-c', configFile] : [])], { cwd: REPO_ROOT, env: { ...clean, ...env } });
   child.stdin.end();
   let stdout = '';
   let stderr = '';

@@ -26,7 +26,7 @@ import {
   type PushedImage,
   type TestServer,
 } from '../helpers/api-server.js';
-import { berthScrub, blobRowExists, openStores, rowCounts, scrubConfigFile } from './scrub-helpers.js';
+import { berthScrub, blobRowExists, openStores, rowCounts, scrubConfigFile, scrubEnv } from './scrub-helpers.js';
 
 describe('berth scrub on the filesystem', () => {
   let s: TestServer;
@@ -81,6 +81,10 @@ describe('berth scrub on the filesystem', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /^scrub: 14 objects \(.+\) checked in [\d.]+ s \(.+\/s\); no problems\n$/);
+    // The same from REGISTRY_* variables alone, as `berth serve` takes them.
+    const fromEnv = await berthScrub(null, [], scrubEnv(s.config));
+    assert.equal(fromEnv.status, 0, fromEnv.stderr);
+    assert.match(fromEnv.stdout, /^scrub: 14 objects .*; no problems\n$/);
   });
 
   it('reports missing, truncated and (with --deep) overwritten objects, and the manifests they break, without writing', async () => {

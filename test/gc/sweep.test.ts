@@ -120,8 +120,11 @@ function sweepSuite(name: string, storageConfig: () => Promise<DeepPartial<Berth
       await storage.put('blobs/sha256/ab/not-a-digest', Buffer.from('foreign'));
 
       const stored = await objects(storage);
+      // The refused manifest's body is no leftover: its writer recorded the blob before storing it, so
+      // garbage collection takes it (test/gc/reclaim.test.ts); only the crash leaves bytes no row names.
       const leftovers = [blobKey(parseDigest(digestOf(orphan)))];
-      for (const k of [...leftovers, blobKey(parseDigest(refused.digest))]) assert.ok(stored.has(k), `${k} is in storage before the sweep`);
+      assert.ok(stored.has(blobKey(parseDigest(refused.digest))));
+      for (const k of leftovers) assert.ok(stored.has(k), `${k} is in storage before the sweep`);
 
       // Young leftovers may be a commit in progress: nothing goes.
       const young = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
