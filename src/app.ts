@@ -24,6 +24,10 @@ import { ListingService } from './registry/listing.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
+import { TagGuard } from './registry/tag-rules.js';
+import { TagRestore } from './registry/tag-restore.js';
+import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
+import { TagHistoryStore } from './metadata/tag-history.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -123,12 +127,16 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   eventSinks.push(index.sink);
   const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
   eventSinks.push(webhooks.sink);
+  // Tag history and immutable tags (checked inside every manifest PUT and DELETE).
+  const tagHistory = new TagHistoryStore(meta);
+  const tagRules = new ImmutableTagRuleStore(meta);
+  const tagGuard = new TagGuard(tagRules, tagHistory);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs: new BlobService(storage, store, guard, now),
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now),
+    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard),
     listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -200,7 +208,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
-      { index, webhooks },
+      { index, webhooks, tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) } },
     );
   }
 

@@ -15,6 +15,7 @@ import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
+import { registerTagRoutes, tagPathStrategy, type TagParts } from './tag-routes.js';
 import { registerTeamRoutes } from './team-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes, webhookPathStrategy } from './webhook-routes.js';
@@ -24,11 +25,16 @@ export type { ApiDeps } from './deps.js';
 export const API_PREFIX = '/api/v1';
 const BODY_LIMIT = 64 * 1024;
 
-export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, parts: { index: IndexService; webhooks: Webhooks }): Promise<void> {
+export async function registerApiRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts },
+): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
   app.addConstraintStrategy(indexPathStrategy);
   app.addConstraintStrategy(webhookPathStrategy);
+  app.addConstraintStrategy(tagPathStrategy);
   await app.register(
     async (api) => {
       prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
@@ -39,7 +45,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, par
             title: 'Berth API',
             version: '1',
             description:
-              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments) and webhooks of a Berth registry.',
+              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history and immutable-tag rules of a Berth registry.',
           },
           components: {
             securitySchemes: {
@@ -58,6 +64,7 @@ export async function registerApiRoutes(app: FastifyInstance, deps: ApiDeps, par
       registerAdminRoutes(api, deps);
       registerIndexRoutes(api, deps, parts.index);
       registerWebhookRoutes(api, deps, parts.webhooks);
+      registerTagRoutes(api, deps, parts.tags);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

@@ -3,7 +3,16 @@
 // REST API and the catalog.
 import type { AccountStores } from '../metadata/accounts/index.js';
 import type { RepositoryRow } from '../metadata/accounts/repository-access.js';
-import { mayAdministerRepository, namespaceOf, repositoryActions, type Action, type Principal, type RepositoryFacts } from './policy.js';
+import {
+  mayAdministerRepository,
+  mayReadTagHistory,
+  mayRestoreTag,
+  namespaceOf,
+  repositoryActions,
+  type Action,
+  type Principal,
+  type RepositoryFacts,
+} from './policy.js';
 
 /** One resource of a Docker token request or grant: `repository:name:pull,push`. */
 export interface ResourceScope {
@@ -55,6 +64,12 @@ export class Authorizer {
   /** Whether the principal administers the repository (policy.ts mayAdministerRepository). */
   async mayAdminister(principal: Principal | null, name: string): Promise<boolean> {
     return principal !== null && mayAdministerRepository(principal, await this.facts(principal, name));
+  }
+
+  /** Whether the principal may read the repository's tag history and restore its tags (policy.ts). */
+  async tagAccess(principal: Principal | null, name: string): Promise<{ read: boolean; restore: boolean }> {
+    const f = await this.facts(principal, name);
+    return { read: f.exists && mayReadTagHistory(principal, f), restore: f.exists && mayRestoreTag(principal, f) };
   }
 
   /** The repository when the principal may at least pull it; null looks exactly like "does not exist". */

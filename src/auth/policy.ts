@@ -130,3 +130,37 @@ export function canAdministerNamespace(principal: Principal | null, ns: string, 
   if (kind === 'user') return ns === principal.username && principal.robotOrgId === null;
   return kind === 'org' && orgRole === 'owner';
 }
+
+/** Who may read a repository's tag history: whoever may pull the repository (others are told it does not exist). */
+export function mayReadTagHistory(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('pull');
+}
+
+/**
+ * Who may restore a tag to an earlier digest: whoever may push to the repository, since a restore
+ * is what pushing that manifest under the tag again would do (an access token needs `push`).
+ */
+export function mayRestoreTag(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('push');
+}
+
+/**
+ * Who may see a namespace's immutable-tag rules: its user, members of its organisation, and
+ * site administrators. Anyone else is told the namespace has none to show (404).
+ */
+export function mayViewTagRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+  if (!principal || !kind) return false;
+  if (principal.isAdmin) return true;
+  if (kind === 'user') return ns === principal.username && principal.robotOrgId === null;
+  return orgRole !== null;
+}
+
+/**
+ * Who may create, change and remove a namespace's immutable-tag rules: the namespace's
+ * administrators (canAdministerNamespace), signed in with a password: a rule decides what every
+ * pusher of the namespace may do, so no access token or robot secret changes one.
+ */
+export function mayManageTagRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+  if (!principal || principal.accessTokenId !== undefined || principal.robotOrgId !== null) return false;
+  return canAdministerNamespace(principal, ns, kind, orgRole);
+}

@@ -137,7 +137,7 @@ export async function scrub(storage: StorageDriver, meta: MetadataDb, opts: Scru
     const finding = listed === undefined ? await examine(storage, digest, obj.size, deep) : fromListing(listed, obj.size);
     // Looked at again before it counts: the row may have gone meanwhile (a manifest or repository
     // deleted, a collection), or the object may have arrived (an upload finishing).
-    const confirmed = finding && (await confirm(storage, store, digest, finding));
+    const confirmed = finding && (await confirm(storage, store, digest, finding, now()));
     report.objects++;
     report.bytes += obj.size;
     if (confirmed) {
@@ -260,8 +260,14 @@ async function hashObject(storage: StorageDriver, key: string, digest: Digest): 
 }
 
 /** The finding again with the database's current size, or null when it no longer holds. */
-async function confirm(storage: StorageDriver, store: ScrubStore, digest: Digest, finding: Finding): Promise<{ finding: Finding; size: number } | null> {
-  const size = await store.knownSize(digest.value);
+async function confirm(
+  storage: StorageDriver,
+  store: ScrubStore,
+  digest: Digest,
+  finding: Finding,
+  now: number,
+): Promise<{ finding: Finding; size: number } | null> {
+  const size = await store.knownSize(digest.value, now);
   if (size === null) return null;
   const stat = await storage.stat(blobKey(digest));
   if (finding.kind === 'missing') return stat ? null : { finding, size };
@@ -294,6 +300,10 @@ async function repair(
   return store.meta.transaction(async (tx): Promise<RepairOutcome> => {
     // Inside the transaction (a read, so PostgreSQL may run it again): a writer stores bytes before
     // it records rows, so what is missing now was missing when these rows go.
+    // And the database again: a writer protects a digest before it writes the bytes, and the collector
+    // marks a blob 'deleting' before it deletes them; either way the rows are not ours to remove.
+    if (await store.beingWritten(tx, digest.value, at)) return { result: 'skipped', reason: 'an upload is writing it now' };
+    if ((await store.knownSize(digest.value, at, tx)) === null) return { result: 'skipped', reason: 'deleted or being garbage-collected meanwhile' };
     const stat = await storage.stat(key);
     if (stat && stat.size === problem.size) return { result: 'restored' };
     if (stat) return { result: 'skipped', reason: `storage holds ${stat.size} bytes under ${key} again, ${problem.size} expected; run scrub again` };

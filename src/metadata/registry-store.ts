@@ -1,6 +1,7 @@
 // SQL for the registry's source of truth: repositories, blobs each repository
 // may read, manifests with their references, tags, uploads. No HTTP, no storage.
 import type { MetadataDb, Tx } from './database.js';
+import { recordTagChange, type TagChange } from './tag-history.js';
 
 export interface ManifestRow {
   id: number;
@@ -357,39 +358,67 @@ export class RegistryStore {
     return id;
   }
 
-  async setTag(tx: Tx, repositoryId: number, tag: string, manifest: { id: number; digest: string }, now: number): Promise<void> {
-    const current = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    if (current && Number(current.manifest_id) === manifest.id) return;
+  /** Points the tag at the manifest; a move or a new tag goes to the tag's history (tag-history.ts). */
+  async setTag(
+    tx: Tx,
+    repositoryId: number,
+    tag: string,
+    manifest: { id: number; digest: string },
+    now: number,
+    change: TagChange = { actor: null },
+  ): Promise<void> {
+    const current = await this.tagTarget(tx, repositoryId, tag);
+    if (current && current.id === manifest.id) return;
     await tx
       .insertInto('tags')
       .values({ repository_id: repositoryId, name: tag, manifest_id: manifest.id, updated_at: now })
       .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifest.id, updated_at: now }))
       .execute();
-    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: manifest.digest, at: now }).execute();
+    const action = change.action ?? 'push';
+    await recordTagChange(tx, { repositoryId, tag, action, digest: manifest.digest, previousDigest: current?.digest ?? null, actor: change.actor, at: now });
     await tx.updateTable('manifests').set({ untagged_at: null }).where('id', '=', manifest.id).where('untagged_at', 'is not', null).execute();
-    if (current) await this.noteUntagged(tx, Number(current.manifest_id), now);
+    if (current) await this.noteUntagged(tx, current.id, now);
   }
 
-  async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number): Promise<boolean> {
-    const row = await tx.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    if (!row) return false;
+  async deleteTag(tx: Tx, repositoryId: number, tag: string, now: number, change: TagChange = { actor: null }): Promise<boolean> {
+    const current = await this.tagTarget(tx, repositoryId, tag);
+    if (!current) return false;
     await tx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
-    await tx.insertInto('tag_history').values({ repository_id: repositoryId, name: tag, digest: null, at: now }).execute();
-    await this.noteUntagged(tx, Number(row.manifest_id), now);
+    await recordTagChange(tx, { repositoryId, tag, action: 'delete', digest: null, previousDigest: current.digest, actor: change.actor, at: now });
+    await this.noteUntagged(tx, current.id, now);
     return true;
   }
 
+  private async tagTarget(tx: Tx, repositoryId: number, tag: string): Promise<{ id: number; digest: string } | null> {
+    const row = await tx
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', 'm.id', 't.manifest_id')
+      .select(['m.id', 'm.digest'])
+      .where('t.repository_id', '=', repositoryId)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? { id: Number(row.id), digest: row.digest } : null;
+  }
+
   /**
-   * Deletes a manifest and its tags. Its blobs and its own bytes are queued for garbage-collection
-   * review at `reviewAt` (by default after the delay), and so are its referrers (which go with
-   * their subject) and the manifests it lists (which an index no longer keeps).
+   * Deletes a manifest and its tags (each recorded in the tag history as deleted by `change.actor`).
+   * Its blobs and its own bytes are queued for garbage-collection review at `reviewAt` (by default
+   * after the delay), and so are its referrers (which go with their subject) and the manifests it
+   * lists (which an index no longer keeps).
    */
-  async deleteManifest(tx: Tx, repositoryId: number, digest: string, now: number, reviewAt = now + this.review.delay): Promise<boolean> {
+  async deleteManifest(
+    tx: Tx,
+    repositoryId: number,
+    digest: string,
+    now: number,
+    reviewAt = now + this.review.delay,
+    change: TagChange = { actor: null },
+  ): Promise<boolean> {
     const m = await tx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
     if (!m) return false;
     const id = Number(m.id);
     const tags = await tx.selectFrom('tags').select('name').where('manifest_id', '=', id).execute();
-    for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now);
+    for (const t of tags) await this.deleteTag(tx, repositoryId, t.name, now, change);
     const refs = await tx.selectFrom('manifest_references').select(['digest', 'kind']).where('manifest_id', '=', id).execute();
     const blobs = refs.filter((r) => r.kind === 'blob').map((r) => r.digest);
     const children = refs.filter((r) => r.kind === 'manifest').map((r) => r.digest);

@@ -69,13 +69,38 @@ export interface TagsTable {
   updated_at: number;
 }
 
+/** What happened to a tag: pushed (created or moved), deleted, or restored to an earlier digest through the API. */
+export type TagAction = 'push' | 'delete' | 'restore';
+
 export interface TagHistoryTable {
   id: Generated<number>;
   repository_id: number;
   name: string;
-  /** null when the tag was deleted. */
+  /** What the tag points at after the change; null when the tag was deleted. */
   digest: string | null;
+  /** What it pointed at before; null when the change created the tag. */
+  previous_digest: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The account that made the change (null when anonymous or unknown). */
+  actor: ColumnType<string | null, string | null | undefined, string | null>;
+  action: ColumnType<TagAction, TagAction | undefined, TagAction>;
   at: number;
+}
+
+/**
+ * A namespace's rule that makes tags immutable (src/registry/tag-rules.ts): tags matching `tags` in
+ * repositories matching `repositories` (globs below the namespace), less the exclusions (JSON arrays of globs).
+ */
+export interface ImmutableTagRulesTable {
+  id: Generated<number>;
+  namespace: string;
+  name: string;
+  repositories: string;
+  tags: string;
+  exclude_repositories: string;
+  exclude_tags: string;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface UploadsTable {
@@ -243,6 +268,7 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   tag_history: TagHistoryTable;
+  immutable_tag_rules: ImmutableTagRulesTable;
   uploads: UploadsTable;
   gc_blob_review: GcBlobReviewTable;
   gc_blob_protections: GcBlobProtectionsTable;

@@ -43,6 +43,7 @@ export class ScrubStore {
     const blobs = await this.db
       .selectFrom('blobs')
       .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('state', '=', 'live')
       .executeTakeFirstOrThrow();
     const bodies = await this.bodiesWithoutRow()
       .select((eb) => eb.fn.count<number>('m.digest').distinct().as('n'))
@@ -64,7 +65,8 @@ export class ScrubStore {
   async *blobRows(from?: string, to?: string, pageSize = 1000): AsyncGenerator<KnownObject> {
     let last: string | undefined;
     for (;;) {
-      let q = this.db.selectFrom('blobs').select(['digest', 'size']).orderBy('digest').limit(pageSize);
+      // Blobs being collected ('deleting') are the collector's: their bytes may already be gone.
+      let q = this.db.selectFrom('blobs').select(['digest', 'size']).where('state', '=', 'live').orderBy('digest').limit(pageSize);
       if (last !== undefined) q = q.where('digest', '>', last);
       else if (from !== undefined) q = q.where('digest', '>=', from);
       if (to !== undefined) q = q.where('digest', '<', to);
@@ -87,12 +89,23 @@ export class ScrubStore {
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('blobs as b').select('b.digest').whereRef('b.digest', '=', 'm.digest'))));
   }
 
-  /** The size the database records for the object now, or null when it no longer knows it. */
-  async knownSize(digest: string): Promise<number | null> {
-    const blob = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
-    if (blob) return Number(blob.size);
-    const m = await this.db.selectFrom('manifests').select('size').where('digest', '=', digest).limit(1).executeTakeFirst();
+  /**
+   * The size the database records for the object now, or null when storage need not hold it: no
+   * longer known, being collected, or protected by a writer that is putting its bytes there (its
+   * row comes first: src/gc/blob-guard.ts).
+   */
+  async knownSize(digest: string, now: number, tx: Tx = this.db): Promise<number | null> {
+    if (await this.beingWritten(tx, digest, now)) return null;
+    const blob = await tx.selectFrom('blobs').select(['size', 'state']).where('digest', '=', digest).executeTakeFirst();
+    if (blob) return blob.state === 'live' ? Number(blob.size) : null;
+    const m = await tx.selectFrom('manifests').select('size').where('digest', '=', digest).limit(1).executeTakeFirst();
     return m ? Number(m.size) : null;
+  }
+
+  /** Whether a writer protects the digest now (it is writing the bytes). */
+  async beingWritten(tx: Tx, digest: string, now: number): Promise<boolean> {
+    const p = await tx.selectFrom('gc_blob_protections').select('token').where('digest', '=', digest).where('until', '>', now).limit(1).executeTakeFirst();
+    return p !== undefined;
   }
 
   /** Whether some repository holds a manifest with this digest (its body is the object). */

@@ -11,6 +11,7 @@ import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { noEvents, type Origin, type RegistryEventSink } from './events.js';
 import type { ManifestCache } from './manifest-cache.js';
+import type { TagGuard } from './tag-rules.js';
 
 /** A manifest reference from a URL: a tag or a digest. */
 export type Reference = { tag: string } | { digest: Digest };
@@ -51,6 +52,8 @@ export class ManifestService {
     private readonly guard: BlobGuard,
     private readonly events: RegistryEventSink = noEvents,
     private readonly now: () => number = Date.now,
+    /** Immutable tags (tag-rules.ts); none in unit set-ups. */
+    private readonly tagGuard?: TagGuard,
   ) {}
 
   /** Looks a manifest up without reading its body (HEAD). */
@@ -154,7 +157,8 @@ export class ManifestService {
         },
         now,
       );
-      for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now);
+      await this.tagGuard?.checkMove(tx, repoId, repository, tags, digest);
+      for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now, origin);
       const base = { repository, digest, mediaType: parsed.mediaType, artifactType: parsed.artifactType, size: body.length, ...origin, at: now };
       await this.events.record(tx, [
         ...(firstManifest ? [{ ...base, type: 'repository.create' as const }] : []),
@@ -170,7 +174,12 @@ export class ManifestService {
     const deleted = await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.repositoryId(repository, tx);
       if (repoId === null) return false;
-      const done = 'tag' in ref ? await this.store.deleteTag(tx, repoId, ref.tag, now) : await this.store.deleteManifest(tx, repoId, ref.digest.value, now);
+      if ('tag' in ref) await this.tagGuard?.checkTagDelete(tx, repoId, repository, ref.tag);
+      else await this.tagGuard?.checkManifestDelete(tx, repoId, repository, ref.digest.value);
+      const done =
+        'tag' in ref
+          ? await this.store.deleteTag(tx, repoId, ref.tag, now, origin)
+          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, origin);
       if (done) {
         const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
         await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
@@ -186,6 +195,7 @@ export class ManifestService {
     const uploads = await this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.repositoryId(repository, tx);
       if (repoId === null) return null;
+      await this.tagGuard?.checkManifestDelete(tx, repoId, repository, null);
       const ids = await this.store.deleteRepository(tx, repoId, now);
       await this.events.record(tx, [{ type: 'repository.delete', repository, ...origin, at: now }]);
       return ids;

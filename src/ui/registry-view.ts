@@ -6,6 +6,8 @@
 import type { MetadataDb } from '../metadata/database.js';
 import type { ManifestRow } from '../metadata/registry-store.js';
 import { RegistryStore } from '../metadata/registry-store.js';
+import { ImmutableTagRuleStore } from '../metadata/immutable-tag-rules.js';
+import { immutableBy } from '../registry/tag-rules.js';
 import { parseReference, type ManifestService } from '../registry/manifests.js';
 import '../index/schema.js';
 
@@ -18,6 +20,8 @@ export interface TagView {
   size: number;
   platforms: string[];
   pushedAt: number;
+  /** The immutable-tag rule that keeps the tag where it is, if any. */
+  immutableRule: string | null;
 }
 
 interface Descriptor {
@@ -37,16 +41,18 @@ const artifactTypeOf = (t: string | null | undefined): string | null => (t && !I
 
 export class RegistryView {
   private readonly store: RegistryStore;
+  private readonly rules: ImmutableTagRuleStore;
 
   constructor(
     private readonly meta: MetadataDb,
     private readonly manifests: ManifestService,
   ) {
     this.store = new RegistryStore(meta);
+    this.rules = new ImmutableTagRuleStore(meta);
   }
 
   /** Tags, most recently pushed first, `n` per page. */
-  async tags(repositoryId: number, n: number, page: number): Promise<{ tags: TagView[]; total: number }> {
+  async tags(repositoryId: number, repository: string, n: number, page: number): Promise<{ tags: TagView[]; total: number }> {
     const db = this.meta.db;
     const total = Number(
       (
@@ -68,7 +74,11 @@ export class RegistryView {
       .offset((page - 1) * n)
       .execute();
     const ids = [...new Set(rows.map((r) => Number(r.id)))];
-    const [sizes, platforms] = await Promise.all([this.sizes(repositoryId, ids), this.platforms(ids)]);
+    const [sizes, platforms, rules] = await Promise.all([
+      this.sizes(repositoryId, ids),
+      this.platforms(ids),
+      this.rules.forNamespace(repository.split('/')[0]),
+    ]);
     const tags = rows.map((r) => ({
       name: r.name,
       digest: r.digest,
@@ -77,6 +87,7 @@ export class RegistryView {
       size: sizes.get(Number(r.id)) ?? Number(r.size),
       platforms: platforms.get(Number(r.id)) ?? [],
       pushedAt: Number(r.updated_at),
+      immutableRule: immutableBy(rules, repository, r.name)?.name ?? null,
     }));
     return { tags, total };
   }

@@ -258,7 +258,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
         },
         async (req) => {
           const repo = await visible(req, req.query.repository);
-          const { tags, total } = await view.tags(repo.id, req.query.n, req.query.page);
+          const { tags, total } = await view.tags(repo.id, repo.name, req.query.n, req.query.page);
           return { repository: repo.name, page: req.query.page, pageSize: req.query.n, total, tags };
         },
       );

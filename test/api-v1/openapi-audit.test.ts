@@ -83,6 +83,13 @@ const ROUTES = [
   'GET /user/watching',
   'GET /user/notifications',
   'POST /user/notifications/seen',
+  // tag history, restore, immutable-tag rules
+  'GET /repositories/{name}/tag-history',
+  'POST /repositories/{name}/tags/{tag}/restore',
+  'GET /namespaces/{ns}/immutable-tag-rules',
+  'POST /namespaces/{ns}/immutable-tag-rules',
+  'PATCH /namespaces/{ns}/immutable-tag-rules/{rule}',
+  'DELETE /namespaces/{ns}/immutable-tag-rules/{rule}',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

@@ -264,6 +264,38 @@ describe('berth scrub on the filesystem', () => {
     assert.ok(Buffer.from(await got.arrayBuffer()).equals(layer.bytes));
   });
 
+  it('leaves alone what garbage collection is deleting and what a writer is putting into storage', async () => {
+    const img = await pushImage(s.url, 'f/app', { ref: 'v1', layers: 2 });
+    const [collected, written] = img.layers;
+    rmSync(file(collected.digest));
+    rmSync(file(written.digest));
+    await meta.transaction(async (tx) => {
+      await tx.updateTable('blobs').set({ state: 'deleting', deleting_since: Date.now() }).where('digest', '=', collected.digest).execute();
+      await tx
+        .insertInto('gc_blob_protections')
+        .values({ token: 'scrub-test-writer', digest: written.digest, until: Date.now() + 60_000 })
+        .execute();
+    });
+    const report = await scrub(storage, meta, { repair: true });
+    assert.deepEqual(report.problems, []);
+    assert.equal(await blobRowExists(meta, collected.digest), true, 'the collector removes its own rows');
+    assert.equal(await blobRowExists(meta, written.digest), true);
+    // Once the writer is done (here: gone without writing) the object counts again.
+    await meta.transaction((tx) => tx.deleteFrom('gc_blob_protections').where('token', '=', 'scrub-test-writer').execute());
+    const after = await scrub(storage, meta);
+    assert.deepEqual(
+      after.problems.map((p) => p.digest),
+      [written.digest],
+    );
+    // Restore what the test broke, for the tests after it.
+    await meta.transaction(async (tx) => {
+      await tx.updateTable('blobs').set({ state: 'live', deleting_since: null }).where('digest', '=', collected.digest).execute();
+    });
+    await scrub(storage, meta, { repair: true });
+    for (const l of img.layers) await pushBlob(s.url, 'f/app', l.bytes);
+    assert.deepEqual((await scrub(storage, meta)).problems, []);
+  });
+
   it('refuses to repair against a store that holds none of the objects (a wrong root) unless --force; bad options are one line', async () => {
     const empty = path.join(work, 'empty-root');
     mkdirSync(empty);
@@ -271,7 +303,7 @@ describe('berth scrub on the filesystem', () => {
     const before = await rowCounts(meta);
     const r = await berthScrub(wrong, ['--repair']);
     assert.equal(r.status, 1, r.stdout);
-    assert.match(r.stderr, /^berth: .*storage holds none of the first 17 of the 17 objects the database knows: check the storage configuration.*--force\n$/);
+    assert.match(r.stderr, /^berth: .*storage holds none of the first 21 of the 21 objects the database knows: check the storage configuration.*--force\n$/);
     assert.deepEqual(await rowCounts(meta), before, 'nothing forgotten');
     const plain = await berthScrub(wrong);
     assert.equal(plain.status, 3, 'a plain scrub still reports');
@@ -279,7 +311,7 @@ describe('berth scrub on the filesystem', () => {
 
     const forced = await berthScrub(wrong, ['--repair', '--force']);
     assert.equal(forced.status, 3, forced.stderr);
-    assert.match(forced.stdout, /; repaired 17 \(/);
+    assert.match(forced.stdout, /; repaired 21 \(/);
     assert.equal((await api(s.url, `/v2/d/app/blobs/${d.layers[0].digest}`, { method: 'HEAD' })).status, 404, 'forced: every object forgotten');
 
     const bad = await berthScrub(cfg, ['--concurrency', '0']);

@@ -223,7 +223,7 @@ export function metadataSuite(backend: Backend): void {
         await a.transaction(async (tx) => {
           await rs.setTag(tx, s.repoId, 'v1', { id: s.id, digest: s.man }, now0 + 1);
           await rs.setTag(tx, s.repoId, 'latest', { id: s.id, digest: s.man }, now0 + 2);
-          await rs.setTag(tx, s.repoId, 'latest', { id: indexId, digest: index }, now0 + 3);
+          await rs.setTag(tx, s.repoId, 'latest', { id: indexId, digest: index }, now0 + 3, { actor: 'alice' });
           await rs.setTag(tx, s.repoId, 'a-b', { id: s.id, digest: s.man }, now0 + 4);
           await rs.setTag(tx, s.repoId, 'a.b', { id: s.id, digest: s.man }, now0 + 4);
           await rs.setTag(tx, s.repoId, 'A', { id: s.id, digest: s.man }, now0 + 4);
@@ -233,21 +233,21 @@ export function metadataSuite(backend: Backend): void {
         assert.equal((await rsB.manifestByTag(repo, 'latest'))?.digest, index);
         const history = await a.db
           .selectFrom('tag_history')
-          .select(['name', 'digest', 'at'])
+          .select(['name', 'previous_digest', 'digest', 'actor', 'action', 'at'])
           .where('repository_id', '=', s.repoId)
           .where('name', 'in', ['v1', 'latest'])
           .orderBy('id')
           .execute();
         assert.deepEqual(
-          history.map((h) => [h.name, h.digest, h.at]),
+          history.map((h) => [h.name, h.previous_digest, h.digest, h.actor, h.action, h.at]),
           [
-            ['v1', s.man, now0],
-            ['latest', s.man, now0 + 2],
-            ['latest', index, now0 + 3],
+            ['v1', null, s.man, null, 'push', now0],
+            ['latest', null, s.man, null, 'push', now0 + 2],
+            ['latest', s.man, index, 'alice', 'push', now0 + 3],
           ],
         );
         assert.equal(typeof history[0].at, 'number', 'bigint columns come back as numbers');
-        assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 5)), true);
+        assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 5, { actor: 'bob' })), true);
         assert.equal(await a.transaction((tx) => rs.deleteTag(tx, s.repoId, 'latest', now0 + 6)), false);
         // deleting the manifest removes its tags and references and queues its blobs
         assert.equal(await b.transaction((tx) => rsB.deleteManifest(tx, s.repoId, s.man, now0 + 7)), true);
@@ -259,12 +259,18 @@ export function metadataSuite(backend: Backend): void {
         assert.equal(queued.length, 2);
         const deletions = await a.db
           .selectFrom('tag_history')
-          .select(['name'])
+          .select(['name', 'previous_digest', 'actor', 'action'])
           .where('repository_id', '=', s.repoId)
           .where('digest', 'is', null)
           .orderBy('id')
           .execute();
         assert.deepEqual(deletions.map((d) => d.name).sort(), ['A', 'a-b', 'a.b', 'latest', 'v1']);
+        // Each delete names what the tag pointed at and who deleted it.
+        assert.deepEqual(
+          deletions.map((d) => [d.name, d.previous_digest, d.actor, d.action]).find((d) => d[0] === 'latest'),
+          ['latest', index, 'bob', 'delete'],
+        );
+        assert.ok(deletions.filter((d) => d.name !== 'latest').every((d) => d.previous_digest === s.man && d.action === 'delete'));
       });
 
       it('referrers: by subject, filtered by artifact type, sizes as numbers', async () => {

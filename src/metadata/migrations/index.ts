@@ -12,8 +12,9 @@ import { migration as sessions } from './0005-sessions.js';
 import { migration as uploadLeases } from './0006-upload-leases.js';
 import { migration as revocations } from './0007-revocations.js';
 import { migration as gc } from './0008-gc.js';
+import { migration as tagHistory } from './0009-tag-history.js';
 
-export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc];
+export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc, tagHistory];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const cols = columns(dialect);

@@ -80,6 +80,8 @@ export interface TagRow {
   size: number;
   platforms: string[];
   pushedAt: number;
+  /** The immutable-tag rule that keeps the tag where it is, if any. */
+  immutableRule: string | null;
 }
 export interface TagsReply {
   repository: string;
@@ -113,6 +115,28 @@ export interface ManifestReply {
   children: Desc[];
   referrers: { digest: string; mediaType: string; size: number; artifactType: string | null; annotations: Record<string, string> | null }[];
   raw: string | null;
+}
+
+export interface HistoryEntry {
+  id: number;
+  tag: string;
+  action: 'push' | 'delete' | 'restore';
+  digest: string | null;
+  previousDigest: string | null;
+  actor: string | null;
+  at: number;
+  restorable: boolean;
+}
+export interface ImmutableRule {
+  name: string;
+  namespace: string;
+  repositories: string;
+  tags: string;
+  excludeRepositories: string[];
+  excludeTags: string[];
+  createdBy: string | null;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export function qs(params: Record<string, string | undefined | null | false>): string {

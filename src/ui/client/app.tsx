@@ -9,6 +9,7 @@ import { ExplorePage } from './explore.js';
 import { RepositoryPage } from './repository.js';
 import { NotificationsPage, SignInPage, TokensPage } from './account.js';
 import { ModerationPage, UsersPage } from './admin.js';
+import { TagRulesPage } from './tags.js';
 
 function Logo() {
   return (
@@ -106,6 +107,8 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/notifications') return <NotificationsPage />;
   if (path === '/ui/admin/users') return <UsersPage />;
   if (path === '/ui/admin/moderation') return <ModerationPage />;
+  const rules = /^\/ui\/n\/([^/]+)\/tag-rules$/.exec(path);
+  if (rules) return <TagRulesPage ns={decodeURIComponent(rules[1])} />;
   if (path.startsWith('/ui/r/')) {
     const rest = decodeURIComponent(path.slice('/ui/r/'.length));
     const i = rest.indexOf('/-/');

@@ -22,6 +22,7 @@ import {
   useSession,
 } from './components.js';
 import { RepositorySettings } from './settings.js';
+import { TagHistoryTab } from './tags.js';
 
 export interface RepoInfo {
   name: string;
@@ -63,6 +64,7 @@ export function RepositoryPage({ name, sub, search }: { name: string; sub: strin
   const tabs: [string, string, string][] = [
     ['overview', 'Overview', repoPath(name)],
     ['tags', 'Tags', repoPath(name, 'tags')],
+    ['history', 'History', repoPath(name, 'history')],
     ['comments', 'Comments', repoPath(name, 'comments')],
   ];
   if (isAdmin) tabs.push(['settings', 'Settings', repoPath(name, 'settings')]);
@@ -80,6 +82,7 @@ export function RepositoryPage({ name, sub, search }: { name: string; sub: strin
       {tab === 'overview' ? <Overview info={info.data} /> : null}
       {tab === 'tags' ? <TagsTab name={name} search={search} /> : null}
       {tab === 'manifests' ? <ManifestView name={name} reference={sub.slice('manifests/'.length)} /> : null}
+      {tab === 'history' ? <TagHistoryTab name={name} canRestore={!!user && repo.data.actions.includes('push')} /> : null}
       {tab === 'comments' ? <Comments name={name} enabled={info.data.commentsEnabled} isAdmin={isAdmin} /> : null}
       {tab === 'settings' ? (
         isAdmin ? (
@@ -245,6 +248,11 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
                 <a href={repoPath(name, `manifests/${t.name}`)}>
                   <strong>{t.name}</strong>
                 </a>
+                {t.immutableRule ? (
+                  <span class="badge" title={`Immutable: rule ${t.immutableRule} of ${name.split('/')[0]}`}>
+                    immutable
+                  </span>
+                ) : null}
                 {t.artifactType ? <div class="small muted">{t.artifactType}</div> : null}
               </td>
               <td data-label="Size">{bytes(t.size)}</td>
