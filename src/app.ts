@@ -34,6 +34,8 @@ import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
 import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
+import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
+import { SweepStore } from './metadata/sweep-store.js';
 import { GcStore } from './metadata/gc-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -73,13 +75,14 @@ export function createRegistryCore(
   meta: MetadataDb,
   now: () => number,
   events: RegistryEventSink,
-): { store: RegistryStore; gc: GcStore; guard: BlobGuard; collector: Collector } {
+): { store: RegistryStore; gc: GcStore; guard: BlobGuard; collector: Collector; sweep: LeftoverSweep } {
   const { delay, untagged, restorewindow } = config.storage.gc;
   const store = new RegistryStore(meta, { delay, untagged, restoreWindow: restorewindow });
   const gc = new GcStore(meta);
   const guard = new BlobGuard(gc, delay, now);
   const collector = new Collector({ storage, meta, store, gc, events, now, settings: { delay, untagged, restoreWindow: restorewindow } });
-  return { store, gc, guard, collector };
+  const sweep = new LeftoverSweep(storage, new SweepStore(meta), gc, now);
+  return { store, gc, guard, collector, sweep };
 }
 
 export interface Background {
@@ -115,7 +118,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
-  const { store, gc, guard, collector } = createRegistryCore(config, storage, meta, now, events);
+  const { store, gc, guard, collector, sweep } = createRegistryCore(config, storage, meta, now, events);
   // Storage quotas per namespace: refused at manifest PUT (and early at upload commit).
   const quotas = new QuotaService(store.quotas, config.quotas, events);
   const uploads = new UploadService(storage, store, guard, now, quotas);
@@ -223,6 +226,15 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       run: async () => {
         const r = await collector.collect();
         if (r.manifests + r.blobs + r.links > 0) app.log.info({ gc: r }, 'garbage collection');
+      },
+    });
+    // Crash leftovers: a full storage listing, so daily (every replica; the claims keep them apart).
+    jobs.add({
+      name: 'gc-sweep',
+      every: SWEEP_EVERY_MS,
+      run: async () => {
+        const r = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
+        if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
   }

@@ -76,7 +76,7 @@ export interface CollectorDeps {
 }
 
 /** Rows per claim. Smaller on PostgreSQL, where a big SERIALIZABLE batch collides with pushes more often. */
-const BLOB_BATCH = { sqlite: 1000, postgres: 250 } as const;
+const BLOB_BATCH = { sqlite: 5000, postgres: 250 } as const;
 const MANIFEST_BATCH = 100;
 /** How long a claim holds (ms); a collector that dies mid-batch is taken over after this. */
 export const CLAIM_MS = 5 * 60_000;

@@ -7,24 +7,39 @@
 // It streams the listing in pages and works in batches of up to 1,000 keys (one DeleteObjects request on
 // S3), a few batches in flight, so millions of objects cost neither memory nor hours.
 //
-// Why a grace period: writers store bytes before the row that names them (docs/architecture.md, "Write
-// ordering"). An upload commit renames or copies the session's bytes to blobs/<digest> and only then
-// commits the blob's row; a manifest PUT writes its body, then its transaction; a new session's bytes come
-// before its row. In between, the bytes look exactly like a leftover. The grace period must outlast that
-// window on every replica: the copy of a multi-GiB blob on S3 (tens of seconds), a transaction queued
-// behind others or retried, a paused process, and the difference between the storage's clock (S3's
-// LastModified) and ours. An hour covers all of it with a wide margin; nothing is lost by waiting longer.
-// The listed time is when the object appeared at its key (the filesystem driver takes the later of mtime
-// and ctime, because a rename keeps the mtime of the last append), so a long upload does not age its blob.
-import { digestFromBlobKey, BLOBS_PREFIX } from '../storage/layout.js';
-import type { StorageDriver } from '../storage/driver.js';
+// Why a grace period: bytes may be in storage before the row that names them (docs/architecture.md,
+// "Write ordering"). A new upload session's bytes come before its row; writers of earlier versions (and
+// of replicas not yet upgraded, in a rolling update) renamed or copied an upload to blobs/<digest> before
+// the transaction that recorded it. In between, the bytes look exactly like a leftover. The grace period
+// must outlast that window on every replica: the copy of a multi-GiB blob on S3 (tens of seconds), a
+// transaction queued behind others or retried, a paused process, and the difference between the storage's
+// clock (S3's LastModified) and ours. An hour covers all of it with a wide margin; nothing is lost by
+// waiting longer. The listed time is when the object appeared at its key (the filesystem driver takes the
+// later of mtime and ctime, because a rename keeps the mtime of the last append), so a long upload does
+// not age its blob.
+//
+// The grace period is not enough on its own: a writer that finds the bytes already at the key (an old
+// leftover) uses them instead of writing its own (registry/uploads.ts, registry/manifests.ts). So a leftover is claimed in the database first, like
+// any blob the collector deletes: a blob row in state 'deleting' and a claimed review (SweepStore
+// .claimLeftovers). A writer that protected the digest first keeps it (the claim skips digests with a
+// row); one that comes after waits for the deletion to finish and writes the bytes again. If the sweep
+// dies, the collector takes the claim over and finishes.
+import { randomUUID } from 'node:crypto';
+import type { GcStore } from '../metadata/gc-store.js';
 import type { SweepStore } from '../metadata/sweep-store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { BLOBS_PREFIX, digestFromBlobKey } from '../storage/layout.js';
+import { CLAIM_MS, CLAIM_OWNER } from './collector.js';
 
 /** Default grace period: see above. */
 export const DEFAULT_SWEEP_GRACE_MS = 60 * 60 * 1000;
+/** How often the background job sweeps: each sweep lists all of storage. */
+export const SWEEP_EVERY_MS = 24 * 60 * 60 * 1000;
 const BATCH = 1000;
 const BATCHES_IN_FLIGHT = 4;
 const ABORTS_IN_FLIGHT = 8;
+/** A claim must still hold this long (ms) when the bytes are deleted (as in the collector). */
+const CLAIM_MARGIN_MS = 60_000;
 
 export interface SweepOptions {
   /** Only bytes older than this (ms) are leftovers. */
@@ -45,6 +60,9 @@ export interface SweepResult {
   bytes: number;
   /** Leftover upload sessions found (and removed unless dry-run). */
   uploads: number;
+  /** The driver's own debris: temporary files, multipart uploads of copies (and their bytes where known). */
+  debris: number;
+  debrisBytes: number;
   seconds: number;
 }
 
@@ -52,15 +70,19 @@ export class LeftoverSweep {
   constructor(
     private readonly storage: StorageDriver,
     private readonly store: SweepStore,
+    private readonly gc: GcStore,
     private readonly now: () => number = Date.now,
   ) {}
 
   async run(opts: SweepOptions): Promise<SweepResult> {
     const started = performance.now();
     const cutoff = this.now() - opts.graceMs;
-    const result: SweepResult = { scanned: 0, blobs: 0, bytes: 0, uploads: 0, seconds: 0 };
+    const result: SweepResult = { scanned: 0, blobs: 0, bytes: 0, uploads: 0, debris: 0, debrisBytes: 0, seconds: 0 };
     await this.sweepObjects(cutoff, opts, result);
     await this.sweepUploads(cutoff, opts, result);
+    const debris = await this.storage.removeDebris(cutoff, opts.dryRun);
+    result.debris = debris.pieces;
+    result.debrisBytes = debris.bytes;
     result.seconds = (performance.now() - started) / 1000;
     return result;
   }
@@ -70,9 +92,8 @@ export class LeftoverSweep {
     let batch: Extract<Leftover, { kind: 'blob' }>[] = [];
     const flush = async (items: typeof batch): Promise<void> => {
       const unknown = new Set(await this.store.unknownBlobs(items.map((i) => i.digest)));
-      const leftovers = items.filter((i) => unknown.has(i.digest));
-      if (leftovers.length === 0) return;
-      if (!opts.dryRun) await this.deleteObjects(leftovers.map((l) => l.key));
+      let leftovers = items.filter((i) => unknown.has(i.digest));
+      if (leftovers.length > 0 && !opts.dryRun) leftovers = await this.remove(leftovers);
       for (const l of leftovers) {
         result.blobs++;
         result.bytes += l.size;
@@ -118,6 +139,20 @@ export class LeftoverSweep {
     }
     if (batch.length > 0) await pool.add(flush(batch));
     await pool.drain();
+  }
+
+  /** Claims the leftovers, deletes their bytes, then their rows; returns those removed. */
+  private async remove<T extends { key: string; digest: string; size: number }>(leftovers: T[]): Promise<T[]> {
+    const token = `${CLAIM_OWNER}/${randomUUID()}`;
+    const at = this.now();
+    const claimed = new Set(await this.store.claimLeftovers(leftovers, token, at, at + CLAIM_MS));
+    const mine = leftovers.filter((l) => claimed.has(l.digest));
+    if (mine.length === 0) return [];
+    // Past the claim another collector may have finished these deletions and a writer put the bytes back.
+    if (!(await this.gc.holds('gc_blob_review', token, mine.length, this.now() + CLAIM_MARGIN_MS))) return [];
+    await this.deleteObjects(mine.map((l) => l.key));
+    await this.gc.meta.transaction((tx) => this.gc.removeBlobs(tx, token));
+    return mine;
   }
 
   private async deleteObjects(keys: string[]): Promise<void> {

@@ -165,12 +165,19 @@ export class GcStore {
       .where(({ not, exists, selectFrom }) =>
         not(
           exists(
+            // Driven by the reference's digest, then the manifest by id (not every manifest of the repository).
             selectFrom('manifest_references as mr')
-              .innerJoin('manifests as m', 'm.id', 'mr.manifest_id')
               .select('mr.digest')
               .whereRef('mr.digest', '=', 'repository_blobs.digest')
               .where('mr.kind', '=', 'blob')
-              .whereRef('m.repository_id', '=', 'repository_blobs.repository_id'),
+              .where(({ exists, selectFrom: from }) =>
+                exists(
+                  from('manifests as m')
+                    .select('m.id')
+                    .whereRef('m.id', '=', 'mr.manifest_id')
+                    .whereRef('m.repository_id', '=', 'repository_blobs.repository_id'),
+                ),
+              ),
           ),
         ),
       )
@@ -212,11 +219,14 @@ export class GcStore {
             not(
               exists(
                 selectFrom('manifest_references as mr2')
-                  .innerJoin('manifests as m2', 'm2.id', 'mr2.manifest_id')
                   .select('mr2.digest')
                   .whereRef('mr2.digest', '=', 'rb.digest')
                   .where('mr2.kind', '=', 'blob')
-                  .whereRef('m2.repository_id', '=', 'rb.repository_id'),
+                  .where(({ exists, selectFrom: from }) =>
+                    exists(
+                      from('manifests as m2').select('m2.id').whereRef('m2.id', '=', 'mr2.manifest_id').whereRef('m2.repository_id', '=', 'rb.repository_id'),
+                    ),
+                  ),
               ),
             ),
           )

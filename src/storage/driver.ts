@@ -48,6 +48,12 @@ export interface StorageDriver {
    * An id may appear more than once; streams like list().
    */
   listUploads(): AsyncIterable<StoredUpload>;
+  /**
+   * Removes the driver's own debris last written before `before` (ms): what a crash leaves inside a write
+   * that is not an upload session (the filesystem's temporary files of put(); S3 multipart uploads of a
+   * commit's copy). With `dryRun` only counts. Resolves to how many pieces and bytes (where known).
+   */
+  removeDebris(before: number, dryRun?: boolean): Promise<{ pieces: number; bytes: number }>;
   /** A URL clients may GET the object from directly (presigned), or null; absent = never redirect. */
   redirectUrl?(key: string): Promise<string | null>;
 

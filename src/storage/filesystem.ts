@@ -114,6 +114,23 @@ export class FilesystemDriver implements StorageDriver {
     await Promise.all(Array.from({ length: Math.min(32, paths.length) }, worker));
   }
 
+  /** put()'s temporary files under blobs/ (a crash between writing one and its rename). */
+  async removeDebris(before: number, dryRun = false): Promise<{ pieces: number; bytes: number }> {
+    const found = { pieces: 0, bytes: 0 };
+    for await (const files of walk(join(this.root, 'blobs'))) {
+      const tmp = files.filter((f) => f.includes(TMP_MARK));
+      for (const f of tmp) {
+        const s = await statIfPresent(f);
+        // The mtime: a temporary file is written, never renamed onto, until it is renamed away.
+        if (!s?.isFile() || s.mtimeMs >= before) continue;
+        if (!dryRun) await rm(f, { force: true });
+        found.pieces++;
+        found.bytes += s.size;
+      }
+    }
+    return found;
+  }
+
   async *listUploads(): AsyncIterable<StoredUpload> {
     let dir: Dir;
     try {

@@ -210,6 +210,17 @@ export class S3Driver implements StorageDriver {
     }
   }
 
+  /** Multipart uploads under blobs/: a commit's UploadPartCopy that a crash left open (its parts take space). */
+  async removeDebris(before: number, dryRun = false): Promise<{ pieces: number; bytes: number }> {
+    const found = { pieces: 0, bytes: 0 };
+    for await (const u of this.listMultipartPages(`${this.root}blobs/`)) {
+      if (u.initiated >= before) continue;
+      if (!dryRun) await this.abort(u.key, u.uploadId);
+      found.pieces++;
+    }
+    return found;
+  }
+
   /** A presigned GET URL for the object, or null when redirects are disabled. */
   async redirectUrl(key: string): Promise<string | null> {
     if (!this.options.redirect) return null;
