@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { describeDatabase } from '../config/describe.js';
 import { ConfigError, loadConfig } from '../config/index.js';
-import { parseDurationMs } from '../config/values.js';
+import { formatBytes, parseDurationMs } from '../config/values.js';
 import type { CollectPlan, CollectResult, Collector } from '../gc/collector.js';
 import { DEFAULT_SWEEP_GRACE_MS, type Leftover, type SweepResult } from '../gc/sweep.js';
 import type { MetadataDb } from '../metadata/database.js';
@@ -102,15 +102,4 @@ function printPlan(plan: CollectPlan, delay: number): void {
     `gc --dry-run: would delete ${plan.manifests.length} manifests and ${plan.blobs.length} blobs, freeing ${formatBytes(plan.bytes)} (${plan.bytes} bytes), with delay ${delay / 1000} s`,
   );
   process.stdout.write(`${out.join('\n')}\n`);
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }

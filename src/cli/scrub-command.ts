@@ -7,9 +7,11 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { describeDatabase, describeStorage } from '../config/describe.js';
 import { ConfigError, loadConfig } from '../config/index.js';
-import type { ScrubProblem, ScrubProgress, ScrubReport, Unpullable } from '../gc/scrub.js';
+import { formatBytes } from '../config/values.js';
+import type { ScrubProblem, ScrubReport, Unpullable } from '../gc/scrub.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { UsageError, inContext } from './errors.js';
+import { ProgressBar } from './progress-bar.js';
 
 /** Exit status when the scrub found problems. */
 export const PROBLEMS_FOUND = 3;
@@ -60,7 +62,7 @@ async function runScrub(opts: ScrubFlags, fail: Fail): Promise<number> {
     meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
     // Manifests a repair removes reach webhooks like any deletion; running servers deliver them.
     const events = new WebhookSink(new WebhookStore(meta.db), { baseUrl: config.http.host, source: { addr: `${hostname()}:scrub`, instanceID: randomUUID() } });
-    const progress = !opts.json && process.stderr.isTTY ? new Progress() : null;
+    const progress = !opts.json && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
     const report = await inContext(`scrub of ${describeStorage(config)}`, () =>
       scrub(storage, meta!, {
         deep: opts.deep,
@@ -68,7 +70,15 @@ async function runScrub(opts: ScrubFlags, fail: Fail): Promise<number> {
         force: opts.force,
         concurrency,
         events,
-        onProgress: progress ? (p) => progress.show(p) : undefined,
+        onProgress: progress
+          ? (p) =>
+              progress.update(
+                p.checked,
+                p.total,
+                `${count(p.checked)}/${count(p.total)} objects, ${formatBytes(p.bytes)}, ${count(p.problems)} problems`,
+                p.checked >= p.total,
+              )
+          : undefined,
         onProblem: opts.json
           ? undefined
           : (p) => {
@@ -91,26 +101,6 @@ async function runScrub(opts: ScrubFlags, fail: Fail): Promise<number> {
   }
 }
 
-/** One line on stderr, rewritten at most five times a second. */
-class Progress {
-  private last = 0;
-  private shown = false;
-
-  show(p: ScrubProgress): void {
-    const t = Date.now();
-    if (t - this.last < 200 && p.checked < p.total) return;
-    this.last = t;
-    const pct = p.total > 0 ? Math.floor((100 * p.checked) / p.total) : 100;
-    process.stderr.write(`\rscrub: ${count(p.checked)}/${count(p.total)} objects (${pct}%), ${bytes(p.bytes)}, ${count(p.problems)} problems\x1b[K`);
-    this.shown = true;
-  }
-
-  clear(): void {
-    if (this.shown) process.stderr.write('\r\x1b[K');
-    this.shown = false;
-  }
-}
-
 export function problemLine(p: ScrubProblem): string {
   const what =
     p.kind === 'size'
@@ -119,7 +109,7 @@ export function problemLine(p: ScrubProblem): string {
         ? `: content hashes to ${p.actualDigest}`
         : '';
   const where = p.repositories.length > 0 ? `; linked in ${list(p.repositories)}` : '';
-  return `${p.kind === 'missing' ? 'missing' : 'corrupt'} ${p.object} ${p.digest} (${bytes(p.size)})${what}${where}${repairText(p)}`;
+  return `${p.kind === 'missing' ? 'missing' : 'corrupt'} ${p.object} ${p.digest} (${formatBytes(p.size)})${what}${where}${repairText(p)}`;
 }
 
 function repairText(p: ScrubProblem): string {
@@ -150,12 +140,12 @@ export function unpullableLine(u: Unpullable, report: ScrubReport): string {
 export function summaryLine(r: ScrubReport): string {
   const seconds = r.ms / 1000;
   const rate = seconds > 0 ? Math.round(r.objects / seconds) : r.objects;
-  const head = `scrub${r.deep ? ' --deep' : ''}: ${count(r.objects)} objects (${bytes(r.bytes)}) checked in ${seconds.toFixed(1)} s (${count(rate)}/s)`;
+  const head = `scrub${r.deep ? ' --deep' : ''}: ${count(r.objects)} objects (${formatBytes(r.bytes)}) checked in ${seconds.toFixed(1)} s (${count(rate)}/s)`;
   if (r.problems.length === 0) return `${head}; no problems`;
   const repos = new Set(r.unpullable.map((u) => u.repository)).size;
   const parts = [
-    `${count(r.missing.count)} missing (${bytes(r.missing.bytes)})`,
-    `${count(r.corrupt.count)} corrupt (${bytes(r.corrupt.bytes)})`,
+    `${count(r.missing.count)} missing (${formatBytes(r.missing.bytes)})`,
+    `${count(r.corrupt.count)} corrupt (${formatBytes(r.corrupt.bytes)})`,
     `${count(r.unpullable.length)} manifest${r.unpullable.length === 1 ? '' : 's'} in ${count(repos)} repositor${repos === 1 ? 'y' : 'ies'} affected`,
   ];
   const rep = r.repaired;
@@ -171,15 +161,4 @@ function list(xs: string[], max = 5): string {
 
 function count(n: number): string {
   return n.toLocaleString('en-US');
-}
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }

@@ -112,3 +112,16 @@ export function normaliseBaseUrl(value: string): string | { error: string } {
   }
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 }
+
+/** 1536 → "1.5 KiB"; exact below 1 KiB. */
+export function formatBytes(n: number): string {
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  if (n < 1024) return `${n} B`;
+  let v = n;
+  let i = -1;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}

@@ -6,6 +6,7 @@
 // namespace's usage row, SERIALIZABLE aborts one and its retry sees the other). The push
 // that crosses the warning level records a quota.warning event in the same transaction.
 import { namespaceOf } from '../auth/policy.js';
+import { formatBytes } from '../config/values.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { Tx } from '../metadata/database.js';
 import type { QuotaRow, QuotaStore } from '../metadata/quota-store.js';
@@ -126,17 +127,4 @@ function exceeded(namespace: string, used: number, limit: number, adds: number):
     `quota exceeded: namespace ${namespace} uses ${formatBytes(used)} of ${formatBytes(limit)}; this push needs ${formatBytes(adds)} more`,
     { detail: { namespace, used, limit, requested: adds } },
   );
-}
-
-/** 1536 → "1.5 KiB"; exact below 1 KiB. */
-export function formatBytes(n: number): string {
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  if (n < 1024) return `${n} B`;
-  let v = n;
-  let i = -1;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }

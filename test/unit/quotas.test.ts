@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/index.js';
 import { parseBytes } from '../../src/config/values.js';
 import type { QuotaStore } from '../../src/metadata/quota-store.js';
-import { QuotaService, formatBytes } from '../../src/registry/quotas.js';
+import { formatBytes } from '../../src/config/values.js';
+import { QuotaService } from '../../src/registry/quotas.js';
 
 const service = (settings = { default: 0, warning: 80 }) => new QuotaService({} as QuotaStore, settings);
 const row = (limitBytes: number | null, warningBytes: number | null = null) => ({
