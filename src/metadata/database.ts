@@ -14,6 +14,14 @@ export type Tx = Kysely<Database> | Transaction<Database>;
 export interface TransactionOptions {
   durable?: boolean;
   readCommitted?: boolean;
+  /**
+   * PostgreSQL only (SQLite runs one writer at a time anyway): transactions naming the same key
+   * run one after another, across replicas (a session advisory lock taken before BEGIN, so the
+   * snapshot is taken after the wait). For writers that all update one row, such as a
+   * namespace's storage usage: under SERIALIZABLE alone, many of them at once abort each other
+   * until the retries run out.
+   */
+  serializeOn?: string;
 }
 
 export interface MetadataDb {

@@ -69,14 +69,21 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
       for (let attempt = 1; ; attempt++) {
         try {
           return await db.connection().execute(async (conn) => {
-            await sql.raw(begin).execute(conn);
+            const key = txOpts?.serializeOn;
+            if (key !== undefined) await sql`select pg_advisory_lock(hashtext(${key}))`.execute(conn);
             try {
-              const result = await fn(conn);
-              await sql`commit`.execute(conn);
-              return result;
-            } catch (err) {
-              await sql`rollback`.execute(conn).catch(() => {});
-              throw err;
+              await sql.raw(begin).execute(conn);
+              try {
+                const result = await fn(conn);
+                await sql`commit`.execute(conn);
+                return result;
+              } catch (err) {
+                await sql`rollback`.execute(conn).catch(() => {});
+                throw err;
+              }
+            } finally {
+              // A failed unlock means a broken connection, whose session (and lock) ends with it.
+              if (key !== undefined) await sql`select pg_advisory_unlock(hashtext(${key}))`.execute(conn).catch(() => {});
             }
           });
         } catch (err) {

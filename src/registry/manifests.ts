@@ -169,7 +169,7 @@ export class ManifestService {
         // One push event per tag (or one for an untagged push), never one per blob.
         ...(tags.length ? tags.map((tag) => ({ ...base, type: 'push' as const, tag })) : [{ ...base, type: 'push' as const }]),
       ]);
-    });
+    }, usageWriter(repository));
   }
 
   /** By tag: removes only the tag. By digest: removes the manifest and its tags. */
@@ -209,4 +209,9 @@ export class ManifestService {
     for (const id of uploads) await this.storage.uploadAbort(id).catch(() => {});
     return true;
   }
+}
+
+/** Pushes into one namespace all update its usage row (quotas): on PostgreSQL they queue instead of aborting each other. */
+function usageWriter(repository: string): { serializeOn: string } {
+  return { serializeOn: `namespace-usage:${repository.split('/')[0]}` };
 }
