@@ -5,6 +5,7 @@
 // the digest's size is counted once and leaves the total with its last use. Reading the
 // usage is one row; a push costs one lookup per digest it references.
 import { sql } from 'kysely';
+import { chunks } from './chunks.js';
 import type { Db, Tx } from './database.js';
 
 /** A namespace's quota as administrators set it; null fields fall back to the defaults. */
@@ -292,11 +293,5 @@ function byCount(digests: string[], counts: Map<string, number>): Map<number, st
     const n = counts.get(d) ?? 1;
     out.set(n, [...(out.get(n) ?? []), d]);
   }
-  return out;
-}
-
-function chunks<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
   return out;
 }

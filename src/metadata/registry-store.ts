@@ -1,5 +1,6 @@
 // SQL for the registry's source of truth: repositories, blobs each repository
 // may read, manifests with their references, tags, uploads. No HTTP, no storage.
+import { chunks } from './chunks.js';
 import type { MetadataDb, Tx } from './database.js';
 import { QuotaStore } from './quota-store.js';
 import { recordTagChange, type TagChange } from './tag-history.js';
@@ -521,10 +522,4 @@ export class RegistryStore {
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
-}
-
-function chunks<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
 }

@@ -1,6 +1,7 @@
 // Manifests and tags: validated on PUT (every referenced blob and child manifest
 // must be readable in the repository), stored content-addressed, indexed in the
 // database in one transaction with their tags.
+import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { BlobGuard, Protection } from '../gc/blob-guard.js';
 import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
@@ -213,5 +214,5 @@ export class ManifestService {
 
 /** Pushes into one namespace all update its usage row (quotas): on PostgreSQL they queue instead of aborting each other. */
 function usageWriter(repository: string): { serializeOn: string } {
-  return { serializeOn: `namespace-usage:${repository.split('/')[0]}` };
+  return { serializeOn: `namespace-usage:${namespaceOf(repository)}` };
 }

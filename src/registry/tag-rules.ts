@@ -5,6 +5,7 @@
 // DELETE, restore, repository delete), so a rule and a push cannot race past each other.
 // Globs are picomatch's (bash-like: `*`, `?`, `[0-9]`, `{a,b}`, `**` across "/" in repository paths).
 import picomatch from 'picomatch';
+import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { Tx } from '../metadata/database.js';
 import type { ImmutableTagRule, ImmutableTagRuleStore, RuleFields } from '../metadata/immutable-tag-rules.js';
@@ -55,11 +56,6 @@ export function invalidRule(f: RuleFields): string | null {
     if (why) return why;
   }
   return null;
-}
-
-function namespaceOf(repository: string): string {
-  const i = repository.indexOf('/');
-  return i < 0 ? repository : repository.slice(0, i);
 }
 
 /** The repository's path below its namespace ("" for a repository named like its namespace, which only "**" matches). */
