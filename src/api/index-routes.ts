@@ -7,6 +7,7 @@
 // apart: it is derived only for the method and path suffix each of our routes serves
 // (PUT …/star, GET …/comments, PATCH …/comments/7 …) and must match when derived, so
 // those requests reach only our handlers and every other request reaches only theirs.
+import { pathStrategy } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/policy.js';
 import { viewerOf } from '../http/v1-routes.js';
@@ -63,20 +64,16 @@ function shapeOf(method: string, url: string): { shape: Shape; name: string; id?
   return null;
 }
 
-export const indexPathStrategy = {
-  name: 'berthIndexPath',
-  storage() {
-    const handlers = new Map<string, unknown>();
-    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
-  },
-  deriveConstraint(req: { url?: string; method?: string }): string | undefined {
+export const indexPathStrategy = pathStrategy(
+  'berthIndexPath',
+  (req) => {
     const url = req.url ?? '';
     if (!url.startsWith(PREFIX)) return undefined;
     const s = shapeOf(req.method ?? '', url);
     return s ? `${req.method} ${s.shape}` : undefined;
   },
-  mustMatchWhenDerived: true,
-};
+  true,
+);
 
 const DOC: Record<Shape, [string, Record<string, object>]> = {
   description: ['/repositories/{name}/description', { name: repositoryNameParam }],

@@ -7,6 +7,7 @@
 // by a route constraint so each is its own route in the OpenAPI document. The last
 // "/collaborators" segment wins: a repository whose name ends in it is addressed
 // only through the registry API.
+import { pathStrategy } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canAdministerNamespace, lowers, namespaceOf, resourceMatches, type Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
@@ -22,19 +23,15 @@ const COLLABORATOR = /^(.+)\/collaborators\/([^/]+)$/;
 const COLLABORATORS = /^(.+)\/collaborators$/;
 
 /** The route constraint (registered on the app): which GET shape a /repositories/* URL has. */
-export const repositoryPathStrategy = {
-  name: 'berthRepositoryPath',
-  storage() {
-    const handlers = new Map<string, unknown>();
-    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
-  },
-  deriveConstraint(req: { url?: string }): string | undefined {
+export const repositoryPathStrategy = pathStrategy(
+  'berthRepositoryPath',
+  (req) => {
     const url = req.url ?? '';
     if (!url.startsWith(PATH)) return undefined; // every other request: one startsWith
     return shapeOf(url.slice(PATH.length).split('?')[0]).shape;
   },
-  mustMatchWhenDerived: false,
-};
+  false,
+);
 
 function shapeOf(rest: string): { shape: Shape; name: string; user?: string } {
   let m = COLLABORATOR.exec(rest);

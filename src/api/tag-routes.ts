@@ -5,6 +5,7 @@
 //
 // Repository names contain slashes: a route constraint of ours tells …/{name}/tag-history and
 // …/{name}/tags/{tag}/restore apart from the other /repositories/* routes (it must match when derived).
+import { pathStrategy } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mayManageTagRules, mayViewTagRules } from '../auth/policy.js';
 import type { ImmutableTagRule, ImmutableTagRuleStore, RuleFields } from '../metadata/immutable-tag-rules.js';
@@ -52,19 +53,15 @@ function shapeOf(rest: string): { shape: Shape; name: string; tag?: string } | n
 }
 
 /** The route constraint: …/repositories/{name}/tag-history and …/{name}/tags/{tag}/restore. */
-export const tagPathStrategy = {
-  name: 'berthTagPath',
-  storage() {
-    const handlers = new Map<string, unknown>();
-    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
-  },
-  deriveConstraint(req: { url?: string }): string | undefined {
+export const tagPathStrategy = pathStrategy(
+  'berthTagPath',
+  (req) => {
     const url = req.url ?? '';
     if (!url.startsWith(REPO_PATH)) return undefined;
     return shapeOf(url.slice(REPO_PATH.length).split('?')[0])?.shape;
   },
-  mustMatchWhenDerived: true,
-};
+  true,
+);
 
 const tagParam = { type: 'string', description: 'the tag' } as const;
 const on = (shape: Shape) => ({

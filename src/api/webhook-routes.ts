@@ -6,6 +6,7 @@
 // Repository names contain slashes, and /api/v1/repositories/* already has wildcard
 // routes, so a route constraint tells …/{name}/webhooks and …/{name}/watch apart;
 // it must match when derived, so those URLs never reach the other wildcard routes.
+import { pathStrategy } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { canAdministerNamespace, namespaceOf, type Principal } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
@@ -47,19 +48,15 @@ type RepoShape = 'webhooks' | 'watch';
 const SHAPES: Record<RepoShape, RegExp> = { webhooks: /^(.+)\/webhooks$/, watch: /^(.+)\/watch$/ };
 
 /** The route constraint: …/repositories/{name}/webhooks and …/{name}/watch. */
-export const webhookPathStrategy = {
-  name: 'berthWebhookPath',
-  storage() {
-    const handlers = new Map<string, unknown>();
-    return { get: (k: string) => (handlers.get(k) ?? null) as never, set: (k: string, v: unknown) => void handlers.set(k, v) };
-  },
-  deriveConstraint(req: { url?: string }): string | undefined {
+export const webhookPathStrategy = pathStrategy(
+  'berthWebhookPath',
+  (req) => {
     const url = req.url ?? '';
     if (!url.startsWith(REPO_PATH)) return undefined;
     return repoShape(url.slice(REPO_PATH.length).split('?')[0])?.shape;
   },
-  mustMatchWhenDerived: true,
-};
+  true,
+);
 
 /** Route options of a /repositories/* route of ours: its constraint, and its real path in the OpenAPI document. */
 const on = (shape: RepoShape) => ({
