@@ -18,7 +18,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { RECENT_USE_MS } from './blob-guard.js';
 import { manifestVerdict, type ManifestPolicy } from './manifest-policy.js';
-import { Serial } from './serial.js';
+import { Serial, Slots } from './concurrency.js';
 
 export interface GcSettings extends ManifestPolicy {
   /** storage.gc.delay (ms). */
@@ -90,10 +90,10 @@ const MANIFEST_BATCH = 100;
 export const CLAIM_MS = 5 * 60_000;
 /** A claim must still hold this long (ms) when the bytes are deleted. */
 const CLAIM_MARGIN_MS = 60_000;
-/** Storage deletes in flight at once per batch (drivers without deleteMany). */
-const DELETE_CONCURRENCY = 64;
-/** Keys per deleteMany call (S3: one DeleteObjects request). */
-const DELETE_MANY_KEYS = 1000;
+/** Keys per deleteMany call (S3: one DeleteObjects request): at most 1,000, and at least 100 when a batch is split to fill the slots. */
+const DELETE_MANY_KEYS = { max: 1000, min: 100 } as const;
+/** Single deletes in flight per group (drivers without deleteMany). */
+const SINGLE_DELETES = 16;
 
 /**
  * A batch whose transaction kept losing to the registry's own (PostgreSQL serialization failures
@@ -112,8 +112,16 @@ export const CLAIM_OWNER = `${hostname()}/${process.pid}`;
 export class Collector {
   /** Its own write transactions, one at a time. */
   private readonly serial = new Serial();
+  /** Storage deletes in flight (deleteMany calls, or single deletes for drivers without it). */
+  private readonly slots: Slots;
 
-  constructor(private readonly deps: CollectorDeps) {}
+  constructor(private readonly deps: CollectorDeps) {
+    this.slots = new Slots(this.lanes);
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.deps.settings.deleteConcurrency ?? DEFAULT_DELETE_CONCURRENCY);
+  }
 
   get settings(): GcSettings {
     return this.deps.settings;
@@ -212,11 +220,10 @@ export class Collector {
 
   /**
    * Blob batches, storage.gc.deleteconcurrency of them in flight, until none is due; returns how
-   * many reviews were done, or YIELDED. A lane that finds nothing to claim ends; the others finish
-   * their batch and find nothing either.
+   * many reviews were done, or YIELDED. While some batches wait for storage, another is claimed and
+   * marked. A lane that finds nothing to claim ends; the others finish their batch and find nothing either.
    */
   private async blobBatches(delay: number, shift: number, result: CollectResult, progress: (n: number) => void): Promise<number> {
-    const lanes = Math.max(1, this.deps.settings.deleteConcurrency ?? DEFAULT_DELETE_CONCURRENCY);
     let reviewed = 0;
     let stop = false;
     let yielded = false;
@@ -235,7 +242,7 @@ export class Collector {
       }
     };
     // Every lane settles before an error is thrown: none is left deleting behind the caller's back.
-    const failed = (await Promise.allSettled(Array.from({ length: lanes }, lane))).find((r) => r.status === 'rejected');
+    const failed = (await Promise.allSettled(Array.from({ length: this.lanes }, lane))).find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return yielded ? YIELDED : reviewed;
   }
@@ -263,10 +270,8 @@ export class Collector {
     }
     result.links += marked.links;
     if (marked.deleting.length === 0) return claimed;
-    // Bytes go only while this claim surely holds: past it, another collector may have finished
-    // these deletions and a writer put the bytes back.
-    if (!(await gc.holds('gc_blob_review', token, marked.deleting.length, now() + CLAIM_MARGIN_MS))) return claimed;
-    await this.deleteBytes(marked.deleting.map((b) => blobKey(parseDigest(b.digest))));
+    const keys = marked.deleting.map((b) => blobKey(parseDigest(b.digest)));
+    if (!(await this.deleteBytes(token, keys))) return claimed;
     // The rows must go soon (writers of these digests wait meanwhile): insist a little under contention.
     let removed = 0;
     for (let attempt = 1; ; attempt++) {
@@ -283,14 +288,33 @@ export class Collector {
     return claimed;
   }
 
-  /** One request at a time per batch: the batches in flight are the concurrency. */
-  private async deleteBytes(keys: string[]): Promise<void> {
-    const { storage } = this.deps;
-    if (storage.deleteMany) {
-      for (let i = 0; i < keys.length; i += DELETE_MANY_KEYS) await storage.deleteMany(keys.slice(i, i + DELETE_MANY_KEYS));
-    } else {
-      await pool(keys, DELETE_CONCURRENCY, (k) => storage.delete(k));
-    }
+  /**
+   * Deletes the batch's bytes in groups that share the collector's slots (a small batch is split so
+   * that it fills them); false when the claim no longer surely holds. Checked before each request:
+   * past the claim, another collector may have finished these deletions and a writer put the bytes back.
+   */
+  private async deleteBytes(token: string, keys: string[]): Promise<boolean> {
+    const { storage, gc, now } = this.deps;
+    const holds = () => gc.holds('gc_blob_review', token, keys.length, now() + CLAIM_MARGIN_MS);
+    const size = Math.min(DELETE_MANY_KEYS.max, Math.max(DELETE_MANY_KEYS.min, Math.ceil(keys.length / this.lanes)));
+    const groups: string[][] = [];
+    for (let i = 0; i < keys.length; i += size) groups.push(keys.slice(i, i + size));
+    let lost = false;
+    const settled = await Promise.allSettled(
+      groups.map((group) =>
+        this.slots.run(async () => {
+          if (lost || !(await holds())) {
+            lost = true;
+            return;
+          }
+          if (storage.deleteMany) await storage.deleteMany(group);
+          else await pool(group, SINGLE_DELETES, (key) => storage.delete(key));
+        }),
+      ),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return !lost;
   }
 }
 

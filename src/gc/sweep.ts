@@ -30,7 +30,7 @@ import type { SweepStore } from '../metadata/sweep-store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { BLOBS_PREFIX, digestFromBlobKey } from '../storage/layout.js';
 import { CLAIM_MS, CLAIM_OWNER, DEFAULT_DELETE_CONCURRENCY } from './collector.js';
-import { Serial } from './serial.js';
+import { Serial } from './concurrency.js';
 
 /** Default grace period: see above. */
 export const DEFAULT_SWEEP_GRACE_MS = 60 * 60 * 1000;
