@@ -109,6 +109,7 @@ export class RetentionStore {
 
   /** Replaces the policy's fields (its name may change). */
   async update(tx: Tx, namespace: string, name: string, f: PolicyFields, now: number): Promise<'updated' | 'missing' | 'taken'> {
+    if (!(await this.get(namespace, name, tx))) return 'missing';
     if (f.name !== name && (await this.get(namespace, f.name, tx))) return 'taken';
     const res = await tx
       .updateTable('retention_policies')
