@@ -446,6 +446,11 @@ export class IndexStore {
   async recordPlatforms(manifestId: number, platforms: string[]): Promise<void> {
     await this.meta.transaction(
       async (tx) => {
+        // The manifest may have been deleted since platformWork read it (its queue row went with it).
+        // On PostgreSQL the key-share lock makes a concurrent delete wait for this transaction.
+        let alive = tx.selectFrom('manifests').select('id').where('id', '=', manifestId);
+        if (this.meta.dialect === 'postgres') alive = alive.forKeyShare();
+        if (!(await alive.executeTakeFirst())) return;
         for (const platform of platforms) {
           await tx
             .insertInto('index_platforms')
