@@ -69,7 +69,7 @@ const NEW_RULE: RuleForm = {
   pushedWithin: '',
   pulledWithin: '',
   forever: false,
-  untagged: '168h',
+  untagged: '7d',
 };
 const MAX_RULES = 20;
 
@@ -147,16 +147,16 @@ function RuleFields({ n, f, set, remove }: { n: number; f: RuleForm; set: (f: Ru
           <label for={id('pushed')}>
             Latest pushed <span class="hint">how many</span>
           </label>
-          <input id={id('pushed')} type="number" min="0" step="1" value={f.latestPushed} onInput={(e) => set({ ...f, latestPushed: e.currentTarget.value })} />
+          <input id={id('pushed')} type="number" min="1" step="1" value={f.latestPushed} onInput={(e) => set({ ...f, latestPushed: e.currentTarget.value })} />
         </div>
         <div class="field">
           <label for={id('pulled')}>
             Latest pulled <span class="hint">how many</span>
           </label>
-          <input id={id('pulled')} type="number" min="0" step="1" value={f.latestPulled} onInput={(e) => set({ ...f, latestPulled: e.currentTarget.value })} />
+          <input id={id('pulled')} type="number" min="1" step="1" value={f.latestPulled} onInput={(e) => set({ ...f, latestPulled: e.currentTarget.value })} />
         </div>
-        <Text id={id('pushedwithin')} label="Pushed within" hint="e.g. 720h" {...field('pushedWithin')} />
-        <Text id={id('pulledwithin')} label="Pulled within" hint="e.g. 336h" {...field('pulledWithin')} />
+        <Text id={id('pushedwithin')} label="Pushed within" hint="e.g. 30d" {...field('pushedWithin')} />
+        <Text id={id('pulledwithin')} label="Pulled within" hint="e.g. 14d" {...field('pulledWithin')} />
       </div>
       <div class="field">
         <label class="check">
