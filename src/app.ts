@@ -29,6 +29,8 @@ import { TagGuard } from './registry/tag-rules.js';
 import { TagRestore } from './registry/tag-restore.js';
 import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
+import { RetentionStore } from './metadata/retention-store.js';
+import { RetentionRunner } from './retention/runner.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -90,6 +92,7 @@ export interface Background {
   collector: Collector;
   guard: BlobGuard;
   gc: GcStore;
+  retention: RetentionRunner;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -147,6 +150,16 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
   };
+  // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
+  const retentionStore = new RetentionStore(meta);
+  const retention = new RetentionRunner({
+    store: retentionStore,
+    immutable: tagRules,
+    manifests: ctx.manifests,
+    now,
+    interval: config.retention.interval,
+    log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+  });
 
   const app = Fastify({
     logger: {
@@ -211,7 +224,13 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
-      { index, webhooks, tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) }, quotas },
+      {
+        index,
+        webhooks,
+        tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) },
+        quotas,
+        retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
+      },
     );
   }
 
@@ -238,7 +257,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       },
     });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc });
+  if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
+    jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);

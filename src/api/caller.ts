@@ -3,7 +3,7 @@
 // or an access token as Bearer), or the UI's session cookie with its CSRF header.
 import type { FastifyRequest } from 'fastify';
 import type { Credential } from '../auth/identify.js';
-import type { Principal } from '../auth/policy.js';
+import { mayManageNamespaceRules, mayViewNamespaceRules, type Principal } from '../auth/policy.js';
 import { RestError } from '../errors/rest.js';
 import type { AuditEntry } from '../metadata/accounts/audit-log.js';
 import type { ApiDeps } from './deps.js';
@@ -81,4 +81,18 @@ export function invalidRepositoryName(): RestError {
 /** An audit entry for a change made by the caller. */
 export function auditOf(req: FastifyRequest, action: string, target: string, detail?: Record<string, unknown>): AuditEntry {
   return { actor: caller(req)?.username ?? null, action, target, address: req.ip, ...(detail ? { detail } : {}) };
+}
+
+/**
+ * Guards a namespace's rules (immutable-tag rules, retention policies): 404 to whoever may not see
+ * them, 403 to viewers when `manage` (a change, a real retention run) and they may not.
+ */
+export async function namespaceRulesAccess(d: Pick<ApiDeps, 'stores'>, req: FastifyRequest, ns: string, manage: boolean): Promise<Principal> {
+  const who = manage ? person(req) : caller(req);
+  if (!who) throw unauthorized();
+  const kind = await d.stores.users.namespaceKind(ns);
+  const role = kind === 'org' ? await d.stores.orgs.orgRole(ns, who.userId) : null;
+  if (!mayViewNamespaceRules(who, ns, kind, role)) throw notFound('namespace');
+  if (manage && !mayManageNamespaceRules(who, ns, kind, role)) throw forbidden('namespace administrators only');
+  return who;
 }

@@ -1,20 +1,30 @@
 // REST routes of tags: a repository's tag history and restoring a tag to an earlier digest
 // (src/registry/tag-restore.ts), and each namespace's immutable-tag rules (src/registry/tag-rules.ts).
-// Who may do what is policy.ts's (mayReadTagHistory, mayRestoreTag, mayViewTagRules,
-// mayManageTagRules); a private repository answers exactly like a missing one.
+// Who may do what is policy.ts's (mayReadTagHistory, mayRestoreTag, and for the rules
+// namespaceRulesAccess); a private repository answers exactly like a missing one.
 //
 // Repository names contain slashes: a route constraint of ours tells …/{name}/tag-history and
 // …/{name}/tags/{tag}/restore apart from the other /repositories/* routes (it must match when derived).
 import { pathStrategy } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { mayManageTagRules, mayViewTagRules } from '../auth/policy.js';
 import type { ImmutableTagRule, ImmutableTagRuleStore, RuleFields } from '../metadata/immutable-tag-rules.js';
 import type { TagHistoryStore } from '../metadata/tag-history.js';
 import { parseDigest } from '../oci/digest.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { invalidRule } from '../registry/tag-rules.js';
 import type { TagRestore } from '../registry/tag-restore.js';
-import { auditOf, badRequest, caller, conflict, forbidden, invalidRepositoryName, notFound, person, unauthorized, unknownRepository } from './caller.js';
+import {
+  auditOf,
+  badRequest,
+  caller,
+  conflict,
+  forbidden,
+  invalidRepositoryName,
+  namespaceRulesAccess,
+  notFound,
+  unauthorized,
+  unknownRepository,
+} from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { documentedAs, op, repositoryNameParam } from './schemas.js';
 import {
@@ -172,15 +182,7 @@ export function registerTagRoutes(api: FastifyInstance, d: ApiDeps, tags: TagPar
 
   // ---- immutable-tag rules, per namespace ----
 
-  /** The namespace when the caller may see its rules (and, with `manage`, change them); otherwise 404 (403 to viewers who may not change). */
-  const namespaceAccess = async (req: FastifyRequest, ns: string, manage: boolean): Promise<void> => {
-    const who = manage ? person(req) : caller(req);
-    if (!who) throw unauthorized();
-    const kind = await d.stores.users.namespaceKind(ns);
-    const role = kind === 'org' ? await d.stores.orgs.orgRole(ns, who.userId) : null;
-    if (!mayViewTagRules(who, ns, kind, role)) throw notFound('namespace');
-    if (manage && !mayManageTagRules(who, ns, kind, role)) throw forbidden('namespace administrators only');
-  };
+  const namespaceAccess = (req: FastifyRequest, ns: string, manage: boolean) => namespaceRulesAccess(d, req, ns, manage);
 
   const fields = (b: Partial<RuleFields>, base: RuleFields): RuleFields => {
     const f: RuleFields = {

@@ -168,10 +168,11 @@ export function mayRestoreTag(principal: Principal | null, f: RepositoryFacts): 
 }
 
 /**
- * Who may see a namespace's immutable-tag rules: its user, members of its organisation, and
- * site administrators. Anyone else is told the namespace has none to show (404).
+ * Who may see a namespace's rules (immutable-tag rules, retention policies) and dry-run its
+ * retention policies: its user, members of its organisation, and site administrators. Anyone
+ * else is told the namespace has none to show (404).
  */
-export function mayViewTagRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+export function mayViewNamespaceRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
   if (!principal || !kind) return false;
   if (principal.isAdmin) return true;
   if (kind === 'user') return ns === principal.username && principal.robotOrgId === null;
@@ -179,11 +180,12 @@ export function mayViewTagRules(principal: Principal | null, ns: string, kind: '
 }
 
 /**
- * Who may create, change and remove a namespace's immutable-tag rules: the namespace's
- * administrators (canAdministerNamespace), signed in with a password: a rule decides what every
- * pusher of the namespace may do, so no access token or robot secret changes one.
+ * Who may create, change and remove a namespace's rules (immutable-tag rules, retention policies)
+ * and run its retention policies for real: the namespace's administrators (canAdministerNamespace),
+ * signed in with a password: a rule decides what every pusher of the namespace may do or keep, so
+ * no access token or robot secret changes one.
  */
-export function mayManageTagRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
+export function mayManageNamespaceRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
   if (!principal || principal.accessTokenId !== undefined || principal.robotOrgId !== null) return false;
   return canAdministerNamespace(principal, ns, kind, orgRole);
 }

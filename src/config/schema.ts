@@ -383,6 +383,16 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    // Retention policies (src/retention/, docs/retention.md): how often each replica runs the due ones.
+    retention: z
+      .object({
+        /** Run due policies in the background (runs on demand through the API work either way). */
+        enabled: bool().default(true),
+        /** A policy runs again this long after its last run (or its creation). */
+        interval: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

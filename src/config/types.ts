@@ -93,6 +93,12 @@ export interface BerthConfig {
     /** Warning level, percent of a namespace's limit (when the namespace sets none). */
     readonly warning: number;
   };
+  /** Retention policies' schedule. */
+  readonly retention: {
+    readonly enabled: boolean;
+    /** Milliseconds between a policy's runs. */
+    readonly interval: number;
+  };
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */

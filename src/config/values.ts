@@ -8,10 +8,12 @@ const DURATION_UNITS_MS: Record<string, number> = {
   s: 1000,
   m: 60_000,
   h: 3_600_000,
+  // Not Go's, but what retention periods are written in ("30d").
+  d: 86_400_000,
 };
 
 /**
- * Parses a Go-style duration ("24h", "1h30m", "90s", "500ms") into whole
+ * Parses a Go-style duration ("24h", "1h30m", "90s", "500ms"; also days, "30d") into whole
  * milliseconds, as registry:2 users write them. A bare non-negative number is
  * taken as milliseconds so an already-parsed config round-trips through the
  * schema. Returns undefined when the value is not a valid duration.
@@ -23,7 +25,7 @@ export function parseDurationMs(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
   const s = value.trim();
   if (s === '0') return 0;
-  const part = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  const part = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h|d)/y;
   let total = 0;
   let pos = 0;
   while (pos < s.length) {

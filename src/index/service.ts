@@ -9,7 +9,7 @@ import type { RegistryEvent, RegistryEventSink } from '../registry/events.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import type { CommentStatus } from './schema.js';
-import { IndexStore, type CommentRow } from './store.js';
+import { IndexStore, type CommentRow, type PendingPulls } from './store.js';
 
 export const DESCRIPTION_ANNOTATION = 'org.opencontainers.image.description';
 /** Longest description kept (characters); longer annotations are cut. */
@@ -61,7 +61,7 @@ export function indexServiceOf(app: FastifyInstance): IndexService | undefined {
 
 export class IndexService {
   readonly store: IndexStore;
-  private pending = new Map<string, { count: number; last: number }>();
+  private pending = new Map<string, PendingPulls>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
   private platformsRunning: Promise<number> | null = null;
@@ -147,16 +147,18 @@ export class IndexService {
     },
   };
 
-  /** A manifest GET (not HEAD): counted in memory until the next flush. */
-  recordPull(repository: string, _digest?: string): void {
+  /** A manifest GET (not HEAD), by tag or by digest: counted in memory until the next flush, with the digest's pull time (retention). */
+  recordPull(repository: string, digest?: string): void {
     const now = this.now();
-    const p = this.pending.get(repository);
+    let p = this.pending.get(repository);
     if (p) {
       p.count++;
       p.last = now;
     } else {
-      this.pending.set(repository, { count: 1, last: now });
+      p = { count: 1, last: now, digests: new Map() };
+      this.pending.set(repository, p);
     }
+    if (digest) p.digests.set(digest, now);
   }
 
   start(): void {
@@ -195,6 +197,7 @@ export class IndexService {
           if (cur) {
             cur.count += p.count;
             cur.last = Math.max(cur.last, p.last);
+            for (const [d, at] of p.digests) cur.digests.set(d, Math.max(at, cur.digests.get(d) ?? 0));
           } else this.pending.set(name, p);
         }
         throw err;

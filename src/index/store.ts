@@ -15,6 +15,13 @@ import { visibleTo } from '../metadata/visibility.js';
  */
 export type Viewer = { all: true; userId?: number | null } | { all: false; userId: number | null; username?: string; limits?: TokenLimits };
 
+/** Pulls of one repository since the last flush: how many, the last one, and each digest's last (ms). */
+export interface PendingPulls {
+  count: number;
+  last: number;
+  digests: Map<string, number>;
+}
+
 export type SortKey = 'relevance' | 'stars' | 'pulls' | 'pushed' | 'name';
 
 export interface SearchQuery {
@@ -321,9 +328,10 @@ export class IndexStore {
 
   /**
    * Adds pull counts gathered in memory, in one transaction. Increments (not totals), so
-   * replicas flushing their own counts never overwrite each other's.
+   * replicas flushing their own counts never overwrite each other's. Each pulled manifest's
+   * last pull time goes with them (retention's latestPulled and pulledWithin), newer only.
    */
-  async addPulls(pulls: Map<string, { count: number; last: number }>, now: number): Promise<void> {
+  async addPulls(pulls: Map<string, PendingPulls>, now: number): Promise<void> {
     if (pulls.size === 0) return;
     const names = [...pulls.keys()];
     await this.meta.transaction(
@@ -346,6 +354,15 @@ export class IndexStore {
                 }),
               )
               .execute();
+            for (const [digest, at] of p.digests) {
+              await tx
+                .updateTable('manifests')
+                .set({ last_pulled_at: at })
+                .where('repository_id', '=', Number(r.id))
+                .where('digest', '=', digest)
+                .where((eb) => eb.or([eb('last_pulled_at', 'is', null), eb('last_pulled_at', '<', at)]))
+                .execute();
+            }
           }
         }
       },
@@ -429,6 +446,11 @@ export class IndexStore {
   async recordPlatforms(manifestId: number, platforms: string[]): Promise<void> {
     await this.meta.transaction(
       async (tx) => {
+        // The manifest may have been deleted since platformWork read it (its queue row went with it).
+        // On PostgreSQL the key-share lock makes a concurrent delete wait for this transaction.
+        let alive = tx.selectFrom('manifests').select('id').where('id', '=', manifestId);
+        if (this.meta.dialect === 'postgres') alive = alive.forKeyShare();
+        if (!(await alive.executeTakeFirst())) return;
         for (const platform of platforms) {
           await tx
             .insertInto('index_platforms')

@@ -52,6 +52,8 @@ export interface ManifestsTable {
   created_at: number;
   /** When the manifest lost its last tag (or was pushed without one); null while tagged. */
   untagged_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** When the manifest was last pulled (GET by tag or digest), written by the index's batched flush; null = never. */
+  last_pulled_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Blobs and child manifests each manifest references (for validation history and GC). */
@@ -101,6 +103,25 @@ export interface ImmutableTagRulesTable {
   created_by: string | null;
   created_at: number;
   updated_at: number;
+}
+
+/** A namespace's retention policy (src/retention/): `rules` is JSON; the lease keeps replicas from running it at once. */
+export interface RetentionPoliciesTable {
+  id: Generated<number>;
+  namespace: string;
+  name: string;
+  /** One repository of the namespace (full name), or null for all of them. */
+  repository: string | null;
+  enabled: Generated<number>;
+  rules: string;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  lease_token: ColumnType<string | null, string | null | undefined, string | null>;
+  lease_until: ColumnType<number | null, number | null | undefined, number | null>;
+  last_run_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** JSON summary of the last real run. */
+  last_run: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface UploadsTable {
@@ -269,6 +290,7 @@ export interface Database {
   tags: TagsTable;
   tag_history: TagHistoryTable;
   immutable_tag_rules: ImmutableTagRulesTable;
+  retention_policies: RetentionPoliciesTable;
   uploads: UploadsTable;
   gc_blob_review: GcBlobReviewTable;
   gc_blob_protections: GcBlobProtectionsTable;

@@ -23,12 +23,21 @@ export interface RegistryEvent {
   at: number;
   /** For quota.warning: the namespace's usage after the push that crossed its warning level (bytes). */
   quota?: { namespace: string; used: number; warning: number; limit: number | null };
+  /** Set when a retention policy made the change (tag.delete, manifest.delete). */
+  retention?: RetentionOrigin;
 }
 
-/** Who made a change, as the HTTP layer knows it. */
+/** The retention policy that made a change. */
+export interface RetentionOrigin {
+  namespace: string;
+  policy: string;
+}
+
+/** Who made a change, as the HTTP layer knows it (or the retention policy that made it). */
 export interface Origin {
   actor: string | null;
   address?: string;
+  retention?: RetentionOrigin;
 }
 
 export interface RegistryEventSink {

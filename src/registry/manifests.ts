@@ -4,6 +4,7 @@
 import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { BlobGuard, Protection } from '../gc/blob-guard.js';
+import type { Tx } from '../metadata/database.js';
 import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type ParsedManifest } from '../oci/manifest.js';
@@ -175,23 +176,38 @@ export class ManifestService {
 
   /** By tag: removes only the tag. By digest: removes the manifest and its tags. */
   async delete(repository: string, ref: Reference, origin: Origin = { actor: null }): Promise<void> {
+    if ((await this.deleteIf(repository, ref, origin)) !== 'deleted') throw new RegistryError('MANIFEST_UNKNOWN');
+  }
+
+  /**
+   * delete() for callers that decided on facts read earlier (retention): `still` re-checks them
+   * first in the deletion's transaction, and when they no longer hold nothing changes
+   * ('changed'). Immutable tags refuse as in delete(). A retention origin marks the events, and
+   * the tag history names the policy.
+   */
+  async deleteIf(
+    repository: string,
+    ref: Reference,
+    origin: Origin = { actor: null },
+    still?: (tx: Tx, repositoryId: number) => Promise<boolean>,
+  ): Promise<'deleted' | 'missing' | 'changed'> {
     const now = this.now();
-    const deleted = await this.store.meta.transaction(async (tx) => {
+    const change = { actor: origin.retention ? `retention:${origin.retention.policy}` : origin.actor };
+    return this.store.meta.transaction(async (tx) => {
       const repoId = await this.store.repositoryId(repository, tx);
-      if (repoId === null) return false;
+      if (repoId === null) return 'missing';
+      if (still && !(await still(tx, repoId))) return 'changed';
       if ('tag' in ref) await this.tagGuard?.checkTagDelete(tx, repoId, repository, ref.tag);
       else await this.tagGuard?.checkManifestDelete(tx, repoId, repository, ref.digest.value);
       const done =
         'tag' in ref
-          ? await this.store.deleteTag(tx, repoId, ref.tag, now, origin)
-          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, origin);
-      if (done) {
-        const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
-        await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
-      }
-      return done;
+          ? await this.store.deleteTag(tx, repoId, ref.tag, now, change)
+          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, change);
+      if (!done) return 'missing';
+      const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
+      await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
+      return 'deleted';
     });
-    if (!deleted) throw new RegistryError('MANIFEST_UNKNOWN');
   }
 
   /** Deletes a whole repository (false when there is none); records `repository.delete`. */

@@ -68,11 +68,23 @@ function repositoryMatches(glob: string, path: string): boolean {
   return path === '' ? glob === '**' : matcher(glob)(path);
 }
 
-/** Whether the rule makes `tag` of `repository` (a repository of the rule's namespace) immutable. */
-export function ruleMatches(rule: RuleFields, repository: string, tag: string): boolean {
+/** Whether the rule's repository globs (less its exclusions) select `repository`, a repository of the rule's namespace. */
+export function repositorySelected(rule: RuleFields, repository: string): boolean {
   const path = pathBelow(repository);
-  if (!repositoryMatches(rule.repositories, path) || rule.excludeRepositories.some((g) => repositoryMatches(g, path))) return false;
+  return repositoryMatches(rule.repositories, path) && !rule.excludeRepositories.some((g) => repositoryMatches(g, path));
+}
+
+/** Whether the rule's tag glob (less its exclusions) selects `tag`. */
+export function tagSelected(rule: RuleFields, tag: string): boolean {
   return matcher(rule.tags)(tag) && !rule.excludeTags.some((g) => matcher(g)(tag));
+}
+
+/**
+ * Whether the rule selects `tag` of `repository` (a repository of the rule's namespace): for
+ * immutable-tag rules, that it makes the tag immutable; retention rules select the same way.
+ */
+export function ruleMatches(rule: RuleFields, repository: string, tag: string): boolean {
+  return repositorySelected(rule, repository) && tagSelected(rule, tag);
 }
 
 /** The first rule (by name) that makes the tag immutable. */

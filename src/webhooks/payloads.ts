@@ -49,6 +49,7 @@ function dockerHub(e: RegistryEvent, repo: RepositoryInfo, ctx: PayloadContext):
   return {
     ...(e.type === 'push' ? {} : { event: e.type }),
     ...(e.quota ? { quota: e.quota } : {}),
+    ...(e.retention ? { retention: e.retention } : {}),
     push_data: {
       pushed_at: seconds(e.at),
       pusher: e.actor ?? '',
@@ -115,6 +116,7 @@ function distribution(e: RegistryEvent, eventId: string, ctx: PayloadContext): o
         actor: { name: e.actor ?? '' },
         source: ctx.source,
         ...(e.quota ? { quota: e.quota } : {}),
+        ...(e.retention ? { retention: e.retention } : {}),
       },
     ],
   };
@@ -142,6 +144,7 @@ function cloudEvent(e: RegistryEvent, eventId: string, repo: RepositoryInfo, ctx
       size: e.size ?? null,
       actor: e.actor,
       ...(e.quota ? { quota: e.quota } : {}),
+      ...(e.retention ? { retention: e.retention } : {}),
       ...(e.type === 'push' && e.digest ? { url: `${ctx.baseUrl}/v2/${e.repository}/manifests/${e.digest}` } : {}),
     },
   };

@@ -95,6 +95,13 @@ const ROUTES = [
   'POST /namespaces/{ns}/immutable-tag-rules',
   'PATCH /namespaces/{ns}/immutable-tag-rules/{rule}',
   'DELETE /namespaces/{ns}/immutable-tag-rules/{rule}',
+  // retention policies
+  'GET /namespaces/{ns}/retention-policies',
+  'POST /namespaces/{ns}/retention-policies',
+  'GET /namespaces/{ns}/retention-policies/{name}',
+  'PUT /namespaces/{ns}/retention-policies/{name}',
+  'DELETE /namespaces/{ns}/retention-policies/{name}',
+  'POST /namespaces/{ns}/retention-policies/{name}/run',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

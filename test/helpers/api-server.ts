@@ -136,8 +136,9 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const pgUrl = await testPostgresUrl(dir, opts.config);
   const overrides = merge(
     {
-      // No background garbage collection: a test that wants one runs it (backgroundOf(app).collector).
+      // No background garbage collection or retention: a test that wants one runs it (backgroundOf(app)).
       storage: { filesystem: { rootdirectory: dir }, delete: { enabled: true }, gc: { enabled: false } },
+      retention: { enabled: false },
       log: { level: 'silent', accesslog: { disabled: true } },
       ...(pgUrl ? { metadata: { postgres: { url: pgUrl, poolsize: 4 } } } : {}),
     },

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { MT } from '../helpers/api-server.js';
+import { indexServiceOf } from '../../src/index/service.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { ADMIN, addUser, call, fails, indexServer, names, ok, pull, pushArtifact, pushImage, pushIndex, setVisibility, settle, type User } from './helpers.js';
 
@@ -299,5 +300,17 @@ describe('index search', () => {
     // docker asks for 25 by default and never more than 100
     assert.equal(ok(await call(s, 'GET', '/v1/search?q=', null)).page_size, 25);
     assert.equal(ok(await call(s, 'GET', '/v1/search?q=&n=500', null)).page_size, 100);
+  });
+  test('platforms read for a manifest deleted meanwhile are dropped, not a foreign-key error', async () => {
+    const digest = await pushImage(s, bob, 'bob/short-lived', 'v1', { os: 'linux', arch: 'riscv64' });
+    await settle(s);
+    const index = indexServiceOf(s.app)!;
+    const row = await index.meta.db.selectFrom('manifests').select('id').where('digest', '=', digest).executeTakeFirstOrThrow();
+    const del = await new TokenClient(s.url, bob).fetch(`/v2/bob/short-lived/manifests/${digest}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    // What a platform reader that listed the manifest before the delete then records.
+    await index.store.recordPlatforms(Number(row.id), ['linux/riscv64']);
+    const left = await index.meta.db.selectFrom('index_platforms').select('platform').where('manifest_id', '=', Number(row.id)).execute();
+    assert.deepEqual(left, []);
   });
 });

@@ -3,7 +3,14 @@
 // rules of tag history, restore and rule management in src/auth/policy.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mayManageTagRules, mayReadTagHistory, mayRestoreTag, mayViewTagRules, type Principal, type RepositoryFacts } from '../../src/auth/policy.js';
+import {
+  mayManageNamespaceRules,
+  mayReadTagHistory,
+  mayRestoreTag,
+  mayViewNamespaceRules,
+  type Principal,
+  type RepositoryFacts,
+} from '../../src/auth/policy.js';
 import { invalidGlob, invalidRule, ruleMatches } from '../../src/registry/tag-rules.js';
 
 const rule = (tags: string, extra: Partial<{ repositories: string; excludeRepositories: string[]; excludeTags: string[] }> = {}) => ({
@@ -97,19 +104,19 @@ describe('policy: tag history, restore, rules', () => {
   });
 
   it('rules: administrators of the namespace with a password manage; members read', () => {
-    assert.equal(mayManageTagRules(user('alice'), 'alice', 'user', null), true);
-    assert.equal(mayManageTagRules(user('bob'), 'alice', 'user', null), false);
-    assert.equal(mayManageTagRules(user('olga'), 'acme', 'org', 'owner'), true);
-    assert.equal(mayManageTagRules(user('mona'), 'acme', 'org', 'member'), false);
+    assert.equal(mayManageNamespaceRules(user('alice'), 'alice', 'user', null), true);
+    assert.equal(mayManageNamespaceRules(user('bob'), 'alice', 'user', null), false);
+    assert.equal(mayManageNamespaceRules(user('olga'), 'acme', 'org', 'owner'), true);
+    assert.equal(mayManageNamespaceRules(user('mona'), 'acme', 'org', 'member'), false);
     assert.equal(
-      mayManageTagRules(user('olga', { accessTokenId: 1, limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'acme', 'org', 'owner'),
+      mayManageNamespaceRules(user('olga', { accessTokenId: 1, limits: { actions: ['pull', 'push', 'delete'], resource: null } }), 'acme', 'org', 'owner'),
       false,
     );
-    assert.equal(mayManageTagRules(user('root', { isAdmin: true }), 'acme', 'org', null), true);
-    assert.equal(mayViewTagRules(user('mona'), 'acme', 'org', 'member'), true);
-    assert.equal(mayViewTagRules(user('bob'), 'acme', 'org', null), false);
-    assert.equal(mayViewTagRules(user('acme+ci', { robotOrgId: 9 }), 'acme', 'org', null), false);
-    assert.equal(mayViewTagRules(user('bob'), 'nobody', null, null), false);
-    assert.equal(mayViewTagRules(null, 'alice', 'user', null), false);
+    assert.equal(mayManageNamespaceRules(user('root', { isAdmin: true }), 'acme', 'org', null), true);
+    assert.equal(mayViewNamespaceRules(user('mona'), 'acme', 'org', 'member'), true);
+    assert.equal(mayViewNamespaceRules(user('bob'), 'acme', 'org', null), false);
+    assert.equal(mayViewNamespaceRules(user('acme+ci', { robotOrgId: 9 }), 'acme', 'org', null), false);
+    assert.equal(mayViewNamespaceRules(user('bob'), 'nobody', null, null), false);
+    assert.equal(mayViewNamespaceRules(null, 'alice', 'user', null), false);
   });
 });

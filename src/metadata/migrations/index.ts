@@ -14,8 +14,21 @@ import { migration as revocations } from './0007-revocations.js';
 import { migration as gc } from './0008-gc.js';
 import { migration as tagHistory } from './0009-tag-history.js';
 import { migration as quotas } from './0010-quotas.js';
+import { migration as retention } from './0011-retention.js';
 
-export const migrations: readonly BerthMigration[] = [registryCore, accounts, index, webhooks, sessions, uploadLeases, revocations, gc, tagHistory, quotas];
+export const migrations: readonly BerthMigration[] = [
+  registryCore,
+  accounts,
+  index,
+  webhooks,
+  sessions,
+  uploadLeases,
+  revocations,
+  gc,
+  tagHistory,
+  quotas,
+  retention,
+];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const cols = columns(dialect);
