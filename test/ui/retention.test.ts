@@ -169,6 +169,7 @@ describe('web UI: retention policies', () => {
     assert.equal(await rule.getByLabel(/^Latest pushed/).inputValue(), '1');
     await rule.getByLabel(/^Latest pushed/).fill('3');
     await rule.getByLabel(/^Except tags/).fill('latest, stable');
+    await page.screenshot({ path: path.join(SHOTS, '32-retention-edit.png'), fullPage: true });
     await page.getByRole('button', { name: 'Save policy' }).click();
     await page.getByText('Policy keep-latest saved.').waitFor();
     assert.match(await row.innerText(), /except tags latest, tags stable\): keep latest 3 pushed/);
@@ -191,7 +192,7 @@ describe('web UI: retention policies', () => {
     await row.waitFor();
     await page.getByRole('button', { name: 'Dry run nightly' }).click();
     await page.getByRole('heading', { name: 'Dry run of nightly' }).waitFor();
-    assert.match(await page.getByTestId('run-result').innerText(), /would delete 0 tags and 0 images and kept 1 tag/);
+    assert.match(await page.getByTestId('run-result').innerText(), /A run would delete 0 tags and 0 images and keep 1 tag/);
     for (const name of ['Run nightly now', 'Edit nightly', 'Delete nightly', 'New policy']) {
       assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button for a member`);
     }

@@ -66,16 +66,16 @@ function LastRunCell({ p }: { p: Policy }) {
 }
 
 function Result({ r, ns }: { r: RunResult; ns: string }) {
-  const verb = r.dryRun ? 'would delete' : 'deleted';
   return (
     <section class="card" aria-labelledby="result-h" data-testid="run-result">
       <h2 id="result-h">
         {r.dryRun ? 'Dry run' : 'Run'} of {r.policy}
       </h2>
       <p role="status">
-        {r.dryRun ? 'Nothing was deleted. ' : ''}
-        The policy {verb} {plural(r.tags.length, 'tag')} and {plural(r.manifests.length, 'image')} and kept {plural(r.kept, 'tag')}; collection{' '}
-        {r.dryRun ? 'would free' : 'frees'} <strong data-testid="run-bytes">{bytes(r.bytes)}</strong> ({r.bytes.toLocaleString()} bytes).
+        {r.dryRun
+          ? `Nothing was deleted. A run would delete ${plural(r.tags.length, 'tag')} and ${plural(r.manifests.length, 'image')} and keep ${plural(r.kept, 'tag')}; garbage collection would then free `
+          : `Deleted ${plural(r.tags.length, 'tag')} and ${plural(r.manifests.length, 'image')}, kept ${plural(r.kept, 'tag')}; garbage collection frees `}
+        <strong data-testid="run-bytes">{bytes(r.bytes)}</strong> ({r.bytes.toLocaleString()} bytes){r.dryRun ? '.' : ' when it next runs.'}
       </p>
       {r.tags.length ? (
         <Table columns={['Repository', 'Tag', 'Image', 'Pushed', 'Last pulled']}>
@@ -100,7 +100,7 @@ function Result({ r, ns }: { r: RunResult; ns: string }) {
       ) : null}
       {r.manifests.length ? (
         <>
-          <h3>Untagged images</h3>
+          <h3 style={{ marginTop: '1rem' }}>Untagged images</h3>
           <Table columns={['Repository', 'Image', 'Size']}>
             {r.manifests.map((m) => (
               <tr key={`${m.repository}@${m.digest}`}>
@@ -116,7 +116,7 @@ function Result({ r, ns }: { r: RunResult; ns: string }) {
       ) : null}
       {r.protected.length ? (
         <>
-          <h3>Kept by immutable-tag rules</h3>
+          <h3 style={{ marginTop: '1rem' }}>Kept by immutable-tag rules</h3>
           <ul>
             {r.protected.map((x) => (
               <li key={`${x.repository}:${x.tag}`}>
@@ -188,17 +188,15 @@ export function RetentionPage({ ns }: { ns: string }) {
         ) : list.data.policies.length === 0 ? (
           <p class="empty">No retention policies: nothing is deleted automatically.</p>
         ) : (
-          <Table columns={['Policy', 'Scope', 'Rules', 'Last run']} actions>
+          <Table columns={['Policy', 'Rules', 'Last run']} actions>
             {list.data.policies.map((p) => (
               <tr key={p.name} data-testid={`policy-${p.name}`}>
                 <td data-label="Policy">
                   <strong>{p.name}</strong> {p.enabled ? null : <span class="badge held">disabled</span>}
+                  <div class="small mono">{p.repository ?? `every repository of ${ns}`}</div>
                   <div class="small muted">
-                    <Time ms={ms(p.updatedAt)} /> {p.createdBy ? `by ${p.createdBy}` : ''}
+                    {p.createdBy ? `created by ${p.createdBy}, ` : ''}changed <Time ms={ms(p.updatedAt)} />
                   </div>
-                </td>
-                <td data-label="Scope" class="mono">
-                  {p.repository ?? `${ns}/**`}
                 </td>
                 <td data-label="Rules">
                   <ul class="small mono" style={{ margin: 0, paddingLeft: '1rem' }}>
@@ -235,9 +233,11 @@ export function RetentionPage({ ns }: { ns: string }) {
           </Table>
         )}
         {list.data && canManage && editing === null ? (
-          <button type="button" class="primary" onClick={() => setEditing('')}>
-            New policy
-          </button>
+          <div class="row" style={{ marginTop: '1rem' }}>
+            <button type="button" class="primary" onClick={() => setEditing('')}>
+              New policy
+            </button>
+          </div>
         ) : null}
       </section>
       {result ? <Result r={result} ns={ns} /> : null}
