@@ -129,32 +129,18 @@ export class RetentionStore {
 
   /**
    * Claims every enabled policy whose last run (or creation) is at least `interval` old and that no
-   * replica holds: each with a conditional UPDATE, so of two replicas only one gets a policy.
+   * replica holds, in one conditional UPDATE: of two replicas only one gets a policy.
    */
   async claimDue(now: number, interval: number, token: string, leaseMs: number): Promise<RetentionPolicy[]> {
-    const rows = await this.db
-      .selectFrom('retention_policies')
-      .select('id')
+    await this.db
+      .updateTable('retention_policies')
+      .set({ lease_token: token, lease_until: now + leaseMs })
       .where('enabled', '=', 1)
       .where((eb) => eb(eb.fn.coalesce('last_run_at', 'created_at'), '<=', now - interval))
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-      .orderBy('id')
       .execute();
-    const claimed: RetentionPolicy[] = [];
-    for (const r of rows) {
-      const res = await this.db
-        .updateTable('retention_policies')
-        .set({ lease_token: token, lease_until: now + leaseMs })
-        .where('id', '=', r.id)
-        .where('enabled', '=', 1)
-        .where((eb) => eb(eb.fn.coalesce('last_run_at', 'created_at'), '<=', now - interval))
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) continue;
-      const row = await this.db.selectFrom('retention_policies').select(COLUMNS).where('id', '=', r.id).executeTakeFirst();
-      if (row) claimed.push(policyOf(row));
-    }
-    return claimed;
+    const rows = await this.db.selectFrom('retention_policies').select(COLUMNS).where('lease_token', '=', token).orderBy('id').execute();
+    return rows.map(policyOf);
   }
 
   /** Claims one policy for a run on demand, due or not; false when a replica holds it. */

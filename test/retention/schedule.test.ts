@@ -126,7 +126,11 @@ describe('retention on two replicas', () => {
     }
     await createPolicy(a, 'alice', alice, { name: 'shared', rules: [{ tags: '*', keep: { latestPushed: 2 } }] });
     clock.advance(3_600_000);
-    const [ra, rb] = await Promise.all([backgroundOf(a.app).retention.runDue(), backgroundOf(b.app).retention.runDue()]);
+    // At once on PostgreSQL; one after the other on SQLite, whose in-process connections would block each other's thread.
+    const [ra, rb] =
+      process.env.BERTH_TEST_METADATA === 'postgres'
+        ? await Promise.all([backgroundOf(a.app).retention.runDue(), backgroundOf(b.app).retention.runDue()])
+        : [await backgroundOf(a.app).retention.runDue(), await backgroundOf(b.app).retention.runDue()];
     assert.deepEqual(
       [...ra, ...rb].map((r) => [r.policy, r.tags.map((t) => t.tag)]),
       [['shared', ['x1']]],
