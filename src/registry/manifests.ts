@@ -193,21 +193,25 @@ export class ManifestService {
   ): Promise<'deleted' | 'missing' | 'changed'> {
     const now = this.now();
     const change = { actor: origin.retention ? `retention:${origin.retention.policy}` : origin.actor };
-    return this.store.meta.transaction(async (tx) => {
-      const repoId = await this.store.repositoryId(repository, tx);
-      if (repoId === null) return 'missing';
-      if (still && !(await still(tx, repoId))) return 'changed';
-      if ('tag' in ref) await this.tagGuard?.checkTagDelete(tx, repoId, repository, ref.tag);
-      else await this.tagGuard?.checkManifestDelete(tx, repoId, repository, ref.digest.value);
-      const done =
-        'tag' in ref
-          ? await this.store.deleteTag(tx, repoId, ref.tag, now, change)
-          : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, change);
-      if (!done) return 'missing';
-      const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
-      await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
-      return 'deleted';
-    });
+    return this.store.meta.transaction(
+      async (tx) => {
+        const repoId = await this.store.repositoryId(repository, tx);
+        if (repoId === null) return 'missing';
+        if (still && !(await still(tx, repoId))) return 'changed';
+        if ('tag' in ref) await this.tagGuard?.checkTagDelete(tx, repoId, repository, ref.tag);
+        else await this.tagGuard?.checkManifestDelete(tx, repoId, repository, ref.digest.value);
+        const done =
+          'tag' in ref
+            ? await this.store.deleteTag(tx, repoId, ref.tag, now, change)
+            : await this.store.deleteManifest(tx, repoId, ref.digest.value, now, undefined, change);
+        if (!done) return 'missing';
+        const event = 'tag' in ref ? { type: 'tag.delete' as const, tag: ref.tag } : { type: 'manifest.delete' as const, digest: ref.digest.value };
+        await this.events.record(tx, [{ ...event, repository, ...origin, at: now }]);
+        return 'deleted';
+      },
+      // A manifest delete takes its uses off the namespace's usage row, so it queues with the pushes there.
+      'digest' in ref ? usageWriter(repository) : undefined,
+    );
   }
 
   /** Deletes a whole repository (false when there is none); records `repository.delete`. */

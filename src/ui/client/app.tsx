@@ -10,6 +10,7 @@ import { RepositoryPage } from './repository.js';
 import { NotificationsPage, SignInPage, TokensPage } from './account.js';
 import { ModerationPage, UsersPage } from './admin.js';
 import { QuotasPage, StoragePage } from './quotas.js';
+import { RetentionPage } from './retention.js';
 import { TagRulesPage } from './tags.js';
 
 function Logo() {
@@ -115,6 +116,8 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/storage') return <StoragePage />;
   const rules = /^\/ui\/n\/([^/]+)\/tag-rules$/.exec(path);
   if (rules) return <TagRulesPage ns={decodeURIComponent(rules[1])} />;
+  const retention = /^\/ui\/n\/([^/]+)\/retention$/.exec(path);
+  if (retention) return <RetentionPage ns={decodeURIComponent(retention[1])} />;
   if (path.startsWith('/ui/r/')) {
     const rest = decodeURIComponent(path.slice('/ui/r/'.length));
     const i = rest.indexOf('/-/');

@@ -59,6 +59,9 @@ export function StoragePage() {
             <section class="card" key={u.namespace} aria-labelledby={`ns-${u.namespace}`}>
               <h2 id={`ns-${u.namespace}`}>{u.namespace}</h2>
               <UsageMeter u={u} />
+              <p class="small">
+                <a href={`/ui/n/${u.namespace}/retention`}>Retention policies</a> · <a href={`/ui/n/${u.namespace}/tag-rules`}>Immutable tags</a>
+              </p>
             </section>
           ))}
         </div>

@@ -34,7 +34,7 @@ export function TagHistoryTab({ name, canRestore }: { name: string; canRestore: 
       <h2 id="history-h">Tag history</h2>
       <p class="small muted">
         Every push that created or moved a tag, every delete and every restore. A tag can be restored to an earlier image while that image is still stored.{' '}
-        <a href={`/ui/n/${ns}/tag-rules`}>Immutable tags of {ns}</a>
+        <a href={`/ui/n/${ns}/tag-rules`}>Immutable tags of {ns}</a> · <a href={`/ui/n/${ns}/retention`}>Retention policies of {ns}</a>
       </p>
       <form
         class="row"
@@ -107,7 +107,7 @@ export function TagRulesPage({ ns }: { ns: string }) {
         <p class="small muted">
           A tag that a rule matches cannot be moved to another image or deleted, and neither can the image it points at. Pushing the same image again is fine.
           Patterns are globs: <code>v*</code>, <code>{'{latest,stable}'}</code>, <code>release-[0-9]*</code>; repositories are named below the namespace,{' '}
-          <code>**</code> for all.
+          <code>**</code> for all. Retention policies never delete a tag a rule protects: <a href={`/ui/n/${ns}/retention`}>retention policies of {ns}</a>.
         </p>
         {list.error ? (
           <LoadError error={list.error} />
