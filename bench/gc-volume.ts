@@ -198,6 +198,8 @@ async function clear(storage: StorageDriver): Promise<void> {
 const inFlight = () => Number(process.env.REGISTRY_STORAGE_GC_DELETECONCURRENCY ?? 4);
 
 const rate = (n: number, s: number) => (s > 0 ? Math.round(n / s) : 0);
+/** A rate with its time, or a dash when there was nothing to do. */
+const cell = (n: number, s: number) => (n > 0 ? `${rate(n, s)} (${s} s)` : '–');
 
 async function main(): Promise<void> {
   if (!fs.existsSync(mainJs)) throw new Error('dist/main.js is missing: npm run build');
@@ -223,16 +225,17 @@ async function main(): Promise<void> {
     `${date} · ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'} · Node ${process.version} · Berth ${commit} · ${rounds} rounds, medians`,
     '',
     `Settings: ${blobs.toLocaleString('en-US')} unreferenced 64-byte blobs (row, repository link, bytes) and ${leftovers.toLocaleString('en-US')} leftovers (bytes, no row) per round; ` +
-      `\`berth gc --delay 0s --grace 0s\`; ${gcEnv.length ? gcEnv.map(([k, v]) => `${k}=${v}`).join(', ') : 'storage.gc.* defaults'}` +
+      `\`berth gc --delay 0s --grace 0s\`; storage.gc.deleteconcurrency ${inFlight()} (${gcEnv.length ? gcEnv.map(([k, v]) => `${k}=${v}`).join(', ') : 'the default'}); ` +
+      `the collector claims ${metadata === 'postgres' ? 250 : 5000} blobs a batch (${metadata}), the sweep 1,000 listed objects` +
       `${rawCount ? `; bare DeleteObjects baseline: ${rawCount} objects, 1,000 keys a request, ${inFlight()} in flight` : ''}.`,
     '',
     '| round | collector objects/s | sweep objects/s | command (s) | bare DeleteObjects/s | load (1 min) before → after |',
     '|---|---:|---:|---:|---:|---|',
     ...results.map(
       (r, i) =>
-        `| ${i + 1} | ${rate(r.collected, r.collectorSeconds)} (${r.collectorSeconds} s) | ${rate(r.swept, r.sweepSeconds)} (${r.sweepSeconds} s) | ${r.commandSeconds.toFixed(1)} | ${r.rawRate ? Math.round(r.rawRate) : '–'} | ${r.load[0]} → ${r.load[1]} |`,
+        `| ${i + 1} | ${cell(r.collected, r.collectorSeconds)} | ${cell(r.swept, r.sweepSeconds)} | ${r.commandSeconds.toFixed(1)} | ${r.rawRate ? Math.round(r.rawRate) : '–'} | ${r.load[0]} → ${r.load[1]} |`,
     ),
-    `| **median** | **${med((r) => rate(r.collected, r.collectorSeconds))}** | **${med((r) => rate(r.swept, r.sweepSeconds))}** | ${median(results.map((r) => r.commandSeconds)).toFixed(1)} | ${rawCount ? med((r) => r.rawRate ?? 0) : '–'} | |`,
+    `| **median** | **${blobs ? med((r) => rate(r.collected, r.collectorSeconds)) : '–'}** | **${leftovers ? med((r) => rate(r.swept, r.sweepSeconds)) : '–'}** | ${median(results.map((r) => r.commandSeconds)).toFixed(1)} | ${rawCount ? med((r) => r.rawRate ?? 0) : '–'} | |`,
   ];
   const out = process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results');
   const file = path.join(out, `gc-volume-${storageKind}-${metadata}-${date.slice(0, 10)}`);

@@ -23,11 +23,11 @@ import { Serial, Slots } from './concurrency.js';
 export interface GcSettings extends ManifestPolicy {
   /** storage.gc.delay (ms). */
   delay: number;
-  /** storage.gc.deleteconcurrency: blob batches whose bytes are deleted at once (default 4). */
+  /** storage.gc.deleteconcurrency: storage delete requests in flight, and blob batches between claim and removal (default 4). */
   deleteConcurrency?: number;
 }
 
-/** Blob batches in flight when storage.gc.deleteconcurrency is not given. */
+/** storage.gc.deleteconcurrency when not given. */
 export const DEFAULT_DELETE_CONCURRENCY = 4;
 
 export interface CollectOptions {
@@ -227,9 +227,11 @@ export class Collector {
     let reviewed = 0;
     let stop = false;
     let yielded = false;
+    // Once per pass, not per batch: a query over the whole queue.
+    const dead = await this.takeover('gc_blob_review');
     const lane = async () => {
       while (!stop) {
-        const b = await this.blobBatch(delay, shift, result).catch((err: unknown) => {
+        const b = await this.blobBatch(delay, shift, dead, result).catch((err: unknown) => {
           stop = true;
           throw err;
         });
@@ -248,12 +250,12 @@ export class Collector {
   }
 
   /** One claimed batch of blob reviews; returns how many were reviewed. */
-  private async blobBatch(delay: number, shift: number, result: CollectResult): Promise<number> {
+  private async blobBatch(delay: number, shift: number, dead: string[], result: CollectResult): Promise<number> {
     const { gc, meta, now } = this.deps;
     const token = `${CLAIM_OWNER}/${randomUUID()}`;
     const t = now();
     const batch = BLOB_BATCH[meta.dialect];
-    const claimed = await gc.claim('gc_blob_review', token, t, t + CLAIM_MS, t + shift, batch, await this.takeover('gc_blob_review'));
+    const claimed = await gc.claim('gc_blob_review', token, t, t + CLAIM_MS, t + shift, batch, dead);
     if (claimed === 0) return 0;
     let marked: { deleting: BlobToDelete[]; links: number };
     try {
