@@ -78,12 +78,20 @@ export function createRegistryCore(
   now: () => number,
   events: RegistryEventSink,
 ): { store: RegistryStore; gc: GcStore; guard: BlobGuard; collector: Collector; sweep: LeftoverSweep } {
-  const { delay, untagged, restorewindow } = config.storage.gc;
+  const { delay, untagged, restorewindow, deleteconcurrency } = config.storage.gc;
   const store = new RegistryStore(meta, { delay, untagged, restoreWindow: restorewindow });
   const gc = new GcStore(meta);
   const guard = new BlobGuard(gc, delay, now);
-  const collector = new Collector({ storage, meta, store, gc, events, now, settings: { delay, untagged, restoreWindow: restorewindow } });
-  const sweep = new LeftoverSweep(storage, new SweepStore(meta), gc, now);
+  const collector = new Collector({
+    storage,
+    meta,
+    store,
+    gc,
+    events,
+    now,
+    settings: { delay, untagged, restoreWindow: restorewindow, deleteConcurrency: deleteconcurrency },
+  });
+  const sweep = new LeftoverSweep(storage, new SweepStore(meta), gc, now, deleteconcurrency);
   return { store, gc, guard, collector, sweep };
 }
 

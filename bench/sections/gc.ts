@@ -1,9 +1,11 @@
 // 7: garbage collection. The same images go to both registries and are deleted by digest; then each collects:
 // Berth with `berth gc --delay 0s` (online: its server keeps running), the reference with
 // `docker-registry garbage-collect config.yml` (an offline tool; run while its server idles, nothing writes).
-// Objects freed are counted on disk, not taken from either tool's output.
+// Objects freed are counted on disk, not taken from either tool's output. The machine's load average is
+// recorded with each round. Volume figures (10,000+ blobs, Ceph RGW, the sweep): bench/gc-volume.ts.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { config } from '../lib/config.js';
@@ -60,7 +62,7 @@ async function deleteManifest(base: string, repo: string, digest: string): Promi
 
 export async function gcSection(servers: Server[], res: Results): Promise<void> {
   const n = config.gcImages;
-  const samples = new Map<Server, { seconds: number[]; rate: number[] }>(servers.map((s) => [s, { seconds: [], rate: [] }]));
+  const samples = new Map<Server, { seconds: number[]; rate: number[]; load: number[] }>(servers.map((s) => [s, { seconds: [], rate: [], load: [] }]));
   console.log(`-- gc: ${n} images deleted per round, ${config.repeat} rounds`);
   // Earlier sections leave unreferenced blobs (the large blob has no manifest): an untimed collection first,
   // after one image is there (the reference's collector fails on a registry without repositories).
@@ -99,7 +101,8 @@ export async function gcSection(servers: Server[], res: Results): Promise<void> 
         const sm = samples.get(s)!;
         sm.seconds.push(seconds);
         sm.rate.push(freed / seconds);
-        console.log(`-- gc round ${round + 1}/${config.repeat} ${s.column}: ${freed} objects in ${seconds.toFixed(2)} s`);
+        sm.load.push(Number(os.loadavg()[0].toFixed(1)));
+        console.log(`-- gc round ${round + 1}/${config.repeat} ${s.column}: ${freed} objects in ${seconds.toFixed(2)} s, load ${sm.load.at(-1)}`);
       });
     }
   }
@@ -115,11 +118,15 @@ export async function gcSection(servers: Server[], res: Results): Promise<void> 
       sm.seconds.map((v) => Number(v.toFixed(3))),
     );
     const spread = sm.seconds.length ? `${Math.min(...sm.seconds).toFixed(2)}–${Math.max(...sm.seconds).toFixed(2)} s` : 'none';
-    res.note(`GC ${s.column}: ${sm.seconds.length} rounds, collection time range ${spread}.`);
+    res.detail(s, 'gc_load_samples', sm.load);
+    res.note(
+      `GC ${s.column}: ${sm.seconds.length} rounds, collection time range ${spread}, 1-minute load average after each: ${sm.load.join(', ') || 'none'}.`,
+    );
   }
   res.note(
     `GC: per round ${n} one-layer images (3 objects each: layer, config, manifest) pushed to one repository and deleted by digest, one image kept in another; ` +
       'Berth runs `berth gc --delay 0s` next to its running server, the reference `docker-registry garbage-collect` (offline by design; nothing writes meanwhile). ' +
-      'Time is the command from start to exit; objects freed are counted on disk.',
+      'Time is the command from start to exit; objects freed are counted on disk. ' +
+      `Berth's storage.gc.deleteconcurrency: ${process.env.REGISTRY_STORAGE_GC_DELETECONCURRENCY ?? 'default (4)'}.`,
   );
 }

@@ -178,6 +178,8 @@ const storage = z
         untagged: bool().default(false),
         /** How long a manifest that lost its last tag stays restorable before collection may take it. */
         restorewindow: duration('168h'),
+        /** Batches of blobs whose bytes are deleted at once (S3: DeleteObjects requests in flight), per collection and sweep. */
+        deleteconcurrency: int(1, 64).default(4),
       })
       .strict()
       .default({}),

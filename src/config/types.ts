@@ -56,6 +56,7 @@ export interface BerthConfig {
       readonly interval: number;
       readonly untagged: boolean;
       readonly restorewindow: number;
+      readonly deleteconcurrency: number;
     };
     /** Accepted and ignored (registry:2 compatibility). */
     readonly cache: { readonly blobdescriptor: 'inmemory' | 'redis'; readonly blobdescriptorsize: number };

@@ -3,7 +3,9 @@
 // replicas (and `berth gc`) collect at once without doing the same work twice. A blob goes in
 // three steps: one transaction checks it is still unused and marks it 'deleting' (readers stop
 // seeing it, its stale links go), then its bytes are deleted, then a second transaction removes
-// its row. See docs/architecture.md#garbage-collection.
+// its row. Several blob batches are in flight at once (storage.gc.deleteconcurrency): while one
+// batch's bytes are being deleted, the next is claimed and marked, so storage is never idle waiting
+// for the database. See docs/architecture.md#garbage-collection.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
@@ -16,11 +18,17 @@ import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { RECENT_USE_MS } from './blob-guard.js';
 import { manifestVerdict, type ManifestPolicy } from './manifest-policy.js';
+import { Serial, Slots } from './concurrency.js';
 
 export interface GcSettings extends ManifestPolicy {
   /** storage.gc.delay (ms). */
   delay: number;
+  /** storage.gc.deleteconcurrency: blob batches whose bytes are deleted at once (default 4). */
+  deleteConcurrency?: number;
 }
+
+/** Blob batches in flight when storage.gc.deleteconcurrency is not given. */
+export const DEFAULT_DELETE_CONCURRENCY = 4;
 
 export interface CollectOptions {
   /** Overrides the configured delay (`berth gc --delay`), down to 0: also blobs used a moment ago go. */
@@ -82,10 +90,10 @@ const MANIFEST_BATCH = 100;
 export const CLAIM_MS = 5 * 60_000;
 /** A claim must still hold this long (ms) when the bytes are deleted. */
 const CLAIM_MARGIN_MS = 60_000;
-/** Storage deletes in flight at once (drivers without deleteMany). */
-const DELETE_CONCURRENCY = 64;
-/** deleteMany calls in flight at once (S3: 1,000 keys each). */
-const DELETE_MANY_CONCURRENCY = 4;
+/** Keys per deleteMany call (S3: one DeleteObjects request): at most 1,000, and at least 100 when a batch is split to fill the slots. */
+const DELETE_MANY_KEYS = { max: 1000, min: 100 } as const;
+/** Single deletes in flight per group (drivers without deleteMany). */
+const SINGLE_DELETES = 16;
 
 /**
  * A batch whose transaction kept losing to the registry's own (PostgreSQL serialization failures
@@ -102,7 +110,18 @@ function contended(err: unknown): boolean {
 export const CLAIM_OWNER = `${hostname()}/${process.pid}`;
 
 export class Collector {
-  constructor(private readonly deps: CollectorDeps) {}
+  /** Its own write transactions, one at a time. */
+  private readonly serial = new Serial();
+  /** Storage deletes in flight (deleteMany calls, or single deletes for drivers without it). */
+  private readonly slots: Slots;
+
+  constructor(private readonly deps: CollectorDeps) {
+    this.slots = new Slots(this.lanes);
+  }
+
+  private get lanes(): number {
+    return Math.max(1, this.deps.settings.deleteConcurrency ?? DEFAULT_DELETE_CONCURRENCY);
+  }
 
   get settings(): GcSettings {
     return this.deps.settings;
@@ -120,19 +139,18 @@ export class Collector {
     if (opts.full) await gc.queueEverything(runStart, this.deps.settings.untagged);
     const due = opts.onProgress ? await gc.due(runStart + shift) : { blobs: 0, manifests: 0 };
     let reviewed = 0;
-    const progress = () => opts.onProgress?.({ reviewed, total: Math.max(reviewed, due.blobs + due.manifests), ...result });
-    progress();
+    const progress = (n: number) => {
+      reviewed += n;
+      opts.onProgress?.({ reviewed, total: Math.max(reviewed, due.blobs + due.manifests), ...result });
+    };
+    progress(0);
     for (;;) {
       const m = await this.manifestBatch(shift, result);
       if (m === YIELDED) break;
-      reviewed += m;
-      if (m > 0) progress();
+      if (m > 0) progress(m);
       if (m > 0) continue; // manifests first: the blobs they free join the blob queue
-      const b = await this.blobBatch(delay, shift, result);
-      if (b === YIELDED) break;
-      reviewed += b;
-      if (b === 0) break;
-      progress();
+      const b = await this.blobBatches(delay, shift, result, progress);
+      if (b === YIELDED || b === 0) break;
     }
     await gc.pruneProtections(now() - 24 * 3600_000);
     result.seconds = (Date.now() - started) / 1000;
@@ -200,6 +218,35 @@ export class Collector {
     return claimed;
   }
 
+  /**
+   * Blob batches, storage.gc.deleteconcurrency of them in flight, until none is due; returns how
+   * many reviews were done, or YIELDED. While some batches wait for storage, another is claimed and
+   * marked. A lane that finds nothing to claim ends; the others finish their batch and find nothing either.
+   */
+  private async blobBatches(delay: number, shift: number, result: CollectResult, progress: (n: number) => void): Promise<number> {
+    let reviewed = 0;
+    let stop = false;
+    let yielded = false;
+    const lane = async () => {
+      while (!stop) {
+        const b = await this.blobBatch(delay, shift, result).catch((err: unknown) => {
+          stop = true;
+          throw err;
+        });
+        if (b === YIELDED) yielded = true;
+        if (b === YIELDED || b === 0) stop = true;
+        else {
+          reviewed += b;
+          progress(b);
+        }
+      }
+    };
+    // Every lane settles before an error is thrown: none is left deleting behind the caller's back.
+    const failed = (await Promise.allSettled(Array.from({ length: this.lanes }, lane))).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return yielded ? YIELDED : reviewed;
+  }
+
   /** One claimed batch of blob reviews; returns how many were reviewed. */
   private async blobBatch(delay: number, shift: number, result: CollectResult): Promise<number> {
     const { gc, meta, now } = this.deps;
@@ -210,10 +257,12 @@ export class Collector {
     if (claimed === 0) return 0;
     let marked: { deleting: BlobToDelete[]; links: number };
     try {
-      marked = await meta.transaction((tx) => {
-        const at = now();
-        return gc.markBlobs(tx, token, { now: at, cutoff: at - delay, delay, leaseUntil: at + CLAIM_MS, requeueAfter: at + shift + 1 });
-      });
+      marked = await this.serial.run(() =>
+        meta.transaction((tx) => {
+          const at = now();
+          return gc.markBlobs(tx, token, { now: at, cutoff: at - delay, delay, leaseUntil: at + CLAIM_MS, requeueAfter: at + shift + 1 });
+        }),
+      );
     } catch (err) {
       await gc.release('gc_blob_review', token).catch(() => {});
       if (contended(err)) return YIELDED;
@@ -221,15 +270,13 @@ export class Collector {
     }
     result.links += marked.links;
     if (marked.deleting.length === 0) return claimed;
-    // Bytes go only while this claim surely holds: past it, another collector may have finished
-    // these deletions and a writer put the bytes back.
-    if (!(await gc.holds('gc_blob_review', token, marked.deleting.length, now() + CLAIM_MARGIN_MS))) return claimed;
-    await this.deleteBytes(marked.deleting.map((b) => blobKey(parseDigest(b.digest))));
+    const keys = marked.deleting.map((b) => blobKey(parseDigest(b.digest)));
+    if (!(await this.deleteBytes(token, keys))) return claimed;
     // The rows must go soon (writers of these digests wait meanwhile): insist a little under contention.
     let removed = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        removed = await meta.transaction((tx) => gc.removeBlobs(tx, token));
+        removed = await this.serial.run(() => meta.transaction((tx) => gc.removeBlobs(tx, token)));
         break;
       } catch (err) {
         if (!contended(err) || attempt >= 5) throw err;
@@ -241,16 +288,33 @@ export class Collector {
     return claimed;
   }
 
-  private async deleteBytes(keys: string[]): Promise<void> {
-    const { storage } = this.deps;
-    if (storage.deleteMany) {
-      const many = storage.deleteMany.bind(storage);
-      const groups: string[][] = [];
-      for (let i = 0; i < keys.length; i += 1000) groups.push(keys.slice(i, i + 1000));
-      await pool(groups, DELETE_MANY_CONCURRENCY, (g) => many(g));
-    } else {
-      await pool(keys, DELETE_CONCURRENCY, (k) => storage.delete(k));
-    }
+  /**
+   * Deletes the batch's bytes in groups that share the collector's slots (a small batch is split so
+   * that it fills them); false when the claim no longer surely holds. Checked before each request:
+   * past the claim, another collector may have finished these deletions and a writer put the bytes back.
+   */
+  private async deleteBytes(token: string, keys: string[]): Promise<boolean> {
+    const { storage, gc, now } = this.deps;
+    const holds = () => gc.holds('gc_blob_review', token, keys.length, now() + CLAIM_MARGIN_MS);
+    const size = Math.min(DELETE_MANY_KEYS.max, Math.max(DELETE_MANY_KEYS.min, Math.ceil(keys.length / this.lanes)));
+    const groups: string[][] = [];
+    for (let i = 0; i < keys.length; i += size) groups.push(keys.slice(i, i + size));
+    let lost = false;
+    const settled = await Promise.allSettled(
+      groups.map((group) =>
+        this.slots.run(async () => {
+          if (lost || !(await holds())) {
+            lost = true;
+            return;
+          }
+          if (storage.deleteMany) await storage.deleteMany(group);
+          else await pool(group, SINGLE_DELETES, (key) => storage.delete(key));
+        }),
+      ),
+    );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return !lost;
   }
 }
 

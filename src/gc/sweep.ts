@@ -5,7 +5,7 @@
 //   - upload sessions in storage with no `uploads` row: a crash between creating the session's bytes and
 //     its row, or between deleting the row (cancel, purge) and the bytes.
 // It streams the listing in pages and works in batches of up to 1,000 keys (one DeleteObjects request on
-// S3), a few batches in flight, so millions of objects cost neither memory nor hours.
+// S3), storage.gc.deleteconcurrency batches in flight, so millions of objects cost neither memory nor hours.
 //
 // Why a grace period: bytes may be in storage before the row that names them (docs/architecture.md,
 // "Write ordering"). A new upload session's bytes come before its row; writers of earlier versions (and
@@ -29,14 +29,14 @@ import type { GcStore } from '../metadata/gc-store.js';
 import type { SweepStore } from '../metadata/sweep-store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { BLOBS_PREFIX, digestFromBlobKey } from '../storage/layout.js';
-import { CLAIM_MS, CLAIM_OWNER } from './collector.js';
+import { CLAIM_MS, CLAIM_OWNER, DEFAULT_DELETE_CONCURRENCY } from './collector.js';
+import { Serial } from './concurrency.js';
 
 /** Default grace period: see above. */
 export const DEFAULT_SWEEP_GRACE_MS = 60 * 60 * 1000;
 /** How often the background job sweeps: each sweep lists all of storage. */
 export const SWEEP_EVERY_MS = 24 * 60 * 60 * 1000;
 const BATCH = 1000;
-const BATCHES_IN_FLIGHT = 4;
 const ABORTS_IN_FLIGHT = 8;
 /** A claim must still hold this long (ms) when the bytes are deleted (as in the collector). */
 const CLAIM_MARGIN_MS = 60_000;
@@ -67,11 +67,16 @@ export interface SweepResult {
 }
 
 export class LeftoverSweep {
+  /** Its own write transactions, one at a time. */
+  private readonly serial = new Serial();
+
   constructor(
     private readonly storage: StorageDriver,
     private readonly store: SweepStore,
     private readonly gc: GcStore,
     private readonly now: () => number = Date.now,
+    /** Batches claimed and deleted at once (storage.gc.deleteconcurrency). */
+    private readonly batchesInFlight = DEFAULT_DELETE_CONCURRENCY,
   ) {}
 
   async run(opts: SweepOptions): Promise<SweepResult> {
@@ -88,7 +93,7 @@ export class LeftoverSweep {
   }
 
   private async sweepObjects(cutoff: number, opts: SweepOptions, result: SweepResult): Promise<void> {
-    const pool = new Pool(BATCHES_IN_FLIGHT);
+    const pool = new Pool(this.batchesInFlight);
     let batch: Extract<Leftover, { kind: 'blob' }>[] = [];
     const flush = async (items: typeof batch): Promise<void> => {
       const unknown = new Set(await this.store.unknownBlobs(items.map((i) => i.digest)));
@@ -145,13 +150,13 @@ export class LeftoverSweep {
   private async remove<T extends { key: string; digest: string; size: number }>(leftovers: T[]): Promise<T[]> {
     const token = `${CLAIM_OWNER}/${randomUUID()}`;
     const at = this.now();
-    const claimed = new Set(await this.store.claimLeftovers(leftovers, token, at, at + CLAIM_MS));
+    const claimed = new Set(await this.serial.run(() => this.store.claimLeftovers(leftovers, token, at, at + CLAIM_MS)));
     const mine = leftovers.filter((l) => claimed.has(l.digest));
     if (mine.length === 0) return [];
     // Past the claim another collector may have finished these deletions and a writer put the bytes back.
     if (!(await this.gc.holds('gc_blob_review', token, mine.length, this.now() + CLAIM_MARGIN_MS))) return [];
     await this.deleteObjects(mine.map((l) => l.key));
-    await this.gc.meta.transaction((tx) => this.gc.removeBlobs(tx, token));
+    await this.serial.run(() => this.gc.meta.transaction((tx) => this.gc.removeBlobs(tx, token)));
     return mine;
   }
 

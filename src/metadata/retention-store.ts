@@ -154,6 +154,17 @@ export class RetentionStore {
     return Number(res.numUpdatedRows) > 0;
   }
 
+  /** Extends a claim still held by `token`; false when it was lost (it expired and another replica took it). */
+  async renew(id: number, token: string, now: number, leaseMs: number): Promise<boolean> {
+    const res = await this.db
+      .updateTable('retention_policies')
+      .set({ lease_until: now + leaseMs })
+      .where('id', '=', id)
+      .where('lease_token', '=', token)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
   /** Ends a claimed run, recording its summary when it finished. */
   async finish(id: number, token: string, summary: RunSummary | null): Promise<void> {
     await this.db

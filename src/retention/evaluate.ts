@@ -101,7 +101,12 @@ function untaggedGone(repo: RepositoryFacts<ManifestFact>, deleted: Set<string>,
 
   const byDigest = new Map(repo.manifests.map((m) => [m.digest, m]));
   const referrers = new Map<string, string[]>();
-  for (const m of repo.manifests) if (m.subject) referrers.set(m.subject, [...(referrers.get(m.subject) ?? []), m.digest]);
+  for (const m of repo.manifests) {
+    if (!m.subject) continue;
+    const list = referrers.get(m.subject);
+    if (list) list.push(m.digest);
+    else referrers.set(m.subject, [m.digest]);
+  }
   // What stays keeps its children and its referrers, transitively.
   const staying = new Set<string>();
   const queue = repo.manifests.filter((m) => !candidate(m)).map((m) => m.digest);
@@ -135,9 +140,12 @@ function keepersFirst<M extends ManifestFact>(ms: M[]): M[] {
   }
   const ready = ms.filter((m) => keepers.get(m.digest) === 0);
   const out: M[] = [];
-  while (ready.length > 0) {
-    const m = ready.shift()!;
+  const placed = new Set<M>();
+  // `ready` grows while it is read: an index, not shift(), keeps this linear.
+  for (let i = 0; i < ready.length; i++) {
+    const m = ready[i];
     out.push(m);
+    placed.add(m);
     for (const d of kept.get(m.digest)!) {
       const n = keepers.get(d)! - 1;
       keepers.set(d, n);
@@ -145,7 +153,7 @@ function keepersFirst<M extends ManifestFact>(ms: M[]): M[] {
     }
   }
   // A cycle cannot be pushed (children and subjects exist first); append anything left regardless.
-  for (const m of ms) if (!out.includes(m)) out.push(m);
+  for (const m of ms) if (!placed.has(m)) out.push(m);
   return out;
 }
 

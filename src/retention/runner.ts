@@ -40,6 +40,8 @@ export interface RetentionRunnerDeps {
 
 /** How long a claim holds: a replica that dies mid-run delays the policy by this much at most. */
 export const RETENTION_LEASE_MS = 30 * 60_000;
+/** A long run renews its claim this often, so it never outlives the lease and overlaps another replica. */
+const RENEW_EVERY_MS = RETENTION_LEASE_MS / 3;
 
 export class RetentionRunner {
   constructor(private readonly d: RetentionRunnerDeps) {}
@@ -76,7 +78,7 @@ export class RetentionRunner {
   private async runClaimed(policy: RetentionPolicy, token: string): Promise<RunResult> {
     let summary: RunSummary | null = null;
     try {
-      const r = await this.evaluate(policy, false);
+      const r = await this.evaluate(policy, false, token);
       summary = { at: r.at, dryRun: false, tagsDeleted: r.tags.length, manifestsDeleted: r.manifests.length, bytes: r.bytes, protected: r.protected.length };
       if (summary.tagsDeleted + summary.manifestsDeleted > 0)
         this.d.log?.info({ retention: { namespace: policy.namespace, policy: policy.name, ...summary } }, 'retention');
@@ -86,7 +88,7 @@ export class RetentionRunner {
     }
   }
 
-  private async evaluate(policy: RetentionPolicy, dryRun: boolean): Promise<RunResult> {
+  private async evaluate(policy: RetentionPolicy, dryRun: boolean, token?: string): Promise<RunResult> {
     const at = this.d.now();
     const plans = await this.plan(policy, at);
     const result: RunResult = { policy: policy.name, dryRun, at, tags: [], manifests: [], protected: [], kept: 0, bytes: 0 };
@@ -102,19 +104,28 @@ export class RetentionRunner {
       result.bytes = await this.d.store.freedBytes(plans.flatMap((p) => p.manifests));
       return result;
     }
-    const deleted = await this.apply(policy, plans, result);
+    const deleted = await this.apply(policy, plans, result, token!);
     // Counted after the deletions: the deleted rows are gone, so only what remains holds bytes back.
     result.bytes = await this.d.store.freedBytes(deleted);
     return result;
   }
 
   /** Deletes what the plans list, each in its own transaction; returns the manifests deleted. */
-  private async apply(policy: RetentionPolicy, plans: RepositoryPlan<GatheredManifest>[], result: RunResult): Promise<GatheredManifest[]> {
+  private async apply(policy: RetentionPolicy, plans: RepositoryPlan<GatheredManifest>[], result: RunResult, token: string): Promise<GatheredManifest[]> {
     const origin: Origin = { actor: 'retention', retention: { namespace: policy.namespace, policy: policy.name } };
     const { store } = this.d;
     const deleted: GatheredManifest[] = [];
+    let renewed = this.d.now();
+    const holdClaim = async () => {
+      const now = this.d.now();
+      if (now - renewed < RENEW_EVERY_MS) return;
+      if (!(await store.renew(policy.id, token, now, RETENTION_LEASE_MS)))
+        throw new RetentionBusyError(`policy ${policy.name}: the claim expired and another replica took it`);
+      renewed = now;
+    };
     for (const p of plans) {
       for (const t of p.tags) {
+        await holdClaim();
         try {
           const r = await this.d.manifests.deleteIf(p.repository, { tag: t.tag }, origin, (tx, id) => store.tagAt(tx, id, t.tag, t.digest));
           if (r === 'deleted') result.tags.push({ repository: p.repository, ...t });
@@ -127,6 +138,7 @@ export class RetentionRunner {
       }
       const untaggedMs = p.untaggedMs ?? 0;
       for (const m of p.manifests) {
+        await holdClaim();
         const r = await this.d.manifests.deleteIf(p.repository, { digest: parseDigest(m.digest) }, origin, (tx, id) =>
           store.stillUntagged(tx, id, m.digest, this.d.now() - untaggedMs),
         );

@@ -342,10 +342,10 @@ describe('berth CLI', () => {
 });
 
 describe('storage.gc', () => {
-  it('defaults: online collection on, a 24h delay, hourly, untagged manifests kept, a 7-day restore window', () => {
+  it('defaults: online collection on, a 24h delay, hourly, untagged manifests kept, a 7-day restore window, 4 delete batches in flight', () => {
     assert.deepEqual(
       { ...defaultConfig().storage.gc },
-      { enabled: true, delay: 24 * 3600_000, interval: 3600_000, untagged: false, restorewindow: 7 * 24 * 3600_000 },
+      { enabled: true, delay: 24 * 3600_000, interval: 3600_000, untagged: false, restorewindow: 7 * 24 * 3600_000, deleteconcurrency: 4 },
     );
   });
 
@@ -354,12 +354,15 @@ describe('storage.gc', () => {
       REGISTRY_STORAGE_GC_DELAY: '0s',
       REGISTRY_STORAGE_GC_INTERVAL: '5m',
       REGISTRY_STORAGE_GC_RESTOREWINDOW: '48h',
+      REGISTRY_STORAGE_GC_DELETECONCURRENCY: '16',
     });
-    assert.deepEqual({ ...c.storage.gc }, { enabled: true, delay: 0, interval: 300_000, untagged: true, restorewindow: 48 * 3600_000 });
+    assert.deepEqual({ ...c.storage.gc }, { enabled: true, delay: 0, interval: 300_000, untagged: true, restorewindow: 48 * 3600_000, deleteconcurrency: 16 });
   });
 
-  it('refuses an interval under a second and a delay that is not a duration', () => {
+  it('refuses an interval under a second, a delay that is not a duration, a delete concurrency under 1', () => {
     throwsConfig(() => load('storage:\n  gc:\n    interval: 10ms\n'), 'storage.gc.interval', 'at least 1s');
     throwsConfig(() => load('', { REGISTRY_STORAGE_GC_DELAY: 'tomorrow' }), 'REGISTRY_STORAGE_GC_DELAY');
+    throwsConfig(() => load('storage:\n  gc:\n    deleteconcurrency: 0\n'), 'storage.gc.deleteconcurrency');
+    throwsConfig(() => load('', { REGISTRY_STORAGE_GC_DELETECONCURRENCY: 'many' }), 'REGISTRY_STORAGE_GC_DELETECONCURRENCY');
   });
 });

@@ -29,7 +29,8 @@ function policy(id: number, name: string): RetentionPolicy {
   };
 }
 
-function setUp(refuse: (ref: Reference) => 'deny' | 'changed' | 'fail' | 'ok') {
+function setUp(refuse: (ref: Reference) => 'deny' | 'changed' | 'fail' | 'ok', clock: { now: () => number; renew?: () => boolean } = { now: () => NOW }) {
+  const renewals: number[] = [];
   const finished: [number, string, unknown][] = [];
   const calls: { ref: Reference; origin: Origin }[] = [];
   const manifests: GatheredManifest[] = [1, 2, 3].map((n) => ({
@@ -48,6 +49,10 @@ function setUp(refuse: (ref: Reference) => 'deny' | 'changed' | 'fail' | 'ok') {
     claim: async () => true,
     claimDue: async () => [policy(1, 'first'), policy(2, 'second')],
     finish: async (id: number, token: string, summary: unknown) => void finished.push([id, token, summary]),
+    renew: async (_id: number, _token: string, now: number) => {
+      renewals.push(now);
+      return clock.renew?.() ?? true;
+    },
     tagAt: async () => true,
     stillUntagged: async () => true,
   } as unknown as RetentionStore;
@@ -63,10 +68,10 @@ function setUp(refuse: (ref: Reference) => 'deny' | 'changed' | 'fail' | 'ok') {
         return what === 'changed' ? 'changed' : 'deleted';
       },
     },
-    now: () => NOW,
+    now: clock.now,
     interval: 3_600_000,
   });
-  return { runner, finished, calls };
+  return { runner, finished, calls, renewals };
 }
 
 describe('retention runner', () => {
@@ -97,5 +102,33 @@ describe('retention runner', () => {
         [2, false],
       ],
     );
+  });
+
+  it('a long run renews its claim, and stops when the claim was lost', async () => {
+    // Each deletion takes 11 minutes of the clock: the 30-minute lease needs renewing.
+    let now = NOW;
+    const tick = { now: () => now };
+    const { runner, renewals, calls } = setUp(() => {
+      now += 11 * 60_000;
+      return 'ok';
+    }, tick);
+    const r = await runner.run(policy(1, 'p'), false);
+    assert.deepEqual(
+      r.tags.map((t) => t.tag),
+      ['t2', 't3'],
+    );
+    assert.deepEqual(renewals, [NOW + 11 * 60_000], 'renewed before the deletion that started 11 minutes in');
+    assert.equal(calls.length, 2);
+
+    now = NOW;
+    const lost = setUp(
+      () => {
+        now += 11 * 60_000;
+        return 'ok';
+      },
+      { now: () => now, renew: () => false },
+    );
+    await assert.rejects(lost.runner.run(policy(1, 'p'), false), /another replica took it/);
+    assert.equal(lost.calls.length, 1, 'no deletion after the claim was lost');
   });
 });
