@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { serverPerFile } from '../helpers/api-server.js';
-import { launchChromium } from '../helpers/browser.js';
+import { launchChromium, signInAs } from '../helpers/browser.js';
 import { TestClock } from '../helpers/clock.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
@@ -34,16 +34,6 @@ let bob: User;
 let orphan = '';
 let orphanBytes = 0;
 let v1 = '';
-
-async function signInAs(context: BrowserContext, who: User): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${s.url}/ui/sign-in`);
-  await page.getByLabel('Username').fill(who.user);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: /Sign out/ }).waitFor();
-  return page;
-}
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
@@ -91,7 +81,7 @@ describe('web UI: retention policies', () => {
 
   it('creates a policy through the form, dry-runs it (tag and bytes listed, nothing deleted), runs it (tag gone)', async () => {
     const context = await newContext();
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/r/alice/app/-/history`);
     await page.getByRole('link', { name: 'Retention policies of alice' }).click();
     await page.getByRole('heading', { name: 'Retention policies of alice' }).waitFor();
@@ -163,7 +153,7 @@ describe('web UI: retention policies', () => {
 
   it('edits and deletes the policy', async () => {
     const context = await newContext();
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/storage`);
     await page.getByRole('region', { name: 'alice' }).getByRole('link', { name: 'Retention policies' }).click();
     const row = page.getByTestId('policy-keep-latest');
@@ -191,7 +181,7 @@ describe('web UI: retention policies', () => {
 
   it('shows a member of the organisation its policies and dry run, without controls to change them', async () => {
     const context = await newContext();
-    const page = await signInAs(context, bob);
+    const page = await signInAs(context, s.url, bob);
     await page.goto(`${s.url}/ui/n/acme/retention`);
     const row = page.getByTestId('policy-nightly');
     await row.waitFor();
