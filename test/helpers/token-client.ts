@@ -92,8 +92,12 @@ export class TokenClient {
     return { digest, size: bytes.length };
   }
 
-  /** Pushes config + one layer + manifest under `tag`; returns the digests. */
-  async pushImage(repo: string, tag: string, extra: Record<string, unknown> = {}): Promise<{ manifest: string; config: string; layer: string; bytes: Buffer }> {
+  /** Pushes config + one layer + manifest under `tag` (by digest when null); returns the digests and the bytes stored. */
+  async pushImage(
+    repo: string,
+    tag: string | null,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ manifest: string; config: string; layer: string; bytes: Buffer; total: number }> {
     const config = await this.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') })));
     const layer = await this.pushBlob(repo, randomBlob(100));
     const doc = {
@@ -104,9 +108,10 @@ export class TokenClient {
       ...extra,
     };
     const bytes = Buffer.from(JSON.stringify(doc));
-    const res = await this.fetch(`/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': MT.ociManifest }, body: bytes });
-    assert.equal(res.status, 201, `PUT manifest ${repo}:${tag}: ${await res.text()}`);
-    return { manifest: digestOf(bytes), config: config.digest, layer: layer.digest, bytes };
+    const manifest = digestOf(bytes);
+    const res = await this.fetch(`/v2/${repo}/manifests/${tag ?? manifest}`, { method: 'PUT', headers: { 'Content-Type': MT.ociManifest }, body: bytes });
+    assert.equal(res.status, 201, `PUT manifest ${repo}:${tag ?? manifest}: ${await res.text()}`);
+    return { manifest, config: config.digest, layer: layer.digest, bytes, total: bytes.length + config.size + layer.size };
   }
 }
 

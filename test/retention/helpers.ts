@@ -1,7 +1,6 @@
 // Helpers of the retention tests: a token-auth server on a TestClock, images, multi-arch
 // indexes and referrers pushed over /v2, pulls, and policy calls.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { indexServiceOf } from '../../src/index/service.js';
 import { MT, digestOf, type StartOptions, type TestServer } from '../helpers/api-server.js';
 import { TestClock } from '../helpers/clock.js';
@@ -24,17 +23,8 @@ export interface Image {
 
 /** Pushes config + one layer + manifest under `ref` (a tag, or by digest when omitted). */
 export async function pushImage(c: TokenClient, repo: string, ref?: string, extra: Record<string, unknown> = {}): Promise<Image> {
-  const config = await c.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') })));
-  const layer = await c.pushBlob(repo, randomBytes(200));
-  const doc = {
-    schemaVersion: 2,
-    mediaType: MT.ociManifest,
-    config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
-    layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
-    ...extra,
-  };
-  const m = await putManifest(c, repo, doc, ref);
-  return { digest: m.digest, bytes: m.size + config.size + layer.size };
+  const p = await c.pushImage(repo, ref ?? null, extra);
+  return { digest: p.manifest, bytes: p.total };
 }
 
 export async function putManifest(c: TokenClient, repo: string, doc: Record<string, unknown>, ref?: string): Promise<{ digest: string; size: number }> {

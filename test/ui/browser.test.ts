@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { MT } from '../helpers/api-server.js';
-import { launchChromium } from '../helpers/browser.js';
+import { launchChromium, signInAs } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { webhooksOf } from '../../src/webhooks/index.js';
@@ -34,16 +34,6 @@ async function shot(page: Page, name: string): Promise<void> {
   const file = path.join(SHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   console.log(`screenshot: ${path.relative(REPO_ROOT, file)}`);
-}
-
-async function signInAs(context: BrowserContext, who: User): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${s.url}/ui/sign-in`);
-  await page.getByLabel('Username').fill(who.user);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: /Sign out/ }).waitFor();
-  return page;
 }
 
 /** A signature-like artifact whose subject is `subject` (shows up as a referrer). */
@@ -320,7 +310,7 @@ describe('web UI in Chromium', () => {
 
   it('lets an administrator manage users and moderate comments', async () => {
     const adminContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const p = await signInAs(adminContext, ADMIN);
+    const p = await signInAs(adminContext, s.url, ADMIN);
     await p.getByRole('link', { name: 'Admin' }).click();
     await p.getByRole('cell', { name: /^bob/ }).waitFor();
     await p.getByLabel('Username').fill('carol');
@@ -345,7 +335,7 @@ describe('web UI in Chromium', () => {
 
   it("lets an administrator set a namespace's quota, and shows the namespace its usage and warning level", async () => {
     const adminContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const p = await signInAs(adminContext, ADMIN);
+    const p = await signInAs(adminContext, s.url, ADMIN);
     await p.goto(`${s.url}/ui/admin/quotas`);
     await p.getByRole('cell', { name: 'bob' }).waitFor();
     await p.getByLabel('Namespace', { exact: true }).fill('alice');
@@ -361,7 +351,7 @@ describe('web UI in Chromium', () => {
     await adminContext.close();
 
     const aliceContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const a = await signInAs(aliceContext, alice);
+    const a = await signInAs(aliceContext, s.url, alice);
     await a.getByRole('link', { name: 'Storage' }).click();
     const card = a.getByRole('region', { name: 'alice' });
     await card.getByText('above the warning level').waitFor();
@@ -372,7 +362,7 @@ describe('web UI in Chromium', () => {
 
     // bob sees his own namespace only.
     const bobContext = await browser.newContext();
-    const b = await signInAs(bobContext, bob);
+    const b = await signInAs(bobContext, s.url, bob);
     await b.goto(`${s.url}/ui/storage`);
     await b.getByRole('region', { name: 'bob' }).waitFor();
     assert.equal(await b.getByRole('region', { name: 'alice' }).count(), 0);

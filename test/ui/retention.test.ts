@@ -4,15 +4,16 @@
 // tag and the bytes it would free while nothing changes, runs it and sees the tag and the old
 // untagged image gone; a bad duration shows the API's message and stores nothing; she edits and
 // deletes the policy. bob, a member (not an owner) of the organisation acme, sees acme's policy
-// and may dry-run it, with no control to change it. The app's clock is a TestClock, so "untagged
-// for over an hour" is a clock move, not a wait. Screenshots go to test-results/ui/.
+// and may dry-run it (a tag an immutable-tag rule protects is listed as such), with no control to
+// change it. The app's clock is a TestClock, so "untagged for over an hour" is a clock move, not a
+// wait. Screenshots go to test-results/ui/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { serverPerFile } from '../helpers/api-server.js';
-import { launchChromium } from '../helpers/browser.js';
+import { launchChromium, signInAs } from '../helpers/browser.js';
 import { TestClock } from '../helpers/clock.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
@@ -33,16 +34,6 @@ let bob: User;
 let orphan = '';
 let orphanBytes = 0;
 let v1 = '';
-
-async function signInAs(context: BrowserContext, who: User): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${s.url}/ui/sign-in`);
-  await page.getByLabel('Username').fill(who.user);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: /Sign out/ }).waitFor();
-  return page;
-}
 
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
@@ -76,7 +67,10 @@ describe('web UI: retention policies', () => {
     ok(await call(s, 'POST', '/orgs', alice, { name: 'acme' }), 201);
     ok(await call(s, 'PUT', '/orgs/acme/members/bob', alice, { role: 'member' }));
     await pushImage(s, alice, 'acme/web', 'v1');
-    const nightly = { name: 'nightly', rules: [{ repositories: '**', tags: '*', keep: { latestPushed: 5 } }] };
+    await pushImage(s, alice, 'acme/web', 'v2');
+    // v1 is not among the latest pushed, but an immutable-tag rule protects it.
+    ok(await call(s, 'POST', '/namespaces/acme/immutable-tag-rules', alice, { name: 'releases', tags: 'v1' }), 201);
+    const nightly = { name: 'nightly', rules: [{ repositories: '**', tags: '*', keep: { latestPushed: 1 } }] };
     ok(await call(s, 'POST', '/namespaces/acme/retention-policies', alice, nightly), 201);
     browser = await launching;
   });
@@ -87,7 +81,7 @@ describe('web UI: retention policies', () => {
 
   it('creates a policy through the form, dry-runs it (tag and bytes listed, nothing deleted), runs it (tag gone)', async () => {
     const context = await newContext();
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/r/alice/app/-/history`);
     await page.getByRole('link', { name: 'Retention policies of alice' }).click();
     await page.getByRole('heading', { name: 'Retention policies of alice' }).waitFor();
@@ -159,7 +153,7 @@ describe('web UI: retention policies', () => {
 
   it('edits and deletes the policy', async () => {
     const context = await newContext();
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/storage`);
     await page.getByRole('region', { name: 'alice' }).getByRole('link', { name: 'Retention policies' }).click();
     const row = page.getByTestId('policy-keep-latest');
@@ -172,7 +166,8 @@ describe('web UI: retention policies', () => {
     await page.screenshot({ path: path.join(SHOTS, '32-retention-edit.png'), fullPage: true });
     await page.getByRole('button', { name: 'Save policy' }).click();
     await page.getByText('Policy keep-latest saved.').waitFor();
-    assert.match(await row.innerText(), /except tags latest, tags stable\): keep latest 3 pushed/);
+    // The list reloads after the save: wait for the changed rule rather than read the row at once.
+    await row.getByText(/except tags latest, tags stable\): keep latest 3 pushed/).waitFor();
     const stored = ok(await call(s, 'GET', '/namespaces/alice/retention-policies/keep-latest', alice));
     assert.equal(stored.rules[0].keep.latestPushed, 3);
     assert.deepEqual(stored.rules[0].excludeTags, ['latest', 'stable']);
@@ -186,13 +181,17 @@ describe('web UI: retention policies', () => {
 
   it('shows a member of the organisation its policies and dry run, without controls to change them', async () => {
     const context = await newContext();
-    const page = await signInAs(context, bob);
+    const page = await signInAs(context, s.url, bob);
     await page.goto(`${s.url}/ui/n/acme/retention`);
     const row = page.getByTestId('policy-nightly');
     await row.waitFor();
     await page.getByRole('button', { name: 'Dry run nightly' }).click();
     await page.getByRole('heading', { name: 'Dry run of nightly' }).waitFor();
-    assert.match(await page.getByTestId('run-result').innerText(), /A run would delete 0 tags and 0 images and keep 1 tag/);
+    const result = page.getByTestId('run-result');
+    assert.match(await result.innerText(), /A run would delete 0 tags and 0 images and keep 2 tags/);
+    await result.getByRole('heading', { name: 'Kept by immutable-tag rules' }).waitFor();
+    assert.match(await result.getByRole('listitem').first().innerText(), /^acme\/web:v1 \(rule releases\)$/);
+    assert.equal(await result.getByRole('link', { name: 'releases' }).getAttribute('href'), '/ui/n/acme/tag-rules');
     for (const name of ['Run nightly now', 'Edit nightly', 'Delete nightly', 'New policy']) {
       assert.equal(await page.getByRole('button', { name }).count(), 0, `no ${name} button for a member`);
     }

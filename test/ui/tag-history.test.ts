@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import type { Browser } from 'playwright-core';
+import { launchChromium, signInAs } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/shared.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { addUser, call, indexServer, ok, pushImage, type User } from '../index/helpers.js';
@@ -21,16 +21,6 @@ let alice: User;
 let bob: User;
 let first = '';
 let second = '';
-
-async function signInAs(context: BrowserContext, who: User): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${s.url}/ui/sign-in`);
-  await page.getByLabel('Username').fill(who.user);
-  await page.getByLabel('Password').fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('button', { name: /Sign out/ }).waitFor();
-  return page;
-}
 
 async function tagDigest(who: User, repo: string, tag: string): Promise<string | null> {
   const res = await new TokenClient(s.url, who).fetch(`/v2/${repo}/manifests/${tag}`, {
@@ -58,7 +48,7 @@ describe('web UI: tag history and immutable tags', () => {
 
   it('shows the history and restores the earlier image', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/r/alice/app/-/history`);
     const table = page.getByRole('table');
     await table.getByRole('row').nth(2).waitFor();
@@ -92,7 +82,7 @@ describe('web UI: tag history and immutable tags', () => {
 
   it('shows a reader the history without Restore buttons', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await signInAs(context, bob);
+    const page = await signInAs(context, s.url, bob);
     await page.goto(`${s.url}/ui/r/alice/app/-/history`);
     await page.getByRole('table').getByRole('row').nth(3).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Restore' }).count(), 0);
@@ -101,7 +91,7 @@ describe('web UI: tag history and immutable tags', () => {
 
   it('adds an immutable-tag rule for the namespace; a push over a matching tag is then refused', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await signInAs(context, alice);
+    const page = await signInAs(context, s.url, alice);
     await page.goto(`${s.url}/ui/r/alice/app/-/history`);
     await page.getByRole('link', { name: 'Immutable tags of alice' }).click();
     await page.getByRole('heading', { name: 'Immutable tags of alice' }).waitFor();
