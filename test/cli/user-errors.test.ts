@@ -9,38 +9,26 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { postgresUrl } from '../helpers/postgres.js';
 import { REPO_ROOT, tempDir } from '../helpers/shared.js';
+import { type CommandRun, commandRun, envWithoutSettings } from '../helpers/berth-process.js';
 
 const dir = tempDir('cli-errors'); // removed at exit
 const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `berth ARGS` with only the given BERTH_/REGISTRY_ variables, data in a fresh directory unless env says otherwise. */
-function berth(args: string[], env: Record<string, string> = {}, input = ''): Promise<Run> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
+function berth(args: string[], env: Record<string, string> = {}, input = ''): Promise<CommandRun> {
+  const clean = envWithoutSettings();
   const root = path.join(dir, `data-${++runs}`);
   const child = spawn(process.execPath, [MAIN, ...args], {
     cwd: dir,
     env: { ...clean, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root, REGISTRY_LOG_LEVEL: 'silent', ...env },
   });
   child.stdin.end(input);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return commandRun(child);
 }
 let runs = 0;
 
 /** The run failed with `status` and exactly one stderr line matching every pattern, without a stack. */
-function refused(r: Run, status: number, ...patterns: RegExp[]): void {
+function refused(r: CommandRun, status: number, ...patterns: RegExp[]): void {
   const lines = r.stderr.split('\n').filter(Boolean);
   assert.equal(r.status, status, `exit status; stderr: ${r.stderr}`);
   assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);

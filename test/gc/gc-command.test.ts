@@ -3,45 +3,19 @@
 // nothing; a collection prints one summary line and frees exactly those bytes; --delay overrides
 // the configured delay; a bad --delay is one line on stderr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ProgressBar } from '../../src/cli/progress-bar.js';
 import { api, pushImage, serverPerFile } from '../helpers/api-server.js';
 import { REPO_ROOT } from '../helpers/shared.js';
+import { berthCommandOn } from '../helpers/berth-process.js';
 
-const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
+const _MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 // The configured delay is the default (24h): only --delay 0s makes the fresh garbage collectable.
 const s = serverPerFile();
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function berth(args: string[]): Promise<Run> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
-  const pg = s.config.metadata.postgres;
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: {
-      ...clean,
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: s.dir,
-      REGISTRY_LOG_LEVEL: 'silent',
-      ...(pg ? { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: pg.url } : {}),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const berth = (args: string[]) => berthCommandOn(s, args);
 
 async function storedBytes(root: string): Promise<number> {
   let total = 0;

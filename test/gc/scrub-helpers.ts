@@ -10,14 +10,11 @@ import type { MetadataDb } from '../../src/metadata/database.js';
 import { openMetadata } from '../../src/metadata/open.js';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { REPO_ROOT } from '../helpers/shared.js';
+import { type CommandRun, commandRun, envWithoutSettings } from '../helpers/berth-process.js';
 
 export const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 
-export interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = CommandRun;
 
 /**
  * A config file naming the server's database and storage, as an operator's config.yml would;
@@ -60,17 +57,10 @@ export function scrubEnv(config: BerthConfig): Record<string, string> {
 
 /** `berth scrub ARGS -c FILE` (no -c when `configFile` is null), with no REGISTRY_/BERTH_ variables but `env`. */
 export function berthScrub(configFile: string | null, args: string[] = [], env: Record<string, string> = {}): Promise<Run> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
+  const clean = envWithoutSettings();
   const child = spawn(process.execPath, [MAIN, 'scrub', ...args, ...(configFile ? ['-c', configFile] : [])], { cwd: REPO_ROOT, env: { ...clean, ...env } });
   child.stdin.end();
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  return commandRun(child);
 }
 
 /** The server's storage and database opened a second time, as the scrub command opens them. */

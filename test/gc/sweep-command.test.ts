@@ -2,7 +2,6 @@
 // database does not know once older than --grace (default 1h), `--dry-run` lists them and changes nothing;
 // and every server runs it as the background job `gc-sweep`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -13,35 +12,12 @@ import type { StorageDriver } from '../../src/storage/driver.js';
 import { api, digestOf, pushImage, removeDir, serverPerFile, startServer } from '../helpers/api-server.js';
 import { TestClock } from '../helpers/clock.js';
 import { REPO_ROOT } from '../helpers/shared.js';
+import { berthCommandOn } from '../helpers/berth-process.js';
 
-const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
+const _MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 const s = serverPerFile();
 
-function berth(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
-  const pg = s.config.metadata.postgres;
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: {
-      ...clean,
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: s.dir,
-      REGISTRY_LOG_LEVEL: 'silent',
-      ...(pg ? { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: pg.url } : {}),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const berth = (args: string[]) => berthCommandOn(s, args);
 
 /** A blob object with no database row (a crash between its bytes and its transaction); returns its key. */
 async function leftoverBlob(storage: StorageDriver, size: number): Promise<{ key: string; file: (root: string) => string }> {

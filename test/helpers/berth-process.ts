@@ -307,3 +307,42 @@ function tail(file: string, lines: number): string {
     return '(no log)';
   }
 }
+
+/** What a `berth` command run by a test printed, and how it exited. */
+export interface CommandRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** This process's environment without BERTH_/REGISTRY_ variables, so a command sees only the settings a test gives it. */
+export function envWithoutSettings(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(BERTH|REGISTRY)_/.test(k)));
+}
+
+/** Collects a spawned command's output (stdout and stderr piped) until it exits. */
+export function commandRun(child: ChildProcess): Promise<CommandRun> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
+  child.stderr?.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** `berth ARGS` (a command such as gc) against the store and database of a test server, nothing else configured. */
+export function berthCommandOn(s: { dir: string; config: { metadata: { postgres?: { url: string } } } }, args: string[]): Promise<CommandRun> {
+  const pg = s.config.metadata.postgres;
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'main.js'), ...args], {
+    env: {
+      ...envWithoutSettings(),
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: s.dir,
+      REGISTRY_LOG_LEVEL: 'silent',
+      ...(pg ? { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: pg.url } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return commandRun(child);
+}
