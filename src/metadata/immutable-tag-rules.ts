@@ -1,7 +1,9 @@
 // The rules that make tags immutable, per namespace (matching: src/registry/tag-rules.ts).
 // Managed through the REST API by the namespace's administrators; read inside every manifest
 // PUT and DELETE transaction of the namespace, so a rule applies from its commit on, on every replica.
+import type { Selectable } from 'kysely';
 import type { MetadataDb, Tx } from './database.js';
+import type { ImmutableTagRulesTable } from './schema.js';
 
 export interface ImmutableTagRule {
   id: number;
@@ -20,18 +22,7 @@ export interface ImmutableTagRule {
 
 export type RuleFields = Pick<ImmutableTagRule, 'repositories' | 'tags' | 'excludeRepositories' | 'excludeTags'>;
 
-interface Row {
-  id: number;
-  namespace: string;
-  name: string;
-  repositories: string;
-  tags: string;
-  exclude_repositories: string;
-  exclude_tags: string;
-  created_by: string | null;
-  created_at: number;
-  updated_at: number;
-}
+type Row = Selectable<ImmutableTagRulesTable>;
 
 function ruleOf(r: Row): ImmutableTagRule {
   return {

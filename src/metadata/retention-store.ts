@@ -1,8 +1,10 @@
 // Retention policies (src/retention/) and the facts a run reads: per namespace, the tags with
 // push times, the manifests with pull and untagged times, children, subjects and blobs. A run of
 // a policy is claimed with a lease (a conditional UPDATE), so replicas never run one at once.
+import type { Selectable } from 'kysely';
 import { chunks } from './chunks.js';
 import type { MetadataDb, Tx } from './database.js';
+import type { RetentionPoliciesTable } from './schema.js';
 import type { ManifestFact, RepositoryFacts } from '../retention/evaluate.js';
 import type { RetentionRule } from '../retention/rules.js';
 
@@ -39,18 +41,7 @@ export interface GatheredManifest extends ManifestFact {
   blobs: string[];
 }
 
-interface Row {
-  id: number;
-  namespace: string;
-  name: string;
-  repository: string | null;
-  enabled: number;
-  rules: string;
-  created_by: string | null;
-  created_at: number;
-  updated_at: number;
-  last_run: string | null;
-}
+type Row = Pick<Selectable<RetentionPoliciesTable>, (typeof COLUMNS)[number]>;
 
 function policyOf(r: Row): RetentionPolicy {
   return {
