@@ -55,7 +55,7 @@ export class RetentionRunner {
 
   /** Runs the policy now (on demand); a real run claims it first and records its summary. */
   async run(policy: RetentionPolicy, dryRun: boolean): Promise<RunResult> {
-    if (dryRun) return this.evaluate(policy, true);
+    if (dryRun) return this.evaluate(policy, null);
     const token = randomUUID();
     if (!(await this.d.store.claim(policy.id, token, this.d.now(), RETENTION_LEASE_MS))) throw new RetentionBusyError(`policy ${policy.name} is running`);
     return this.runClaimed(policy, token);
@@ -78,7 +78,7 @@ export class RetentionRunner {
   private async runClaimed(policy: RetentionPolicy, token: string): Promise<RunResult> {
     let summary: RunSummary | null = null;
     try {
-      const r = await this.evaluate(policy, false, token);
+      const r = await this.evaluate(policy, token);
       summary = { at: r.at, dryRun: false, tagsDeleted: r.tags.length, manifestsDeleted: r.manifests.length, bytes: r.bytes, protected: r.protected.length };
       if (summary.tagsDeleted + summary.manifestsDeleted > 0)
         this.d.log?.info({ retention: { namespace: policy.namespace, policy: policy.name, ...summary } }, 'retention');
@@ -88,15 +88,16 @@ export class RetentionRunner {
     }
   }
 
-  private async evaluate(policy: RetentionPolicy, dryRun: boolean, token?: string): Promise<RunResult> {
+  /** A dry run without a claim (`token` null); a real run under the claim `token`. */
+  private async evaluate(policy: RetentionPolicy, token: string | null): Promise<RunResult> {
     const at = this.d.now();
     const plans = await this.plan(policy, at);
-    const result: RunResult = { policy: policy.name, dryRun, at, tags: [], manifests: [], protected: [], kept: 0, bytes: 0 };
+    const result: RunResult = { policy: policy.name, dryRun: token === null, at, tags: [], manifests: [], protected: [], kept: 0, bytes: 0 };
     for (const p of plans) {
       result.kept += p.kept;
       for (const x of p.protected) result.protected.push({ repository: p.repository, ...x });
     }
-    if (dryRun) {
+    if (token === null) {
       for (const p of plans) {
         for (const t of p.tags) result.tags.push({ repository: p.repository, ...t });
         for (const m of p.manifests) result.manifests.push({ repository: p.repository, digest: m.digest, size: m.size });
@@ -104,7 +105,7 @@ export class RetentionRunner {
       result.bytes = await this.d.store.freedBytes(plans.flatMap((p) => p.manifests));
       return result;
     }
-    const deleted = await this.apply(policy, plans, result, token!);
+    const deleted = await this.apply(policy, plans, result, token);
     // Counted after the deletions: the deleted rows are gone, so only what remains holds bytes back.
     result.bytes = await this.d.store.freedBytes(deleted);
     return result;
