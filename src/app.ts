@@ -106,6 +106,8 @@ export interface Background {
   guard: BlobGuard;
   gc: GcStore;
   retention: RetentionRunner;
+  /** The pull-through cache, when upstreams are configured. */
+  mirror?: MirrorService;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -302,7 +304,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
     jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, mirror });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -314,6 +316,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   index.attach(app).start();
   app.addHook('onClose', async () => {
     await jobs.stop();
+    await mirror?.close();
     revocations?.stop();
     await index.stop();
     await webhooks.stop();

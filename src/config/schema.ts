@@ -416,10 +416,15 @@ const mirror = z
   .strict()
   .superRefine((m, ctx) => {
     const defaults = Object.entries(m.upstreams).filter(([, u]) => u.default);
-    if (defaults.length > 1) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: `only one upstream may be the default (${defaults.map(([n]) => n).join(', ')})` });
+    if (defaults.length > 1)
+      ctx.addIssue({ code: 'custom', path: ['upstreams'], message: `only one upstream may be the default (${defaults.map(([n]) => n).join(', ')})` });
     for (const name of Object.keys(m.upstreams)) {
       if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name))
-        ctx.addIssue({ code: 'custom', path: ['upstreams', name], message: 'an upstream name is a path component: lowercase letters, digits and . _ - between them' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', name],
+          message: 'an upstream name is a path component: lowercase letters, digits and . _ - between them',
+        });
     }
   })
   .default({});

@@ -72,6 +72,6 @@ export function upstreamError(
       ...(opts.retryAfter !== undefined ? { headers: { 'Retry-After': String(opts.retryAfter) } } : {}),
     });
   }
-  const why = kind === 'denied' ? 'refused the mirror\'s credentials' : 'gave an unusable answer';
+  const why = kind === 'denied' ? "refused the mirror's credentials" : 'gave an unusable answer';
   return new RegistryError('UPSTREAM_FAILED', `the upstream registry "${upstream}" ${why}`, { detail });
 }

@@ -37,7 +37,13 @@ export class MirrorStore {
       .where('t.name', '=', tag)
       .executeTakeFirst();
     return row
-      ? { id: Number(row.id), digest: row.digest, mediaType: row.media_type, size: Number(row.size), validatedAt: row.validated_at === null ? null : Number(row.validated_at) }
+      ? {
+          id: Number(row.id),
+          digest: row.digest,
+          mediaType: row.media_type,
+          size: Number(row.size),
+          validatedAt: row.validated_at === null ? null : Number(row.validated_at),
+        }
       : null;
   }
 

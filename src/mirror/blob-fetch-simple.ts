@@ -6,7 +6,8 @@ import { RegistryError, upstreamError } from '../errors/catalog.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobService } from '../registry/blobs.js';
 import type { UploadService } from '../registry/uploads.js';
-import type { BlobFetching, UpstreamReader } from './service.js';
+import type { UpstreamClient } from '../upstream/index.js';
+import type { BlobFetching } from './service.js';
 
 export class SimpleBlobFetcher implements BlobFetching {
   constructor(
@@ -14,7 +15,11 @@ export class SimpleBlobFetcher implements BlobFetching {
     private readonly blobs: BlobService,
   ) {}
 
-  async fetch(source: { upstream: UpstreamReader; upstreamName: string; repository: string }, localRepository: string, digest: Digest): Promise<{ size: number; body: Readable }> {
+  async fetch(
+    source: { upstream: UpstreamClient; upstreamName: string; repository: string },
+    localRepository: string,
+    digest: Digest,
+  ): Promise<{ size: number; body: Readable }> {
     const { body } = await source.upstream.getBlob(source.repository, digest.value);
     const id = await this.uploads.start(localRepository);
     try {
@@ -23,7 +28,8 @@ export class SimpleBlobFetcher implements BlobFetching {
       body.destroy();
       await this.uploads.cancel(localRepository, id).catch(() => {});
       // Bytes that do not hash to the digest are the upstream's fault, not the client's.
-      if (err instanceof RegistryError && err.code === 'DIGEST_INVALID') throw upstreamError('invalid', source.upstreamName, { unknown: 'BLOB_UNKNOWN', detail: { digest: digest.value } });
+      if (err instanceof RegistryError && err.code === 'DIGEST_INVALID')
+        throw upstreamError('invalid', source.upstreamName, { unknown: 'BLOB_UNKNOWN', detail: { digest: digest.value } });
       throw err;
     }
     const size = await this.blobs.size(localRepository, digest);

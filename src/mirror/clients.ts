@@ -1,19 +1,12 @@
-// One upstream client per configured upstream (src/upstream/ once it lands).
+// One upstream client (src/upstream/) per configured upstream. Operators configure these, so
+// no outbound guard: an internal registry (edge → central) is a normal upstream.
+import { UpstreamClient } from '../upstream/index.js';
 import type { RoutingTable } from './routing.js';
-import type { UpstreamReader } from './service.js';
 
-export function upstreamClients(table: RoutingTable, _now: () => number): Map<string, UpstreamReader> {
-  const out = new Map<string, UpstreamReader>();
-  for (const u of table.upstreams) out.set(u.name, unavailable(u.name));
+export function upstreamClients(table: RoutingTable, now: () => number): Map<string, UpstreamClient> {
+  const out = new Map<string, UpstreamClient>();
+  for (const u of table.upstreams) {
+    out.set(u.name, new UpstreamClient({ url: u.url, username: u.username, password: u.password, timeoutMs: u.timeout }, { guard: null, now }));
+  }
   return out;
-}
-
-function unavailable(name: string): UpstreamReader {
-  const fail = async (): Promise<never> => {
-    const err = new Error(`no upstream client for ${name} yet`) as Error & { kind: string };
-    err.name = 'UpstreamError';
-    err.kind = 'unavailable';
-    throw err;
-  };
-  return { headManifest: fail, getManifest: fail, getBlob: fail, headBlob: fail, tags: fail, referrers: fail };
 }

@@ -147,7 +147,9 @@ export function mirrorTarget(table: RoutingTable, name: string, ns: string | nul
 }
 
 /** For the token service's grants (auth/policy.ts): which names are mirrored, as a request without ns= is routed. */
-export function mirrorLookup(config: Pick<BerthConfig, 'proxy' | 'mirror'>): (name: string, localNamespace: boolean) => { upstream: string; anonymous: boolean } | null {
+export function mirrorLookup(
+  config: Pick<BerthConfig, 'proxy' | 'mirror'>,
+): (name: string, localNamespace: boolean) => { upstream: string; anonymous: boolean } | null {
   const table = routingTable(config);
   const local = new Set(config.mirror.local);
   return (name, localNamespace) => {

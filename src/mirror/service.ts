@@ -4,6 +4,7 @@
 // upstream's. Cached content is ordinary content: rows in manifests, manifest_references and
 // tags, bytes in storage; migration 0012 marks it.
 import type { Readable } from 'node:stream';
+import { namespaceOf } from '../auth/policy.js';
 import { RegistryError, upstreamError, type ErrorCode, type UpstreamFailure } from '../errors/catalog.js';
 import type { BlobGuard } from '../gc/blob-guard.js';
 import type { MirrorStore } from '../metadata/mirror-store.js';
@@ -13,21 +14,16 @@ import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/mani
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import type { Reference } from '../registry/manifests.js';
+import { UpstreamError, type FetchedManifest, type ManifestHead, type UpstreamClient } from '../upstream/index.js';
 import { mirrorTarget, type MirrorTarget, type RoutingTable, type UpstreamSettings } from './routing.js';
-
-/** The part of the upstream client (src/upstream/) the cache reads through. */
-export interface UpstreamReader {
-  headManifest(repo: string, ref: string): Promise<{ digest: string; mediaType: string; size: number } | null>;
-  getManifest(repo: string, ref: string): Promise<{ body: Buffer; digest: string; mediaType: string }>;
-  getBlob(repo: string, digest: string): Promise<{ size: number | null; body: Readable }>;
-  headBlob(repo: string, digest: string): Promise<number | null>;
-  tags(repo: string): Promise<string[]>;
-  referrers(repo: string, digest: string): Promise<Descriptor[]>;
-}
 
 /** Downloads a blob not yet cached (src/mirror/blob-fetch.ts: once across replicas), streaming it meanwhile. */
 export interface BlobFetching {
-  fetch(source: { upstream: UpstreamReader; upstreamName: string; repository: string }, localRepository: string, digest: Digest): Promise<{ size: number; body: Readable }>;
+  fetch(
+    source: { upstream: UpstreamClient; upstreamName: string; repository: string },
+    localRepository: string,
+    digest: Digest,
+  ): Promise<{ size: number; body: Readable }>;
 }
 
 export interface MirrorLog {
@@ -38,7 +34,7 @@ export interface MirrorLog {
 export interface MirrorDeps {
   table: RoutingTable;
   /** One client per upstream, by name. */
-  clients: ReadonlyMap<string, UpstreamReader>;
+  clients: ReadonlyMap<string, UpstreamClient>;
   /** Whether names of this namespace stay local rather than going to the default upstream. */
   isLocalNamespace: (namespace: string) => Promise<boolean>;
   store: RegistryStore;
@@ -50,17 +46,13 @@ export interface MirrorDeps {
   log: MirrorLog;
 }
 
-const FAILURES: readonly string[] = ['unavailable', 'denied', 'not-found', 'invalid'];
-
-/** The kind of an upstream client's failure (UpstreamError), or null for anything else. */
+/** The kind of an upstream client's failure, or null for anything else. */
 export function failureOf(err: unknown): UpstreamFailure | null {
-  const e = err as { name?: unknown; kind?: unknown } | null;
-  return e && e.name === 'UpstreamError' && typeof e.kind === 'string' && FAILURES.includes(e.kind) ? (e.kind as UpstreamFailure) : null;
+  return err instanceof UpstreamError ? err.kind : null;
 }
 
 function retryAfterOf(err: unknown): number | undefined {
-  const r = (err as { retryAfter?: unknown }).retryAfter;
-  return typeof r === 'number' ? r : undefined;
+  return err instanceof UpstreamError ? err.retryAfter : undefined;
 }
 
 export class MirrorService {
@@ -77,9 +69,8 @@ export class MirrorService {
     const table = this.d.table;
     if (table.upstreams.length === 0) return null;
     const quick = mirrorTarget(table, name, ns, false);
-    if (!quick || quick.via !== 'default') return quick;
-    const slash = name.indexOf('/');
-    return (await this.d.isLocalNamespace(slash < 0 ? name : name.slice(0, slash))) ? null : quick;
+    if (quick?.via !== 'default') return quick;
+    return (await this.d.isLocalNamespace(namespaceOf(name))) ? null : quick;
   }
 
   /** 405 for anything but a pull of a mirrored name, naming the upstream. */
@@ -105,7 +96,7 @@ export class MirrorService {
     const now = this.d.now();
     const cached = await this.d.mirrorStore.tag(t.local, ref.tag);
     if (cached && cached.validatedAt !== null && now - cached.validatedAt < u.tagTtl) return cached;
-    let head: Awaited<ReturnType<UpstreamReader['headManifest']>>;
+    let head: ManifestHead | null;
     try {
       head = await client.headManifest(t.remote, ref.tag);
     } catch (err) {
@@ -122,7 +113,7 @@ export class MirrorService {
       await this.moveTag(t, ref.tag, known, now);
       return known;
     }
-    let fetched: Awaited<ReturnType<UpstreamReader['getManifest']>>;
+    let fetched: FetchedManifest;
     try {
       fetched = await client.getManifest(t.remote, head.digest);
     } catch (err) {
@@ -138,7 +129,10 @@ export class MirrorService {
     if (kind === 'not-found') throw upstreamError(kind, t.upstream, { unknown: 'MANIFEST_UNKNOWN', detail: { tag } });
     const u = this.upstream(t);
     if (cached && cached.validatedAt !== null && now - cached.validatedAt <= u.maxStale) {
-      this.d.log.warn({ upstream: u.name, repository: t.remote, tag, failure: kind, err: (err as Error).message }, 'mirror: upstream failed; serving the cached tag');
+      this.d.log.warn(
+        { upstream: u.name, repository: t.remote, tag, failure: kind, err: (err as Error).message },
+        'mirror: upstream failed; serving the cached tag',
+      );
       return cached;
     }
     throw upstreamError(kind, u.name, { unknown: 'MANIFEST_UNKNOWN', detail: { tag }, retryAfter: retryAfterOf(err), stale: cached !== null });
@@ -216,7 +210,8 @@ export class MirrorService {
       const kind = failureOf(err);
       if (!kind) throw err;
       if (cached === null && kind !== 'not-found') throw upstreamError(kind, t.upstream, { unknown: 'NAME_UNKNOWN', retryAfter: retryAfterOf(err) });
-      if (kind !== 'not-found') this.d.log.warn({ upstream: t.upstream, repository: t.remote, failure: kind }, 'mirror: upstream failed; listing cached tags only');
+      if (kind !== 'not-found')
+        this.d.log.warn({ upstream: t.upstream, repository: t.remote, failure: kind }, 'mirror: upstream failed; listing cached tags only');
     }
     const all = [...new Set([...upstream, ...(cached ?? [])])].sort();
     if (all.length === 0 && cached === null) throw new RegistryError('NAME_UNKNOWN', undefined, { detail: { name: t.remote, upstream: t.upstream } });
@@ -231,7 +226,8 @@ export class MirrorService {
     } catch (err) {
       const kind = failureOf(err);
       if (!kind) throw err;
-      if (kind !== 'not-found') this.d.log.warn({ upstream: t.upstream, repository: t.remote, failure: kind }, 'mirror: upstream failed; listing cached referrers only');
+      if (kind !== 'not-found')
+        this.d.log.warn({ upstream: t.upstream, repository: t.remote, failure: kind }, 'mirror: upstream failed; listing cached referrers only');
     }
     const out = [...cached];
     const seen = new Set(cached.map((c) => c.digest));
@@ -310,6 +306,12 @@ export class MirrorService {
     while (this.background.size > 0) await Promise.all([...this.background]);
   }
 
+  /** Waits for background work, then closes the upstreams' pooled connections. */
+  async close(): Promise<void> {
+    await this.idle();
+    for (const c of this.d.clients.values()) c.close();
+  }
+
   /** Calls the upstream; its failures become OCI errors (`unknown` for not-found). */
   private async call<T>(t: MirrorTarget, fn: () => Promise<T>, unknown: ErrorCode, detail: Record<string, unknown>): Promise<T> {
     try {
@@ -327,7 +329,7 @@ export class MirrorService {
     return u;
   }
 
-  private client(t: MirrorTarget): UpstreamReader {
+  private client(t: MirrorTarget): UpstreamClient {
     const c = this.d.clients.get(t.upstream);
     if (!c) throw new Error(`no client for upstream ${t.upstream}`);
     return c;

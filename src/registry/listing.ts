@@ -68,7 +68,12 @@ export function paginateList(all: string[], n: number | undefined, last: string 
 }
 
 /** Up to `limit` names after `last` that are not hidden, reading on past hidden ones. */
-async function keepOnly(limit: number, last: string | undefined, list: (limit: number, after?: string) => Promise<string[]>, hidden: (name: string) => boolean) {
+async function keepOnly(
+  limit: number,
+  last: string | undefined,
+  list: (limit: number, after?: string) => Promise<string[]>,
+  hidden: (name: string) => boolean,
+) {
   const out: string[] = [];
   let after = last;
   for (;;) {

@@ -41,7 +41,14 @@ describe('mirror configuration', () => {
     const c = loadConfig({
       env: { REGISTRY_PROXY_REMOTEURL: 'http://127.0.0.1:5001', REGISTRY_PROXY_USERNAME: 'bob', REGISTRY_PROXY_PASSWORD: 's3cret', REGISTRY_PROXY_TTL: '24h' },
     });
-    assert.deepEqual(c.proxy, { remoteurl: 'http://127.0.0.1:5001', username: 'bob', password: 's3cret', ttl: 24 * HOUR, tagttl: 5 * 60_000, maxstale: 168 * HOUR });
+    assert.deepEqual(c.proxy, {
+      remoteurl: 'http://127.0.0.1:5001',
+      username: 'bob',
+      password: 's3cret',
+      ttl: 24 * HOUR,
+      tagttl: 5 * 60_000,
+      maxstale: 168 * HOUR,
+    });
     const t = routingTable(c);
     assert.equal(t.proxyAll, true);
     assert.deepEqual(
@@ -84,7 +91,10 @@ describe('mirror configuration', () => {
         },
         /only one upstream may be the default \(a, b\)/,
       ],
-      [{ REGISTRY_PROXY_REMOTEURL: 'https://a.example', REGISTRY_MIRROR_UPSTREAMS_B_URL: 'https://b.example', REGISTRY_MIRROR_UPSTREAMS_B_DEFAULT: 'yes' }, /the proxy is the default upstream/],
+      [
+        { REGISTRY_PROXY_REMOTEURL: 'https://a.example', REGISTRY_MIRROR_UPSTREAMS_B_URL: 'https://b.example', REGISTRY_MIRROR_UPSTREAMS_B_DEFAULT: 'yes' },
+        /the proxy is the default upstream/,
+      ],
       [{ REGISTRY_MIRROR_UPSTREAMS_HUB_TAGTTL: '5m' }, /mirror\.upstreams\.hub\.url: required/],
       [{ REGISTRY_PROXY_USERNAME: 'bob' }, /proxy\.remoteurl: required/],
     ];
@@ -149,10 +159,13 @@ describe('routing', () => {
     assert.deepEqual(route(table({}), 'hub/library/alpine', 'docker.io'), { kind: 'local' });
   });
 
-  it('registry:2 mode: every name is the proxy\'s, under its own name, except those another upstream takes', () => {
+  it("registry:2 mode: every name is the proxy's, under its own name, except those another upstream takes", () => {
     const both = table({ proxy: { remoteurl: 'http://127.0.0.1:5001' }, mirror: { upstreams: { ghcr: { url: 'https://ghcr.io' } } } });
     assert.deepEqual(route(both, 'team/app', null), { kind: 'mirror', target: { upstream: 'proxy', remote: 'team/app', local: 'team/app', via: 'proxy' } });
-    assert.deepEqual(route(both, 'team/app', 'quay.io'), { kind: 'mirror', target: { upstream: 'proxy', remote: 'team/app', local: 'team/app', via: 'proxy' } });
+    assert.deepEqual(route(both, 'team/app', 'quay.io'), {
+      kind: 'mirror',
+      target: { upstream: 'proxy', remote: 'team/app', local: 'team/app', via: 'proxy' },
+    });
     assert.equal(mirrorTarget(both, 'team/app', null, true)?.upstream, 'proxy', 'nothing is local in registry:2 mode');
     assert.equal(mirrorTarget(both, 'ghcr/o/t', null, false)?.upstream, 'ghcr');
   });
@@ -188,6 +201,10 @@ describe('policy: mirrored names are read-only', () => {
   it('a name of an account or organisation is not sent to the default upstream', () => {
     assert.equal(lookup('ann/app', true), null);
     assert.deepEqual(lookup('library/alpine', false), { upstream: 'hub', anonymous: false });
-    assert.deepEqual([...repositoryActions(user, facts('ann/app', { namespaceKind: 'user', mirror: lookup('ann/app', true) }))].sort(), ['delete', 'pull', 'push']);
+    assert.deepEqual([...repositoryActions(user, facts('ann/app', { namespaceKind: 'user', mirror: lookup('ann/app', true) }))].sort(), [
+      'delete',
+      'pull',
+      'push',
+    ]);
   });
 });
