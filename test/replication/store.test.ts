@@ -27,7 +27,12 @@ describe('replication store', () => {
   let close: () => Promise<void>;
   // A clock that moves only when the test moves it.
   let t = 1_800_000_000_000;
-  const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
+  const clock = {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
   let store: ReplicationStore;
   let plain: ReplicationStore;
   before(async () => {
