@@ -10,7 +10,7 @@ import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, isManif
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
 import { Authorizer } from './auth.js';
 import { UpstreamError, describeErrorBody, kindOfStatus, parseRetryAfter } from './errors.js';
-import { type TransportOptions, asUpstreamError, describe, discard, keepAliveAgents, readBody, send } from './transport.js';
+import { type TransportOptions, asUpstreamError, cutShort, describe, discard, keepAliveAgents, readBody, send } from './transport.js';
 
 export interface UpstreamSettings {
   /** 'https://registry-1.docker.io', 'http://127.0.0.1:5001' (no path, no credentials). */
@@ -519,7 +519,7 @@ function verifying(res: http.IncomingMessage, algorithm: DigestAlgorithm, digest
     },
   });
   res.on('error', (err) => out.destroy(asUpstreamError(err, what)));
-  res.on('aborted', () => out.destroy(new UpstreamError('unavailable', `${what}: the connection closed before the body ended`)));
+  res.on('aborted', () => out.destroy(cutShort(res, what)));
   out.on('close', () => {
     if (!res.complete) res.destroy();
   });

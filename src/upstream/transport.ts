@@ -124,19 +124,30 @@ export function readBody(res: http.IncomingMessage, limit: number, what: string)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let done = false;
+    const fail = (err: UpstreamError) => {
+      if (done) return;
+      done = true;
+      reject(err);
+      res.destroy();
+    };
     res.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        res.destroy();
-        reject(new UpstreamError('invalid', `${what}: the body is over the limit of ${limit} bytes`));
-        return;
-      }
+      if (size > limit) return fail(new UpstreamError('invalid', `${what}: the body is over the limit of ${limit} bytes`));
       chunks.push(c);
     });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', (err) => reject(asUpstreamError(err, what)));
-    res.on('aborted', () => reject(new UpstreamError('unavailable', `${what}: the connection closed before the body ended`)));
+    res.on('end', () => {
+      done = true;
+      resolve(Buffer.concat(chunks));
+    });
+    res.on('error', (err) => fail(asUpstreamError(err, what)));
+    res.on('aborted', () => fail(cutShort(res, what)));
   });
+}
+
+/** The error of a body that ended early: the one it was destroyed with (a stall), else a closed connection. */
+export function cutShort(res: http.IncomingMessage, what: string): UpstreamError {
+  return res.errored ? asUpstreamError(res.errored, what) : new UpstreamError('unavailable', `${what}: the connection closed before the body ended`);
 }
 
 /** Discards a body we do not need (so a keep-alive socket goes back to the pool). */
