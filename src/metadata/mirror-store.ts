@@ -97,8 +97,8 @@ export class MirrorStore {
   }
 
   /** Whether any repository holds the blob's bytes (live): a cache may link them instead of downloading. */
-  async storedBlobSize(digest: string): Promise<number | null> {
-    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).where('state', '=', 'live').executeTakeFirst();
+  async storedBlobSize(digest: string, tx: Tx = this.db): Promise<number | null> {
+    const row = await tx.selectFrom('blobs').select('size').where('digest', '=', digest).where('state', '=', 'live').executeTakeFirst();
     return row ? Number(row.size) : null;
   }
 
