@@ -31,6 +31,7 @@ import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
 import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
+import { createReplication, type Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -101,6 +102,8 @@ export interface Background {
   guard: BlobGuard;
   gc: GcStore;
   retention: RetentionRunner;
+  /** Replication (token mode only), else null. */
+  replication: Replication | null;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -168,6 +171,17 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     interval: config.retention.interval,
     log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
   });
+  // Replication (token mode: policies are managed through the API): pushes and deletes queue
+  // copies in their own transaction; the job below runs them and the scheduled policies.
+  const replication = tokenAuth
+    ? createReplication(config, meta, {
+        registry: { ...ctx, uploads },
+        resolve: parts.resolve,
+        now,
+        log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+      })
+    : null;
+  if (replication) eventSinks.push(replication.sink);
 
   const app = Fastify({
     logger: {
@@ -268,7 +282,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
     jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention });
+  if (replication && config.replication.enabled) {
+    jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -280,6 +297,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   index.attach(app).start();
   app.addHook('onClose', async () => {
     await jobs.stop();
+    await replication?.runner.idle();
     revocations?.stop();
     await index.stop();
     await webhooks.stop();
