@@ -206,6 +206,26 @@ describe('answers that are wrong', () => {
     assert.match(err.message, /over the limit/);
   });
 
+  it('a HEAD without Docker-Content-Digest is answered by fetching the manifest; by digest, a different one is invalid', async () => {
+    let digestHeader: string | undefined;
+    const s = await fake((_req, res) => {
+      res.writeHead(200, {
+        'Content-Type': OCI_MANIFEST,
+        'Content-Length': manifest.length,
+        ...(digestHeader ? { 'Docker-Content-Digest': digestHeader } : {}),
+      });
+      res.end(_req.method === 'HEAD' ? undefined : manifest);
+    });
+    const c = client(s.url);
+    assert.deepEqual(await c.headManifest('library/alpine', 'latest'), { digest: digestOf(manifest), mediaType: OCI_MANIFEST, size: manifest.length });
+    assert.deepEqual(
+      s.seen.map((r) => r.method),
+      ['HEAD', 'GET'],
+    );
+    digestHeader = digestOf('another manifest');
+    await rejectsWith(c.headManifest('library/alpine', digestOf(manifest)), 'invalid');
+  });
+
   it('a Link to another host is not followed', async () => {
     const s = await fake((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json', Link: '<http://169.254.169.254/v2/x/tags/list?last=a>; rel="next"' });
