@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 
 import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
-import { buildTokenAuth } from './auth/token-auth.js';
+import { buildTokenAuth, signingKeySealer } from './auth/token-auth.js';
 import { HtpasswdVerifier } from './auth/htpasswd.js';
 import { Identifier } from './auth/identify.js';
 import { openAccess } from './auth/registry-access.js';
@@ -31,6 +31,8 @@ import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
 import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
+import { REPLICATION_CREDENTIALS, ReplicationStore } from './metadata/replication-store.js';
+import { OutboundPolicy } from './net/outbound.js';
 import { UploadService } from './registry/uploads.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -169,6 +171,14 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
   });
 
+  // Replication policies: remote passwords sealed under auth.token.signingkeysecret, remote URLs through the outbound policy.
+  const replicationOutbound = new OutboundPolicy(config.replication.allow);
+  const replicationStore = new ReplicationStore(meta, {
+    sealer: config.auth?.token ? signingKeySealer(config.auth.token, REPLICATION_CREDENTIALS) : null,
+    now,
+    urlRefusal: (url) => replicationOutbound.urlRefusal(url),
+  });
+
   const app = Fastify({
     logger: {
       level: config.log.level,
@@ -238,6 +248,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) },
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
+        replication: { store: replicationStore, runner: null },
       },
     );
   }

@@ -14,12 +14,13 @@ import { ADMIN, addUser, call, expect, pushAs, type Creds, type Reply } from './
 const SECRET = 'replication-test-signing-secret-0123456789';
 const PASSWORD = 'remote-Pa55word-that-must-never-show';
 
-const tokenMode = (auth: Record<string, unknown>) =>
-  ({ auth: { token: auth, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 } } }) as never;
+const tokenMode = (auth: Record<string, unknown>) => ({
+  auth: { token: auth, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 } },
+});
 /** This Berth: its secret seals remote passwords; loopback port targets are allowed for the copy test. */
 const s = serverPerFile({ config: { ...tokenMode({ signingkeysecret: SECRET }), replication: { allow: ['127.0.0.1'] } } as never });
 /** The same without auth.token.signingkeysecret: no password can be stored. */
-const plain = serverPerFile({ config: tokenMode({}) });
+const plain = serverPerFile({ config: tokenMode({}) as never });
 /** The remote registry of the copy test: another Berth, open (no auth). */
 const target = serverPerFile();
 
