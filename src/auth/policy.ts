@@ -141,6 +141,17 @@ export function mayManageQuotas(principal: Principal | null): boolean {
 }
 
 /**
+ * True when the principal may read, create, change, delete and run replication policies:
+ * administrators signed in with a password. A policy reads or writes every repository it
+ * selects and holds another registry's credentials, so no access token, robot or namespace
+ * owner may manage one.
+ */
+export function mayManageReplication(principal: Principal | null): boolean {
+  if (!principal?.isAdmin) return false;
+  return !principal.limits && principal.accessTokenId === undefined && principal.robotOrgId === null;
+}
+
+/**
  * True when the principal may read a namespace's storage usage and quota: administrators, the
  * user whose namespace it is, and members of the organisation (owners or not). Robots never;
  * an access token only when it is not limited to other repositories. Everyone else is told

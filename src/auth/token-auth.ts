@@ -4,7 +4,7 @@
 import { readConfiguredFile, type BerthConfig } from '../config/index.js';
 import { accountStores, type AccountStores } from '../metadata/accounts/index.js';
 import type { MetadataDb } from '../metadata/database.js';
-import { KeySealer } from '../token/key-sealer.js';
+import { KeySealer, SIGNING_KEYS, type SealPurpose } from '../token/key-sealer.js';
 import { KeyRing } from '../token/keys.js';
 import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
@@ -96,9 +96,9 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb, now:
   };
 }
 
-/** The sealer for signing keys at rest, when auth.token.signingkeysecret(file) is set. */
-export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }): KeySealer | null {
+/** The sealer for signing keys (or, under `purpose`, other secrets) at rest, when auth.token.signingkeysecret(file) is set. */
+export function signingKeySealer(t: { signingkeysecret: string; signingkeysecretfile: string }, purpose: SealPurpose = SIGNING_KEYS): KeySealer | null {
   const secret =
     t.signingkeysecret || (t.signingkeysecretfile ? readConfiguredFile('auth.token.signingkeysecretfile', t.signingkeysecretfile, 'utf8').trim() : '');
-  return secret ? new KeySealer(secret) : null;
+  return secret ? new KeySealer(secret, purpose) : null;
 }

@@ -269,6 +269,31 @@ const auth = z
   })
   .optional();
 
+/**
+ * Internal destinations (loopback, private, link-local, ... refused by default) that outbound
+ * requests may reach anyway: host names, host:port, IPs and CIDRs. A list, or a comma-separated
+ * string (the form an environment variable gives).
+ */
+const allowList = () =>
+  z
+    .preprocess(
+      (v) =>
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : v,
+      z.array(str()),
+    )
+    .superRefine((list, ctx) => {
+      list.forEach((entry, i) => {
+        const why = allowEntryError(entry);
+        if (why) ctx.addIssue({ code: 'custom', path: [i], message: why });
+      });
+    })
+    .default([]);
+
 // registry:2's `notifications.endpoints` (every event, distribution envelope) and Berth's
 // delivery worker for them and for webhooks made through the API (docs/webhooks.md).
 const notifications = z
@@ -313,24 +338,7 @@ const notifications = z
          * webhooks may reach anyway: host names, host:port, IPs and CIDRs. A list, or a
          * comma-separated string (the form an environment variable gives).
          */
-        allow: z
-          .preprocess(
-            (v) =>
-              typeof v === 'string'
-                ? v
-                    .split(',')
-                    .map((x) => x.trim())
-                    .filter(Boolean)
-                : v,
-            z.array(str()),
-          )
-          .superRefine((list, ctx) => {
-            list.forEach((entry, i) => {
-              const why = allowEntryError(entry);
-              if (why) ctx.addIssue({ code: 'custom', path: [i], message: why });
-            });
-          })
-          .default([]),
+        allow: allowList(),
       })
       .strict()
       .default({}),
@@ -392,6 +400,24 @@ export const configSchema = z
         enabled: bool().default(true),
         /** A policy runs again this long after its last run (or its creation). */
         interval: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+      })
+      .strict()
+      .default({}),
+    // Replication (src/replication/, docs/replication.md): the job that copies queued pushes and
+    // runs due scheduled policies on every replica, and the internal remotes an operator permits.
+    replication: z
+      .object({
+        /** Run the replication job on this replica (runs on demand through the API work either way). */
+        enabled: bool().default(true),
+        /** How often the job looks for queued copies and due policies. */
+        interval: duration('1s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+        /** Attempts of a queued copy or delete before it is dropped (the run records the failure). */
+        attempts: int(1, 100).default(10),
+        /** The first retry's wait; each next one waits twice as long, up to maxbackoff. */
+        backoff: duration('2s'),
+        maxbackoff: duration('10m'),
+        /** Internal remotes (refused by default) that policies may reach: hosts, host:port, IPs, CIDRs. */
+        allow: allowList(),
       })
       .strict()
       .default({}),

@@ -100,6 +100,17 @@ export interface BerthConfig {
     /** Milliseconds between a policy's runs. */
     readonly interval: number;
   };
+  /** Replication (src/replication/): the job and the internal remotes policies may reach. */
+  readonly replication: {
+    readonly enabled: boolean;
+    /** Milliseconds between the job's looks for work. */
+    readonly interval: number;
+    readonly attempts: number;
+    /** Milliseconds. */
+    readonly backoff: number;
+    readonly maxbackoff: number;
+    readonly allow: readonly string[];
+  };
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */

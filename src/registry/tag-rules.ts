@@ -17,6 +17,11 @@ const GLOB_CHARS = { repositories: /^[A-Za-z0-9_.*?[\]{},()+@|^/-]+$/, tags: /^[
 
 const compiled = new Map<string, (s: string) => boolean>();
 
+/** Whether `s` matches the glob (compiled once; replication's filters use these globs too). */
+export function globMatches(glob: string, s: string): boolean {
+  return matcher(glob)(s);
+}
+
 function matcher(glob: string): (s: string) => boolean {
   let m = compiled.get(glob);
   if (!m) {

@@ -22,6 +22,8 @@ const snapshot = JSON.parse(readFileSync(new URL('./schema-snapshot.json', impor
 /** Names recorded in `berth_migrations` by released versions: they never change. */
 const RECORDED = ['0001_registry_core', '0002_accounts', '0003_index', '0004_webhooks', '0005_sessions', '0006_upload_leases'];
 const SNAPSHOT_THROUGH = '0006_upload_leases';
+/** Migration numbers reserved for parts of issue 12 not landed yet (0012 mirror, 0013 mirror fetches); empty once they are. */
+const RESERVED = ['0012', '0013'];
 
 describe('migration files', () => {
   const files = readdirSync(dir)
@@ -36,7 +38,11 @@ describe('migration files', () => {
       ['columns.ts', 'index.ts'],
     );
     assert.ok(files.length >= RECORDED.length);
-    files.forEach((f, i) => void assert.match(f, new RegExp(`^${String(i + 1).padStart(4, '0')}-[a-z0-9]+(-[a-z0-9]+)*\\.ts$`), f));
+    // Numbers reserved for work landing in parallel (issue 12) may be missing until it lands.
+    const numbers = [...files.map((f) => f.slice(0, 4)), ...RESERVED].sort();
+    const expected = [...new Set(numbers)].map((_, i) => String(i + 1).padStart(4, '0'));
+    assert.deepEqual([...new Set(numbers)], expected, 'no gaps but the reserved numbers');
+    for (const f of files) assert.match(f, /^\d{4}-[a-z0-9]+(-[a-z0-9]+)*\.ts$/, f);
   });
 
   it('each file exports one migration named after the file, and the index lists them in file order', async () => {

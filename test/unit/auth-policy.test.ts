@@ -6,6 +6,7 @@ import {
   canAdministerNamespace,
   mayAdministerRepository,
   mayManageQuotas,
+  mayManageReplication,
   mayReadNamespaceUsage,
   repositoryActions,
   resourceMatches,
@@ -150,6 +151,15 @@ describe('helpers', () => {
     assert.ok(!mayManageQuotas(user('alice')));
     assert.ok(!mayManageQuotas(user('root', { isAdmin: true, accessTokenId: 7, limits: { actions: ['pull', 'push', 'delete'], resource: null } })));
     assert.ok(!mayManageQuotas(null));
+  });
+
+  it('mayManageReplication: administrators with a password only; not access tokens, robots, namespace owners or anonymous callers', () => {
+    assert.ok(mayManageReplication(user('root', { isAdmin: true })));
+    assert.ok(!mayManageReplication(user('alice')));
+    assert.ok(!mayManageReplication(user('root', { isAdmin: true, accessTokenId: 7, limits: { actions: ['pull', 'push', 'delete'], resource: null } })));
+    assert.ok(!mayManageReplication(user('root', { isAdmin: true, accessTokenId: 7 })));
+    assert.ok(!mayManageReplication(user('bot', { isAdmin: true, robotOrgId: 3 })));
+    assert.ok(!mayManageReplication(null));
   });
 
   it("mayReadNamespaceUsage: the namespace's user, its organisation's members, administrators; not robots, outsiders or tokens for other namespaces", () => {

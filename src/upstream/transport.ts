@@ -1,0 +1,163 @@
+// One HTTP request to an upstream registry or its token realm, with the client's
+// timeouts: `timeoutMs` from the start to the response headers (for a streamed upload:
+// from its last byte), `bodyIdleMs` without a byte moving while a body flows. Under an
+// OutboundGuard every connection goes through guardedConnection (no pooling: each socket
+// is checked when it connects); without one, keep-alive agents carry the mirror's hot path.
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { guardedConnection, OutboundRefused, type OutboundGuard } from '../net/outbound-connect.js';
+import { UpstreamError } from './errors.js';
+
+export interface TransportOptions {
+  timeoutMs: number;
+  bodyIdleMs: number;
+  guard: OutboundGuard | null;
+  /** Keep-alive agents (used only without a guard). */
+  agents: { http: http.Agent; https: https.Agent } | null;
+  userAgent: string;
+}
+
+export interface SendOptions {
+  method: string;
+  url: URL;
+  headers?: Record<string, string | number>;
+  /** A Buffer (replayable) or a stream sent once, never buffered. */
+  body?: Buffer | Readable;
+}
+
+/** "GET http://host:5000/v2/x/manifests/y": a request named for messages (no query, no credentials). */
+export function describe(method: string, url: URL): string {
+  return `${method} ${url.origin}${url.pathname}`;
+}
+
+export function keepAliveAgents(): { http: http.Agent; https: https.Agent } {
+  return { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+}
+
+/** Sends one request; resolves with the response once its headers arrived. Failures are UpstreamErrors. */
+export async function send(t: TransportOptions, o: SendOptions): Promise<http.IncomingMessage> {
+  try {
+    return await sendOnce(t, o);
+  } catch (err) {
+    // A pooled socket the server closed while idle: the request never reached it; sent again once.
+    if ((err as { staleSocket?: boolean }).staleSocket && !(o.body && !Buffer.isBuffer(o.body))) return sendOnce(t, o);
+    throw err;
+  }
+}
+
+function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMessage> {
+  const { method, url } = o;
+  const what = describe(method, url);
+  const secure = url.protocol === 'https:';
+  if (!secure && url.protocol !== 'http:') return Promise.reject(new UpstreamError('invalid', `${what}: only http and https URLs are followed`));
+  const streamed = o.body !== undefined && !Buffer.isBuffer(o.body) ? (o.body as Readable) : null;
+  const headers: Record<string, string | number> = { 'User-Agent': t.userAgent, ...o.headers };
+  if (Buffer.isBuffer(o.body)) headers['Content-Length'] = o.body.length;
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let headersTimer: NodeJS.Timeout | undefined;
+    const fail = (err: UpstreamError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(headersTimer);
+      req.destroy();
+      streamed?.destroy();
+      reject(err);
+    };
+    const armHeadersTimer = () => {
+      headersTimer = setTimeout(() => fail(new UpstreamError('unavailable', `${what}: no answer within ${t.timeoutMs} ms`)), t.timeoutMs);
+    };
+    const mod = secure ? https : http;
+    const req = mod.request(url, {
+      method,
+      headers,
+      ...(t.guard
+        ? { createConnection: guardedConnection(t.guard, secure) as never }
+        : t.agents
+          ? { agent: secure ? t.agents.https : t.agents.http }
+          : { agent: false }),
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof UpstreamError) return fail(err);
+      if (err instanceof OutboundRefused)
+        return fail(new UpstreamError('denied', `${what}: refused by the outbound policy (${err.message})`, { refused: true }));
+      const e = new UpstreamError('unavailable', `${what}: ${err.code && !err.message.includes(err.code) ? `${err.code}: ` : ''}${err.message}`);
+      if (req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) Object.assign(e, { staleSocket: true });
+      fail(e);
+    });
+    req.on('response', (res) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settled = true;
+      clearTimeout(headersTimer);
+      // From here on: a body that stops moving for bodyIdleMs fails with 'unavailable'.
+      req.setTimeout(t.bodyIdleMs, () => res.destroy(new UpstreamError('unavailable', `${what}: the body stalled for ${t.bodyIdleMs} ms`)));
+      res.on('error', () => {}); // surfaced to whoever reads the body
+      resolve(res);
+    });
+    if (streamed) {
+      // While the upload streams, only an idle socket is a timeout; the answer is waited for after the last byte.
+      req.setTimeout(t.bodyIdleMs, () => fail(new UpstreamError('unavailable', `${what}: the upload stalled for ${t.bodyIdleMs} ms`)));
+      req.on('finish', armHeadersTimer);
+      streamed.on('error', (err) =>
+        fail(err instanceof UpstreamError ? err : new UpstreamError('invalid', `${what}: reading the body to send failed: ${err.message}`)),
+      );
+      streamed.pipe(req);
+    } else {
+      armHeadersTimer();
+      req.end(o.body);
+    }
+  });
+}
+
+/** Reads a whole (small) body, refusing more than `limit` bytes with 'invalid'. */
+export function readBody(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    res.destroy();
+    return Promise.reject(new UpstreamError('invalid', `${what}: the body of ${declared} bytes is over the limit of ${limit}`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const fail = (err: UpstreamError) => {
+      if (done) return;
+      done = true;
+      reject(err);
+      res.destroy();
+    };
+    res.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) return fail(new UpstreamError('invalid', `${what}: the body is over the limit of ${limit} bytes`));
+      chunks.push(c);
+    });
+    res.on('end', () => {
+      done = true;
+      resolve(Buffer.concat(chunks));
+    });
+    res.on('error', (err) => fail(asUpstreamError(err, what)));
+    res.on('aborted', () => fail(cutShort(res, what)));
+  });
+}
+
+/** The error of a body that ended early: the one it was destroyed with (a stall), else a closed connection. */
+export function cutShort(res: http.IncomingMessage, what: string): UpstreamError {
+  return res.errored ? asUpstreamError(res.errored, what) : new UpstreamError('unavailable', `${what}: the connection closed before the body ended`);
+}
+
+/** Discards a body we do not need (so a keep-alive socket goes back to the pool). */
+export function discard(res: http.IncomingMessage): void {
+  res.on('error', () => {});
+  res.resume();
+}
+
+export function asUpstreamError(err: Error, what: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return new UpstreamError('unavailable', `${what}: ${code && !err.message.includes(code) ? `${code}: ` : ''}${err.message}`);
+}
