@@ -34,6 +34,11 @@ import { RetentionRunner } from './retention/runner.js';
 import { REPLICATION_CREDENTIALS, ReplicationStore } from './metadata/replication-store.js';
 import { OutboundPolicy } from './net/outbound.js';
 import { UploadService } from './registry/uploads.js';
+import { SimpleBlobFetcher } from './mirror/blob-fetch-simple.js';
+import { upstreamClients } from './mirror/clients.js';
+import { route, routingTable } from './mirror/routing.js';
+import { MirrorService } from './mirror/service.js';
+import { MirrorStore } from './metadata/mirror-store.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
 import { Collector } from './gc/collector.js';
@@ -103,6 +108,8 @@ export interface Background {
   guard: BlobGuard;
   gc: GcStore;
   retention: RetentionRunner;
+  /** The pull-through cache, when upstreams are configured. */
+  mirror?: MirrorService;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -147,13 +154,42 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const tagHistory = new TagHistoryStore(meta);
   const tagRules = new ImmutableTagRuleStore(meta);
   const tagGuard = new TagGuard(tagRules, tagHistory);
+  // The pull-through cache (docs/mirror.md): names routed to an upstream are read-only caches of it.
+  const mirrorTable = routingTable(config);
+  const mirrorStore = new MirrorStore(meta);
+  const blobs = new BlobService(storage, store, guard, now);
+  const localNamespaces = new Set(config.mirror.local);
+  const users = tokenAuth?.services?.stores.users;
+  const mirror =
+    mirrorTable.upstreams.length === 0
+      ? undefined
+      : new MirrorService({
+          table: mirrorTable,
+          clients: upstreamClients(mirrorTable, now),
+          // With accounts, a namespace is local when an account or organisation owns it; without, when
+          // mirror.local lists it or something was pushed to it (adding a default upstream takes no one's names).
+          isLocalNamespace: async (ns) =>
+            localNamespaces.has(ns) || (users ? (await users.namespaceKind(ns)) !== null : await mirrorStore.hasPushedContent(ns)),
+          store,
+          mirrorStore,
+          storage,
+          guard,
+          fetcher: new SimpleBlobFetcher(uploads, blobs),
+          now,
+          log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+        });
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
-    blobs: new BlobService(storage, store, guard, now),
+    blobs,
     uploads,
     manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas),
-    listing: new ListingService(store, tokenAuth?.services?.stores.repositories),
+    listing: new ListingService(
+      store,
+      tokenAuth?.services?.stores.repositories,
+      config.mirror.catalog || !mirror ? undefined : (name) => route(mirrorTable, name, null).kind === 'mirror',
+    ),
+    mirror,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
     manifestLimit: config.limits.manifestbytes,
@@ -279,7 +315,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
     jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, mirror });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -291,6 +327,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   index.attach(app).start();
   app.addHook('onClose', async () => {
     await jobs.stop();
+    await mirror?.close();
     revocations?.stop();
     await index.stop();
     await webhooks.stop();

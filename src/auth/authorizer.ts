@@ -10,6 +10,7 @@ import {
   namespaceOf,
   repositoryActions,
   type Action,
+  type MirrorFacts,
   type Principal,
   type RepositoryFacts,
 } from './policy.js';
@@ -37,8 +38,14 @@ export function parseScope(scope: string): ResourceScope | null {
   return { type, name, actions };
 }
 
+/** Which names are mirrored (src/mirror/routing.ts), given whether their namespace is an account's or organisation's. */
+export type MirrorLookup = (name: string, localNamespace: boolean) => MirrorFacts | null;
+
 export class Authorizer {
-  constructor(private readonly stores: Pick<AccountStores, 'users' | 'orgs' | 'repositories'>) {}
+  constructor(
+    private readonly stores: Pick<AccountStores, 'users' | 'orgs' | 'repositories'>,
+    private readonly mirrorOf: MirrorLookup = () => null,
+  ) {}
 
   async facts(principal: Principal | null, name: string): Promise<RepositoryFacts> {
     const ns = namespaceOf(name);
@@ -54,7 +61,8 @@ export class Authorizer {
         ]);
       if (repo) collaborator = await this.stores.repositories.collaborator(repo.id, principal.userId);
     }
-    return { name, exists: repo !== null, visibility: repo?.visibility ?? 'private', namespaceKind: kind, orgRole, teamPermissions, collaborator };
+    const mirror = this.mirrorOf(name, kind !== null);
+    return { name, exists: repo !== null, visibility: repo?.visibility ?? 'private', namespaceKind: kind, orgRole, teamPermissions, collaborator, mirror };
   }
 
   async actions(principal: Principal | null, name: string): Promise<Set<Action>> {

@@ -47,6 +47,14 @@ export interface RepositoryFacts {
   teamPermissions: Permission[];
   /** The caller's collaborator permission on this repository. */
   collaborator: Permission | null;
+  /** Set when the name is served from an upstream registry (src/mirror/routing.ts): a read-only mirror. */
+  mirror?: MirrorFacts | null;
+}
+
+/** A mirrored name: from which upstream, and whether anonymous callers may pull through it (mirror.anonymous). */
+export interface MirrorFacts {
+  upstream: string;
+  anonymous: boolean;
 }
 
 export function namespaceOf(repository: string): string {
@@ -63,8 +71,17 @@ function union(into: Set<Action>, perm: Permission | null | undefined): void {
   if (perm) for (const a of PERMISSION_ACTIONS[perm]) into.add(a);
 }
 
+/**
+ * A mirrored name is read-only for everyone (administrators too: its content is the upstream's);
+ * the router answers any other action with 405 naming the upstream.
+ */
+export function mirrorAllows(action: Action): boolean {
+  return action === 'pull';
+}
+
 /** Actions `principal` (null = anonymous) may take on the repository. */
 export function repositoryActions(principal: Principal | null, f: RepositoryFacts): Set<Action> {
+  if (f.mirror) return mirrorActions(principal, f.name, f.mirror);
   const out = new Set<Action>();
   const publicPull = f.exists && f.visibility === 'public';
   if (publicPull) out.add('pull');
@@ -88,6 +105,13 @@ export function repositoryActions(principal: Principal | null, f: RepositoryFact
   // checking which blobs are already there); to everyone else it looks like a private repository.
   if (!f.exists && !out.has('push')) out.delete('pull');
   return principal.limits ? restrict(out, principal.limits, f.name, publicPull) : out;
+}
+
+/** Any signed-in caller may pull through the mirror (within its token's limits); anonymous callers when allowed. */
+function mirrorActions(principal: Principal | null, name: string, m: MirrorFacts): Set<Action> {
+  const out = new Set<Action>();
+  if (principal || m.anonymous) for (const a of ACTIONS) if (mirrorAllows(a)) out.add(a);
+  return principal?.limits ? restrict(out, principal.limits, name, m.anonymous) : out;
 }
 
 function restrict(actions: Set<Action>, limits: TokenLimits, repository: string, publicPull: boolean): Set<Action> {

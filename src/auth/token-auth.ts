@@ -8,6 +8,7 @@ import { KeySealer, SIGNING_KEYS, type SealPurpose } from '../token/key-sealer.j
 import { KeyRing } from '../token/keys.js';
 import { CLOCK_TOLERANCE_S, TokenIssuer, TokenVerifier } from '../token/tokens.js';
 import { AccountService } from './accounts.js';
+import { mirrorLookup } from '../mirror/routing.js';
 import { Authorizer } from './authorizer.js';
 import { Identifier } from './identify.js';
 import { TokenAccess } from './registry-access.js';
@@ -83,7 +84,7 @@ export async function buildTokenAuth(config: BerthConfig, meta: MetadataDb, now:
     services: {
       accounts,
       stores,
-      authorizer: new Authorizer(stores),
+      authorizer: new Authorizer(stores, mirrorLookup(config)),
       keys,
       issuer: new TokenIssuer(keys, t.issuer, t.expiration, now),
       verifier,

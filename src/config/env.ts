@@ -98,7 +98,9 @@ function applyOne(tree: Tree, schema: z.ZodTypeAny, segments: string[], value: s
   for (let i = 0; i < segments.length; i++) {
     const key = segments[i];
     const obj = unwrap(shape);
-    const next = obj instanceof z.ZodObject ? (obj.shape as z.ZodRawShape)[key] : undefined;
+    // A map of sections (mirror.upstreams): the segment is the entry's name, e.g. REGISTRY_MIRROR_UPSTREAMS_HUB_URL.
+    const entries = obj instanceof z.ZodRecord && unwrap(obj.valueSchema) instanceof z.ZodObject ? obj.valueSchema : undefined;
+    const next = obj instanceof z.ZodObject ? (obj.shape as z.ZodRawShape)[key] : entries && i < segments.length - 1 ? entries : undefined;
     if (!key || !next) return 'unknown configuration key';
     const target = unwrap(next);
     if (i < segments.length - 1) {

@@ -99,10 +99,14 @@ function finalize(c: ParsedSchema): BerthConfig {
   const listen = parseListenAddress(c.http.addr);
   if (typeof listen === 'string') throw new ConfigError(`http.addr: ${listen}`); // unreachable: schema checked
   const { tls, ...http } = c.http;
-  const { auth, version, ...rest } = c;
+  const { auth, version, proxy, ...rest } = c;
+  if (proxy && Object.values(c.mirror.upstreams).some((u) => u.default))
+    throw new ConfigError('mirror.upstreams: with proxy.remoteurl the proxy is the default upstream; no mirror upstream may be default');
   const config: BerthConfig = {
     ...rest,
     ...(version !== undefined ? { version } : {}),
+    // `proxy` without a remote URL (REGISTRY_PROXY_REMOTEURL unset) is no proxy.
+    ...(proxy?.remoteurl ? { proxy } : {}),
     http: { ...http, listen, ...(tls && (tls.certificate || tls.key) ? { tls } : {}) },
     metadata: {
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },

@@ -346,6 +346,97 @@ const notifications = z
   .strict()
   .default({});
 
+// A comma-separated string (the form an environment variable gives) or a list.
+const list = () =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : v,
+    z.array(str()),
+  );
+
+const upstreamUrl = () =>
+  str().superRefine((v, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `expected an http(s) URL such as https://registry-1.docker.io, got ${JSON.stringify(v)}` });
+      return;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `expected an http or https URL, got ${JSON.stringify(v)}` });
+    else if (u.username || u.password || u.search || u.hash || (u.pathname !== '/' && u.pathname !== ''))
+      ctx.addIssue({ code: 'custom', message: 'expected scheme://host[:port] only (credentials go in username and password)' });
+  });
+
+// registry:2's pull-through cache of one upstream (docs/mirror.md): the whole registry mirrors it.
+const proxy = z
+  .object({
+    remoteurl: upstreamUrl(),
+    username: str().default(''),
+    password: str().default(''),
+    /** Cached content not pulled for this long is evicted (0 = kept until the budget needs room). */
+    ttl: duration('168h'),
+    /** Berth's: as mirror.upstreams.*.tagttl and maxstale (registry:2 asks the upstream on every tag lookup). */
+    tagttl: duration('5m'),
+    maxstale: duration('168h'),
+  })
+  .strict()
+  .optional();
+
+// Berth's mirror of many upstreams, each under its name as a path prefix (docs/mirror.md).
+const mirrorUpstream = z
+  .object({
+    url: upstreamUrl(),
+    /** containerd's ?ns= values routed here; default: the URL's host (docker.io too for Docker Hub). */
+    hosts: list().optional(),
+    /** Also serves names with no upstream prefix and no ns= whose namespace is not a local one. */
+    default: bool().default(false),
+    username: str().default(''),
+    password: str().default(''),
+    /** A cached tag is served without asking the upstream for this long. */
+    tagttl: duration('5m'),
+    /** While the upstream fails, a cached tag is served up to this long after it was last confirmed. */
+    maxstale: duration('168h'),
+    /** Connect and response headers. */
+    timeout: duration('30s').refine((ms) => ms >= 1, 'must be more than 0'),
+  })
+  .strict();
+
+const mirror = z
+  .object({
+    upstreams: z.record(mirrorUpstream).default({}),
+    /** Bytes of cached content before the least recently pulled images are evicted (0 = no budget). */
+    budget: bytes(0),
+    /** Cached repositories appear in /v2/_catalog. */
+    catalog: bool().default(true),
+    /** Namespaces that are never sent to the default upstream without token auth (with it: accounts and organisations). */
+    local: list().default([]),
+    /** Anonymous callers may pull through the mirror in token mode (signed-in accounts always may). */
+    anonymous: bool().default(false),
+    /** How often each replica looks for cached content to evict. */
+    evictinterval: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const defaults = Object.entries(m.upstreams).filter(([, u]) => u.default);
+    if (defaults.length > 1)
+      ctx.addIssue({ code: 'custom', path: ['upstreams'], message: `only one upstream may be the default (${defaults.map(([n]) => n).join(', ')})` });
+    for (const name of Object.keys(m.upstreams)) {
+      if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', name],
+          message: 'an upstream name is a path component: lowercase letters, digits and . _ - between them',
+        });
+    }
+  })
+  .default({});
+
 export const configSchema = z
   .object({
     version: str()
@@ -394,6 +485,8 @@ export const configSchema = z
       .strict()
       .default({}),
     // Retention policies (src/retention/, docs/retention.md): how often each replica runs the due ones.
+    proxy,
+    mirror,
     retention: z
       .object({
         /** Run due policies in the background (runs on demand through the API work either way). */

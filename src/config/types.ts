@@ -94,6 +94,16 @@ export interface BerthConfig {
     /** Warning level, percent of a namespace's limit (when the namespace sets none). */
     readonly warning: number;
   };
+  /** registry:2's pull-through cache of one upstream (docs/mirror.md); durations in ms. */
+  readonly proxy?: {
+    readonly remoteurl: string;
+    readonly username: string;
+    readonly password: string;
+    readonly ttl: number;
+    readonly tagttl: number;
+    readonly maxstale: number;
+  };
+  readonly mirror: MirrorConfig;
   /** Retention policies' schedule. */
   readonly retention: {
     readonly enabled: boolean;
@@ -192,4 +202,25 @@ export interface NotificationEndpointConfig {
   readonly backoff: number;
   readonly ignoredmediatypes: readonly string[];
   readonly ignore: { readonly mediatypes: readonly string[]; readonly actions: readonly string[] };
+}
+
+/** Berth's mirror of many upstreams (docs/mirror.md); durations in ms, sizes in bytes. */
+export interface MirrorConfig {
+  readonly upstreams: Readonly<Record<string, MirrorUpstreamConfig>>;
+  readonly budget: number;
+  readonly catalog: boolean;
+  readonly local: readonly string[];
+  readonly anonymous: boolean;
+  readonly evictinterval: number;
+}
+
+export interface MirrorUpstreamConfig {
+  readonly url: string;
+  readonly hosts?: readonly string[];
+  readonly default: boolean;
+  readonly username: string;
+  readonly password: string;
+  readonly tagttl: number;
+  readonly maxstale: number;
+  readonly timeout: number;
 }

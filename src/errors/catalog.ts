@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
   /** Not in the OCI spec: storage or the database has no room for a write (StorageFullError); reads still work. */
   STORAGE_FULL: { status: 507, message: 'the registry is out of storage space; reads still work, writes will again once space is freed' },
+  /** Not in the OCI spec: a mirror's upstream refused Berth's credentials or gave an unusable answer (src/mirror/). */
+  UPSTREAM_FAILED: { status: 502, message: 'the upstream registry refused the request or gave an unusable answer' },
   UNKNOWN: { status: 500, message: 'unknown error' },
 } as const;
 
@@ -44,4 +46,32 @@ export class RegistryError extends Error {
     this.status = options.status ?? ERROR_CODES[code].status;
     this.headers = options.headers ?? {};
   }
+}
+
+/** How an upstream registry failed (src/upstream/ UpstreamError's kinds). */
+export type UpstreamFailure = 'unavailable' | 'denied' | 'not-found' | 'invalid';
+
+/**
+ * What a mirror answers when its upstream failed and the cache cannot stand in (never a 500):
+ * 503 UNAVAILABLE (with the upstream's Retry-After) while it is down, refuses (429) or times out;
+ * `unknown` (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN) when it has no such thing; 502
+ * UPSTREAM_FAILED when it refused Berth's credentials or answered nonsense. `upstream` names it
+ * for the operator: the message never carries credentials.
+ */
+export function upstreamError(
+  kind: UpstreamFailure,
+  upstream: string,
+  opts: { unknown: ErrorCode; detail?: Record<string, unknown>; retryAfter?: number; stale?: boolean },
+): RegistryError {
+  const detail = { upstream, ...opts.detail };
+  if (kind === 'not-found') return new RegistryError(opts.unknown, undefined, { detail });
+  if (kind === 'unavailable') {
+    const cached = opts.stale ? '; the cached copy is older than its maxstale' : '';
+    return new RegistryError('UNAVAILABLE', `the upstream registry "${upstream}" is unavailable${cached}`, {
+      detail,
+      ...(opts.retryAfter !== undefined ? { headers: { 'Retry-After': String(opts.retryAfter) } } : {}),
+    });
+  }
+  const why = kind === 'denied' ? "refused the mirror's credentials" : 'gave an unusable answer';
+  return new RegistryError('UPSTREAM_FAILED', `the upstream registry "${upstream}" ${why}`, { detail });
 }

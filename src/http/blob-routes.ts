@@ -19,8 +19,20 @@ export function digestParam(value: string | null): Digest {
 
 export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
   const digest = digestParam(r.param);
-  const size = await ctx.blobs.size(r.name, digest);
   const { reply } = r;
+  let size: number;
+  try {
+    size = await ctx.blobs.size(r.name, digest);
+  } catch (err) {
+    if (!(r.mirror && ctx.mirror && err instanceof RegistryError && err.code === 'BLOB_UNKNOWN')) throw err;
+    // Not cached yet: from the upstream (HEAD asks it; GET streams the download), whole (a Range is ignored).
+    const fetched = await ctx.mirror.blob(r.mirror, digest, head);
+    if (fetched === null) size = await ctx.blobs.size(r.name, digest);
+    else {
+      reply.header('Docker-Content-Digest', digest.value).header('Content-Type', 'application/octet-stream').header('Content-Length', fetched.size);
+      return void reply.code(200).send(head ? undefined : fetched.body);
+    }
+  }
   reply.header('Docker-Content-Digest', digest.value);
   reply.header('ETag', `"${digest.value}"`);
   reply.header('Accept-Ranges', 'bytes');

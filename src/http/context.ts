@@ -6,6 +6,8 @@ import type { BlobService } from '../registry/blobs.js';
 import type { ListingService } from '../registry/listing.js';
 import type { ManifestService } from '../registry/manifests.js';
 import type { UploadService } from '../registry/uploads.js';
+import type { MirrorService } from '../mirror/service.js';
+import type { MirrorTarget } from '../mirror/routing.js';
 
 export interface RegistryContext {
   access: AccessControl;
@@ -20,6 +22,8 @@ export interface RegistryContext {
   manifestLimit: number;
   /** External base URL ("" = build from the request). */
   baseUrl: string;
+  /** The pull-through cache (docs/mirror.md), when upstreams are configured. */
+  mirror?: MirrorService;
   /** Called for each manifest GET (not HEAD): pull counts and last pull times. */
   onPull?: (repository: string, digest: string) => void;
 }
@@ -32,6 +36,9 @@ export interface V2Request {
   /** Second path parameter (digest, reference or upload id), when the route has one. */
   param: string;
   query: URLSearchParams;
+  /** Set for a mirrored name: `name` is then the cache's repository, `requested` the name in the URL. */
+  mirror?: MirrorTarget;
+  requested?: string;
 }
 
 /** Absolute URL for a path, from the configured base or the request's Host (every client accepts these). */

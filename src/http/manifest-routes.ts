@@ -3,13 +3,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalog.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { parseLookupReference, parseReference } from '../registry/manifests.js';
-import type { Page } from '../registry/listing.js';
+import { paginateList, referrersIndex, type Page } from '../registry/listing.js';
 import { digestParam } from './blob-routes.js';
 import { readLimited } from './body.js';
 import { absoluteUrl, type RegistryContext, type V2Request } from './context.js';
 
 export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
-  const row = await ctx.manifests.resolve(r.name, parseLookupReference(r.param));
+  const ref = parseLookupReference(r.param);
+  const row = r.mirror && ctx.mirror ? await ctx.mirror.manifest(r.mirror, ref) : await ctx.manifests.resolve(r.name, ref);
   const { reply } = r;
   reply
     .code(200)
@@ -50,8 +51,11 @@ export async function deleteManifest(ctx: RegistryContext, r: V2Request): Promis
 
 export async function listTags(ctx: RegistryContext, r: V2Request): Promise<void> {
   const n = pageSize(r.query);
-  const page = await ctx.listing.tags(r.name, n, r.query.get('last') ?? undefined);
-  sendPage(r.reply, `/v2/${r.name}/tags/list`, n, page, { name: r.name, tags: page.items });
+  const last = r.query.get('last') ?? undefined;
+  // A mirrored repository lists the upstream's tags and the cached ones, under the name asked for.
+  const page = r.mirror && ctx.mirror ? await paginateList(await ctx.mirror.tags(r.mirror), n, last) : await ctx.listing.tags(r.name, n, last);
+  const name = r.requested ?? r.name;
+  sendPage(r.reply, `/v2/${name}/tags/list`, n, page, { name, tags: page.items });
 }
 
 export async function catalog(ctx: RegistryContext, req: FastifyRequest, reply: FastifyReply, query: URLSearchParams): Promise<void> {
@@ -64,7 +68,8 @@ export async function catalog(ctx: RegistryContext, req: FastifyRequest, reply: 
 export async function referrers(ctx: RegistryContext, r: V2Request): Promise<void> {
   const subject = digestParam(r.param);
   const artifactType = r.query.get('artifactType') ?? undefined;
-  const index = await ctx.listing.referrers(r.name, subject.value, artifactType);
+  const cached = await ctx.listing.referrerDescriptors(r.name, subject.value, artifactType);
+  const index = referrersIndex(r.mirror && ctx.mirror ? await ctx.mirror.referrers(r.mirror, subject.value, cached, artifactType) : cached);
   if (artifactType !== undefined) r.reply.header('OCI-Filters-Applied', 'artifactType');
   // A Buffer, not a string: Fastify would append "; charset=utf-8" to the media type.
   r.reply

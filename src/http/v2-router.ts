@@ -1,7 +1,7 @@
 // The /v2 route table. Repository names contain slashes, so one wildcard route
 // parses the path and dispatches on (resource, method).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Action } from '../auth/policy.js';
+import { mirrorAllows, type Action } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { cancelUpload, deleteBlob, finishUpload, getBlob, patchUpload, startUpload, uploadStatus } from './blob-routes.js';
@@ -71,12 +71,18 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
     }
     const name = m[1];
     if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', undefined, { detail: { name: name.slice(0, 300) } });
-    await ctx.access.require(req, name, actionFor(route, req.method));
+    const action = actionFor(route, req.method);
+    // A mirrored name (src/mirror/routing.ts) is read-only: refused before any token is asked for.
+    const mirror = ctx.mirror ? await ctx.mirror.resolve(name, query.get('ns')) : null;
+    if (mirror && !mirrorAllows(action)) throw ctx.mirror!.readOnlyError(name, mirror);
+    // Routed by ns= to a name that differs here: the token must be for the cache's name (containerd asks
+    // for the challenge's scope too).
+    await ctx.access.require(req, mirror?.via === 'ns' ? mirror.local : name, action);
     if (ctx.readOnly && route.writes.includes(req.method)) {
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode', { status: 405 });
     }
     const param = m[2] ? decodeURIComponent(m[2]) : '';
-    await handler(ctx, { req, reply, name, param, query });
+    await handler(ctx, { req, reply, name: mirror ? mirror.local : name, param, query, ...(mirror ? { mirror, requested: name } : {}) });
     // Fastify waits for a streamed body only when the async handler returns the reply.
     return reply;
   }

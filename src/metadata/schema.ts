@@ -54,6 +54,8 @@ export interface ManifestsTable {
   untagged_at: ColumnType<number | null, number | null | undefined, number | null>;
   /** When the manifest was last pulled (GET by tag or digest), written by the index's batched flush; null = never. */
   last_pulled_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** When the manifest was fetched from an upstream (the pull-through cache, src/mirror/); null = pushed here. */
+  mirrored_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** Blobs and child manifests each manifest references (for validation history and GC). */
@@ -69,6 +71,8 @@ export interface TagsTable {
   name: string;
   manifest_id: number;
   updated_at: number;
+  /** A mirrored tag: when the upstream last confirmed its digest (null = never; src/mirror/). */
+  validated_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** What happened to a tag: pushed (created or moved), deleted, or restored to an earlier digest through the API. */

@@ -3,6 +3,7 @@ import { RegistryError } from '../errors/catalog.js';
 import type { CatalogViewer } from '../auth/policy.js';
 import type { RepositoryAccessStore } from '../metadata/accounts/repository-access.js';
 import type { RegistryStore } from '../metadata/registry-store.js';
+import type { Descriptor } from '../oci/manifest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 
 export interface Page {
@@ -18,6 +19,8 @@ export class ListingService {
     private readonly store: RegistryStore,
     /** With accounts, catalog pages are filtered to what the viewer may see. */
     private readonly access?: RepositoryAccessStore,
+    /** Repositories the catalog leaves out (a mirror's caches with mirror.catalog: false). */
+    private readonly hidden?: (name: string) => boolean,
   ) {}
 
   async tags(repository: string, n: number | undefined, last: string | undefined): Promise<Page> {
@@ -28,24 +31,56 @@ export class ListingService {
 
   async catalog(n: number | undefined, last: string | undefined, viewer: CatalogViewer = 'all'): Promise<Page> {
     const access = this.access;
-    if (viewer === 'all' || viewer.all || !access) return paginate(n, (limit) => this.store.listRepositories(limit, last));
-    return paginate(n, async (limit) => (await access.visibleRepositories(viewer, limit, last)).map((r) => r.name));
+    const list =
+      viewer === 'all' || viewer.all || !access
+        ? (limit: number, after?: string) => this.store.listRepositories(limit, after)
+        : async (limit: number, after?: string) => (await access.visibleRepositories(viewer, limit, after)).map((r) => r.name);
+    const hidden = this.hidden;
+    if (!hidden) return paginate(n, (limit) => list(limit, last));
+    return paginate(n, (limit) => keepOnly(limit, last, list, hidden));
   }
 
   /** The referrers response: an image index of the manifests whose subject is `subject`. */
   async referrers(repository: string, subject: string, artifactType?: string): Promise<object> {
+    return referrersIndex(await this.referrerDescriptors(repository, subject, artifactType));
+  }
+
+  /** The descriptors of the manifests whose subject is `subject`. */
+  async referrerDescriptors(repository: string, subject: string, artifactType?: string): Promise<Descriptor[]> {
     const rows = await this.store.referrers(repository, subject, artifactType);
-    return {
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: rows.map((r) => ({
-        mediaType: r.mediaType,
-        digest: r.digest,
-        size: r.size,
-        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
-        ...(r.annotations ? { annotations: JSON.parse(r.annotations) } : {}),
-      })),
-    };
+    return rows.map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations ? { annotations: JSON.parse(r.annotations) } : {}),
+    }));
+  }
+}
+
+export function referrersIndex(manifests: Descriptor[]): object {
+  return { schemaVersion: 2, mediaType: OCI_INDEX, manifests };
+}
+
+/** A page of a list already in memory (a mirror's merged tag list), ordered as the database orders names. */
+export function paginateList(all: string[], n: number | undefined, last: string | undefined): Promise<Page> {
+  return paginate(n, async (limit) => all.filter((x) => last === undefined || x > last).slice(0, limit));
+}
+
+/** Up to `limit` names after `last` that are not hidden, reading on past hidden ones. */
+async function keepOnly(
+  limit: number,
+  last: string | undefined,
+  list: (limit: number, after?: string) => Promise<string[]>,
+  hidden: (name: string) => boolean,
+) {
+  const out: string[] = [];
+  let after = last;
+  for (;;) {
+    const rows = await list(limit, after);
+    for (const r of rows) if (!hidden(r) && out.length < limit) out.push(r);
+    if (out.length >= limit || rows.length < limit) return out;
+    after = rows[rows.length - 1];
   }
 }
 

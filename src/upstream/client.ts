@@ -87,8 +87,7 @@ export class UpstreamClient {
     this.transport = {
       timeoutMs: settings.timeoutMs ?? 30_000,
       bodyIdleMs: settings.bodyIdleTimeoutMs ?? 60_000,
-      guard: deps.guard,
-      agents: deps.guard ? null : keepAliveAgents(),
+      agents: keepAliveAgents(deps.guard),
       userAgent: 'berth',
     };
     const credentials = settings.username !== undefined && settings.username !== '' ? { username: settings.username, password: settings.password ?? '' } : null;
@@ -97,8 +96,8 @@ export class UpstreamClient {
 
   /** Closes pooled connections (the client still works afterwards, with new ones). */
   close(): void {
-    this.transport.agents?.http.destroy();
-    this.transport.agents?.https.destroy();
+    this.transport.agents.http.destroy();
+    this.transport.agents.https.destroy();
   }
 
   // ---------------------------------------------------------------------------------------

@@ -1,20 +1,18 @@
 // One HTTP request to an upstream registry or its token realm, with the client's
 // timeouts: `timeoutMs` from the start to the response headers (for a streamed upload:
-// from its last byte), `bodyIdleMs` without a byte moving while a body flows. Under an
-// OutboundGuard every connection goes through guardedConnection (no pooling: each socket
-// is checked when it connects); without one, keep-alive agents carry the mirror's hot path.
+// from its last byte), `bodyIdleMs` without a byte moving while a body flows. Connections are
+// pooled (keep-alive); under an OutboundGuard each new socket is made by guardedConnection,
+// so every address is checked when it is connected to, and a pooled one was checked then.
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { guardedConnection, OutboundRefused, type OutboundGuard } from '../net/outbound-connect.js';
 import { UpstreamError } from './errors.js';
 
 export interface TransportOptions {
   timeoutMs: number;
   bodyIdleMs: number;
-  guard: OutboundGuard | null;
-  /** Keep-alive agents (used only without a guard). */
-  agents: { http: http.Agent; https: https.Agent } | null;
+  agents: Agents;
   userAgent: string;
 }
 
@@ -31,8 +29,29 @@ export function describe(method: string, url: URL): string {
   return `${method} ${url.origin}${url.pathname}`;
 }
 
-export function keepAliveAgents(): { http: http.Agent; https: https.Agent } {
-  return { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+export interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+const POOL = { keepAlive: true, maxSockets: 64 };
+
+/** Keep-alive agents; with a guard, their sockets come from guardedConnection. */
+export function keepAliveAgents(guard: OutboundGuard | null): Agents {
+  if (!guard) return { http: new http.Agent(POOL), https: new https.Agent(POOL) };
+  const plain = guardedConnection(guard, false);
+  const secure = guardedConnection(guard, true);
+  class GuardedHttp extends http.Agent {
+    override createConnection(opts: http.ClientRequestArgs, done?: (err: Error | null, stream: Duplex) => void) {
+      return plain(opts as never, done as never);
+    }
+  }
+  class GuardedHttps extends https.Agent {
+    override createConnection(opts: https.RequestOptions, done?: (err: Error | null, stream: Duplex) => void) {
+      return secure(opts as never, done as never);
+    }
+  }
+  return { http: new GuardedHttp(POOL), https: new GuardedHttps(POOL) };
 }
 
 /** Sends one request; resolves with the response once its headers arrived. Failures are UpstreamErrors. */
@@ -73,11 +92,7 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
     const req = mod.request(url, {
       method,
       headers,
-      ...(t.guard
-        ? { createConnection: guardedConnection(t.guard, secure) as never }
-        : t.agents
-          ? { agent: secure ? t.agents.https : t.agents.http }
-          : { agent: false }),
+      agent: secure ? t.agents.https : t.agents.http,
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof UpstreamError) return fail(err);

@@ -23,6 +23,8 @@ interface Fake {
   url: string;
   port: number;
   seen: Seen[];
+  /** TCP connections accepted so far. */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -39,12 +41,15 @@ async function fake(handler: (req: http.IncomingMessage, res: http.ServerRespons
     seen.push({ method: req.method!, url: req.url!, headers: req.headers });
     handler(req, res);
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const f: Fake = {
     url: `http://127.0.0.1:${port}`,
     port,
     seen,
+    connections: () => connections,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
@@ -201,6 +206,26 @@ describe('answers that are wrong', () => {
     assert.match(err.message, /over the limit/);
   });
 
+  it('a HEAD without Docker-Content-Digest is answered by fetching the manifest; by digest, a different one is invalid', async () => {
+    let digestHeader: string | undefined;
+    const s = await fake((_req, res) => {
+      res.writeHead(200, {
+        'Content-Type': OCI_MANIFEST,
+        'Content-Length': manifest.length,
+        ...(digestHeader ? { 'Docker-Content-Digest': digestHeader } : {}),
+      });
+      res.end(_req.method === 'HEAD' ? undefined : manifest);
+    });
+    const c = client(s.url);
+    assert.deepEqual(await c.headManifest('library/alpine', 'latest'), { digest: digestOf(manifest), mediaType: OCI_MANIFEST, size: manifest.length });
+    assert.deepEqual(
+      s.seen.map((r) => r.method),
+      ['HEAD', 'GET'],
+    );
+    digestHeader = digestOf('another manifest');
+    await rejectsWith(c.headManifest('library/alpine', digestOf(manifest)), 'invalid');
+  });
+
   it('a Link to another host is not followed', async () => {
     const s = await fake((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json', Link: '<http://169.254.169.254/v2/x/tags/list?last=a>; rel="next"' });
@@ -335,6 +360,38 @@ describe('tokens', () => {
     assert.equal(registry.seen.length, 1);
     assert.equal(realm.seen.length, 0);
     assert.ok(!err.message.includes('guarded-secret'));
+  });
+});
+
+describe('connections', () => {
+  const answer = (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(200, { 'Content-Type': OCI_MANIFEST, 'Content-Length': manifest.length });
+    res.end(manifest);
+  };
+
+  it('are kept alive and reused, with and without a guard', async () => {
+    const s = await fake(answer);
+    const open = client(s.url);
+    for (let i = 0; i < 5; i++) await open.getManifest('library/alpine', 'latest');
+    assert.equal(s.connections(), 1);
+    const guarded = client(s.url, {}, { guard: new OutboundPolicy([`127.0.0.1:${s.port}`]) });
+    for (let i = 0; i < 5; i++) await guarded.getManifest('library/alpine', 'latest');
+    assert.equal(s.connections(), 2);
+  });
+
+  it('a pooled connection the server dropped is replaced: the request is sent again once, on a new one', async () => {
+    const served = new WeakMap<object, number>();
+    const s = await fake((req, res) => {
+      const n = served.get(req.socket) ?? 0;
+      served.set(req.socket, n + 1);
+      if (n >= 1) return req.socket.destroy(); // closed as the request arrived, like an idle timeout race
+      answer(req, res);
+    });
+    const c = client(s.url);
+    await c.getManifest('library/alpine', 'latest');
+    assert.equal((await c.getManifest('library/alpine', 'latest')).digest, digestOf(manifest));
+    assert.equal(s.seen.length, 3);
+    assert.equal(s.connections(), 2);
   });
 });
 

@@ -15,6 +15,7 @@ import { migration as gc } from './0008-gc.js';
 import { migration as tagHistory } from './0009-tag-history.js';
 import { migration as quotas } from './0010-quotas.js';
 import { migration as retention } from './0011-retention.js';
+import { migration as mirror } from './0012-mirror.js';
 import { migration as replication } from './0014-replication.js';
 
 export const migrations: readonly BerthMigration[] = [
@@ -29,6 +30,7 @@ export const migrations: readonly BerthMigration[] = [
   tagHistory,
   quotas,
   retention,
+  mirror,
   replication,
 ];
 
