@@ -276,7 +276,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
-  if (services) {
+  if (services && replication) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
@@ -288,6 +288,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) },
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
+        replication: { store: replication.store, runner: replication.runner },
       },
     );
   }

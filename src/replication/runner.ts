@@ -16,7 +16,9 @@ import { localName, remoteName, repositoryWanted, tagWanted } from './policy-fie
 import type { ReplicationTrigger } from './schema.js';
 
 /** A run asked for while a replica runs the policy (409). */
-export class ReplicationBusyError extends Error {}
+export class ReplicationBusyError extends Error {
+  readonly busy = true;
+}
 export class ReplicationNotFoundError extends Error {}
 
 export interface ReplicationSettings {
