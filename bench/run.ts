@@ -11,6 +11,7 @@ import { memory, type Server, startServer, stopServer } from './lib/servers.js';
 import { bearerSection, startBearerServers } from './sections/bearer.js';
 import { blobSection } from './sections/blob.js';
 import { loadSection } from './sections/load.js';
+import { mirrorSection } from './sections/mirror.js';
 import { gcSection } from './sections/gc.js';
 import { catalogSection, tagsSection } from './sections/lists.js';
 import { pushSection } from './sections/push.js';
@@ -85,6 +86,8 @@ async function main(): Promise<number> {
         await Promise.all(bearer.servers.map(stopServer));
       }
     }
+    // Its own mirrors of a third registry (the upstream); stopped before the memory figures are read.
+    if (config.only.has('mirror')) await mirrorSection(workDir, res);
     for (const s of servers) {
       const m = memory(s);
       res.set(s, 'rss_end', m.rssMiB);

@@ -38,8 +38,12 @@ export const config = {
   repos: num('BENCH_REPOS', 10000, 1000),
   /** Sequential requests per list/catalog latency measurement. */
   listSamples: num('BENCH_LIST_SAMPLES', 100, 30),
-  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc (default all). */
-  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc').split(',').map((s) => s.trim())),
+  /** Size of the big layer of the mirror section's image (the parallel pulls use a quarter of it). */
+  mirrorMiB: num('BENCH_MIRROR_MIB', 256, 16),
+  /** Concurrent cold pulls of one image through each mirror. */
+  mirrorClients: num('BENCH_MIRROR_CLIENTS', 10, 5),
+  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc,mirror (default all). */
+  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc,mirror').split(',').map((s) => s.trim())),
   keep: process.env.BENCH_KEEP === '1',
   outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
 };

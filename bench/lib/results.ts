@@ -4,7 +4,7 @@ import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'memory';
+type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -68,6 +68,23 @@ export function metricDefs(): MetricDef[] {
       better: 'lower',
     },
     { key: 'gc_rate', section: 'gc', metric: 'objects freed per second of collection, p50', unit: 'objects/s', better: 'higher' },
+    {
+      key: 'mirror_cold',
+      section: 'mirror',
+      metric: `mirror: cold pull of a ${k(c.mirrorMiB)} MiB image (fetched upstream), p50`,
+      unit: 'MB/s',
+      better: 'higher',
+    },
+    { key: 'mirror_warm', section: 'mirror', metric: 'mirror: warm pull of the same image (from the cache), p50', unit: 'MB/s', better: 'higher' },
+    { key: 'mirror_tag_ms', section: 'mirror', metric: 'mirror: HEAD manifest by cached tag, p50', unit: 'ms', better: 'lower' },
+    {
+      key: 'mirror_parallel',
+      section: 'mirror',
+      metric: `mirror: ${c.mirrorClients} parallel cold pulls of one ${k(Math.max(1, Math.round(c.mirrorMiB / 4)))} MiB image, p50`,
+      unit: 's',
+      better: 'lower',
+    },
+    { key: 'mirror_upstream_x', section: 'mirror', metric: 'mirror: upstream bytes fetched by those parallel pulls ÷ image size', unit: '×', better: 'lower' },
     { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'pss_end', section: 'memory', metric: 'PSS at end (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },
