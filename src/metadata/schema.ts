@@ -32,6 +32,21 @@ export interface GcBlobProtectionsTable {
   until: number;
 }
 
+/**
+ * A blob being fetched from an upstream registry (mirror/blob-fetch.ts): the download that owns the claim
+ * until `lease_until`, the upload session its bytes go into, the expected size once the upstream said it,
+ * and how many bytes other replicas may read so far.
+ */
+export interface MirrorFetchesTable {
+  digest: string;
+  owner: string;
+  lease_until: number;
+  upload_id: string;
+  size: number | null;
+  published: ColumnType<number, number | undefined, number>;
+  started_at: number;
+}
+
 /** Which blobs a repository may read: uploaded, mounted, or referenced by its manifests. */
 export interface RepositoryBlobsTable {
   repository_id: number;
@@ -299,6 +314,7 @@ export interface Database {
   gc_blob_review: GcBlobReviewTable;
   gc_blob_protections: GcBlobProtectionsTable;
   gc_manifest_review: GcManifestReviewTable;
+  mirror_fetches: MirrorFetchesTable;
   users: UsersTable;
   namespaces: NamespacesTable;
   organizations: OrganizationsTable;

@@ -52,13 +52,19 @@ export class SweepStore {
     });
   }
 
-  /** The ids among `ids` (at most a few thousand) that no upload session row names. */
+  /** The ids among `ids` (at most a few thousand) that no upload session row names, nor a mirror's blob download. */
   async unknownUploads(ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     const rows = await this.meta.db
       .selectFrom('uploads')
       .select('id')
       .where('id', 'in', [...ids])
+      .union((eb) =>
+        eb
+          .selectFrom('mirror_fetches')
+          .select('upload_id as id')
+          .where('upload_id', 'in', [...ids]),
+      )
       .execute();
     const known = new Set(rows.map((r) => r.id));
     return ids.filter((id) => !known.has(id));

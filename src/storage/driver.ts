@@ -69,6 +69,18 @@ export interface StorageDriver {
   uploadSize(id: string): Promise<number | null>;
   /** Streams an upload's bytes so far (to hash them when no hash state survived). */
   uploadRead(id: string): Promise<Readable>;
+  /**
+   * Makes the bytes appended so far readable by every process with uploadReadFrom, until the session is
+   * committed or aborted; resolves to how many there are. Only the session's one writer calls it, between
+   * appends (a blob fetched from an upstream registry is read by other clients while it arrives).
+   * Rejects with NotFoundError when the session does not exist.
+   */
+  uploadPublish(id: string): Promise<number>;
+  /**
+   * Streams the inclusive byte range of an upload's published bytes. Rejects with NotFoundError when the
+   * session is gone (committed or aborted), and with another error when the range is not readable (yet).
+   */
+  uploadReadFrom(id: string, range: ByteRange): Promise<Readable>;
   /** Durably turns an upload into the object `key` and removes the session. */
   uploadCommit(id: string, key: string): Promise<void>;
   /** Removes an upload session; absent sessions are not an error. */

@@ -214,6 +214,32 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  /** Appended bytes are in the file, and readable, once uploadAppend resolves. */
+  async uploadPublish(id: string): Promise<number> {
+    const size = await this.uploadSize(id);
+    if (size === null) throw new NotFoundError(`upload ${id}`);
+    return size;
+  }
+
+  async uploadReadFrom(id: string, range: ByteRange): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.uploadPath(id), constants.O_RDONLY);
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`upload ${id}`);
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (range.end >= size) throw new Error(`storage: upload ${id} has ${size} bytes, not ${range.end + 1}`);
+      // A commit renames the file into place: the open handle reads on whatever its name.
+      return new FileReadStream(fh, range.start, range.end + 1);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
   async uploadCommit(id: string, key: string): Promise<void> {
     const file = this.uploadPath(id);
     const target = this.path(key);

@@ -14,7 +14,9 @@
 // An append reads the tail back (at most one part is buffered per request), cuts the body
 // into parts of `chunksize`, and leaves a new tail when the rest is shorter than 5 MiB.
 // Reading a session (to hash it when no hash state survived) completes the open multipart
-// upload into its segment object first; commit completes it with the tail as its last part
+// upload into its segment object first, and so does publishing it (uploadPublish: a blob fetched
+// from an upstream registry is read by other clients, on any replica, while it arrives; the next
+// append opens a new multipart upload); commit completes it with the tail as its last part
 // and copies the result to the blob's key (CopyObject, or UploadPartCopy above the threshold
 // and always above 5 GiB).
 import http from 'node:http';
@@ -308,7 +310,36 @@ export class S3Driver implements StorageDriver {
       s = { ...s, segments: [...s.segments, { key: s.mpu.key, start: s.mpu.start, size: s.mpu.size }], mpu: undefined };
     }
     const pieces = s.tail ? [...s.segments, s.tail] : s.segments;
-    return Readable.from(this.readPieces(pieces), { objectMode: false });
+    return Readable.from(this.readRanges(pieces.map((p) => ({ key: p.key, from: 0, to: p.size }))), { objectMode: false });
+  }
+
+  /** Completes the open multipart upload into its segment object: parts of one cannot be read. */
+  async uploadPublish(id: string): Promise<number> {
+    const s = await this.session(id);
+    if (!s) throw new NotFoundError(`upload ${id}`);
+    if (s.mpu) await this.complete(s.mpu, s.mpu.parts);
+    return s.size;
+  }
+
+  /**
+   * Reads from the segments and the tail. Bytes an append moved from a published tail into a part of a new
+   * multipart upload are unreadable until the writer publishes again: the caller retries.
+   */
+  async uploadReadFrom(id: string, range: ByteRange): Promise<Readable> {
+    const s = await this.session(id);
+    if (!s) throw new NotFoundError(`upload ${id}`);
+    const pieces = s.tail ? [...s.segments, s.tail] : [...s.segments];
+    const ranges: { key: string; from: number; to: number }[] = [];
+    let covered = range.start;
+    for (const p of pieces) {
+      if (p.start + p.size <= covered || p.start > range.end) continue;
+      if (p.start > covered) break;
+      const to = Math.min(p.size, range.end + 1 - p.start);
+      ranges.push({ key: p.key, from: covered - p.start, to });
+      covered = p.start + to;
+    }
+    if (covered <= range.end) throw new Error(`s3: bytes ${covered}-${range.end} of upload ${id} are not readable yet`);
+    return Readable.from(this.readRanges(ranges), { objectMode: false });
   }
 
   async uploadCommit(id: string, key: string): Promise<void> {
@@ -514,14 +545,14 @@ export class S3Driver implements StorageDriver {
   // Low-level helpers (raw keys, root prefix included)
 
   /**
-   * Streams the pieces' bytes in order. Ranged GETs of 8 MiB, 4 in flight (32 MiB buffered at
-   * most): one GET stream from RGW gives ~110 MiB/s here, four ~170.
+   * Streams byte ranges [from, to) of objects in order. Ranged GETs of 8 MiB, 4 in flight (32 MiB
+   * buffered at most): one GET stream from RGW gives ~110 MiB/s here, four ~170.
    */
-  private async *readPieces(pieces: Piece[]): AsyncGenerator<Buffer> {
+  private async *readRanges(ranges: { key: string; from: number; to: number }[]): AsyncGenerator<Buffer> {
     const window = 8 * MiB;
     const ahead = 4;
     const jobs: { key: string; from: number; to: number }[] = [];
-    for (const p of pieces) for (let from = 0; from < p.size; from += window) jobs.push({ key: p.key, from, to: Math.min(p.size, from + window) });
+    for (const r of ranges) for (let from = r.from; from < r.to; from += window) jobs.push({ key: r.key, from, to: Math.min(r.to, from + window) });
     const fetchRange = async (j: (typeof jobs)[number]): Promise<Buffer> => {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: j.key, Range: `bytes=${j.from}-${j.to - 1}` }));
       const chunks: Buffer[] = [];

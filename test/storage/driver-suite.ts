@@ -146,6 +146,37 @@ export function storageDriverSuite(name: string, make: () => Promise<StorageDriv
       assert.equal(await d.uploadSize(id), null);
     });
 
+    it('publishes appended bytes, which any instance reads by range while the upload goes on', async () => {
+      const [writer, reader] = [await make(), await make()];
+      const id = uid();
+      await writer.uploadCreate(id);
+      await assert.rejects(writer.uploadPublish(uid()), NotFoundError);
+      assert.equal(await writer.uploadPublish(id), 0);
+      const a = randomBytes(writer.minChunkLength || 4096);
+      const b = randomBytes(1234);
+      const c = randomBytes(writer.minChunkLength || 5000);
+      await writer.uploadAppend(id, 0, Readable.from([a]));
+      await writer.uploadAppend(id, a.length, Readable.from([b]));
+      assert.equal(await writer.uploadPublish(id), a.length + b.length);
+      const ab = Buffer.concat([a, b]);
+      const range = async (start: number, end: number) => readAll(await reader.uploadReadFrom(id, { start, end }));
+      assert.deepEqual(await range(0, ab.length - 1), ab);
+      assert.deepEqual(await range(a.length - 10, a.length + 9), ab.subarray(a.length - 10, a.length + 10), 'across the pieces');
+      assert.deepEqual(await range(a.length + 1000, a.length + 1000), ab.subarray(a.length + 1000, a.length + 1001));
+      await assert.rejects(range(0, ab.length), 'bytes past the end are refused, not cut short');
+      // The upload goes on after a publication; the new bytes are readable once published.
+      await writer.uploadAppend(id, ab.length, Readable.from([c]));
+      assert.equal(await writer.uploadPublish(id), ab.length + c.length);
+      const whole = Buffer.concat([ab, c]);
+      assert.deepEqual(await range(ab.length - 5, whole.length - 1), whole.subarray(ab.length - 5));
+      assert.equal(await reader.uploadSize(id), whole.length);
+      const key = `blobs/sha256/98/${uid()}`;
+      await writer.uploadCommit(id, key);
+      assert.deepEqual(await readAll(await reader.read(key)), whole);
+      await assert.rejects(reader.uploadReadFrom(id, { start: 0, end: 0 }), NotFoundError);
+      await assert.rejects(reader.uploadPublish(id), NotFoundError);
+    });
+
     it('refuses an append at the wrong offset and keeps the data', async () => {
       const d = await make();
       const id = uid();

@@ -61,6 +61,24 @@ describe('s3 driver', () => {
     assert.deepEqual(leftovers, []);
   });
 
+  it('published bytes that an append moved from the tail into a part are readable again once published', async () => {
+    const [writer, reader] = [new S3Driver(config), new S3Driver(config)];
+    const id = uid();
+    await writer.uploadCreate(id);
+    const head = randomBytes(1000);
+    await writer.uploadAppend(id, 0, Readable.from([head]));
+    assert.equal(await writer.uploadPublish(id), head.length);
+    assert.ok((await readAll(await reader.uploadReadFrom(id, { start: 0, end: 999 }))).equals(head), 'read from the tail');
+    const more = randomBytes(5 * MiB);
+    await writer.uploadAppend(id, head.length, Readable.from([more]));
+    // The first 5 MiB are now a part of an open multipart upload, the rest a new tail.
+    await assert.rejects(reader.uploadReadFrom(id, { start: 0, end: 999 }), /not readable yet/);
+    assert.equal(await writer.uploadPublish(id), head.length + more.length);
+    const all = Buffer.concat([head, more]);
+    assert.ok((await readAll(await reader.uploadReadFrom(id, { start: 0, end: all.length - 1 }))).equals(all));
+    await writer.uploadAbort(id);
+  });
+
   it('deletes many objects in batches', async () => {
     const d = new S3Driver(config);
     const prefix = `blobs/sha512/${uid().slice(0, 2)}/`;

@@ -16,6 +16,7 @@ import { migration as tagHistory } from './0009-tag-history.js';
 import { migration as quotas } from './0010-quotas.js';
 import { migration as retention } from './0011-retention.js';
 import { migration as mirror } from './0012-mirror.js';
+import { migration as mirrorFetches } from './0013-mirror-fetches.js';
 import { migration as replication } from './0014-replication.js';
 
 export const migrations: readonly BerthMigration[] = [
@@ -31,6 +32,7 @@ export const migrations: readonly BerthMigration[] = [
   quotas,
   retention,
   mirror,
+  mirrorFetches,
   replication,
 ];
 

@@ -1,0 +1,243 @@
+// The one download of a blob, in the process that holds its claim (mirror/blob-fetch.ts): the upstream's
+// body is hashed, handed to this process's readers as it arrives (a live feed each, bounded), and
+// appended to an upload session in batches; after each batch the bytes are published (readable by every
+// replica) and the count recorded in the claim row. Once the body is complete and its digest verified,
+// the session becomes the blob and the blob is recorded, linked and the claim released in one
+// transaction. Any failure aborts the session and deletes the claim: nothing is stored.
+import { Readable } from 'node:stream';
+import type { BlobGuard } from '../gc/blob-guard.js';
+import type { MirrorFetchStore } from '../metadata/mirror-fetch-store.js';
+import type { RegistryStore } from '../metadata/registry-store.js';
+import { newHasher, type Digest } from '../oci/digest.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { blobKey } from '../storage/layout.js';
+
+export interface DownloadSettings {
+  /** How long a claim holds unless renewed (ms); renewed every third of it. */
+  leaseMs: number;
+  /** Bytes gathered before an append (the driver's minChunkLength when larger). */
+  batchBytes: number;
+  /** A batch smaller than batchBytes is appended and published after this long (ms; drivers without a minimum chunk). */
+  publishMs: number;
+  /** An upstream that sends nothing this long (ms) fails the download. */
+  idleMs: number;
+}
+
+export interface DownloadDeps {
+  storage: StorageDriver;
+  fetches: MirrorFetchStore;
+  store: RegistryStore;
+  guard: BlobGuard;
+  now: () => number;
+  settings: DownloadSettings;
+}
+
+/** A reader's share of the bytes as they arrive; dropped when the reader falls too far behind. */
+export class Feed {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  /** Whether it fell behind by more than the limit: the reader continues from storage. */
+  overflowed = false;
+
+  constructor(
+    /** Offset of the next byte the feed takes. */
+    private next: number,
+    private readonly limit: number,
+  ) {}
+
+  offer(chunk: Buffer, offset: number): void {
+    if (this.overflowed || offset + chunk.length <= this.next) return;
+    if (offset > this.next) {
+      this.drop();
+      return;
+    }
+    const part = chunk.subarray(this.next - offset);
+    this.chunks.push(part);
+    this.bytes += part.length;
+    this.next += part.length;
+    if (this.bytes > this.limit) this.drop();
+  }
+
+  /** The bytes held from `pos` on, at most up to offset `end` (exclusive); null when there are none. */
+  take(pos: number, end: number): Buffer | null {
+    if (this.overflowed || this.chunks.length === 0 || this.next - this.bytes !== pos || pos >= end) return null;
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const n = Math.min(all.length, end - pos);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.bytes = rest.length;
+    return all.subarray(0, n);
+  }
+
+  private drop(): void {
+    this.overflowed = true;
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}
+
+/** Per-reader live feed limit: a reader this far behind reads from storage instead. */
+const FEED_LIMIT = 4 * 1024 * 1024;
+
+export class Download {
+  state: 'running' | 'stored' | 'failed' = 'running';
+  error: Error | null = null;
+  /** Bytes readable from the upload session by any process. */
+  published = 0;
+  /** Settles when the download is stored or failed (never rejects). */
+  readonly finished: Promise<void>;
+  private readonly feeds = new Set<Feed>();
+  private wake: (() => void)[] = [];
+  private finish!: () => void;
+
+  constructor(
+    private readonly deps: DownloadDeps,
+    readonly digest: Digest,
+    readonly owner: string,
+    readonly uploadId: string,
+    readonly size: number,
+    private readonly body: Readable,
+    readonly localRepository: string,
+  ) {
+    this.finished = new Promise((resolve) => {
+      this.finish = resolve;
+    });
+  }
+
+  /** Resolves at the next change of state, publication or feed. Take it before looking, so no change is missed. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.wake.push(resolve));
+  }
+
+  subscribe(from: number): Feed {
+    const feed = new Feed(from, FEED_LIMIT);
+    this.feeds.add(feed);
+    return feed;
+  }
+
+  unsubscribe(feed: Feed): void {
+    this.feeds.delete(feed);
+  }
+
+  /** Runs the download in the background; `finished` says when it is over. */
+  start(): void {
+    this.run().then(
+      () => this.settle('stored', null),
+      (err: Error) => this.settle('failed', err),
+    );
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = [];
+    for (const w of wake) w();
+  }
+
+  private settle(state: 'stored' | 'failed', err: Error | null): void {
+    this.state = state;
+    this.error = err;
+    this.notify();
+    this.finish();
+  }
+
+  private async run(): Promise<void> {
+    const { storage, fetches, settings } = this.deps;
+    const { digest, owner, uploadId, size, body } = this;
+    const hash = newHasher(digest.algorithm);
+    const batch = Math.max(settings.batchBytes, storage.minChunkLength);
+    let lost: Error | null = null;
+    const renew = setInterval(() => {
+      fetches.progress(digest.value, owner, { until: this.deps.now() + settings.leaseMs }).then(
+        (held) => {
+          if (held) return;
+          lost = new Error(`the download of ${digest.value} was taken over by another replica`);
+          body.destroy(lost);
+        },
+        () => {}, // a database hiccup: the next renewal tries again
+      );
+    }, settings.leaseMs / 3);
+    renew.unref();
+    let idle: NodeJS.Timeout | undefined;
+    const watchIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => body.destroy(new Error(`upstream sent nothing for ${settings.idleMs / 1000} s`)), settings.idleMs);
+      idle.unref();
+    };
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let written = 0;
+    let lastFlush = Date.now();
+    // Appends what is pending (all of it at the end; else whole multiples of the driver's chunk), then publishes.
+    const flush = async (final: boolean): Promise<void> => {
+      const min = storage.minChunkLength;
+      const n = final || min === 0 ? pendingBytes : pendingBytes - (pendingBytes % min);
+      if (n > 0) {
+        const all = Buffer.concat(pending, pendingBytes);
+        pending = n < all.length ? [all.subarray(n)] : [];
+        pendingBytes = all.length - n;
+        written = await storage.uploadAppend(uploadId, written, Readable.from([all.subarray(0, n)]), { sync: final });
+      }
+      this.published = await storage.uploadPublish(uploadId);
+      lastFlush = Date.now();
+      if (!(await fetches.progress(digest.value, owner, { until: this.deps.now() + settings.leaseMs, published: this.published }))) {
+        throw lost ?? new Error(`the download of ${digest.value} was taken over by another replica`);
+      }
+      this.notify();
+    };
+    try {
+      let received = 0;
+      watchIdle();
+      for await (const c of body) {
+        watchIdle();
+        const chunk = c as Buffer;
+        if (received + chunk.length > size) throw new Error(`upstream sent more than the ${size} bytes it announced for ${digest.value}`);
+        hash.update(chunk);
+        for (const feed of this.feeds) feed.offer(chunk, received);
+        received += chunk.length;
+        this.notify();
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= batch || (storage.minChunkLength === 0 && Date.now() - lastFlush >= settings.publishMs)) await flush(false);
+      }
+      if (received !== size) throw new Error(`upstream sent ${received} of the ${size} bytes it announced for ${digest.value}`);
+      await flush(true);
+      if (hash.digest('hex') !== digest.hex) throw new Error(`upstream sent content that does not match ${digest.value}`);
+      clearInterval(renew);
+      await this.commit();
+    } catch (err) {
+      body.destroy();
+      // The claim first (readers see the download gone and fail), then the bytes.
+      if (!lost) await fetches.meta.transaction((tx) => fetches.release(tx, digest.value, owner), { durable: false }).catch(() => {});
+      await storage.uploadAbort(uploadId).catch(() => {});
+      throw err;
+    } finally {
+      clearInterval(renew);
+      clearTimeout(idle);
+    }
+  }
+
+  /** The verified session becomes the blob, recorded and linked with the claim's end in one transaction. */
+  private async commit(): Promise<void> {
+    const { storage, store, guard, fetches } = this.deps;
+    const { digest, size } = this;
+    // Protected before the bytes become the blob, as uploads do: garbage collection leaves the digest alone.
+    const protection = await guard.protect(digest.value, size);
+    try {
+      const key = blobKey(digest);
+      if (await storage.stat(key)) await storage.uploadAbort(this.uploadId);
+      else await storage.uploadCommit(this.uploadId, key);
+      const now = this.deps.now();
+      await store.meta.transaction(async (tx) => {
+        const repoId = await store.ensureRepository(tx, this.localRepository, now);
+        await store.recordBlob(tx, digest.value, size, now);
+        await guard.release(tx, protection);
+        await store.linkBlob(tx, repoId, digest.value, now);
+        await store.queueBlobReview(tx, [digest.value], guard.reviewAt(now));
+        await fetches.release(tx, digest.value, this.owner);
+      });
+    } catch (err) {
+      await guard.abandon(protection);
+      throw err;
+    }
+  }
+}
