@@ -10,12 +10,13 @@ import { after, before, test } from 'node:test';
 import { e2eTarget, type RegistryProcess } from '../helpers/berth-process.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { Layout } from '../helpers/oci.js';
-import { testImages, type TestImages } from '../helpers/shared.js';
-import { type UpstreamContent, UPSTREAM_PASSWORD, UPSTREAM_USER, type Upstream, fillUpstream, startUpstream } from '../helpers/upstream.js';
+import { sleep, testImages, type TestImages } from '../helpers/shared.js';
+import { type UpstreamContent, UPSTREAM_PASSWORD, UPSTREAM_USER, type Upstream, fillUpstream, pushFixture, startUpstream } from '../helpers/upstream.js';
 import { type MirrorDockerd, startMirror, startMirrorDockerd } from '../helpers/upstream-mirror.js';
 import { type Tap, startTap } from '../helpers/upstream-tap.js';
 
 const berth = e2eTarget() === 'berth';
+const TAG_TTL_MS = 1000;
 let imgs: TestImages;
 let up: Upstream;
 let content: UpstreamContent;
@@ -29,7 +30,14 @@ before(async () => {
   up = await startUpstream({ token: true });
   content = await fillUpstream(up, { only: ['tiny', 'multi', 'app'] });
   upTap = await startTap(up.url);
-  mirror = await startMirror(upTap.url, { mode: 'proxy', username: UPSTREAM_USER, password: UPSTREAM_PASSWORD, name: 'mirror-docker' });
+  // a short tag TTL, so the later steps see Berth revalidate tags (registry:2 asks upstream on every tag lookup)
+  mirror = await startMirror(upTap.url, {
+    mode: 'proxy',
+    username: UPSTREAM_USER,
+    password: UPSTREAM_PASSWORD,
+    name: 'mirror-docker',
+    env: { REGISTRY_PROXY_TAGTTL: `${TAG_TTL_MS}ms` },
+  });
   front = await startTap(mirror.url);
   dockerd = await startMirrorDockerd(front.url);
 });
@@ -106,14 +114,43 @@ step('one platform out of a two-platform index (library/multi)', async () => {
   assert.equal(upTap.blobDownloads(amd.config), 0, 'the other platform is not fetched');
 });
 
-step('with the upstream stopped, a cached image still pulls', async () => {
+step('with the upstream answering 429 after the tag TTL, the cached image still pulls', async () => {
   await dockerd.removeAllImages();
+  await sleep(TAG_TTL_MS + 100); // the cached tag is due for revalidation
+  upTap.reset();
+  await upTap.setMode('429', { retryAfter: 30 });
+  try {
+    const r = await dockerd.docker(['pull', 'tiny']);
+    assert.match(r.stdout, new RegExp(`Digest: ${content.tiny.digest}`), r.stdout);
+    await assertImage('tiny', 'tiny');
+    assert.ok(upTap.count({ kind: 'manifest', status: 429 }) >= 1, `the mirror asked upstream and got 429; ${summary()}`);
+  } finally {
+    await upTap.setMode('pass');
+  }
+});
+
+step('with the upstream stopped, the cached image still pulls', async () => {
+  await dockerd.removeAllImages();
+  await sleep(TAG_TTL_MS + 100);
   await up.stop();
+  await upTap.setMode('refuse');
   try {
     const r = await dockerd.docker(['pull', 'tiny']);
     assert.match(r.stdout, new RegExp(`Digest: ${content.tiny.digest}`), r.stdout);
     await assertImage('tiny', 'tiny');
   } finally {
+    await upTap.setMode('pass');
     await up.start();
   }
+});
+
+step('a tag moved upstream is seen after the TTL', async () => {
+  await dockerd.docker(['pull', 'tiny:1']);
+  await assertImage('tiny:1', 'tiny');
+  // library/tiny:1 becomes the multi-layer image upstream
+  await pushFixture(up, 'multilayer', 'library/tiny', '1');
+  await sleep(TAG_TTL_MS + 100);
+  const r = await dockerd.docker(['pull', 'tiny:1']);
+  assert.match(r.stdout, new RegExp(`Digest: ${content.app.digest}`), r.stdout);
+  await assertImage('tiny:1', 'multilayer');
 });
