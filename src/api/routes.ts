@@ -1,6 +1,6 @@
 // The JSON REST API (/api/v1): users, organisations, teams, robots, repositories,
 // collaborators, access tokens, the audit log, the index (search, descriptions, stars,
-// comments), webhooks, tags, quotas and retention policies. One encapsulated plugin: the input rules of
+// comments), webhooks, tags, quotas, retention and replication policies. One encapsulated plugin: the input rules of
 // src/http/rest-input.ts, the caller resolved first, and the OpenAPI document that
 // @fastify/swagger generates from every route's schema (a test fails on a route it
 // does not document). Errors go to the app's one mapper (src/http/error-response.ts).
@@ -17,6 +17,7 @@ import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
+import { registerReplicationRoutes, type ReplicationParts } from './replication-routes.js';
 import { registerRetentionRoutes, type RetentionParts } from './retention-routes.js';
 import { registerTagRoutes, tagPathStrategy, type TagParts } from './tag-routes.js';
 import { registerTeamRoutes } from './team-routes.js';
@@ -31,7 +32,7 @@ const BODY_LIMIT = 64 * 1024;
 export async function registerApiRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
-  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts; quotas: QuotaService; retention: RetentionParts },
+  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts; quotas: QuotaService; retention: RetentionParts; replication: ReplicationParts },
 ): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
@@ -48,7 +49,7 @@ export async function registerApiRoutes(
             title: 'Berth API',
             version: '1',
             description:
-              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history, immutable-tag rules, retention policies and storage quotas of a Berth registry.',
+              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history, immutable-tag rules, retention policies, replication policies and storage quotas of a Berth registry.',
           },
           components: {
             securitySchemes: {
@@ -70,6 +71,7 @@ export async function registerApiRoutes(
       registerQuotaRoutes(api, deps, parts.quotas);
       registerTagRoutes(api, deps, parts.tags);
       registerRetentionRoutes(api, deps, parts.retention);
+      registerReplicationRoutes(api, deps, parts.replication);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

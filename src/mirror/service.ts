@@ -255,7 +255,8 @@ export class MirrorService {
       if (stored === null) return { size };
       const now = this.d.now();
       await this.d.store.meta.transaction(async (tx) => {
-        if ((await this.d.mirrorStore.storedBlobSize(digest.value)) === null) return;
+        // tx, not the store's own handle: SQLite has one connection, held by this transaction
+        if ((await this.d.mirrorStore.storedBlobSize(digest.value, tx)) === null) return;
         const repoId = await this.d.store.ensureRepository(tx, t.local, now);
         await this.d.store.linkBlob(tx, repoId, digest.value, now);
         await this.d.store.queueBlobReview(tx, [digest.value], this.d.guard.reviewAt(now));

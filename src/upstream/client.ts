@@ -245,8 +245,8 @@ export class UpstreamClient {
     url.searchParams.set('mount', d.value);
     url.searchParams.set('from', name(from));
     const res = await this.call('POST', url, { scopes: [push(repo), pull(from)], headers: { 'Content-Length': 0 } });
-    discard(res);
     await this.expect(res, [201, 202], 'POST', url);
+    discard(res);
     if (res.statusCode === 201) return true;
     // The upstream opened an upload instead: cancelled (best effort), so it does not linger until purged.
     const location = res.headers.location;
@@ -272,11 +272,11 @@ export class UpstreamClient {
       body.destroy();
       throw err;
     }
-    discard(res);
     if (res.statusCode !== 202) {
       body.destroy();
       await this.expect(res, [202], 'POST', start);
     }
+    discard(res);
     const location = res.headers.location;
     if (!location) {
       body.destroy();
@@ -284,13 +284,23 @@ export class UpstreamClient {
     }
     const put = this.sameOrigin(new URL(location, start), 'POST', start);
     put.searchParams.set('digest', d.value);
-    const done = await this.call('PUT', put, {
-      scopes: [push(repo)],
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': size },
-      body,
-    });
+    let done: http.IncomingMessage;
+    try {
+      done = await this.call('PUT', put, { scopes: [push(repo)], headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': size }, body });
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    if (done.statusCode !== 201) {
+      // Answered before (or without) taking the whole body: the rest is not sent, and the connection not reused.
+      body.destroy();
+      try {
+        await this.expect(done, [201], 'PUT', put);
+      } finally {
+        done.destroy();
+      }
+    }
     discard(done);
-    await this.expect(done, [201], 'PUT', put);
     const stored = done.headers['docker-content-digest'];
     if (typeof stored === 'string' && stored !== d.value) throw new UpstreamError('invalid', `${describe('PUT', put)}: stored as ${stored.slice(0, 80)}`);
   }
@@ -299,8 +309,8 @@ export class UpstreamClient {
   async putManifest(repo: string, ref: string, mediaType: string, body: Buffer): Promise<string> {
     const url = this.url(`/v2/${name(repo)}/manifests/${reference(ref)}`);
     const res = await this.call('PUT', url, { scopes: [push(repo)], headers: { 'Content-Type': mediaType }, body });
-    discard(res);
     await this.expect(res, [200, 201, 202], 'PUT', url);
+    discard(res);
     const computed = `sha256:${newHasher('sha256').update(body).digest('hex')}`;
     const header = res.headers['docker-content-digest'];
     return typeof header === 'string' && header ? checkedDigest(header, describe('PUT', url)) : computed;
@@ -310,9 +320,12 @@ export class UpstreamClient {
   async deleteManifest(repo: string, ref: string): Promise<boolean> {
     const url = this.url(`/v2/${name(repo)}/manifests/${reference(ref)}`);
     const res = await this.call('DELETE', url, { scopes: [`repository:${name(repo)}:delete`] });
-    discard(res);
-    if (res.statusCode === 404) return false;
+    if (res.statusCode === 404) {
+      discard(res);
+      return false;
+    }
     await this.expect(res, [200, 202, 204], 'DELETE', url);
+    discard(res);
     return true;
   }
 

@@ -86,6 +86,7 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
       reject(err);
     };
     const armHeadersTimer = () => {
+      if (settled) return;
       headersTimer = setTimeout(() => fail(new UpstreamError('unavailable', `${what}: no answer within ${t.timeoutMs} ms`)), t.timeoutMs);
     };
     const mod = secure ? https : http;

@@ -102,6 +102,14 @@ const ROUTES = [
   'PUT /namespaces/{ns}/retention-policies/{name}',
   'DELETE /namespaces/{ns}/retention-policies/{name}',
   'POST /namespaces/{ns}/retention-policies/{name}/run',
+  // replication policies
+  'GET /replication/policies',
+  'POST /replication/policies',
+  'GET /replication/policies/{id}',
+  'PATCH /replication/policies/{id}',
+  'DELETE /replication/policies/{id}',
+  'POST /replication/policies/{id}/run',
+  'GET /replication/policies/{id}/runs',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { systemResolver } from '../../src/net/outbound-connect.js';
 import { OutboundPolicy } from '../../src/net/outbound.js';
@@ -233,6 +233,35 @@ describe('answers that are wrong', () => {
     });
     await rejectsWith(client(s.url).tags('library/alpine'), 'invalid');
     assert.equal(s.seen.length, 1);
+  });
+});
+
+describe('uploads', () => {
+  it('a PUT refused before the body is read stops sending it: the source is destroyed, the error is invalid with its code', async () => {
+    const s = await fake((req, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(202, { Location: '/v2/team/app/blobs/uploads/u1?state=x' });
+        return res.end();
+      }
+      res.writeHead(400, { 'Content-Type': 'application/json', Connection: 'close' });
+      res.end('{"errors":[{"code":"SIZE_INVALID","message":"too big"}]}');
+    });
+    let produced = 0;
+    const chunk = Buffer.alloc(64 << 10, 5);
+    const source = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 10_000; i++) {
+          produced += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+    const size = 10_000 * chunk.length;
+    const err = await rejectsWith(client(s.url).pushBlob('team/app', digestOf('whatever'), size, source), 'invalid');
+    assert.equal(err.status, 400);
+    assert.match(err.message, /SIZE_INVALID/);
+    assert.ok(source.destroyed, 'the source stream is destroyed');
+    assert.ok(produced < size, `the whole body was read (${produced} bytes)`);
   });
 });
 

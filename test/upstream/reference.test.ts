@@ -166,6 +166,7 @@ describe('writes to docker-registry', () => {
         layers: [],
       }),
     );
-    await rejectsWith(client.putManifest('copy/bad', 'v1', MT.ociManifest, doc), 'invalid', 400);
+    const err = await rejectsWith(client.putManifest('copy/bad', 'v1', MT.ociManifest, doc), 'invalid', 400);
+    assert.match(err.message, /MANIFEST_BLOB_UNKNOWN/, 'the upstream error code is in the message');
   });
 });

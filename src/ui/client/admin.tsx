@@ -1,10 +1,11 @@
 // Administrators' pages: users (create, disable, make admin) and the comment
-// moderation queue (approve or reject held and reported comments); quotas are in quotas.tsx.
+// moderation queue (approve or reject held and reported comments); quotas are in quotas.tsx,
+// replication policies in replication.tsx.
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
 
-export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quotas' }) {
+export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quotas' | 'replication' }) {
   return (
     <nav class="tabs" aria-label="Administration">
       <a href="/ui/admin/users" aria-current={current === 'users' ? 'page' : undefined}>
@@ -15,6 +16,9 @@ export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quot
       </a>
       <a href="/ui/admin/quotas" aria-current={current === 'quotas' ? 'page' : undefined}>
         Quotas
+      </a>
+      <a href="/ui/admin/replication" aria-current={current === 'replication' ? 'page' : undefined}>
+        Replication
       </a>
     </nav>
   );

@@ -10,6 +10,7 @@ import { RepositoryPage } from './repository.js';
 import { NotificationsPage, SignInPage, TokensPage } from './account.js';
 import { ModerationPage, UsersPage } from './admin.js';
 import { QuotasPage, StoragePage } from './quotas.js';
+import { ReplicationPage } from './replication.js';
 import { RetentionPage } from './retention.js';
 import { TagRulesPage } from './tags.js';
 
@@ -113,6 +114,7 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/admin/users') return <UsersPage />;
   if (path === '/ui/admin/moderation') return <ModerationPage />;
   if (path === '/ui/admin/quotas') return <QuotasPage />;
+  if (path === '/ui/admin/replication') return <ReplicationPage />;
   if (path === '/ui/storage') return <StoragePage />;
   const rules = /^\/ui\/n\/([^/]+)\/tag-rules$/.exec(path);
   if (rules) return <TagRulesPage ns={decodeURIComponent(rules[1])} />;
