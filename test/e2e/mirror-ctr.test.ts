@@ -3,19 +3,21 @@
 // and Berth routes it to the upstream whose `hosts` lists docker.io (mirror.upstreams.hub, default).
 // The upstream is docker-registry behind a token server, pulled anonymously. A tap between the
 // mirror and the upstream counts what went upstream; another in front of the mirror shows what
-// containerd asked. BERTH_E2E_TARGET=reference runs the same file against docker-registry in proxy mode.
+// containerd asked. The same mirror serves docker's "registry-mirrors" (no ns=: the default upstream)
+// and the upstream's path prefix (hub/library/tiny), all from one cache.
+// BERTH_E2E_TARGET=reference runs the same file against docker-registry in proxy mode.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { e2eTarget, type RegistryProcess } from '../helpers/berth-process.js';
-import { BIN, Ctr, run } from '../helpers/clients.js';
+import { BIN, Ctr, Skopeo, run } from '../helpers/clients.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { request } from '../helpers/http.js';
 import { Layout, MANIFEST_ACCEPT, assertLayoutMatches } from '../helpers/oci.js';
 import { type FixtureName, tempDir, testImages, type TestImages } from '../helpers/shared.js';
 import { type UpstreamContent, type Upstream, fillUpstream, startUpstream } from '../helpers/upstream.js';
-import { MIRROR_UPSTREAM_NAME, startMirror, writeHostsDir } from '../helpers/upstream-mirror.js';
+import { MIRROR_UPSTREAM_NAME, type MirrorDockerd, startMirror, startMirrorDockerd, writeHostsDir } from '../helpers/upstream-mirror.js';
 import { type Tap, startTap } from '../helpers/upstream-tap.js';
 
 const berth = e2eTarget() === 'berth';
@@ -27,6 +29,7 @@ let mirror: RegistryProcess;
 let front: Tap;
 let hostsDir: string;
 let work: string;
+let dockerd: MirrorDockerd | undefined;
 
 before(async () => {
   imgs = await testImages();
@@ -41,14 +44,15 @@ before(async () => {
 });
 
 after(async () => {
+  await dockerd?.stop();
   await front?.close();
   await mirror?.dispose();
   await upTap?.close();
   await up?.dispose();
 });
 
-function step(name: string, fn: () => Promise<void>): void {
-  test(name, { timeout: 4 * 60_000 }, () => withServerLog(() => mirror, fn));
+function step(name: string, fn: () => Promise<void>, skip?: string): void {
+  test(name, { timeout: 4 * 60_000, skip }, () => withServerLog(() => mirror, fn));
 }
 
 const summary = () => `upstream: ${JSON.stringify(upTap.summary())}; containerd asked the mirror: ${JSON.stringify(front.summary())}`;
@@ -113,3 +117,37 @@ step('a namespaced image (docker.io/team/app)', async () => {
   assert.ok(front.count({ repo: 'team/app' }) > 0, summary());
   if (berth) assert.equal(upTap.blobDownloads(), content.app.blobs.length, `one download per blob; ${summary()}`);
 });
+
+step('docker with registry-mirrors reaches the same cache through the default upstream (no ns=)', async () => {
+  dockerd = await startMirrorDockerd(front.url);
+  upTap.reset();
+  front.reset();
+  const r = await dockerd.docker(['pull', 'tiny']);
+  assert.match(r.stdout, new RegExp(`Digest: ${content.tiny.digest}`), r.stdout);
+  const img = await dockerd.inspect('tiny');
+  const want = new Layout(imgs.layout('tiny')).images()[0];
+  assert.equal(img.Id, want.manifest.config!.digest);
+  assert.deepEqual(img.RootFS.Layers, want.config.rootfs.diff_ids);
+  const asked = front.list({ repo: 'library/tiny' });
+  assert.ok(asked.length > 0 && asked.every((q) => !q.url.includes('ns=')), summary());
+  assert.equal(upTap.blobDownloads(), 0, `cached by the ctr pulls; ${summary()}`);
+});
+
+step(
+  'the upstream name as a path prefix (hub/library/multi) serves the same cache',
+  async () => {
+    upTap.reset();
+    const out = path.join(work, 'prefix-multi');
+    await new Skopeo('mirror-prefix').run([
+      'copy',
+      '--quiet',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${mirror.hostPort}/${MIRROR_UPSTREAM_NAME}/library/multi:latest`,
+      `oci:${out}:latest`,
+    ]);
+    await assertLayoutMatches(out, new Layout(imgs.layout('multiarch')));
+    assert.equal(upTap.blobDownloads(), 0, `cached by the ctr pull; ${summary()}`);
+  },
+  berth ? undefined : 'docker-registry has one upstream and no path prefixes',
+);
