@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 
 import { readConfiguredFile, type BerthConfig } from './config/index.js';
 import { registerApiRoutes } from './api/routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
-import { buildTokenAuth, signingKeySealer } from './auth/token-auth.js';
+import { buildTokenAuth } from './auth/token-auth.js';
 import { HtpasswdVerifier } from './auth/htpasswd.js';
 import { Identifier } from './auth/identify.js';
 import { openAccess } from './auth/registry-access.js';
@@ -31,8 +31,7 @@ import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
 import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
-import { REPLICATION_CREDENTIALS, ReplicationStore } from './metadata/replication-store.js';
-import { OutboundPolicy } from './net/outbound.js';
+import { createReplication, type Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
 import { SimpleBlobFetcher } from './mirror/blob-fetch-simple.js';
 import { upstreamClients } from './mirror/clients.js';
@@ -108,6 +107,8 @@ export interface Background {
   guard: BlobGuard;
   gc: GcStore;
   retention: RetentionRunner;
+  /** Replication (token mode only), else null. */
+  replication: Replication | null;
   /** The pull-through cache, when upstreams are configured. */
   mirror?: MirrorService;
 }
@@ -206,14 +207,17 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     interval: config.retention.interval,
     log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
   });
-
-  // Replication policies: remote passwords sealed under auth.token.signingkeysecret, remote URLs through the outbound policy.
-  const replicationOutbound = new OutboundPolicy(config.replication.allow);
-  const replicationStore = new ReplicationStore(meta, {
-    sealer: config.auth?.token ? signingKeySealer(config.auth.token, REPLICATION_CREDENTIALS) : null,
-    now,
-    urlRefusal: (url) => replicationOutbound.urlRefusal(url),
-  });
+  // Replication (token mode: policies are managed through the API): pushes and deletes queue
+  // copies in their own transaction; the job below runs them and the scheduled policies.
+  const replication = tokenAuth
+    ? createReplication(config, meta, {
+        registry: { ...ctx, uploads },
+        resolve: parts.resolve,
+        now,
+        log: { info: (obj, msg) => app.log.info(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+      })
+    : null;
+  if (replication) eventSinks.push(replication.sink);
 
   const app = Fastify({
     logger: {
@@ -272,7 +276,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
-  if (services) {
+  if (services && replication) {
     await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
@@ -284,7 +288,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         tags: { history: tagHistory, rules: tagRules, restore: new TagRestore(store, tagHistory, tagGuard, events, now) },
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
-        replication: { store: replicationStore, runner: null },
+        replication: { store: replication.store, runner: replication.runner },
       },
     );
   }
@@ -315,7 +319,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
     jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, mirror });
+  if (replication && config.replication.enabled) {
+    jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -327,6 +334,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   index.attach(app).start();
   app.addHook('onClose', async () => {
     await jobs.stop();
+    await replication?.runner.idle();
     await mirror?.close();
     revocations?.stop();
     await index.stop();

@@ -414,6 +414,20 @@ export class ReplicationStore {
       .execute();
   }
 
+  /** A repository that may read the blob (a local mount source for pulled blobs), or null. */
+  async repositoryWithBlob(digest: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select('r.name')
+      .where('rb.digest', '=', digest)
+      .where('b.state', '=', 'live')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.name ?? null;
+  }
+
   // ---- tasks ----
 
   /** The enabled event-triggered push policies' filters: the event sink reads them in the change's transaction. */

@@ -1,0 +1,216 @@
+// Push replication from a Berth (token mode) to a second Berth (token mode, credentials sealed in
+// the policy) and to Debian's docker-registry (behind a request-counting tap): an image, a
+// multi-arch index with its children and an artifact with a subject arrive with equal digests; a
+// second run changes nothing; a push reaches the remote within seconds; deletes are replicated
+// only by policies that say so; a failing remote is retried and its failure recorded.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MT, removeDir, type TestServer } from '../helpers/api-server.js';
+import { TokenClient } from '../helpers/token-client.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startTap, type Tap } from '../helpers/upstream-tap.js';
+import { ADMIN } from '../api-v1/helpers.js';
+import { pushImage, pushIndex, pushReferrer } from '../retention/helpers.js';
+import { clientOf, createPolicy, eventually, replicationOf, startReplicating } from './helpers.js';
+import type { UpstreamClient } from '../../src/upstream/client.js';
+
+const ACCEPT = `${MT.ociManifest}, ${MT.ociIndex}, ${MT.dockerManifest}, ${MT.dockerList}`;
+
+describe('push replication', () => {
+  let src: TestServer;
+  let dst: TestServer;
+  let up: Upstream;
+  let tap: Tap;
+  let c: TokenClient;
+  let dstClient: UpstreamClient;
+  let upClient: UpstreamClient;
+  before(async () => {
+    [src, dst, up] = await Promise.all([
+      startReplicating(),
+      startReplicating({ config: { replication: { enabled: false } } }),
+      startUpstream({ name: 'repl-target' }),
+    ]);
+    tap = await startTap(up.url);
+    c = new TokenClient(src.url, ADMIN);
+    dstClient = clientOf(dst.url, ADMIN);
+    upClient = clientOf(up.url);
+  });
+  after(async () => {
+    await Promise.all([src?.close(), dst?.close(), tap?.close(), up?.dispose()]);
+    for (const s of [src, dst]) if (s) removeDir(s.dir);
+  });
+
+  const digestAt = async (client: UpstreamClient, repo: string, ref: string) => (await client.headManifest(repo, ref))?.digest ?? null;
+
+  it('a manual run copies an image, a multi-arch index with its children and an artifact with its subject; digests are equal; a second run changes nothing', async () => {
+    const image = await pushImage(c, 'admin/app', 'v1');
+    const index = await pushIndex(c, 'admin/multi', 'latest');
+    const sbom = await pushReferrer(c, 'admin/app', image.digest);
+    await pushImage(c, 'admin/other', 'v1'); // not selected
+    const select = { repositories: ['admin/app', 'admin/multi'], trigger: 'manual' as const };
+    const toBerth = await createPolicy(src, {
+      name: 'to-berth',
+      direction: 'push',
+      remoteUrl: dst.url,
+      remoteUsername: ADMIN.user,
+      remotePassword: ADMIN.password,
+      ...select,
+    });
+    const toRegistry = await createPolicy(src, { name: 'to-registry', direction: 'push', remoteUrl: tap.url, remotePrefix: 'copies', ...select });
+    const { runner, store } = replicationOf(src);
+    // The remote password is stored sealed and never comes back.
+    const raw = await src.meta!.db.selectFrom('replication_policies').selectAll().where('id', '=', toBerth.id).executeTakeFirstOrThrow();
+    assert.match(String(raw.remote_password_sealed), /^berth-sealed:v1:/);
+    assert.ok(!JSON.stringify(raw).includes(ADMIN.password));
+    assert.ok(!JSON.stringify(await store.list()).includes(ADMIN.password));
+
+    const first = await runner.runAndWait(toBerth.id);
+    assert.deepEqual([first.status, first.error, first.copied, first.skipped, first.failed], ['succeeded', null, 3, 0, 0], JSON.stringify(first));
+    assert.ok(first.bytes > 0);
+    const firstReg = await runner.runAndWait(toRegistry.id);
+    assert.deepEqual([firstReg.status, firstReg.error, firstReg.copied], ['succeeded', null, 3], JSON.stringify(firstReg));
+
+    for (const [client, prefix] of [
+      [dstClient, ''],
+      [upClient, 'copies/'],
+    ] as const) {
+      assert.equal(await digestAt(client, `${prefix}admin/app`, 'v1'), image.digest);
+      assert.equal(await digestAt(client, `${prefix}admin/multi`, 'latest'), index.index.digest);
+      for (const child of index.children) assert.equal(await digestAt(client, `${prefix}admin/multi`, child.digest), child.digest);
+      assert.equal(await digestAt(client, `${prefix}admin/app`, sbom.digest), sbom.digest);
+      // The artifact is found as a referrer of its subject: the referrers API on Berth, the tag schema on docker-registry.
+      assert.deepEqual(
+        (await client.referrers(`${prefix}admin/app`, image.digest)).map((d) => d.digest),
+        [sbom.digest],
+      );
+      assert.equal(await digestAt(client, `${prefix}admin/other`, 'v1'), null);
+    }
+    // The bytes are the source's bytes.
+    const body = await dstClient.getManifest('admin/multi', 'latest');
+    const res = await c.fetch('/v2/admin/multi/manifests/latest', { headers: { Accept: ACCEPT } });
+    assert.deepEqual(body.body, Buffer.from(await res.arrayBuffer()));
+
+    // A second run changes nothing: all skipped, no byte sent, no write reaches the remote.
+    tap.reset();
+    const second = await runner.runAndWait(toRegistry.id);
+    assert.deepEqual([second.status, second.copied, second.skipped, second.bytes], ['succeeded', 0, 3, 0], JSON.stringify(second));
+    assert.equal(
+      tap.count({ method: 'PUT' }) + tap.count({ method: 'POST' }) + tap.count({ method: 'PATCH' }) + tap.count({ method: 'DELETE' }),
+      0,
+      JSON.stringify(tap.summary()),
+    );
+    const again = await runner.runAndWait(toBerth.id);
+    assert.deepEqual([again.status, again.copied, again.skipped, again.bytes], ['succeeded', 0, 3, 0], JSON.stringify(again));
+    const runs = await replicationOf(src).store.runs(toBerth.id);
+    assert.deepEqual(
+      runs.map((r) => [r.trigger, r.status, r.copied]),
+      [
+        ['manual', 'succeeded', 0],
+        ['manual', 'succeeded', 3],
+      ],
+    );
+  });
+
+  it('a push reaches the remote within seconds (event trigger); a tag the filter leaves out does not', async () => {
+    const { store } = replicationOf(src);
+    const p = await createPolicy(src, {
+      name: 'on-push',
+      direction: 'push',
+      remoteUrl: tap.url,
+      remotePrefix: 'events',
+      repositories: ['admin/live*'],
+      tags: ['v*'],
+    });
+    assert.equal(p.trigger, 'event');
+    await pushImage(c, 'admin/live', 'dev');
+    const t0 = Date.now();
+    const img = await pushImage(c, 'admin/live', 'v2');
+    await eventually('v2 on the remote', async () => ((await digestAt(upClient, 'events/admin/live', 'v2')) === img.digest ? true : undefined), 10_000);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 5000, `the copy took ${ms} ms`);
+    // dev was pushed first and never queued.
+    assert.equal(await digestAt(upClient, 'events/admin/live', 'dev'), null);
+    const run = await eventually('the run row', async () => (await store.runs(p.id)).find((r) => r.status !== 'running'));
+    assert.deepEqual([run.trigger, run.status, run.copied, run.failed], ['event', 'succeeded', 1, 0]);
+    assert.equal(await store.pendingTasks(p.id), 0);
+    console.log(`replication: push to remote in ${ms} ms`);
+  });
+
+  it('deletes are replicated only by policies that replicate them; docker-registry, which keeps tags, loses the manifest the tag pointed at', async () => {
+    const { store } = replicationOf(src);
+    const keep = await createPolicy(src, {
+      name: 'keeps-deletes',
+      direction: 'push',
+      remoteUrl: dst.url,
+      remoteUsername: ADMIN.user,
+      remotePassword: ADMIN.password,
+      repositories: ['admin/del'],
+    });
+    const mirror = await createPolicy(src, {
+      name: 'with-deletes',
+      direction: 'push',
+      remoteUrl: tap.url,
+      remotePrefix: 'del',
+      repositories: ['admin/del'],
+      replicateDeletes: true,
+    });
+    const a = await pushImage(c, 'admin/del', 'a');
+    const b = await pushImage(c, 'admin/del', 'b');
+    for (const [client, repo] of [
+      [dstClient, 'admin/del'],
+      [upClient, 'del/admin/del'],
+    ] as const) {
+      await eventually(`b on ${repo}`, async () => ((await digestAt(client, repo, 'b')) === b.digest ? true : undefined));
+      assert.equal(await digestAt(client, repo, 'a'), a.digest);
+    }
+    assert.equal((await c.fetch('/v2/admin/del/manifests/a', { method: 'DELETE' })).status, 202);
+    assert.equal((await c.fetch(`/v2/admin/del/manifests/${b.digest}`, { method: 'DELETE' })).status, 202);
+    // The policy that keeps deletes queued nothing for them (tasks are written with the delete).
+    assert.equal(await store.pendingTasks(keep.id), 0);
+    await eventually('a gone from docker-registry', async () => ((await digestAt(upClient, 'del/admin/del', 'a')) === null ? true : undefined));
+    await eventually('b gone from docker-registry', async () => ((await digestAt(upClient, 'del/admin/del', b.digest)) === null ? true : undefined));
+    assert.equal(await upClient.headManifest('del/admin/del', a.digest), null);
+    // The other remote keeps both.
+    assert.equal(await digestAt(dstClient, 'admin/del', 'a'), a.digest);
+    assert.equal(await digestAt(dstClient, 'admin/del', 'b'), b.digest);
+    const runs = await store.runs(mirror.id);
+    assert.equal(
+      runs.reduce((n, r) => n + r.deleted, 0),
+      2,
+      JSON.stringify(runs),
+    );
+  });
+
+  it('a failing remote is retried with backoff: the failed run records why, a later run copies', async () => {
+    const { store, runner } = replicationOf(src);
+    const p = await createPolicy(src, { name: 'flaky', direction: 'push', remoteUrl: tap.url, remotePrefix: 'flaky', repositories: ['admin/flaky'] });
+    await tap.setMode('503', { kinds: ['manifest'] });
+    const img = await pushImage(c, 'admin/flaky', 'v1');
+    const failed = await eventually('a failed run', async () => (await store.runs(p.id)).find((r) => r.status === 'failed'));
+    assert.match(String(failed.error), /503/);
+    assert.deepEqual([failed.trigger, failed.failed, failed.copied], ['event', 1, 0]);
+    const [task] = await store.dueTasks(p.id, Number.MAX_SAFE_INTEGER, 10);
+    assert.ok(task && task.attempts >= 1, 'the task waits for its next attempt');
+    await tap.setMode('pass');
+    await eventually('v1 on the remote after a retry', async () => ((await digestAt(upClient, 'flaky/admin/flaky', 'v1')) === img.digest ? true : undefined));
+    const ok = await eventually('a succeeded run', async () => (await store.runs(p.id)).find((r) => r.status === 'succeeded'));
+    assert.equal(ok.copied, 1);
+    assert.equal(await store.pendingTasks(p.id), 0);
+
+    // A remote that refuses connections: a manual run tries a few times, then fails and says so.
+    await tap.setMode('refuse');
+    try {
+      await pushImage(c, 'admin/flaky', 'v2');
+      const r = await runner.runAndWait(p.id).catch(async (err) => {
+        // The event drain may hold the policy right now: wait for it, then run.
+        assert.match(String(err), /is running/);
+        await eventually('the drain to end', async () => ((await store.get(p.id))?.running ? undefined : true));
+        return runner.runAndWait(p.id);
+      });
+      assert.equal(r.status, 'failed');
+      assert.match(String(r.error), /admin\/flaky:v\d/);
+    } finally {
+      await tap.setMode('pass');
+    }
+  });
+});
