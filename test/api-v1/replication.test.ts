@@ -361,7 +361,13 @@ describe('replication policies: REST API', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as AddressInfo).port;
     const p = expect(
-      await call(s, 'POST', BASE, ADMIN, { name: 'to-silence', direction: 'push', remoteUrl: `http://127.0.0.1:${port}`, repositories: ['alice/*'], trigger: 'manual' }),
+      await call(s, 'POST', BASE, ADMIN, {
+        name: 'to-silence',
+        direction: 'push',
+        remoteUrl: `http://127.0.0.1:${port}`,
+        repositories: ['alice/*'],
+        trigger: 'manual',
+      }),
       201,
     ).body;
     const started = expect(await call(s, 'POST', `${BASE}/${p.id}/run`, ADMIN), 202).body;

@@ -24,8 +24,9 @@ const s = serverPerFile({
       token: { signingkeysecret: 'replication-ui-test-signing-secret-0123' },
       accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 },
     },
-    // The remote registry of these tests listens on loopback.
-    replication: { allow: ['127.0.0.1'] },
+    // The remote registry of these tests listens on loopback; runs start on demand only (no job
+    // copying for the policy the first test makes scheduled).
+    replication: { allow: ['127.0.0.1'], enabled: false },
   } as never,
 });
 /** The remote registry: another Berth, open (no auth). */
