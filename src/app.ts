@@ -33,7 +33,7 @@ import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
 import { createReplication, type Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
-import { SimpleBlobFetcher } from './mirror/blob-fetch-simple.js';
+import { BlobFetcher } from './mirror/blob-fetch.js';
 import { upstreamClients } from './mirror/clients.js';
 import { route, routingTable } from './mirror/routing.js';
 import { MirrorService } from './mirror/service.js';
@@ -161,6 +161,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const blobs = new BlobService(storage, store, guard, now);
   const localNamespaces = new Set(config.mirror.local);
   const users = tokenAuth?.services?.stores.users;
+  // Cold blobs: one upstream download per digest across replicas, streamed to every waiting client.
+  const blobFetcher =
+    mirrorTable.upstreams.length === 0 ? undefined : new BlobFetcher({ storage, meta, store, guard, now, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
   const mirror =
     mirrorTable.upstreams.length === 0
       ? undefined
@@ -175,7 +178,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           mirrorStore,
           storage,
           guard,
-          fetcher: new SimpleBlobFetcher(uploads, blobs),
+          fetcher: blobFetcher!,
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
@@ -315,6 +318,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
+  }
+  if (blobFetcher) {
+    // Claims of downloads whose replica died, with their partial bytes.
+    jobs.add({ name: 'mirror-fetch-reap', every: 10 * 60_000, run: async () => void (await blobFetcher.reapExpired(now() - 10 * 60_000)) });
   }
   if (config.retention.enabled && ctx.deleteEnabled && !ctx.readOnly) {
     jobs.add({ name: 'retention', every: config.retention.interval, run: () => retention.runDue() });

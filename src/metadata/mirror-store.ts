@@ -96,9 +96,9 @@ export class MirrorStore {
     return row !== undefined;
   }
 
-  /** Whether any repository holds the blob's bytes (live): a cache may link them instead of downloading. */
-  async storedBlobSize(digest: string): Promise<number | null> {
-    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).where('state', '=', 'live').executeTakeFirst();
+  /** Whether any repository holds the blob's bytes (live): a cache may link them instead of downloading. Inside a transaction, pass it. */
+  async storedBlobSize(digest: string, tx: Tx = this.db): Promise<number | null> {
+    const row = await tx.selectFrom('blobs').select('size').where('digest', '=', digest).where('state', '=', 'live').executeTakeFirst();
     return row ? Number(row.size) : null;
   }
 

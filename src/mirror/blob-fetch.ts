@@ -18,7 +18,7 @@ import type { RegistryStore } from '../metadata/registry-store.js';
 import type { Digest } from '../oci/digest.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
-import { Download, type DownloadSettings } from './blob-fetch-download.js';
+import { Download, type DownloadSettings, type Feed, LeaseKeeper } from './blob-fetch-download.js';
 
 /** What the fetch needs of the upstream client (src/upstream/): UpstreamClient has it. */
 export interface BlobUpstream {
@@ -94,13 +94,13 @@ export class BlobFetcher {
         if (size !== null) return { size, body: await this.deps.storage.read(blobKey(digest)) };
         // A download we were waiting for ended without the blob: it failed (its error went to its owner).
         if (seen) throw new RegistryError('UNAVAILABLE', `the upstream download of ${digest.value} failed; try again`, { headers: { 'Retry-After': '1' } });
-        const d = await this.claim(want, null);
-        if (d) return { size: d.size, body: this.stream(this.followLocal(d, 0, want)) };
+        const mine = await this.claim(want, null, 0);
+        if (mine) return { size: mine.d.size, body: this.stream(this.followLocal(mine.d, 0, want, mine.feed)) };
         continue;
       }
       if (row.leaseUntil < this.deps.now()) {
-        const d = await this.claim(want, row);
-        if (d) return { size: d.size, body: this.stream(this.followLocal(d, 0, want)) };
+        const mine = await this.claim(want, row, 0);
+        if (mine) return { size: mine.d.size, body: this.stream(this.followLocal(mine.d, 0, want, mine.feed)) };
         continue;
       }
       seen = row;
@@ -125,10 +125,11 @@ export class BlobFetcher {
   }
 
   /**
-   * Claims the digest (a new claim, or `expired`'s taken over) and starts downloading; null when another
-   * replica won. Rejects with the upstream's error when it does not answer with the blob (the claim goes).
+   * Claims the digest (a new claim, or `expired`'s taken over) and starts downloading, with a live feed
+   * from `from` on for the caller's reader; null when another replica won. Rejects with the upstream's
+   * error when it does not answer with the blob (the claim goes).
    */
-  private async claim(want: Want, expired: FetchClaim | null): Promise<Download | null> {
+  private async claim(want: Want, expired: FetchClaim | null, from: number): Promise<{ d: Download; feed: Feed } | null> {
     const { storage, now } = this.deps;
     const owner = randomUUID();
     const uploadId = randomUUID();
@@ -140,7 +141,10 @@ export class BlobFetcher {
     } else if (!(await this.fetches.claim(digest, owner, uploadId, now(), until))) {
       return null;
     }
+    // Renewed from now on: the upstream may take a while to answer.
+    const lease = new LeaseKeeper(this.fetches, digest, owner, now, this.settings.leaseMs);
     let body: Readable | undefined;
+    lease.onLost((err) => body?.destroy(err));
     try {
       await storage.uploadCreate(uploadId);
       const res = await want.source.upstream.getBlob(want.source.repository, digest);
@@ -148,7 +152,7 @@ export class BlobFetcher {
       if (res.size === null) throw new RegistryError('UNAVAILABLE', `upstream ${want.source.upstreamName} sent ${digest} without its length`);
       if (expired?.size != null && res.size !== expired.size)
         throw new RegistryError('UNAVAILABLE', `upstream ${want.source.upstreamName} changed the size of ${digest}`);
-      if (!(await this.fetches.progress(digest, owner, { until: now() + this.settings.leaseMs, size: res.size }))) {
+      if (lease.lost || !(await this.fetches.progress(digest, owner, { until: now() + this.settings.leaseMs, size: res.size }))) {
         throw new RegistryError('UNAVAILABLE', `the download of ${digest} was taken over by another replica; try again`);
       }
       const d = new Download(
@@ -156,6 +160,7 @@ export class BlobFetcher {
         want.digest,
         owner,
         uploadId,
+        lease,
         res.size,
         res.body,
         want.localRepository,
@@ -165,9 +170,12 @@ export class BlobFetcher {
         if (this.running.get(digest) === d) this.running.delete(digest);
         if (d.error) this.deps.log.warn({ err: d.error, digest, upstream: want.source.upstreamName }, 'mirror: blob download failed');
       });
+      // Subscribed before the first byte arrives: the caller's reader gets every byte as it comes.
+      const feed = d.subscribe(from);
       d.start();
-      return d;
+      return { d, feed };
     } catch (err) {
+      lease.stop();
       body?.destroy();
       await this.fetches.meta.transaction((tx) => this.fetches.release(tx, digest, owner), { durable: false }).catch(() => {});
       await storage.uploadAbort(uploadId).catch(() => {});
@@ -176,8 +184,7 @@ export class BlobFetcher {
   }
 
   /** Reads a download this process owns: its live feed while the reader keeps up, else published bytes. */
-  private async *followLocal(d: Download, from: number, want: Want): AsyncGenerator<Buffer> {
-    const feed = d.subscribe(from);
+  private async *followLocal(d: Download, from: number, want: Want, feed = d.subscribe(from)): AsyncGenerator<Buffer> {
     let pos = from;
     try {
       for (;;) {
@@ -245,9 +252,9 @@ export class BlobFetcher {
           // a part not yet published again: look at the claim again.
         }
       } else if (row.leaseUntil < now()) {
-        const d = await this.claim(want, row);
-        if (d) {
-          yield* this.followLocal(d, pos, want);
+        const mine = await this.claim(want, row, pos);
+        if (mine) {
+          yield* this.followLocal(mine.d, pos, want, mine.feed);
           return;
         }
         continue;

@@ -15,16 +15,8 @@ import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import type { Reference } from '../registry/manifests.js';
 import { UpstreamError, type FetchedManifest, type ManifestHead, type UpstreamClient } from '../upstream/index.js';
+import type { BlobFetcher } from './blob-fetch.js';
 import { mirrorTarget, type MirrorTarget, type RoutingTable, type UpstreamSettings } from './routing.js';
-
-/** Downloads a blob not yet cached (src/mirror/blob-fetch.ts: once across replicas), streaming it meanwhile. */
-export interface BlobFetching {
-  fetch(
-    source: { upstream: UpstreamClient; upstreamName: string; repository: string },
-    localRepository: string,
-    digest: Digest,
-  ): Promise<{ size: number; body: Readable }>;
-}
 
 export interface MirrorLog {
   warn(obj: object, msg: string): void;
@@ -41,7 +33,8 @@ export interface MirrorDeps {
   mirrorStore: MirrorStore;
   storage: StorageDriver;
   guard: BlobGuard;
-  fetcher: BlobFetching;
+  /** Cold blobs (blob-fetch.ts): one download per digest across replicas, streamed meanwhile. */
+  fetcher: Pick<BlobFetcher, 'fetch'>;
   now: () => number;
   log: MirrorLog;
 }
@@ -255,7 +248,8 @@ export class MirrorService {
       if (stored === null) return { size };
       const now = this.d.now();
       await this.d.store.meta.transaction(async (tx) => {
-        if ((await this.d.mirrorStore.storedBlobSize(digest.value)) === null) return;
+        // tx, not the store's own handle: SQLite has one connection, held by this transaction
+        if ((await this.d.mirrorStore.storedBlobSize(digest.value, tx)) === null) return;
         const repoId = await this.d.store.ensureRepository(tx, t.local, now);
         await this.d.store.linkBlob(tx, repoId, digest.value, now);
         await this.d.store.queueBlobReview(tx, [digest.value], this.d.guard.reviewAt(now));

@@ -37,12 +37,13 @@ export interface ReplicationRunnerDeps {
   remote(policy: ReplicationPolicy, credentials: { username: string; password: string } | null): RegistrySide & { close(): void };
   now: () => number;
   settings: ReplicationSettings;
+  /** How long a claim holds without renewal (REPLICATION_LEASE_MS; shorter in tests). */
+  leaseMs?: number;
   log?: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
 /** How long a claim holds: a replica that dies mid-run delays the policy by this much at most. */
 export const REPLICATION_LEASE_MS = 60_000;
-const RENEW_EVERY_MS = REPLICATION_LEASE_MS / 3;
 /** Tries of one item within a run. */
 const ITEM_ATTEMPTS = 3;
 /** A run stops after this many items in a row failed (the remote is down, say). */
@@ -58,8 +59,9 @@ class LeaseLostError extends Error {}
 
 /** The work of one claimed run: the claim, the counts, the two sides. */
 class RunContext {
-  private renewed: number;
   private saved = 0;
+  private lost: string | null = null;
+  private readonly keepAlive: NodeJS.Timeout;
   failuresInARow = 0;
   lastError: string | null = null;
 
@@ -72,16 +74,31 @@ class RunContext {
     readonly copier: Copier,
     private readonly d: ReplicationRunnerDeps,
   ) {
-    this.renewed = d.now();
+    // Renewed on a timer, not between items: one large blob may take longer than the lease.
+    this.keepAlive = setInterval(() => void this.renew(), this.leaseMs / 3);
+    this.keepAlive.unref();
   }
 
-  /** Renews the claim when due; throws when another replica has taken it. */
-  async hold(): Promise<void> {
-    const now = this.d.now();
-    if (now - this.renewed < RENEW_EVERY_MS) return;
-    if (!(await this.d.store.renew(this.policy.id, this.owner, now, REPLICATION_LEASE_MS)))
-      throw new LeaseLostError(`the claim on policy ${this.policy.name} expired and another replica took it`);
-    this.renewed = now;
+  private get leaseMs(): number {
+    return this.d.leaseMs ?? REPLICATION_LEASE_MS;
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      if (!(await this.d.store.renew(this.policy.id, this.owner, this.d.now(), this.leaseMs)))
+        this.lost = `the claim on policy ${this.policy.name} expired and another replica took it`;
+    } catch {
+      // The database is unreachable: the next renewal tries again, and the lease outlives two misses.
+    }
+  }
+
+  /** Throws once the claim was lost, so the run stops before its next item. */
+  hold(): void {
+    if (this.lost) throw new LeaseLostError(this.lost);
+  }
+
+  stop(): void {
+    clearInterval(this.keepAlive);
   }
 
   /** Records the counts so far, at most once a second. */
@@ -102,15 +119,21 @@ class RunContext {
 export class ReplicationRunner {
   /** Runs of this process, by run id, so callers can wait for them and close waits for all. */
   private readonly active = new Map<number, Promise<ReplicationRun>>();
+  /** When runs left 'running' by a replica that died were last marked failed. */
+  private abandonedCheck = 0;
 
-  constructor(private readonly d: ReplicationRunnerDeps) {}
+  private readonly leaseMs: number;
+
+  constructor(private readonly d: ReplicationRunnerDeps) {
+    this.leaseMs = d.leaseMs ?? REPLICATION_LEASE_MS;
+  }
 
   /** Starts a full run of the policy now (on demand); returns its row, status 'running'. */
   async runNow(policyId: number, trigger: ReplicationTrigger = 'manual'): Promise<ReplicationRun> {
     const policy = await this.d.store.get(policyId);
     if (!policy) throw new ReplicationNotFoundError(`no replication policy ${policyId}`);
     const owner = randomUUID();
-    if (!(await this.d.store.claim(policy.id, owner, this.d.now(), REPLICATION_LEASE_MS))) throw new ReplicationBusyError(`policy ${policy.name} is running`);
+    if (!(await this.d.store.claim(policy.id, owner, this.d.now(), this.leaseMs))) throw new ReplicationBusyError(`policy ${policy.name} is running`);
     return this.start(policy, owner, trigger, 'full');
   }
 
@@ -131,8 +154,12 @@ export class ReplicationRunner {
    */
   async runDue(): Promise<void> {
     const now = this.d.now();
+    if (now - this.abandonedCheck >= this.leaseMs) {
+      this.abandonedCheck = now;
+      await this.d.store.failAbandonedRuns(now);
+    }
     const owner = randomUUID();
-    for (const policy of await this.d.store.claimDue(now, owner, REPLICATION_LEASE_MS)) {
+    for (const policy of await this.d.store.claimDue(now, owner, this.leaseMs)) {
       const full = policy.trigger === 'schedule' && policy.nextRunAt !== null && policy.nextRunAt <= now;
       await this.start(policy, owner, full ? 'schedule' : 'event', full ? 'full' : 'tasks').catch((err) =>
         this.d.log?.error({ err, policy: policy.name }, 'replication: the run did not start'),
@@ -173,6 +200,7 @@ export class ReplicationRunner {
       fatal = message(err);
       if (!(err instanceof LeaseLostError)) this.d.log?.error({ err, policy: policy.name }, 'replication: the run failed');
     } finally {
+      ctx?.stop();
       remote?.close();
     }
     run.finishedAt = this.d.now();
@@ -200,13 +228,14 @@ export class ReplicationRunner {
   private async fullRun(ctx: RunContext): Promise<void> {
     const { policy, source, target, copier } = ctx;
     const coveredTasks = await this.d.store.lastTaskId(policy.id);
-    const pairs = (await this.retrying(() => source.catalog())).flatMap((name) => {
+    const pairs = (await this.sourceRepositories(ctx)).flatMap((name) => {
       const local = policy.direction === 'push' ? name : localName(policy.remotePrefix, name);
       if (local === null || !repositoryWanted(policy, local)) return [];
       return [policy.direction === 'push' ? { src: name, dst: remoteName(policy.remotePrefix, name) } : { src: name, dst: local }];
     });
     for (const { src, dst } of pairs) {
-      const tags = (await this.retrying(() => source.tags(src))).filter((t) => tagWanted(policy, t));
+      // Referrers tag-schema indexes are not copied as tags: the copier rewrites them where a target needs them.
+      const tags = (await this.retrying(() => source.tags(src))).filter((t) => tagWanted(policy, t) && !isReferrersTag(t));
       for (const tag of tags) {
         await this.item(ctx, `${src}:${tag}`, () => copier.copy(src, dst, tag));
       }
@@ -220,9 +249,29 @@ export class ReplicationRunner {
     await this.d.store.removeTasksThrough(policy.id, coveredTasks);
   }
 
+  /**
+   * The source's repository names. A pull policy whose repositories are all plain names (no
+   * wildcard) needs no catalog; one with wildcards needs the remote's catalog, which some
+   * registries do not offer (Docker Hub): then only its plain names are copied, or the run
+   * fails saying why.
+   */
+  private async sourceRepositories(ctx: RunContext): Promise<string[]> {
+    const { policy, source } = ctx;
+    if (policy.direction === 'push') return this.retrying(() => source.catalog());
+    const plain = policy.repositories.filter((g) => !/[*?[\]{}()+@|^!]/.test(g)).map((name) => remoteName(policy.remotePrefix, name));
+    if (plain.length === policy.repositories.length) return plain;
+    try {
+      return await this.retrying(() => source.catalog());
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.kind === 'unavailable') throw err;
+      if (plain.length > 0) return plain;
+      throw new Error(`the remote registry does not list its repositories (${err.message}): name the repositories to copy without wildcards`);
+    }
+  }
+
   /** One item of a full run, tried a few times; its failure is counted, and too many in a row end the run. */
   private async item(ctx: RunContext, what: string, fn: () => Promise<unknown>): Promise<void> {
-    await ctx.hold();
+    ctx.hold();
     try {
       await this.retrying(fn);
       ctx.failuresInARow = 0;
@@ -257,7 +306,7 @@ export class ReplicationRunner {
   private async drainTasks(ctx: RunContext): Promise<void> {
     const tasks = await this.d.store.dueTasks(ctx.policy.id, this.d.now(), TASK_BATCH);
     for (const task of tasks) {
-      await ctx.hold();
+      ctx.hold();
       try {
         await this.task(ctx, task);
         await this.d.store.removeTasks([task.id]);

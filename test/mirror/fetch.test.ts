@@ -47,6 +47,8 @@ let dir: string;
 let schema: PgSchema | undefined;
 let a: Replica;
 let b: Replica;
+/** A replica that publishes nothing before the end: what its first client gets early came from the live feed. */
+let c: Replica;
 let source: BlobSource;
 
 before(async () => {
@@ -58,12 +60,14 @@ before(async () => {
   const settings = { pollMs: 20, publishMs: 50, batchBytes: 256 * 1024 };
   a = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings });
   b = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings });
+  c = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings: { ...settings, batchBytes: 1 << 30, publishMs: 1e9 } });
   source = { upstream: new UpstreamClient({ url: tap.url }, { guard: null }), upstreamName: 'up', repository: REPO };
 });
 
 after(async () => {
   await a?.close();
   await b?.close();
+  await c?.close();
   await tap?.close();
   await up?.dispose();
   await schema?.drop();
@@ -118,12 +122,12 @@ describe(`mirror blob fetch (${pg ? 'PostgreSQL' : 'SQLite'}, filesystem)`, () =
     assert.deepEqual((await dbState(b, digest)).links, ['up/lib/app', 'up/other']);
   });
 
-  it('gives the first client bytes while the upstream transfer is still open', async () => {
+  it('gives the first client bytes as they arrive, while the upstream transfer is still open', async () => {
     const { bytes, digest } = await upstreamBlob(2 * MiB);
     tap.reset();
     tap.throttle(512 * 1024);
     try {
-      const got = await a.fetcher.fetch(source, 'up/lib/app', parseDigest(digest));
+      const got = await c.fetcher.fetch(source, 'up/lib/app', parseDigest(digest));
       const it = got.body[Symbol.asyncIterator]();
       const first = (await it.next()).value as Buffer;
       assert.ok(first.length > 0);

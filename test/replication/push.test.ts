@@ -213,4 +213,22 @@ describe('push replication', () => {
       await tap.setMode('pass');
     }
   });
+
+  it('another Berth pulls from this one (token auth and the catalog at the source)', async () => {
+    const img = await pushImage(c, 'admin/pulled', 'v1');
+    const idx = await pushIndex(c, 'admin/pulled', 'multi');
+    const p = await createPolicy(dst, {
+      name: 'from-first',
+      direction: 'pull',
+      remoteUrl: src.url,
+      remoteUsername: ADMIN.user,
+      remotePassword: ADMIN.password,
+      repositories: ['admin/pulled'],
+      trigger: 'manual',
+    });
+    const run = await replicationOf(dst).runner.runAndWait(p.id);
+    assert.deepEqual([run.status, run.error, run.copied], ['succeeded', null, 2], JSON.stringify(run));
+    assert.equal(await digestAt(dstClient, 'admin/pulled', 'v1'), img.digest);
+    assert.equal(await digestAt(dstClient, 'admin/pulled', 'multi'), idx.index.digest);
+  });
 });

@@ -259,6 +259,19 @@ describe('replication store', () => {
     await store.release(p.id, 'replica-a');
   });
 
+  it("a run left 'running' by a replica that died (no lease holds its policy) is marked failed; one whose policy is held is not", async () => {
+    const p = (await store.getByName('to-dr'))!;
+    const other = (await store.getByName('leased'))!;
+    const dead = await store.startRun(p.id, 'schedule');
+    const live = await store.startRun(other.id, 'schedule');
+    assert.equal(await store.claim(other.id, 'replica-a', clock.now(), 60_000), true);
+    await store.failAbandonedRuns(clock.now());
+    const gone = await store.run(dead.id);
+    assert.deepEqual([gone?.status, gone?.error, gone?.finishedAt], ['failed', 'the replica running it stopped', clock.now()]);
+    assert.equal((await store.run(live.id))?.status, 'running');
+    await store.release(other.id, 'replica-a');
+  });
+
   it('deleting a policy takes its runs and tasks along', async () => {
     const p = (await store.getByName('to-dr'))!;
     await meta.transaction((tx) => store.queueTasks(tx, [{ policyId: p.id, repository: 'a/b', reference: 'x', digest: null, kind: 'copy' }], clock.now()));
