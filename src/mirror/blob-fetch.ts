@@ -71,6 +71,8 @@ export class BlobFetcher {
   private readonly settings: FetchSettings;
   /** Downloads this process owns, by digest. */
   private readonly running = new Map<string, Download>();
+  /** The latest look at each claim that readers here follow: one query per digest per half poll, however many readers. */
+  private readonly polls = new Map<string, { at: number; row: Promise<FetchClaim | null> }>();
 
   constructor(private readonly deps: BlobFetcherDeps) {
     this.fetches = new MirrorFetchStore(deps.meta);
@@ -118,6 +120,18 @@ export class BlobFetcher {
       n++;
     }
     return n;
+  }
+
+  private poll(digest: string): Promise<FetchClaim | null> {
+    const hit = this.polls.get(digest);
+    if (hit && Date.now() - hit.at < this.settings.pollMs / 2) return hit.row;
+    const row = this.fetches.get(digest);
+    this.polls.set(digest, { at: Date.now(), row });
+    row.catch(() => {}); // each reader awaits it
+    setTimeout(() => {
+      if (this.polls.get(digest)?.row === row) this.polls.delete(digest);
+    }, this.settings.pollMs).unref();
+    return row;
   }
 
   private stream(gen: AsyncGenerator<Buffer>): Readable {
@@ -232,7 +246,7 @@ export class BlobFetcher {
         yield* this.followLocal(local, pos, want);
         return;
       }
-      const row = await this.fetches.get(want.digest.value);
+      const row = await this.poll(want.digest.value);
       if (!row) {
         // Done: stored (the rest comes from the blob), or failed.
         if ((await this.linkStored(want)) === null) throw new Error(`the upstream download of ${want.digest.value} failed`);
