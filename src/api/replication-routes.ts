@@ -224,9 +224,10 @@ export function registerReplicationRoutes(api: FastifyInstance, d: ApiDeps, r: R
       manager(req);
       const old = await existing(req.params.id);
       const patch = patchOf(req.body);
-      // A stored password goes only to the host it was given for: another host needs it again.
-      if (patch.remotePassword === undefined && old.hasPassword && patch.remoteUrl !== undefined && hostOf(patch.remoteUrl) !== hostOf(old.remoteUrl)) {
-        throw invalid('remotePassword', 'remoteUrl moves to another host: give the password for it again (or null for none)');
+      // A stored password goes only where it was given for: another scheme, host or port needs it again
+      // (so an edit can neither send it elsewhere nor over plain http).
+      if (patch.remotePassword === undefined && old.hasPassword && patch.remoteUrl !== undefined && originOf(patch.remoteUrl) !== originOf(old.remoteUrl)) {
+        throw invalid('remotePassword', 'remoteUrl moves to another address: give the password for it again (or null for none)');
       }
       const changed = await storing(() =>
         change(
@@ -305,9 +306,9 @@ export function registerReplicationRoutes(api: FastifyInstance, d: ApiDeps, r: R
   );
 }
 
-function hostOf(url: string): string | null {
+function originOf(url: string): string | null {
   try {
-    return new URL(url).host;
+    return new URL(url).origin;
   } catch {
     return null;
   }

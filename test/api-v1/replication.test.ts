@@ -237,8 +237,10 @@ describe('replication policies: REST API', () => {
       [{ interval: '1 hour', trigger: 'schedule' }, /interval/],
       [{ name: 'UPPER' }, /name/],
       [{}, /properties|fewer/],
-      // The stored password goes to no other host than the one it was given for.
+      // The stored password goes nowhere else than where it was given for: no other host, port or scheme.
       [{ remoteUrl: 'https://elsewhere.example.com' }, /remotePassword.*again/],
+      [{ remoteUrl: 'http://dr.example.com' }, /remotePassword.*again/],
+      [{ remoteUrl: 'https://dr.example.com:8443' }, /remotePassword.*again/],
     ];
     for (const [body, why] of badPatches) {
       const r = expect(await call(s, 'PATCH', `${BASE}/${p.id}`, ADMIN, body), 400, 'INVALID', JSON.stringify(body));
