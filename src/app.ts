@@ -34,6 +34,7 @@ import { RetentionRunner } from './retention/runner.js';
 import { createReplication, type Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
 import { BlobFetcher } from './mirror/blob-fetch.js';
+import { MirrorEviction } from './mirror/evict.js';
 import { upstreamClients } from './mirror/clients.js';
 import { route, routingTable } from './mirror/routing.js';
 import { MirrorService } from './mirror/service.js';
@@ -109,8 +110,9 @@ export interface Background {
   retention: RetentionRunner;
   /** Replication (token mode only), else null. */
   replication: Replication | null;
-  /** The pull-through cache, when upstreams are configured. */
+  /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
+  mirrorEviction?: MirrorEviction;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -319,6 +321,23 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       },
     });
   }
+  // Cached images not pulled for the TTL, and the least recently pulled while over the budget; GC takes their blobs.
+  const mirrorEviction = mirror
+    ? new MirrorEviction({ mirrorStore, store, now, settings: { ttl: config.mirror.ttl || (config.proxy?.ttl ?? 0), budget: config.mirror.budget } })
+    : undefined;
+  if (mirrorEviction && !ctx.readOnly) {
+    const eviction = mirrorEviction;
+    if (eviction.enabled) {
+      jobs.add({
+        name: 'mirror-evict',
+        every: config.mirror.evictinterval,
+        run: async () => {
+          const r = await eviction.run();
+          if (r.images > 0) app.log.info({ evicted: r }, 'mirror: cached images evicted');
+        },
+      });
+    }
+  }
   if (blobFetcher) {
     // Claims of downloads whose replica died, with their partial bytes.
     jobs.add({ name: 'mirror-fetch-reap', every: 10 * 60_000, run: async () => void (await blobFetcher.reapExpired(now() - 10 * 60_000)) });
@@ -329,7 +348,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);

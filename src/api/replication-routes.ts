@@ -6,9 +6,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mayManageReplication, type Principal } from '../auth/policy.js';
 import { parseDurationMs } from '../config/values.js';
-import { RestError } from '../errors/rest.js';
 import { ReplicationPolicyError, type ReplicationPolicy, type ReplicationRun, type ReplicationStore } from '../metadata/replication-store.js';
 import type { NewReplicationPolicy, ReplicationPolicyFields, ReplicationPolicyPatch } from '../replication/policy-fields.js';
+import { ReplicationBusyError, ReplicationNotFoundError, type ReplicationRunner } from '../replication/runner.js';
 import type { ReplicationDirection, ReplicationTrigger } from '../replication/schema.js';
 import { auditOf, badRequest, conflict, forbidden, notFound, person } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
@@ -18,8 +18,8 @@ import { op } from './schemas.js';
 /** What the routes use besides the API's own dependencies (built in app.ts). */
 export interface ReplicationParts {
   store: ReplicationStore;
-  /** Starts a run of the policy and returns its row (status running); null where runs are not available. */
-  runner: { runNow(policyId: number, trigger: ReplicationTrigger): Promise<ReplicationRun> } | null;
+  /** Starts a run of the policy and returns its row (status running). */
+  runner: Pick<ReplicationRunner, 'runNow'>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -224,9 +224,10 @@ export function registerReplicationRoutes(api: FastifyInstance, d: ApiDeps, r: R
       manager(req);
       const old = await existing(req.params.id);
       const patch = patchOf(req.body);
-      // A stored password goes only to the host it was given for: another host needs it again.
-      if (patch.remotePassword === undefined && old.hasPassword && patch.remoteUrl !== undefined && hostOf(patch.remoteUrl) !== hostOf(old.remoteUrl)) {
-        throw invalid('remotePassword', 'remoteUrl moves to another host: give the password for it again (or null for none)');
+      // A stored password goes only where it was given for: another scheme, host or port needs it again
+      // (so an edit can neither send it elsewhere nor over plain http).
+      if (patch.remotePassword === undefined && old.hasPassword && patch.remoteUrl !== undefined && originOf(patch.remoteUrl) !== originOf(old.remoteUrl)) {
+        throw invalid('remotePassword', 'remoteUrl moves to another address: give the password for it again (or null for none)');
       }
       const changed = await storing(() =>
         change(
@@ -268,19 +269,19 @@ export function registerReplicationRoutes(api: FastifyInstance, d: ApiDeps, r: R
       schema: op(tag, 'Start a run of the policy now, also when disabled (administrators): 202 with the run; the run history shows how it ends', {
         params: idParams,
         ok: { 202: runSchema },
-        errors: [400, 403, 404, 405, 409],
+        errors: [400, 403, 404, 409],
       }),
     },
     async (req, reply) => {
       manager(req);
       const p = await existing(req.params.id);
-      if (!r.runner) throw new RestError('UNSUPPORTED', 'replication runs are not available on this registry');
       let run: ReplicationRun;
       try {
         run = await r.runner.runNow(p.id, 'manual');
       } catch (err) {
-        if ((err as { busy?: unknown }).busy === true) throw conflict(`replication policy ${p.name} is running now; its run history shows when it is done`);
-        throw restErrorOf(err);
+        if (err instanceof ReplicationBusyError) throw conflict(`replication policy ${p.name} is running now; its run history shows when it is done`);
+        if (err instanceof ReplicationNotFoundError) throw notFound('replication policy');
+        throw err;
       }
       await d.accounts.audit(auditOf(req, 'replication-policy.run', p.name, { id: p.id, run: run.id }));
       return reply.code(202).send(runView(run));
@@ -305,9 +306,9 @@ export function registerReplicationRoutes(api: FastifyInstance, d: ApiDeps, r: R
   );
 }
 
-function hostOf(url: string): string | null {
+function originOf(url: string): string | null {
   try {
-    return new URL(url).host;
+    return new URL(url).origin;
   } catch {
     return null;
   }

@@ -410,6 +410,8 @@ const mirrorUpstream = z
 const mirror = z
   .object({
     upstreams: z.record(mirrorUpstream).default({}),
+    /** Cached images not pulled for this long are evicted (0 = kept; with proxy.remoteurl, proxy.ttl applies when this is 0). */
+    ttl: duration('0'),
     /** Bytes of cached content before the least recently pulled images are evicted (0 = no budget). */
     budget: bytes(0),
     /** Cached repositories appear in /v2/_catalog. */

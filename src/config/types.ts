@@ -207,6 +207,7 @@ export interface NotificationEndpointConfig {
 /** Berth's mirror of many upstreams (docs/mirror.md); durations in ms, sizes in bytes. */
 export interface MirrorConfig {
   readonly upstreams: Readonly<Record<string, MirrorUpstreamConfig>>;
+  readonly ttl: number;
   readonly budget: number;
   readonly catalog: boolean;
   readonly local: readonly string[];

@@ -133,6 +133,13 @@ export class MirrorStore {
     return rows.map((r) => ({ repositoryId: Number(r.repository_id), repository: r.name, id: Number(r.id), digest: r.digest, lastUse: Number(r.last_use) }));
   }
 
+  /** Whether the candidate is as it was read: still cached, and not pulled (or fetched again) since. */
+  async stillUnused(tx: Tx, c: EvictionCandidate): Promise<boolean> {
+    const row = await tx.selectFrom('manifests').select(['last_pulled_at', 'mirrored_at']).where('id', '=', c.id).executeTakeFirst();
+    if (!row || row.mirrored_at === null) return false;
+    return Number(row.last_pulled_at ?? row.mirrored_at) === c.lastUse;
+  }
+
   /** Child manifests of `manifestId` that are cached and that no other manifest of the repository lists. */
   async orphanedChildren(tx: Tx, repositoryId: number, manifestId: number): Promise<string[]> {
     const children = await tx

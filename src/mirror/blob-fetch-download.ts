@@ -76,6 +76,40 @@ export class Feed {
   }
 }
 
+/** Keeps a claim's lease renewed, every third of it, until stopped; tells when another replica took the claim. */
+export class LeaseKeeper {
+  lost: Error | null = null;
+  private readonly listeners: ((err: Error) => void)[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(fetches: MirrorFetchStore, digest: string, owner: string, now: () => number, leaseMs: number) {
+    this.timer = setInterval(() => {
+      fetches.progress(digest, owner, { until: now() + leaseMs }).then(
+        (held) => {
+          if (!held) this.lose(new Error(`the download of ${digest} was taken over by another replica`));
+        },
+        () => {}, // a database hiccup: the next renewal tries again
+      );
+    }, leaseMs / 3);
+    this.timer.unref();
+  }
+
+  onLost(fn: (err: Error) => void): void {
+    this.listeners.push(fn);
+  }
+
+  lose(err: Error): void {
+    if (this.lost) return;
+    this.lost = err;
+    this.stop();
+    for (const l of this.listeners) l(err);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
 /** Per-reader live feed limit: a reader this far behind reads from storage instead. */
 const FEED_LIMIT = 4 * 1024 * 1024;
 
@@ -95,6 +129,7 @@ export class Download {
     readonly digest: Digest,
     readonly owner: string,
     readonly uploadId: string,
+    private readonly lease: LeaseKeeper,
     readonly size: number,
     private readonly body: Readable,
     readonly localRepository: string,
@@ -142,21 +177,10 @@ export class Download {
 
   private async run(): Promise<void> {
     const { storage, fetches, settings } = this.deps;
-    const { digest, owner, uploadId, size, body } = this;
+    const { digest, owner, uploadId, size, body, lease } = this;
     const hash = newHasher(digest.algorithm);
     const batch = Math.max(settings.batchBytes, storage.minChunkLength);
-    let lost: Error | null = null;
-    const renew = setInterval(() => {
-      fetches.progress(digest.value, owner, { until: this.deps.now() + settings.leaseMs }).then(
-        (held) => {
-          if (held) return;
-          lost = new Error(`the download of ${digest.value} was taken over by another replica`);
-          body.destroy(lost);
-        },
-        () => {}, // a database hiccup: the next renewal tries again
-      );
-    }, settings.leaseMs / 3);
-    renew.unref();
+    lease.onLost((err) => body.destroy(err));
     let idle: NodeJS.Timeout | undefined;
     const watchIdle = () => {
       clearTimeout(idle);
@@ -180,7 +204,8 @@ export class Download {
       this.published = await storage.uploadPublish(uploadId);
       lastFlush = Date.now();
       if (!(await fetches.progress(digest.value, owner, { until: this.deps.now() + settings.leaseMs, published: this.published }))) {
-        throw lost ?? new Error(`the download of ${digest.value} was taken over by another replica`);
+        lease.lose(new Error(`the download of ${digest.value} was taken over by another replica`));
+        throw lease.lost;
       }
       this.notify();
     };
@@ -202,16 +227,15 @@ export class Download {
       if (received !== size) throw new Error(`upstream sent ${received} of the ${size} bytes it announced for ${digest.value}`);
       await flush(true);
       if (hash.digest('hex') !== digest.hex) throw new Error(`upstream sent content that does not match ${digest.value}`);
-      clearInterval(renew);
       await this.commit();
     } catch (err) {
       body.destroy();
       // The claim first (readers see the download gone and fail), then the bytes.
-      if (!lost) await fetches.meta.transaction((tx) => fetches.release(tx, digest.value, owner), { durable: false }).catch(() => {});
+      if (!lease.lost) await fetches.meta.transaction((tx) => fetches.release(tx, digest.value, owner), { durable: false }).catch(() => {});
       await storage.uploadAbort(uploadId).catch(() => {});
       throw err;
     } finally {
-      clearInterval(renew);
+      lease.stop();
       clearTimeout(idle);
     }
   }

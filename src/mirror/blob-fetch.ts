@@ -18,7 +18,7 @@ import type { RegistryStore } from '../metadata/registry-store.js';
 import type { Digest } from '../oci/digest.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
-import { Download, type DownloadSettings } from './blob-fetch-download.js';
+import { Download, type DownloadSettings, type Feed, LeaseKeeper } from './blob-fetch-download.js';
 
 /** What the fetch needs of the upstream client (src/upstream/): UpstreamClient has it. */
 export interface BlobUpstream {
@@ -71,6 +71,8 @@ export class BlobFetcher {
   private readonly settings: FetchSettings;
   /** Downloads this process owns, by digest. */
   private readonly running = new Map<string, Download>();
+  /** The latest look at each claim that readers here follow: one query per digest per half poll, however many readers. */
+  private readonly polls = new Map<string, { at: number; row: Promise<FetchClaim | null> }>();
 
   constructor(private readonly deps: BlobFetcherDeps) {
     this.fetches = new MirrorFetchStore(deps.meta);
@@ -94,13 +96,13 @@ export class BlobFetcher {
         if (size !== null) return { size, body: await this.deps.storage.read(blobKey(digest)) };
         // A download we were waiting for ended without the blob: it failed (its error went to its owner).
         if (seen) throw new RegistryError('UNAVAILABLE', `the upstream download of ${digest.value} failed; try again`, { headers: { 'Retry-After': '1' } });
-        const d = await this.claim(want, null);
-        if (d) return { size: d.size, body: this.stream(this.followLocal(d, 0, want)) };
+        const mine = await this.claim(want, null, 0);
+        if (mine) return { size: mine.d.size, body: this.stream(this.followLocal(mine.d, 0, want, mine.feed)) };
         continue;
       }
       if (row.leaseUntil < this.deps.now()) {
-        const d = await this.claim(want, row);
-        if (d) return { size: d.size, body: this.stream(this.followLocal(d, 0, want)) };
+        const mine = await this.claim(want, row, 0);
+        if (mine) return { size: mine.d.size, body: this.stream(this.followLocal(mine.d, 0, want, mine.feed)) };
         continue;
       }
       seen = row;
@@ -120,15 +122,28 @@ export class BlobFetcher {
     return n;
   }
 
+  private poll(digest: string): Promise<FetchClaim | null> {
+    const hit = this.polls.get(digest);
+    if (hit && Date.now() - hit.at < this.settings.pollMs / 2) return hit.row;
+    const row = this.fetches.get(digest);
+    this.polls.set(digest, { at: Date.now(), row });
+    row.catch(() => {}); // each reader awaits it
+    setTimeout(() => {
+      if (this.polls.get(digest)?.row === row) this.polls.delete(digest);
+    }, this.settings.pollMs).unref();
+    return row;
+  }
+
   private stream(gen: AsyncGenerator<Buffer>): Readable {
     return Readable.from(gen, { objectMode: false });
   }
 
   /**
-   * Claims the digest (a new claim, or `expired`'s taken over) and starts downloading; null when another
-   * replica won. Rejects with the upstream's error when it does not answer with the blob (the claim goes).
+   * Claims the digest (a new claim, or `expired`'s taken over) and starts downloading, with a live feed
+   * from `from` on for the caller's reader; null when another replica won. Rejects with the upstream's
+   * error when it does not answer with the blob (the claim goes).
    */
-  private async claim(want: Want, expired: FetchClaim | null): Promise<Download | null> {
+  private async claim(want: Want, expired: FetchClaim | null, from: number): Promise<{ d: Download; feed: Feed } | null> {
     const { storage, now } = this.deps;
     const owner = randomUUID();
     const uploadId = randomUUID();
@@ -140,7 +155,10 @@ export class BlobFetcher {
     } else if (!(await this.fetches.claim(digest, owner, uploadId, now(), until))) {
       return null;
     }
+    // Renewed from now on: the upstream may take a while to answer.
+    const lease = new LeaseKeeper(this.fetches, digest, owner, now, this.settings.leaseMs);
     let body: Readable | undefined;
+    lease.onLost((err) => body?.destroy(err));
     try {
       await storage.uploadCreate(uploadId);
       const res = await want.source.upstream.getBlob(want.source.repository, digest);
@@ -148,7 +166,7 @@ export class BlobFetcher {
       if (res.size === null) throw new RegistryError('UNAVAILABLE', `upstream ${want.source.upstreamName} sent ${digest} without its length`);
       if (expired?.size != null && res.size !== expired.size)
         throw new RegistryError('UNAVAILABLE', `upstream ${want.source.upstreamName} changed the size of ${digest}`);
-      if (!(await this.fetches.progress(digest, owner, { until: now() + this.settings.leaseMs, size: res.size }))) {
+      if (lease.lost || !(await this.fetches.progress(digest, owner, { until: now() + this.settings.leaseMs, size: res.size }))) {
         throw new RegistryError('UNAVAILABLE', `the download of ${digest} was taken over by another replica; try again`);
       }
       const d = new Download(
@@ -156,6 +174,7 @@ export class BlobFetcher {
         want.digest,
         owner,
         uploadId,
+        lease,
         res.size,
         res.body,
         want.localRepository,
@@ -165,9 +184,12 @@ export class BlobFetcher {
         if (this.running.get(digest) === d) this.running.delete(digest);
         if (d.error) this.deps.log.warn({ err: d.error, digest, upstream: want.source.upstreamName }, 'mirror: blob download failed');
       });
+      // Subscribed before the first byte arrives: the caller's reader gets every byte as it comes.
+      const feed = d.subscribe(from);
       d.start();
-      return d;
+      return { d, feed };
     } catch (err) {
+      lease.stop();
       body?.destroy();
       await this.fetches.meta.transaction((tx) => this.fetches.release(tx, digest, owner), { durable: false }).catch(() => {});
       await storage.uploadAbort(uploadId).catch(() => {});
@@ -176,8 +198,7 @@ export class BlobFetcher {
   }
 
   /** Reads a download this process owns: its live feed while the reader keeps up, else published bytes. */
-  private async *followLocal(d: Download, from: number, want: Want): AsyncGenerator<Buffer> {
-    const feed = d.subscribe(from);
+  private async *followLocal(d: Download, from: number, want: Want, feed = d.subscribe(from)): AsyncGenerator<Buffer> {
     let pos = from;
     try {
       for (;;) {
@@ -225,7 +246,7 @@ export class BlobFetcher {
         yield* this.followLocal(local, pos, want);
         return;
       }
-      const row = await this.fetches.get(want.digest.value);
+      const row = await this.poll(want.digest.value);
       if (!row) {
         // Done: stored (the rest comes from the blob), or failed.
         if ((await this.linkStored(want)) === null) throw new Error(`the upstream download of ${want.digest.value} failed`);
@@ -245,9 +266,9 @@ export class BlobFetcher {
           // a part not yet published again: look at the claim again.
         }
       } else if (row.leaseUntil < now()) {
-        const d = await this.claim(want, row);
-        if (d) {
-          yield* this.followLocal(d, pos, want);
+        const mine = await this.claim(want, row, pos);
+        if (mine) {
+          yield* this.followLocal(mine.d, pos, want, mine.feed);
           return;
         }
         continue;

@@ -228,13 +228,14 @@ export class ReplicationRunner {
   private async fullRun(ctx: RunContext): Promise<void> {
     const { policy, source, target, copier } = ctx;
     const coveredTasks = await this.d.store.lastTaskId(policy.id);
-    const pairs = (await this.retrying(() => source.catalog())).flatMap((name) => {
+    const pairs = (await this.sourceRepositories(ctx)).flatMap((name) => {
       const local = policy.direction === 'push' ? name : localName(policy.remotePrefix, name);
       if (local === null || !repositoryWanted(policy, local)) return [];
       return [policy.direction === 'push' ? { src: name, dst: remoteName(policy.remotePrefix, name) } : { src: name, dst: local }];
     });
     for (const { src, dst } of pairs) {
-      const tags = (await this.retrying(() => source.tags(src))).filter((t) => tagWanted(policy, t));
+      // Referrers tag-schema indexes are not copied as tags: the copier rewrites them where a target needs them.
+      const tags = (await this.retrying(() => source.tags(src))).filter((t) => tagWanted(policy, t) && !isReferrersTag(t));
       for (const tag of tags) {
         await this.item(ctx, `${src}:${tag}`, () => copier.copy(src, dst, tag));
       }
@@ -246,6 +247,26 @@ export class ReplicationRunner {
     }
     // What the queued tasks asked for is done (or failed and recorded) by this run.
     await this.d.store.removeTasksThrough(policy.id, coveredTasks);
+  }
+
+  /**
+   * The source's repository names. A pull policy whose repositories are all plain names (no
+   * wildcard) needs no catalog; one with wildcards needs the remote's catalog, which some
+   * registries do not offer (Docker Hub): then only its plain names are copied, or the run
+   * fails saying why.
+   */
+  private async sourceRepositories(ctx: RunContext): Promise<string[]> {
+    const { policy, source } = ctx;
+    if (policy.direction === 'push') return this.retrying(() => source.catalog());
+    const plain = policy.repositories.filter((g) => !/[*?[\]{}()+@|^!]/.test(g)).map((name) => remoteName(policy.remotePrefix, name));
+    if (plain.length === policy.repositories.length) return plain;
+    try {
+      return await this.retrying(() => source.catalog());
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.kind === 'unavailable') throw err;
+      if (plain.length > 0) return plain;
+      throw new Error(`the remote registry does not list its repositories (${err.message}): name the repositories to copy without wildcards`);
+    }
   }
 
   /** One item of a full run, tried a few times; its failure is counted, and too many in a row end the run. */

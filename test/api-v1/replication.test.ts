@@ -2,13 +2,16 @@
 // the documented JSON shape; bad input answers 400 naming the field and changes nothing; only
 // administrators with a password login get in (other users and access tokens 403, anonymous 401,
 // before any lookup); the remote password is write-only (replies, the audit log and the database
-// never show it; only `hasPassword`), and refused where nothing can seal it. (Run now and the run
-// history are tested once the replication engine is wired in.)
+// never show it; only `hasPassword`), and refused where nothing can seal it; run now answers 202
+// with the run, which then shows in the history and as the policy's last run: a real copy to a
+// second, open Berth (same digest there; a second run copies nothing); a second run while one is in
+// progress is 409; a remote that goes away makes a failed run that says why.
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { before, describe, it } from 'node:test';
 import { openMetadata } from '../../src/app.js';
 import { serverPerFile, type TestServer } from '../helpers/api-server.js';
-import { ADMIN, addUser, call, expect, type Creds, type Reply } from './helpers.js';
+import { ADMIN, addUser, call, expect, pushAs, type Creds, type Reply } from './helpers.js';
 
 const SECRET = 'replication-test-signing-secret-0123456789';
 const PASSWORD = 'remote-Pa55word-that-must-never-show';
@@ -16,10 +19,20 @@ const PASSWORD = 'remote-Pa55word-that-must-never-show';
 const tokenMode = (auth: Record<string, unknown>) => ({
   auth: { token: auth, accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 } },
 });
-/** This Berth: its secret seals remote passwords; loopback port targets are allowed for the copy test. */
-const s = serverPerFile({ config: { ...tokenMode({ signingkeysecret: SECRET }), replication: { allow: ['127.0.0.1'] } } as never });
+/**
+ * This Berth: its secret seals remote passwords; loopback remotes are allowed for the run tests, whose
+ * retries of a remote that is down are quick; no replication job (runs start only on demand here).
+ */
+const s = serverPerFile({
+  config: {
+    ...tokenMode({ signingkeysecret: SECRET }),
+    replication: { allow: ['127.0.0.1'], enabled: false, backoff: '20ms', maxbackoff: '100ms' },
+  } as never,
+});
 /** The same without auth.token.signingkeysecret: no password can be stored. */
 const plain = serverPerFile({ config: tokenMode({}) as never });
+/** The remote registry of the copy test: another Berth, open (no auth). */
+const target = serverPerFile();
 
 const BASE = '/replication/policies';
 let alice: { user: string; password: string };
@@ -42,6 +55,19 @@ const example = {
 
 const noPassword = (r: Reply, context: string) => assert.ok(!r.text.includes(PASSWORD), `${context}: the reply holds the password`);
 const policies = async (srv: TestServer = s) => expect(await call(srv, 'GET', BASE, ADMIN), 200).body.policies as Record<string, any>[];
+
+/** The run's row once it has ended (the run goes on after the 202), read through the history. */
+async function finished(policyId: number, runId: number): Promise<Record<string, any>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const runs = expect(await call(s, 'GET', `${BASE}/${policyId}/runs`, ADMIN), 200).body.runs as Record<string, any>[];
+    const run = runs.find((r) => r.id === runId);
+    assert.ok(run, `run ${runId} is in the history`);
+    if (run.status !== 'running') return run;
+    assert.ok(Date.now() < deadline, `run ${runId} still running: ${JSON.stringify(run)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('replication policies: REST API', () => {
   before(async () => {
@@ -211,8 +237,10 @@ describe('replication policies: REST API', () => {
       [{ interval: '1 hour', trigger: 'schedule' }, /interval/],
       [{ name: 'UPPER' }, /name/],
       [{}, /properties|fewer/],
-      // The stored password goes to no other host than the one it was given for.
+      // The stored password goes nowhere else than where it was given for: no other host, port or scheme.
       [{ remoteUrl: 'https://elsewhere.example.com' }, /remotePassword.*again/],
+      [{ remoteUrl: 'http://dr.example.com' }, /remotePassword.*again/],
+      [{ remoteUrl: 'https://dr.example.com:8443' }, /remotePassword.*again/],
     ];
     for (const [body, why] of badPatches) {
       const r = expect(await call(s, 'PATCH', `${BASE}/${p.id}`, ADMIN, body), 400, 'INVALID', JSON.stringify(body));
@@ -273,5 +301,98 @@ describe('replication policies: REST API', () => {
       }
     }
     assert.deepEqual(await policies(), before);
+  });
+
+  it('runs a policy now: 202 with the run, then its history and last run; a real copy, and a second run copies nothing', async () => {
+    const pushed = await pushAs(s, alice, 'alice/app', 'v1');
+    const remote = target.url;
+    const p = expect(
+      await call(s, 'POST', BASE, ADMIN, {
+        name: 'to-target',
+        direction: 'push',
+        remoteUrl: remote,
+        repositories: ['alice/*'],
+        remotePrefix: 'copy',
+        trigger: 'manual',
+      }),
+      201,
+    ).body;
+    assert.deepEqual(expect(await call(s, 'GET', `${BASE}/${p.id}/runs`, ADMIN), 200).body.runs, []);
+
+    const started = expect(await call(s, 'POST', `${BASE}/${p.id}/run`, ADMIN), 202).body;
+    assert.equal(started.policyId, p.id);
+    assert.equal(started.trigger, 'manual');
+    assert.ok(['running', 'succeeded'].includes(started.status), started.status);
+    const first = await finished(p.id, started.id);
+    assert.equal(first.status, 'succeeded', JSON.stringify(first));
+    assert.ok(first.copied >= 1, JSON.stringify(first));
+    assert.ok(first.bytes > 0, JSON.stringify(first));
+    assert.ok(first.finishedAt && Date.parse(first.finishedAt) >= Date.parse(first.startedAt));
+    const copied = await fetch(`${remote}/v2/copy/alice/app/manifests/v1`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(copied.status, 200);
+    assert.equal(copied.headers.get('docker-content-digest'), pushed, 'the same digest on the remote registry');
+
+    const again = expect(await call(s, 'POST', `${BASE}/${p.id}/run`, ADMIN), 202).body;
+    const second = await finished(p.id, again.id);
+    assert.equal(second.status, 'succeeded', JSON.stringify(second));
+    assert.equal(second.copied, 0, 'a second run copies nothing');
+    assert.ok(second.skipped >= 1);
+
+    const runs = expect(await call(s, 'GET', `${BASE}/${p.id}/runs`, ADMIN), 200).body.runs;
+    assert.deepEqual(
+      runs.map((r: { id: number }) => r.id),
+      [again.id, started.id],
+      'newest first',
+    );
+    assert.deepEqual(expect(await call(s, 'GET', `${BASE}/${p.id}/runs?n=1`, ADMIN), 200).body.runs, [runs[0]]);
+    assert.deepEqual(expect(await call(s, 'GET', `${BASE}/${p.id}`, ADMIN), 200).body.lastRun, runs[0]);
+    const audit = expect(await call(s, 'GET', '/audit?n=20', ADMIN), 200).body.entries.map((e: { action: string }) => e.action);
+    assert.ok(audit.includes('replication-policy.run'));
+  });
+
+  it('answers 409 to a second run while one is in progress, and records a failed run with its reason', async () => {
+    // A remote that takes connections and never answers keeps the run going; then it goes away.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const p = expect(
+      await call(s, 'POST', BASE, ADMIN, {
+        name: 'to-silence',
+        direction: 'push',
+        remoteUrl: `http://127.0.0.1:${port}`,
+        repositories: ['alice/*'],
+        trigger: 'manual',
+      }),
+      201,
+    ).body;
+    const started = expect(await call(s, 'POST', `${BASE}/${p.id}/run`, ADMIN), 202).body;
+    assert.equal(started.status, 'running');
+    const busy = expect(await call(s, 'POST', `${BASE}/${p.id}/run`, ADMIN), 409, 'CONFLICT');
+    assert.match(busy.body.errors[0].message, /to-silence is running/);
+    const during = expect(await call(s, 'GET', `${BASE}/${p.id}`, ADMIN), 200).body;
+    assert.equal(during.running, true);
+    assert.equal(during.lastRun.id, started.id);
+    assert.equal(during.lastRun.status, 'running');
+
+    // The remote goes away: connections are refused, the run gives up and says why.
+    await new Promise<void>((resolve) => {
+      silent.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+    const run = await finished(p.id, started.id);
+    assert.equal(run.status, 'failed', JSON.stringify(run));
+    assert.equal(run.copied, 0);
+    assert.ok(run.failed >= 1, JSON.stringify(run));
+    assert.ok(run.error, 'the run says why');
+    const after = expect(await call(s, 'GET', `${BASE}/${p.id}`, ADMIN), 200).body;
+    assert.equal(after.running, false);
+    assert.deepEqual(after.lastRun, run);
   });
 });

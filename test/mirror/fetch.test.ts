@@ -3,11 +3,14 @@
 // on one database and one storage directory. Metadata in SQLite, or PostgreSQL with
 // BERTH_TEST_METADATA=postgres. Separate processes and a killed owner: fetch-replicas.test.ts.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { LeftoverSweep } from '../../src/gc/sweep.js';
+import { GcStore } from '../../src/metadata/gc-store.js';
+import { SweepStore } from '../../src/metadata/sweep-store.js';
 import { parseDigest } from '../../src/oci/digest.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import type { BlobSource } from '../../src/mirror/blob-fetch.js';
@@ -31,6 +34,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
 function files(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
+    if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
@@ -47,6 +51,8 @@ let dir: string;
 let schema: PgSchema | undefined;
 let a: Replica;
 let b: Replica;
+/** A replica that publishes nothing before the end: what its first client gets early came from the live feed. */
+let c: Replica;
 let source: BlobSource;
 
 before(async () => {
@@ -58,12 +64,14 @@ before(async () => {
   const settings = { pollMs: 20, publishMs: 50, batchBytes: 256 * 1024 };
   a = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings });
   b = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings });
+  c = await openReplica({ db, storage: { filesystem: path.join(dir, 'storage') }, settings: { ...settings, batchBytes: 1 << 30, publishMs: 1e9 } });
   source = { upstream: new UpstreamClient({ url: tap.url }, { guard: null }), upstreamName: 'up', repository: REPO };
 });
 
 after(async () => {
   await a?.close();
   await b?.close();
+  await c?.close();
   await tap?.close();
   await up?.dispose();
   await schema?.drop();
@@ -118,12 +126,12 @@ describe(`mirror blob fetch (${pg ? 'PostgreSQL' : 'SQLite'}, filesystem)`, () =
     assert.deepEqual((await dbState(b, digest)).links, ['up/lib/app', 'up/other']);
   });
 
-  it('gives the first client bytes while the upstream transfer is still open', async () => {
+  it('gives the first client bytes as they arrive, while the upstream transfer is still open', async () => {
     const { bytes, digest } = await upstreamBlob(2 * MiB);
     tap.reset();
     tap.throttle(512 * 1024);
     try {
-      const got = await a.fetcher.fetch(source, 'up/lib/app', parseDigest(digest));
+      const got = await c.fetcher.fetch(source, 'up/lib/app', parseDigest(digest));
       const it = got.body[Symbol.asyncIterator]();
       const first = (await it.next()).value as Buffer;
       assert.ok(first.length > 0);
@@ -232,5 +240,35 @@ describe(`mirror blob fetch (${pg ? 'PostgreSQL' : 'SQLite'}, filesystem)`, () =
     assert.deepEqual(await dbState(a, digest), { blob: null, links: [], claims: 0 });
     assert.deepEqual(await sessions(a), []);
     assert.deepEqual(files(path.join(dir, 'storage')), before, 'storage unchanged');
+  });
+
+  it('the leftover sweep keeps the sessions of downloads; a claim whose download died is reaped with its bytes', async () => {
+    const claim = async (leaseUntil: number) => {
+      const c = { digest: digestOf(randomBytes(8)), uploadId: randomUUID() };
+      await a.storage.uploadCreate(c.uploadId);
+      await a.storage.uploadAppend(c.uploadId, 0, Readable.from([Buffer.from('the first bytes of a download')]));
+      await a.meta.db
+        .insertInto('mirror_fetches')
+        .values({ digest: c.digest, owner: randomUUID(), lease_until: leaseUntil, upload_id: c.uploadId, size: 100, published: 10, started_at: Date.now() })
+        .execute();
+      return c;
+    };
+    const dead = await claim(Date.now() - 60_000);
+    const live = await claim(Date.now() + 60_000);
+    // Every session counts as old (a negative grace period): those a download names stay.
+    const sweep = new LeftoverSweep(a.storage, new SweepStore(a.meta), new GcStore(a.meta), Date.now);
+    assert.equal((await sweep.run({ graceMs: -1000 })).uploads, 0);
+    assert.deepEqual((await sessions(a)).sort(), [dead.uploadId, live.uploadId].sort());
+    // Reaped: claims expired before the cutoff, with their sessions; a renewed claim stays.
+    assert.equal(await a.fetcher.reapExpired(Date.now() - 30_000), 1);
+    assert.deepEqual(await sessions(a), [live.uploadId]);
+    const rows = await a.meta.db.selectFrom('mirror_fetches').select('digest').execute();
+    assert.deepEqual(
+      rows.map((r) => r.digest),
+      [live.digest],
+    );
+    await a.meta.db.deleteFrom('mirror_fetches').execute();
+    assert.equal((await sweep.run({ graceMs: -1000 })).uploads, 1, 'without its claim the session is a leftover');
+    assert.deepEqual(await sessions(a), []);
   });
 });

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { removeDir, type TestServer } from '../helpers/api-server.js';
 import { TestClock } from '../helpers/clock.js';
 import { fillUpstream, pushFixture, startUpstream, type Upstream, type UpstreamContent } from '../helpers/upstream.js';
+import { startTap } from '../helpers/upstream-tap.js';
 import { ADMIN, call, expect } from '../api-v1/helpers.js';
 import type { ReplicationRun } from '../../src/metadata/replication-store.js';
 import type { UpstreamClient } from '../../src/upstream/client.js';
@@ -100,5 +101,19 @@ describe('pull replication from docker-registry', () => {
     assert.equal(run.status, 'failed');
     assert.match(String(run.error), /small\/tiny:latest: .*quota/i);
     assert.equal(await here.headManifest('small/tiny', 'latest'), null);
+  });
+
+  it('a policy naming its repositories without wildcards needs no catalog (Docker Hub offers none)', async () => {
+    const tap = await startTap(up.url);
+    try {
+      const p = await createPolicy(s, { name: 'named', direction: 'pull', remoteUrl: tap.url, repositories: ['small/tiny'], trigger: 'manual' });
+      expect(await call(s, 'DELETE', '/namespaces/small/quota', ADMIN), 204);
+      const run = await replicationOf(s).runner.runAndWait(p.id);
+      assert.deepEqual([run.status, run.error, run.copied], ['succeeded', null, 1], JSON.stringify(run));
+      assert.equal((await here.headManifest('small/tiny', 'latest'))?.digest, content.tiny.digest);
+      assert.equal(tap.count({ kind: 'catalog' }), 0, JSON.stringify(tap.summary()));
+    } finally {
+      await tap.close();
+    }
   });
 });

@@ -111,7 +111,7 @@ describe('push replication', () => {
     );
   });
 
-  it('a push reaches the remote within seconds (event trigger); a tag the filter leaves out does not', async () => {
+  it('a push reaches the remote within seconds (event trigger), a referrer pushed later follows it; a tag the filter leaves out does not', async () => {
     const { store } = replicationOf(src);
     const p = await createPolicy(src, {
       name: 'on-push',
@@ -134,20 +134,29 @@ describe('push replication', () => {
     assert.deepEqual([run.trigger, run.status, run.copied, run.failed], ['event', 'succeeded', 1, 0]);
     assert.equal(await store.pendingTasks(p.id), 0);
     console.log(`replication: push to remote in ${ms} ms`);
+    // A signature pushed later (by digest, untagged) follows its subject; docker-registry lists it under the tag schema.
+    const sig = await pushReferrer(c, 'admin/live', img.digest);
+    await eventually('the referrer on the remote', async () =>
+      (await upClient.referrers('events/admin/live', img.digest)).some((d) => d.digest === sig.digest) ? true : undefined,
+    );
+    assert.equal(await digestAt(upClient, 'events/admin/live', sig.digest), sig.digest);
   });
 
-  it('deletes are replicated only by policies that replicate them; docker-registry, which keeps tags, loses the manifest the tag pointed at', async () => {
+  it('deletes (tag, manifest, repository) are replicated only by policies that replicate them; docker-registry, which cannot delete a tag, loses its manifest', async () => {
     const { store } = replicationOf(src);
-    const keep = await createPolicy(src, {
-      name: 'keeps-deletes',
+    const creds = { remoteUsername: ADMIN.user, remotePassword: ADMIN.password };
+    const keep = await createPolicy(src, { name: 'keeps-deletes', direction: 'push', remoteUrl: dst.url, ...creds, repositories: ['admin/del'] });
+    const toBerth = await createPolicy(src, {
+      name: 'berth-deletes',
       direction: 'push',
       remoteUrl: dst.url,
-      remoteUsername: ADMIN.user,
-      remotePassword: ADMIN.password,
+      ...creds,
+      remotePrefix: 'mirror',
       repositories: ['admin/del'],
+      replicateDeletes: true,
     });
-    const mirror = await createPolicy(src, {
-      name: 'with-deletes',
+    const toRegistry = await createPolicy(src, {
+      name: 'registry-deletes',
       direction: 'push',
       remoteUrl: tap.url,
       remotePrefix: 'del',
@@ -156,29 +165,51 @@ describe('push replication', () => {
     });
     const a = await pushImage(c, 'admin/del', 'a');
     const b = await pushImage(c, 'admin/del', 'b');
-    for (const [client, repo] of [
+    const d = await pushImage(c, 'admin/del', 'd');
+    const remotes = [
       [dstClient, 'admin/del'],
+      [dstClient, 'mirror/admin/del'],
       [upClient, 'del/admin/del'],
-    ] as const) {
-      await eventually(`b on ${repo}`, async () => ((await digestAt(client, repo, 'b')) === b.digest ? true : undefined));
-      assert.equal(await digestAt(client, repo, 'a'), a.digest);
+    ] as const;
+    for (const [client, repo] of remotes) {
+      await eventually(`d on ${repo}`, async () => ((await digestAt(client, repo, 'd')) === d.digest ? true : undefined));
+      assert.deepEqual([await digestAt(client, repo, 'a'), await digestAt(client, repo, 'b')], [a.digest, b.digest]);
     }
     assert.equal((await c.fetch('/v2/admin/del/manifests/a', { method: 'DELETE' })).status, 202);
     assert.equal((await c.fetch(`/v2/admin/del/manifests/${b.digest}`, { method: 'DELETE' })).status, 202);
     // The policy that keeps deletes queued nothing for them (tasks are written with the delete).
     assert.equal(await store.pendingTasks(keep.id), 0);
+    // Berth deletes the tag (its manifest stays, by digest) and the manifest.
+    await eventually('b gone from the mirror', async () => ((await dstClient.headManifest('mirror/admin/del', b.digest)) === null ? true : undefined));
+    assert.equal(await digestAt(dstClient, 'mirror/admin/del', 'a'), null);
+    assert.equal(await digestAt(dstClient, 'mirror/admin/del', a.digest), a.digest);
+    // docker-registry refuses tag deletes: the manifest the tag pointed at goes instead.
+    await eventually('b gone from docker-registry', async () => ((await upClient.headManifest('del/admin/del', b.digest)) === null ? true : undefined));
     await eventually('a gone from docker-registry', async () => ((await digestAt(upClient, 'del/admin/del', 'a')) === null ? true : undefined));
-    await eventually('b gone from docker-registry', async () => ((await digestAt(upClient, 'del/admin/del', b.digest)) === null ? true : undefined));
     assert.equal(await upClient.headManifest('del/admin/del', a.digest), null);
-    // The other remote keeps both.
-    assert.equal(await digestAt(dstClient, 'admin/del', 'a'), a.digest);
-    assert.equal(await digestAt(dstClient, 'admin/del', 'b'), b.digest);
-    const runs = await store.runs(mirror.id);
-    assert.equal(
-      runs.reduce((n, r) => n + r.deleted, 0),
-      2,
-      JSON.stringify(runs),
-    );
+    // A deleted repository takes its tags along on both.
+    const gone = await fetch(`${src.url}/api/v1/repositories/admin/del`, {
+      method: 'DELETE',
+      headers: { authorization: `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}` },
+    });
+    assert.equal(gone.status, 204, await gone.text());
+    await eventually('d gone from the mirror', async () => ((await digestAt(dstClient, 'mirror/admin/del', 'd')) === null ? true : undefined));
+    await eventually('d gone from docker-registry', async () => ((await digestAt(upClient, 'del/admin/del', 'd')) === null ? true : undefined));
+    // The remote without deletes keeps everything.
+    for (const img of [a, b, d]) assert.equal(await dstClient.headManifest('admin/del', img.digest).then((h) => h?.digest), img.digest);
+    assert.equal(await store.pendingTasks(keep.id), 0);
+    for (const p of [toBerth, toRegistry]) {
+      const runs = await store.runs(p.id);
+      assert.equal(
+        runs.reduce((n, r) => n + r.deleted, 0),
+        3,
+        `${p.name}: ${JSON.stringify(runs)}`,
+      );
+      assert.ok(
+        runs.every((r) => r.failed === 0),
+        JSON.stringify(runs),
+      );
+    }
   });
 
   it('a failing remote is retried with backoff: the failed run records why, a later run copies', async () => {

@@ -1,9 +1,10 @@
 // The web UI's replication policies in headless Chromium (Debian's package, driven by playwright-core):
 // an administrator opens Admin → Replication, creates a push policy through the form (a name the API
 // refuses shows its message and stores nothing), sees it listed with its remote registry, account and
-// trigger (the password never reaches the page), edits it (the password field stays empty; "Remove
-// the stored password" removes it) and deletes it. On a phone (390 px) the list, the form and the
-// history fit the screen. (Run now is tested once the replication engine is wired in.) A user who is
+// trigger (the password never reaches the page), runs it now and watches the history until the run
+// has succeeded (the image is then on the remote registry, a second open Berth, with the same
+// digest), edits it (the password field stays empty; "Remove the stored password" removes it) and
+// deletes it. On a phone (390 px) the list, the form and the history fit the screen. A user who is
 // not an administrator gets no Admin link and "Administrators only." Screenshots go to test-results/ui/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -13,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { serverPerFile } from '../helpers/api-server.js';
 import { launchChromium, signInAs } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/shared.js';
-import { ADMIN, addUser, call, ok, type User } from '../index/helpers.js';
+import { ADMIN, addUser, call, ok, pushImage, type User } from '../index/helpers.js';
 
 const SHOTS = path.join(REPO_ROOT, 'test-results', 'ui');
 const PASSWORD = 'remote-Pa55word-that-must-never-show';
@@ -23,8 +24,9 @@ const s = serverPerFile({
       token: { signingkeysecret: 'replication-ui-test-signing-secret-0123' },
       accounts: { adminpassword: ADMIN.password, bcryptcost: 4, loginlimit: 1000, addresslimit: 100000 },
     },
-    // The remote registry of these tests listens on loopback.
-    replication: { allow: ['127.0.0.1'] },
+    // The remote registry of these tests listens on loopback; runs start on demand only (no job
+    // copying for the policy the first test makes scheduled).
+    replication: { allow: ['127.0.0.1'], enabled: false },
   } as never,
 });
 /** The remote registry: another Berth, open (no auth). */
@@ -32,6 +34,7 @@ const target = serverPerFile();
 
 let browser: Browser;
 let alice: User;
+let pushed = '';
 
 const desktop = () => browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
 
@@ -45,6 +48,7 @@ describe('web UI: replication policies', () => {
     mkdirSync(SHOTS, { recursive: true });
     const launching = launchChromium();
     alice = await addUser(s, 'alice');
+    pushed = await pushImage(s, alice, 'alice/app', 'v1');
     browser = await launching;
   });
 
@@ -135,6 +139,44 @@ describe('web UI: replication policies', () => {
     await context.close();
   });
 
+  it('runs a policy now and follows its history until the run has succeeded; the image is then on the remote registry', async () => {
+    const p = ok(
+      await call(s, 'POST', '/replication/policies', ADMIN, {
+        name: 'run-me',
+        direction: 'push',
+        remoteUrl: target.url,
+        repositories: ['alice/*'],
+        remotePrefix: 'copy',
+        trigger: 'manual',
+      }),
+      201,
+    );
+    const context = await desktop();
+    const page = await signInAs(context, s.url, ADMIN);
+    await page.goto(`${s.url}/ui/admin/replication`);
+    const row = page.getByTestId('policy-run-me');
+    await row.getByText('never').waitFor();
+    await page.getByRole('button', { name: 'Run run-me now' }).click();
+    await page.getByText(/Run of run-me started/).waitFor();
+    const history = page.getByTestId('run-history');
+    await history.getByRole('heading', { name: 'Runs of run-me' }).waitFor();
+    await history.getByText('succeeded', { exact: true }).waitFor({ timeout: 30_000 });
+    const [run] = ok(await call(s, 'GET', `/replication/policies/${p.id}/runs`, ADMIN)).runs;
+    assert.equal(run.status, 'succeeded');
+    assert.ok(run.copied >= 1);
+    assert.match(await history.getByTestId(`run-${run.id}`).innerText(), /manual/);
+    // The list reads the last run again too.
+    await row.getByText('succeeded', { exact: true }).waitFor();
+    const copied = await fetch(`${target.url}/v2/copy/alice/app/manifests/v1`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(copied.status, 200);
+    assert.equal(copied.headers.get('docker-content-digest'), pushed);
+    await page.screenshot({ path: path.join(SHOTS, '42-replication-history.png'), fullPage: true });
+    await context.close();
+  });
+
   it('fits a phone screen (390 px): the list, the form and the history', async () => {
     const p = ok(
       await call(s, 'POST', '/replication/policies', ADMIN, {
@@ -147,6 +189,7 @@ describe('web UI: replication policies', () => {
       }),
       201,
     );
+    ok(await call(s, 'POST', `/replication/policies/${p.id}/run`, ADMIN), 202);
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US' });
     const page = await signInAs(phone, s.url, ADMIN);
     await page.goto(`${s.url}/ui/admin/replication`);
@@ -159,7 +202,7 @@ describe('web UI: replication policies', () => {
       .getByTestId('run-history')
       .getByRole('heading', { name: `Runs of ${p.name}` })
       .waitFor();
-    await page.getByTestId('run-history').getByText('No runs yet.').waitFor();
+    await page.getByTestId('run-history').locator('tbody tr').first().waitFor();
     await assertNoHorizontalOverflow(page, 'run history');
     await page.getByRole('button', { name: `Edit ${p.name}` }).click();
     await page.getByRole('heading', { name: `Edit ${p.name}` }).waitFor();

@@ -232,8 +232,12 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
         ) : null}
         <Text
           id="rp-prefix"
-          label={push ? 'Prefix on the remote registry' : 'Prefix here'}
-          hint={push ? 'optional: "dr" puts app/web at dr/app/web there' : 'optional: "hub" puts library/alpine at hub/library/alpine here'}
+          label="Prefix on the remote registry"
+          hint={
+            push
+              ? 'optional: with "dr", app/web here is dr/app/web there'
+              : 'optional: with "library", library/alpine there is alpine here (only names under the prefix are copied)'
+          }
           {...field('remotePrefix')}
         />
       </fieldset>
@@ -243,7 +247,7 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
           <Text
             id="rp-repos"
             label="Repositories"
-            hint={`globs${push ? '' : ' on the remote registry'}, comma-separated; ** for all`}
+            hint="globs over the names in this registry, comma-separated; ** for all"
             required
             {...field('repositories')}
           />

@@ -31,12 +31,13 @@ function triggerText(p: Policy): string {
 
 function LastRun({ r }: { r: Run | null }) {
   if (!r) return <span class="muted">never</span>;
+  // One element: on a phone the table's cells are grids of label and content.
   return (
-    <>
+    <div>
       <StatusBadge status={r.status} /> <Time ms={ms(r.startedAt)} />
       <div class="small muted">{counts(r)}</div>
       {r.error ? <div class="small">{r.error}</div> : null}
-    </>
+    </div>
   );
 }
 
@@ -64,8 +65,10 @@ function History({ policy, runs, reload }: { policy: Policy; runs: { data?: { ru
               </td>
               <td data-label="Trigger">{r.trigger}</td>
               <td data-label="Status">
-                <StatusBadge status={r.status} />
-                {r.error ? <div class="small">{r.error}</div> : null}
+                <div>
+                  <StatusBadge status={r.status} />
+                  {r.error ? <div class="small">{r.error}</div> : null}
+                </div>
               </td>
               <td data-label="Copied">{r.copied}</td>
               <td data-label="Skipped">{r.skipped}</td>
@@ -112,7 +115,7 @@ export function ReplicationPage() {
     setNotice('');
     let run: Run | undefined;
     if (await act.run(async () => (run = await api.post<Run>(`${BASE}/${p.id}/run`)))) {
-      setNotice(`Run of ${p.name} started${run ? ` (${run.status})` : ''}.`);
+      setNotice(`Run of ${p.name} started${run ? ` at ${new Date(Date.parse(run.startedAt)).toLocaleTimeString()}` : ''}; its history below follows it.`);
       setShown(p.id);
       runs.reload();
       list.reload();
@@ -160,32 +163,40 @@ export function ReplicationPage() {
               {policies.map((p) => (
                 <tr key={p.id} data-testid={`policy-${p.name}`}>
                   <td data-label="Policy">
-                    <strong>{p.name}</strong> {p.enabled ? null : <span class="badge held">disabled</span>}{' '}
-                    {p.running ? <span class="badge">running</span> : null}
-                    <div class="small mono" style={{ overflowWrap: 'anywhere' }}>
-                      {p.direction === 'push' ? 'to' : 'from'} {p.remoteUrl}
-                      {p.remotePrefix ? ` (prefix ${p.remotePrefix})` : ''}
+                    <div>
+                      <strong>{p.name}</strong> {p.enabled ? null : <span class="badge held">disabled</span>}{' '}
+                      {p.running ? <span class="badge">running</span> : null}
+                      <div class="small mono" style={{ overflowWrap: 'break-word' }}>
+                        {p.direction === 'push' ? 'to' : 'from'} {p.remoteUrl}
+                        {p.remotePrefix ? ` (prefix ${p.remotePrefix})` : ''}
+                      </div>
+                      <div class="small muted">
+                        {p.remoteUsername ? `as ${p.remoteUsername}${p.hasPassword ? ' with a stored password' : ''}` : 'anonymous'}
+                      </div>
                     </div>
-                    <div class="small muted">{p.remoteUsername ? `as ${p.remoteUsername}${p.hasPassword ? ' with a stored password' : ''}` : 'anonymous'}</div>
                   </td>
                   <td data-label="Copies">
-                    <div class="small mono" style={{ overflowWrap: 'anywhere' }}>
-                      {p.repositories.join(', ')}
-                      {p.excludeRepositories.length ? ` except ${p.excludeRepositories.join(', ')}` : ''}
+                    <div>
+                      <div class="small mono" style={{ overflowWrap: 'break-word' }}>
+                        {p.repositories.join(', ')}
+                        {p.excludeRepositories.length ? ` except ${p.excludeRepositories.join(', ')}` : ''}
+                      </div>
+                      <div class="small mono" style={{ overflowWrap: 'break-word' }}>
+                        tags {p.tags.join(', ')}
+                        {p.excludeTags.length ? ` except ${p.excludeTags.join(', ')}` : ''}
+                      </div>
+                      {p.replicateDeletes ? <div class="small muted">deletes too</div> : null}
                     </div>
-                    <div class="small mono" style={{ overflowWrap: 'anywhere' }}>
-                      tags {p.tags.join(', ')}
-                      {p.excludeTags.length ? ` except ${p.excludeTags.join(', ')}` : ''}
-                    </div>
-                    {p.replicateDeletes ? <div class="small muted">deletes too</div> : null}
                   </td>
                   <td data-label="When">
-                    {triggerText(p)}
-                    {p.nextRunAt && p.enabled ? (
-                      <div class="small muted">
-                        next <Time ms={ms(p.nextRunAt)} />
-                      </div>
-                    ) : null}
+                    <div>
+                      {triggerText(p)}
+                      {p.nextRunAt && p.enabled ? (
+                        <div class="small muted">
+                          next <Time ms={ms(p.nextRunAt)} />
+                        </div>
+                      ) : null}
+                    </div>
                   </td>
                   <td data-label="Last run">
                     <LastRun r={p.lastRun} />
