@@ -64,7 +64,9 @@ async function pullImage(base: string, img: BenchImage): Promise<number> {
   if (m.sha256 !== digest) throw new Error(`manifest ${digest} arrived as ${m.sha256}`);
   await runPool(img.blobs.length, 3, async (i) => {
     const b = img.blobs[i];
-    const r = await pullBlob(base, img.repo, b.digest, true);
+    const r = await pullBlob(base, img.repo, b.digest, true).catch((e: Error) => {
+      throw new Error(`${img.repo}@${b.digest} (${b.size} bytes): ${e.message}`);
+    });
     if (r.sha256 !== b.digest || r.bytes !== b.size) throw new Error(`blob ${b.digest}: got ${r.bytes} bytes hashing to ${r.sha256}`);
   });
   return (performance.now() - t0) / 1000;
@@ -116,11 +118,15 @@ async function runMirror(servers: Server[], taps: Map<string, Tap>, upstream: st
       await res.guard(s, 'mirror', async () => {
         const m = samples.get(s)!;
         const tap = taps.get(s.column)!;
-        const cold = await pullImage(s.base, single);
-        const warm = await pullImage(s.base, single);
+        const phase = <T>(name: string, p: Promise<T>) =>
+          p.catch((e: Error) => {
+            throw new Error(`${name} pull: ${e.message}`);
+          });
+        const cold = await phase('cold', pullImage(s.base, single));
+        const warm = await phase('warm', pullImage(s.base, single));
         tap.reset();
         const t0 = performance.now();
-        await Promise.all(Array.from({ length: n }, () => pullImage(s.base, shared)));
+        await phase('parallel cold', Promise.all(Array.from({ length: n }, () => pullImage(s.base, shared))));
         const parallel = (performance.now() - t0) / 1000;
         const x = upstreamBlobBytes(tap) / shared.bytes;
         m.cold.push(cold);

@@ -36,6 +36,9 @@ export interface TapRequest {
   authorization: boolean;
   accept?: string;
   done: boolean;
+  /** Date.now() when the request arrived, and ms until the response ended (or was destroyed) */
+  at: number;
+  ms?: number;
 }
 
 export interface TapFilter {
@@ -122,6 +125,7 @@ export async function startTap(target: string): Promise<Tap> {
       authorization: Boolean(req.headers.authorization),
       accept: req.headers.accept,
       done: false,
+      at: Date.now(),
     };
     requests.push(rec);
     const applies = !modeOpts.kinds || modeOpts.kinds.includes(rec.kind);
@@ -129,6 +133,7 @@ export async function startTap(target: string): Promise<Tap> {
     rec.mode = m;
     res.on('close', () => {
       rec.done = true;
+      rec.ms = Date.now() - rec.at;
       hung.delete(res);
     });
     if (m === 'hang') {
