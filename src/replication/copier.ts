@@ -6,6 +6,7 @@
 // SBOMs) follow their subject; a target without the referrers API gets the referrers tag schema's
 // index (`sha256-<hex>`) so clients find them there too.
 import type { Readable } from 'node:stream';
+import { Slots } from '../gc/concurrency.js';
 import { parseDigest } from '../oci/digest.js';
 import { type Descriptor, parseManifest } from '../oci/manifest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
@@ -34,6 +35,8 @@ export interface CopyCounts {
   bytes: number;
 }
 
+/** Blobs of one manifest copied at once: latency overlaps, and a few streams fill a link. */
+const BLOB_CONCURRENCY = 3;
 /** Referrers of referrers (a signature of an SBOM) are followed this deep. */
 const MAX_REFERRER_DEPTH = 3;
 
@@ -42,6 +45,8 @@ export class CopyError extends Error {}
 export class Copier {
   /** A repository of the target known to hold each blob: a cross-repository mount source. */
   private readonly located = new Map<string, string>();
+  /** Blob copies in flight at once (per run). */
+  private readonly slots = new Slots(BLOB_CONCURRENCY);
 
   constructor(
     private readonly source: RegistrySide,
@@ -125,7 +130,11 @@ export class Copier {
     for (const child of parsed.manifests) {
       if (!(await this.target.headManifest(dstRepo, child.digest))) await this.copyManifest(srcRepo, dstRepo, child.digest, child.digest);
     }
-    for (const blob of parsed.blobs) await this.copyBlob(srcRepo, dstRepo, blob);
+    // A few blobs at a time (each digest once); every copy settles before a failure is reported.
+    const unique = [...new Map(parsed.blobs.map((b) => [b.digest, b])).values()];
+    const results = await Promise.allSettled(unique.map((b) => this.slots.run(() => this.copyBlob(srcRepo, dstRepo, b))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const stored = await this.target.putManifest(dstRepo, ref, m.mediaType, m.body);
     if (stored !== digest) throw new CopyError(`${dstRepo}:${ref}: the target stored the manifest as ${stored}, not ${digest}`);
   }

@@ -150,6 +150,17 @@ describe('pull-through cache of one upstream', () => {
     assert.equal(JSON.parse(d.body).errors[0].code, 'MANIFEST_UNKNOWN');
   });
 
+  test("HEAD of a blob not cached yet asks the upstream's HEAD and downloads nothing", async () => {
+    const layer = content.multi.images[0].layers.at(-1)!;
+    tap.reset();
+    const r = await request(`${berth.url}/v2/hub/library/multi/blobs/${layer}`, { method: 'HEAD' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['docker-content-digest'], layer);
+    assert.ok(Number(r.headers['content-length']) > 0);
+    assert.equal(tap.count({ method: 'HEAD', kind: 'blob' }), 1, summary());
+    assert.equal(tap.blobDownloads(), 0, summary());
+  });
+
   test('skopeo copy --all of a multi-arch index through the mirror', async () => {
     const out = await pull('hub/library/multi:latest', true);
     await assertLayoutMatches(out, new Layout(imgs.layout('multiarch')));
@@ -237,5 +248,26 @@ describe('pull-through cache of one upstream', () => {
     const r = await request(`${berth.url}/v2/_catalog`);
     const repos = (JSON.parse(r.body.toString()) as { repositories: string[] }).repositories;
     for (const name of ['hub/library/tiny', 'hub/library/multi', 'mine/tiny']) assert.ok(repos.includes(name), `${name} in ${repos}`);
+  });
+});
+
+describe('mirror.catalog: false', () => {
+  let hidden: TestServer;
+  before(async () => {
+    hidden = await startServer({ config: { mirror: { upstreams: { hub: { url: tap.url } }, catalog: false } } });
+  });
+  after(async () => {
+    await hidden?.close();
+    if (hidden) removeDir(hidden.dir);
+  });
+
+  test('cached repositories are left out of /v2/_catalog; pushed ones are listed', async () => {
+    const h = new URL(hidden.url).host;
+    await skopeo.run(['copy', '--quiet', ...TLS_OFF, `docker://${h}/hub/library/tiny:latest`, `oci:${path.join(work, 'hidden')}:latest`]);
+    await skopeo.run(['copy', '--quiet', ...TLS_OFF, `oci:${imgs.layout('tiny')}:latest`, `docker://${h}/own/tiny:1`]);
+    const r = await request(`${hidden.url}/v2/_catalog`);
+    assert.deepEqual((JSON.parse(r.body.toString()) as { repositories: string[] }).repositories, ['own/tiny']);
+    const page = await request(`${hidden.url}/v2/_catalog?n=1`);
+    assert.deepEqual((JSON.parse(page.body.toString()) as { repositories: string[] }).repositories, ['own/tiny']);
   });
 });

@@ -142,7 +142,7 @@ describe('chaining: an edge Berth mirrors a central Berth, both in token mode', 
     edge = await startServer({
       config: {
         ...TOKEN_AUTH,
-        mirror: { upstreams: { central: { url: recorder.url, username: centralAdmin.user, password: centralAdmin.password } } },
+        mirror: { upstreams: { central: { url: recorder.url, username: centralAdmin.user, password: centralAdmin.password, default: true } } },
       },
     });
     const accounts = await accountsOf(edge);
@@ -201,6 +201,34 @@ describe('chaining: an edge Berth mirrors a central Berth, both in token mode', 
       assert.ok(!text.includes(recorder.url) || r.status === 200, 'the upstream URL in an error');
       for (const t of recorder.tokens) assert.ok(!text.includes(t), 'a token central issued');
     }
+  });
+
+  test("token grants follow the routing: the default upstream for a namespace no account owns, ns= on the cache's name", async () => {
+    const token = async (scope: string) => {
+      const r = await request(`${edge.url}/token?service=berth&scope=${scope}`, { basicAuth: `${alice.user}:${alice.password}` });
+      return (JSON.parse(r.body.toString()) as { token: string }).token;
+    };
+    // docker's registry-mirrors: team/tiny has no prefix; "team" is nobody's namespace on the edge, so it is central's.
+    const viaDefault = await request(`${edge.url}/v2/team/tiny/manifests/1`, {
+      headers: { Authorization: `Bearer ${await token('repository:team/tiny:pull')}`, Accept: MANIFEST_ACCEPT },
+    });
+    assert.equal(viaDefault.status, 200, viaDefault.body.toString());
+    assert.equal(viaDefault.headers['docker-content-digest'], tinyDigest);
+    // containerd's ns=: the challenge names the cache (central/team/tiny), and a token for it is what counts.
+    const ns = new URL(recorder.url).host;
+    const challenge = await request(`${edge.url}/v2/team/tiny/manifests/1?ns=${ns}`, { method: 'HEAD' });
+    assert.equal(challenge.status, 401);
+    assert.match(String(challenge.headers['www-authenticate']), /scope="repository:central\/team\/tiny:pull"/);
+    const viaNs = await request(`${edge.url}/v2/team/tiny/manifests/1?ns=${ns}`, {
+      headers: { Authorization: `Bearer ${await token('repository:central/team/tiny:pull')}`, Accept: MANIFEST_ACCEPT },
+    });
+    assert.equal(viaNs.status, 200, viaNs.body.toString());
+    // alice's own namespace stays hers: she may push there.
+    const own = await request(`${edge.url}/token?service=berth&scope=repository:alice/app:pull,push`, { basicAuth: `${alice.user}:${alice.password}` });
+    const claims = JSON.parse(Buffer.from((JSON.parse(own.body.toString()) as { token: string }).token.split('.')[1], 'base64url').toString()) as {
+      access: { actions: string[] }[];
+    };
+    assert.deepEqual(claims.access[0].actions.sort(), ['pull', 'push']);
   });
 
   test('pushing to the mirrored name is refused with 405 before any token, even for the edge admin', async () => {
