@@ -83,7 +83,7 @@ node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
 # Second pass (full runs only): the API, auth, garbage-collection, scrub, tag-history, immutable-tag, retention, mirror blob-fetch and
 # replication tests again with the metadata in PostgreSQL (test/helpers/api-server.ts gives each server a fresh schema).
 if [ $# -eq 0 ]; then
-  pg_files=(test/api/*.test.ts test/auth/*.test.ts test/gc/scrub.test.ts test/gc/{race,reclaim,manifests,lifecycle,gc-command,sweep,sweep-command}.test.ts test/api-v1/tag-history.test.ts test/api-v1/immutable-tags.test.ts test/retention/*.test.ts test/mirror/fetch.test.ts test/mirror/fetch-replicas.test.ts test/mirror/{pull-through,upstream-auth,evict}.test.ts test/replication/{store,push,pull,runner}.test.ts)
+  pg_files=(test/api/*.test.ts test/auth/*.test.ts test/gc/scrub.test.ts test/gc/{race,reclaim,manifests,lifecycle,gc-command,sweep,sweep-command}.test.ts test/api-v1/tag-history.test.ts test/api-v1/immutable-tags.test.ts test/retention/*.test.ts test/mirror/fetch.test.ts test/mirror/fetch-replicas.test.ts test/mirror/{pull-through,upstream-auth,evict,blob-protected}.test.ts test/replication/{store,push,pull,runner}.test.ts)
   echo "test.sh: ${#pg_files[@]} API, auth, garbage-collection and scrub test files again with BERTH_TEST_METADATA=postgres"
   t0=$SECONDS
   BERTH_TEST_METADATA=postgres node --import tsx --test --test-reporter=spec --test-concurrency=2 "${pg_files[@]}" || rc=$?

@@ -110,6 +110,9 @@ export class LeaseKeeper {
   }
 }
 
+/** Publications of one download at most, where each makes a piece the commit copies (S3 segments). */
+const MAX_PUBLICATIONS = 5000;
+
 /** Per-reader live feed limit: a reader this far behind reads from storage instead. */
 const FEED_LIMIT = 4 * 1024 * 1024;
 
@@ -179,7 +182,9 @@ export class Download {
     const { storage, fetches, settings } = this.deps;
     const { digest, owner, uploadId, size, body, lease } = this;
     const hash = newHasher(digest.algorithm);
-    const batch = Math.max(settings.batchBytes, storage.minChunkLength);
+    // Each publication on S3 completes a segment, and the commit copies each with one UploadPartCopy of
+    // at most 10,000: a huge blob publishes in larger batches.
+    const batch = Math.max(settings.batchBytes, storage.minChunkLength, storage.minChunkLength > 0 ? Math.ceil(size / MAX_PUBLICATIONS) : 0);
     lease.onLost((err) => body.destroy(err));
     let idle: NodeJS.Timeout | undefined;
     const watchIdle = () => {

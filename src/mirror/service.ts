@@ -239,7 +239,9 @@ export class MirrorService {
    */
   async blob(t: MirrorTarget, digest: Digest, head: boolean): Promise<{ size: number; body?: Readable } | null> {
     const client = this.client(t);
-    const stored = await this.d.mirrorStore.storedBlobSize(digest.value);
+    let stored = await this.d.mirrorStore.storedBlobSize(digest.value);
+    // A live row alone may be a writer's protection before its bytes: only bytes in storage count as stored.
+    if (stored !== null && !(await this.d.storage.stat(blobKey(digest)))) stored = null;
     if (stored !== null || head) {
       // Bytes here from another image are linked only when the upstream has them under this name:
       // a manifest naming a digest must not reach bytes nobody may read here.

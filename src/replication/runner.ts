@@ -180,7 +180,13 @@ export class ReplicationRunner {
       await this.d.store.release(policy.id, owner).catch(() => {});
       throw err;
     }
-    const done = this.execute(policy, owner, run, mode).finally(() => this.active.delete(run.id));
+    const done = this.execute(policy, owner, run, mode)
+      .catch((err) => {
+        // Recording the end failed (the database went away): the lease expires and the run is marked failed later.
+        this.d.log?.error({ err, policy: policy.name, run: run.id }, 'replication: the run could not be recorded');
+        return { ...run, status: 'failed' as const, error: message(err) };
+      })
+      .finally(() => this.active.delete(run.id));
     this.active.set(run.id, done);
     return { ...run };
   }
@@ -304,9 +310,21 @@ export class ReplicationRunner {
 
   /** The due tasks of an event-triggered policy: each done, or retried later with backoff, or given up. */
   private async drainTasks(ctx: RunContext): Promise<void> {
-    const tasks = await this.d.store.dueTasks(ctx.policy.id, this.d.now(), TASK_BATCH);
+    const { policy } = ctx;
+    const tasks = await this.d.store.dueTasks(policy.id, this.d.now(), TASK_BATCH);
     for (const task of tasks) {
       ctx.hold();
+      // Queued before the policy changed: what it no longer selects (or a policy that now pulls) is dropped.
+      const tagged = !task.reference.includes(':') && task.reference !== '';
+      if (
+        policy.direction !== 'push' ||
+        !repositoryWanted(policy, task.repository) ||
+        (tagged && !tagWanted(policy, task.reference)) ||
+        (task.kind === 'delete' && !policy.replicateDeletes)
+      ) {
+        await this.d.store.removeTasks([task.id]);
+        continue;
+      }
       try {
         await this.task(ctx, task);
         await this.d.store.removeTasks([task.id]);

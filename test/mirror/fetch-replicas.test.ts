@@ -23,7 +23,7 @@ const MiB = 1024 * 1024;
 const REPO = 'lib/app';
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fetch-worker.ts');
 const pg = process.env.BERTH_TEST_METADATA === 'postgres';
-const SETTINGS = { leaseMs: 3000, pollMs: 50, publishMs: 100, batchBytes: 256 * 1024 };
+const SETTINGS = { leaseMs: 5000, pollMs: 50, publishMs: 100, batchBytes: 256 * 1024 };
 
 interface Worker {
   url: string;

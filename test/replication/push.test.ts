@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MT, removeDir, type TestServer } from '../helpers/api-server.js';
 import { TokenClient } from '../helpers/token-client.js';
-import { startUpstream, type Upstream } from '../helpers/upstream.js';
+import { startUpstream, UPSTREAM_PASSWORD, UPSTREAM_USER, type Upstream } from '../helpers/upstream.js';
 import { startTap, type Tap } from '../helpers/upstream-tap.js';
 import { ADMIN } from '../api-v1/helpers.js';
 import { pushImage, pushIndex, pushReferrer } from '../retention/helpers.js';
@@ -261,5 +261,41 @@ describe('push replication', () => {
     assert.deepEqual([run.status, run.error, run.copied], ['succeeded', null, 2], JSON.stringify(run));
     assert.equal(await digestAt(dstClient, 'admin/pulled', 'v1'), img.digest);
     assert.equal(await digestAt(dstClient, 'admin/pulled', 'multi'), idx.index.digest);
+  });
+
+  it('a docker-registry behind a token server: the sealed credentials get a push token; a wrong password fails the run as denied', async () => {
+    const secured = await startUpstream({ name: 'repl-token-target', token: true });
+    try {
+      const img = await pushImage(c, 'admin/secured', 'v1');
+      const good = await createPolicy(src, {
+        name: 'to-token-registry',
+        direction: 'push',
+        remoteUrl: secured.url,
+        remoteUsername: UPSTREAM_USER,
+        remotePassword: UPSTREAM_PASSWORD,
+        repositories: ['admin/secured'],
+        trigger: 'manual',
+      });
+      const run = await replicationOf(src).runner.runAndWait(good.id);
+      assert.deepEqual([run.status, run.error, run.copied], ['succeeded', null, 1], JSON.stringify(run));
+      assert.equal((await clientOf(secured.url).headManifest('admin/secured', 'v1'))?.digest, img.digest);
+      assert.ok((secured.token?.count(UPSTREAM_USER) ?? 0) > 0);
+
+      const bad = await createPolicy(src, {
+        name: 'wrong-password',
+        direction: 'push',
+        remoteUrl: secured.url,
+        remoteUsername: UPSTREAM_USER,
+        remotePassword: 'not-the-password',
+        repositories: ['admin/secured'],
+        trigger: 'manual',
+      });
+      const refused = await replicationOf(src).runner.runAndWait(bad.id);
+      assert.equal(refused.status, 'failed');
+      assert.match(String(refused.error), /admin\/secured:v1: .*(denied|401|403)/i);
+      assert.ok(!String(refused.error).includes('not-the-password'));
+    } finally {
+      await secured.dispose();
+    }
   });
 });
