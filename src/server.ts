@@ -7,7 +7,7 @@ import { relayRevocations } from './auth/revocation-relay.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { inContext } from './cli/errors.js';
-import { describeAuth, describeDatabase, describeStorage, describeUi } from './config/describe.js';
+import { describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
@@ -42,7 +42,7 @@ export async function serve(config: BerthConfig): Promise<void> {
   const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
   app.log.info(
     summary,
-    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}`,
+    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}`,
   );
   const stop = async () => {
     // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
@@ -68,6 +68,7 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
     storage: describeStorage(config),
     database: describeDatabase(config),
     ui: describeUi(config, config.http.host || local, uiBuilt),
+    ...(describeMirror(config) ? { mirror: describeMirror(config) } : {}),
   };
 }
 

@@ -39,6 +39,13 @@ export function describeUi(c: BerthConfig, base: string, clientBuilt: boolean): 
   return `${base}/ui/`;
 }
 
+/** "" without a mirror; "registry:2 proxy of https://…" or "hub → https://… (default), ghcr → https://…". */
+export function describeMirror(c: BerthConfig): string {
+  const parts = Object.entries(c.mirror.upstreams).map(([name, u]) => `${name} → ${redactUrl(u.url)}${u.default ? ' (default)' : ''}`);
+  if (c.proxy) parts.unshift(`registry:2 proxy of ${redactUrl(c.proxy.remoteurl)}`);
+  return parts.join(', ');
+}
+
 const SECRET_PARAM = /pass|secret|key|token|cert/i;
 
 /** The URL without its password or secret-looking query parameters; never the input when it cannot be parsed. */

@@ -15,6 +15,7 @@ interface Summary {
   auth: string;
   storage: string;
   database: string;
+  mirror?: string;
   ui: string;
 }
 
@@ -114,5 +115,17 @@ describe('start-up log line', () => {
     } finally {
       await schema.drop();
     }
+  });
+
+  it('a mirror: its upstreams, never their passwords', async () => {
+    const { line, log } = await startupLine({
+      REGISTRY_PROXY_REMOTEURL: 'http://127.0.0.1:1',
+      REGISTRY_PROXY_USERNAME: 'bob',
+      REGISTRY_PROXY_PASSWORD: 'proxy-pass-x9',
+      REGISTRY_MIRROR_UPSTREAMS_GHCR_URL: 'https://ghcr.io',
+    });
+    assert.equal(line.mirror, 'registry:2 proxy of http://127.0.0.1:1/, ghcr → https://ghcr.io/');
+    assert.ok(line.msg.endsWith(`; mirror: ${line.mirror}`), line.msg);
+    assert.ok(!log.includes('proxy-pass-x9'), 'log shows the upstream password');
   });
 });
