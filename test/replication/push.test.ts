@@ -5,12 +5,12 @@
 // only by policies that say so; a failing remote is retried and its failure recorded.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MT, removeDir, type TestServer } from '../helpers/api-server.js';
+import { MT, randomBlob, removeDir, type TestServer } from '../helpers/api-server.js';
 import { TokenClient } from '../helpers/token-client.js';
 import { startUpstream, UPSTREAM_PASSWORD, UPSTREAM_USER, type Upstream } from '../helpers/upstream.js';
 import { startTap, type Tap } from '../helpers/upstream-tap.js';
 import { ADMIN } from '../api-v1/helpers.js';
-import { pushImage, pushIndex, pushReferrer } from '../retention/helpers.js';
+import { pushImage, pushIndex, pushReferrer, putManifest } from '../retention/helpers.js';
 import { clientOf, createPolicy, eventually, replicationOf, startReplicating } from './helpers.js';
 import type { UpstreamClient } from '../../src/upstream/client.js';
 
@@ -297,5 +297,48 @@ describe('push replication', () => {
     } finally {
       await secured.dispose();
     }
+  });
+
+  it('a blob two repositories share is uploaded once and mounted into the second (cross-repository mount)', async () => {
+    const bytes = randomBlob(4096);
+    const layer = await c.pushBlob('admin/m1', bytes);
+    await c.pushBlob('admin/m2', bytes);
+    const digests: string[] = [];
+    for (const repo of ['admin/m1', 'admin/m2']) {
+      const config = await c.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', repo })));
+      const m = await putManifest(
+        c,
+        repo,
+        {
+          schemaVersion: 2,
+          mediaType: MT.ociManifest,
+          config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+          layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
+        },
+        'v1',
+      );
+      digests.push(m.digest);
+    }
+    const p = await createPolicy(src, {
+      name: 'mounting',
+      direction: 'push',
+      remoteUrl: tap.url,
+      remotePrefix: 'mount',
+      repositories: ['admin/m?'],
+      trigger: 'manual',
+    });
+    tap.reset();
+    const run = await replicationOf(src).runner.runAndWait(p.id);
+    assert.deepEqual([run.status, run.copied], ['succeeded', 2], JSON.stringify(run));
+    assert.deepEqual([await digestAt(upClient, 'mount/admin/m1', 'v1'), await digestAt(upClient, 'mount/admin/m2', 'v1')], digests);
+    const uploadsOfLayer = tap
+      .list({ method: 'PUT', kind: 'upload' })
+      .filter((r) => r.url.includes(encodeURIComponent(layer.digest)) || r.url.includes(layer.digest));
+    assert.equal(uploadsOfLayer.length, 1, JSON.stringify(tap.summary()));
+    const mounts = tap.list({ method: 'POST', kind: 'upload' }).filter((r) => r.url.includes('mount='));
+    assert.deepEqual(
+      mounts.map((r) => [r.repo, r.status]),
+      [['mount/admin/m2', 201]],
+    );
   });
 });
