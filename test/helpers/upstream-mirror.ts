@@ -82,9 +82,14 @@ export interface MirrorDockerd {
 }
 
 const started = new Set<string>();
-process.on('exit', () => {
+const stopAll = () => {
   for (const dir of started) stopSync(dir);
-});
+  started.clear();
+};
+process.on('exit', stopAll);
+// a test file stopped by a signal (timeout, Ctrl-C) has no 'exit' event: its dockerd would outlive it
+// (berth-process.ts re-raises the signal after its own cleanup; this runs before that takes effect)
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, stopAll);
 
 function stopSync(dir: string): void {
   try {
