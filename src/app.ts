@@ -182,6 +182,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           storage,
           guard,
           fetcher: blobFetcher!,
+          readOnly: config.storage.maintenance.readonly.enabled,
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });

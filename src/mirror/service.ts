@@ -37,6 +37,12 @@ export interface MirrorDeps {
   fetcher: Pick<BlobFetcher, 'fetch'>;
   now: () => number;
   log: MirrorLog;
+  /** storage.maintenance.readonly: only what is cached is served, nothing is fetched. */
+  readOnly?: boolean;
+}
+
+function readOnlyMiss(): RegistryError {
+  return new RegistryError('UNAVAILABLE', 'the registry is in read-only mode: only content cached before is served', { headers: { 'Retry-After': '60' } });
 }
 
 /** The kind of an upstream client's failure, or null for anything else. */
@@ -82,6 +88,7 @@ export class MirrorService {
       // Content-addressed: once cached it is never asked for again.
       const row = await this.d.store.manifestByDigest(t.local, ref.digest.value);
       if (row) return row;
+      if (this.d.readOnly) throw readOnlyMiss();
       const fetched = await this.call(t, () => client.getManifest(t.remote, ref.digest.value), 'MANIFEST_UNKNOWN', { digest: ref.digest.value });
       return this.record(t, fetched, null);
     }
@@ -89,6 +96,11 @@ export class MirrorService {
     const now = this.d.now();
     const cached = await this.d.mirrorStore.tag(t.local, ref.tag);
     if (cached && cached.validatedAt !== null && now - cached.validatedAt < u.tagTtl) return cached;
+    // Read-only maintenance: what is cached, as it is (confirming a tag would write).
+    if (this.d.readOnly) {
+      if (cached) return cached;
+      throw readOnlyMiss();
+    }
     let head: ManifestHead | null;
     try {
       head = await client.headManifest(t.remote, ref.tag);
@@ -238,6 +250,7 @@ export class MirrorService {
    * usual. Otherwise its size and, for a GET, the bytes as the fetcher streams them.
    */
   async blob(t: MirrorTarget, digest: Digest, head: boolean): Promise<{ size: number; body?: Readable } | null> {
+    if (this.d.readOnly) throw readOnlyMiss();
     const client = this.client(t);
     let stored = await this.d.mirrorStore.storedBlobSize(digest.value);
     // A live row alone may be a writer's protection before its bytes: only bytes in storage count as stored.

@@ -306,3 +306,41 @@ describe('adding a default upstream to a registry in use', () => {
     }
   });
 });
+
+describe('read-only maintenance (storage.maintenance.readonly)', () => {
+  test('cached content is served as it is, nothing is fetched: 503 UNAVAILABLE for the rest', async () => {
+    const dir = apiTempDir('berth-mirror-readonly-');
+    const upstreams = { hub: { url: tap.url, tagttl: 60_000 } };
+    const filling = await startServer({ dir, config: { mirror: { upstreams } } });
+    await skopeo.run(['copy', '--quiet', ...TLS_OFF, `docker://${new URL(filling.url).host}/hub/library/tiny:latest`, `oci:${path.join(work, 'ro')}:latest`]);
+    await backgroundOf(filling.app).mirror!.idle();
+    await filling.close();
+    const clock = new TestClock();
+    clock.advance(10 * MIN); // past tagttl
+    const ro = await startServer({
+      dir,
+      config: { mirror: { upstreams }, storage: { maintenance: { readonly: { enabled: true } } } },
+      parts: { now: clock.now },
+    });
+    try {
+      tap.reset();
+      await assertLayoutMatches(await pullFrom(ro, 'hub/library/tiny:latest'), tiny());
+      assert.equal(tap.count(), 0, summary());
+      for (const p of ['manifests/1', `blobs/${content.multi.images[0].config}`]) {
+        const r = await request(`${ro.url}/v2/hub/library/multi/${p}`, { headers: { Accept: MANIFEST_ACCEPT } });
+        assert.equal(r.status, 503, `${p}: ${r.body.toString()}`);
+        assert.match(JSON.parse(r.body.toString()).errors[0].message, /read-only mode: only content cached before is served/);
+      }
+      assert.equal(tap.count(), 0, summary());
+    } finally {
+      await ro.close();
+      removeDir(dir);
+    }
+  });
+});
+
+async function pullFrom(s: TestServer, ref: string): Promise<string> {
+  const out = path.join(work, `pull-${++n}`);
+  await skopeo.run(['copy', '--quiet', ...TLS_OFF, `docker://${new URL(s.url).host}/${ref}`, `oci:${out}:latest`]);
+  return out;
+}
