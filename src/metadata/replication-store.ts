@@ -521,9 +521,12 @@ export class ReplicationStore {
     await this.db.deleteFrom('replication_tasks').where('id', 'in', ids).execute();
   }
 
-  /** Every task of the policy queued up to `maxId`: a full run covered them. */
-  async removeTasksThrough(policyId: number, maxId: number): Promise<void> {
-    await this.db.deleteFrom('replication_tasks').where('policy_id', '=', policyId).where('id', '<=', maxId).execute();
+  /**
+   * The policy's copies queued up to `maxId`: a full run covered them. Deletes stay queued (a
+   * full run does not see a repository the source no longer lists).
+   */
+  async removeCopiesThrough(policyId: number, maxId: number): Promise<void> {
+    await this.db.deleteFrom('replication_tasks').where('policy_id', '=', policyId).where('kind', '=', 'copy').where('id', '<=', maxId).execute();
   }
 
   async lastTaskId(policyId: number): Promise<number> {
