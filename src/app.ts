@@ -37,6 +37,7 @@ import { BlobFetcher } from './mirror/blob-fetch.js';
 import { MirrorEviction } from './mirror/evict.js';
 import { upstreamClients } from './mirror/clients.js';
 import { route, routingTable } from './mirror/routing.js';
+import { mayPullMirror } from './auth/policy.js';
 import { MirrorService } from './mirror/service.js';
 import { MirrorStore } from './metadata/mirror-store.js';
 import { createWebhooks } from './webhooks/index.js';
@@ -193,7 +194,13 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     listing: new ListingService(
       store,
       tokenAuth?.services?.stores.repositories,
-      config.mirror.catalog || !mirror ? undefined : (name) => route(mirrorTable, name, null).kind === 'mirror',
+      mirror
+        ? {
+            isCache: (name) => route(mirrorTable, name, null).kind === 'mirror',
+            listed: config.mirror.catalog,
+            pullable: (viewer) => mayPullMirror(viewer.userId !== null, config.mirror),
+          }
+        : undefined,
     ),
     mirror,
     deleteEnabled: config.storage.delete.enabled,

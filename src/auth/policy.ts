@@ -107,10 +107,15 @@ export function repositoryActions(principal: Principal | null, f: RepositoryFact
   return principal.limits ? restrict(out, principal.limits, f.name, publicPull) : out;
 }
 
-/** Any signed-in caller may pull through the mirror (within its token's limits); anonymous callers when allowed. */
+/** Any signed-in caller may pull through the mirror; anonymous callers when mirror.anonymous allows it. */
+export function mayPullMirror(signedIn: boolean, m: Pick<MirrorFacts, 'anonymous'>): boolean {
+  return signedIn || m.anonymous;
+}
+
+/** Pull within the token's limits, for whoever mayPullMirror. */
 function mirrorActions(principal: Principal | null, name: string, m: MirrorFacts): Set<Action> {
   const out = new Set<Action>();
-  if (principal || m.anonymous) for (const a of ACTIONS) if (mirrorAllows(a)) out.add(a);
+  if (mayPullMirror(principal !== null, m)) for (const a of ACTIONS) if (mirrorAllows(a)) out.add(a);
   return principal?.limits ? restrict(out, principal.limits, name, m.anonymous) : out;
 }
 

@@ -2,9 +2,10 @@
 // Remote passwords are stored sealed (AES-256-GCM, a key derived from auth.token.signingkeysecret,
 // bound to the policy's id); what this store returns never holds one, only `hasPassword`. A run
 // claims its policy with a lease (a conditional UPDATE), so replicas never run one policy at once.
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { KeySealer } from '../token/key-sealer.js';
 import type { MetadataDb, Tx } from './database.js';
+import type { Database } from './schema.js';
 import {
   invalidPolicy,
   normalizeRemoteUrl,
@@ -354,12 +355,10 @@ export class ReplicationStore {
    * due tasks.
    */
   async claimDue(now: number, owner: string, leaseMs: number): Promise<ReplicationPolicy[]> {
-    await this.db
-      .updateTable('replication_policies')
-      .set({ lease_owner: owner, lease_until: now + leaseMs })
-      .where('enabled', '=', 1)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-      .where((eb) =>
+    const due = (eb: ExpressionBuilder<Database, 'replication_policies'>) =>
+      eb.and([
+        eb('enabled', '=', 1),
+        eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]),
         eb.or([
           eb.and([eb('trigger', '=', 'schedule'), eb('next_run_at', '<=', now)]),
           eb.exists(
@@ -370,7 +369,20 @@ export class ReplicationStore {
               .where('t.next_attempt_at', '<=', now),
           ),
         ]),
+      ]);
+    // A read first: most passes find nothing, and then no replica takes a write lock.
+    const candidates = await this.db.selectFrom('replication_policies').select('id').where(due).execute();
+    if (candidates.length === 0) return [];
+    // The conditions again in the claiming UPDATE: another replica may have claimed or run one since.
+    await this.db
+      .updateTable('replication_policies')
+      .set({ lease_owner: owner, lease_until: now + leaseMs })
+      .where(
+        'id',
+        'in',
+        candidates.map((c) => c.id),
       )
+      .where(due)
       .execute();
     const rows = await this.db
       .selectFrom('replication_policies')
@@ -509,9 +521,12 @@ export class ReplicationStore {
     await this.db.deleteFrom('replication_tasks').where('id', 'in', ids).execute();
   }
 
-  /** Every task of the policy queued up to `maxId`: a full run covered them. */
-  async removeTasksThrough(policyId: number, maxId: number): Promise<void> {
-    await this.db.deleteFrom('replication_tasks').where('policy_id', '=', policyId).where('id', '<=', maxId).execute();
+  /**
+   * The policy's copies queued up to `maxId`: a full run covered them. Deletes stay queued (a
+   * full run does not see a repository the source no longer lists).
+   */
+  async removeCopiesThrough(policyId: number, maxId: number): Promise<void> {
+    await this.db.deleteFrom('replication_tasks').where('policy_id', '=', policyId).where('kind', '=', 'copy').where('id', '<=', maxId).execute();
   }
 
   async lastTaskId(policyId: number): Promise<number> {

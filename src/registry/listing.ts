@@ -14,13 +14,22 @@ export interface Page {
 
 export const MAX_PAGE = 10_000;
 
+export interface MirrorCatalog {
+  /** Whether a repository is a mirror's cache. */
+  isCache(name: string): boolean;
+  /** mirror.catalog */
+  listed: boolean;
+  /** Whether the viewer may pull through the mirror (auth/policy.ts). */
+  pullable(viewer: Exclude<CatalogViewer, 'all'>): boolean;
+}
+
 export class ListingService {
   constructor(
     private readonly store: RegistryStore,
     /** With accounts, catalog pages are filtered to what the viewer may see. */
     private readonly access?: RepositoryAccessStore,
-    /** Repositories the catalog leaves out (a mirror's caches with mirror.catalog: false). */
-    private readonly hidden?: (name: string) => boolean,
+    /** A mirror's caches: left out with mirror.catalog: false, else listed to whoever may pull through the mirror. */
+    private readonly caches?: MirrorCatalog,
   ) {}
 
   async tags(repository: string, n: number | undefined, last: string | undefined): Promise<Page> {
@@ -35,9 +44,16 @@ export class ListingService {
       viewer === 'all' || viewer.all || !access
         ? (limit: number, after?: string) => this.store.listRepositories(limit, after)
         : async (limit: number, after?: string) => (await access.visibleRepositories(viewer, limit, after)).map((r) => r.name);
-    const hidden = this.hidden;
-    if (!hidden) return paginate(n, (limit) => list(limit, last));
-    return paginate(n, (limit) => keepOnly(limit, last, list, hidden));
+    const caches = this.caches;
+    if (!caches) return paginate(n, (limit) => list(limit, last));
+    if (!caches.listed) return paginate(n, (limit) => keepOnly(limit, last, list, caches.isCache));
+    if (viewer === 'all' || viewer.all || !caches.pullable(viewer)) return paginate(n, (limit) => list(limit, last));
+    // With accounts, caches are nobody's private repositories: those who may pull through the mirror see them too.
+    const all = (limit: number, after?: string) => this.store.listRepositories(limit, after);
+    return paginate(n, async (limit) => {
+      const [visible, cached] = await Promise.all([list(limit, last), keepOnly(limit, last, all, (name) => !caches.isCache(name))]);
+      return [...new Set([...visible, ...cached])].sort().slice(0, limit);
+    });
   }
 
   /** The referrers response: an image index of the manifests whose subject is `subject`. */

@@ -251,8 +251,8 @@ export class ReplicationRunner {
         for (const tag of extra) await this.item(ctx, `delete ${dst}:${tag}`, () => this.deleteTag(ctx, dst, tag));
       }
     }
-    // What the queued tasks asked for is done (or failed and recorded) by this run.
-    await this.d.store.removeTasksThrough(policy.id, coveredTasks);
+    // The copies queued before this run are done (or failed and recorded) by it.
+    await this.d.store.removeCopiesThrough(policy.id, coveredTasks);
   }
 
   /**

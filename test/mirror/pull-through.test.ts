@@ -280,3 +280,29 @@ describe('mirror.catalog: false', () => {
     assert.deepEqual((JSON.parse(page.body.toString()) as { repositories: string[] }).repositories, ['own/tiny']);
   });
 });
+
+describe('adding a default upstream to a registry in use', () => {
+  test('namespaces something was pushed to stay local: pulled and pushed here, never sent upstream', async () => {
+    const dir = apiTempDir('berth-mirror-legacy-');
+    const plain = await startServer({ dir });
+    const push = async (s: TestServer, ref: string) =>
+      skopeo.run(['copy', '--quiet', ...TLS_OFF, `oci:${imgs.layout('tiny')}:latest`, `docker://${new URL(s.url).host}/${ref}`]);
+    await push(plain, 'legacy/tiny:1');
+    await plain.close();
+    const mirrored = await startServer({ dir, config: { mirror: { upstreams: { hub: { url: tap.url, default: true } } } } });
+    try {
+      tap.reset();
+      const r = await request(`${mirrored.url}/v2/legacy/tiny/manifests/1`, { headers: { Accept: MANIFEST_ACCEPT } });
+      assert.equal(r.status, 200, r.body.toString());
+      assert.equal(r.headers['docker-content-digest'], content.tiny.digest);
+      await push(mirrored, 'legacy/tiny:2');
+      assert.equal(tap.count(), 0, summary());
+      // A namespace nothing was pushed to is the default upstream's.
+      const refused = await request(`${mirrored.url}/v2/fresh/tiny/blobs/uploads/`, { method: 'POST' });
+      assert.equal(refused.status, 405, refused.body.toString());
+    } finally {
+      await mirrored.close();
+      removeDir(dir);
+    }
+  });
+});

@@ -231,6 +231,26 @@ describe('chaining: an edge Berth mirrors a central Berth, both in token mode', 
     assert.deepEqual(claims.access[0].actions.sort(), ['pull', 'push']);
   });
 
+  test('the catalog lists the caches to a signed-in user of the edge, with her own repositories', async () => {
+    await skopeo.run([
+      'copy',
+      '--quiet',
+      ...TLS_OFF,
+      '--dest-creds',
+      `${alice.user}:${alice.password}`,
+      `oci:${imgs.layout('tiny')}:latest`,
+      `docker://${new URL(edge.url).host}/alice/own:1`,
+    ]);
+    const t = await request(`${edge.url}/token?service=berth&scope=registry:catalog:*`, { basicAuth: `${alice.user}:${alice.password}` });
+    const r = await request(`${edge.url}/v2/_catalog`, { headers: { Authorization: `Bearer ${(JSON.parse(t.body.toString()) as { token: string }).token}` } });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.deepEqual((JSON.parse(r.body.toString()) as { repositories: string[] }).repositories, ['alice/own', 'central/team/tiny']);
+    const page = await request(`${edge.url}/v2/_catalog?n=1`, {
+      headers: { Authorization: `Bearer ${(JSON.parse(t.body.toString()) as { token: string }).token}` },
+    });
+    assert.deepEqual((JSON.parse(page.body.toString()) as { repositories: string[] }).repositories, ['alice/own']);
+  });
+
   test('pushing to the mirrored name is refused with 405 before any token, even for the edge admin', async () => {
     const r = await request(`${edge.url}/v2/central/team/tiny/blobs/uploads/`, { method: 'POST' });
     assert.equal(r.status, 405, r.body.toString());
