@@ -305,7 +305,12 @@ export class MirrorService {
 
   private later(work: () => Promise<void>): void {
     const p = work()
-      .catch((err) => this.d.log.error({ err }, 'mirror: caching referrers failed'))
+      .catch((err) =>
+        // An upstream that fails now is the usual case (GET /referrers asks again); anything else is a fault here.
+        failureOf(err)
+          ? this.d.log.warn({ err: (err as Error).message }, 'mirror: caching referrers failed')
+          : this.d.log.error({ err }, 'mirror: caching referrers failed'),
+      )
       .finally(() => this.background.delete(p));
     this.background.add(p);
   }
