@@ -113,6 +113,9 @@ export class LeaseKeeper {
 /** Publications of one download at most, where each makes a piece the commit copies (S3 segments). */
 const MAX_PUBLICATIONS = 5000;
 
+/** Batches read ahead of the flush in progress before reading waits for it (bounds memory per download). */
+const MAX_BATCHES_AHEAD = 4;
+
 /** Per-reader live feed limit: a reader this far behind reads from storage instead. */
 const FEED_LIMIT = 4 * 1024 * 1024;
 
@@ -214,6 +217,23 @@ export class Download {
       }
       this.notify();
     };
+    // One flush at a time, in the background: the body is read on while a batch is appended and
+    // published (awaiting each flush stalled the upstream transfer for a quarter of a cold pull), and
+    // only waits when a flush falls more than a few batches behind.
+    let flushing: Promise<void> | null = null;
+    let flushFailed: Error | null = null;
+    const startFlush = () => {
+      flushing = flush(false).then(
+        () => {
+          flushing = null;
+        },
+        (err: Error) => {
+          flushing = null;
+          flushFailed ??= err;
+          body.destroy(err);
+        },
+      );
+    };
     try {
       let received = 0;
       watchIdle();
@@ -227,14 +247,20 @@ export class Download {
         this.notify();
         pending.push(chunk);
         pendingBytes += chunk.length;
-        if (pendingBytes >= batch || (storage.minChunkLength === 0 && Date.now() - lastFlush >= settings.publishMs)) await flush(false);
+        if (flushing) {
+          if (pendingBytes >= MAX_BATCHES_AHEAD * batch) await flushing;
+        } else if (pendingBytes >= batch || (storage.minChunkLength === 0 && Date.now() - lastFlush >= settings.publishMs)) startFlush();
+        if (flushFailed) throw flushFailed;
       }
+      await flushing;
+      if (flushFailed) throw flushFailed;
       if (received !== size) throw new Error(`upstream sent ${received} of the ${size} bytes it announced for ${digest.value}`);
       await flush(true);
       if (hash.digest('hex') !== digest.hex) throw new Error(`upstream sent content that does not match ${digest.value}`);
       await this.commit();
     } catch (err) {
       body.destroy();
+      await flushing; // never rejects; the session must not be aborted under an append
       // The claim first (readers see the download gone and fail), then the bytes.
       if (!lease.lost) await fetches.meta.transaction((tx) => fetches.release(tx, digest.value, owner), { durable: false }).catch(() => {});
       await storage.uploadAbort(uploadId).catch(() => {});
