@@ -269,25 +269,28 @@ const auth = z
   })
   .optional();
 
+// A comma-separated string (the form an environment variable gives) or a list.
+const list = () =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : v,
+    z.array(str()),
+  );
+
 /**
  * Internal destinations (loopback, private, link-local, ... refused by default) that outbound
  * requests may reach anyway: host names, host:port, IPs and CIDRs. A list, or a comma-separated
  * string (the form an environment variable gives).
  */
 const allowList = () =>
-  z
-    .preprocess(
-      (v) =>
-        typeof v === 'string'
-          ? v
-              .split(',')
-              .map((x) => x.trim())
-              .filter(Boolean)
-          : v,
-      z.array(str()),
-    )
-    .superRefine((list, ctx) => {
-      list.forEach((entry, i) => {
+  list()
+    .superRefine((entries, ctx) => {
+      entries.forEach((entry, i) => {
         const why = allowEntryError(entry);
         if (why) ctx.addIssue({ code: 'custom', path: [i], message: why });
       });
@@ -345,19 +348,6 @@ const notifications = z
   })
   .strict()
   .default({});
-
-// A comma-separated string (the form an environment variable gives) or a list.
-const list = () =>
-  z.preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean)
-        : v,
-    z.array(str()),
-  );
 
 const upstreamUrl = () =>
   str().superRefine((v, ctx) => {

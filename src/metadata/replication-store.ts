@@ -116,6 +116,20 @@ function fieldsOf(r: PolicyRow): ReplicationPolicyFields {
   };
 }
 
+function policyOf(r: PolicyRow, now: number, lastRun: ReplicationRun | null): ReplicationPolicy {
+  return {
+    id: num(r.id),
+    ...fieldsOf(r),
+    hasPassword: r.remote_password_sealed !== null,
+    createdBy: r.created_by,
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    nextRunAt: numOrNull(r.next_run_at),
+    running: r.lease_until !== null && num(r.lease_until) > now,
+    lastRun,
+  };
+}
+
 function columnsOf(f: ReplicationPolicyFields) {
   return {
     name: f.name,
@@ -178,17 +192,7 @@ export class ReplicationStore {
       rows.map((r) => num(r.id)),
     );
     const now = this.deps.now();
-    return rows.map((r) => ({
-      id: num(r.id),
-      ...fieldsOf(r),
-      hasPassword: r.remote_password_sealed !== null,
-      createdBy: r.created_by,
-      createdAt: num(r.created_at),
-      updatedAt: num(r.updated_at),
-      nextRunAt: numOrNull(r.next_run_at),
-      running: r.lease_until !== null && num(r.lease_until) > now,
-      lastRun: last.get(num(r.id)) ?? null,
-    }));
+    return rows.map((r) => policyOf(r, now, last.get(num(r.id)) ?? null));
   }
 
   async list(tx: Tx = this.db): Promise<ReplicationPolicy[]> {
@@ -454,17 +458,7 @@ export class ReplicationStore {
       .execute();
     const now = this.deps.now();
     // No run history here: a push's transaction reads only what it needs.
-    return rows.map((r) => ({
-      id: num(r.id),
-      ...fieldsOf(r),
-      hasPassword: r.remote_password_sealed !== null,
-      createdBy: r.created_by,
-      createdAt: num(r.created_at),
-      updatedAt: num(r.updated_at),
-      nextRunAt: numOrNull(r.next_run_at),
-      running: r.lease_until !== null && num(r.lease_until) > now,
-      lastRun: null,
-    }));
+    return rows.map((r) => policyOf(r, now, null));
   }
 
   async queueTasks(tx: Tx, tasks: NewReplicationTask[], now: number): Promise<void> {

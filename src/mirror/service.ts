@@ -13,7 +13,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
-import type { Reference } from '../registry/manifests.js';
+import { manifestRecord, type Reference } from '../registry/manifests.js';
 import { UpstreamError, type FetchedManifest, type ManifestHead, type UpstreamClient } from '../upstream/index.js';
 import type { BlobFetcher } from './blob-fetch.js';
 import { mirrorTarget, type MirrorTarget, type RoutingTable, type UpstreamSettings } from './routing.js';
@@ -173,22 +173,7 @@ export class MirrorService {
         const repoId = await store.ensureRepository(tx, t.local, now);
         await store.recordBlob(tx, digest, body.length, now);
         await guard.release(tx, protection);
-        const manifestId = await store.putManifest(
-          tx,
-          repoId,
-          {
-            digest,
-            mediaType: parsed.mediaType,
-            size: body.length,
-            artifactType: parsed.artifactType,
-            subjectDigest: parsed.subject?.digest,
-            annotations: parsed.annotations,
-            blobDigests: parsed.blobs.map((b) => b.digest),
-            childDigests: parsed.manifests.map((m) => m.digest),
-            untagged: tag === null,
-          },
-          now,
-        );
+        const manifestId = await store.putManifest(tx, repoId, manifestRecord(digest, body.length, parsed, tag === null), now);
         await this.d.mirrorStore.markMirrored(tx, manifestId, now);
         if (tag !== null) {
           await store.setTag(tx, repoId, tag, { id: manifestId, digest }, now, { actor: `mirror:${t.upstream}` });

@@ -5,7 +5,7 @@ import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { BlobGuard, Protection } from '../gc/blob-guard.js';
 import type { Tx } from '../metadata/database.js';
-import type { ManifestRow, RegistryStore } from '../metadata/registry-store.js';
+import type { ManifestRow, NewManifest, RegistryStore } from '../metadata/registry-store.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { ManifestInvalidError, ManifestUnsupportedError, parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isValidTag } from '../oci/names.js';
@@ -45,6 +45,21 @@ export function parseReference(ref: string): Reference {
 export function parseLookupReference(ref: string): Reference {
   if (!ref.includes(':') && !isValidTag(ref)) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { tag: ref.slice(0, 140) } });
   return parseReference(ref);
+}
+
+/** The row a manifest's parsed content gives: a push records it, and so does the mirror. */
+export function manifestRecord(digest: string, size: number, parsed: ParsedManifest, untagged: boolean): NewManifest {
+  return {
+    digest,
+    mediaType: parsed.mediaType,
+    size,
+    artifactType: parsed.artifactType,
+    subjectDigest: parsed.subject?.digest,
+    annotations: parsed.annotations,
+    blobDigests: parsed.blobs.map((b) => b.digest),
+    childDigests: parsed.manifests.map((m) => m.digest),
+    untagged,
+  };
 }
 
 export class ManifestService {
@@ -147,22 +162,7 @@ export class ManifestService {
       await this.store.recordBlob(tx, digest, body.length, now);
       await this.guard.release(tx, protection);
       await this.quotas?.admitManifest(tx, repository, { digest, size: body.length, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
-      const id = await this.store.putManifest(
-        tx,
-        repoId,
-        {
-          digest,
-          mediaType: parsed.mediaType,
-          size: body.length,
-          artifactType: parsed.artifactType,
-          subjectDigest: parsed.subject?.digest,
-          annotations: parsed.annotations,
-          blobDigests: parsed.blobs.map((b) => b.digest),
-          childDigests: parsed.manifests.map((m) => m.digest),
-          untagged: tags.length === 0,
-        },
-        now,
-      );
+      const id = await this.store.putManifest(tx, repoId, manifestRecord(digest, body.length, parsed, tags.length === 0), now);
       await this.tagGuard?.checkMove(tx, repoId, repository, tags, digest);
       for (const tag of tags) await this.store.setTag(tx, repoId, tag, { id, digest }, now, origin);
       const base = { repository, digest, mediaType: parsed.mediaType, artifactType: parsed.artifactType, size: body.length, ...origin, at: now };
