@@ -135,7 +135,8 @@ export class BlobFetcher {
   }
 
   private stream(gen: AsyncGenerator<Buffer>): Readable {
-    return Readable.from(gen, { objectMode: false });
+    // Room to read ahead of the socket: at the default 16 KiB each live chunk waited for the previous to drain.
+    return Readable.from(gen, { objectMode: false, highWaterMark: 1 << 20 });
   }
 
   /**

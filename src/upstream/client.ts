@@ -515,6 +515,8 @@ function verifying(res: http.IncomingMessage, algorithm: DigestAlgorithm, digest
   let seen = 0;
   let held: Buffer | null = null;
   const out = new Transform({
+    // Room for several socket reads: at the default 16 KiB every 64 KiB read paused the socket.
+    highWaterMark: 1 << 20,
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (size !== null && seen > size) return cb(new UpstreamError('invalid', `${what}: more bytes than the ${size} announced`));
