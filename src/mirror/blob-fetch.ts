@@ -22,7 +22,8 @@ import { Download, type DownloadSettings, type Feed, LeaseKeeper } from './blob-
 
 /** What the fetch needs of the upstream client (src/upstream/): UpstreamClient has it. */
 export interface BlobUpstream {
-  getBlob(repo: string, digest: string): Promise<{ size: number | null; body: Readable }>;
+  /** `verify: false`: the download hashes the bytes itself (and holds the last ones back until they match). */
+  getBlob(repo: string, digest: string, opts?: { verify?: boolean }): Promise<{ size: number | null; body: Readable }>;
 }
 
 export interface BlobSource {
@@ -162,7 +163,7 @@ export class BlobFetcher {
     lease.onLost((err) => body?.destroy(err));
     try {
       await storage.uploadCreate(uploadId);
-      const res = await want.source.upstream.getBlob(want.source.repository, digest);
+      const res = await want.source.upstream.getBlob(want.source.repository, digest, { verify: false });
       body = res.body;
       if (res.size === null) throw new RegistryError('UNAVAILABLE', `upstream ${want.source.upstreamName} sent ${digest} without its length`);
       if (expired?.size != null && res.size !== expired.size)

@@ -4,7 +4,7 @@
 import type http from 'node:http';
 import { type Readable, Transform } from 'node:stream';
 import type { OutboundGuard } from '../net/outbound-connect.js';
-import { type DigestAlgorithm, newHasher, parseDigest } from '../oci/digest.js';
+import { type Digest, type DigestAlgorithm, newHasher, parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, isManifestMediaType } from '../oci/media-types.js';
 import { isValidRepositoryName, isValidTag } from '../oci/names.js';
@@ -144,14 +144,14 @@ export class UpstreamClient {
    * `digest` (and Content-Length); otherwise it fails with an 'invalid' (or, for a broken
    * transfer, 'unavailable') UpstreamError. Redirects are followed; 404 → 'not-found'.
    */
-  async getBlob(repo: string, digest: string): Promise<{ size: number | null; body: Readable }> {
+  async getBlob(repo: string, digest: string, opts: { verify?: boolean } = {}): Promise<{ size: number | null; body: Readable }> {
     const d = parseDigest(digest);
     const url = this.url(`/v2/${name(repo)}/blobs/${d.value}`);
     const res = await this.call('GET', url, { scopes: [pull(repo)], redirects: true });
     await this.expect(res, [200], 'GET', url);
     const declared = Number(res.headers['content-length']);
     const size = res.headers['content-length'] !== undefined && Number.isSafeInteger(declared) ? declared : null;
-    return { size, body: verifying(res, d.algorithm, d.value, size, describe('GET', url)) };
+    return { size, body: verifying(res, opts.verify === false ? null : d, size, describe('GET', url)) };
   }
 
   /** A blob's size, or null when the upstream has none. */
@@ -510,8 +510,9 @@ function isDescriptor(v: unknown): v is Descriptor {
  * the digest and the declared size, so a reader never gets a whole blob that is wrong: it
  * gets an 'invalid' (or, for a transfer cut short, 'unavailable') error instead of the end.
  */
-function verifying(res: http.IncomingMessage, algorithm: DigestAlgorithm, digest: string, size: number | null, what: string): Readable {
-  const hash = newHasher(algorithm);
+/** `digest` null: only the length is checked (the caller hashes the bytes itself). */
+function verifying(res: http.IncomingMessage, digest: Digest | null, size: number | null, what: string): Readable {
+  const hash = digest && newHasher(digest.algorithm);
   let seen = 0;
   let held: Buffer | null = null;
   const out = new Transform({
@@ -520,15 +521,15 @@ function verifying(res: http.IncomingMessage, algorithm: DigestAlgorithm, digest
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (size !== null && seen > size) return cb(new UpstreamError('invalid', `${what}: more bytes than the ${size} announced`));
-      hash.update(chunk);
+      hash?.update(chunk);
       const previous = held;
       held = chunk;
       cb(null, previous ?? undefined);
     },
     flush(cb) {
       if (size !== null && seen !== size) return cb(new UpstreamError('unavailable', `${what}: the body ended after ${seen} of ${size} bytes`));
-      const got = `${algorithm}:${hash.digest('hex')}`;
-      if (got !== digest) return cb(new UpstreamError('invalid', `${what}: the bytes' digest is ${got}`));
+      const got = hash && digest && `${digest.algorithm}:${hash.digest('hex')}`;
+      if (got && got !== digest?.value) return cb(new UpstreamError('invalid', `${what}: the bytes' digest is ${got}`));
       cb(null, held ?? undefined);
     },
   });
