@@ -261,3 +261,41 @@ export function Table({
     </div>
   );
 }
+
+/** A labelled one-line text input (the policy forms). */
+export function TextField({
+  id,
+  label,
+  hint,
+  value,
+  set,
+  required,
+  placeholder,
+}: {
+  id: string;
+  label: string;
+  hint?: string;
+  value: string;
+  set: (v: string) => void;
+  required?: boolean;
+  placeholder?: string;
+}) {
+  return (
+    <div class="field">
+      <label for={id}>
+        {label} {hint ? <span class="hint">{hint}</span> : null}
+      </label>
+      <input
+        id={id}
+        type="text"
+        required={required}
+        autoComplete="off"
+        autoCapitalize="none"
+        spellcheck={false}
+        placeholder={placeholder}
+        value={value}
+        onInput={(e) => set(e.currentTarget.value)}
+      />
+    </div>
+  );
+}

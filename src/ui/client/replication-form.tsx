@@ -3,7 +3,7 @@
 // validates everything and names the field at fault; the form shows its message. The password is
 // write-only: an edit sends it only when typed (or removed), since the API never returns it.
 import { useState } from 'preact/hooks';
-import { Alert, useAction } from './components.js';
+import { Alert, TextField, useAction } from './components.js';
 
 export type Direction = 'push' | 'pull';
 export type Trigger = 'event' | 'schedule' | 'manual';
@@ -132,43 +132,6 @@ function toBody(f: Form, editing: Policy | null): PolicyBody {
   return body;
 }
 
-function Text({
-  id,
-  label,
-  hint,
-  value,
-  set,
-  required,
-  placeholder,
-}: {
-  id: string;
-  label: string;
-  hint?: string;
-  value: string;
-  set: (v: string) => void;
-  required?: boolean;
-  placeholder?: string;
-}) {
-  return (
-    <div class="field">
-      <label for={id}>
-        {label} {hint ? <span class="hint">{hint}</span> : null}
-      </label>
-      <input
-        id={id}
-        type="text"
-        required={required}
-        autoComplete="off"
-        autoCapitalize="none"
-        spellcheck={false}
-        placeholder={placeholder}
-        value={value}
-        onInput={(e) => set(e.currentTarget.value)}
-      />
-    </div>
-  );
-}
-
 /** Create (no `policy`) or edit a policy; `save` sends the body and throws the API's error. */
 export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; save: (body: PolicyBody) => Promise<unknown>; cancel?: () => void }) {
   const [f, setF] = useState<Form>(policy ? fromPolicy(policy) : { ...NEW });
@@ -182,7 +145,7 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
   return (
     <form onSubmit={submit}>
       <div class="grid two">
-        <Text id="rp-name" label="Name" hint="lowercase letters, digits, . _ -" required {...field('name')} />
+        <TextField id="rp-name" label="Name" hint="lowercase letters, digits, . _ -" required {...field('name')} />
         <div class="field">
           <label for="rp-direction">Direction</label>
           <select
@@ -201,9 +164,9 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
       </div>
       <fieldset>
         <legend>Remote registry</legend>
-        <Text id="rp-url" label="URL" hint="scheme, host and port" placeholder="https://registry.example.com" required {...field('remoteUrl')} />
+        <TextField id="rp-url" label="URL" hint="scheme, host and port" placeholder="https://registry.example.com" required {...field('remoteUrl')} />
         <div class="grid two">
-          <Text id="rp-user" label="Username" hint="optional" {...field('remoteUsername')} />
+          <TextField id="rp-user" label="Username" hint="optional" {...field('remoteUsername')} />
           <div class="field">
             <label for="rp-password">
               Password or token <span class="hint">{policy?.hasPassword ? 'a password is stored; leave empty to keep it' : 'optional; stored encrypted'}</span>
@@ -230,7 +193,7 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
             </label>
           </div>
         ) : null}
-        <Text
+        <TextField
           id="rp-prefix"
           label="Prefix on the remote registry"
           hint={
@@ -244,16 +207,16 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
       <fieldset>
         <legend>What to copy</legend>
         <div class="grid two">
-          <Text
+          <TextField
             id="rp-repos"
             label="Repositories"
             hint="globs over the names in this registry, comma-separated; ** for all"
             required
             {...field('repositories')}
           />
-          <Text id="rp-tags" label="Tags" hint="globs, comma-separated; * for all" {...field('tags')} />
-          <Text id="rp-xrepos" label="Except repositories" hint="optional, comma-separated" {...field('excludeRepositories')} />
-          <Text id="rp-xtags" label="Except tags" hint="optional, comma-separated" {...field('excludeTags')} />
+          <TextField id="rp-tags" label="Tags" hint="globs, comma-separated; * for all" {...field('tags')} />
+          <TextField id="rp-xrepos" label="Except repositories" hint="optional, comma-separated" {...field('excludeRepositories')} />
+          <TextField id="rp-xtags" label="Except tags" hint="optional, comma-separated" {...field('excludeTags')} />
         </div>
         <div class="field">
           <label class="check">
@@ -273,7 +236,7 @@ export function PolicyForm({ policy, save, cancel }: { policy: Policy | null; sa
               <option value="manual">Only when run by hand</option>
             </select>
           </div>
-          {f.trigger === 'schedule' ? <Text id="rp-interval" label="Every" hint="e.g. 30m, 1h, 1d" required {...field('interval')} /> : null}
+          {f.trigger === 'schedule' ? <TextField id="rp-interval" label="Every" hint="e.g. 30m, 1h, 1d" required {...field('interval')} /> : null}
         </div>
         <div class="field">
           <label class="check">

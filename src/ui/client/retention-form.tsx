@@ -2,7 +2,7 @@
 // the REST API's body (POST/PUT /namespaces/{ns}/retention-policies). The API validates
 // everything; the form only turns text into numbers and lists so its message can be shown.
 import { useState } from 'preact/hooks';
-import { Alert, useAction } from './components.js';
+import { Alert, TextField, useAction } from './components.js';
 
 export interface Keep {
   latestPushed?: number;
@@ -118,17 +118,6 @@ function toRule(f: RuleForm, n: number): RetentionRule | string {
   return rule;
 }
 
-function Text({ id, label, hint, value, set }: { id: string; label: string; hint?: string; value: string; set: (v: string) => void }) {
-  return (
-    <div class="field">
-      <label for={id}>
-        {label} {hint ? <span class="hint">{hint}</span> : null}
-      </label>
-      <input id={id} type="text" autoComplete="off" autoCapitalize="none" value={value} onInput={(e) => set(e.currentTarget.value)} />
-    </div>
-  );
-}
-
 function RuleFields({ n, f, set, remove }: { n: number; f: RuleForm; set: (f: RuleForm) => void; remove?: () => void }) {
   const id = (x: string) => `rule${n}-${x}`;
   const field = (key: keyof Omit<RuleForm, 'forever'>) => ({ value: f[key], set: (v: string) => set({ ...f, [key]: v }) });
@@ -136,10 +125,10 @@ function RuleFields({ n, f, set, remove }: { n: number; f: RuleForm; set: (f: Ru
     <fieldset>
       <legend>Rule {n}</legend>
       <div class="grid two">
-        <Text id={id('repos')} label="Repositories" hint="glob below the namespace, ** for all" {...field('repositories')} />
-        <Text id={id('tags')} label="Tags" hint="glob, * for all" {...field('tags')} />
-        <Text id={id('xrepos')} label="Except repositories" hint="optional, comma-separated" {...field('excludeRepositories')} />
-        <Text id={id('xtags')} label="Except tags" hint="optional, comma-separated" {...field('excludeTags')} />
+        <TextField id={id('repos')} label="Repositories" hint="glob below the namespace, ** for all" {...field('repositories')} />
+        <TextField id={id('tags')} label="Tags" hint="glob, * for all" {...field('tags')} />
+        <TextField id={id('xrepos')} label="Except repositories" hint="optional, comma-separated" {...field('excludeRepositories')} />
+        <TextField id={id('xtags')} label="Except tags" hint="optional, comma-separated" {...field('excludeTags')} />
       </div>
       <p class="small muted">Keep, of the tags this rule selects in each repository (a tag any rule keeps stays):</p>
       <div class="grid two">
@@ -155,15 +144,15 @@ function RuleFields({ n, f, set, remove }: { n: number; f: RuleForm; set: (f: Ru
           </label>
           <input id={id('pulled')} type="number" min="1" step="1" value={f.latestPulled} onInput={(e) => set({ ...f, latestPulled: e.currentTarget.value })} />
         </div>
-        <Text id={id('pushedwithin')} label="Pushed within" hint="e.g. 30d" {...field('pushedWithin')} />
-        <Text id={id('pulledwithin')} label="Pulled within" hint="e.g. 14d" {...field('pulledWithin')} />
+        <TextField id={id('pushedwithin')} label="Pushed within" hint="e.g. 30d" {...field('pushedWithin')} />
+        <TextField id={id('pulledwithin')} label="Pulled within" hint="e.g. 14d" {...field('pulledWithin')} />
       </div>
       <div class="field">
         <label class="check">
           <input type="checkbox" checked={f.forever} onChange={(e) => set({ ...f, forever: e.currentTarget.checked })} /> Keep every selected tag forever
         </label>
       </div>
-      <Text id={id('untagged')} label="Delete untagged images after" hint="empty: leave them to garbage collection's settings" {...field('untagged')} />
+      <TextField id={id('untagged')} label="Delete untagged images after" hint="empty: leave them to garbage collection's settings" {...field('untagged')} />
       {remove ? (
         <button type="button" class="small" onClick={remove}>
           Remove rule {n}
