@@ -38,7 +38,8 @@ before(async () => {
     dir: apiTempDir('berth-mirror-'),
     config: {
       mirror: {
-        upstreams: { hub: { url: tap.url, hosts: ['docker.io'], default: true, tagttl: 5 * MIN, maxstale: 60 * MIN } },
+        // timeout: an upstream that does not answer within 2 s counts as down (the 'hang' test below).
+        upstreams: { hub: { url: tap.url, hosts: ['docker.io'], default: true, tagttl: 5 * MIN, maxstale: 60 * MIN, timeout: 2000 } },
         local: ['mine'],
       },
     },
@@ -116,6 +117,21 @@ describe('pull-through cache of one upstream', () => {
       await up.start();
     }
   });
+
+  for (const mode of ['503', 'hang'] as const) {
+    test(`with the upstream ${mode === '503' ? 'answering 503' : 'not answering within its timeout'}, a pull after tagttl is served from the cache`, async () => {
+      await tap.setMode(mode, { kinds: ['manifest'] });
+      try {
+        clock.advance(6 * MIN);
+        tap.reset();
+        await assertLayoutMatches(await pull('hub/library/tiny:latest'), tiny());
+        assert.ok(tap.count({ method: 'HEAD', kind: 'manifest' }) >= 1, summary());
+        assert.equal(tap.blobDownloads(), 0, summary());
+      } finally {
+        await tap.setMode('pass');
+      }
+    });
+  }
 
   test('with the upstream answering 429, a pull is served from the cache; past maxstale the answer is 503 UNAVAILABLE with Retry-After', async () => {
     await tap.setMode('429', { retryAfter: 7 });
