@@ -8,6 +8,7 @@ import type { ManifestService } from '../registry/manifests.js';
 import type { UploadService } from '../registry/uploads.js';
 import type { MirrorService } from '../mirror/service.js';
 import type { MirrorTarget } from '../mirror/routing.js';
+import type { PullCheck } from '../registry/pull-gate.js';
 
 export interface RegistryContext {
   access: AccessControl;
@@ -26,6 +27,8 @@ export interface RegistryContext {
   mirror?: MirrorService;
   /** Called for each manifest GET (not HEAD): pull counts and last pull times. */
   onPull?: (repository: string, digest: string) => void;
+  /** Content policies a manifest must pass before it is served (registry/pull-gate.ts); empty = none. */
+  pullChecks?: PullCheck[];
 }
 
 /** A parsed /v2 request: the repository, the rest of the path, and the query. */

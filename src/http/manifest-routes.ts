@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalog.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { parseLookupReference, parseReference } from '../registry/manifests.js';
+import { checkPull } from '../registry/pull-gate.js';
 import { paginateList, referrersIndex, type Page } from '../registry/listing.js';
 import { digestParam } from './blob-routes.js';
 import { readLimited } from './body.js';
@@ -11,6 +12,16 @@ import { absoluteUrl, type RegistryContext, type V2Request } from './context.js'
 export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
   const ref = parseLookupReference(r.param);
   const row = r.mirror && ctx.mirror ? await ctx.mirror.manifest(r.mirror, ref) : await ctx.manifests.resolve(r.name, ref);
+  if (ctx.pullChecks?.length) {
+    await checkPull(ctx.pullChecks, {
+      repository: r.name,
+      digest: row.digest,
+      mediaType: row.mediaType,
+      tag: 'tag' in ref ? ref.tag : undefined,
+      actor: r.req.user ?? null,
+      head,
+    });
+  }
   const { reply } = r;
   reply
     .code(200)

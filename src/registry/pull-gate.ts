@@ -1,0 +1,28 @@
+// The one place where a manifest is refused to a reader for what it is rather than for who asks
+// (signature trust, vulnerability policy). The HTTP layer calls every check after resolving the
+// manifest and before answering; a check refuses by throwing RegistryError('DENIED', …) with a
+// message naming the policy, which clients show to their users.
+
+export interface PullFacts {
+  /** The repository whose content is served (the cache's name for a mirrored one). */
+  repository: string;
+  digest: string;
+  mediaType: string;
+  /** The tag asked for, when the reference was a tag. */
+  tag?: string;
+  /** Signed-in account, if any (audit and messages only: the decision is about the content). */
+  actor: string | null;
+  head: boolean;
+}
+
+export interface PullCheck {
+  /** A short name for logs ("trust", "vulnerabilities"). */
+  readonly name: string;
+  /** Resolves to allow; throws RegistryError('DENIED', message naming the policy) to refuse. */
+  check(facts: PullFacts): Promise<void>;
+}
+
+/** Runs the checks in order; the first refusal wins. */
+export async function checkPull(checks: readonly PullCheck[], facts: PullFacts): Promise<void> {
+  for (const c of checks) await c.check(facts);
+}
