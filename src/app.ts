@@ -50,6 +50,10 @@ import { GcStore } from './metadata/gc-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
+import { TrustStore } from './metadata/trust-store.js';
+import { configPolicies } from './trust/config-policies.js';
+import { trustPullCheck } from './trust/pull-check.js';
+import { TrustService } from './trust/service.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -114,6 +118,7 @@ export interface Background {
   /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
   mirrorEviction?: MirrorEviction;
+  trust: TrustService;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -186,12 +191,35 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
+  const manifests = new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas);
+  // Signature trust (docs/trust.md): verdicts computed when signatures arrive, enforced at pull time.
+  let trustWake: ReturnType<typeof setTimeout> | undefined;
+  let closing = false;
+  const trust = new TrustService({
+    store: new TrustStore(meta),
+    registry: store,
+    manifests,
+    storage,
+    configPolicies: configPolicies(config),
+    events,
+    now,
+    log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+    // A pushed signature is verified right after its push commits (the job catches up on what a crash left).
+    onQueued: () => {
+      if (trustWake || closing) return;
+      trustWake = setTimeout(() => {
+        trustWake = undefined;
+        if (!closing) void jobs.runNow('trust-verify').catch(() => {});
+      }, 10);
+    },
+  });
+  eventSinks.push(trust.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs,
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas),
+    manifests,
     listing: new ListingService(
       store,
       tokenAuth?.services?.stores.repositories,
@@ -209,6 +237,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     manifestLimit: config.limits.manifestbytes,
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
+    pullChecks: [trustPullCheck(trust, { warn: (obj, msg) => app.log.warn(obj, msg) })],
   };
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
@@ -356,7 +385,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction });
+  jobs.add({ name: 'trust-verify', every: config.trust.interval, run: async () => void (await trust.drain()) });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, trust });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -367,6 +397,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
+    closing = true;
+    clearTimeout(trustWake);
     await jobs.stop();
     await replication?.runner.idle();
     await mirror?.close();
