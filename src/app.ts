@@ -319,7 +319,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
-    await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
+    await registerUi(app, { ...services, meta }, { ...ctx, tagFacts: { signatures: (repository, digests) => trust.summaries(repository, digests) } }); // first: its root hooks reach the API plugins below
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
       app,
@@ -331,6 +331,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
+        trust: { trust },
       },
     );
   }

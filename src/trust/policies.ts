@@ -3,7 +3,7 @@
 // material (PEMs parse, keys of the supported kinds), its version, and which policy applies.
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { namespaceOf } from '../auth/policy.js';
-import type { TrustMaterial } from './formats/index.js';
+import { checkTrustMaterial, TrustMaterialError, type TrustMaterial } from './formats/index.js';
 import type { ScopeKind, TrustMode } from './schema.js';
 
 export const TRUST_MODES: readonly TrustMode[] = ['audit', 'enforce'];
@@ -126,6 +126,12 @@ export function compileMaterial(input: MaterialInput): { material: TrustMaterial
         }
       : {}),
   };
+  try {
+    checkTrustMaterial(material);
+  } catch (err) {
+    if (err instanceof TrustMaterialError) throw new InvalidPolicyError((err as Error).message);
+    throw err;
+  }
   return { material, version: versionOf(material) };
 }
 

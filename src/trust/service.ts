@@ -11,7 +11,7 @@ import type { RegistryEvent, RegistryEventSink } from '../registry/events.js';
 import type { ManifestService } from '../registry/manifests.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
-import { classifySignature, verifySignature, type SignatureManifest, type TrustMaterial } from './formats/index.js';
+import { classifySignature, verifySignature, type TrustMaterial } from './formats/index.js';
 import { applicablePolicy, compileMaterial, policyLabel, type MaterialInput, type TrustPolicy } from './policies.js';
 import type { ScopeKind } from './schema.js';
 
@@ -65,6 +65,10 @@ export class TrustService {
 
   get store(): TrustStore {
     return this.d.store;
+  }
+
+  async hasManifest(repository: string, digest: string): Promise<boolean> {
+    return (await this.d.registry.manifestByDigest(repository, digest)) !== null;
   }
 
   /** Config policies, for listing next to the API's. */
@@ -185,9 +189,9 @@ export class TrustService {
     const base = { subjectDigest: c.subject, signatureDigest: c.digest, policyVersion: version, verifiedAt: now };
     const row = await this.d.registry.manifestByDigest(repository, c.digest);
     if (!row) return null;
-    let doc: SignatureManifest;
+    let doc: unknown;
     try {
-      doc = JSON.parse((await this.d.manifests.body(row)).toString('utf8')) as SignatureManifest;
+      doc = JSON.parse((await this.d.manifests.body(row)).toString('utf8'));
     } catch (err) {
       this.d.log.warn({ err, repository, digest: c.digest }, 'trust: signature manifest unreadable');
       return { ...base, format: 'unknown', status: 'invalid', signer: null, reason: 'the signature manifest cannot be read' };
@@ -219,7 +223,7 @@ export class TrustService {
     }
     let verdict: Verdict;
     try {
-      const v = await verifySignature(kind.format, c.subject, blobs, doc, policy?.material ?? EMPTY_MATERIAL, now);
+      const v = await verifySignature(kind, c.subject, blobs, policy?.material ?? EMPTY_MATERIAL, now);
       verdict = { ...base, format: kind.format, status: v.status, signer: v.signer, reason: v.reason };
     } catch (err) {
       verdict = { ...base, format: kind.format, status: 'invalid', signer: null, reason: `verification failed: ${(err as Error).message}` };
