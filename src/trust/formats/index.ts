@@ -2,10 +2,10 @@
 // (classifySignature) and verifying it against a policy's trust (verifySignature). Pure: callers
 // read the manifest and blobs and pass their bytes; nothing here does I/O.
 import { verifyCosignBundle } from './cosign-bundle.js';
-import { verifyCosignLegacy } from './cosign-legacy.js';
+import { verifyCosignLegacy, verifyLegacyKeyless } from './cosign-legacy.js';
 import { parseKeys } from './keys.js';
 import { checkIdentities, parseTrustedRoot } from './sigstore.js';
-import { type ClassifiedSignature, type SignatureVerdict, type TrustMaterial, verdict } from './types.js';
+import { type ClassifiedSignature, type SignatureDescriptor, type SignatureVerdict, type TrustMaterial, verdict } from './types.js';
 
 export { classifySignature, digestOfSigTag, sigTagOf } from './classify.js';
 export { parsePublicKey } from './keys.js';
@@ -37,8 +37,11 @@ export async function verifySignature(
 ): Promise<SignatureVerdict> {
   const keys = parseKeys(material.keys);
   switch (signature.format) {
-    case 'cosign':
-      return verifyCosignLegacy({ subjectDigest, layers: signature.blobs, blobs, keys, now });
+    case 'cosign': {
+      const { keyless } = material;
+      const check = keyless && ((payload: Buffer, layer: SignatureDescriptor, sig: Buffer) => verifyLegacyKeyless(payload, layer, sig, keyless, now));
+      return verifyCosignLegacy({ subjectDigest, layers: signature.blobs, blobs, keys, keyless: check || undefined, now });
+    }
     case 'cosign-bundle':
       return verifyCosignBundle({ subjectDigest, layers: signature.blobs, blobs, keys, keyless: material.keyless, now });
     default:
