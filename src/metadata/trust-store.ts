@@ -12,6 +12,9 @@ import '../trust/schema.js';
 export const SIGNATURE_ARTIFACT_TYPES: readonly string[] = [
   'application/vnd.dev.cosign.artifact.sig.v1+json',
   'application/vnd.dev.sigstore.bundle.v0.3+json',
+  'application/vnd.dev.sigstore.bundle+json;version=0.3',
+  'application/vnd.dev.sigstore.bundle+json;version=0.2',
+  'application/vnd.dev.sigstore.bundle+json',
   // cosign 2.5 wrote bundles with an empty artifact type (the empty config's media type).
   'application/vnd.oci.empty.v1+json',
   'application/vnd.cncf.notary.signature',

@@ -221,6 +221,11 @@ export class TrustService {
       this.d.log.warn({ err, repository, digest: c.digest }, 'trust: signature blob unreadable');
       return { ...base, format: kind.format, status: 'invalid', signer: null, reason: `a signature blob cannot be read: ${(err as Error).message}` };
     }
+    // A bundle's message signature signs the subject manifest's bytes themselves.
+    if (kind.format === 'cosign-bundle') {
+      const subjectRow = await this.d.registry.manifestByDigest(repository, c.subject);
+      if (subjectRow) blobs.set(c.subject, await this.d.manifests.body(subjectRow));
+    }
     let verdict: Verdict;
     try {
       const v = await verifySignature(kind, c.subject, blobs, policy?.material ?? EMPTY_MATERIAL, now);
