@@ -43,7 +43,7 @@ describe('trust: enforce and audit policies from the configuration', () => {
     assert.equal((await pushImage(srv.url, 'elsewhere/app', { ref: 'v1' })) && (await get('elsewhere/app', 'v1')).status, 200);
 
     const wrongKey = await pushCosignLegacy(srv.url, 'acme/app', img.manifest.digest, stranger.privateKey);
-    await denied('acme/app', 'v1', /untrusted: no trusted key/);
+    await denied('acme/app', 'v1', /is untrusted: the signature does not verify with any trusted key/);
     // The signature itself is always served (clients fetch it to verify).
     assert.equal((await get('acme/app', `sha256-${img.manifest.digest.slice(7)}.sig`)).status, 200);
     assert.equal((await get('acme/app', wrongKey)).status, 200);
