@@ -1,19 +1,11 @@
 // Signatures made the way cosign and notation make them, byte for byte, for tests (no cosign or
 // notation CLI can be installed here). Each maker returns what the client would push: the
-// manifest bytes, the blobs, and the tag or subject. Keys come from node:crypto; certificates
-// from openssl (see signature-certs.ts).
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+// manifest bytes, the blobs, and the tag or subject. Keys, certificates, the test Rekor and the
+// trusted root are in signature-pki.ts (re-exported here).
+import { createHash } from 'node:crypto';
+import { dsseRekorBody, hashedRekordBody, signWith, type TestCert, type TestKey, type TestRekor } from './signature-pki.js';
 
-export type KeyType = 'ecdsa' | 'ed25519' | 'rsa';
-
-export interface TestKey {
-  name: string;
-  type: KeyType;
-  privateKey: KeyObject;
-  publicKey: KeyObject;
-  /** PKIX PEM, as `cosign generate-key-pair` writes cosign.pub. */
-  publicKeyPem: string;
-}
+export * from './signature-pki.js';
 
 export interface Blob {
   digest: string;
@@ -64,81 +56,6 @@ export function manifestOf(a: SignatureArtifact): Record<string, any> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys
-
-export function makeKey(type: KeyType, name = `${type}-key`): TestKey {
-  const pair =
-    type === 'ecdsa'
-      ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
-      : type === 'ed25519'
-        ? generateKeyPairSync('ed25519')
-        : generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  return { name, type, privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyPem };
-}
-
-/** A signature as cosign makes one with this kind of key: ECDSA (DER) over SHA-256, Ed25519 over the message, RSA PKCS#1 v1.5 SHA-256. */
-export function signWith(key: TestKey | KeyObject, message: Buffer): Buffer {
-  const k = 'privateKey' in key ? key.privateKey : key;
-  return sign(k.asymmetricKeyType === 'ed25519' ? null : 'sha256', message, k);
-}
-
-/** A PKIX PEM key as material for a policy. */
-export function trustedKey(key: TestKey, name = key.name): { name: string; publicKeyPem: string } {
-  return { name, publicKeyPem: key.publicKeyPem };
-}
-
-// ---------------------------------------------------------------------------------------------
-// A test Rekor: a log key, entries with signed entry timestamps (SETs), and (for bundles)
-// inclusion proofs against a signed checkpoint.
-
-export class TestRekor {
-  readonly key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  readonly publicKeyDer = this.key.publicKey.export({ type: 'spki', format: 'der' });
-  /** Rekor's log ID: the SHA-256 of its public key (DER). */
-  readonly logId = createHash('sha256').update(this.publicKeyDer).digest();
-  readonly origin: string;
-  readonly leaves: Buffer[] = [];
-
-  constructor(readonly baseUrl = 'https://rekor.test.berth') {
-    this.origin = new URL(baseUrl).host;
-  }
-
-  /** Appends a canonicalized entry body; returns its index, time and SET as Rekor answers them. */
-  add(body: Buffer, integratedTime: number): { logIndex: number; integratedTime: number; set: Buffer } {
-    const logIndex = this.leaves.length;
-    this.leaves.push(body);
-    const payload = canonicalJson({ body: body.toString('base64'), integratedTime, logIndex, logID: this.logId.toString('hex') });
-    return { logIndex, integratedTime, set: sign('sha256', Buffer.from(payload), this.key.privateKey) };
-  }
-}
-
-/** RFC 8785-style canonical JSON (sorted keys, no whitespace), as Rekor canonicalizes bodies and SET payloads. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** A Rekor hashedrekord v0.0.1 entry body for a signature over `message`, canonicalized. */
-export function hashedRekordBody(message: Buffer, signature: Buffer, publicKeyOrCertPem: string): Buffer {
-  return Buffer.from(
-    canonicalJson({
-      apiVersion: '0.0.1',
-      kind: 'hashedrekord',
-      spec: {
-        data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(message).digest('hex') } },
-        signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(publicKeyOrCertPem).toString('base64') } },
-      },
-    }),
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
 // cosign legacy signatures (`cosign sign --key`, cosign 1.x/2.x without the bundle format)
 
 /** Go's encoding/json escapes <, > and & in strings; cosign's bytes are Go's. */
@@ -161,11 +78,11 @@ export interface CosignLegacyOptions {
   subjectDigest: string;
   /** The image's repository as the signer named it (`registry/name`). */
   reference: string;
-  /** A key (cosign sign --key) or a certificate-backed key (keyless: see signature-certs.ts). */
-  key: TestKey;
-  /** PEM certificate and chain stored next to the signature (keyless, or a key with a certificate). */
-  certificatePem?: string;
-  chainPem?: string;
+  /** The signing key (cosign sign --key); for keyless, the certificate's key (the default). */
+  key?: TestKey;
+  /** Keyless: the Fulcio certificate, and the chain up to the root, stored next to the signature. */
+  certificate?: TestCert;
+  chain?: TestCert[];
   /** Upload to this Rekor and store its SET in the bundle annotation (cosign's default). */
   rekor?: TestRekor;
   /** Unix seconds: the Rekor entry's integrated time (default now). */
@@ -181,12 +98,14 @@ export interface CosignLegacyOptions {
 /** A legacy cosign signature as `cosign sign` pushes it: `sha256-<hex>.sig` tag, simple-signing layers. */
 export function cosignLegacySignature(opts: CosignLegacyOptions): SignatureArtifact {
   let payload = simpleSigningPayload(opts.reference, opts.claimDigest ?? opts.subjectDigest);
-  const signature = signWith(opts.key, payload);
+  const key = opts.key ?? opts.certificate?.key;
+  if (!key) throw new Error('cosignLegacySignature: a key or a certificate');
+  const signature = signWith(key, payload);
   const annotations: Record<string, string> = { 'dev.cosignproject.cosign/signature': signature.toString('base64') };
-  if (opts.certificatePem) annotations['dev.sigstore.cosign/certificate'] = opts.certificatePem;
-  if (opts.chainPem) annotations['dev.sigstore.cosign/chain'] = opts.chainPem;
+  if (opts.certificate) annotations['dev.sigstore.cosign/certificate'] = opts.certificate.pem;
+  if (opts.chain) annotations['dev.sigstore.cosign/chain'] = opts.chain.map((c) => c.pem).join('');
   if (opts.rekor) {
-    const body = hashedRekordBody(payload, signature, opts.certificatePem ?? opts.key.publicKeyPem);
+    const body = hashedRekordBody(payload, signature, opts.certificate?.pem ?? key.publicKeyPem);
     const entry = opts.rekor.add(body, opts.integratedTime ?? Math.floor(Date.now() / 1000));
     annotations['dev.sigstore.cosign/bundle'] = goJson({
       SignedEntryTimestamp: entry.set.toString('base64'),
@@ -231,4 +150,115 @@ export function cosignLegacySignature(opts: CosignLegacyOptions): SignatureArtif
     blobs: [config, ...oldBlobs, layer],
     subjectDigest: opts.subjectDigest,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// cosign v3 signatures: a Sigstore bundle v0.3 as an OCI referrer (cosign's BUNDLE_SPEC.md)
+
+export const BUNDLE_V03 = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+const EMPTY_CONFIG = blob(OCI_EMPTY, Buffer.from('{}'));
+
+export interface CosignBundleOptions {
+  /** The signed manifest; a message signature signs its bytes, which it then needs. */
+  subject: Subject & { bytes?: Buffer };
+  reference: string;
+  /** The signing key (a keyed bundle names it by a hint); for keyless, the certificate's key (the default). */
+  key?: TestKey;
+  /** Keyless: the Fulcio certificate (a v0.3 bundle carries the leaf only). */
+  certificate?: TestCert;
+  /** Log the signature here (cosign's default); v0.3 bundles carry an inclusion proof and checkpoint. */
+  rekor?: TestRekor;
+  inclusion?: 'promise' | 'proof' | 'both';
+  /** Unix seconds (default now). */
+  integratedTime?: number;
+  /** `cosign sign` bundles a DSSE in-toto statement; a message signature signs the manifest bytes. */
+  content?: 'dsse' | 'message';
+  predicateType?: string;
+  /** State (or sign) this digest instead: a signature of another image attached to this one. */
+  claimDigest?: string;
+  /** Change the signed content after signing (the bundle's digest follows, the signature does not). */
+  tamper?: boolean;
+  /** cosign 2.5's manifest: no artifactType, so the empty config type names the artifact. */
+  cosign25?: boolean;
+  created?: string;
+}
+
+/** DSSE's pre-authentication encoding, which the signature covers. */
+export function dssePae(payloadType: string, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `), payload]);
+}
+
+/** A keyed bundle's key hint: the base64 SHA-256 of the public key (DER). */
+export function keyHint(key: TestKey): string {
+  return createHash('sha256')
+    .update(key.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
+}
+
+/** The bundle JSON alone (what `cosign sign --bundle` / `sigstore.json` holds). */
+export function sigstoreBundle(opts: CosignBundleOptions): Buffer {
+  const key = opts.key ?? opts.certificate?.key;
+  if (!key) throw new Error('sigstoreBundle: a key or a certificate');
+  const claimed = opts.claimDigest ?? opts.subject.digest;
+  const [algorithm, hex] = claimed.split(':');
+  const verifier = opts.certificate?.pem ?? key.publicKeyPem;
+  let content: Record<string, unknown>;
+  let rekorBody: Buffer | undefined;
+  let kind = 'dsse';
+  if ((opts.content ?? 'dsse') === 'dsse') {
+    const statement = {
+      _type: 'https://in-toto.io/Statement/v1',
+      subject: [{ name: opts.reference, digest: { [algorithm]: hex } }],
+      predicateType: opts.predicateType ?? COSIGN_SIGN_PREDICATE,
+      predicate: {},
+    };
+    const payload = Buffer.from(JSON.stringify(statement));
+    const payloadType = 'application/vnd.in-toto+json';
+    const sig = signWith(key, dssePae(payloadType, payload));
+    const signed = opts.tamper ? Buffer.from(JSON.stringify({ ...statement, predicate: { altered: true } })) : payload;
+    const envelope = { payload: signed.toString('base64'), payloadType, signatures: [{ sig: sig.toString('base64'), keyid: '' }] };
+    content = { dsseEnvelope: envelope };
+    if (opts.rekor) rekorBody = dsseRekorBody(JSON.stringify(envelope), payload, sig, verifier);
+  } else {
+    if (!opts.subject.bytes) throw new Error('sigstoreBundle: a message signature signs the subject bytes');
+    const message = opts.claimDigest ? Buffer.from(`not ${opts.subject.digest}`) : opts.subject.bytes;
+    let sig = signWith(key, message);
+    if (opts.tamper) sig = Buffer.concat([sig.subarray(0, -1), Buffer.from([sig[sig.length - 1] ^ 1])]);
+    const digest = createHash('sha256').update(message).digest();
+    content = { messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: digest.toString('base64') }, signature: sig.toString('base64') } };
+    kind = 'hashedrekord';
+    if (opts.rekor) rekorBody = hashedRekordBody(message, sig, verifier);
+  }
+  const tlogEntries: unknown[] = [];
+  if (opts.rekor && rekorBody) {
+    const entry = opts.rekor.add(rekorBody, opts.integratedTime ?? Math.floor(Date.now() / 1000));
+    tlogEntries.push(opts.rekor.bundleEntry(entry, kind, opts.inclusion ?? 'both'));
+  }
+  const material = opts.certificate ? { certificate: { rawBytes: opts.certificate.der.toString('base64') } } : { publicKey: { hint: keyHint(key) } };
+  return Buffer.from(JSON.stringify({ mediaType: BUNDLE_V03, verificationMaterial: { ...material, tlogEntries, timestampVerificationData: {} }, ...content }));
+}
+
+/** A cosign v3 signature as `cosign sign` pushes it: the bundle blob and a referrer manifest of the image. */
+export function cosignBundleSignature(opts: CosignBundleOptions): SignatureArtifact {
+  const bundle = blob(BUNDLE_V03, sigstoreBundle(opts));
+  const dsse = (opts.content ?? 'dsse') === 'dsse';
+  const annotations: Record<string, string> = {
+    'dev.sigstore.bundle.content': dsse ? 'dsse-envelope' : 'message-signature',
+    ...(dsse ? { 'dev.sigstore.bundle.predicateType': opts.predicateType ?? COSIGN_SIGN_PREDICATE } : {}),
+    'org.opencontainers.image.created': opts.created ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  };
+  const manifest = Buffer.from(
+    goJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_EMPTY, size: EMPTY_CONFIG.bytes.length, digest: EMPTY_CONFIG.digest },
+      layers: [{ mediaType: BUNDLE_V03, size: bundle.bytes.length, digest: bundle.digest }],
+      annotations,
+      subject: { mediaType: opts.subject.mediaType, size: opts.subject.size, digest: opts.subject.digest },
+      ...(opts.cosign25 ? {} : { artifactType: BUNDLE_V03 }),
+    }),
+  );
+  return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [EMPTY_CONFIG, bundle], subjectDigest: opts.subject.digest };
 }

@@ -3,6 +3,7 @@
 // certificate, its chain and a Rekor SET bundle) in the layer's annotations. Pure: no I/O.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { type NamedKey, verifyWithKey } from './keys.js';
+import { type KeylessMaterial, parseBundle, signedEntity, verifyKeyless } from './sigstore.js';
 import { ANNOTATION, type SignatureDescriptor, type SignatureVerdict, best, verdict } from './types.js';
 
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
@@ -52,6 +53,9 @@ function verifyLayer(input: LegacyInput, layer: SignatureDescriptor): SignatureV
   const own = ownKey(layer);
   if (own && !verifyWithKey(own, payload, signature)) return invalid('the signature does not match the payload (altered after signing)');
   if (wrongSubject) return invalid(wrongSubject);
+  if (layer.annotations?.[ANNOTATION.cosignCertificate] && !input.keyless) {
+    return verdict('untrusted', null, 'a keyless signature, and the policy has no trusted root for keyless signatures', now);
+  }
   if (own) return verdict('untrusted', null, 'signed with a key the policy does not trust', now);
   if (input.keys.length === 0) return verdict('untrusted', null, 'the policy trusts no keys', now);
   return verdict('untrusted', null, 'the signature does not verify with any trusted key (another key signed it, or the payload was altered)', now);
@@ -118,4 +122,48 @@ function rekorBodyKey(bundleJson: string | undefined): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Keyless legacy signatures, verified as sigstore-js verifies any bundle: the annotations (the
+ * Fulcio certificate, its chain, and Rekor's SET with the logged entry) are the v0.1 bundle cosign
+ * would have written, over a message signature of the payload.
+ */
+export function verifyLegacyKeyless(payload: Buffer, layer: SignatureDescriptor, signature: Buffer, material: KeylessMaterial, now: number): SignatureVerdict {
+  const ann = layer.annotations ?? {};
+  const pems =
+    `${ann[ANNOTATION.cosignCertificate] ?? ''}\n${ann[ANNOTATION.cosignChain] ?? ''}`.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ??
+    [];
+  const certificates = pems.map((pem) => ({ rawBytes: pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, '') }));
+  const tlogEntries: unknown[] = [];
+  const rekor = ann[ANNOTATION.cosignBundle];
+  if (rekor) {
+    try {
+      const set = JSON.parse(rekor) as {
+        SignedEntryTimestamp?: string;
+        Payload?: { body?: string; integratedTime?: number; logIndex?: number; logID?: string };
+      };
+      const body = JSON.parse(Buffer.from(set.Payload?.body ?? '', 'base64').toString('utf8')) as { kind?: string; apiVersion?: string };
+      tlogEntries.push({
+        logIndex: String(set.Payload?.logIndex ?? ''),
+        logId: { keyId: Buffer.from(set.Payload?.logID ?? '', 'hex').toString('base64') },
+        kindVersion: { kind: body.kind, version: body.apiVersion },
+        integratedTime: String(set.Payload?.integratedTime ?? ''),
+        inclusionPromise: { signedEntryTimestamp: set.SignedEntryTimestamp },
+        canonicalizedBody: set.Payload?.body,
+      });
+    } catch {
+      return verdict('invalid', null, `the ${ANNOTATION.cosignBundle} annotation is not a Rekor bundle`, now);
+    }
+  }
+  const bundle = parseBundle({
+    mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
+    verificationMaterial: { x509CertificateChain: { certificates }, tlogEntries },
+    messageSignature: {
+      messageDigest: { algorithm: 'SHA2_256', digest: createHash('sha256').update(payload).digest('base64') },
+      signature: signature.toString('base64'),
+    },
+  });
+  if (typeof bundle === 'string') return verdict('invalid', null, `the certificate or Rekor annotations are malformed (${bundle})`, now);
+  return verifyKeyless(bundle, signedEntity(bundle, payload), material, now);
 }
