@@ -1,5 +1,6 @@
 // What the web UI shows of a repository's registry data, as JSON: its tags (size,
-// platforms, digest, pushed time) and one manifest with its layers, children and
+// platforms, digest, pushed time, and the signature status and vulnerability counts that
+// trust and scanning supply as TagFacts) and one manifest with its layers, children and
 // referrers. The browser cannot use /v2 directly (token auth wants a bearer token per
 // scope), so these read through the registry's services after the same visibility
 // check as the REST API: a repository the caller may not pull is a 404.
@@ -22,6 +23,34 @@ export interface TagView {
   pushedAt: number;
   /** The immutable-tag rule that keeps the tag where it is, if any. */
   immutableRule: string | null;
+  /** Signature status of the tag's image, when signatures are checked (TagFacts.signatures). */
+  signature?: SignatureSummary;
+  /** Vulnerability counts of the tag's image, when images are scanned (TagFacts.vulnerabilities). */
+  vulnerabilities?: VulnerabilitySummary;
+}
+
+export interface SignatureSummary {
+  status: 'verified' | 'untrusted' | 'unsigned';
+  /** Who signed: key names, certificate subjects or keyless identities (verified ones first). */
+  signers: string[];
+}
+export interface VulnerabilitySummary {
+  status: 'scanned' | 'pending' | 'failed' | 'unscanned';
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  unknown: number;
+}
+
+/**
+ * What signature trust and scanning add to a tag listing, for a page of the repository's manifests
+ * by digest (a digest left out of the map gets no field). Supplied by those parts in app.ts, so this
+ * view needs neither their stores nor their rules.
+ */
+export interface TagFacts {
+  signatures?: (repository: string, digests: string[]) => Promise<Map<string, SignatureSummary>>;
+  vulnerabilities?: (repository: string, digests: string[]) => Promise<Map<string, VulnerabilitySummary>>;
 }
 
 interface Descriptor {
@@ -46,6 +75,7 @@ export class RegistryView {
   constructor(
     private readonly meta: MetadataDb,
     private readonly manifests: ManifestService,
+    private readonly facts: TagFacts = {},
   ) {
     this.store = new RegistryStore(meta);
     this.rules = new ImmutableTagRuleStore(meta);
@@ -74,10 +104,13 @@ export class RegistryView {
       .offset((page - 1) * n)
       .execute();
     const ids = [...new Set(rows.map((r) => Number(r.id)))];
-    const [sizes, platforms, rules] = await Promise.all([
+    const digests = [...new Set(rows.map((r) => r.digest))];
+    const [sizes, platforms, rules, signatures, vulnerabilities] = await Promise.all([
       this.sizes(repositoryId, ids),
       this.platforms(ids),
       this.rules.forNamespace(repository.split('/')[0]),
+      digests.length && this.facts.signatures ? this.facts.signatures(repository, digests) : undefined,
+      digests.length && this.facts.vulnerabilities ? this.facts.vulnerabilities(repository, digests) : undefined,
     ]);
     const tags = rows.map((r) => ({
       name: r.name,
@@ -88,6 +121,8 @@ export class RegistryView {
       platforms: platforms.get(Number(r.id)) ?? [],
       pushedAt: Number(r.updated_at),
       immutableRule: immutableBy(rules, repository, r.name)?.name ?? null,
+      ...(signatures?.has(r.digest) ? { signature: signatures.get(r.digest) } : {}),
+      ...(vulnerabilities?.has(r.digest) ? { vulnerabilities: vulnerabilities.get(r.digest) } : {}),
     }));
     return { tags, total };
   }
