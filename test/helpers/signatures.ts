@@ -2,7 +2,7 @@
 // notation CLI can be installed here). Each maker returns what the client would push: the
 // manifest bytes, the blobs, and the tag or subject. Keys, certificates, the test Rekor and the
 // trusted root are in signature-pki.ts (re-exported here).
-import { createHash } from 'node:crypto';
+import { constants, createHash, sign } from 'node:crypto';
 import { dsseRekorBody, hashedRekordBody, signWith, type TestCert, type TestKey, type TestRekor } from './signature-pki.js';
 
 export * from './signature-pki.js';
@@ -261,4 +261,115 @@ export function cosignBundleSignature(opts: CosignBundleOptions): SignatureArtif
     }),
   );
   return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [EMPTY_CONFIG, bundle], subjectDigest: opts.subject.digest };
+}
+
+// ---------------------------------------------------------------------------------------------
+// notation signatures: a JWS envelope referrer (Notary Project signature specification)
+
+export const NOTARY_SIGNATURE = 'application/vnd.cncf.notary.signature';
+export const JOSE = 'application/jose+json';
+export const NOTARY_PAYLOAD = 'application/vnd.cncf.notary.payload.v1+json';
+
+export interface NotationOptions {
+  subject: Subject;
+  /** The signing certificate (its key signs). */
+  certificate: TestCert;
+  /** Intermediates and the root, in order. */
+  chain: TestCert[];
+  signingTime?: Date;
+  /** The signer's "best by" time (io.cncf.notary.expiry). */
+  expiry?: Date;
+  /** Sign a descriptor of this digest instead (a signature of another image attached to this one). */
+  claimDigest?: string;
+  /** Change the payload after signing. */
+  tamper?: boolean;
+  /** Override the JWS alg (a mismatch with the key is invalid). */
+  alg?: string;
+  /** Extra critical protected headers (e.g. a verification plugin). */
+  extraCritical?: Record<string, string>;
+  /** The referrers tag schema's form: no artifactType, the config's media type names the signature. */
+  tagSchema?: boolean;
+}
+
+const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** The JWS alg the Notary Project maps a key to. */
+export function notationAlg(key: TestKey): string {
+  const pk = key.publicKey;
+  if (pk.asymmetricKeyType === 'ec')
+    return { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }[pk.asymmetricKeyDetails?.namedCurve ?? ''] ?? 'ES256';
+  return { 2048: 'PS256', 3072: 'PS384', 4096: 'PS512' }[pk.asymmetricKeyDetails?.modulusLength ?? 0] ?? 'PS256';
+}
+
+/** The JWS envelope as notation-go writes it (application/jose+json). */
+export function notationEnvelope(opts: NotationOptions): Buffer {
+  const key = opts.certificate.key;
+  const alg = opts.alg ?? notationAlg(key);
+  const target = (digest: string) => Buffer.from(goJson({ targetArtifact: { mediaType: opts.subject.mediaType, digest, size: opts.subject.size } }));
+  const payload = target(opts.claimDigest ?? opts.subject.digest);
+  const critical = ['io.cncf.notary.signingScheme', ...(opts.expiry ? ['io.cncf.notary.expiry'] : []), ...Object.keys(opts.extraCritical ?? {})];
+  // Go marshals notation-go's header map with sorted keys.
+  const header: Record<string, unknown> = {
+    alg,
+    crit: critical,
+    cty: NOTARY_PAYLOAD,
+    ...(opts.expiry ? { 'io.cncf.notary.expiry': rfc3339(opts.expiry) } : {}),
+    'io.cncf.notary.signingScheme': 'notary.x509',
+    'io.cncf.notary.signingTime': rfc3339(opts.signingTime ?? new Date()),
+    ...opts.extraCritical,
+  };
+  const sorted = Object.fromEntries(Object.entries(header).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const protectedB64 = Buffer.from(goJson(sorted)).toString('base64url');
+  const input = Buffer.from(`${protectedB64}.${payload.toString('base64url')}`);
+  const hash = `sha${alg.slice(2)}`;
+  const signature = alg.startsWith('ES')
+    ? sign(hash, input, { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : sign(hash, input, { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 });
+  const sent = opts.tamper ? target(`sha256:${'0'.repeat(64)}`) : payload;
+  return Buffer.from(
+    goJson({
+      payload: sent.toString('base64url'),
+      protected: protectedB64,
+      header: { x5c: [opts.certificate, ...opts.chain].map((c) => c.der.toString('base64')), 'io.cncf.notary.signingAgent': 'notation-go/1.3.0' },
+      signature: signature.toString('base64url'),
+    }),
+  );
+}
+
+/** A notation signature as `notation sign` pushes it: the envelope blob and a referrer manifest of the image. */
+export function notationSignature(opts: NotationOptions): SignatureArtifact {
+  const envelope = blob(JOSE, notationEnvelope(opts));
+  const thumbprints = [opts.certificate, ...opts.chain].map((c) => createHash('sha256').update(c.der).digest('hex'));
+  const config = opts.tagSchema ? blob(NOTARY_SIGNATURE, Buffer.from('{}')) : EMPTY_CONFIG;
+  const manifest = Buffer.from(
+    goJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      ...(opts.tagSchema ? {} : { artifactType: NOTARY_SIGNATURE }),
+      config: { mediaType: config.mediaType, digest: config.digest, size: config.bytes.length, ...(opts.tagSchema ? {} : { data: 'e30=' }) },
+      layers: [{ mediaType: JOSE, digest: envelope.digest, size: envelope.bytes.length }],
+      subject: { mediaType: opts.subject.mediaType, digest: opts.subject.digest, size: opts.subject.size },
+      annotations: {
+        'io.cncf.notary.x509chain.thumbprint#S256': JSON.stringify(thumbprints),
+        'org.opencontainers.image.created': rfc3339(opts.signingTime ?? new Date()),
+      },
+    }),
+  );
+  return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [config, envelope], subjectDigest: opts.subject.digest };
+}
+
+/** A referrer manifest around a signature blob made elsewhere (a published test vector). */
+export function referrerOf(bytes: Buffer, layerMediaType: string, artifactType: string, subject: Subject): SignatureArtifact {
+  const layer = blob(layerMediaType, bytes);
+  const manifest = Buffer.from(
+    goJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType,
+      config: { mediaType: OCI_EMPTY, digest: EMPTY_CONFIG.digest, size: EMPTY_CONFIG.bytes.length },
+      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: bytes.length }],
+      subject,
+    }),
+  );
+  return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [EMPTY_CONFIG, layer], subjectDigest: subject.digest };
 }

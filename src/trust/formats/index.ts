@@ -4,6 +4,7 @@
 import { verifyCosignBundle } from './cosign-bundle.js';
 import { verifyCosignLegacy, verifyLegacyKeyless } from './cosign-legacy.js';
 import { parseKeys } from './keys.js';
+import { compileNotation, verifyNotation } from './notation.js';
 import { checkIdentities, parseTrustedRoot } from './sigstore.js';
 import { type ClassifiedSignature, type SignatureDescriptor, type SignatureVerdict, type TrustMaterial, verdict } from './types.js';
 
@@ -15,6 +16,7 @@ export { ANNOTATION, MEDIA, TrustMaterialError } from './types.js';
 /** Throws TrustMaterialError naming what a policy's trust material gets wrong. */
 export function checkTrustMaterial(material: TrustMaterial): void {
   parseKeys(material.keys);
+  if (material.notation) compileNotation(material.notation);
   if (material.keyless) {
     parseTrustedRoot(material.keyless.trustedRoot);
     checkIdentities(material.keyless.identities);
@@ -44,7 +46,9 @@ export async function verifySignature(
     }
     case 'cosign-bundle':
       return verifyCosignBundle({ subjectDigest, layers: signature.blobs, blobs, keys, keyless: material.keyless, now });
+    case 'notation':
+      return verifyNotation({ subjectDigest, layers: signature.blobs, blobs, material: material.notation, now });
     default:
-      return verdict('untrusted', null, `${signature.format} signatures are not verified yet`, now);
+      return verdict('invalid', null, `unknown signature format ${String(signature.format)}`, now);
   }
 }
