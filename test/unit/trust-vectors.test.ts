@@ -7,7 +7,19 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { classifySignature, type TrustMaterial, verifySignature } from '../../src/trust/formats/index.js';
-import { blobMap, makeKey, manifestOf, referrerOf, type SignatureArtifact, sha256, trustedKey } from '../helpers/signatures.js';
+import {
+  blobMap,
+  cosignBundleSignature,
+  cosignLegacySignature,
+  makeKey,
+  makeTestTrust,
+  manifestOf,
+  notationSignature,
+  referrerOf,
+  type SignatureArtifact,
+  sha256,
+  trustedKey,
+} from '../helpers/signatures.js';
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/signatures');
 const fixture = (name: string) => readFileSync(path.join(dir, name));
@@ -63,5 +75,28 @@ describe('notation-go: a JWS envelope Notation 1.0.0 wrote (PS256, self-signed)'
     const later = await verify(artifact, subject, material('*'), Date.parse('2124-01-01T00:00:00Z'));
     assert.equal(later.status, 'invalid');
     assert.match(later.reason, /expired/);
+  });
+});
+
+describe('makeTestTrust: one set of trust for every format (what the e2e tests use)', () => {
+  it('verifies each format under its material, and refuses the stranger, expired and other-identity signers', async () => {
+    const t = makeTestTrust();
+    const material = t.material();
+    const subject = { mediaType: MANIFEST, digest: sha256('an image'), size: 8 };
+    const check = async (a: SignatureArtifact, want: string) => {
+      const sig = classifySignature(manifestOf(a), a.tag)!;
+      const v = await verifySignature(sig, subject.digest, blobMap(a), material, Date.now());
+      assert.equal(v.status, want, `${sig.format}: ${v.reason}`);
+    };
+    const ref = 'registry.test/app';
+    for (const key of Object.values(t.keys)) await check(cosignLegacySignature({ subjectDigest: subject.digest, reference: ref, key }), 'verified');
+    await check(cosignLegacySignature({ subjectDigest: subject.digest, reference: ref, key: t.strangerKey }), 'untrusted');
+    await check(cosignBundleSignature({ subject, reference: ref, key: t.keys.ecdsa }), 'verified');
+    await check(cosignBundleSignature({ subject, reference: ref, certificate: t.keyless.certificate(), rekor: t.keyless.rekor }), 'verified');
+    await check(cosignBundleSignature({ subject, reference: ref, certificate: t.keyless.certificate('eve@berth.test'), rekor: t.keyless.rekor }), 'untrusted');
+    await check(notationSignature({ subject, certificate: t.notation.leaf, chain: [t.notation.root] }), 'verified');
+    await check(notationSignature({ subject, certificate: t.notation.expiredLeaf, chain: [t.notation.root] }), 'invalid');
+    await check(notationSignature({ subject, certificate: t.notation.otherLeaf, chain: [t.notation.root] }), 'untrusted');
+    await check(notationSignature({ subject, certificate: t.notation.strangerLeaf, chain: [t.notation.strangerRoot] }), 'untrusted');
   });
 });
