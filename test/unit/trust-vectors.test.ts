@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseManifest } from '../../src/oci/manifest.js';
 import { classifySignature, type TrustMaterial, verifySignature } from '../../src/trust/formats/index.js';
 import {
   blobMap,
@@ -98,5 +99,25 @@ describe('makeTestTrust: one set of trust for every format (what the e2e tests u
     await check(notationSignature({ subject, certificate: t.notation.expiredLeaf, chain: [t.notation.root] }), 'invalid');
     await check(notationSignature({ subject, certificate: t.notation.otherLeaf, chain: [t.notation.root] }), 'untrusted');
     await check(notationSignature({ subject, certificate: t.notation.strangerLeaf, chain: [t.notation.strangerRoot] }), 'untrusted');
+  });
+});
+
+describe('the helper manifests are manifests Berth takes', () => {
+  it('parses each, with the artifact type the referrers API reports', () => {
+    const t = makeTestTrust();
+    const subject = { mediaType: MANIFEST, digest: sha256('an image'), size: 8 };
+    const cases: [SignatureArtifact, string | undefined][] = [
+      [cosignLegacySignature({ subjectDigest: subject.digest, reference: 'r/a', key: t.keys.ecdsa }), 'application/vnd.oci.image.config.v1+json'],
+      [cosignBundleSignature({ subject, reference: 'r/a', key: t.keys.ecdsa }), 'application/vnd.dev.sigstore.bundle.v0.3+json'],
+      [cosignBundleSignature({ subject, reference: 'r/a', key: t.keys.ecdsa, cosign25: true }), 'application/vnd.oci.empty.v1+json'],
+      [notationSignature({ subject, certificate: t.notation.leaf, chain: [t.notation.root] }), 'application/vnd.cncf.notary.signature'],
+      [notationSignature({ subject, certificate: t.notation.leaf, chain: [t.notation.root], tagSchema: true }), 'application/vnd.cncf.notary.signature'],
+    ];
+    for (const [a, artifactType] of cases) {
+      const p = parseManifest(a.manifest, a.mediaType);
+      assert.equal(p.artifactType, artifactType);
+      assert.deepEqual(p.blobs.map((b) => b.digest).sort(), a.blobs.map((b) => b.digest).sort());
+      assert.equal(p.subject?.digest, a.tag ? undefined : subject.digest);
+    }
   });
 });
