@@ -7,7 +7,7 @@
 //                                                       (and pull of the source's, for a mount)
 //   /v2/_catalog, /v1/* (docker search)                 pull, global rules only
 //   /v2/ and /token, /.well-known/jwks.json            an address that may pull or push somewhere
-//   /api/v1/*                                           api (namespaced for /repositories/<ns>/… and /namespaces/<ns>/…)
+//   /api/v1/*                                           api (namespaced for /repositories/<ns>/…, /namespaces/<ns>/…, /orgs/<ns>…)
 //   /ui/*, and /api requests from the UI (X-Berth-CSRF) ui (namespaced likewise, and for ?repository=)
 //   /healthz                                            never refused (load balancers' probes)
 // A mirrored name is in its cache's namespace; a name the default upstream may serve is
@@ -53,7 +53,8 @@ function v2Namespaces(table: RoutingTable, name: string, ns: string | null): str
   return own === cache ? [own] : [own, cache];
 }
 
-const API_NAMESPACED = /^\/api\/v1\/(?:repositories|namespaces)\/([^/?]+)/;
+// Fastify decodes the path's parameters (%2F too): the namespace is read from the decoded rest.
+const API_NAMESPACED = /^\/api\/v1\/(?:repositories|namespaces|orgs)\/(.+)$/;
 
 export function classifyRequest(method: string, url: string, headers: Record<string, unknown>, table: RoutingTable): RequestTarget {
   const q = url.indexOf('?');
@@ -78,7 +79,7 @@ export function classifyRequest(method: string, url: string, headers: Record<str
   if (path === '/healthz') return { kind: 'open' };
   if (path === '/api' || path.startsWith('/api/')) {
     const m = API_NAMESPACED.exec(path);
-    const namespaces = m ? [decodeSegment(m[1])] : [];
+    const namespaces = m ? [namespaceOf(decodeSegment(m[1]))] : [];
     // The UI is a client of the API: its requests are UI traffic (an address admitted to the UI could send them from the page anyway).
     return { kind: 'checks', checks: [{ surface: headers[CSRF_HEADER] !== undefined ? 'ui' : 'api', namespaces }], protocol: 'api' };
   }

@@ -259,6 +259,11 @@ describe('which surface and namespaces a request is in', () => {
     assert.deepEqual(c('GET', '/api/v1/repositories/team/app/tags'), api('team'));
     assert.deepEqual(c('PUT', '/api/v1/namespaces/team/quota'), api('team'));
     assert.deepEqual(c('GET', '/api/v1/namespaces/te%61m/quota'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team%2Fapp/tags'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team%2fapp'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team?x=1'), api('team'));
+    assert.deepEqual(c('DELETE', '/api/v1/orgs/team/members/bob'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/orgs/team'), api('team'));
     assert.deepEqual(c('GET', '/api/v1/repositories/team/app', { 'x-berth-csrf': '1' }), {
       kind: 'checks',
       checks: [{ surface: 'ui', namespaces: ['team'] }],

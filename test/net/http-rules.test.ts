@@ -186,6 +186,9 @@ describe('api and ui rules (token mode)', () => {
         'API access to namespace "team" from 127.0.0.1 is denied by network rule network.namespaces.team.api.deny (127.0.0.1)',
       );
       await expectError(await api(srv().url, '/api/v1/namespaces/team/quota'), 403, 'DENIED');
+      // The API decodes %2F in a repository's name: still team's.
+      await expectError(await api(srv().url, '/api/v1/repositories/team%2Fapp'), 403, 'DENIED');
+      await expectError(await api(srv().url, '/api/v1/orgs/team'), 403, 'DENIED');
       const other = await api(srv().url, '/api/v1/repositories/other/app');
       assert.notEqual(other.status, 403, await other.text());
     });

@@ -106,6 +106,40 @@ describe('analyzeImage', () => {
     );
   });
 
+  it("reads this machine's own dpkg database as dpkg-query lists it", async () => {
+    const layer = await layerOf([
+      { path: 'etc/os-release', data: fs.readFileSync('/etc/os-release') },
+      { path: 'var/lib/dpkg/status', data: fs.readFileSync('/var/lib/dpkg/status') },
+    ]);
+    const r = await analyzeImage(sources([layer]), { maxFileBytes: 64 << 20 });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+    const listed = execFileSync('dpkg-query', ['-W', '-f=${db:Status-Status} ${Package}@${Version}\\n'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith('installed '))
+      .map((l) => l.slice('installed '.length));
+    assert.ok(listed.length > 100, `dpkg-query listed ${listed.length} packages`);
+    assert.deepEqual(new Set(r.packages.map((p) => `${p.name}@${p.version}`)), new Set(listed));
+    const osId = /^ID=(.*)$/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))![1].replace(/"/g, '');
+    assert.equal(r.os?.id, osId);
+    assert.ok(r.packages.every((p) => p.ecosystem.startsWith(osId === 'ubuntu' ? 'Ubuntu' : 'Debian')));
+  });
+
+  it('stops between entries when its signal aborts', async () => {
+    const ac = new AbortController();
+    const reason = new Error('lease lost');
+    let opened = 0;
+    const image = await debianImage();
+    const layers = layerSources(image).map((l) => ({
+      ...l,
+      open: async () => {
+        if (++opened === 1) ac.abort(reason); // aborted while the first layer is read
+        return l.open();
+      },
+    }));
+    await assert.rejects(analyzeImage(layers, { maxFileBytes: MAX, signal: ac.signal }), (e) => e === reason);
+    assert.equal(opened, 1, 'the next layer is never opened');
+  });
+
   it('fails with LayerFormatError on a blob that is not a tar layer', async () => {
     const bad: LayerSource = {
       digest: 'sha256:00',
@@ -225,6 +259,18 @@ describe('package file readers', () => {
     );
   });
 
+  it('a header blob written by rpm itself (rpm 4.18 --justdb into an sqlite rpmdb, from rpmbuild of a noarch package)', () => {
+    assert.deepEqual(rpmPackage(parseRpmHeader(Buffer.from(REAL_RPM_HEADER, 'base64'))), {
+      type: 'rpm',
+      name: 'berth-hello',
+      version: '3:1.2.3-4.el9',
+      epoch: 3,
+      sourceName: 'berth-hello',
+      arch: 'noarch',
+      license: 'MIT',
+    });
+  });
+
   it('rpm header blobs: tags read by type and bounds checked', () => {
     const blob = rpmPackageBlob({ name: 'curl', epoch: 2, version: '7.76.1', release: '26.el9', sourcerpm: 'curl-7.76.1-26.el9.src.rpm' });
     assert.deepEqual(rpmPackage(parseRpmHeader(blob)), { type: 'rpm', name: 'curl', version: '2:7.76.1-26.el9', epoch: 2, sourceName: 'curl', arch: 'x86_64' });
@@ -236,3 +282,7 @@ describe('package file readers', () => {
     assert.throws(() => parseRpmHeader(lying), RpmHeaderError);
   });
 });
+
+// Packages.blob of berth-hello-1.2.3-4.el9 (Epoch: 3, License: MIT, BuildArch: noarch), as rpm 4.18 stored it
+const REAL_RPM_HEADER =
+  'AAAAPQAAAyAAAAA/AAAABwAAAnkAAAAQAAAAZAAAAAgAAAAAAAAAAQAAA+gAAAAGAAAAAgAAAAEAAAPpAAAABgAAAA4AAAABAAAD6gAAAAYAAAAUAAAAAQAAA+sAAAAEAAAAHAAAAAEAAAPsAAAACQAAACAAAAABAAAD7QAAAAkAAAAvAAAAAQAAA+4AAAAEAAAANAAAAAEAAAPvAAAABgAAADgAAAABAAAD8QAAAAQAAAA8AAAAAQAAA/YAAAAGAAAAQAAAAAEAAAP4AAAACQAAAEQAAAABAAAD/QAAAAYAAABQAAAAAQAAA/4AAAAGAAAAVgAAAAEAAAQEAAAABAAAAGAAAAABAAAEBgAAAAMAAABkAAAAAQAABAkAAAADAAAAZgAAAAEAAAQKAAAABAAAAGgAAAABAAAECwAAAAgAAABsAAAAAQAABAwAAAAIAAAArQAAAAEAAAQNAAAABAAAALAAAAABAAAEDwAAAAgAAAC0AAAAAQAABBAAAAAIAAAAuQAAAAEAAAQUAAAABgAAAL4AAAABAAAEFQAAAAQAAADgAAAAAQAABBcAAAAIAAAA5AAAAAEAAAQYAAAABAAAAPAAAAADAAAEGQAAAAgAAAD8AAAAAwAABBoAAAAIAAABSwAAAAMAAAQoAAAABgAAAWEAAAABAAAERwAAAAQAAAFoAAAAAQAABEgAAAAEAAABbAAAAAEAAARJAAAACAAAAXAAAAABAAAEWAAAAAQAAAF0AAAAAQAABFkAAAAIAAABeAAAAAEAAARcAAAABAAAAYgAAAABAAAEXQAAAAgAAAGMAAAAAQAABF4AAAAIAAABkwAAAAEAAARiAAAABgAAAasAAAABAAAEZAAAAAYAAAGyAAAAAQAABGUAAAAGAAABtwAAAAEAAARmAAAABgAAAbwAAAABAAAEbAAAAAYAAAG+AAAAAQAABHQAAAAEAAAB1AAAAAEAAAR1AAAABAAAAdgAAAABAAAEdgAAAAgAAAHcAAAAAQAAE5MAAAAEAAAB6AAAAAEAABPGAAAABgAAAewAAAABAAAT5AAAAAgAAAHyAAAAAQAAE+UAAAAEAAACNAAAAAEAABPpAAAACAAAAjgAAAABAAABAQAAAAQAAAKMAAAAAQAAAQUAAAAHAAACkAAAABAAAAENAAAABgAAAqAAAAABAAABEQAAAAYAAALJAAAAAQAAA/AAAAAEAAADDAAAAAEAAAQFAAAAAQAAAxAAAAABAAAEFgAAAAQAAAMUAAAAAQAABGcAAAAEAAADGAAAAAEAAARoAAAABAAAAxwAAAABQwBiZXJ0aC1oZWxsbwAxLjIuMwA0LmVsOQAAAAAAAANhIHRlc3QgcGFja2FnZQB0ZXN0AGsUUOF2bQAAAAAAA01JVABVbnNwZWNpZmllZABsaW51eABub2FyY2gAAAAAAAAAA4GkAABrFFDhOThlYTZlNGYyMTZmMmZiNGI2OWZmZjliM2E0NDg0MmMzODY4NmNhNjg1ZjNmNTVkYzQ4YzVkM2ZiMTEwN2JlNAAAAAAAAAAAcm9vdAByb290AGJlcnRoLWhlbGxvLTEuMi4zLTQuZWw5LnNyYy5ycG0AAAD/////YmVydGgtaGVsbG8AAQAACgEAAAoBAAAKcnBtbGliKENvbXByZXNzZWRGaWxlTmFtZXMpAHJwbWxpYihGaWxlRGlnZXN0cykAcnBtbGliKFBheWxvYWRGaWxlc0hhdmVQcmVmaXgpADMuMC40LTEANC42LjAtMQA0LjAtMQA0LjE4LjAAAAAAAQAAAAEAAAAAAAAACDM6MS4yLjMtNC5lbDkAAAAAAAAAUkVBRE1FAC91c3Ivc2hhcmUvYmVydGgtaGVsbG8vAC1PMiAtZwBjcGlvAGd6aXAAOQBub2FyY2gtZGViaWFuLWxpbnV4AAAAAAAAAAAAAABBU0NJSSB0ZXh0AAAAAAAIdXRmLTgAZmM3ZWZmYTA2NjI4NzFmMzE0MGUwOTcwMWFhMjI5ZmE0NjlmOTI1N2M0ZTlmMjVjNzY3NDcxZTU2ZWJiN2Y1NgAAAAAACGYzZjQyOTg5NzdlZGRmNDY4YzNlZWM3NDE0YTAzYzg4OWM3NjNhODc0NDA5NTE4MTNiODYyMjY2ZWViM2RmODIAAAAAPwAAAAf///zAAAAAEAAAAAAABkvQuvOhPjaUf/x1hHJxlSk6YzUwNzgzNzFmZDA3ZTBjYTE1YjJkNDhlZDA4NDAxZjg4YzBjMjEyNQA0ZTlkM2MxMzliYzhkMGQyNDNlZTVmY2NlOTZhNDc2NjljOWIxNzYyNjkzNGU4MmIwMGQ3NTczYTY4MjhhODM2AAAAaxRQ5QAAAAAAAAEQAAAAA2sUUOU=';

@@ -83,11 +83,13 @@ const ECOSYSTEM: Record<string, string> = { npm: 'npm', pypi: 'PyPI', golang: 'G
 export async function analyzeImage(layers: LayerSource[], opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const state = new Map<string, Fact>();
   for (const layer of layers) {
+    opts.signal?.throwIfAborted();
     const added = new Map<string, Fact>();
     const removed: string[] = [];
     const opaque: string[] = [];
     const present = new Set<string>();
     await walkLayer(await layer.open(), async (entry, body) => {
+      opts.signal?.throwIfAborted();
       if (entry.kind === 'opaque') return void opaque.push(entry.path);
       if (entry.kind === 'whiteout') return void removed.push(entry.path);
       present.add(entry.path);
