@@ -85,6 +85,25 @@ describe('loadOsv', () => {
     assert.notEqual(changed.version, a.version);
   });
 
+  it('reads a file holding an array of records', async () => {
+    const db = await loadOsv(
+      files([
+        [
+          'list.json',
+          [
+            { id: 'A-1', affected: [{ package: { ecosystem: 'npm', name: 'a' }, versions: ['1.0.0'] }] },
+            { id: 'A-2', affected: [{ package: { ecosystem: 'npm', name: 'b' }, versions: ['1.0.0'] }] },
+          ],
+        ],
+      ]),
+    );
+    assert.equal(db.size, 2);
+    assert.deepEqual(
+      db.match([pkg('npm', 'a', '1.0.0'), pkg('npm', 'b', '1.0.0')]).map((f) => f.id),
+      ['A-1', 'A-2'],
+    );
+  });
+
   it('reads OSV zip exports like the directory they came from', async () => {
     const entries: Record<string, Uint8Array> = {};
     for await (const f of osvFixtureFiles()) entries[f.path.replaceAll('/', '_')] = f.bytes;
@@ -110,6 +129,9 @@ describe('loadOsv', () => {
     );
     await assert.rejects(loadOsv(files([['noid.json', { affected: [] }]])), OsvLoadError);
     await assert.rejects(loadOsv(files([['x.zip', Buffer.from('PK not a zip')]])), OsvLoadError);
+    const zip = Buffer.from(zipSync({ 'a.json': Buffer.from(JSON.stringify({ id: 'A' })) }));
+    await assert.rejects(loadOsv(files([['cut.zip', zip.subarray(0, zip.length - 10)]])), OsvLoadError, 'a truncated zip');
+    await assert.rejects(loadOsv(files([['bad.zip', Buffer.from(zipSync({ 'b.json': Buffer.from('{') }))]])), (e: Error) => /bad\.zip!b\.json/.test(e.message));
     const ignored = await loadOsv(files([['README.md', Buffer.from('# hi')]]));
     assert.equal(ignored.size, 0);
   });

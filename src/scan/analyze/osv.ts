@@ -2,7 +2,7 @@
 // per-ecosystem zip exports, indexed by (ecosystem, package name), and matched against installed packages
 // with each ecosystem's version ordering.
 import { createHash } from 'node:crypto';
-import { unzipSync } from 'fflate';
+import { Unzip, UnzipInflate } from 'fflate';
 import { type OsvSeverity, severityOf } from './severity.js';
 import type { AdvisoryDb, Finding, Package, Severity } from './types.js';
 import { type Compare, comparatorFor, compareSemver, ecosystemBase } from './versions/index.js';
@@ -37,11 +37,19 @@ interface OsvRecord {
   database_specific?: Record<string, unknown>;
 }
 
+/** What matching needs of one affected entry: the record's bulk (details, references, credits) is dropped. */
 interface Entry {
-  record: OsvRecord;
-  affected: OsvAffected;
+  id: string;
+  aliases: string[];
+  summary: string;
   ecosystem: string;
+  ranges: { type?: string; events?: OsvEvent[] }[];
+  versions: string[];
+  severities: OsvSeverity[];
+  words: unknown[];
 }
+
+const ZIP_END = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1, unknown: 0 };
 
@@ -91,11 +99,12 @@ function inRange(version: string, events: OsvEvent[], compare: Compare): { affec
   return { affected, fixed: fixes[0] };
 }
 
-function affects(version: string, a: OsvAffected, ecosystem: string): { affected: boolean; fixed?: string } {
+function affects(version: string, a: Pick<Entry, 'ranges' | 'versions'>, ecosystem: string): { affected: boolean; fixed?: string } {
   const bare = (v: string) => (ecosystemBase(ecosystem) === 'Go' ? v.replace(/^v/, '') : v);
   let fixed: string | undefined;
-  let affected = (a.versions ?? []).some((v) => bare(v) === bare(version));
-  for (const r of a.ranges ?? []) {
+  let affected = a.versions.some((v) => typeof v === 'string' && bare(v) === bare(version));
+  for (const r of a.ranges) {
+    if (!r || typeof r !== 'object') continue;
     const compare = r.type === 'SEMVER' ? compareSemver : r.type === 'ECOSYSTEM' ? comparatorFor(ecosystem) : null;
     if (!compare || !Array.isArray(r.events)) continue;
     try {
@@ -130,22 +139,21 @@ class OsvDb implements AdvisoryDb {
       const seen = new Set<string>();
       for (const [name, version] of candidates) {
         for (const e of this.index.get(`${base}\0${keyName(base, name)}`) ?? []) {
-          if (seen.has(e.record.id) || !ecosystemApplies(e.ecosystem, pkg.ecosystem)) continue;
-          const hit = affects(version, e.affected, pkg.ecosystem);
+          if (seen.has(e.id) || !ecosystemApplies(e.ecosystem, pkg.ecosystem)) continue;
+          const hit = affects(version, e, pkg.ecosystem);
           if (!hit.affected) continue;
-          seen.add(e.record.id);
-          const words = [e.affected.ecosystem_specific?.severity, e.affected.database_specific?.severity, e.record.database_specific?.severity];
-          const sev = severityOf([...(e.affected.severity ?? []), ...(e.record.severity ?? [])], words);
+          seen.add(e.id);
+          const sev = severityOf(e.severities, e.words);
           found.push({
-            id: e.record.id,
-            aliases: [...(e.record.aliases ?? [])],
+            id: e.id,
+            aliases: [...e.aliases],
             package: pkg.name,
             ecosystem: pkg.ecosystem,
             installed: pkg.version,
             ...(hit.fixed ? { fixed: hit.fixed } : {}),
             severity: sev.severity,
             ...(sev.score !== undefined ? { score: sev.score } : {}),
-            summary: e.record.summary ?? e.record.details?.split('\n')[0]?.slice(0, 300) ?? '',
+            summary: e.summary,
             purl: pkg.purl,
             source: pkg.source,
           });
@@ -177,57 +185,102 @@ function mergeAliases(found: Finding[]): Finding[] {
   return groups;
 }
 
-function parseRecord(path: string, bytes: Uint8Array): OsvRecord {
-  let rec: unknown;
+function parseJson(path: string, bytes: Uint8Array): unknown {
   try {
-    rec = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch (err) {
     throw new OsvLoadError(`${path}: not JSON (${(err as Error).message})`);
   }
-  if (!rec || typeof rec !== 'object' || typeof (rec as OsvRecord).id !== 'string') throw new OsvLoadError(`${path}: not an OSV record (no id)`);
-  return rec as OsvRecord;
 }
 
-/**
- * Loads OSV records: `.json` files (one record each) and `.zip` files (OSV's per-ecosystem exports).
- * Other files are ignored; a file that is not valid JSON fails the load, naming it.
- */
-export async function loadOsv(entries: AsyncIterable<{ path: string; bytes: Buffer }>): Promise<AdvisoryDb> {
-  const index = new Map<string, Entry[]>();
-  const digests: string[] = [];
-  let size = 0;
-  const add = (path: string, bytes: Uint8Array) => {
-    const rec = parseRecord(path, bytes);
+const isList = <T>(x: unknown): x is T[] => Array.isArray(x);
+
+class Builder {
+  readonly index = new Map<string, Entry[]>();
+  size = 0;
+
+  /** One file: an OSV record, or an array of them (as some exports and API answers are). */
+  addFile(path: string, bytes: Uint8Array): void {
+    const doc = parseJson(path, bytes);
+    for (const rec of Array.isArray(doc) ? doc : [doc]) this.addRecord(path, rec);
+  }
+
+  private addRecord(path: string, raw: unknown): void {
+    const rec = raw as OsvRecord;
+    if (!rec || typeof rec !== 'object' || typeof rec.id !== 'string') throw new OsvLoadError(`${path}: not an OSV record (no id)`);
     if (rec.withdrawn) return;
-    size++;
-    for (const a of Array.isArray(rec.affected) ? rec.affected : []) {
+    this.size++;
+    const aliases = isList<unknown>(rec.aliases) ? rec.aliases.filter((a): a is string => typeof a === 'string') : [];
+    const summary = typeof rec.summary === 'string' ? rec.summary : typeof rec.details === 'string' ? rec.details.split('\n')[0].slice(0, 300) : '';
+    const recordSeverity = isList<OsvSeverity>(rec.severity) ? rec.severity : [];
+    for (const a of isList<OsvAffected>(rec.affected) ? rec.affected : []) {
       const eco = a?.package?.ecosystem;
       const name = a?.package?.name;
       if (typeof eco !== 'string' || typeof name !== 'string') continue;
       const base = ecosystemBase(eco);
       const key = `${base}\0${keyName(base, name)}`;
-      const list = index.get(key) ?? [];
-      list.push({ record: rec, affected: a, ecosystem: eco });
-      index.set(key, list);
+      const list = this.index.get(key) ?? [];
+      list.push({
+        id: rec.id,
+        aliases,
+        summary,
+        ecosystem: eco,
+        ranges: isList<{ type?: string; events?: OsvEvent[] }>(a.ranges) ? a.ranges : [],
+        versions: isList<string>(a.versions) ? a.versions : [],
+        severities: [...(isList<OsvSeverity>(a.severity) ? a.severity : []), ...recordSeverity],
+        words: [a.ecosystem_specific?.severity, a.database_specific?.severity, rec.database_specific?.severity],
+      });
+      this.index.set(key, list);
     }
-  };
+  }
+
+  /** A zip (OSV's per-ecosystem all.zip): entries are inflated and parsed one at a time. */
+  addZip(path: string, bytes: Uint8Array): void {
+    // the streaming reader skips what it does not recognise: a truncated or foreign file must fail here
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const end = buf.length >= 22 ? buf.lastIndexOf(ZIP_END, buf.length - 22) : -1;
+    if (end < 0 || end < buf.length - 22 - 0xffff) throw new OsvLoadError(`${path}: not a zip archive (no end of central directory)`);
+    const failures: Error[] = [];
+    const unzip = new Unzip((file) => {
+      if (!file.name.toLowerCase().endsWith('.json')) return;
+      const chunks: Uint8Array[] = [];
+      file.ondata = (err, data, final) => {
+        if (err) return void failures.push(new OsvLoadError(`${path}!${file.name}: ${err.message}`));
+        chunks.push(data);
+        if (!final) return;
+        try {
+          this.addFile(`${path}!${file.name}`, Buffer.concat(chunks));
+        } catch (e) {
+          failures.push(e as Error);
+        }
+      };
+      file.start();
+    });
+    unzip.register(UnzipInflate);
+    try {
+      unzip.push(bytes, true);
+    } catch (err) {
+      throw new OsvLoadError(`${path}: not a zip archive (${(err as Error).message})`);
+    }
+    if (failures.length) throw failures[0];
+  }
+}
+
+/**
+ * Loads OSV records: `.json` files (a record or an array of records) and `.zip` files (OSV's
+ * per-ecosystem exports). Other files are ignored; a file that is not valid JSON fails the load, naming it.
+ */
+export async function loadOsv(entries: AsyncIterable<{ path: string; bytes: Buffer }>): Promise<AdvisoryDb> {
+  const b = new Builder();
+  const digests: string[] = [];
   for await (const { path, bytes } of entries) {
     const lower = path.toLowerCase();
     if (!lower.endsWith('.json') && !lower.endsWith('.zip')) continue;
     digests.push(`${path}\0${createHash('sha256').update(bytes).digest('hex')}`);
-    if (lower.endsWith('.json')) {
-      add(path, bytes);
-      continue;
-    }
-    let files: Record<string, Uint8Array>;
-    try {
-      files = unzipSync(bytes, { filter: (f) => f.name.toLowerCase().endsWith('.json') });
-    } catch (err) {
-      throw new OsvLoadError(`${path}: not a zip archive (${(err as Error).message})`);
-    }
-    for (const name of Object.keys(files).sort()) add(`${path}!${name}`, files[name]);
+    if (lower.endsWith('.json')) b.addFile(path, bytes);
+    else b.addZip(path, bytes);
   }
   const hash = createHash('sha256');
   for (const d of digests.sort()) hash.update(`${d}\n`);
-  return new OsvDb(`sha256:${hash.digest('hex')}`, size, index);
+  return new OsvDb(`sha256:${hash.digest('hex')}`, b.size, b.index);
 }

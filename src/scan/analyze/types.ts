@@ -31,6 +31,8 @@ export interface LayerSource {
 export interface AnalyzeOptions {
   /** Largest package database or lockfile read into memory; larger files are skipped and named in `skipped`. */
   maxFileBytes: number;
+  /** Stops the analysis (with the signal's reason) between two tar entries, e.g. when a scan's lease is lost. */
+  signal?: AbortSignal;
 }
 
 export interface AnalyzeResult {
