@@ -14,6 +14,7 @@ import type { Webhooks } from '../webhooks/index.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
+import { registerNetworkRoutes, type NetworkParts } from './network-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
@@ -41,6 +42,7 @@ export async function registerApiRoutes(
     retention: RetentionParts;
     replication: ReplicationParts;
     trust: TrustParts;
+    network: NetworkParts;
   },
 ): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
@@ -83,6 +85,7 @@ export async function registerApiRoutes(
       registerRetentionRoutes(api, deps, parts.retention);
       registerReplicationRoutes(api, deps, parts.replication);
       registerTrustRoutes(api, deps, parts.trust);
+      registerNetworkRoutes(api, deps, parts.network);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

@@ -121,6 +121,11 @@ const ROUTES = [
   'PUT /repositories/{name}/trust-policy',
   'DELETE /repositories/{name}/trust-policy',
   'GET /repositories/{name}/manifests/{digest}/signatures',
+  // network rules per namespace
+  'GET /network-rules',
+  'GET /namespaces/{ns}/network-rules',
+  'PUT /namespaces/{ns}/network-rules',
+  'DELETE /namespaces/{ns}/network-rules',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */
