@@ -46,6 +46,8 @@ import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
+import { createScanning, type Scanning } from './scan/index.js';
+import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -114,6 +116,8 @@ export interface Background {
   /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
   mirrorEviction?: MirrorEviction;
+  /** Vulnerability scanning, when scanning.enabled. */
+  scanning?: Scanning;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -210,6 +214,22 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
   };
+  // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
+  // policies refuse vulnerable images through the pull gate.
+  const scanning = config.scanning.enabled
+    ? createScanning(config, meta, {
+        manifests: ctx.manifests,
+        uploads,
+        readBlob: (digest) => blobs.read(parseDigest(digest)),
+        resolve: parts.resolve,
+        now,
+        log: { info: (obj, msg) => app.log.info(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+      })
+    : undefined;
+  if (scanning) {
+    if (scanning.sink) eventSinks.push(scanning.sink);
+    ctx.pullChecks = [...(ctx.pullChecks ?? []), scanning.pullCheck];
+  }
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
   const retention = new RetentionRunner({
@@ -290,7 +310,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
-    await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
+    // first: its root hooks reach the API plugins below
+    await registerUi(
+      app,
+      { ...services, meta },
+      { manifests: ctx.manifests, vulnerabilities: scanning && ((r, images) => scanning.service.summaries(r, images)) },
+    );
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
       app,
@@ -302,6 +327,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
+        ...(scanning ? { scanning: { scanning, manifests: ctx.manifests, blobs } } : {}),
       },
     );
   }
@@ -356,7 +382,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction });
+  if (scanning && !ctx.readOnly) {
+    for (const job of scanning.jobs) jobs.add(job);
+    scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);

@@ -10,6 +10,10 @@ import { ImmutableTagRuleStore } from '../metadata/immutable-tag-rules.js';
 import { immutableBy } from '../registry/tag-rules.js';
 import { parseReference, type ManifestService } from '../registry/manifests.js';
 import '../index/schema.js';
+import type { VulnerabilitySummary } from '../scan/service.js';
+
+/** Vulnerability status and counts of images in a repository (src/scan/service.ts), when scanning is on. */
+export type VulnerabilitySummaries = (repository: string, images: { digest: string; mediaType: string }[]) => Promise<Map<string, VulnerabilitySummary>>;
 
 export interface TagView {
   name: string;
@@ -22,6 +26,8 @@ export interface TagView {
   pushedAt: number;
   /** The immutable-tag rule that keeps the tag where it is, if any. */
   immutableRule: string | null;
+  /** Scanning's status and counts by severity (an index's: its images' together); absent when scanning is off. */
+  vulnerabilities?: VulnerabilitySummary;
 }
 
 interface Descriptor {
@@ -46,6 +52,7 @@ export class RegistryView {
   constructor(
     private readonly meta: MetadataDb,
     private readonly manifests: ManifestService,
+    private readonly vulnerabilities?: VulnerabilitySummaries,
   ) {
     this.store = new RegistryStore(meta);
     this.rules = new ImmutableTagRuleStore(meta);
@@ -74,10 +81,14 @@ export class RegistryView {
       .offset((page - 1) * n)
       .execute();
     const ids = [...new Set(rows.map((r) => Number(r.id)))];
-    const [sizes, platforms, rules] = await Promise.all([
+    const [sizes, platforms, rules, vulnerabilities] = await Promise.all([
       this.sizes(repositoryId, ids),
       this.platforms(ids),
       this.rules.forNamespace(repository.split('/')[0]),
+      this.vulnerabilities?.(
+        repository,
+        rows.map((r) => ({ digest: r.digest, mediaType: r.media_type })),
+      ),
     ]);
     const tags = rows.map((r) => ({
       name: r.name,
@@ -88,6 +99,7 @@ export class RegistryView {
       platforms: platforms.get(Number(r.id)) ?? [],
       pushedAt: Number(r.updated_at),
       immutableRule: immutableBy(rules, repository, r.name)?.name ?? null,
+      ...(vulnerabilities ? { vulnerabilities: vulnerabilities.get(r.digest) } : {}),
     }));
     return { tags, total };
   }
