@@ -47,6 +47,7 @@ import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
 import { createScanning, type Scanning } from './scan/index.js';
+import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import type { Resolver } from './net/outbound-connect.js';
@@ -224,6 +225,19 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         resolve: parts.resolve,
         now,
         log: { info: (obj, msg) => app.log.info(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+        registryUrl: () => config.http.host || listeningUrl(app, Boolean(config.http.tls)),
+        // Scanner adapters pull with a token of the built-in issuer that pulls only that repository.
+        pullAuthorization: async (repository, scanner) => {
+          const s = tokenAuth?.services;
+          if (!s) return null;
+          const { token } = await s.issuer.issue(
+            `${SCANNER_ACTOR_PREFIX}${scanner}`,
+            s.service,
+            [{ type: 'repository', name: repository, actions: ['pull'] }],
+            await s.revocations.mark(),
+          );
+          return `Bearer ${token}`;
+        },
       })
     : undefined;
   if (scanning) {
@@ -406,4 +420,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     if (ownsMeta) await meta.close();
   });
   return app;
+}
+
+/** The URL of the address the app listens on (loopback when it listens on every interface). */
+function listeningUrl(app: FastifyInstance, tls: boolean): string {
+  const a = app.server.address();
+  if (!a || typeof a === 'string') return '';
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `${tls ? 'https' : 'http'}://${host}:${a.port}`;
 }

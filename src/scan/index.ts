@@ -14,6 +14,7 @@ import type { ManifestService } from '../registry/manifests.js';
 import type { UploadService } from '../registry/uploads.js';
 import { AdvisorySource } from './advisories.js';
 import { BuiltinScanner } from './builtin-scanner.js';
+import { HarborAdapterScanner } from './harbor-adapter.js';
 import { VulnerabilityPolicies } from './policies.js';
 import { VulnerabilityPullCheck } from './pull-check.js';
 import type { ImageScanner } from './scanner.js';
@@ -35,8 +36,10 @@ export interface ScanningDeps {
   manifests: Pick<ManifestService, 'resolve' | 'body' | 'put'>;
   uploads: Pick<UploadService, 'start' | 'commit' | 'cancel'>;
   readBlob: (digest: string) => Promise<Readable>;
-  /** Builds the scanner for a configured adapter (harbor-adapter.ts), given the outbound guard. */
-  adapter?: (name: string, guard: OutboundGuard) => ImageScanner;
+  /** Where scanner adapters pull images from when their registryurl is not set. */
+  registryUrl: () => string;
+  /** A short-lived Authorization that pulls only the repository (token mode), or null. */
+  pullAuthorization: (repository: string, scanner: string) => Promise<string | null>;
   resolve?: Resolver;
   now: () => number;
   log: ScanLog;
@@ -51,8 +54,13 @@ export function createScanning(config: BerthConfig, meta: MetadataDb, deps: Scan
     const advisories = new AdvisorySource({ directory: s.advisories.directory, url: s.advisories.url, timeoutMs: s.advisories.timeout }, guard);
     scanner = new BuiltinScanner({ advisories, readBlob: deps.readBlob, version: berthVersion(), maxFileBytes: s.maxfilebytes });
   } else {
-    if (!deps.adapter) throw new Error(`scanning.scanner: the adapter ${s.scanner} cannot be used here`);
-    scanner = deps.adapter(s.scanner, guard);
+    const name = s.scanner;
+    const adapter = s.adapters[name];
+    scanner = new HarborAdapterScanner(name, adapter, {
+      guard,
+      registryUrl: () => adapter.registryurl || deps.registryUrl(),
+      pullAuthorization: (repository) => deps.pullAuthorization(repository, name),
+    });
   }
   const service = new ScanService({
     store,
