@@ -50,6 +50,8 @@ import { createScanning, type Scanning } from './scan/index.js';
 import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
+import { registerNetworkRules } from './net/access-hook.js';
+import { compileRules } from './net/access-rules.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
@@ -305,6 +307,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     if (request.url.startsWith('/v2')) reply.header('Docker-Distribution-Api-Version', 'registry/2.0');
     for (const [name, values] of extraHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   });
+  // Network rules (docs/network-rules.md): a refused address is answered before any other work.
+  registerNetworkRules(app, compileRules(config.network), mirrorTable);
   if (!config.log.accesslog.disabled) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
@@ -328,7 +332,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     await registerUi(
       app,
       { ...services, meta },
-      { manifests: ctx.manifests, vulnerabilities: scanning && ((r, images) => scanning.service.summaries(r, images)) },
+      { manifests: ctx.manifests, tagFacts: { ...(scanning ? { vulnerabilities: (r, images) => scanning.service.summaries(r, images) } : {}) } },
     );
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(

@@ -1,5 +1,6 @@
 // What the web UI shows of a repository's registry data, as JSON: its tags (size,
-// platforms, digest, pushed time) and one manifest with its layers, children and
+// platforms, digest, pushed time, and the signature status and vulnerability counts that
+// trust and scanning supply as TagFacts) and one manifest with its layers, children and
 // referrers. The browser cannot use /v2 directly (token auth wants a bearer token per
 // scope), so these read through the registry's services after the same visibility
 // check as the REST API: a repository the caller may not pull is a 404.
@@ -10,10 +11,6 @@ import { ImmutableTagRuleStore } from '../metadata/immutable-tag-rules.js';
 import { immutableBy } from '../registry/tag-rules.js';
 import { parseReference, type ManifestService } from '../registry/manifests.js';
 import '../index/schema.js';
-import type { VulnerabilitySummary } from '../scan/service.js';
-
-/** Vulnerability status and counts of images in a repository (src/scan/service.ts), when scanning is on. */
-export type VulnerabilitySummaries = (repository: string, images: { digest: string; mediaType: string }[]) => Promise<Map<string, VulnerabilitySummary>>;
 
 export interface TagView {
   name: string;
@@ -26,8 +23,35 @@ export interface TagView {
   pushedAt: number;
   /** The immutable-tag rule that keeps the tag where it is, if any. */
   immutableRule: string | null;
-  /** Scanning's status and counts by severity (an index's: its images' together); absent when scanning is off. */
+  /** Signature status of the tag's image, when signatures are checked (TagFacts.signatures). */
+  signature?: SignatureSummary;
+  /** Vulnerability counts of the tag's image, when images are scanned (TagFacts.vulnerabilities). */
   vulnerabilities?: VulnerabilitySummary;
+}
+
+export interface SignatureSummary {
+  status: 'verified' | 'untrusted' | 'unsigned';
+  /** Who signed: key names, certificate subjects or keyless identities (verified ones first). */
+  signers: string[];
+}
+export interface VulnerabilitySummary {
+  status: 'scanned' | 'pending' | 'failed' | 'unscanned';
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  unknown: number;
+}
+
+/**
+ * What signature trust and scanning add to a tag listing, for a page of the repository's manifests
+ * by digest (a digest left out of the map gets no field). Supplied by those parts in app.ts, so this
+ * view needs neither their stores nor their rules.
+ */
+export interface TagFacts {
+  signatures?: (repository: string, digests: string[]) => Promise<Map<string, SignatureSummary>>;
+  /** Images with their media types: an index's counts are its images' together. */
+  vulnerabilities?: (repository: string, images: { digest: string; mediaType: string }[]) => Promise<Map<string, VulnerabilitySummary>>;
 }
 
 interface Descriptor {
@@ -52,7 +76,7 @@ export class RegistryView {
   constructor(
     private readonly meta: MetadataDb,
     private readonly manifests: ManifestService,
-    private readonly vulnerabilities?: VulnerabilitySummaries,
+    private readonly facts: TagFacts = {},
   ) {
     this.store = new RegistryStore(meta);
     this.rules = new ImmutableTagRuleStore(meta);
@@ -81,14 +105,14 @@ export class RegistryView {
       .offset((page - 1) * n)
       .execute();
     const ids = [...new Set(rows.map((r) => Number(r.id)))];
-    const [sizes, platforms, rules, vulnerabilities] = await Promise.all([
+    const digests = [...new Set(rows.map((r) => r.digest))];
+    const images = [...new Map(rows.map((r) => [r.digest, { digest: r.digest, mediaType: r.media_type }])).values()];
+    const [sizes, platforms, rules, signatures, vulnerabilities] = await Promise.all([
       this.sizes(repositoryId, ids),
       this.platforms(ids),
       this.rules.forNamespace(repository.split('/')[0]),
-      this.vulnerabilities?.(
-        repository,
-        rows.map((r) => ({ digest: r.digest, mediaType: r.media_type })),
-      ),
+      digests.length && this.facts.signatures ? this.facts.signatures(repository, digests) : undefined,
+      images.length && this.facts.vulnerabilities ? this.facts.vulnerabilities(repository, images) : undefined,
     ]);
     const tags = rows.map((r) => ({
       name: r.name,
@@ -99,7 +123,8 @@ export class RegistryView {
       platforms: platforms.get(Number(r.id)) ?? [],
       pushedAt: Number(r.updated_at),
       immutableRule: immutableBy(rules, repository, r.name)?.name ?? null,
-      ...(vulnerabilities ? { vulnerabilities: vulnerabilities.get(r.digest) } : {}),
+      ...(signatures?.has(r.digest) ? { signature: signatures.get(r.digest) } : {}),
+      ...(vulnerabilities?.has(r.digest) ? { vulnerabilities: vulnerabilities.get(r.digest) } : {}),
     }));
     return { tags, total };
   }

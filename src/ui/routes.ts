@@ -17,7 +17,7 @@ import { RestError } from '../errors/rest.js';
 import { prepareRestInput } from '../http/rest-input.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import type { ManifestService } from '../registry/manifests.js';
-import { RegistryView, type VulnerabilitySummaries } from './registry-view.js';
+import { RegistryView, type TagFacts } from './registry-view.js';
 import { CSRF_HEADER, SESSION_COOKIE, checkedSession, cookieValue, setSessionCookie } from '../auth/sessions.js';
 import { STYLES } from './styles.js';
 
@@ -125,8 +125,8 @@ function securityHeaders(reply: FastifyReply): FastifyReply {
 
 export interface UiRegistry {
   manifests: ManifestService;
-  /** Tag listings' vulnerability counts, when scanning is on. */
-  vulnerabilities?: VulnerabilitySummaries;
+  /** Signature status and vulnerability counts for the tag listing (signature trust, scanning). */
+  tagFacts?: TagFacts;
 }
 
 export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: UiRegistry): Promise<void> {
@@ -135,7 +135,7 @@ export async function registerUi(app: FastifyInstance, deps: ApiDeps, registry: 
   const ready = assets.has('app.js');
   const page = asset(shell(ready), 'text/html; charset=utf-8');
   const sessions = deps.stores.sessions;
-  const view = new RegistryView(deps.meta, registry.manifests, registry.vulnerabilities);
+  const view = new RegistryView(deps.meta, registry.manifests, registry.tagFacts);
 
   // The API answers 401 with `WWW-Authenticate: Basic`, which makes browsers pop up their
   // own login dialog over the page; the UI's requests (they carry the CSRF header) get
