@@ -14,6 +14,7 @@ import type { Webhooks } from '../webhooks/index.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
+import { registerNetworkRoutes, type NetworkParts } from './network-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
@@ -32,7 +33,15 @@ const BODY_LIMIT = 64 * 1024;
 export async function registerApiRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
-  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts; quotas: QuotaService; retention: RetentionParts; replication: ReplicationParts },
+  parts: {
+    index: IndexService;
+    webhooks: Webhooks;
+    tags: TagParts;
+    quotas: QuotaService;
+    retention: RetentionParts;
+    replication: ReplicationParts;
+    network: NetworkParts;
+  },
 ): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
@@ -72,6 +81,7 @@ export async function registerApiRoutes(
       registerTagRoutes(api, deps, parts.tags);
       registerRetentionRoutes(api, deps, parts.retention);
       registerReplicationRoutes(api, deps, parts.replication);
+      registerNetworkRoutes(api, deps, parts.network);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );
