@@ -51,7 +51,8 @@ import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import { registerNetworkRules } from './net/access-hook.js';
-import { compileRules } from './net/access-rules.js';
+import { LiveRules, REFRESH_MS } from './net/live-rules.js';
+import { NetworkRuleStore } from './net/rule-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
@@ -268,6 +269,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     : null;
   if (replication) eventSinks.push(replication.sink);
 
+  // Network rules: the configuration's, and with the API (token mode) those administrators set per namespace.
+  const networkRules = new LiveRules(config.network, tokenAuth?.services ? new NetworkRuleStore(meta.db) : null);
+  await networkRules.reload();
+
   const app = Fastify({
     logger: {
       level: config.log.level,
@@ -308,7 +313,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     for (const [name, values] of extraHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   });
   // Network rules (docs/network-rules.md): a refused address is answered before any other work.
-  registerNetworkRules(app, compileRules(config.network), mirrorTable);
+  registerNetworkRules(app, networkRules, mirrorTable);
   if (!config.log.accesslog.disabled) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
@@ -345,6 +350,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
+        network: { live: networkRules, store: networkRules.store!, configured: config.network.namespaces, global: config.network },
         ...(scanning ? { scanning: { scanning, manifests: ctx.manifests, blobs } } : {}),
       },
     );
@@ -400,6 +406,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
+  // Rules changed through another replica's API.
+  if (networkRules.store) jobs.add({ name: 'network-rules-refresh', every: REFRESH_MS, run: () => networkRules.reload() });
   if (scanning && !ctx.readOnly) {
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});

@@ -14,6 +14,7 @@ import type { Webhooks } from '../webhooks/index.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
+import { registerNetworkRoutes, type NetworkParts } from './network-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
@@ -40,6 +41,7 @@ export async function registerApiRoutes(
     quotas: QuotaService;
     retention: RetentionParts;
     replication: ReplicationParts;
+    network: NetworkParts;
     scanning?: ScanParts;
   },
 ): Promise<void> {
@@ -82,6 +84,7 @@ export async function registerApiRoutes(
       registerTagRoutes(api, deps, parts.tags);
       registerRetentionRoutes(api, deps, parts.retention);
       registerReplicationRoutes(api, deps, parts.replication);
+      registerNetworkRoutes(api, deps, parts.network);
       if (parts.scanning) registerScanRoutes(api, deps, parts.scanning);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),

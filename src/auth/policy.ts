@@ -161,6 +161,15 @@ export function canAdministerNamespace(principal: Principal | null, ns: string, 
 }
 
 /**
+ * True when the principal may set or remove a namespace's network rules (src/net/): system
+ * administrators signed in with a password, since a namespace's allow list replaces the
+ * operator's global one for it.
+ */
+export function mayManageNetworkRules(principal: Principal | null): boolean {
+  return mayManageQuotas(principal);
+}
+
+/**
  * True when the principal may set, change or remove storage quotas: administrators signed
  * in with a password (a quota decides what everybody in a namespace may push).
  */

@@ -129,14 +129,21 @@ function compileSurface(prefix: string, l: RuleList | undefined): CompiledSurfac
   return { allow: compileList(`${prefix}.allow`, l?.allow), deny: compileList(`${prefix}.deny`, l?.deny) };
 }
 
-export function compileRules(c: NetworkRulesConfig): AccessRules {
+/**
+ * The configuration's rules plus those administrators set per namespace through the API
+ * (`stored`); a namespace the configuration names keeps the configuration's rules.
+ */
+export function compileRules(c: NetworkRulesConfig, stored: readonly { namespace: string; rules: Partial<Record<Surface, RuleList>> }[] = []): AccessRules {
   const global = Object.fromEntries(SURFACES.map((s) => [s, compileSurface(`network.${s}`, c[s])])) as Record<Surface, CompiledSurface>;
   let active = SURFACES.some((s) => global[s].allow || global[s].deny);
   const namespaces = new Map<string, Partial<Record<Surface, CompiledSurface>>>();
-  for (const [ns, lists] of Object.entries(c.namespaces)) {
+  const sources: [string, Partial<Record<Surface, RuleList>>, string][] = Object.entries(c.namespaces).map(([ns, l]) => [ns, l, `network.namespaces.${ns}`]);
+  // Set through the API: named by where they are set, e.g. "/api/v1/namespaces/team/network-rules pull.deny".
+  for (const r of stored) if (!(r.namespace in c.namespaces)) sources.push([r.namespace, r.rules, `/api/v1/namespaces/${r.namespace}/network-rules `]);
+  for (const [ns, lists, prefix] of sources) {
     const compiled: Partial<Record<Surface, CompiledSurface>> = {};
     for (const s of SURFACES) {
-      const cs = compileSurface(`network.namespaces.${ns}.${s}`, lists[s]);
+      const cs = compileSurface(prefix.endsWith(' ') ? `${prefix}${s}` : `${prefix}.${s}`, lists[s]);
       if (cs.allow || cs.deny) compiled[s] = cs;
     }
     if (Object.keys(compiled).length > 0) {

@@ -110,6 +110,11 @@ const ROUTES = [
   'DELETE /replication/policies/{id}',
   'POST /replication/policies/{id}/run',
   'GET /replication/policies/{id}/runs',
+  // network rules per namespace
+  'GET /network-rules',
+  'GET /namespaces/{ns}/network-rules',
+  'PUT /namespaces/{ns}/network-rules',
+  'DELETE /namespaces/{ns}/network-rules',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

@@ -19,6 +19,7 @@ import { migration as mirror } from './0012-mirror.js';
 import { migration as mirrorFetches } from './0013-mirror-fetches.js';
 import { migration as replication } from './0014-replication.js';
 import { migration as scans } from './0016-scans.js';
+import { migration as networkRules } from './0017-network-rules.js';
 
 export const migrations: readonly BerthMigration[] = [
   registryCore,
@@ -36,6 +37,7 @@ export const migrations: readonly BerthMigration[] = [
   mirrorFetches,
   replication,
   scans,
+  networkRules,
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {
