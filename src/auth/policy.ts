@@ -264,3 +264,16 @@ export function mayManageRepositoryTrust(principal: Principal | null, f: Reposit
 export function mayReadRepositoryTrust(principal: Principal | null, f: RepositoryFacts): boolean {
   return repositoryActions(principal, f).has('pull');
 }
+
+/** Who may read an image's vulnerability report and SBOM: whoever may pull the repository (others are told it does not exist). */
+export function mayReadScanReport(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('pull');
+}
+
+/**
+ * Who may ask for a scan of an image now: whoever may push to the repository (a scan writes its
+ * report and pushes the SBOM there, as a push of the image would have queued it).
+ */
+export function mayRequestScan(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('push');
+}
