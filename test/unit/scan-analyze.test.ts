@@ -247,6 +247,22 @@ describe('package file readers', () => {
     );
   });
 
+  it('Python metadata in dist-info, egg-info directories and distutils egg-info files', async () => {
+    const meta = (n: string, v: string) => `Metadata-Version: 1.1\nName: ${n}\nVersion: ${v}\nLicense: UNKNOWN\n\nName: not-this\n`;
+    const layer = await layerOf([
+      { path: 'usr/lib/python3/dist-packages/a-1.0.dist-info/METADATA', data: meta('a', '1.0') },
+      { path: 'usr/lib/python3/dist-packages/b-2.0.egg-info/PKG-INFO', data: meta('b', '2.0') },
+      { path: 'usr/lib/python3/dist-packages/c-3.0.egg-info', data: meta('c', '3.0') },
+      { path: 'usr/lib/python3/dist-packages/d-4.0.dist-info/RECORD', data: 'x' },
+    ]);
+    const r = await analyzeImage(sources([layer]), { maxFileBytes: MAX });
+    assert.deepEqual(ids(r), ['PyPI/a@1.0', 'PyPI/b@2.0', 'PyPI/c@3.0']);
+    assert.ok(
+      r.packages.every((p) => p.license === undefined),
+      'UNKNOWN is no license',
+    );
+  });
+
   it('requirements.txt and poetry.lock give exact versions only', () => {
     assert.deepEqual(
       parseRequirements('a==1.0\nB_c == 2.0.post1  # note\nd>=1\ne===3 ; sys_platform=="linux"\n--index-url x\nf==1.*\n').map((p) => `${p.name}@${p.version}`),

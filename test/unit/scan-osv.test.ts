@@ -132,6 +132,9 @@ describe('loadOsv', () => {
     const zip = Buffer.from(zipSync({ 'a.json': Buffer.from(JSON.stringify({ id: 'A' })) }));
     await assert.rejects(loadOsv(files([['cut.zip', zip.subarray(0, zip.length - 10)]])), OsvLoadError, 'a truncated zip');
     await assert.rejects(loadOsv(files([['bad.zip', Buffer.from(zipSync({ 'b.json': Buffer.from('{') }))]])), (e: Error) => /bad\.zip!b\.json/.test(e.message));
+    const bomb = Buffer.from(zipSync({ 'big.json': new Uint8Array(40 << 20) }, { level: 1 }));
+    assert.ok(bomb.length < 1 << 20);
+    await assert.rejects(loadOsv(files([['bomb.zip', bomb]])), (e: Error) => e instanceof OsvLoadError && /inflates past/.test(e.message));
     const ignored = await loadOsv(files([['README.md', Buffer.from('# hi')]]));
     assert.equal(ignored.size, 0);
   });

@@ -49,6 +49,8 @@ interface Entry {
   words: unknown[];
 }
 
+/** An OSV record is a few KiB; a zip entry inflating past this is not one (or is a zip bomb). */
+const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 const ZIP_END = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1, unknown: 0 };
@@ -244,8 +246,15 @@ class Builder {
     const unzip = new Unzip((file) => {
       if (!file.name.toLowerCase().endsWith('.json')) return;
       const chunks: Uint8Array[] = [];
+      let size = 0;
       file.ondata = (err, data, final) => {
         if (err) return void failures.push(new OsvLoadError(`${path}!${file.name}: ${err.message}`));
+        size += data.length;
+        if (size > MAX_RECORD_BYTES) {
+          chunks.length = 0;
+          file.terminate();
+          return void failures.push(new OsvLoadError(`${path}!${file.name}: inflates past ${MAX_RECORD_BYTES} bytes`));
+        }
         chunks.push(data);
         if (!final) return;
         try {
