@@ -46,6 +46,9 @@ import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
+import { createScanning, type Scanning } from './scan/index.js';
+import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
+import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import { registerNetworkRules } from './net/access-hook.js';
 import { LiveRules, REFRESH_MS } from './net/live-rules.js';
@@ -117,6 +120,8 @@ export interface Background {
   /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
   mirrorEviction?: MirrorEviction;
+  /** Vulnerability scanning, when scanning.enabled. */
+  scanning?: Scanning;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -213,6 +218,35 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
   };
+  // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
+  // policies refuse vulnerable images through the pull gate.
+  const scanning = config.scanning.enabled
+    ? createScanning(config, meta, {
+        manifests: ctx.manifests,
+        uploads,
+        readBlob: (digest) => blobs.read(parseDigest(digest)),
+        resolve: parts.resolve,
+        now,
+        log: { info: (obj, msg) => app.log.info(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+        registryUrl: () => config.http.host || listeningUrl(app, Boolean(config.http.tls)),
+        // Scanner adapters pull with a token of the built-in issuer that pulls only that repository.
+        pullAuthorization: async (repository, scanner) => {
+          const s = tokenAuth?.services;
+          if (!s) return null;
+          const { token } = await s.issuer.issue(
+            `${SCANNER_ACTOR_PREFIX}${scanner}`,
+            s.service,
+            [{ type: 'repository', name: repository, actions: ['pull'] }],
+            await s.revocations.mark(),
+          );
+          return `Bearer ${token}`;
+        },
+      })
+    : undefined;
+  if (scanning) {
+    if (scanning.sink) eventSinks.push(scanning.sink);
+    ctx.pullChecks = [...(ctx.pullChecks ?? []), scanning.pullCheck];
+  }
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
   const retention = new RetentionRunner({
@@ -299,7 +333,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
-    await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
+    // first: its root hooks reach the API plugins below
+    await registerUi(
+      app,
+      { ...services, meta },
+      { manifests: ctx.manifests, tagFacts: { ...(scanning ? { vulnerabilities: (r, images) => scanning.service.summaries(r, images) } : {}) } },
+    );
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
       app,
@@ -312,6 +351,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
         network: { live: networkRules, store: networkRules.store!, configured: config.network.namespaces, global: config.network },
+        ...(scanning ? { scanning: { scanning, manifests: ctx.manifests, blobs } } : {}),
       },
     );
   }
@@ -368,7 +408,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   // Rules changed through another replica's API.
   if (networkRules.store) jobs.add({ name: 'network-rules-refresh', every: REFRESH_MS, run: () => networkRules.reload() });
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction });
+  if (scanning && !ctx.readOnly) {
+    for (const job of scanning.jobs) jobs.add(job);
+    scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -388,4 +432,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     if (ownsMeta) await meta.close();
   });
   return app;
+}
+
+/** The URL of the address the app listens on (loopback when it listens on every interface). */
+function listeningUrl(app: FastifyInstance, tls: boolean): string {
+  const a = app.server.address();
+  if (!a || typeof a === 'string') return '';
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `${tls ? 'https' : 'http'}://${host}:${a.port}`;
 }

@@ -238,3 +238,16 @@ export function mayManageNamespaceRules(principal: Principal | null, ns: string,
   if (!principal || principal.accessTokenId !== undefined || principal.robotOrgId !== null) return false;
   return canAdministerNamespace(principal, ns, kind, orgRole);
 }
+
+/** Who may read an image's vulnerability report and SBOM: whoever may pull the repository (others are told it does not exist). */
+export function mayReadScanReport(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('pull');
+}
+
+/**
+ * Who may ask for a scan of an image now: whoever may push to the repository (a scan writes its
+ * report and pushes the SBOM there, as a push of the image would have queued it).
+ */
+export function mayRequestScan(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('push');
+}

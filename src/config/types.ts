@@ -124,6 +124,42 @@ export interface BerthConfig {
     readonly maxbackoff: number;
     readonly allow: readonly string[];
   };
+  /** Vulnerability scanning (src/scan/, docs/scanning.md). */
+  readonly scanning: ScanningConfig;
+}
+
+export type ScanSeverity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';
+
+export interface ScanAdapterConfig {
+  readonly url: string;
+  readonly authorization: string;
+  readonly registryurl: string;
+  /** Milliseconds. */
+  readonly timeout: number;
+  readonly scantimeout: number;
+}
+
+export interface ScanningConfig {
+  readonly enabled: boolean;
+  readonly onpush: boolean;
+  /** "builtin" or the name of an adapter. */
+  readonly scanner: string;
+  /** Milliseconds. */
+  readonly interval: number;
+  readonly concurrency: number;
+  readonly attempts: number;
+  readonly backoff: number;
+  readonly sbom: boolean;
+  readonly maxfilebytes: number;
+  readonly advisories: { readonly directory: string; readonly url: string; readonly reload: number; readonly timeout: number };
+  readonly allow: readonly string[];
+  readonly adapters: Readonly<Record<string, ScanAdapterConfig>>;
+  readonly policy: {
+    readonly mode: 'off' | 'audit' | 'enforce';
+    readonly severity: ScanSeverity;
+    readonly allowlist: readonly string[];
+    readonly unscanned: 'allow' | 'deny';
+  };
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */
