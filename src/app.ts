@@ -56,6 +56,10 @@ import { NetworkRuleStore } from './net/rule-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
+import { TrustStore } from './metadata/trust-store.js';
+import { configPolicies } from './trust/config-policies.js';
+import { trustPullCheck } from './trust/pull-check.js';
+import { TrustService } from './trust/service.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -120,6 +124,7 @@ export interface Background {
   /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
   mirrorEviction?: MirrorEviction;
+  trust: TrustService;
   /** Vulnerability scanning, when scanning.enabled. */
   scanning?: Scanning;
 }
@@ -194,12 +199,35 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
+  const manifests = new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas);
+  // Signature trust (docs/trust.md): verdicts computed when signatures arrive, enforced at pull time.
+  let trustWake: ReturnType<typeof setTimeout> | undefined;
+  let closing = false;
+  const trust = new TrustService({
+    store: new TrustStore(meta),
+    registry: store,
+    manifests,
+    storage,
+    configPolicies: configPolicies(config),
+    events,
+    now,
+    log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+    // A pushed signature is verified right after its push commits (the job catches up on what a crash left).
+    onQueued: () => {
+      if (trustWake || closing) return;
+      trustWake = setTimeout(() => {
+        trustWake = undefined;
+        if (!closing) void jobs.runNow('trust-verify').catch(() => {});
+      }, 10);
+    },
+  });
+  eventSinks.push(trust.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs,
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas),
+    manifests,
     listing: new ListingService(
       store,
       tokenAuth?.services?.stores.repositories,
@@ -217,6 +245,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     manifestLimit: config.limits.manifestbytes,
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
+    pullChecks: [trustPullCheck(trust, { warn: (obj, msg) => app.log.warn(obj, msg) })],
   };
   // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
   // policies refuse vulnerable images through the pull gate.
@@ -337,7 +366,13 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     await registerUi(
       app,
       { ...services, meta },
-      { manifests: ctx.manifests, tagFacts: { ...(scanning ? { vulnerabilities: (r, images) => scanning.service.summaries(r, images) } : {}) } },
+      {
+        manifests: ctx.manifests,
+        tagFacts: {
+          signatures: (repository, digests) => trust.summaries(repository, digests),
+          ...(scanning ? { vulnerabilities: (r, images) => scanning.service.summaries(r, images) } : {}),
+        },
+      },
     );
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
@@ -350,6 +385,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
+        trust: { trust },
         network: { live: networkRules, store: networkRules.store!, configured: config.network.namespaces, global: config.network },
         ...(scanning ? { scanning: { scanning, manifests: ctx.manifests, blobs } } : {}),
       },
@@ -406,13 +442,14 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
+  jobs.add({ name: 'trust-verify', every: config.trust.interval, run: async () => void (await trust.drain()) });
   // Rules changed through another replica's API.
   if (networkRules.store) jobs.add({ name: 'network-rules-refresh', every: REFRESH_MS, run: () => networkRules.reload() });
   if (scanning && !ctx.readOnly) {
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -423,6 +460,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
+    closing = true;
+    clearTimeout(trustWake);
     await jobs.stop();
     await replication?.runner.idle();
     await mirror?.close();

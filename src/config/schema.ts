@@ -430,6 +430,50 @@ const mirror = z
   })
   .default({});
 
+// Signature trust (src/trust/, docs/trust.md): policies by name, each for the whole registry, a
+// namespace or a repository; key and certificate values are PEM files (or the PEM itself).
+const trustPolicy = z
+  .object({
+    /** The namespace or the repository the policy is for; neither: the whole registry. */
+    namespace: str().optional(),
+    repository: str().optional(),
+    /** audit: verdicts are recorded, nothing refused; enforce: unsigned or untrusted images are refused. */
+    mode: z.enum(['audit', 'enforce']),
+    /** Trusted public keys by name (ECDSA P-256, Ed25519, RSA): a PEM file, or the PEM. */
+    keys: z.record(str()).default({}),
+    notation: z
+      .object({
+        /** CA certificates (PEM files, or PEMs) that notation signing certificates must chain to. */
+        truststore: list(),
+        /** Trusted identities: "x509.subject: C=US, O=Acme, CN=signer", or "*". */
+        identities: z.array(str()),
+      })
+      .strict()
+      .optional(),
+    keyless: z
+      .object({
+        /** A Sigstore trusted_root.json (Fulcio CAs, Rekor keys) file. */
+        trustedroot: str(),
+        identities: z.array(z.object({ subject: str().optional(), subjectregexp: str().optional(), issuer: str() }).strict()).min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.namespace !== undefined && p.repository !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['repository'], message: 'set namespace or repository, not both' });
+  });
+
+const trust = z
+  .object({
+    /** How often each replica verifies signatures still owed (pushed, or under keys that changed). */
+    interval: duration('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+    policies: z.record(trustPolicy).default({}),
+  })
+  .strict()
+  .default({});
+
 // Vulnerability scanning (src/scan/, docs/scanning.md): when scans run, the advisory data, the
 // Harbor scanner adapters, and the global vulnerability policy.
 const SEVERITY_LEVELS = ['critical', 'high', 'medium', 'low', 'unknown'] as const;
@@ -618,6 +662,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    trust,
     scanning,
   })
   .strict();

@@ -124,8 +124,28 @@ export interface BerthConfig {
     readonly maxbackoff: number;
     readonly allow: readonly string[];
   };
+  /** Signature trust (src/trust/, docs/trust.md). */
+  readonly trust: {
+    /** Milliseconds between the verification job's looks for work. */
+    readonly interval: number;
+    readonly policies: Readonly<Record<string, TrustPolicyConfig>>;
+  };
   /** Vulnerability scanning (src/scan/, docs/scanning.md). */
   readonly scanning: ScanningConfig;
+}
+
+/** One `trust.policies.<name>`: neither namespace nor repository = the whole registry. */
+export interface TrustPolicyConfig {
+  readonly namespace?: string;
+  readonly repository?: string;
+  readonly mode: 'audit' | 'enforce';
+  /** Key name -> PEM file (or the PEM). */
+  readonly keys: Readonly<Record<string, string>>;
+  readonly notation?: { readonly truststore: readonly string[]; readonly identities: readonly string[] };
+  readonly keyless?: {
+    readonly trustedroot: string;
+    readonly identities: readonly { readonly subject?: string; readonly subjectregexp?: string; readonly issuer: string }[];
+  };
 }
 
 export type ScanSeverity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';

@@ -3,13 +3,14 @@
 // on one storage root. A refused pull or push fails with the DENIED message in the client's
 // output; the other surface keeps working.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { BIN, Docker, Skopeo, run } from '../helpers/clients.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { Layout } from '../helpers/oci.js';
-import { derivedFile, tempDir, testImages, type TestImages } from '../helpers/shared.js';
+import { derivedFile, sleep, tempDir, testImages, type TestImages } from '../helpers/shared.js';
 
 const TLS_OFF = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 let imgs: TestImages;
@@ -91,8 +92,24 @@ describe('127.0.0.1 allowed', () => {
 });
 
 describe('pulls from 127.0.0.1 denied', () => {
-  const reg = berthWith({ REGISTRY_NETWORK_PULL_DENY: '127.0.0.1', REGISTRY_NETWORK_PUSH_ALLOW: '127.0.0.0/8' });
+  const reg = berthWith({ REGISTRY_NETWORK_PULL_DENY: '127.0.0.1', REGISTRY_NETWORK_PUSH_ALLOW: '127.0.0.0/8', REGISTRY_LOG_LEVEL: 'info' });
   const message = 'pull to namespace "net" from 127.0.0.1 is denied by network rule network.pull.deny (127.0.0.1)';
+
+  step(reg, 'the start-up log line names the rules', async () => {
+    // Written just after the server listens: possibly after it first answered.
+    const deadline = Date.now() + 10_000;
+    let line: { msg?: string; network?: string } | undefined;
+    while (!line && Date.now() < deadline) {
+      line = readFileSync(reg().logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; network?: string })
+        .find((l) => l.msg?.startsWith('Berth serving'));
+      if (!line) await sleep(50);
+    }
+    assert.equal(line?.network, 'pull deny 127.0.0.1; push allow 127.0.0.0/8');
+    assert.match(line?.msg ?? '', /; network rules: pull deny 127\.0\.0\.1; push allow 127\.0\.0\.0\/8$/);
+  });
 
   step(reg, 'skopeo: the pull is refused with the message; a push still works', async () => {
     assertDenied(await skopeoPull(reg(), 'net/skopeo:v1', 'refused'), message);
