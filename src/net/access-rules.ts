@@ -218,3 +218,19 @@ export function decideAnywhere(rules: AccessRules, address: string, surfaces: re
   const a = parseClientAddress(address);
   return { ...first, message: `${what} from ${a ? a.toString() : JSON.stringify(address)} are denied everywhere (${first.rule})` };
 }
+
+/** For the start-up log line: "" without rules; else e.g. "pull allow 10.0.0.0/8, deny 10.66.0.0/16; push allow 10.20.0.0/16; namespaces: payments, public". */
+export function describeRules(c: NetworkRulesConfig): string {
+  const shown = (l: readonly string[]) => (l.length > 3 ? `${l.slice(0, 3).join(', ')} and ${l.length - 3} more` : l.join(', '));
+  const parts: string[] = [];
+  for (const s of SURFACES) {
+    const lists = (['allow', 'deny'] as const).filter((k) => c[s][k].length > 0).map((k) => `${k} ${shown(c[s][k])}`);
+    if (lists.length > 0) parts.push(`${s} ${lists.join(', ')}`);
+  }
+  const namespaces = Object.entries(c.namespaces)
+    .filter(([, l]) => SURFACES.some((s) => (l[s]?.allow.length ?? 0) + (l[s]?.deny.length ?? 0) > 0))
+    .map(([ns]) => ns)
+    .sort();
+  if (namespaces.length > 0) parts.push(`namespaces: ${shown(namespaces)}`);
+  return parts.join('; ');
+}

@@ -237,6 +237,22 @@ describe('OSV matching rules', () => {
     assert.deepEqual(new Set([f[0].id, ...f[0].aliases]), new Set(['GHSA-aaaa', 'CVE-1']));
   });
 
+  it('a record without severity is rated by a related record it names (upstream CVE, alias)', async () => {
+    const db = await loadOsv(
+      files([
+        ['dsa.json', rec([{ package: { ecosystem: 'Debian:12', name: 'p' }, versions: ['1-1'] }], { id: 'DSA-1', upstream: ['CVE-2024-1'] })],
+        ['alpine.json', rec([{ package: { ecosystem: 'Alpine:v3.19', name: 'q' }, versions: ['1-r0'] }], { id: 'ALPINE-CVE-2024-2', aliases: ['CVE-2024-2'] })],
+        ['cve1.json', { id: 'CVE-2024-1', severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H' }] }],
+        ['cve2.json', { id: 'CVE-2024-2', database_specific: { severity: 'LOW' } }],
+      ]),
+    );
+    const [d] = db.match([pkg('Debian:12', 'p', '1-1')]);
+    assert.deepEqual([d.id, d.severity, d.score], ['DSA-1', 'high', 7.5]);
+    const [a] = db.match([pkg('Alpine:v3.19', 'q', '1-r0')]);
+    assert.deepEqual([a.id, a.severity, a.score], ['ALPINE-CVE-2024-2', 'low', undefined]);
+    assert.equal(db.size, 4);
+  });
+
   it('a version the ecosystem ordering cannot read gives no verdict instead of an error', async () => {
     const db = await loadOsv(
       files([['a.json', rec([{ package: { ecosystem: 'npm', name: 'p' }, ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '2.0.0' }] }] }])]]),
