@@ -18,8 +18,8 @@ export { ADMIN };
 /** apk packages of the test images: name → version. */
 export type Packages = Record<string, string>;
 
-/** A gzipped layer holding lib/apk/db/installed with the packages (and an os-release naming Alpine). */
-export async function apkLayer(packages: Packages): Promise<Buffer> {
+/** A gzipped layer holding lib/apk/db/installed with the packages (and an os-release naming Alpine), and its diff id. */
+export async function apkLayer(packages: Packages): Promise<{ bytes: Buffer; diffId: string }> {
   const db = Object.entries(packages)
     .map(([name, version]) => `C:Q1${randomBytes(20).toString('base64')}\nP:${name}\nV:${version}\nA:x86_64\nS:1000\nI:4000\nT:${name}\nL:MIT\n`)
     .join('\n');
@@ -31,7 +31,8 @@ export async function apkLayer(packages: Packages): Promise<Buffer> {
   pack.entry({ name: 'lib/apk/db/installed' }, `${db}\n`);
   pack.finalize();
   await ended;
-  return gzipSync(Buffer.concat(chunks));
+  const tarBytes = Buffer.concat(chunks);
+  return { bytes: gzipSync(tarBytes), diffId: digestOf(tarBytes) };
 }
 
 /** The advisories of the fixture: openssl (a Critical and a High), busybox (a Medium), zlib (fixed before the image's version). */
@@ -147,8 +148,7 @@ export async function pushApkImage(
     assert.equal(put.status, 201, `upload ${digest}: ${await put.text()}`);
     return { digest, size: bytes.length };
   };
-  const layerBytes = await apkLayer(packages);
-  const diffId = digestOf(Buffer.from(layerBytes));
+  const { bytes: layerBytes, diffId } = await apkLayer(packages);
   const config = await blob(
     Buffer.from(
       JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {}, nonce: randomBytes(8).toString('hex') }),

@@ -1,10 +1,13 @@
 // A scan on demand: the report of an image built with an apk database of vulnerable versions has
 // the expected counts and findings, its SBOM is a referrer of the image and downloads through the
-// API, tag listings carry the counts, and who may see or ask what follows the repository's rules.
+// API, tag listings carry the counts, and who may see or ask what follows the repository's rules;
+// the analyser's fixture images (dpkg, apk, rpm, npm, Python, Go) against its OSV fixture report
+// exactly what scan-images.ts EXPECTED says; the routes are in the OpenAPI document.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { addUser, call, expect, registryToken } from '../api-v1/helpers.js';
 import { MT, removeDir, tempDir, type TestServer } from '../helpers/api-server.js';
+import { EXPECTED, OSV_FIXTURE_DIR, alpineImage, debianImage, pushFixtureImage, rhelImage } from '../helpers/scan-images.js';
 import { ADMIN, CLEAN, OSV, VULNERABLE, pushApkImage, reportWhen, startScanning, writeAdvisories } from './helpers.js';
 
 describe('scanning: reports on demand', () => {
@@ -140,5 +143,55 @@ describe('scanning: reports on demand', () => {
     // A digest the repository does not hold, and one that is no digest.
     expect(await call(s, 'GET', `/repositories/admin/private/manifests/sha256:${'0'.repeat(64)}/vulnerabilities`, ADMIN), 404, 'NOT_FOUND');
     expect(await call(s, 'GET', '/repositories/admin/private/manifests/sha256:xyz/vulnerabilities', ADMIN), 400, 'INVALID');
+  });
+});
+
+describe('scanning: the fixture images against the OSV fixture', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startScanning(OSV_FIXTURE_DIR);
+  });
+  after(async () => {
+    await s?.close();
+    if (s) removeDir(s.dir);
+  });
+
+  for (const name of ['debian', 'alpine', 'rhel'] as const) {
+    test(`${name}: the report has the expected counts and findings`, async () => {
+      const image = await { debian: debianImage, alpine: alpineImage, rhel: rhelImage }[name]();
+      const token = await registryToken(s, ADMIN, [`repository:admin/${name}:pull,push`]);
+      const pushed = await pushFixtureImage(s.url, `admin/${name}`, 'v1', image, { authorization: `Bearer ${token}` });
+      expect(await call(s, 'POST', `/repositories/admin/${name}/manifests/${pushed.digest}/scan`, ADMIN), 202);
+      const r = await reportWhen(s, `admin/${name}`, pushed.digest);
+      assert.equal(r.status, 'scanned', JSON.stringify(r).slice(0, 500));
+      assert.deepEqual(r.counts, EXPECTED[name].counts);
+      assert.deepEqual(r.findings.map((f: { id: string; package: string }) => `${f.id} ${f.package}`).sort(), [...EXPECTED[name].findings].sort());
+      assert.equal(r.packages, EXPECTED[name].packages.length);
+      assert.match(r.os, new RegExp(`^${EXPECTED[name].os.id}`));
+    });
+  }
+
+  test('the OpenAPI document describes the scanning routes', async () => {
+    const doc = expect(await call(s, 'GET', '/openapi.json', null), 200).body;
+    const ops = Object.entries<Record<string, { summary?: string; parameters?: { name: string; in: string }[] }>>(doc.paths).flatMap(([p, item]) =>
+      Object.entries(item).map(([m, op]) => ({ key: `${m.toUpperCase()} ${p.replace(/^\/api\/v1/, '')}`, op })),
+    );
+    const scanOps = ops.filter((o) => /vulnerabilit|sbom|\/scan$/.test(o.key));
+    assert.deepEqual(scanOps.map((o) => o.key).sort(), [
+      'DELETE /namespaces/{ns}/vulnerability-policy',
+      'GET /namespaces/{ns}/vulnerability-policy',
+      'GET /repositories/{name}/manifests/{digest}/sbom',
+      'GET /repositories/{name}/manifests/{digest}/vulnerabilities',
+      'POST /repositories/{name}/manifests/{digest}/scan',
+      'PUT /namespaces/{ns}/vulnerability-policy',
+    ]);
+    for (const { key, op } of scanOps) {
+      assert.ok(op.summary, `${key}: summary`);
+      for (const name of key.match(/\{(\w+)\}/g) ?? [])
+        assert.ok(
+          op.parameters?.some((p) => p.in === 'path' && `{${p.name}}` === name),
+          `${key}: ${name}`,
+        );
+    }
   });
 });

@@ -21,7 +21,7 @@ export interface Pusher {
   host: string;
   blob(repo: string, bytes: Buffer): Promise<{ digest: string; size: number }>;
   /** PUTs the manifest under `ref`; returns its digest. */
-  manifest(repo: string, ref: string, doc: object): Promise<string>;
+  manifest(repo: string, ref: string, doc: object | Buffer): Promise<string>;
 }
 
 export function openPusher(base: string): Pusher {
@@ -37,7 +37,7 @@ export function tokenPusher(c: TokenClient): Pusher {
     host: new URL(c.base).host,
     blob: (repo, bytes) => c.pushBlob(repo, bytes),
     manifest: async (repo, ref, doc) => {
-      const bytes = Buffer.from(JSON.stringify(doc));
+      const bytes = Buffer.isBuffer(doc) ? doc : Buffer.from(JSON.stringify(doc));
       const res = await c.fetch(`/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'Content-Type': MT.ociManifest }, body: bytes });
       assert.equal(res.status, 201, `PUT ${repo}:${ref}: ${await res.text()}`);
       return digestOf(bytes);
@@ -96,4 +96,15 @@ export async function pushCosignLegacy(to: Pusher | string, repo: string, subjec
     ],
   };
   return p.manifest(repo, `sha256-${subject.slice('sha256:'.length)}.sig`, doc);
+}
+
+/** Pushes what a signing client pushes for one signature (test/helpers/signatures.ts): blobs, then the manifest under its tag or digest. */
+export async function pushSignature(
+  to: Pusher | string,
+  repo: string,
+  a: { tag?: string; manifest: Buffer; digest: string; blobs: { bytes: Buffer }[] },
+): Promise<string> {
+  const p = typeof to === 'string' ? openPusher(to) : to;
+  for (const b of a.blobs) await p.blob(repo, b.bytes);
+  return p.manifest(repo, a.tag ?? a.digest, a.manifest);
 }

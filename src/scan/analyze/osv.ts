@@ -137,6 +137,18 @@ class OsvDb implements AdvisoryDb {
 
   /** The entry's own severity, else that of a related record (Debian's and Alpine's records carry none; the CVE's does). */
   private rate(e: Entry): { severity: Severity; score?: number } {
+    let r = this.rated.get(e);
+    if (!r) {
+      r = this.rateUncached(e);
+      this.rated.set(e, r);
+    }
+    return r;
+  }
+
+  /** Computed once per entry: CVSS scoring is the costly part of matching. */
+  private readonly rated = new WeakMap<Entry, { severity: Severity; score?: number }>();
+
+  private rateUncached(e: Entry): { severity: Severity; score?: number } {
     const own = severityOf(e.severities, e.words);
     if (own.severity !== 'unknown') return own;
     for (const id of e.related) {
