@@ -119,6 +119,13 @@ tr:last-child td { border-bottom: none; }
 .badge.public { background: var(--ok-soft); color: var(--ok); border-color: transparent; }
 .badge.private { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
 .badge.held { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+/* signature status and vulnerability severities: words on tinted badges (never colour alone), AA contrast in both schemes */
+.badge.sig-ok { background: var(--ok-soft); color: var(--ok); border-color: transparent; }
+.badge.sig-bad, .badge.sev-high { background: var(--danger-soft); color: var(--danger); border-color: transparent; }
+.badge.sev-critical { background: var(--danger); color: var(--surface); border-color: transparent; }
+.badge.sev-medium { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+.badge.sev-low { background: var(--accent-soft); color: var(--accent); border-color: transparent; }
+textarea.pem { font-family: var(--mono); font-size: .8rem; min-height: 7rem; }
 .chips { display: flex; flex-wrap: wrap; gap: .3rem; }
 .alert { border-radius: 8px; padding: .65rem .85rem; margin: 0 0 1rem; border: 1px solid transparent; }
 .alert.error { background: var(--danger-soft); color: var(--danger); }
