@@ -299,7 +299,19 @@ function TrustPolicyForm({
 }
 
 /** One vulnerability policy (GET/PUT/DELETE `path`); read-only unless `canEdit`. */
-export function VulnerabilityPolicyCard({ path, heading, canEdit, id = 'vuln' }: { path: string; heading: string; canEdit: boolean; id?: string }) {
+export function VulnerabilityPolicyCard({
+  path,
+  heading,
+  canEdit,
+  id = 'vuln',
+  note,
+}: {
+  path: string;
+  heading: string;
+  canEdit: boolean;
+  id?: string;
+  note?: string;
+}) {
   const p = useLoad<VulnerabilityPolicy | null>(() => loadPolicy<VulnerabilityPolicy>(path), [path]);
   return (
     <section class="card" aria-labelledby={`${id}-h`} data-testid={`${id}-policy`}>
@@ -308,6 +320,7 @@ export function VulnerabilityPolicyCard({ path, heading, canEdit, id = 'vuln' }:
         Which vulnerabilities an image may have. In enforce mode, pulls of an image with a finding at or above the threshold are refused, unless the finding's
         id is on the allow-list.
       </p>
+      {note ? <p class="small">{note}</p> : null}
       {p.error ? (
         <LoadError error={p.error} />
       ) : p.data === undefined ? (
@@ -432,7 +445,12 @@ export function AdminSecurityPage() {
       <AdminTabs current="security" />
       <div class="stack">
         <TrustPolicyCard path="/trust-policy" heading="Global signature trust policy" canEdit />
-        <VulnerabilityPolicyCard path="/vulnerability-policy" heading="Global vulnerability policy" canEdit />
+        <VulnerabilityPolicyCard
+          path="/vulnerability-policy"
+          heading="Global vulnerability policy"
+          canEdit={false}
+          note="Set in the configuration file (scanning.policy); namespace policies may only tighten it and add to its allow-list."
+        />
       </div>
     </>
   );
