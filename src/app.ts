@@ -47,6 +47,8 @@ import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
 import { GcStore } from './metadata/gc-store.js';
+import { registerNetworkRules } from './net/access-hook.js';
+import { compileRules } from './net/access-rules.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
@@ -271,6 +273,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     if (request.url.startsWith('/v2')) reply.header('Docker-Distribution-Api-Version', 'registry/2.0');
     for (const [name, values] of extraHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   });
+  // Network rules (docs/network-rules.md): a refused address is answered before any other work.
+  registerNetworkRules(app, compileRules(config.network), mirrorTable);
   if (!config.log.accesslog.disabled) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(

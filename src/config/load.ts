@@ -90,7 +90,8 @@ function formatIssue(issue: z.ZodIssue, sources: Map<string, string>): string[] 
   } else {
     message = issue.message;
   }
-  const from = sources.get(key);
+  // A list's entry (network.pull.allow.1) came from the variable that set the list.
+  const from = sources.get(key) ?? sources.get(issue.path.slice(0, -1).join('.'));
   return [`${key}: ${message}${from ? ` (from ${from})` : ''}`];
 }
 

@@ -2,6 +2,7 @@
 // rejected instead of silently ignored; the key names are also what env.ts
 // walks to map REGISTRY_* variables, so keys must never contain "_".
 import { z } from 'zod';
+import { ruleEntryErrors } from '../net/access-rules.js';
 import { allowEntryError } from '../net/outbound.js';
 import { normaliseBaseUrl, parseBytes, parseDurationMs, parseListenAddress } from './values.js';
 
@@ -429,6 +430,26 @@ const mirror = z
   })
   .default({});
 
+// Network rules (src/net/access-rules.ts, docs/network-rules.md): who may pull, push, use the
+// API and the UI, by client address (http.trustproxy decides which address that is).
+const ruleEntries = () =>
+  list()
+    .superRefine((entries, ctx) => {
+      for (const e of ruleEntryErrors(entries)) ctx.addIssue({ code: 'custom', path: [e.index], message: e.message });
+    })
+    .default([]);
+const ruleList = () => z.object({ allow: ruleEntries(), deny: ruleEntries() }).strict().default({});
+const network = z
+  .object({
+    pull: ruleList(),
+    push: ruleList(),
+    api: ruleList(),
+    ui: ruleList(),
+    namespaces: z.record(z.object({ pull: ruleList(), push: ruleList(), api: ruleList(), ui: ruleList() }).strict()).default({}),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     version: str()
@@ -488,6 +509,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    network,
     // Replication (src/replication/, docs/replication.md): the job that copies queued pushes and
     // runs due scheduled policies on every replica, and the internal remotes an operator permits.
     replication: z

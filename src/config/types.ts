@@ -1,6 +1,7 @@
 // The parsed configuration as the rest of Berth sees it: defaults applied,
 // durations converted to milliseconds, derived fields computed, deep-frozen.
 // Property names mirror registry:2's config.yml (all lowercase) on purpose.
+import type { NetworkRulesConfig } from '../net/access-rules.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 /** Accepted for registry:2 compatibility; Berth currently always logs JSON. */
@@ -110,6 +111,8 @@ export interface BerthConfig {
     /** Milliseconds between a policy's runs. */
     readonly interval: number;
   };
+  /** Network rules (docs/network-rules.md): allow and deny lists of addresses and CIDRs per surface, global and per namespace. */
+  readonly network: NetworkRulesConfig;
   /** Replication (src/replication/): the job and the internal remotes policies may reach. */
   readonly replication: {
     readonly enabled: boolean;

@@ -89,6 +89,19 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
   throw new RegistryError('NAME_UNKNOWN', 'no such endpoint', { status: 404 });
 }
 
+/**
+ * The repository a /v2 path (after `/v2/`, without the query) names and what the request
+ * needs of it, as dispatch() decides them; null for the catalog and paths no route takes.
+ * The network rules (src/net/access-hook.ts) use it before any other work.
+ */
+export function v2Target(method: string, path: string): { name: string; action: Action } | null {
+  for (const route of routes) {
+    const m = route.re.exec(path);
+    if (m) return route.methods[method] ? { name: m[1], action: actionFor(route, method) } : null;
+  }
+  return null;
+}
+
 /** What a request needs: uploads are pushes (even their GET), DELETE of content is delete, other reads pull. */
 function actionFor(route: Route, method: string): Action {
   if (route.uploads) return 'push';

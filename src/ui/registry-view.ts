@@ -50,7 +50,8 @@ export interface VulnerabilitySummary {
  */
 export interface TagFacts {
   signatures?: (repository: string, digests: string[]) => Promise<Map<string, SignatureSummary>>;
-  vulnerabilities?: (repository: string, digests: string[]) => Promise<Map<string, VulnerabilitySummary>>;
+  /** Images with their media types: an index's counts are its images' together. */
+  vulnerabilities?: (repository: string, images: { digest: string; mediaType: string }[]) => Promise<Map<string, VulnerabilitySummary>>;
 }
 
 interface Descriptor {
@@ -105,12 +106,13 @@ export class RegistryView {
       .execute();
     const ids = [...new Set(rows.map((r) => Number(r.id)))];
     const digests = [...new Set(rows.map((r) => r.digest))];
+    const images = [...new Map(rows.map((r) => [r.digest, { digest: r.digest, mediaType: r.media_type }])).values()];
     const [sizes, platforms, rules, signatures, vulnerabilities] = await Promise.all([
       this.sizes(repositoryId, ids),
       this.platforms(ids),
       this.rules.forNamespace(repository.split('/')[0]),
       digests.length && this.facts.signatures ? this.facts.signatures(repository, digests) : undefined,
-      digests.length && this.facts.vulnerabilities ? this.facts.vulnerabilities(repository, digests) : undefined,
+      images.length && this.facts.vulnerabilities ? this.facts.vulnerabilities(repository, images) : undefined,
     ]);
     const tags = rows.map((r) => ({
       name: r.name,

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 const semver = createRequire(import.meta.url)('semver') as {
   minVersion(range: string): { version: string } | null;
   satisfies(version: string, range: string): boolean;
+  lt(a: string, b: string): boolean;
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,17 +27,22 @@ const LTS_LINES = [20, 22, 24];
 function supportedVersions(range: string): string[] {
   const out: string[] = [];
   for (const major of LTS_LINES) {
-    const lowest = semver.minVersion(`${range} ${major}.x`);
+    // each alternative of an `a || b` range separately: a space would bind to the last one only
+    const lowest = range
+      .split('||')
+      .map((alt) => semver.minVersion(`${alt.trim()} ${major}.x`)?.version)
+      .filter((v): v is string => v !== undefined)
+      .reduce<string | undefined>((a, b) => (a === undefined || semver.lt(b, a) ? b : a), undefined);
     if (!lowest) continue;
-    out.push(lowest.version, `${major}.99.0`);
+    out.push(lowest, `${major}.99.0`);
   }
   return out;
 }
 
 describe('dependency engines', () => {
-  it('package.json names a range covering Node 20.10 and Node 24', () => {
+  it('package.json names a range covering Node 20.17 and Node 24', () => {
     const versions = supportedVersions(pkg.engines.node);
-    assert.ok(versions.includes('20.10.0') && versions.includes('24.0.0'), `engines.node ${pkg.engines.node} admits ${versions}`);
+    assert.ok(versions.includes('20.17.0') && versions.includes('24.0.0'), `engines.node ${pkg.engines.node} admits ${versions}`);
   });
 
   it('the lock file names the same range for the project', () => {
