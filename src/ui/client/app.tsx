@@ -13,7 +13,7 @@ import { QuotasPage, StoragePage } from './quotas.js';
 import { ReplicationPage } from './replication.js';
 import { RetentionPage } from './retention.js';
 import { TagRulesPage } from './tags.js';
-import { AdminSecurityPage, NamespaceSecurityPage } from './trust-policies.js';
+import { AdminSecurityPage, NamespaceSecurityPage } from './security.js';
 
 function Logo() {
   return (

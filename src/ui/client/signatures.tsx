@@ -18,9 +18,18 @@ export interface SignatureVerdict {
   reason: string;
   verifiedAt: number | string | null;
 }
+export interface PolicyRef {
+  scope: string;
+  scopeKind?: 'global' | 'namespace' | 'repository';
+  name?: string;
+  source?: 'api' | 'config';
+  mode: 'audit' | 'enforce';
+}
 export interface SignatureReport {
   status: SignatureStatus;
-  policy: { scope: string; mode: 'audit' | 'enforce' } | null;
+  policy: PolicyRef | null;
+  /** The verified index of the repository that lists this manifest, when that is what verifies it. */
+  verifiedBy?: string | null;
   signatures: SignatureVerdict[];
 }
 
@@ -45,10 +54,11 @@ export function SignatureCell({ sig }: { sig: SignatureSummary | undefined }) {
   );
 }
 
-/** Where the policy that applies comes from, in words. */
-export function scopeText(scope: string): string {
-  if (scope === '*' || scope === 'global') return 'the global policy';
-  return scope.includes('/') ? `the policy of repository ${scope}` : `the policy of namespace ${scope}`;
+/** Which policy applies, in words. */
+export function policyText(p: PolicyRef): string {
+  const kind = p.scopeKind ?? (p.scope === '*' ? 'global' : p.scope.includes('/') ? 'repository' : 'namespace');
+  const where = kind === 'global' ? 'the registry' : `${kind} ${p.scope}`;
+  return p.source === 'config' && p.name ? `trust policy "${p.name}" (${where}, from the configuration file)` : `the trust policy of ${where}`;
 }
 
 export function SignaturesSection({ name, digest }: { name: string; digest: string }) {
@@ -65,16 +75,22 @@ export function SignaturesSection({ name, digest }: { name: string; digest: stri
         <>
           <p>
             <StatusBadge status={r.data.status} />{' '}
-            {r.data.status === 'verified'
-              ? 'A signature verifies against a trusted key or identity.'
-              : r.data.status === 'untrusted'
-                ? 'Signed, but no signature verifies against a trusted key or identity.'
-                : 'No signature refers to this manifest.'}
+            {r.data.status === 'verified' && r.data.verifiedBy ? (
+              <>
+                Verified through the signed index <Digest digest={r.data.verifiedBy} href={repoPath(name, `manifests/${r.data.verifiedBy}`)} /> that lists it.
+              </>
+            ) : r.data.status === 'verified' ? (
+              'A signature verifies against a trusted key or identity.'
+            ) : r.data.status === 'untrusted' ? (
+              'Signed, but no signature verifies against a trusted key or identity.'
+            ) : (
+              'No signature refers to this manifest.'
+            )}
           </p>
           <p class="small muted">
             {r.data.policy ? (
               <>
-                Checked against {scopeText(r.data.policy.scope)} in <strong>{r.data.policy.mode}</strong> mode
+                Checked against {policyText(r.data.policy)} in <strong>{r.data.policy.mode}</strong> mode
                 {r.data.policy.mode === 'enforce' ? ': pulls of an image that is not verified are refused.' : ': verdicts are recorded, pulls are not refused.'}
               </>
             ) : (

@@ -1,18 +1,13 @@
-// Security policies: signature trust policies (mode, trusted keys as PEM, a notation trust store
-// with trusted identities, keyless Sigstore identities) and vulnerability policies (severity
-// threshold, mode, CVE allow-list), for a namespace (/ui/n/NS/security, its administrators edit),
-// a repository (its settings tab) and the whole registry (/ui/admin/security, administrators).
-// Everything goes through the REST API (…/trust-policy, …/vulnerability-policy), which validates
-// and decides who may change what; the forms only turn text into lists.
+// Signature trust policies: mode, trusted keys as PEM, a notation trust store with trusted
+// identities, keyless Sigstore identities with their trusted root; for a namespace, a repository
+// (its settings tab) and the registry (Admin → Security). Everything goes through the REST API
+// (…/trust-policy), which validates the material and decides who may change what; the form only
+// turns text into lists. A policy from the configuration file is shown read-only.
 import { useState } from 'preact/hooks';
-import { ApiError, api } from './api.js';
-import { AdminTabs } from './admin.js';
-import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, TextField, Time, useAction, useLoad, useSession } from './components.js';
-import { mayManage } from './retention.js';
-import { ms } from './signatures.js';
-import { SEVERITIES } from './vulnerabilities.js';
+import { api } from './api.js';
+import { Alert, LoadError, Spinner, TextField, useAction, useLoad } from './components.js';
+import { Changed, FromConfig, ModeField, type Mode, lines, loadPolicy } from './policy-parts.js';
 
-type Mode = 'audit' | 'enforce';
 export interface TrustKey {
   name: string;
   publicKey: string;
@@ -24,65 +19,19 @@ export interface KeylessIdentity {
 }
 export interface TrustPolicy {
   scope?: string;
+  scopeKind?: 'global' | 'namespace' | 'repository';
+  /** config: set in the configuration file, read-only here. */
+  source?: 'api' | 'config';
+  /** The configuration file's name for it. */
+  name?: string;
   mode: Mode;
   keys: TrustKey[];
   notation?: { trustStore: string[]; identities: string[] } | null;
   keyless?: { trustedRoot?: unknown; identities: KeylessIdentity[] } | null;
+  createdBy?: string | null;
   updatedAt?: number | string | null;
-  updatedBy?: string | null;
 }
-export interface VulnerabilityPolicy {
-  scope?: string;
-  mode: Mode;
-  /** The lowest severity that counts: refused (enforce) or recorded (audit). */
-  severity: string;
-  allowlist: string[];
-  /** What an image without a report gets in enforce mode. */
-  unscanned: 'allow' | 'deny';
-  updatedAt?: number | string | null;
-  updatedBy?: string | null;
-}
-
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-const lines = (s: string) =>
-  s
-    .split(/[\n,]/)
-    .map((x) => x.trim())
-    .filter(Boolean);
-
-/** GET a policy; null when none is set (404). */
-async function loadPolicy<T>(path: string): Promise<T | null> {
-  try {
-    return await api.get<T>(path);
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return null;
-    throw err;
-  }
-}
-
-function ModeField({ id, mode, set, enforceText }: { id: string; mode: Mode; set: (m: Mode) => void; enforceText: string }) {
-  return (
-    <fieldset>
-      <legend>Mode</legend>
-      <label class="check">
-        <input type="radio" name={`${id}-mode`} value="audit" checked={mode === 'audit'} onChange={() => set('audit')} /> Audit: record verdicts only
-      </label>
-      <label class="check">
-        <input type="radio" name={`${id}-mode`} value="enforce" checked={mode === 'enforce'} onChange={() => set('enforce')} /> Enforce: {enforceText}
-      </label>
-    </fieldset>
-  );
-}
-
-function Changed({ p }: { p: { updatedAt?: number | string | null; updatedBy?: string | null } | null }) {
-  if (!p?.updatedAt) return null;
-  return (
-    <p class="small muted">
-      Changed <Time ms={ms(p.updatedAt)} />
-      {p.updatedBy ? ` by ${p.updatedBy}` : ''}.
-    </p>
-  );
-}
 
 interface KeylessForm {
   subject: string;
@@ -115,7 +64,7 @@ function TrustPolicyForm({
   id,
   path,
   policy,
-  canEdit,
+  canEdit: mayEdit,
   reload,
 }: {
   id: string;
@@ -124,6 +73,7 @@ function TrustPolicyForm({
   canEdit: boolean;
   reload: () => void;
 }) {
+  const canEdit = mayEdit && policy?.source !== 'config';
   const [mode, setMode] = useState<Mode>(policy?.mode ?? 'audit');
   const [keys, setKeys] = useState<TrustKey[]>(policy?.keys?.length ? policy.keys : []);
   const [store, setStore] = useState((policy?.notation?.trustStore ?? []).join('\n'));
@@ -156,11 +106,12 @@ function TrustPolicyForm({
         ...(k.subjectRegExp.trim() ? { subjectRegExp: k.subjectRegExp.trim() } : {}),
         issuer: k.issuer.trim(),
       }));
+    // Sections left empty are left out (the API checks that what is there is complete).
     const body: TrustPolicy = {
       mode,
       keys: keys.map((k) => ({ name: k.name.trim(), publicKey: k.publicKey.trim() })),
-      notation: trustStore.length || identities.trim() ? { trustStore, identities: lines(identities) } : null,
-      keyless: ids.length || trustedRoot !== undefined ? { ...(trustedRoot !== undefined ? { trustedRoot } : {}), identities: ids } : null,
+      ...(trustStore.length || identities.trim() ? { notation: { trustStore, identities: lines(identities) } } : {}),
+      ...(ids.length || trustedRoot !== undefined ? { keyless: { ...(trustedRoot !== undefined ? { trustedRoot } : {}), identities: ids } } : {}),
     };
     if (await act.run(() => api.put(path, body))) {
       setNotice('Trust policy saved.');
@@ -176,6 +127,7 @@ function TrustPolicyForm({
   return (
     <form onSubmit={submit}>
       {policy ? <Changed p={policy} /> : <p class="muted">No policy is set here.</p>}
+      <FromConfig p={policy} file="trust.policies" />
       <fieldset disabled={!canEdit} style={{ border: 'none', padding: 0, margin: 0 }}>
         <ModeField id={id} mode={mode} set={setMode} enforceText="refuse pulls of unsigned or untrusted images" />
         <fieldset>
@@ -295,163 +247,5 @@ function TrustPolicyForm({
         </div>
       ) : null}
     </form>
-  );
-}
-
-/** One vulnerability policy (GET/PUT/DELETE `path`); read-only unless `canEdit`. */
-export function VulnerabilityPolicyCard({
-  path,
-  heading,
-  canEdit,
-  id = 'vuln',
-  note,
-}: {
-  path: string;
-  heading: string;
-  canEdit: boolean;
-  id?: string;
-  note?: string;
-}) {
-  const p = useLoad<VulnerabilityPolicy | null>(() => loadPolicy<VulnerabilityPolicy>(path), [path]);
-  return (
-    <section class="card" aria-labelledby={`${id}-h`} data-testid={`${id}-policy`}>
-      <h2 id={`${id}-h`}>{heading}</h2>
-      <p class="small muted">
-        Which vulnerabilities an image may have. In enforce mode, pulls of an image with a finding at or above the threshold are refused, unless the finding's
-        id is on the allow-list.
-      </p>
-      {note ? <p class="small">{note}</p> : null}
-      {p.error ? (
-        <LoadError error={p.error} />
-      ) : p.data === undefined ? (
-        <Spinner />
-      ) : (
-        <VulnerabilityPolicyForm key={JSON.stringify(p.data)} id={id} path={path} policy={p.data} canEdit={canEdit} reload={p.reload} />
-      )}
-    </section>
-  );
-}
-
-function VulnerabilityPolicyForm({
-  id,
-  path,
-  policy,
-  canEdit,
-  reload,
-}: {
-  id: string;
-  path: string;
-  policy: VulnerabilityPolicy | null;
-  canEdit: boolean;
-  reload: () => void;
-}) {
-  const [mode, setMode] = useState<Mode>(policy?.mode ?? 'audit');
-  const [severity, setSeverity] = useState(policy?.severity ?? 'critical');
-  const [unscanned, setUnscanned] = useState(policy?.unscanned ?? 'allow');
-  const [allow, setAllow] = useState((policy?.allowlist ?? []).join('\n'));
-  const act = useAction();
-  const [notice, setNotice] = useState('');
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setNotice('');
-    if (await act.run(() => api.put(path, { mode, severity, unscanned, allowlist: lines(allow) }))) {
-      setNotice('Vulnerability policy saved.');
-      reload();
-    }
-  };
-  const remove = async () => {
-    setNotice('');
-    if (!confirm('Remove this vulnerability policy? A less specific policy (or none) applies instead.')) return;
-    if (await act.run(() => api.del(path))) reload();
-  };
-  return (
-    <form onSubmit={submit}>
-      {policy ? <Changed p={policy} /> : <p class="muted">No policy is set here.</p>}
-      <fieldset disabled={!canEdit} style={{ border: 'none', padding: 0, margin: 0 }}>
-        <ModeField id={id} mode={mode} set={setMode} enforceText="refuse pulls of images at or above the threshold" />
-        <div class="field">
-          <label for={`${id}-threshold`}>Threshold</label>
-          <select id={`${id}-threshold`} value={severity} onChange={(e) => setSeverity(e.currentTarget.value)}>
-            {SEVERITIES.map((s) => (
-              <option key={s} value={s}>
-                {s === 'critical' ? 'critical' : s === 'unknown' ? 'any severity' : `${s} and above`}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for={`${id}-unscanned`}>Images not scanned yet</label>
-          <select id={`${id}-unscanned`} value={unscanned} onChange={(e) => setUnscanned(e.currentTarget.value as 'allow' | 'deny')}>
-            <option value="allow">served</option>
-            <option value="deny">refused in enforce mode</option>
-          </select>
-        </div>
-        <div class="field">
-          <label for={`${id}-allow`}>
-            Allowed vulnerabilities <span class="hint">ids (CVE, GHSA, OSV), one per line; never refused</span>
-          </label>
-          <textarea id={`${id}-allow`} spellcheck={false} placeholder="CVE-2024-0001" value={allow} onInput={(e) => setAllow(e.currentTarget.value)} />
-        </div>
-      </fieldset>
-      <Alert>{act.error}</Alert>
-      <Alert kind="ok">{notice}</Alert>
-      {canEdit ? (
-        <div class="row">
-          <button type="submit" class="primary" disabled={act.busy}>
-            Save vulnerability policy
-          </button>
-          {policy ? (
-            <button type="button" class="danger" disabled={act.busy} onClick={remove}>
-              Remove vulnerability policy
-            </button>
-          ) : null}
-        </div>
-      ) : null}
-    </form>
-  );
-}
-
-/** /ui/n/NS/security: the namespace's trust and vulnerability policies. */
-export function NamespaceSecurityPage({ ns }: { ns: string }) {
-  const { user } = useSession();
-  const manage = useLoad<boolean>(() => mayManage(user, ns), [ns, user?.name]);
-  if (!user) return <NeedSignIn what={`see the security policies of ${ns}`} />;
-  if (manage.data === undefined && !manage.error) return <Spinner />;
-  const canEdit = manage.data === true;
-  return (
-    <div class="stack">
-      <section class="card" aria-labelledby="page-title">
-        <PageTitle title={`Security policies of ${ns}`} />
-        <p class="small muted">
-          {canEdit ? 'As an administrator of the namespace you can change them.' : 'Only administrators of the namespace can change them.'} They apply to every
-          repository of {ns} without a policy of its own (a repository's settings set one). <a href={`/ui/n/${ns}/retention`}>Retention policies</a> ·{' '}
-          <a href={`/ui/n/${ns}/tag-rules`}>Immutable tags</a>
-        </p>
-      </section>
-      <TrustPolicyCard path={`/namespaces/${ns}/trust-policy`} heading="Signature trust policy" canEdit={canEdit} />
-      <VulnerabilityPolicyCard path={`/namespaces/${ns}/vulnerability-policy`} heading="Vulnerability policy" canEdit={canEdit} />
-    </div>
-  );
-}
-
-/** /ui/admin/security: the global policies, for administrators. */
-export function AdminSecurityPage() {
-  const { user } = useSession();
-  if (!user) return <NeedSignIn what="administer Berth" />;
-  if (!user.admin) return <Alert>Administrators only.</Alert>;
-  return (
-    <>
-      <PageTitle title="Administration" />
-      <AdminTabs current="security" />
-      <div class="stack">
-        <TrustPolicyCard path="/trust-policy" heading="Global signature trust policy" canEdit />
-        <VulnerabilityPolicyCard
-          path="/vulnerability-policy"
-          heading="Global vulnerability policy"
-          canEdit={false}
-          note="Set in the configuration file (scanning.policy); namespace policies may only tighten it and add to its allow-list."
-        />
-      </div>
-    </>
   );
 }

@@ -25,6 +25,18 @@ export interface Finding {
   severity: Severity;
   score?: number | null;
   summary?: string;
+  /** The policy that applies allow-lists it: it never counts. */
+  allowListed?: boolean;
+}
+export interface PolicyVerdict {
+  scope: string;
+  mode: 'audit' | 'enforce' | 'off';
+  severity: string;
+  allowlist: string[];
+  unscanned: 'allow' | 'deny';
+  /** Findings that count against it. */
+  violations: number;
+  passes: boolean;
 }
 export interface Report {
   status: ScanStatus;
@@ -34,6 +46,11 @@ export interface Report {
   advisories: string | null;
   scannedAt: number | null;
   error: string | null;
+  /** A scan is queued (while an older report is shown). */
+  queued: boolean;
+  /** The SBOM referrer's digest; undefined when the server does not say. */
+  sbom?: string | null;
+  policy: PolicyVerdict | null;
 }
 
 /** How often a report with a scan in progress is read again. */
@@ -81,6 +98,9 @@ function normalise(raw: Record<string, unknown>): Report {
     advisories: typeof adv === 'string' ? adv : null,
     scannedAt: ms(raw.scannedAt as string | number | null | undefined),
     error: typeof raw.error === 'string' ? raw.error : null,
+    queued: raw.queued === true,
+    ...('sbom' in raw ? { sbom: (raw.sbom as string | null) ?? null } : {}),
+    policy: (raw.policy as PolicyVerdict | null | undefined) ?? null,
   };
 }
 
@@ -92,6 +112,8 @@ const NOT_SCANNED: Report = {
   advisories: null,
   scannedAt: null,
   error: null,
+  queued: false,
+  policy: null,
 };
 
 async function loadReport(name: string, digest: string): Promise<Report> {
@@ -117,6 +139,22 @@ async function saveSbom(name: string, digest: string): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** The verdict of the policy that applies to the repository. */
+function PolicyLine({ p, ns }: { p: PolicyVerdict | null; ns: string }) {
+  const link = <a href={`/ui/n/${ns}/security`}>Security policies of {ns}</a>;
+  if (!p || p.mode === 'off') return <p class="small muted">No vulnerability policy applies: pulls are never refused for vulnerabilities. {link}</p>;
+  const what = `${p.scope === '*' ? 'The global' : `The ${p.scope}`} policy (${p.mode}, ${p.severity === 'unknown' ? 'any severity' : p.severity === 'critical' ? 'critical' : `${p.severity} and above`})`;
+  return (
+    <p class="small" data-testid="vuln-verdict">
+      {p.passes ? <span class="badge sig-ok">passes</span> : <span class="badge sig-bad">{p.mode === 'enforce' ? 'refused' : 'fails'}</span>} {what}
+      {p.passes
+        ? ': no finding counts against it.'
+        : `: ${p.violations} ${p.violations === 1 ? 'finding counts' : 'findings count'} against it${p.mode === 'enforce' ? ', so pulls are refused.' : ' (audit: recorded, pulls are served).'}`}{' '}
+      {link}
+    </p>
+  );
+}
+
 export function VulnerabilitiesSection({ name, digest, canScan }: { name: string; digest: string; canScan: boolean }) {
   const r = useLoad<Report>(() => loadReport(name, digest), [name, digest]);
   const [shown, setShown] = useState<Set<Severity>>(new Set());
@@ -125,7 +163,7 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
   const scan = useAction();
   const sbom = useAction();
   const [notice, setNotice] = useState('');
-  const pending = r.data?.status === 'pending';
+  const pending = r.data?.status === 'pending' || r.data?.queued === true;
   useEffect(() => {
     if (!pending) return;
     const t = setTimeout(r.reload, POLL_MS);
@@ -152,17 +190,19 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
       <div class="row spread">
         <h2 id="vulns-h">Vulnerabilities {d?.status === 'scanned' ? <span class="badge">{total}</span> : null}</h2>
         <div class="row">
-          <button
-            type="button"
-            class="small"
-            disabled={sbom.busy}
-            onClick={() => {
-              setNotice('');
-              void sbom.run(() => saveSbom(name, digest));
-            }}
-          >
-            Download SBOM
-          </button>
+          {d?.sbom === null ? null : (
+            <button
+              type="button"
+              class="small"
+              disabled={sbom.busy}
+              onClick={() => {
+                setNotice('');
+                void sbom.run(() => saveSbom(name, digest));
+              }}
+            >
+              Download SBOM
+            </button>
+          )}
           {canScan ? (
             <button
               type="button"
@@ -196,7 +236,7 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
       ) : (
         <>
           <p class="small muted">
-            {d.status === 'pending' ? 'A new scan is running. ' : ''}
+            {pending ? 'A new scan is queued. ' : ''}
             {d.status === 'failed' ? `The last scan failed${d.error ? `: ${d.error}` : ''}. ` : ''}
             Scanned <Time ms={d.scannedAt} />
             {d.scanner ? ` by ${d.scanner}` : ''}
@@ -208,6 +248,7 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
             ) : null}
             .
           </p>
+          <PolicyLine p={d.policy} ns={name.split('/')[0]} />
           {/* biome-ignore lint/a11y/useSemanticElements: a group of toggle buttons, not a form fieldset */}
           <div class="row" role="group" aria-label="Show severities">
             {SEVERITIES.map((s) => (
@@ -257,6 +298,11 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
                     <span>
                       <SeverityBadge severity={f.severity} />
                       {typeof f.score === 'number' ? <span class="small muted"> {f.score.toFixed(1)}</span> : null}
+                      {f.allowListed ? (
+                        <span class="badge" title="On the allow-list of the policy that applies: it never counts">
+                          allowed
+                        </span>
+                      ) : null}
                     </span>
                   </td>
                 </tr>
