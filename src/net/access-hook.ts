@@ -1,11 +1,13 @@
 // Applies the network rules (access-rules.ts) to every request, first thing: a refused
 // address gets its 403 DENIED before authentication, the database or storage is touched.
 // Which surface and namespaces a request is in (docs/network-rules.md):
-//   /v2 blob and manifest GET/HEAD, tags, referrers    pull, of the repository's namespace
+//   /v2 blob and manifest GET, tags, referrers          pull, of the repository's namespace
+//   /v2 blob and manifest HEAD                          pull or push (pushers ask what exists)
 //   /v2 uploads, manifest PUT, DELETE                   push, of the repository's namespace
+//                                                       (and pull of the source's, for a mount)
 //   /v2/_catalog, /v1/* (docker search)                 pull, global rules only
 //   /v2/ and /token, /.well-known/jwks.json            an address that may pull or push somewhere
-//   /api/v1/*                                           api (namespaced for /repositories/<ns>/… and /namespaces/<ns>/…)
+//   /api/v1/*                                           api (namespaced for /repositories/<ns>/…, /namespaces/<ns>/…, /orgs/<ns>…)
 //   /ui/*, and /api requests from the UI (X-Berth-CSRF) ui (namespaced likewise, and for ?repository=)
 //   /healthz                                            never refused (load balancers' probes)
 // A mirrored name is in its cache's namespace; a name the default upstream may serve is
@@ -20,11 +22,18 @@ import { v2Target } from '../http/v2-router.js';
 import { route, type RoutingTable } from '../mirror/routing.js';
 import { decide, decideAnywhere, type AccessRules, type Decision, type Surface } from './access-rules.js';
 
-/** What a request is, for the rules: a surface and namespaces, an entry point, or nothing to check. */
-export type RequestTarget =
-  | { kind: 'surface'; surface: Surface; namespaces: string[]; protocol: 'registry' | 'api' | 'ui' }
-  | { kind: 'entry' }
-  | { kind: 'open' };
+/**
+ * One condition a request must meet: `surface` (or else `or`) admitted in every one of
+ * `namespaces` (none: the global rules alone).
+ */
+export interface Check {
+  surface: Surface;
+  namespaces: string[];
+  or?: Surface;
+}
+
+/** What a request is, for the rules: conditions to meet, an entry point, or nothing to check. */
+export type RequestTarget = { kind: 'checks'; checks: Check[]; protocol: 'registry' | 'api' | 'ui' } | { kind: 'entry' } | { kind: 'open' };
 
 function decodeSegment(s: string): string {
   try {
@@ -44,7 +53,8 @@ function v2Namespaces(table: RoutingTable, name: string, ns: string | null): str
   return own === cache ? [own] : [own, cache];
 }
 
-const API_NAMESPACED = /^\/api\/v1\/(?:repositories|namespaces)\/([^/?]+)/;
+// Fastify decodes the path's parameters (%2F too): the namespace is read from the decoded rest.
+const API_NAMESPACED = /^\/api\/v1\/(?:repositories|namespaces|orgs)\/(.+)$/;
 
 export function classifyRequest(method: string, url: string, headers: Record<string, unknown>, table: RoutingTable): RequestTarget {
   const q = url.indexOf('?');
@@ -52,31 +62,44 @@ export function classifyRequest(method: string, url: string, headers: Record<str
   const query = () => new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
   if (path === '/v2' || path === '/v2/') return { kind: 'entry' };
   if (path.startsWith('/v2/')) {
-    const rest = path.slice('/v2/'.length);
-    const t = v2Target(method, rest);
-    if (!t) return { kind: 'surface', surface: 'pull', namespaces: [], protocol: 'registry' };
-    return {
-      kind: 'surface',
-      surface: t.action === 'pull' ? 'pull' : 'push',
-      namespaces: v2Namespaces(table, t.name, query().get('ns')),
-      protocol: 'registry',
-    };
+    const t = v2Target(method, path.slice('/v2/'.length));
+    if (!t) return registry({ surface: 'pull', namespaces: [] });
+    const params = query();
+    const namespaces = v2Namespaces(table, t.name, params.get('ns'));
+    // HEAD only tells whether something exists, which every pusher asks before uploading.
+    if (method === 'HEAD') return registry({ surface: 'pull', namespaces, or: 'push' });
+    if (t.action === 'pull') return registry({ surface: 'pull', namespaces });
+    const from = method === 'POST' && params.get('mount') ? params.get('from') : null;
+    // A cross-repository mount reads from `from`: that needs a pull there, or the mount would copy around a pull rule.
+    return from
+      ? registry({ surface: 'push', namespaces }, { surface: 'pull', namespaces: v2Namespaces(table, from, null) })
+      : registry({ surface: 'push', namespaces });
   }
   if (path === '/token' || path.startsWith('/.well-known/')) return { kind: 'entry' };
   if (path === '/healthz') return { kind: 'open' };
   if (path === '/api' || path.startsWith('/api/')) {
     const m = API_NAMESPACED.exec(path);
-    const namespaces = m ? [decodeSegment(m[1])] : [];
+    const namespaces = m ? [namespaceOf(decodeSegment(m[1]))] : [];
     // The UI is a client of the API: its requests are UI traffic (an address admitted to the UI could send them from the page anyway).
-    if (headers[CSRF_HEADER] !== undefined) return { kind: 'surface', surface: 'ui', namespaces, protocol: 'api' };
-    return { kind: 'surface', surface: 'api', namespaces, protocol: 'api' };
+    return { kind: 'checks', checks: [{ surface: headers[CSRF_HEADER] !== undefined ? 'ui' : 'api', namespaces }], protocol: 'api' };
   }
   if (path === '/ui' || path.startsWith('/ui/') || path === '/') {
     const repository = path.startsWith('/ui/api/') ? query().get('repository') : null;
-    return { kind: 'surface', surface: 'ui', namespaces: repository ? [namespaceOf(repository)] : [], protocol: 'ui' };
+    return { kind: 'checks', checks: [{ surface: 'ui', namespaces: repository ? [namespaceOf(repository)] : [] }], protocol: 'ui' };
   }
   // /v1/* (docker search) and anything else the registry answers.
-  return { kind: 'surface', surface: 'pull', namespaces: [], protocol: 'registry' };
+  return registry({ surface: 'pull', namespaces: [] });
+}
+
+const registry = (...checks: Check[]): RequestTarget => ({ kind: 'checks', checks, protocol: 'registry' });
+
+/** The first refusal among `checks`, or allowed. */
+export function decideChecks(rules: AccessRules, address: string, checks: readonly Check[]): Decision {
+  for (const c of checks) {
+    const d = decide(rules, address, c.surface, c.namespaces);
+    if (!d.allowed && !(c.or && decide(rules, address, c.or, c.namespaces).allowed)) return d;
+  }
+  return { allowed: true };
 }
 
 function escapeHtml(s: string): string {
@@ -102,14 +125,14 @@ export function registerNetworkRules(app: FastifyInstance, rules: AccessRules, t
     const t = classifyRequest(request.method, request.url, request.headers, table);
     if (t.kind === 'open') return;
     // Fastify's req.ip: the peer, or with http.trustproxy the address X-Forwarded-For gives through trusted proxies.
-    const d: Decision = t.kind === 'entry' ? decideAnywhere(rules, request.ip, ['pull', 'push']) : decide(rules, request.ip, t.surface, t.namespaces);
+    const d: Decision = t.kind === 'entry' ? decideAnywhere(rules, request.ip, ['pull', 'push']) : decideChecks(rules, request.ip, t.checks);
     if (d.allowed) return;
     request.log.info({ address: request.ip, rule: d.rule, entry: d.entry }, 'network rule refused a request');
     const detail = { rule: d.rule, ...(d.entry ? { entry: d.entry } : {}) };
-    if (t.kind === 'surface' && t.protocol === 'ui' && request.method === 'GET' && /text\/html/.test(String(request.headers.accept ?? ''))) {
+    if (t.kind === 'checks' && t.protocol === 'ui' && request.method === 'GET' && /text\/html/.test(String(request.headers.accept ?? ''))) {
       return deniedPage(reply, d.message);
     }
-    if (t.kind === 'surface' && t.protocol !== 'registry') throw new RestError('DENIED', d.message, { detail });
+    if (t.kind === 'checks' && t.protocol !== 'registry') throw new RestError('DENIED', d.message, { detail });
     throw new RegistryError('DENIED', d.message, { detail });
   });
 }

@@ -318,3 +318,77 @@ export function trustedRoot(fulcio: TestCert[], rekors: TestRekor[]): Record<str
     timestampAuthorities: [],
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Everything a test needs to trust (and distrust) signatures, made once
+
+export interface TestTrust {
+  keys: Record<KeyType, TestKey>;
+  /** A key no policy trusts. */
+  strangerKey: TestKey;
+  notation: {
+    root: TestCert;
+    leaf: TestCert;
+    /** Issued by the root, expired yesterday. */
+    expiredLeaf: TestCert;
+    /** Issued by the root for another subject (not the trusted identity). */
+    otherLeaf: TestCert;
+    /** A leaf of a CA outside the trust store. */
+    strangerLeaf: TestCert;
+    strangerRoot: TestCert;
+    /** The trusted identity (matches `leaf` and `expiredLeaf`). */
+    identity: string;
+  };
+  keyless: {
+    fulcio: TestCert;
+    rekor: TestRekor;
+    trustedRoot: Record<string, unknown>;
+    identity: { subject: string; issuer: string };
+    /** A fresh Fulcio certificate for the trusted identity (or another one). */
+    certificate(subject?: string, issuer?: string): TestCert;
+  };
+  /** Trust material trusting all three keys, the notation root and identity, and the keyless identity. */
+  material(): {
+    keys: { name: string; publicKeyPem: string }[];
+    notation: { trustStore: string[]; identities: string[] };
+    keyless: { trustedRoot: object; identities: { subject: string; issuer: string }[] };
+  };
+}
+
+/** Keys, a notation CA with valid, expired and other-identity leaves, a test Fulcio and Rekor with their trusted root. */
+export function makeTestTrust(): TestTrust {
+  const keys = { ecdsa: makeKey('ecdsa', 'release-ecdsa'), ed25519: makeKey('ed25519', 'release-ed25519'), rsa: makeKey('rsa', 'release-rsa') };
+  const root = makeCa('/C=US/ST=WA/O=Berth Test/CN=Berth Test Root');
+  const dn = '/C=US/ST=WA/L=Seattle/O=Berth Test/CN=release';
+  const day = 86_400_000;
+  const strangerRoot = makeCa('/C=US/ST=WA/O=Berth Test/CN=Stranger Root');
+  const fulcio = makeCa('/O=sigstore.dev/CN=berth-test-fulcio');
+  const rekor = new TestRekor();
+  const identity = { subject: 'ci@berth.test', issuer: 'https://issuer.berth.test' };
+  const t: TestTrust = {
+    keys,
+    strangerKey: makeKey('ecdsa', 'stranger'),
+    notation: {
+      root,
+      leaf: makeSigningCert(root, dn),
+      expiredLeaf: makeSigningCert(root, dn, { notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - day) }),
+      otherLeaf: makeSigningCert(root, '/C=US/ST=WA/L=Seattle/O=Berth Test/CN=intern'),
+      strangerLeaf: makeSigningCert(strangerRoot, dn),
+      strangerRoot,
+      identity: 'x509.subject: C=US, ST=WA, L=Seattle, O=Berth Test, CN=release',
+    },
+    keyless: {
+      fulcio,
+      rekor,
+      trustedRoot: trustedRoot([fulcio], [rekor]),
+      identity,
+      certificate: (subject = identity.subject, issuer = identity.issuer) => makeFulcioCert(fulcio, subject, issuer),
+    },
+    material: () => ({
+      keys: Object.values(keys).map((k) => trustedKey(k)),
+      notation: { trustStore: [root.pem], identities: [t.notation.identity] },
+      keyless: { trustedRoot: t.keyless.trustedRoot, identities: [identity] },
+    }),
+  };
+  return t;
+}

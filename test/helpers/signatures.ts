@@ -357,3 +357,19 @@ export function notationSignature(opts: NotationOptions): SignatureArtifact {
   );
   return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [config, envelope], subjectDigest: opts.subject.digest };
 }
+
+/** A referrer manifest around a signature blob made elsewhere (a published test vector). */
+export function referrerOf(bytes: Buffer, layerMediaType: string, artifactType: string, subject: Subject): SignatureArtifact {
+  const layer = blob(layerMediaType, bytes);
+  const manifest = Buffer.from(
+    goJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType,
+      config: { mediaType: OCI_EMPTY, digest: EMPTY_CONFIG.digest, size: EMPTY_CONFIG.bytes.length },
+      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: bytes.length }],
+      subject,
+    }),
+  );
+  return { manifest, mediaType: OCI_MANIFEST, digest: sha256(manifest), blobs: [EMPTY_CONFIG, layer], subjectDigest: subject.digest };
+}

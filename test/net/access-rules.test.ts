@@ -203,12 +203,14 @@ describe('configuration', () => {
 describe('which surface and namespaces a request is in', () => {
   const local = routingTable(defaultConfig());
   const c = (method: string, url: string, headers: Record<string, unknown> = {}, table = local) => classifyRequest(method, url, headers, table);
-  const pull = (...namespaces: string[]) => ({ kind: 'surface', surface: 'pull', namespaces, protocol: 'registry' });
-  const push = (...namespaces: string[]) => ({ kind: 'surface', surface: 'push', namespaces, protocol: 'registry' });
+  const pull = (...namespaces: string[]) => ({ kind: 'checks', checks: [{ surface: 'pull', namespaces }], protocol: 'registry' });
+  const push = (...namespaces: string[]) => ({ kind: 'checks', checks: [{ surface: 'push', namespaces }], protocol: 'registry' });
+  const head = (...namespaces: string[]) => ({ kind: 'checks', checks: [{ surface: 'pull', namespaces, or: 'push' }], protocol: 'registry' });
 
   it('/v2: blob and manifest reads, tags and referrers are pulls; uploads, PUT and DELETE are pushes', () => {
     assert.deepEqual(c('GET', '/v2/team/app/manifests/latest'), pull('team'));
-    assert.deepEqual(c('HEAD', '/v2/team/app/blobs/sha256:abc'), pull('team'));
+    assert.deepEqual(c('HEAD', '/v2/team/app/blobs/sha256:abc'), head('team'));
+    assert.deepEqual(c('HEAD', '/v2/team/app/manifests/v1'), head('team'));
     assert.deepEqual(c('GET', '/v2/team/app/tags/list?n=10'), pull('team'));
     assert.deepEqual(c('GET', '/v2/team/app/referrers/sha256:abc'), pull('team'));
     assert.deepEqual(c('GET', '/v2/app/manifests/1'), pull('app'));
@@ -218,6 +220,15 @@ describe('which surface and namespaces a request is in', () => {
     assert.deepEqual(c('PUT', '/v2/team/app/manifests/latest'), push('team'));
     assert.deepEqual(c('DELETE', '/v2/team/app/manifests/sha256:abc'), push('team'));
     assert.deepEqual(c('DELETE', '/v2/team/app/blobs/sha256:abc'), push('team'));
+    // A mount reads from its source: a pull there too.
+    assert.deepEqual(c('POST', '/v2/team/app/blobs/uploads/?mount=sha256:abc&from=other/base'), {
+      kind: 'checks',
+      checks: [
+        { surface: 'push', namespaces: ['team'] },
+        { surface: 'pull', namespaces: ['other'] },
+      ],
+      protocol: 'registry',
+    });
   });
 
   it('/v2/_catalog and unknown /v2 paths are pulls under the global rules; /v2/ and the token service are entry points', () => {
@@ -243,21 +254,25 @@ describe('which surface and namespaces a request is in', () => {
   });
 
   it('/api is the api surface (namespaced for repositories and namespaces), or ui when the UI sends it', () => {
-    const api = (...namespaces: string[]) => ({ kind: 'surface', surface: 'api', namespaces, protocol: 'api' });
+    const api = (...namespaces: string[]) => ({ kind: 'checks', checks: [{ surface: 'api', namespaces }], protocol: 'api' });
     assert.deepEqual(c('GET', '/api/v1/users'), api());
     assert.deepEqual(c('GET', '/api/v1/repositories/team/app/tags'), api('team'));
     assert.deepEqual(c('PUT', '/api/v1/namespaces/team/quota'), api('team'));
     assert.deepEqual(c('GET', '/api/v1/namespaces/te%61m/quota'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team%2Fapp/tags'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team%2fapp'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/repositories/team?x=1'), api('team'));
+    assert.deepEqual(c('DELETE', '/api/v1/orgs/team/members/bob'), api('team'));
+    assert.deepEqual(c('GET', '/api/v1/orgs/team'), api('team'));
     assert.deepEqual(c('GET', '/api/v1/repositories/team/app', { 'x-berth-csrf': '1' }), {
-      kind: 'surface',
-      surface: 'ui',
-      namespaces: ['team'],
+      kind: 'checks',
+      checks: [{ surface: 'ui', namespaces: ['team'] }],
       protocol: 'api',
     });
   });
 
   it('/ui pages and reads are the ui surface; reads that name a repository are in its namespace', () => {
-    const ui = (...namespaces: string[]) => ({ kind: 'surface', surface: 'ui', namespaces, protocol: 'ui' });
+    const ui = (...namespaces: string[]) => ({ kind: 'checks', checks: [{ surface: 'ui', namespaces }], protocol: 'ui' });
     assert.deepEqual(c('GET', '/ui/'), ui());
     assert.deepEqual(c('GET', '/ui/repositories/team/app'), ui());
     assert.deepEqual(c('GET', '/ui/api/tags?repository=team%2Fapp&n=10&page=1'), ui('team'));

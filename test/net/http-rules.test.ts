@@ -42,9 +42,17 @@ describe('pull and push rules on /v2', () => {
     await expectError(await api(srv().url, `/v2/team/app/blobs/${team.config.digest}`), 403, 'DENIED');
     await expectError(await api(srv().url, '/v2/team/app/tags/list'), 403, 'DENIED');
     await expectError(await api(srv().url, `/v2/team/app/referrers/${team.manifest.digest}`), 403, 'DENIED');
+    // HEAD (what every pusher asks first) needs a pull or a push: team admits this address's pushes.
     const head = await api(srv().url, '/v2/team/app/manifests/v1', { method: 'HEAD' });
-    assert.equal(head.status, 403);
-    assert.equal(head.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('docker-content-digest'), team.manifest.digest);
+    const refused = await api(srv().url, '/v2/other/app/manifests/v1', { method: 'HEAD' });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers.get('docker-distribution-api-version'), 'registry/2.0');
+    // A mount into public (pushes admitted) from team (pulls refused) would copy around the pull rule.
+    const mount = await api(srv().url, `/v2/public/app/blobs/uploads/?mount=${team.config.digest}&from=team/app`, { method: 'POST' });
+    const mountBody = await expectError(mount, 403, 'DENIED');
+    assert.match(mountBody.errors[0].message, /^pull to namespace "team" from 127\.0\.0\.1 is denied/);
     // The catalog is a pull of no namespace: the global rules.
     await expectError(await api(srv().url, '/v2/_catalog'), 403, 'DENIED');
   });
@@ -178,6 +186,9 @@ describe('api and ui rules (token mode)', () => {
         'API access to namespace "team" from 127.0.0.1 is denied by network rule network.namespaces.team.api.deny (127.0.0.1)',
       );
       await expectError(await api(srv().url, '/api/v1/namespaces/team/quota'), 403, 'DENIED');
+      // The API decodes %2F in a repository's name: still team's.
+      await expectError(await api(srv().url, '/api/v1/repositories/team%2Fapp'), 403, 'DENIED');
+      await expectError(await api(srv().url, '/api/v1/orgs/team'), 403, 'DENIED');
       const other = await api(srv().url, '/api/v1/repositories/other/app');
       assert.notEqual(other.status, 403, await other.text());
     });

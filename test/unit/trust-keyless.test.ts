@@ -135,6 +135,22 @@ describe('keyless policy', () => {
     assert.match(v.reason, /inclusion does not verify/);
   });
 
+  it('a bundle whose certificate is not DER is invalid, never an exception', async () => {
+    const sig = cosignBundleSignature({ subject: SUBJECT, reference: REF, rekor, certificate: makeFulcioCert(fulcio, 'ci@example.com', ISSUER) });
+    const bundle = JSON.parse(blobMap(sig).get(manifestOf(sig).layers[0].digest)!.toString());
+    bundle.verificationMaterial.certificate.rawBytes = Buffer.from('not a certificate').toString('base64');
+    const bytes = Buffer.from(JSON.stringify(bundle));
+    const c = classifySignature(manifestOf(sig))!;
+    const v = await verifySignature(
+      { ...c, blobs: [{ ...c.blobs[0], digest: sha256(bytes) }] },
+      SUBJECT.digest,
+      new Map([[sha256(bytes), bytes]]),
+      material,
+      NOW,
+    );
+    assert.equal(v.status, 'invalid', v.reason);
+  });
+
   it('a keyless signature under a policy with keys only is untrusted', async () => {
     const certificate = makeFulcioCert(fulcio, 'ci@example.com', ISSUER);
     const v = await verify(cosignBundleSignature({ subject: SUBJECT, reference: REF, rekor, certificate }), { keys: [trustedKey(makeKey('ecdsa'))] });

@@ -1,6 +1,7 @@
 // notation signatures (JWS envelopes with X.509 chains, Notary Project specification): recognised
 // from the referrer, verified against a trust store and trusted identities.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { checkTrustMaterial, classifySignature, type TrustMaterial, TrustMaterialError, verifySignature } from '../../src/trust/formats/index.js';
 import {
@@ -124,6 +125,12 @@ describe('notation signatures: verification', () => {
     const v = await verify(sign({ claimDigest: OTHER }));
     assert.equal(v.status, 'invalid', v.reason);
     assert.match(v.reason, new RegExp(`for ${OTHER}`));
+  });
+
+  it('a signing time outside the certificate validity is invalid', async () => {
+    const v = await verify(sign({ signingTime: new Date(Date.parse(new X509Certificate(leaf.pem).validFrom) - 86_400_000) }));
+    assert.equal(v.status, 'invalid', v.reason);
+    assert.match(v.reason, /at the signing time/);
   });
 
   it('a signature past its expiry is invalid; before it, verified', async () => {

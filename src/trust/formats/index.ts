@@ -3,10 +3,10 @@
 // read the manifest and blobs and pass their bytes; nothing here does I/O.
 import { verifyCosignBundle } from './cosign-bundle.js';
 import { verifyCosignLegacy, verifyLegacyKeyless } from './cosign-legacy.js';
-import { parseKeys } from './keys.js';
+import { type NamedKey, parseKeys } from './keys.js';
 import { compileNotation, verifyNotation } from './notation.js';
 import { checkIdentities, parseTrustedRoot } from './sigstore.js';
-import { type ClassifiedSignature, type SignatureDescriptor, type SignatureVerdict, type TrustMaterial, verdict } from './types.js';
+import { type ClassifiedSignature, type SignatureDescriptor, type SignatureVerdict, type TrustMaterial, TrustMaterialError, verdict } from './types.js';
 
 export { classifySignature, digestOfSigTag, sigTagOf } from './classify.js';
 export { parsePublicKey } from './keys.js';
@@ -38,6 +38,23 @@ export async function verifySignature(
   now: number,
 ): Promise<SignatureVerdict> {
   const keys = parseKeys(material.keys);
+  try {
+    return await verifyFormat(signature, subjectDigest, blobs, material, keys, now);
+  } catch (err) {
+    if (err instanceof TrustMaterialError) throw err;
+    // A parser deep in a library refusing what the signature carries (a certificate that is not DER, …).
+    return verdict('invalid', null, `the signature is malformed: ${(err as Error).message}`, now);
+  }
+}
+
+function verifyFormat(
+  signature: ClassifiedSignature,
+  subjectDigest: string,
+  blobs: ReadonlyMap<string, Buffer>,
+  material: TrustMaterial,
+  keys: NamedKey[],
+  now: number,
+): SignatureVerdict | Promise<SignatureVerdict> {
   switch (signature.format) {
     case 'cosign': {
       const { keyless } = material;

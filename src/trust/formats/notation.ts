@@ -74,6 +74,9 @@ export async function verifyNotation(input: NotationInput): Promise<SignatureVer
   if (problem) return invalid(problem, signer);
   const expired = validityProblem(chain, now);
   if (expired) return invalid(expired, signer);
+  // The chain must also have been valid when the signer says it signed (an untrusted time, so only ever a reason to refuse).
+  const atSigning = validityProblem(chain, Date.parse(header[SIGNING_TIME]));
+  if (atSigning) return invalid(`at the signing time ${header[SIGNING_TIME]}, ${atSigning}`, signer);
   const expiry = header[EXPIRY];
   if (expiry !== undefined && (typeof expiry !== 'string' || Number.isNaN(Date.parse(expiry)) || Date.parse(expiry) <= now)) {
     return invalid(`the signature expired on ${String(expiry)}`, signer);

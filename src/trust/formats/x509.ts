@@ -92,7 +92,8 @@ export function chainProblem(chain: X509Certificate[]): string | null {
     }
   }
   const root = chain[chain.length - 1];
-  if (!root.checkIssued(root) || !root.verify(root.publicKey)) return 'the certificate chain does not end in a self-signed root';
+  // A root alone is the signing certificate too (leaf rules, no keyCertSign), so OpenSSL's checkIssued does not apply.
+  if (root.subject !== root.issuer || !root.verify(root.publicKey)) return 'the certificate chain does not end in a self-signed root';
   for (const [i, cert] of chain.entries()) {
     const asn1 = Asn1Certificate.parse(Buffer.from(cert.raw));
     if (/sha1/i.test(asn1.signatureAlgorithm)) return `certificate ${i} is signed with SHA-1`;
