@@ -90,7 +90,6 @@ describe('web UI: signature trust', () => {
     assert.equal((await signatureCell(page, 'v1').innerText()).replace(/\s+/g, ' ').trim(), 'verified by release');
     assert.equal((await signatureCell(page, 'v2').innerText()).trim(), 'unsigned');
     assert.match(await signatureCell(page, 'v3').innerText(), /^untrusted/);
-    // The .sig tags are listed too, as what they are: signatures are artifacts of their own.
     await page.screenshot({ path: path.join(SHOTS, '40-trust-tags.png'), fullPage: true });
     await context.close();
   });
@@ -191,7 +190,7 @@ describe('web UI: signature trust', () => {
     assert.equal(await bobPage.getByRole('link', { name: 'Admin' }).count(), 0);
     await bobPage.goto(`${s.url}/ui/admin/security`);
     await bobPage.getByText('Administrators only.').waitFor();
-    // bob's namespace page shows alice's? No: another user's namespace is refused by the API.
+    // Another user's namespace: the API says not found, and so does the page.
     await bobPage.goto(`${s.url}/ui/n/alice/security`);
     await bobPage.getByTestId('trust-policy').getByRole('alert').waitFor();
     await other.close();
