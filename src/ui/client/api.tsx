@@ -221,6 +221,11 @@ export function registryHost(): string {
   return location.host;
 }
 
+/** The server has no such API route: a feature it does not run (scanning turned off), not a failure. */
+export function isNoEndpoint(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 404 && err.message === 'no such endpoint';
+}
+
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) return err.message;
   return err instanceof Error ? err.message : String(err);

@@ -1,7 +1,7 @@
 // Pieces the security policy forms share (trust-policies.tsx, vulnerability-policy.tsx): the
 // mode radios, "changed by", the note on a policy from the configuration file, and reading a
 // policy that may not be set.
-import { ApiError, api } from './api.js';
+import { ApiError, api, isNoEndpoint } from './api.js';
 import { Alert, Time } from './components.js';
 import { ms } from './signatures.js';
 
@@ -13,11 +13,15 @@ export const lines = (s: string) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-/** GET a policy; null when none is set (404 "… policy not found"; "namespace not found" stays an error). */
-export async function loadPolicy<T>(path: string): Promise<T | null> {
+/**
+ * GET a policy; null when none is set (404 "… policy not found"; "namespace not found" stays an
+ * error), 'off' when the server does not run the feature (no such endpoint).
+ */
+export async function loadPolicy<T>(path: string): Promise<T | null | 'off'> {
   try {
     return await api.get<T>(path);
   } catch (err) {
+    if (isNoEndpoint(err)) return 'off';
     if (err instanceof ApiError && err.status === 404 && /policy not found/i.test(err.message)) return null;
     throw err;
   }

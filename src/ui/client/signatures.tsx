@@ -1,7 +1,7 @@
 // Signature trust in the UI: the badge of a tag's signature status (verified, untrusted,
 // unsigned) with who signed it, and a manifest's signatures with each verdict (format, signer,
 // status, reason) as GET /repositories/{name}/manifests/{digest}/signatures reports them.
-import { api, shortDigest } from './api.js';
+import { api, isNoEndpoint, shortDigest } from './api.js';
 import { Digest, LoadError, Spinner, Table, Time, repoPath, useLoad } from './components.js';
 
 export type SignatureStatus = 'verified' | 'untrusted' | 'unsigned';
@@ -64,6 +64,7 @@ export function policyText(p: PolicyRef): string {
 export function SignaturesSection({ name, digest }: { name: string; digest: string }) {
   const r = useLoad<SignatureReport>(() => api.get(`/repositories/${name}/manifests/${digest}/signatures`), [name, digest]);
   const ns = name.split('/')[0];
+  if (isNoEndpoint(r.error)) return null;
   return (
     <section class="card" aria-labelledby="signatures-h" data-testid="signatures">
       <h2 id="signatures-h">Signatures</h2>

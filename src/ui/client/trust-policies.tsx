@@ -41,7 +41,7 @@ interface KeylessForm {
 
 /** One trust policy (GET/PUT/DELETE `path`); read-only unless `canEdit`. */
 export function TrustPolicyCard({ path, heading, canEdit, id = 'trust' }: { path: string; heading: string; canEdit: boolean; id?: string }) {
-  const p = useLoad<TrustPolicy | null>(() => loadPolicy<TrustPolicy>(path), [path]);
+  const p = useLoad<TrustPolicy | null | 'off'>(() => loadPolicy<TrustPolicy>(path), [path]);
   return (
     <section class="card" aria-labelledby={`${id}-h`} data-testid={`${id}-policy`}>
       <h2 id={`${id}-h`}>{heading}</h2>
@@ -53,6 +53,8 @@ export function TrustPolicyCard({ path, heading, canEdit, id = 'trust' }: { path
         <LoadError error={p.error} />
       ) : p.data === undefined ? (
         <Spinner />
+      ) : p.data === 'off' ? (
+        <p class="muted">This server does not check signatures.</p>
       ) : (
         <TrustPolicyForm key={JSON.stringify(p.data)} id={id} path={path} policy={p.data} canEdit={canEdit} reload={p.reload} />
       )}

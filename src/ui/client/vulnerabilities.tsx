@@ -3,7 +3,7 @@
 // severity, package or id, the SBOM download (…/sbom) and "Scan now" (POST …/scan) for those who
 // may. An index's report aggregates its children's.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, download, shortDigest } from './api.js';
+import { ApiError, api, download, isNoEndpoint, shortDigest } from './api.js';
 import { Alert, LoadError, Spinner, Table, Time, useAction, useLoad } from './components.js';
 import { ms } from './signatures.js';
 
@@ -184,6 +184,8 @@ export function VulnerabilitiesSection({ name, digest, canScan }: { name: string
     setShown(next);
   };
   const total = d ? SEVERITIES.reduce((a, s) => a + d.counts[s], 0) : 0;
+  // Scanning is off on this server: nothing to show.
+  if (isNoEndpoint(r.error)) return null;
 
   return (
     <section class="card" aria-labelledby="vulns-h" data-testid="vulnerabilities" id="vulnerabilities">
