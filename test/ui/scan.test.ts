@@ -170,7 +170,7 @@ describe('web UI: vulnerability scanning', () => {
     await page.goto(`${s.url}/ui/n/alice/security`);
     const card = page.getByTestId('vuln-policy');
     await card.getByText('The namespace has no policy of its own.').waitFor();
-    await card.getByLabel(/^Enforce/).check();
+    await card.getByLabel(/Enforce:/).check();
     await card.getByLabel('Threshold').selectOption('high');
     await card.getByLabel(/^Allowed vulnerabilities/).fill('not an id!');
     await card.getByRole('button', { name: 'Save vulnerability policy' }).click();

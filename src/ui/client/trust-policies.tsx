@@ -41,6 +41,7 @@ interface KeylessForm {
 
 /** One trust policy (GET/PUT/DELETE `path`); read-only unless `canEdit`. */
 export function TrustPolicyCard({ path, heading, canEdit, id = 'trust' }: { path: string; heading: string; canEdit: boolean; id?: string }) {
+  const [notice, setNotice] = useState('');
   const p = useLoad<TrustPolicy | null | 'off'>(() => loadPolicy<TrustPolicy>(path), [path]);
   return (
     <section class="card" aria-labelledby={`${id}-h`} data-testid={`${id}-policy`}>
@@ -56,8 +57,9 @@ export function TrustPolicyCard({ path, heading, canEdit, id = 'trust' }: { path
       ) : p.data === 'off' ? (
         <p class="muted">This server does not check signatures.</p>
       ) : (
-        <TrustPolicyForm key={JSON.stringify(p.data)} id={id} path={path} policy={p.data} canEdit={canEdit} reload={p.reload} />
+        <TrustPolicyForm key={JSON.stringify(p.data)} id={id} path={path} policy={p.data} canEdit={canEdit} reload={p.reload} notify={setNotice} />
       )}
+      <Alert kind="ok">{notice}</Alert>
     </section>
   );
 }
@@ -68,12 +70,14 @@ function TrustPolicyForm({
   policy,
   canEdit: mayEdit,
   reload,
+  notify,
 }: {
   id: string;
   path: string;
   policy: TrustPolicy | null;
   canEdit: boolean;
   reload: () => void;
+  notify: (message: string) => void;
 }) {
   const canEdit = mayEdit && policy?.source !== 'config';
   const [mode, setMode] = useState<Mode>(policy?.mode ?? 'audit');
@@ -85,12 +89,11 @@ function TrustPolicyForm({
   );
   const [root, setRoot] = useState(policy?.keyless?.trustedRoot ? JSON.stringify(policy.keyless.trustedRoot, null, 2) : '');
   const act = useAction();
-  const [notice, setNotice] = useState('');
   const f = (x: string) => `${id}-${x}`;
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    setNotice('');
+    notify('');
     const trustStore = store.match(PEM_CERT) ?? [];
     if (store.trim() && trustStore.length === 0) return act.setError('The notation trust store takes PEM certificates (-----BEGIN CERTIFICATE-----).');
     let trustedRoot: unknown;
@@ -116,14 +119,17 @@ function TrustPolicyForm({
       ...(ids.length || trustedRoot !== undefined ? { keyless: { ...(trustedRoot !== undefined ? { trustedRoot } : {}), identities: ids } } : {}),
     };
     if (await act.run(() => api.put(path, body))) {
-      setNotice('Trust policy saved.');
+      notify('Trust policy saved.');
       reload();
     }
   };
   const remove = async () => {
-    setNotice('');
+    notify('');
     if (!confirm('Remove this trust policy? A less specific policy (or none) applies instead.')) return;
-    if (await act.run(() => api.del(path))) reload();
+    if (await act.run(() => api.del(path))) {
+      notify('Policy removed.');
+      reload();
+    }
   };
 
   return (
@@ -235,7 +241,6 @@ function TrustPolicyForm({
         </fieldset>
       </fieldset>
       <Alert>{act.error}</Alert>
-      <Alert kind="ok">{notice}</Alert>
       {canEdit ? (
         <div class="row">
           <button type="submit" class="primary" disabled={act.busy}>
