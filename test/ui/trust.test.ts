@@ -178,11 +178,7 @@ describe('web UI: signature trust', () => {
     await card.getByLabel(/^Key 1 name/).fill('release');
     await card.getByLabel(/^Key 1 public key/).fill(release.publicKeyPem);
     await card.getByRole('button', { name: 'Save trust policy' }).click();
-    await card
-      .getByText(/Trust policy saved\.|rror|refused|not/)
-      .first()
-      .waitFor();
-    assert.equal(await card.getByRole('alert').count(), 0, await card.innerText());
+    await card.getByText('Trust policy saved.').waitFor();
     const stored = ok(await call(s, 'GET', '/trust-policy', ADMIN));
     assert.equal(stored.mode, 'audit');
     assert.equal(stored.keys[0].name, 'release');
