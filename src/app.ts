@@ -46,12 +46,20 @@ import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
+import { createScanning, type Scanning } from './scan/index.js';
+import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
+import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import { registerNetworkRules } from './net/access-hook.js';
-import { compileRules } from './net/access-rules.js';
+import { LiveRules, REFRESH_MS } from './net/live-rules.js';
+import { NetworkRuleStore } from './net/rule-store.js';
 import type { Resolver } from './net/outbound-connect.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem.js';
+import { TrustStore } from './metadata/trust-store.js';
+import { configPolicies } from './trust/config-policies.js';
+import { trustPullCheck } from './trust/pull-check.js';
+import { TrustService } from './trust/service.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -116,6 +124,9 @@ export interface Background {
   /** The pull-through cache, when upstreams are configured, and its eviction (the mirror-evict job's). */
   mirror?: MirrorService;
   mirrorEviction?: MirrorEviction;
+  trust: TrustService;
+  /** Vulnerability scanning, when scanning.enabled. */
+  scanning?: Scanning;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -188,12 +199,35 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
+  const manifests = new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas);
+  // Signature trust (docs/trust.md): verdicts computed when signatures arrive, enforced at pull time.
+  let trustWake: ReturnType<typeof setTimeout> | undefined;
+  let closing = false;
+  const trust = new TrustService({
+    store: new TrustStore(meta),
+    registry: store,
+    manifests,
+    storage,
+    configPolicies: configPolicies(config),
+    events,
+    now,
+    log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+    // A pushed signature is verified right after its push commits (the job catches up on what a crash left).
+    onQueued: () => {
+      if (trustWake || closing) return;
+      trustWake = setTimeout(() => {
+        trustWake = undefined;
+        if (!closing) void jobs.runNow('trust-verify').catch(() => {});
+      }, 10);
+    },
+  });
+  eventSinks.push(trust.sink);
   const ctx: RegistryContext = {
     access: tokenAuth?.access ?? openAccess,
     audit: tokenAuth?.services ? (entry) => tokenAuth.services!.accounts.audit(entry) : undefined,
     blobs,
     uploads,
-    manifests: new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas),
+    manifests,
     listing: new ListingService(
       store,
       tokenAuth?.services?.stores.repositories,
@@ -211,7 +245,37 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     manifestLimit: config.limits.manifestbytes,
     baseUrl: config.http.host,
     onPull: (name, digest) => index.recordPull(name, digest),
+    pullChecks: [trustPullCheck(trust, { warn: (obj, msg) => app.log.warn(obj, msg) })],
   };
+  // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
+  // policies refuse vulnerable images through the pull gate.
+  const scanning = config.scanning.enabled
+    ? createScanning(config, meta, {
+        manifests: ctx.manifests,
+        uploads,
+        readBlob: (digest) => blobs.read(parseDigest(digest)),
+        resolve: parts.resolve,
+        now,
+        log: { info: (obj, msg) => app.log.info(obj, msg), warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
+        registryUrl: () => config.http.host || listeningUrl(app, Boolean(config.http.tls)),
+        // Scanner adapters pull with a token of the built-in issuer that pulls only that repository.
+        pullAuthorization: async (repository, scanner) => {
+          const s = tokenAuth?.services;
+          if (!s) return null;
+          const { token } = await s.issuer.issue(
+            `${SCANNER_ACTOR_PREFIX}${scanner}`,
+            s.service,
+            [{ type: 'repository', name: repository, actions: ['pull'] }],
+            await s.revocations.mark(),
+          );
+          return `Bearer ${token}`;
+        },
+      })
+    : undefined;
+  if (scanning) {
+    if (scanning.sink) eventSinks.push(scanning.sink);
+    ctx.pullChecks = [...(ctx.pullChecks ?? []), scanning.pullCheck];
+  }
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
   const retention = new RetentionRunner({
@@ -233,6 +297,10 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       })
     : null;
   if (replication) eventSinks.push(replication.sink);
+
+  // Network rules: the configuration's, and with the API (token mode) those administrators set per namespace.
+  const networkRules = new LiveRules(config.network, tokenAuth?.services ? new NetworkRuleStore(meta.db) : null);
+  await networkRules.reload();
 
   const app = Fastify({
     logger: {
@@ -274,7 +342,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     for (const [name, values] of extraHeaders) reply.header(name, values.length === 1 ? values[0] : values);
   });
   // Network rules (docs/network-rules.md): a refused address is answered before any other work.
-  registerNetworkRules(app, compileRules(config.network), mirrorTable);
+  registerNetworkRules(app, networkRules, mirrorTable);
   if (!config.log.accesslog.disabled) {
     app.addHook('onResponse', async (request, reply) => {
       request.log.info(
@@ -294,7 +362,18 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
-    await registerUi(app, { ...services, meta }, ctx); // first: its root hooks reach the API plugins below
+    // first: its root hooks reach the API plugins below
+    await registerUi(
+      app,
+      { ...services, meta },
+      {
+        manifests: ctx.manifests,
+        tagFacts: {
+          signatures: (repository, digests) => trust.summaries(repository, digests),
+          ...(scanning ? { vulnerabilities: (r, images) => scanning.service.summaries(r, images) } : {}),
+        },
+      },
+    );
     registerTokenRoutes(app, { ...services, meta });
     await registerApiRoutes(
       app,
@@ -306,6 +385,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         quotas,
         retention: { store: retentionStore, runner: retention, deleteEnabled: ctx.deleteEnabled && !ctx.readOnly },
         replication: { store: replication.store, runner: replication.runner },
+        trust: { trust },
+        network: { live: networkRules, store: networkRules.store!, configured: config.network.namespaces, global: config.network },
+        ...(scanning ? { scanning: { scanning, manifests: ctx.manifests, blobs } } : {}),
       },
     );
   }
@@ -360,7 +442,14 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (replication && config.replication.enabled) {
     jobs.add({ name: 'replication', every: config.replication.interval, run: () => replication.runner.runDue() });
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction });
+  jobs.add({ name: 'trust-verify', every: config.trust.interval, run: async () => void (await trust.drain()) });
+  // Rules changed through another replica's API.
+  if (networkRules.store) jobs.add({ name: 'network-rules-refresh', every: REFRESH_MS, run: () => networkRules.reload() });
+  if (scanning && !ctx.readOnly) {
+    for (const job of scanning.jobs) jobs.add(job);
+    scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+  }
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -371,6 +460,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
+    closing = true;
+    clearTimeout(trustWake);
     await jobs.stop();
     await replication?.runner.idle();
     await mirror?.close();
@@ -380,4 +471,12 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     if (ownsMeta) await meta.close();
   });
   return app;
+}
+
+/** The URL of the address the app listens on (loopback when it listens on every interface). */
+function listeningUrl(app: FastifyInstance, tls: boolean): string {
+  const a = app.server.address();
+  if (!a || typeof a === 'string') return '';
+  const host = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `${tls ? 'https' : 'http'}://${host}:${a.port}`;
 }

@@ -9,6 +9,7 @@ import { RegistryStore } from './metadata/registry-store.js';
 import { inContext } from './cli/errors.js';
 import { describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
+import { describeRules } from './net/access-rules.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
@@ -42,7 +43,7 @@ export async function serve(config: BerthConfig): Promise<void> {
   const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
   app.log.info(
     summary,
-    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}`,
+    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
   );
   const stop = async () => {
     // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
@@ -69,6 +70,7 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
     database: describeDatabase(config),
     ui: describeUi(config, config.http.host || local, uiBuilt),
     ...(describeMirror(config) ? { mirror: describeMirror(config) } : {}),
+    ...(describeRules(config.network) ? { network: describeRules(config.network) } : {}),
   };
 }
 

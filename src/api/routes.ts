@@ -14,13 +14,16 @@ import type { Webhooks } from '../webhooks/index.js';
 import { prepareApiScope } from './scope.js';
 import type { ApiDeps } from './deps.js';
 import { indexPathStrategy, registerIndexRoutes } from './index-routes.js';
+import { registerNetworkRoutes, type NetworkParts } from './network-routes.js';
 import { registerOrgRoutes } from './org-routes.js';
 import { registerQuotaRoutes } from './quota-routes.js';
 import { registerRepositoryRoutes, repositoryPathStrategy } from './repository-routes.js';
 import { registerReplicationRoutes, type ReplicationParts } from './replication-routes.js';
 import { registerRetentionRoutes, type RetentionParts } from './retention-routes.js';
+import { registerScanRoutes, scanPathStrategy, type ScanParts } from './scan-routes.js';
 import { registerTagRoutes, tagPathStrategy, type TagParts } from './tag-routes.js';
 import { registerTeamRoutes } from './team-routes.js';
+import { registerTrustRoutes, trustPathStrategy, type TrustParts } from './trust-routes.js';
 import { registerUserRoutes } from './user-routes.js';
 import { registerWebhookRoutes, webhookPathStrategy } from './webhook-routes.js';
 
@@ -32,13 +35,25 @@ const BODY_LIMIT = 64 * 1024;
 export async function registerApiRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
-  parts: { index: IndexService; webhooks: Webhooks; tags: TagParts; quotas: QuotaService; retention: RetentionParts; replication: ReplicationParts },
+  parts: {
+    index: IndexService;
+    webhooks: Webhooks;
+    tags: TagParts;
+    quotas: QuotaService;
+    retention: RetentionParts;
+    replication: ReplicationParts;
+    trust: TrustParts;
+    network: NetworkParts;
+    scanning?: ScanParts;
+  },
 ): Promise<void> {
   // Repository names hold slashes: these tell the /repositories/* routes apart (see each file).
   app.addConstraintStrategy(repositoryPathStrategy);
   app.addConstraintStrategy(indexPathStrategy);
   app.addConstraintStrategy(webhookPathStrategy);
   app.addConstraintStrategy(tagPathStrategy);
+  app.addConstraintStrategy(trustPathStrategy);
+  app.addConstraintStrategy(scanPathStrategy);
   await app.register(
     async (api) => {
       prepareApiScope(api, deps, { bodyLimit: BODY_LIMIT });
@@ -49,7 +64,7 @@ export async function registerApiRoutes(
             title: 'Berth API',
             version: '1',
             description:
-              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history, immutable-tag rules, retention policies, replication policies and storage quotas of a Berth registry.',
+              'Accounts, organisations, teams, robots, repositories, collaborators, access tokens, the audit log, the index (search, descriptions, stars, comments), webhooks, tag history, immutable-tag rules, retention policies, replication policies, storage quotas, signature trust (policies, verdicts), vulnerability reports, SBOMs and vulnerability policies of a Berth registry.',
           },
           components: {
             securitySchemes: {
@@ -72,6 +87,9 @@ export async function registerApiRoutes(
       registerTagRoutes(api, deps, parts.tags);
       registerRetentionRoutes(api, deps, parts.retention);
       registerReplicationRoutes(api, deps, parts.replication);
+      registerTrustRoutes(api, deps, parts.trust);
+      registerNetworkRoutes(api, deps, parts.network);
+      if (parts.scanning) registerScanRoutes(api, deps, parts.scanning);
       api.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) =>
         reply.header('Content-Type', 'application/json').send(JSON.stringify(api.swagger())),
       );

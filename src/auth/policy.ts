@@ -161,6 +161,15 @@ export function canAdministerNamespace(principal: Principal | null, ns: string, 
 }
 
 /**
+ * True when the principal may set or remove a namespace's network rules (src/net/): system
+ * administrators signed in with a password, since a namespace's allow list replaces the
+ * operator's global one for it.
+ */
+export function mayManageNetworkRules(principal: Principal | null): boolean {
+  return mayManageQuotas(principal);
+}
+
+/**
  * True when the principal may set, change or remove storage quotas: administrators signed
  * in with a password (a quota decides what everybody in a namespace may push).
  */
@@ -228,4 +237,43 @@ export function mayViewNamespaceRules(principal: Principal | null, ns: string, k
 export function mayManageNamespaceRules(principal: Principal | null, ns: string, kind: 'user' | 'org' | null, orgRole: 'owner' | 'member' | null): boolean {
   if (!principal || principal.accessTokenId !== undefined || principal.robotOrgId !== null) return false;
   return canAdministerNamespace(principal, ns, kind, orgRole);
+}
+
+/**
+ * Who may set, change or remove the registry-wide trust policy (signature verification for every
+ * repository without a policy of its own): administrators signed in with a password.
+ */
+export function mayManageRegistryTrust(principal: Principal | null): boolean {
+  if (!principal?.isAdmin) return false;
+  return !principal.limits && principal.accessTokenId === undefined && principal.robotOrgId === null;
+}
+
+/**
+ * Who may set, change or remove a repository's trust policy: its administrators
+ * (mayAdministerRepository: signed in with a password). A namespace's trust policy is one of the
+ * namespace's rules (mayManageNamespaceRules).
+ */
+export function mayManageRepositoryTrust(principal: Principal | null, f: RepositoryFacts): boolean {
+  return mayAdministerRepository(principal, f);
+}
+
+/**
+ * Who may read a repository's trust policy and the signatures of its manifests with their
+ * verdicts: whoever may pull it (a refused pull names the policy anyway).
+ */
+export function mayReadRepositoryTrust(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('pull');
+}
+
+/** Who may read an image's vulnerability report and SBOM: whoever may pull the repository (others are told it does not exist). */
+export function mayReadScanReport(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('pull');
+}
+
+/**
+ * Who may ask for a scan of an image now: whoever may push to the repository (a scan writes its
+ * report and pushes the SBOM there, as a push of the image would have queued it).
+ */
+export function mayRequestScan(principal: Principal | null, f: RepositoryFacts): boolean {
+  return repositoryActions(principal, f).has('push');
 }

@@ -430,6 +430,140 @@ const mirror = z
   })
   .default({});
 
+// Signature trust (src/trust/, docs/trust.md): policies by name, each for the whole registry, a
+// namespace or a repository; key and certificate values are PEM files (or the PEM itself).
+const trustPolicy = z
+  .object({
+    /** The namespace or the repository the policy is for; neither: the whole registry. */
+    namespace: str().optional(),
+    repository: str().optional(),
+    /** audit: verdicts are recorded, nothing refused; enforce: unsigned or untrusted images are refused. */
+    mode: z.enum(['audit', 'enforce']),
+    /** Trusted public keys by name (ECDSA P-256, Ed25519, RSA): a PEM file, or the PEM. */
+    keys: z.record(str()).default({}),
+    notation: z
+      .object({
+        /** CA certificates (PEM files, or PEMs) that notation signing certificates must chain to. */
+        truststore: list(),
+        /** Trusted identities: "x509.subject: C=US, O=Acme, CN=signer", or "*". */
+        identities: z.array(str()),
+      })
+      .strict()
+      .optional(),
+    keyless: z
+      .object({
+        /** A Sigstore trusted_root.json (Fulcio CAs, Rekor keys) file. */
+        trustedroot: str(),
+        identities: z.array(z.object({ subject: str().optional(), subjectregexp: str().optional(), issuer: str() }).strict()).min(1),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.namespace !== undefined && p.repository !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['repository'], message: 'set namespace or repository, not both' });
+  });
+
+const trust = z
+  .object({
+    /** How often each replica verifies signatures still owed (pushed, or under keys that changed). */
+    interval: duration('10s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+    policies: z.record(trustPolicy).default({}),
+  })
+  .strict()
+  .default({});
+
+// Vulnerability scanning (src/scan/, docs/scanning.md): when scans run, the advisory data, the
+// Harbor scanner adapters, and the global vulnerability policy.
+const SEVERITY_LEVELS = ['critical', 'high', 'medium', 'low', 'unknown'] as const;
+const httpUrl = () =>
+  str().superRefine((v, ctx) => {
+    let u: URL | null = null;
+    try {
+      u = new URL(v);
+    } catch {
+      /* below */
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+      ctx.addIssue({ code: 'custom', message: `expected an http(s) URL, got ${JSON.stringify(v)}` });
+    else if (u.username || u.password) ctx.addIssue({ code: 'custom', message: 'credentials do not go in the URL' });
+  });
+const scanAdapter = z
+  .object({
+    /** The adapter's base URL; its API is under /api/v1. */
+    url: httpUrl(),
+    /** Authorization header value Berth sends to the adapter ("Bearer …", "Basic …"), if it wants one. */
+    authorization: str().default(''),
+    /** The URL the adapter pulls images from (default: http.host, else the address Berth listens on). */
+    registryurl: str().default(''),
+    /** Connect and response headers of each request to the adapter. */
+    timeout: duration('30s').refine((ms) => ms >= 1, 'must be more than 0'),
+    /** How long one scan may take before it counts as failed. */
+    scantimeout: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+  })
+  .strict();
+const scanning = z
+  .object({
+    /** Scan images (jobs, the API, the pull check). */
+    enabled: bool().default(false),
+    /** Queue a scan of every image pushed (in the push's transaction). */
+    onpush: bool().default(true),
+    /** "builtin", or the name of an adapter below. */
+    scanner: str().default('builtin'),
+    /** How often each replica looks for queued scans. */
+    interval: duration('2s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+    /** Scans one replica runs at once. */
+    concurrency: int(1, 64).default(2),
+    /** Attempts of a scan before its report records the failure; the first retry waits backoff, then twice as long each time. */
+    attempts: int(1, 100).default(3),
+    backoff: duration('30s'),
+    /** Push the built-in scanner's CycloneDX SBOM to the repository as a referrer of the image. */
+    sbom: bool().default(true),
+    /** The largest file (package database, lockfile) the built-in analyser reads from a layer. */
+    maxfilebytes: bytes(64 * 1024 * 1024),
+    advisories: z
+      .object({
+        /** OSV JSON files and zips (OSV's all.zip) below this directory … */
+        directory: str().default(''),
+        /** … or one URL: a zip of OSV files, or a JSON file. */
+        url: z.union([z.literal(''), httpUrl()]).default(''),
+        /** How often the data is loaded again; a new version re-queues the images reported with the old one. */
+        reload: duration('1h').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        timeout: duration('5m').refine((ms) => ms >= 1, 'must be more than 0'),
+      })
+      .strict()
+      .refine((a) => !(a.directory && a.url), 'set directory or url, not both')
+      .default({}),
+    /** Internal destinations (refused by default) the advisory URL and adapters may reach. */
+    allow: allowList(),
+    /** Harbor pluggable scanner adapters (API v1.2), by name. */
+    adapters: z.record(scanAdapter).default({}),
+    /** The global vulnerability policy (namespace policies from the API may only tighten it, and extend its allow-list). */
+    policy: z
+      .object({
+        mode: z.enum(['off', 'audit', 'enforce']).default('off'),
+        /** The lowest severity refused. */
+        severity: z.enum(SEVERITY_LEVELS).default('high'),
+        /** Advisory ids (CVE-…, GHSA-…) that never count. */
+        allowlist: list().default([]),
+        /** What an image without a report gets under enforce: deny (default) or allow. */
+        unscanned: z.enum(['allow', 'deny']).default('deny'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.scanner !== 'builtin' && !s.adapters[s.scanner])
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scanner'],
+        message: `"builtin" or the name of an adapter (${Object.keys(s.adapters).join(', ') || 'none configured'})`,
+      });
+  })
+  .default({});
+
 // Network rules (src/net/access-rules.ts, docs/network-rules.md): who may pull, push, use the
 // API and the UI, by client address (http.trustproxy decides which address that is).
 const ruleEntries = () =>
@@ -528,6 +662,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    trust,
+    scanning,
   })
   .strict();
 

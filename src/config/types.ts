@@ -124,6 +124,62 @@ export interface BerthConfig {
     readonly maxbackoff: number;
     readonly allow: readonly string[];
   };
+  /** Signature trust (src/trust/, docs/trust.md). */
+  readonly trust: {
+    /** Milliseconds between the verification job's looks for work. */
+    readonly interval: number;
+    readonly policies: Readonly<Record<string, TrustPolicyConfig>>;
+  };
+  /** Vulnerability scanning (src/scan/, docs/scanning.md). */
+  readonly scanning: ScanningConfig;
+}
+
+/** One `trust.policies.<name>`: neither namespace nor repository = the whole registry. */
+export interface TrustPolicyConfig {
+  readonly namespace?: string;
+  readonly repository?: string;
+  readonly mode: 'audit' | 'enforce';
+  /** Key name -> PEM file (or the PEM). */
+  readonly keys: Readonly<Record<string, string>>;
+  readonly notation?: { readonly truststore: readonly string[]; readonly identities: readonly string[] };
+  readonly keyless?: {
+    readonly trustedroot: string;
+    readonly identities: readonly { readonly subject?: string; readonly subjectregexp?: string; readonly issuer: string }[];
+  };
+}
+
+export type ScanSeverity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';
+
+export interface ScanAdapterConfig {
+  readonly url: string;
+  readonly authorization: string;
+  readonly registryurl: string;
+  /** Milliseconds. */
+  readonly timeout: number;
+  readonly scantimeout: number;
+}
+
+export interface ScanningConfig {
+  readonly enabled: boolean;
+  readonly onpush: boolean;
+  /** "builtin" or the name of an adapter. */
+  readonly scanner: string;
+  /** Milliseconds. */
+  readonly interval: number;
+  readonly concurrency: number;
+  readonly attempts: number;
+  readonly backoff: number;
+  readonly sbom: boolean;
+  readonly maxfilebytes: number;
+  readonly advisories: { readonly directory: string; readonly url: string; readonly reload: number; readonly timeout: number };
+  readonly allow: readonly string[];
+  readonly adapters: Readonly<Record<string, ScanAdapterConfig>>;
+  readonly policy: {
+    readonly mode: 'off' | 'audit' | 'enforce';
+    readonly severity: ScanSeverity;
+    readonly allowlist: readonly string[];
+    readonly unscanned: 'allow' | 'deny';
+  };
 }
 
 /** Recursive Partial used by defaultConfig() overrides. */

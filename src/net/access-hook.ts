@@ -21,6 +21,7 @@ import { RestError } from '../errors/rest.js';
 import { v2Target } from '../http/v2-router.js';
 import { route, type RoutingTable } from '../mirror/routing.js';
 import { decide, decideAnywhere, type AccessRules, type Decision, type Surface } from './access-rules.js';
+import type { LiveRules } from './live-rules.js';
 
 /**
  * One condition a request must meet: `surface` (or else `or`) admitted in every one of
@@ -119,9 +120,11 @@ function deniedPage(reply: FastifyReply, message: string): FastifyReply {
 }
 
 /** Installs the rules as the app's first onRequest hook (call before any other hook that does work). */
-export function registerNetworkRules(app: FastifyInstance, rules: AccessRules, table: RoutingTable): void {
-  if (!rules.active) return;
+export function registerNetworkRules(app: FastifyInstance, live: LiveRules, table: RoutingTable): void {
+  if (!live.possible) return;
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const rules = live.current();
+    if (!rules.active) return;
     const t = classifyRequest(request.method, request.url, request.headers, table);
     if (t.kind === 'open') return;
     // Fastify's req.ip: the peer, or with http.trustproxy the address X-Forwarded-For gives through trusted proxies.

@@ -129,14 +129,21 @@ function compileSurface(prefix: string, l: RuleList | undefined): CompiledSurfac
   return { allow: compileList(`${prefix}.allow`, l?.allow), deny: compileList(`${prefix}.deny`, l?.deny) };
 }
 
-export function compileRules(c: NetworkRulesConfig): AccessRules {
+/**
+ * The configuration's rules plus those administrators set per namespace through the API
+ * (`stored`); a namespace the configuration names keeps the configuration's rules.
+ */
+export function compileRules(c: NetworkRulesConfig, stored: readonly { namespace: string; rules: Partial<Record<Surface, RuleList>> }[] = []): AccessRules {
   const global = Object.fromEntries(SURFACES.map((s) => [s, compileSurface(`network.${s}`, c[s])])) as Record<Surface, CompiledSurface>;
   let active = SURFACES.some((s) => global[s].allow || global[s].deny);
   const namespaces = new Map<string, Partial<Record<Surface, CompiledSurface>>>();
-  for (const [ns, lists] of Object.entries(c.namespaces)) {
+  const sources: [string, Partial<Record<Surface, RuleList>>, string][] = Object.entries(c.namespaces).map(([ns, l]) => [ns, l, `network.namespaces.${ns}`]);
+  // Set through the API: named by where they are set, e.g. "/api/v1/namespaces/team/network-rules pull.deny".
+  for (const r of stored) if (!(r.namespace in c.namespaces)) sources.push([r.namespace, r.rules, `/api/v1/namespaces/${r.namespace}/network-rules `]);
+  for (const [ns, lists, prefix] of sources) {
     const compiled: Partial<Record<Surface, CompiledSurface>> = {};
     for (const s of SURFACES) {
-      const cs = compileSurface(`network.namespaces.${ns}.${s}`, lists[s]);
+      const cs = compileSurface(prefix.endsWith(' ') ? `${prefix}${s}` : `${prefix}.${s}`, lists[s]);
       if (cs.allow || cs.deny) compiled[s] = cs;
     }
     if (Object.keys(compiled).length > 0) {
@@ -210,4 +217,20 @@ export function decideAnywhere(rules: AccessRules, address: string, surfaces: re
   const what = surfaces.map((s) => VERB[s]).join(' and ');
   const a = parseClientAddress(address);
   return { ...first, message: `${what} from ${a ? a.toString() : JSON.stringify(address)} are denied everywhere (${first.rule})` };
+}
+
+/** For the start-up log line: "" without rules; else e.g. "pull allow 10.0.0.0/8, deny 10.66.0.0/16; push allow 10.20.0.0/16; namespaces: payments, public". */
+export function describeRules(c: NetworkRulesConfig): string {
+  const shown = (l: readonly string[]) => (l.length > 3 ? `${l.slice(0, 3).join(', ')} and ${l.length - 3} more` : l.join(', '));
+  const parts: string[] = [];
+  for (const s of SURFACES) {
+    const lists = (['allow', 'deny'] as const).filter((k) => c[s][k].length > 0).map((k) => `${k} ${shown(c[s][k])}`);
+    if (lists.length > 0) parts.push(`${s} ${lists.join(', ')}`);
+  }
+  const namespaces = Object.entries(c.namespaces)
+    .filter(([, l]) => SURFACES.some((s) => (l[s]?.allow.length ?? 0) + (l[s]?.deny.length ?? 0) > 0))
+    .map(([ns]) => ns)
+    .sort();
+  if (namespaces.length > 0) parts.push(`namespaces: ${shown(namespaces)}`);
+  return parts.join('; ');
 }

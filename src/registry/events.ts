@@ -4,7 +4,7 @@
 // and statistics consume them; the registry only produces them.
 import type { Tx } from '../metadata/database.js';
 
-export type RegistryEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete' | 'quota.warning';
+export type RegistryEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete' | 'quota.warning' | 'signature.failed';
 
 export interface RegistryEvent {
   type: RegistryEventType;
@@ -25,6 +25,20 @@ export interface RegistryEvent {
   quota?: { namespace: string; used: number; warning: number; limit: number | null };
   /** Set when a retention policy made the change (tag.delete, manifest.delete). */
   retention?: RetentionOrigin;
+  /** For signature.failed (`digest` is the signed image's): the signature and its verdict. */
+  signature?: SignatureFailure;
+}
+
+/** A signature whose verdict is untrusted or invalid under a trust policy (src/trust/). */
+export interface SignatureFailure {
+  digest: string;
+  format: string;
+  status: 'untrusted' | 'invalid';
+  signer: string | null;
+  reason: string;
+  /** The policy's label ("trust policy \"release\" (namespace acme)") and mode. */
+  policy: string;
+  mode: 'audit' | 'enforce';
 }
 
 /** The retention policy that made a change. */

@@ -33,6 +33,7 @@ export function parseEvents(text: string): WebhookEventType[] {
  */
 export function eventMatches(e: RegistryEvent, events: readonly WebhookEventType[], tagPattern: string | null): boolean {
   if (!events.includes(e.type)) return false;
-  if (!tagPattern || e.type === 'repository.create' || e.type === 'repository.delete' || e.type === 'quota.warning') return true;
+  if (!tagPattern || e.type === 'repository.create' || e.type === 'repository.delete' || e.type === 'quota.warning' || e.type === 'signature.failed')
+    return true;
   return e.tag !== undefined && globToRegExp(tagPattern).test(e.tag);
 }

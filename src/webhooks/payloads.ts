@@ -50,6 +50,7 @@ function dockerHub(e: RegistryEvent, repo: RepositoryInfo, ctx: PayloadContext):
     ...(e.type === 'push' ? {} : { event: e.type }),
     ...(e.quota ? { quota: e.quota } : {}),
     ...(e.retention ? { retention: e.retention } : {}),
+    ...(e.signature ? { signature: e.signature } : {}),
     push_data: {
       pushed_at: seconds(e.at),
       pusher: e.actor ?? '',
@@ -82,6 +83,7 @@ function action(e: RegistryEvent): string {
   if (e.type === 'push') return 'push';
   if (e.type === 'repository.create') return 'create';
   if (e.type === 'quota.warning') return 'quota.warning';
+  if (e.type === 'signature.failed') return 'signature.failed';
   return 'delete';
 }
 
@@ -110,13 +112,14 @@ function distribution(e: RegistryEvent, eventId: string, ctx: PayloadContext): o
           id: eventId,
           addr: e.address ?? '',
           host,
-          method: e.type === 'push' || e.type === 'repository.create' || e.type === 'quota.warning' ? 'PUT' : 'DELETE',
+          method: e.type === 'signature.failed' ? 'GET' : e.type === 'push' || e.type === 'repository.create' || e.type === 'quota.warning' ? 'PUT' : 'DELETE',
           useragent: '',
         },
         actor: { name: e.actor ?? '' },
         source: ctx.source,
         ...(e.quota ? { quota: e.quota } : {}),
         ...(e.retention ? { retention: e.retention } : {}),
+        ...(e.signature ? { signature: e.signature } : {}),
       },
     ],
   };
@@ -145,6 +148,7 @@ function cloudEvent(e: RegistryEvent, eventId: string, repo: RepositoryInfo, ctx
       actor: e.actor,
       ...(e.quota ? { quota: e.quota } : {}),
       ...(e.retention ? { retention: e.retention } : {}),
+      ...(e.signature ? { signature: e.signature } : {}),
       ...(e.type === 'push' && e.digest ? { url: `${ctx.baseUrl}/v2/${e.repository}/manifests/${e.digest}` } : {}),
     },
   };

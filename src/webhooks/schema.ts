@@ -3,8 +3,16 @@
 // Timestamps are milliseconds since the epoch (BIGINT), as everywhere else.
 import type { Generated } from 'kysely';
 
-export type WebhookEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete' | 'quota.warning';
-export const WEBHOOK_EVENTS: readonly WebhookEventType[] = ['push', 'tag.delete', 'manifest.delete', 'repository.create', 'repository.delete', 'quota.warning'];
+export type WebhookEventType = 'push' | 'tag.delete' | 'manifest.delete' | 'repository.create' | 'repository.delete' | 'quota.warning' | 'signature.failed';
+export const WEBHOOK_EVENTS: readonly WebhookEventType[] = [
+  'push',
+  'tag.delete',
+  'manifest.delete',
+  'repository.create',
+  'repository.delete',
+  'quota.warning',
+  'signature.failed',
+];
 
 export type WebhookFormat = 'dockerhub' | 'distribution' | 'cloudevents';
 export const WEBHOOK_FORMATS: readonly WebhookFormat[] = ['dockerhub', 'distribution', 'cloudevents'];

@@ -110,6 +110,22 @@ const ROUTES = [
   'DELETE /replication/policies/{id}',
   'POST /replication/policies/{id}/run',
   'GET /replication/policies/{id}/runs',
+  // signature trust
+  'GET /trust-policy',
+  'PUT /trust-policy',
+  'DELETE /trust-policy',
+  'GET /namespaces/{ns}/trust-policy',
+  'PUT /namespaces/{ns}/trust-policy',
+  'DELETE /namespaces/{ns}/trust-policy',
+  'GET /repositories/{name}/trust-policy',
+  'PUT /repositories/{name}/trust-policy',
+  'DELETE /repositories/{name}/trust-policy',
+  'GET /repositories/{name}/manifests/{digest}/signatures',
+  // network rules per namespace
+  'GET /network-rules',
+  'GET /namespaces/{ns}/network-rules',
+  'PUT /namespaces/{ns}/network-rules',
+  'DELETE /namespaces/{ns}/network-rules',
 ];
 
 /** Where @fastify/swagger puts a registered route: its swaggerTransform's URL, else the URL with {params}. */

@@ -558,6 +558,37 @@ export async function* osvFixtureFiles(dir = OSV_FIXTURE_DIR): AsyncIterable<{ p
   }
 }
 
+/**
+ * Pushes a fixture image to a registry (blobs by POST + PUT ?digest=, then the manifest under `ref`), with
+ * `headers` (e.g. a bearer token) on every request. Returns the manifest's descriptor.
+ */
+export async function pushFixtureImage(
+  baseUrl: string,
+  repo: string,
+  ref: string,
+  image: FixtureImage,
+  headers: Record<string, string> = {},
+): Promise<{ digest: string; size: number; mediaType: string }> {
+  const blob = async (digest: string, bytes: Buffer) => {
+    const start = await fetch(`${baseUrl}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
+    if (start.status !== 202) throw new Error(`upload start in ${repo}: ${start.status} ${await start.text()}`);
+    const loc = new URL(start.headers.get('location')!, baseUrl);
+    loc.searchParams.set('digest', digest);
+    const put = await fetch(loc, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bytes) });
+    if (put.status !== 201) throw new Error(`upload ${digest} in ${repo}: ${put.status} ${await put.text()}`);
+  };
+  for (const l of image.layers) await blob(l.digest, l.bytes);
+  await blob(image.configDigest, image.config);
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
+  const res = await fetch(`${baseUrl}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    headers: { ...headers, 'content-type': mediaType },
+    body: new Uint8Array(image.manifest),
+  });
+  if (res.status !== 201) throw new Error(`push manifest ${repo}:${ref}: ${res.status} ${await res.text()}`);
+  return { digest: image.manifestDigest, size: image.manifest.length, mediaType };
+}
+
 /** Writes the images to an OCI image layout (for skopeo, podman, umoci), tagged by `tags`. */
 export function writeOciLayout(dir: string, images: { image: FixtureImage; tag: string }[]): void {
   const blobs = path.join(dir, 'blobs', 'sha256');

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { routingTable } from '../../src/mirror/routing.js';
 import { classifyRequest } from '../../src/net/access-hook.js';
-import { compileRules, decide, decideAnywhere, parseRuleEntry, type NetworkRulesConfig, type RuleList } from '../../src/net/access-rules.js';
+import { compileRules, decide, decideAnywhere, describeRules, parseRuleEntry, type NetworkRulesConfig, type RuleList } from '../../src/net/access-rules.js';
 
 const none: RuleList = { allow: [], deny: [] };
 function rules(c: Partial<NetworkRulesConfig>) {
@@ -197,6 +197,20 @@ describe('configuration', () => {
       () => defaultConfig({ network: { api: { allow: [], deny: [] }, web: {} } as never }),
       (e: unknown) => e instanceof ConfigError && /unknown key "network\.web"/.test(e.message),
     );
+  });
+});
+
+describe('the start-up description', () => {
+  it('lists the lists in force, shortened, and the namespaces with rules', () => {
+    assert.equal(describeRules(defaultConfig().network), '');
+    const c = defaultConfig({
+      network: {
+        pull: { allow: ['10.0.0.0/8', '10.1.0.0/16', '10.2.0.0/16', '10.3.0.0/16', '10.4.0.0/16'], deny: ['10.66.0.0/16'] },
+        ui: { deny: ['::1'] },
+        namespaces: { public: { pull: { allow: ['0.0.0.0/0'] } }, empty: {} },
+      },
+    });
+    assert.equal(describeRules(c.network), 'pull allow 10.0.0.0/8, 10.1.0.0/16, 10.2.0.0/16 and 2 more, deny 10.66.0.0/16; ui deny ::1; namespaces: public');
   });
 });
 

@@ -1,19 +1,21 @@
-// Network rules with real clients (skopeo, docker through dockerd): the test's own address,
+// Network rules with real clients (skopeo, podman, docker through dockerd): the test's own address,
 // 127.0.0.1, first allowed, then denied pulls, then denied pushes, by three Berth processes
 // on one storage root. A refused pull or push fails with the DENIED message in the client's
 // output; the other surface keeps working.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
-import { BIN, Docker, Skopeo, run } from '../helpers/clients.js';
+import { BIN, Docker, Podman, Skopeo, run } from '../helpers/clients.js';
 import { withServerLog } from '../helpers/e2e.js';
 import { Layout } from '../helpers/oci.js';
-import { derivedFile, tempDir, testImages, type TestImages } from '../helpers/shared.js';
+import { derivedFile, sleep, tempDir, testImages, type TestImages } from '../helpers/shared.js';
 
 const TLS_OFF = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 let imgs: TestImages;
 let skopeo: Skopeo;
+let podman: Podman;
 let docker: Docker;
 let root: string;
 let work: string;
@@ -22,6 +24,7 @@ let configDigest: string;
 before(async () => {
   imgs = await testImages();
   skopeo = new Skopeo('netrules-skopeo');
+  podman = new Podman('netrules-podman');
   docker = await Docker.create('netrules-docker');
   root = tempDir('netrules-root');
   work = tempDir('netrules-out');
@@ -91,12 +94,32 @@ describe('127.0.0.1 allowed', () => {
 });
 
 describe('pulls from 127.0.0.1 denied', () => {
-  const reg = berthWith({ REGISTRY_NETWORK_PULL_DENY: '127.0.0.1', REGISTRY_NETWORK_PUSH_ALLOW: '127.0.0.0/8' });
+  const reg = berthWith({ REGISTRY_NETWORK_PULL_DENY: '127.0.0.1', REGISTRY_NETWORK_PUSH_ALLOW: '127.0.0.0/8', REGISTRY_LOG_LEVEL: 'info' });
   const message = 'pull to namespace "net" from 127.0.0.1 is denied by network rule network.pull.deny (127.0.0.1)';
+
+  step(reg, 'the start-up log line names the rules', async () => {
+    // Written just after the server listens: possibly after it first answered.
+    const deadline = Date.now() + 10_000;
+    let line: { msg?: string; network?: string } | undefined;
+    while (!line && Date.now() < deadline) {
+      line = readFileSync(reg().logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string; network?: string })
+        .find((l) => l.msg?.startsWith('Berth serving'));
+      if (!line) await sleep(50);
+    }
+    assert.equal(line?.network, 'pull deny 127.0.0.1; push allow 127.0.0.0/8');
+    assert.match(line?.msg ?? '', /; network rules: pull deny 127\.0\.0\.1; push allow 127\.0\.0\.0\/8$/);
+  });
 
   step(reg, 'skopeo: the pull is refused with the message; a push still works', async () => {
     assertDenied(await skopeoPull(reg(), 'net/skopeo:v1', 'refused'), message);
     assertOk(await skopeoPush(reg(), 'net/skopeo:v2'));
+  });
+
+  step(reg, 'podman: the pull is refused with the message', async () => {
+    assertDenied(await podmanPull(reg(), 'net/skopeo:v1'), message);
   });
 
   step(reg, 'docker: the pull is refused with the message; a push still works', async () => {
@@ -105,6 +128,8 @@ describe('pulls from 127.0.0.1 denied', () => {
   });
 });
 
+const podmanPull = (reg: RegistryProcess, ref: string) => podman.runMayFail(['pull', '--quiet', '--tls-verify=false', `${reg.hostPort}/${ref}`]);
+
 describe('pushes from 127.0.0.1 denied', () => {
   const reg = berthWith({ REGISTRY_NETWORK_PUSH_DENY: '127.0.0.0/8' });
   const message = 'push to namespace "net" from 127.0.0.1 is denied by network rule network.push.deny (127.0.0.0/8)';
@@ -112,6 +137,12 @@ describe('pushes from 127.0.0.1 denied', () => {
   step(reg, 'skopeo: the push is refused with the message; a pull (of what was pushed while pulls were denied) still works', async () => {
     assertDenied(await skopeoPush(reg(), 'net/skopeo:v3'), message);
     assertOk(await skopeoPull(reg(), 'net/skopeo:v2', 'v2'));
+  });
+
+  step(reg, 'podman: a pull works; the push is refused with the message', async () => {
+    assertOk(await podmanPull(reg(), 'net/skopeo:v2'));
+    await podman.run(['tag', `${reg().hostPort}/net/skopeo:v2`, `${reg().hostPort}/net/podman:v3`]);
+    assertDenied(await podman.runMayFail(['push', '--quiet', '--tls-verify=false', `${reg().hostPort}/net/podman:v3`]), message);
   });
 
   step(reg, 'docker: the push is refused with the message; a pull still works', async () => {

@@ -132,6 +132,9 @@ describe('loadOsv', () => {
     const zip = Buffer.from(zipSync({ 'a.json': Buffer.from(JSON.stringify({ id: 'A' })) }));
     await assert.rejects(loadOsv(files([['cut.zip', zip.subarray(0, zip.length - 10)]])), OsvLoadError, 'a truncated zip');
     await assert.rejects(loadOsv(files([['bad.zip', Buffer.from(zipSync({ 'b.json': Buffer.from('{') }))]])), (e: Error) => /bad\.zip!b\.json/.test(e.message));
+    const bomb = Buffer.from(zipSync({ 'big.json': new Uint8Array(40 << 20) }, { level: 1 }));
+    assert.ok(bomb.length < 1 << 20);
+    await assert.rejects(loadOsv(files([['bomb.zip', bomb]])), (e: Error) => e instanceof OsvLoadError && /inflates past/.test(e.message));
     const ignored = await loadOsv(files([['README.md', Buffer.from('# hi')]]));
     assert.equal(ignored.size, 0);
   });
@@ -232,6 +235,22 @@ describe('OSV matching rules', () => {
     assert.equal(f.length, 1);
     assert.equal(f[0].severity, 'critical');
     assert.deepEqual(new Set([f[0].id, ...f[0].aliases]), new Set(['GHSA-aaaa', 'CVE-1']));
+  });
+
+  it('a record without severity is rated by a related record it names (upstream CVE, alias)', async () => {
+    const db = await loadOsv(
+      files([
+        ['dsa.json', rec([{ package: { ecosystem: 'Debian:12', name: 'p' }, versions: ['1-1'] }], { id: 'DSA-1', upstream: ['CVE-2024-1'] })],
+        ['alpine.json', rec([{ package: { ecosystem: 'Alpine:v3.19', name: 'q' }, versions: ['1-r0'] }], { id: 'ALPINE-CVE-2024-2', aliases: ['CVE-2024-2'] })],
+        ['cve1.json', { id: 'CVE-2024-1', severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H' }] }],
+        ['cve2.json', { id: 'CVE-2024-2', database_specific: { severity: 'LOW' } }],
+      ]),
+    );
+    const [d] = db.match([pkg('Debian:12', 'p', '1-1')]);
+    assert.deepEqual([d.id, d.severity, d.score], ['DSA-1', 'high', 7.5]);
+    const [a] = db.match([pkg('Alpine:v3.19', 'q', '1-r0')]);
+    assert.deepEqual([a.id, a.severity, a.score], ['ALPINE-CVE-2024-2', 'low', undefined]);
+    assert.equal(db.size, 4);
   });
 
   it('a version the ecosystem ordering cannot read gives no verdict instead of an error', async () => {

@@ -2,6 +2,8 @@
 // (dpkg's t-version.c and Debian policy, each also checked with `dpkg --compare-versions`; rpm's tests/rpmvercmp.at, apk-tools' test/version.data,
 // packaging's test_version.py for PEP 440, semver for npm and Go).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compareApk, compareDpkg, comparePep440, compareRpm, compareSemver, comparatorFor } from '../../src/scan/analyze/versions/index.js';
 import { rpmvercmp } from '../../src/scan/analyze/versions/rpm.js';
@@ -44,6 +46,32 @@ describe('dpkg version ordering', () => {
       ['2.36-9+deb12u4', '2.36-9+deb12u10', -1],
     ];
     for (const [a, b, want] of cases) assert.equal(sign(compareDpkg(a, b)), want, `${a} vs ${b}`);
+  });
+});
+
+describe('dpkg version ordering against dpkg itself', () => {
+  it('agrees with dpkg --compare-versions on the versions installed on this machine', () => {
+    const versions = [
+      ...new Set(
+        readFileSync('/var/lib/dpkg/status', 'utf8')
+          .match(/^Version: .+$/gm)!
+          .map((l) => l.slice(9).trim()),
+      ),
+    ];
+    assert.ok(versions.length > 100, `${versions.length} versions`);
+    // neighbours in a sorted list differ in few characters: the comparisons that matter
+    const sorted = [...versions].sort();
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < sorted.length && pairs.length < 150; i += 2) pairs.push([sorted[i], sorted[i + 1]]);
+    for (let i = 0; i < 50; i++) pairs.push([versions[(i * 7919) % versions.length], versions[(i * 104729 + 13) % versions.length]]);
+    const script =
+      'while [ $# -gt 0 ]; do if dpkg --compare-versions "$1" lt "$2"; then echo -1; elif dpkg --compare-versions "$1" eq "$2"; then echo 0; else echo 1; fi; shift 2; done';
+    const want = execFileSync('bash', ['-c', script, 'bash', ...pairs.flat()], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+    assert.equal(want.length, pairs.length);
+    for (const [i, [a, b]] of pairs.entries()) assert.equal(Math.sign(compareDpkg(a, b)), want[i], `${a} vs ${b}`);
   });
 });
 

@@ -18,6 +18,9 @@ import { migration as retention } from './0011-retention.js';
 import { migration as mirror } from './0012-mirror.js';
 import { migration as mirrorFetches } from './0013-mirror-fetches.js';
 import { migration as replication } from './0014-replication.js';
+import { migration as trust } from './0015-trust.js';
+import { migration as scans } from './0016-scans.js';
+import { migration as networkRules } from './0017-network-rules.js';
 
 export const migrations: readonly BerthMigration[] = [
   registryCore,
@@ -34,6 +37,9 @@ export const migrations: readonly BerthMigration[] = [
   mirror,
   mirrorFetches,
   replication,
+  trust,
+  scans,
+  networkRules,
 ];
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -11,14 +11,14 @@ import { type OsFamily, type OsRelease, osEcosystem, parseOsRelease } from './os
 import { purlOf } from './purl.js';
 import { pythonReader } from './python.js';
 import type { RawPackage } from './raw.js';
-import { parseRpmSqlite } from './rpm.js';
+import { parseRpmBerkeleyDb, parseRpmSqlite } from './rpm.js';
 import type { AnalyzeOptions, AnalyzeResult, LayerSource, Package } from './types.js';
 import { normalizePypiName } from './versions/pep440.js';
 
 type Reader =
   | { kind: 'os-release' }
   | { kind: 'text'; parse: (text: string) => RawPackage[] }
-  | { kind: 'rpm-sqlite' }
+  | { kind: 'binary'; parse: (bytes: Buffer) => RawPackage[] | Promise<RawPackage[]> }
   | { kind: 'rpm-unsupported'; what: string }
   | { kind: 'go-binary' };
 
@@ -27,7 +27,6 @@ type Fact = { layer: string; osRelease: string } | { layer: string; packages: Ra
 const OS_RELEASE = new Set(['etc/os-release', 'usr/lib/os-release']);
 const RPM_SQLITE = new Set(['var/lib/rpm/rpmdb.sqlite', 'usr/lib/sysimage/rpm/rpmdb.sqlite']);
 const RPM_OTHER = new Map([
-  ['var/lib/rpm/Packages', 'BerkeleyDB rpm database'],
   ['var/lib/rpm/Packages.db', 'ndb rpm database'],
   ['usr/lib/sysimage/rpm/Packages.db', 'ndb rpm database'],
 ]);
@@ -41,7 +40,8 @@ export function readerFor(entry: LayerEntry): Reader | null {
   if (p === 'var/lib/dpkg/status' || (p.startsWith('var/lib/dpkg/status.d/') && !p.slice(22).includes('/') && !p.endsWith('.md5sums')))
     return { kind: 'text', parse: parseDpkgStatus };
   if (p === 'lib/apk/db/installed') return { kind: 'text', parse: parseApkInstalled };
-  if (RPM_SQLITE.has(p)) return { kind: 'rpm-sqlite' };
+  if (RPM_SQLITE.has(p)) return { kind: 'binary', parse: parseRpmSqlite };
+  if (p === 'var/lib/rpm/Packages') return { kind: 'binary', parse: parseRpmBerkeleyDb };
   const other = RPM_OTHER.get(p);
   if (other) return { kind: 'rpm-unsupported', what: other };
   const base = p.slice(p.lastIndexOf('/') + 1);
@@ -64,7 +64,7 @@ async function readFact(entry: LayerEntry, body: AsyncIterable<Buffer>, reader: 
   if (!bytes) return { layer, skipped: `over maxFileBytes ${max}` };
   try {
     if (reader.kind === 'os-release') return { layer, osRelease: bytes.toString('utf8') };
-    if (reader.kind === 'rpm-sqlite') return { layer, packages: await parseRpmSqlite(bytes) };
+    if (reader.kind === 'binary') return { layer, packages: await reader.parse(bytes) };
     return { layer, packages: reader.parse(bytes.toString('utf8')) };
   } catch (err) {
     return { layer, skipped: `unreadable: ${(err as Error).message}` };

@@ -12,6 +12,11 @@ export class LayerFormatError extends Error {}
 const GZIP = Buffer.from([0x1f, 0x8b]);
 const ZSTD = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
+/** A zstd skippable frame (magic 0x184D2A50-5F, little endian) may open a stream too. */
+function isSkippableFrame(head: Buffer): boolean {
+  return head.length === 4 && (head[0] & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18;
+}
+
 class ZstdDecompress extends Transform {
   private readonly d = new Decompress((chunk) => {
     this.push(Buffer.from(chunk));
@@ -100,7 +105,7 @@ export async function walkLayer(src: Readable, visit: (entry: LayerEntry, body: 
   const { head, stream } = await peek(src, 4);
   const extract = tar.extract();
   const source = Readable.from(stream, { objectMode: false });
-  const decoder = head.subarray(0, 2).equals(GZIP) ? zlib.createGunzip() : head.equals(ZSTD) ? new ZstdDecompress() : null;
+  const decoder = head.subarray(0, 2).equals(GZIP) ? zlib.createGunzip() : head.equals(ZSTD) || isSkippableFrame(head) ? new ZstdDecompress() : null;
   // tar-stream's extract is a streamx Writable, which node's pipeline drives like its own
   const sink = extract as unknown as NodeJS.WritableStream;
   const feeding = decoder ? pipeline(source, decoder, sink) : pipeline(source, sink);

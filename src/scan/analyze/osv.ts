@@ -29,6 +29,7 @@ interface OsvAffected {
 interface OsvRecord {
   id: string;
   aliases?: string[];
+  upstream?: string[];
   summary?: string;
   details?: string;
   withdrawn?: string;
@@ -47,8 +48,14 @@ interface Entry {
   versions: string[];
   severities: OsvSeverity[];
   words: unknown[];
+  /** Ids whose records may rate this one when it carries no severity (aliases, upstream CVEs). */
+  related: string[];
 }
 
+type Rating = Pick<Entry, 'severities' | 'words'>;
+
+/** An OSV record is a few KiB; a zip entry inflating past this is not one (or is a zip bomb). */
+const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 const ZIP_END = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1, unknown: 0 };
@@ -125,7 +132,32 @@ class OsvDb implements AdvisoryDb {
     readonly version: string,
     readonly size: number,
     private readonly index: Map<string, Entry[]>,
+    private readonly ratings: Map<string, Rating>,
   ) {}
+
+  /** The entry's own severity, else that of a related record (Debian's and Alpine's records carry none; the CVE's does). */
+  private rate(e: Entry): { severity: Severity; score?: number } {
+    let r = this.rated.get(e);
+    if (!r) {
+      r = this.rateUncached(e);
+      this.rated.set(e, r);
+    }
+    return r;
+  }
+
+  /** Computed once per entry: CVSS scoring is the costly part of matching. */
+  private readonly rated = new WeakMap<Entry, { severity: Severity; score?: number }>();
+
+  private rateUncached(e: Entry): { severity: Severity; score?: number } {
+    const own = severityOf(e.severities, e.words);
+    if (own.severity !== 'unknown') return own;
+    for (const id of e.related) {
+      const r = this.ratings.get(id);
+      const sev = r && severityOf(r.severities, r.words);
+      if (sev && sev.severity !== 'unknown') return sev;
+    }
+    return own;
+  }
 
   match(pkgs: Package[]): Finding[] {
     const out: Finding[] = [];
@@ -143,7 +175,7 @@ class OsvDb implements AdvisoryDb {
           const hit = affects(version, e, pkg.ecosystem);
           if (!hit.affected) continue;
           seen.add(e.id);
-          const sev = severityOf(e.severities, e.words);
+          const sev = this.rate(e);
           found.push({
             id: e.id,
             aliases: [...e.aliases],
@@ -197,6 +229,7 @@ const isList = <T>(x: unknown): x is T[] => Array.isArray(x);
 
 class Builder {
   readonly index = new Map<string, Entry[]>();
+  readonly ratings = new Map<string, Rating>();
   size = 0;
 
   /** One file: an OSV record, or an array of them (as some exports and API answers are). */
@@ -213,6 +246,10 @@ class Builder {
     const aliases = isList<unknown>(rec.aliases) ? rec.aliases.filter((a): a is string => typeof a === 'string') : [];
     const summary = typeof rec.summary === 'string' ? rec.summary : typeof rec.details === 'string' ? rec.details.split('\n')[0].slice(0, 300) : '';
     const recordSeverity = isList<OsvSeverity>(rec.severity) ? rec.severity : [];
+    const upstream = isList<unknown>(rec.upstream) ? rec.upstream.filter((a): a is string => typeof a === 'string') : [];
+    if (recordSeverity.length || rec.database_specific?.severity !== undefined) {
+      this.ratings.set(rec.id, { severities: recordSeverity, words: [rec.database_specific?.severity] });
+    }
     for (const a of isList<OsvAffected>(rec.affected) ? rec.affected : []) {
       const eco = a?.package?.ecosystem;
       const name = a?.package?.name;
@@ -229,6 +266,7 @@ class Builder {
         versions: isList<string>(a.versions) ? a.versions : [],
         severities: [...(isList<OsvSeverity>(a.severity) ? a.severity : []), ...recordSeverity],
         words: [a.ecosystem_specific?.severity, a.database_specific?.severity, rec.database_specific?.severity],
+        related: [...upstream, ...aliases],
       });
       this.index.set(key, list);
     }
@@ -244,8 +282,15 @@ class Builder {
     const unzip = new Unzip((file) => {
       if (!file.name.toLowerCase().endsWith('.json')) return;
       const chunks: Uint8Array[] = [];
+      let size = 0;
       file.ondata = (err, data, final) => {
         if (err) return void failures.push(new OsvLoadError(`${path}!${file.name}: ${err.message}`));
+        size += data.length;
+        if (size > MAX_RECORD_BYTES) {
+          chunks.length = 0;
+          file.terminate();
+          return void failures.push(new OsvLoadError(`${path}!${file.name}: inflates past ${MAX_RECORD_BYTES} bytes`));
+        }
         chunks.push(data);
         if (!final) return;
         try {
@@ -282,5 +327,5 @@ export async function loadOsv(entries: AsyncIterable<{ path: string; bytes: Buff
   }
   const hash = createHash('sha256');
   for (const d of digests.sort()) hash.update(`${d}\n`);
-  return new OsvDb(`sha256:${hash.digest('hex')}`, b.size, b.index);
+  return new OsvDb(`sha256:${hash.digest('hex')}`, b.size, b.index, b.ratings);
 }

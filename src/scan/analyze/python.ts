@@ -72,7 +72,8 @@ export function parseRequirements(text: string): RawPackage[] {
 }
 
 export function pythonReader(path: string): ((text: string) => RawPackage[]) | null {
-  if (/\.dist-info\/METADATA$/.test(path) || /\.egg-info\/PKG-INFO$/.test(path)) return parsePythonMetadata;
+  // an .egg-info is a directory holding PKG-INFO, or (distutils) a file of that content
+  if (/\.dist-info\/METADATA$/.test(path) || /\.egg-info(\/PKG-INFO)?$/.test(path)) return parsePythonMetadata;
   const base = path.slice(path.lastIndexOf('/') + 1);
   if (base === 'poetry.lock') return parsePoetryLock;
   if (base === 'Pipfile.lock') return parsePipfileLock;

@@ -1,10 +1,11 @@
 // rpm's database: rpmdb.sqlite (rpm >= 4.16: RHEL 9, Fedora, UBI), whose Packages table holds one rpm
-// header blob per package. The header format (an index of tagged entries over a data store) is parsed
+// header blob per package, or the Berkeley DB Packages file of older releases (RHEL 7 and 8). The header format (an index of tagged entries over a data store) is parsed
 // here; SQLite is read by better-sqlite3 from a temporary copy, as it cannot read from memory.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { berkeleyHashValues } from './berkeley-db.js';
 import type { RawPackage } from './raw.js';
 
 export class RpmHeaderError extends Error {}
@@ -83,6 +84,16 @@ export function rpmPackage(h: RpmHeader): RawPackage | null {
     ...(arch ? { arch } : {}),
     ...(license ? { license } : {}),
   };
+}
+
+/** Reads the packages of a Berkeley DB Packages file (rpm before 4.16). */
+export function parseRpmBerkeleyDb(bytes: Buffer): RawPackage[] {
+  const out: RawPackage[] = [];
+  for (const blob of berkeleyHashValues(bytes)) {
+    const pkg = rpmPackage(parseRpmHeader(blob));
+    if (pkg) out.push(pkg);
+  }
+  return out;
 }
 
 /** Reads the packages of an rpmdb.sqlite file's bytes. */
