@@ -91,6 +91,15 @@ export function goPackages(info: GoBuildInfo): RawPackage[] {
  * Streams an executable's bytes once and returns its build information, or null if it is not an ELF
  * Go binary with inline build information. Reads `body` to the end either way.
  */
+const KEEP = MAGIC.length - 1;
+
+/** Index of the magic at a 16-byte aligned file offset (`base` is the offset of buf[0]), or -1. */
+function alignedMagic(buf: Buffer, base: number): number {
+  let at = buf.indexOf(MAGIC);
+  while (at >= 0 && (base + at) % 16 !== 0) at = buf.indexOf(MAGIC, at + 1);
+  return at;
+}
+
 export async function scanGoBinary(body: AsyncIterable<Buffer>): Promise<GoBuildInfo | null> {
   let offset = 0; // file offset of carry[0]
   let carry = Buffer.alloc(0);
@@ -110,14 +119,18 @@ export async function scanGoBinary(body: AsyncIterable<Buffer>): Promise<GoBuild
     if (captured) {
       captured = Buffer.concat([captured, chunk]);
     } else {
-      const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-      let at = buf.indexOf(MAGIC);
-      while (at >= 0 && (offset + at) % 16 !== 0) at = buf.indexOf(MAGIC, at + 1);
-      if (at >= 0) captured = Buffer.from(buf.subarray(at));
+      // the magic may straddle chunks: look in the kept tail joined to this chunk's head, then in the chunk
+      const base = offset + carry.length; // file offset of chunk[0]
+      const edge = carry.length ? alignedMagic(Buffer.concat([carry, chunk.subarray(0, KEEP)]), offset) : -1;
+      const inside = edge < 0 ? alignedMagic(chunk, base) : -1;
+      if (edge >= 0) captured = Buffer.concat([carry.subarray(edge), chunk]);
+      else if (inside >= 0) captured = Buffer.from(chunk.subarray(inside));
       else {
-        const keep = Math.min(buf.length, MAGIC.length - 1);
-        carry = Buffer.from(buf.subarray(buf.length - keep));
-        offset += buf.length - keep;
+        // copy only the tail: the chunk itself is not kept
+        const joined = chunk.length >= KEEP ? chunk : Buffer.concat([carry, chunk]);
+        const keep = Math.min(joined.length, KEEP);
+        carry = Buffer.from(joined.subarray(joined.length - keep));
+        offset = base + chunk.length - keep;
         continue;
       }
     }

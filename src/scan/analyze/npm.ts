@@ -1,6 +1,6 @@
 // npm: package-lock.json (lockfileVersion 1: nested `dependencies`; 2 and 3: flat `packages` keyed by
 // node_modules path) and installed node_modules/<name>/package.json. Development-only dependencies of a
-// lock file are left out, as they are not installed by `npm ci --omit=dev`.
+// lock file are left out, as they are not installed by `npm ci --omit=dev`, and so are workspace folders.
 import type { RawPackage } from './raw.js';
 
 interface LockV1Dep {
@@ -26,9 +26,10 @@ export function parsePackageLock(text: string): RawPackage[] {
   const out: RawPackage[] = [];
   if (lock.packages && typeof lock.packages === 'object') {
     for (const [where, p] of Object.entries(lock.packages)) {
-      if (!where || !p || p.link || p.dev || typeof p.version !== 'string') continue;
+      // only installed packages: the root and workspace folders ("packages/w") are the project's own code
       const i = where.lastIndexOf('node_modules/');
-      const name = p.name ?? (i >= 0 ? where.slice(i + 'node_modules/'.length) : undefined);
+      if (i < 0 || !p || p.link || p.dev || typeof p.version !== 'string') continue;
+      const name = p.name ?? where.slice(i + 'node_modules/'.length);
       if (name) out.push(npm(name, p.version, (p as { license?: unknown }).license));
     }
     return out;
