@@ -12,6 +12,7 @@ import { bearerSection, startBearerServers } from './sections/bearer.js';
 import { blobSection } from './sections/blob.js';
 import { loadSection } from './sections/load.js';
 import { mirrorSection } from './sections/mirror.js';
+import { trustSection } from './sections/trust.js';
 import { gcSection } from './sections/gc.js';
 import { catalogSection, tagsSection } from './sections/lists.js';
 import { pushSection } from './sections/push.js';
@@ -88,6 +89,8 @@ async function main(): Promise<number> {
     }
     // Its own mirrors of a third registry (the upstream); stopped before the memory figures are read.
     if (config.only.has('mirror')) await mirrorSection(workDir, res);
+    // Its own pair: Berth with an enforce trust policy; stopped before the memory figures are read.
+    if (config.only.has('trust')) await trustSection(workDir, res);
     for (const s of servers) {
       const m = memory(s);
       res.set(s, 'rss_end', m.rssMiB);

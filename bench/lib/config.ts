@@ -42,8 +42,8 @@ export const config = {
   mirrorMiB: num('BENCH_MIRROR_MIB', 256, 16),
   /** Concurrent cold pulls of one image through each mirror. */
   mirrorClients: num('BENCH_MIRROR_CLIENTS', 10, 5),
-  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc,mirror (default all). */
-  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc,mirror').split(',').map((s) => s.trim())),
+  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc,mirror,trust (default all). */
+  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc,mirror,trust').split(',').map((s) => s.trim())),
   keep: process.env.BENCH_KEEP === '1',
   outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
 };

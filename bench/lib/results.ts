@@ -4,7 +4,7 @@ import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'memory';
+type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'trust' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -84,6 +84,15 @@ export function metricDefs(): MetricDef[] {
       unit: 's',
       better: 'lower',
     },
+    {
+      key: 'trust_manifest_rps',
+      section: 'trust',
+      metric: `manifest GET by tag of a signed image, enforce policy, ${c.connections} conns`,
+      unit: 'req/s',
+      better: 'higher',
+    },
+    { key: 'trust_manifest_p99', section: 'trust', metric: 'signed manifest GET p99 latency (enforce)', unit: 'ms', better: 'lower' },
+    { key: 'trust_manifest_cpu', section: 'trust', metric: 'server CPU per signed manifest GET (enforce)', unit: 'µs', better: 'lower' },
     { key: 'mirror_upstream_x', section: 'mirror', metric: 'mirror: upstream bytes fetched by those parallel pulls ÷ image size', unit: '×', better: 'lower' },
     { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
     { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },

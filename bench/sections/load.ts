@@ -28,7 +28,7 @@ export async function rounds(
   name: string,
   key: string,
   run: (s: Server, secs: number) => Promise<LoadResult>,
-  section: 'load' | 'bearer' = 'load',
+  section: 'load' | 'bearer' | 'trust' = 'load',
 ) {
   const runs = new Map<Server, Run[]>(servers.map((s) => [s, []]));
   for (const s of servers) await res.guard(s, section, async () => void (await run(s, Math.min(2, config.durationS))));

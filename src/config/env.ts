@@ -98,9 +98,13 @@ function applyOne(tree: Tree, schema: z.ZodTypeAny, segments: string[], value: s
   for (let i = 0; i < segments.length; i++) {
     const key = segments[i];
     const obj = unwrap(shape);
-    // A map of sections (mirror.upstreams): the segment is the entry's name, e.g. REGISTRY_MIRROR_UPSTREAMS_HUB_URL.
-    const entries = obj instanceof z.ZodRecord && unwrap(obj.valueSchema) instanceof z.ZodObject ? obj.valueSchema : undefined;
-    const next = obj instanceof z.ZodObject ? (obj.shape as z.ZodRawShape)[key] : entries && i < segments.length - 1 ? entries : undefined;
+    // A map (mirror.upstreams, a trust policy's keys): the segment is the entry's name, followed by the
+    // entry's keys for a map of sections (REGISTRY_MIRROR_UPSTREAMS_HUB_URL), last for a map of values
+    // (REGISTRY_TRUST_POLICIES_ALL_KEYS_CI).
+    const entries = obj instanceof z.ZodRecord ? obj.valueSchema : undefined;
+    const last = i === segments.length - 1;
+    const next =
+      obj instanceof z.ZodObject ? (obj.shape as z.ZodRawShape)[key] : entries && (unwrap(entries) instanceof z.ZodObject ? !last : last) ? entries : undefined;
     if (!key || !next) return 'unknown configuration key';
     const target = unwrap(next);
     if (i < segments.length - 1) {

@@ -103,7 +103,7 @@ button[aria-pressed="true"] { background: var(--accent-soft); border-color: var(
 .table-wrap { overflow-x: auto; max-width: 100%; border: 1px solid var(--border); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { text-align: left; padding: .55rem .7rem; border-bottom: 1px solid var(--border); vertical-align: top; }
-th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: var(--bg); }
+th { font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); background: var(--bg); white-space: nowrap; }
 tr:last-child td { border-bottom: none; }
 @media (max-width: 719px) {
   table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0,0,0,0); }
@@ -119,6 +119,13 @@ tr:last-child td { border-bottom: none; }
 .badge.public { background: var(--ok-soft); color: var(--ok); border-color: transparent; }
 .badge.private { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
 .badge.held { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+/* signature status and vulnerability severities: words on tinted badges (never colour alone), AA contrast in both schemes */
+.badge.sig-ok { background: var(--ok-soft); color: var(--ok); border-color: transparent; }
+.badge.sig-bad, .badge.sev-high { background: var(--danger-soft); color: var(--danger); border-color: transparent; }
+.badge.sev-critical { background: var(--danger); color: var(--surface); border-color: transparent; }
+.badge.sev-medium { background: var(--warn-soft); color: var(--warn); border-color: transparent; }
+.badge.sev-low { background: var(--accent-soft); color: var(--accent); border-color: transparent; }
+textarea.pem { font-family: var(--mono); font-size: .8rem; min-height: 7rem; }
 .chips { display: flex; flex-wrap: wrap; gap: .3rem; }
 .alert { border-radius: 8px; padding: .65rem .85rem; margin: 0 0 1rem; border: 1px solid transparent; }
 .alert.error { background: var(--danger-soft); color: var(--danger); }

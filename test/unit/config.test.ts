@@ -222,6 +222,19 @@ describe('environment overrides', () => {
     assert.equal(c.auth?.htpasswd?.path, '/a #b');
   });
 
+  it('set an entry of a map of values inside a map of sections (a trust policy key from the environment)', () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
+    const c = loadConfig({ env: { REGISTRY_TRUST_POLICIES_ALL_MODE: 'enforce', REGISTRY_TRUST_POLICIES_ALL_KEYS_CI: pem } });
+    assert.equal(c.trust.policies.all?.mode, 'enforce');
+    assert.deepEqual(c.trust.policies.all?.keys, { ci: pem });
+    // The map's entry name is the last segment: nothing may follow it.
+    throwsConfig(
+      () => loadConfig({ env: { REGISTRY_TRUST_POLICIES_ALL_MODE: 'audit', REGISTRY_TRUST_POLICIES_ALL_KEYS_CI_X: pem } }),
+      'REGISTRY_TRUST_POLICIES_ALL_KEYS_CI_X',
+      'unknown configuration key',
+    );
+  });
+
   it('select a section with a value on a map key', () => {
     const c = loadConfig({
       env: { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'Test', REGISTRY_AUTH_HTPASSWD_PATH: '/h' },

@@ -1,11 +1,11 @@
 // Administrators' pages: users (create, disable, make admin) and the comment
 // moderation queue (approve or reject held and reported comments); quotas are in quotas.tsx,
-// replication policies in replication.tsx.
+// replication policies in replication.tsx, the global trust and vulnerability policies in trust-policies.tsx.
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { Alert, LoadError, NeedSignIn, PageTitle, Spinner, Table, Time, repoPath, useAction, useLoad, useSession } from './components.js';
 
-export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quotas' | 'replication' }) {
+export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quotas' | 'replication' | 'security' }) {
   return (
     <nav class="tabs" aria-label="Administration">
       <a href="/ui/admin/users" aria-current={current === 'users' ? 'page' : undefined}>
@@ -19,6 +19,9 @@ export function AdminTabs({ current }: { current: 'users' | 'moderation' | 'quot
       </a>
       <a href="/ui/admin/replication" aria-current={current === 'replication' ? 'page' : undefined}>
         Replication
+      </a>
+      <a href="/ui/admin/security" aria-current={current === 'security' ? 'page' : undefined}>
+        Security
       </a>
     </nav>
   );

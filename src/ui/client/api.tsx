@@ -2,6 +2,9 @@
 // (/ui/session, /ui/api/*), always with the session's CSRF token in X-Berth-CSRF (the
 // API accepts the session cookie only with it), plus small formatting helpers.
 
+import type { SignatureSummary } from './signatures.js';
+import type { VulnerabilitySummary } from './vulnerabilities.js';
+
 export const CSRF_HEADER = 'X-Berth-CSRF';
 
 export interface User {
@@ -54,6 +57,21 @@ export async function request<T = unknown>(method: string, url: string, body?: u
 }
 
 const API = '/api/v1';
+
+/** A download through the API (with the CSRF header, so private repositories work): the body and its file name. */
+export async function download(path: string): Promise<{ blob: Blob; type: string }> {
+  const res = await fetch(API + path, { headers: { [CSRF_HEADER]: csrf || 'anonymous' }, credentials: 'same-origin' });
+  if (!res.ok) {
+    let message = res.statusText || `HTTP ${res.status}`;
+    try {
+      message = (JSON.parse(await res.text()) as { errors?: { message?: string }[] }).errors?.[0]?.message || message;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, message);
+  }
+  return { blob: await res.blob(), type: res.headers.get('content-type') ?? 'application/octet-stream' };
+}
 export const api = {
   get: <T = unknown>(path: string) => request<T>('GET', API + path),
   post: <T = unknown>(path: string, body?: unknown) => request<T>('POST', API + path, body ?? {}),
@@ -82,6 +100,10 @@ export interface TagRow {
   pushedAt: number;
   /** The immutable-tag rule that keeps the tag where it is, if any. */
   immutableRule: string | null;
+  /** Signature status of the tag's image (signatures.tsx), when the server checks signatures. */
+  signature?: SignatureSummary;
+  /** Vulnerability counts of the tag's image (vulnerabilities.tsx), when the server scans. */
+  vulnerabilities?: VulnerabilitySummary;
 }
 export interface TagsReply {
   repository: string;
@@ -197,6 +219,11 @@ export function shortDigest(d: string): string {
 /** host[:port] to put in pull commands. */
 export function registryHost(): string {
   return location.host;
+}
+
+/** The server has no such API route: a feature it does not run (scanning turned off), not a failure. */
+export function isNoEndpoint(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 404 && err.message === 'no such endpoint';
 }
 
 export function errorText(err: unknown): string {

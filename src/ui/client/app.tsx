@@ -13,6 +13,7 @@ import { QuotasPage, StoragePage } from './quotas.js';
 import { ReplicationPage } from './replication.js';
 import { RetentionPage } from './retention.js';
 import { TagRulesPage } from './tags.js';
+import { AdminSecurityPage, NamespaceSecurityPage } from './security.js';
 
 function Logo() {
   return (
@@ -115,11 +116,14 @@ function Route({ path, search }: { path: string; search: URLSearchParams }) {
   if (path === '/ui/admin/moderation') return <ModerationPage />;
   if (path === '/ui/admin/quotas') return <QuotasPage />;
   if (path === '/ui/admin/replication') return <ReplicationPage />;
+  if (path === '/ui/admin/security') return <AdminSecurityPage />;
   if (path === '/ui/storage') return <StoragePage />;
   const rules = /^\/ui\/n\/([^/]+)\/tag-rules$/.exec(path);
   if (rules) return <TagRulesPage ns={decodeURIComponent(rules[1])} />;
   const retention = /^\/ui\/n\/([^/]+)\/retention$/.exec(path);
   if (retention) return <RetentionPage ns={decodeURIComponent(retention[1])} />;
+  const security = /^\/ui\/n\/([^/]+)\/security$/.exec(path);
+  if (security) return <NamespaceSecurityPage ns={decodeURIComponent(security[1])} />;
   if (path.startsWith('/ui/r/')) {
     const rest = decodeURIComponent(path.slice('/ui/r/'.length));
     const i = rest.indexOf('/-/');

@@ -60,7 +60,8 @@ export function StoragePage() {
               <h2 id={`ns-${u.namespace}`}>{u.namespace}</h2>
               <UsageMeter u={u} />
               <p class="small">
-                <a href={`/ui/n/${u.namespace}/retention`}>Retention policies</a> · <a href={`/ui/n/${u.namespace}/tag-rules`}>Immutable tags</a>
+                <a href={`/ui/n/${u.namespace}/retention`}>Retention policies</a> · <a href={`/ui/n/${u.namespace}/tag-rules`}>Immutable tags</a> ·{' '}
+                <a href={`/ui/n/${u.namespace}/security`}>Security policies</a>
               </p>
             </section>
           ))}

@@ -1,5 +1,6 @@
 // A repository: header (description, star, watch, pulls), and its tabs: the README,
-// tags, one manifest's details with its referrers, comments, and settings for its
+// tags (with signature status and vulnerability counts), one manifest's details with its signatures,
+// vulnerability report and referrers, comments, and settings for its
 // administrators. Reads go through the REST API and /ui/api, so a repository the
 // caller may not see is simply "not found" here too.
 import { useState } from 'preact/hooks';
@@ -22,7 +23,9 @@ import {
   useSession,
 } from './components.js';
 import { RepositorySettings } from './settings.js';
+import { SignatureCell, SignaturesSection } from './signatures.js';
 import { TagHistoryTab } from './tags.js';
+import { VulnerabilitiesSection, VulnerabilityCell } from './vulnerabilities.js';
 
 export interface RepoInfo {
   name: string;
@@ -81,7 +84,9 @@ export function RepositoryPage({ name, sub, search }: { name: string; sub: strin
       </nav>
       {tab === 'overview' ? <Overview info={info.data} /> : null}
       {tab === 'tags' ? <TagsTab name={name} search={search} /> : null}
-      {tab === 'manifests' ? <ManifestView name={name} reference={sub.slice('manifests/'.length)} /> : null}
+      {tab === 'manifests' ? (
+        <ManifestView name={name} reference={sub.slice('manifests/'.length)} canScan={!!user && repo.data.actions.includes('push')} />
+      ) : null}
       {tab === 'history' ? <TagHistoryTab name={name} canRestore={!!user && repo.data.actions.includes('push')} /> : null}
       {tab === 'comments' ? <Comments name={name} enabled={info.data.commentsEnabled} isAdmin={isAdmin} /> : null}
       {tab === 'settings' ? (
@@ -227,6 +232,9 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
   if (tags.error) return <LoadError error={tags.error} />;
   if (!tags.data) return <Spinner />;
   const host = registryHost();
+  // The columns appear when the server checks signatures / scans (the listing then has the fields).
+  const sigs = tags.data.tags.some((t) => t.signature);
+  const vulns = tags.data.tags.some((t) => t.vulnerabilities);
   return (
     <section class="card" aria-labelledby="tags-h">
       <h2 id="tags-h">
@@ -241,9 +249,9 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
           .
         </p>
       ) : (
-        <Table columns={['Tag', 'Size', 'Platforms', 'Digest', 'Pushed', 'Pull']}>
+        <Table columns={['Tag', 'Size', 'Platforms', 'Digest', sigs ? 'Signature' : null, vulns ? 'Vulnerabilities' : null, 'Pushed', 'Pull']}>
           {tags.data.tags.map((t) => (
-            <tr key={t.name}>
+            <tr key={t.name} data-testid={`tag-${t.name}`}>
               <td data-label="Tag">
                 <a href={repoPath(name, `manifests/${t.name}`)}>
                   <strong>{t.name}</strong>
@@ -272,6 +280,16 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
               <td data-label="Digest">
                 <Digest digest={t.digest} href={repoPath(name, `manifests/${t.digest}`)} />
               </td>
+              {sigs ? (
+                <td data-label="Signature">
+                  <SignatureCell sig={t.signature} />
+                </td>
+              ) : null}
+              {vulns ? (
+                <td data-label="Vulnerabilities">
+                  <VulnerabilityCell v={t.vulnerabilities} />
+                </td>
+              ) : null}
               <td data-label="Pushed">
                 <Time ms={t.pushedAt} />
               </td>
@@ -331,7 +349,7 @@ function Annotations({ a }: { a: Record<string, string> | null }) {
   );
 }
 
-function ManifestView({ name, reference }: { name: string; reference: string }) {
+function ManifestView({ name, reference, canScan }: { name: string; reference: string; canScan: boolean }) {
   const m = useLoad<ManifestReply>(() => ui.manifest(name, reference), [name, reference]);
   if (m.error) return <LoadError error={m.error} />;
   if (!m.data) return <Spinner />;
@@ -393,6 +411,13 @@ function ManifestView({ name, reference }: { name: string; reference: string }) 
         </div>
         <Annotations a={d.annotations} />
       </section>
+
+      {d.subject ? null : (
+        <>
+          <SignaturesSection name={name} digest={d.digest} />
+          <VulnerabilitiesSection name={name} digest={d.digest} canScan={canScan} />
+        </>
+      )}
 
       {d.children.length ? (
         <section class="card" aria-labelledby="children-h">

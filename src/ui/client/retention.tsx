@@ -28,7 +28,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
  * organisation, site administrators), as the API's rule says. The API still decides: a refusal
  * shows as an error.
  */
-async function mayManage(user: User | null, ns: string): Promise<boolean> {
+export async function mayManage(user: User | null, ns: string): Promise<boolean> {
   if (!user) return false;
   if (user.admin || user.name === ns) return true;
   const me = await api.get<{ orgs: { name: string; role: string | null }[] }>('/user');

@@ -1,9 +1,11 @@
 // Repository settings for its administrators: visibility, description and README,
-// comments on or off, collaborators, and webhooks with their delivery log.
+// comments on or off, collaborators, webhooks with their delivery log, and the repository's own
+// signature trust policy (trust-policies.tsx).
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { Alert, CopyLine, LoadError, Spinner, Table, Time, useAction, useLoad } from './components.js';
 import type { RepoInfo } from './repository.js';
+import { TrustPolicyCard } from './trust-policies.js';
 
 export function RepositorySettings({ name, visibility, info, onChanged }: { name: string; visibility: string; info: RepoInfo; onChanged: () => void }) {
   return (
@@ -11,6 +13,7 @@ export function RepositorySettings({ name, visibility, info, onChanged }: { name
       <General name={name} visibility={visibility} info={info} onChanged={onChanged} />
       <Collaborators name={name} />
       <Webhooks name={name} />
+      <TrustPolicyCard path={`/repositories/${name}/trust-policy`} heading="Signature trust policy" canEdit id="repo-trust" />
     </div>
   );
 }

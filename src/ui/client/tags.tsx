@@ -34,7 +34,8 @@ export function TagHistoryTab({ name, canRestore }: { name: string; canRestore: 
       <h2 id="history-h">Tag history</h2>
       <p class="small muted">
         Every push that created or moved a tag, every delete and every restore. A tag can be restored to an earlier image while that image is still stored.{' '}
-        <a href={`/ui/n/${ns}/tag-rules`}>Immutable tags of {ns}</a> · <a href={`/ui/n/${ns}/retention`}>Retention policies of {ns}</a>
+        <a href={`/ui/n/${ns}/tag-rules`}>Immutable tags of {ns}</a> · <a href={`/ui/n/${ns}/retention`}>Retention policies of {ns}</a> ·{' '}
+        <a href={`/ui/n/${ns}/security`}>Security policies of {ns}</a>
       </p>
       <form
         class="row"
