@@ -10,7 +10,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mayManageRegistryTrust, mayManageRepositoryTrust, mayReadRepositoryTrust, type Principal } from '../auth/policy.js';
 import { parseDigest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/names.js';
-import { compileMaterial, InvalidPolicyError, scopeText, type MaterialInput, type PolicyScope, type TrustPolicy } from '../trust/policies.js';
+import {
+  compileMaterial,
+  finalPolicyOver,
+  InvalidPolicyError,
+  policyLabel,
+  scopeText,
+  type MaterialInput,
+  type PolicyScope,
+  type TrustPolicy,
+} from '../trust/policies.js';
 import type { TrustMode } from '../trust/schema.js';
 import type { Evaluation, TrustService } from '../trust/service.js';
 import {
@@ -132,6 +141,8 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
   const put = async (req: FastifyRequest, scope: PolicyScope, b: PolicyInput) => {
     const fromConfig = configAt(scope);
     if (fromConfig) throw conflict(`this scope's trust policy is set in the configuration file (trust.policies.${fromConfig.name}); change it there`);
+    const locked = finalPolicyOver(scope, trust.configPolicies);
+    if (locked) throw conflict(`${policyLabel(locked)} is final: no narrower policy applies under it; change it in the configuration file`);
     const input: MaterialInput = { keys: b.keys ?? [], ...(b.notation ? { notation: b.notation } : {}), ...(b.keyless ? { keyless: b.keyless } : {}) };
     let version: string;
     try {

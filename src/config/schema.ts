@@ -439,6 +439,8 @@ const trustPolicy = z
     repository: str().optional(),
     /** audit: verdicts are recorded, nothing refused; enforce: unsigned or untrusted images are refused. */
     mode: z.enum(['audit', 'enforce']),
+    /** Narrower policies (this file's or the API's) under this one's scope are ignored, and the API refuses to set them. */
+    final: z.boolean().default(false),
     /** Trusted public keys by name (ECDSA P-256, Ed25519, RSA): a PEM file, or the PEM. */
     keys: z.record(str()).default({}),
     notation: z

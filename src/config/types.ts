@@ -139,6 +139,8 @@ export interface TrustPolicyConfig {
   readonly namespace?: string;
   readonly repository?: string;
   readonly mode: 'audit' | 'enforce';
+  /** No narrower policy applies under this one's scope. */
+  readonly final: boolean;
   /** Key name -> PEM file (or the PEM). */
   readonly keys: Readonly<Record<string, string>>;
   readonly notation?: { readonly truststore: readonly string[]; readonly identities: readonly string[] };

@@ -47,7 +47,7 @@ export function configPolicies(config: BerthConfig): TrustPolicy[] {
     };
     try {
       const { material, version } = compileMaterial(input);
-      out.push({ source: 'config', name, scope, mode: p.mode, input, material, version, createdBy: null, updatedAt: null });
+      out.push({ source: 'config', name, scope, mode: p.mode, final: p.final, input, material, version, createdBy: null, updatedAt: null });
     } catch (err) {
       if (err instanceof InvalidPolicyError) throw new ConfigError(`${at}: ${err.message}`);
       throw err;

@@ -34,6 +34,8 @@ export interface TrustPolicy {
   name: string;
   scope: PolicyScope;
   mode: TrustMode;
+  /** Configuration only: no narrower policy applies under this one's scope (a platform team's rule that no namespace can loosen). */
+  final?: boolean;
   input: MaterialInput;
   /** What the verifier takes (formats/index.ts). */
   material: TrustMaterial;
@@ -176,8 +178,26 @@ export function scopesOf(repository: string): PolicyScope[] {
   ];
 }
 
-/** The policy that applies: the most specific scope; at one scope, the configuration file's over the API's. */
+/** The broadest `final` policy over a scope's repositories (from the configuration file), if any. */
+export function finalPolicyOver(scope: PolicyScope, candidates: readonly TrustPolicy[]): TrustPolicy | null {
+  const broader: PolicyScope[] =
+    scope.kind === 'global'
+      ? []
+      : [{ kind: 'global', name: '' }, ...(scope.kind === 'repository' ? [{ kind: 'namespace' as const, name: namespaceOf(scope.name) }] : [])];
+  for (const s of broader) {
+    const p = candidates.find((c) => c.final && c.scope.kind === s.kind && c.scope.name === s.name);
+    if (p) return p;
+  }
+  return null;
+}
+
+/**
+ * The policy that applies: a `final` one over the repository, else the most specific scope; at one
+ * scope, the configuration file's over the API's.
+ */
 export function applicablePolicy(repository: string, candidates: readonly TrustPolicy[]): TrustPolicy | null {
+  const locked = finalPolicyOver({ kind: 'repository', name: repository }, candidates);
+  if (locked) return locked;
   for (const s of scopesOf(repository)) {
     const at = candidates.filter((p) => p.scope.kind === s.kind && p.scope.name === s.name);
     const chosen = at.find((p) => p.source === 'config') ?? at[0];

@@ -22,7 +22,7 @@ describe('trust policies, signatures and verdicts through the API', () => {
   let rx: Receiver;
   let alice: User, bob: User, olga: User, mona: User;
   before(async () => {
-    s = await start(undefined, {}, { trust: { policies: { pinned: { namespace: 'pinned', mode: 'enforce', keys: { ops: k1.publicPem } } } } });
+    s = await start(undefined, {}, { trust: { policies: { pinned: { namespace: 'pinned', mode: 'enforce', final: true, keys: { ops: k1.publicPem } } } } });
     rx = await Receiver.start();
     alice = await addUser(s, 'alice');
     bob = await addUser(s, 'bob');
@@ -101,6 +101,11 @@ describe('trust policies, signatures and verdicts through the API', () => {
     assert.equal(pinned.name, 'pinned');
     expect(await call(s, 'PUT', '/namespaces/pinned/trust-policy', ADMIN, policyOf('audit', ['k2', k2.publicPem])), 409, 'CONFLICT');
     expect(await call(s, 'DELETE', '/namespaces/pinned/trust-policy', ADMIN), 409, 'CONFLICT');
+    // It is final: no repository of the namespace can have a policy of its own, administrators' included.
+    await new TokenClient(s.url, ADMIN).pushImage('pinned/app', 'v1');
+    const under = expect(await call(s, 'PUT', '/repositories/pinned/app/trust-policy', ADMIN, policyOf('audit', ['k2', k2.publicPem])), 409, 'CONFLICT');
+    assert.match(under.body.errors[0].message, /trust policy "pinned" \(namespace pinned\) is final/);
+    expect(await call(s, 'GET', '/repositories/pinned/app/trust-policy', ADMIN), 404, 'NOT_FOUND', 'nothing was stored');
   });
 
   it('a repository policy: its administrators set it; whoever may pull reads it; an access token cannot change it', async () => {

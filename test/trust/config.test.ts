@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, defaultConfig } from '../../src/config/index.js';
 import { configPolicies } from '../../src/trust/config-policies.js';
-import { applicablePolicy, compileMaterial, type TrustPolicy } from '../../src/trust/policies.js';
+import { applicablePolicy, compileMaterial, finalPolicyOver, type TrustPolicy } from '../../src/trust/policies.js';
 import { tempDir } from '../helpers/shared.js';
 import { ecKey } from './helpers.js';
 
@@ -68,5 +68,18 @@ describe('trust policies from the configuration file', () => {
     assert.equal(applicablePolicy('acme/app', [global, ns, repo]), repo);
     assert.equal(applicablePolicy('acme/app', [api('namespace', 'acme'), ns]), ns, 'the configuration wins at one scope');
     assert.equal(applicablePolicy('x/y', []), null);
+  });
+
+  it('a final policy applies under its whole scope: no narrower policy (file or API) can loosen it', () => {
+    const k = ecKey().publicPem;
+    const [ns, global] = policies({ ns: { namespace: 'acme', mode: 'audit', keys: { k } }, all: { mode: 'enforce', final: true, keys: { k } } });
+    const repo: TrustPolicy = { ...ns, source: 'api', name: 'repository acme/app', scope: { kind: 'repository', name: 'acme/app' } };
+    assert.equal(global.final, true);
+    assert.equal(applicablePolicy('acme/app', [global, ns, repo]), global);
+    assert.equal(finalPolicyOver({ kind: 'namespace', name: 'acme' }, [global, ns]), global);
+    assert.equal(finalPolicyOver({ kind: 'global', name: '' }, [global]), null, 'nothing is broader than the registry');
+    const [nsFinal] = policies({ ns: { namespace: 'acme', mode: 'enforce', final: true, keys: { k } } });
+    assert.equal(applicablePolicy('acme/app', [nsFinal, repo]), nsFinal);
+    assert.equal(applicablePolicy('other/app', [nsFinal, repo]), null, 'only under its scope');
   });
 });
