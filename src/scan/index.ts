@@ -16,7 +16,7 @@ import { AdvisorySource } from './advisories.js';
 import { BuiltinScanner } from './builtin-scanner.js';
 import { HarborAdapterScanner } from './harbor-adapter.js';
 import { VulnerabilityPolicies } from './policies.js';
-import { VulnerabilityPullCheck } from './pull-check.js';
+import { SCANNER_ACTOR_PREFIX, VulnerabilityPullCheck } from './pull-check.js';
 import type { ImageScanner } from './scanner.js';
 import { ScanService, type ScanLog } from './service.js';
 import { ScanSink } from './sink.js';
@@ -83,7 +83,13 @@ export function createScanning(config: BerthConfig, meta: MetadataDb, deps: Scan
     store,
     service,
     policies,
-    pullCheck: new VulnerabilityPullCheck({ policies, store, service, log: deps.log }),
+    pullCheck: new VulnerabilityPullCheck({
+      policies,
+      store,
+      service,
+      log: deps.log,
+      scannerActor: s.scanner === 'builtin' ? null : `${SCANNER_ACTOR_PREFIX}${s.scanner}`,
+    }),
     sink: s.onpush ? new ScanSink(store) : null,
     jobs: [
       {

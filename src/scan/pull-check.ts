@@ -3,7 +3,8 @@
 // refused with DENIED, naming the policy, the severity and the count. An image without a report
 // (never scanned, still queued, or its scan failed) gets the policy's `unscanned` rule; when it is
 // refused, a scan is queued so it is not refused forever. Artifacts (signatures, SBOMs and other
-// referrers) are always served, and so are the pulls of the scanner adapters Berth sends.
+// referrers) are always served, and so are the pulls of the configured scanner adapter (the subject
+// of the pull-only tokens Berth gives it; an account name never holds ':').
 import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { ScanStore } from '../metadata/scan-store.js';
@@ -19,10 +20,19 @@ export const SCANNER_ACTOR_PREFIX = 'scanner:';
 export class VulnerabilityPullCheck implements PullCheck {
   readonly name = 'vulnerabilities';
 
-  constructor(private readonly d: { policies: VulnerabilityPolicies; store: ScanStore; service: ScanService; log: Pick<ScanLog, 'info'> }) {}
+  constructor(
+    private readonly d: {
+      policies: VulnerabilityPolicies;
+      store: ScanStore;
+      service: ScanService;
+      log: Pick<ScanLog, 'info'>;
+      /** The subject of the tokens the configured adapter pulls with (`scanner:NAME`); null with the built-in scanner. */
+      scannerActor: string | null;
+    },
+  ) {}
 
   async check(facts: PullFacts): Promise<void> {
-    if (facts.actor?.startsWith(SCANNER_ACTOR_PREFIX)) return;
+    if (this.d.scannerActor !== null && facts.actor === this.d.scannerActor) return;
     const policy = await this.d.policies.effective(namespaceOf(facts.repository));
     if (!policy) return;
     const m = await this.d.store.manifest(facts.repository, facts.digest);

@@ -103,7 +103,14 @@ export class TrustService {
     const input = JSON.parse(p.material) as MaterialInput;
     let material = this.compiled.get(p.version);
     if (!material) {
-      material = compileMaterial(input).material;
+      try {
+        material = compileMaterial(input).material;
+      } catch (err) {
+        // Material this version cannot use (stored by another one): nothing verifies under it, so an
+        // enforce policy refuses rather than lets everything through; pulls do not fail with 500.
+        this.d.log.error({ err, scope: `${p.scopeKind}:${p.scope}` }, 'trust: a stored policy cannot be compiled; nothing verifies under it');
+        material = EMPTY_MATERIAL;
+      }
       this.compiled.set(p.version, material);
     }
     return {

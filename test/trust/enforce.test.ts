@@ -120,4 +120,17 @@ describe('trust: enforce and audit policies from the configuration', () => {
     assert.equal((await bg.trust.store.verdicts(img2.manifest.digest, [sig2], policy.version)).get(sig2)?.status, 'untrusted');
     assert.equal(await bg.trust.store.pendingCount(), 0);
   });
+
+  it('a stored policy whose material no longer compiles refuses under enforce (403, not 500)', async () => {
+    const trust = backgroundOf(srv.app).trust;
+    const material = JSON.stringify({ keys: [{ name: 'k', publicKey: 'not a key' }] });
+    await trust.store.meta.db
+      .insertInto('trust_policies')
+      .values({ scope_kind: 'namespace', scope: 'broken', mode: 'enforce', material, version: 'v-old', created_by: null, created_at: 0, updated_at: 0 })
+      .execute();
+    trust.forgetPolicies();
+    await pushImage(srv.url, 'broken/app', { ref: 'v1' });
+    const body = await expectError(await get('broken/app', 'v1'), 403, 'DENIED');
+    assert.match(body.errors[0].message, /trust policy of namespace broken refuses/);
+  });
 });
