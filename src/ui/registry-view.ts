@@ -63,6 +63,8 @@ interface Descriptor {
   annotations?: Record<string, string>;
 }
 
+/** cosign's tags for an image's signatures, attestations and SBOMs: artifacts, not what a pull command should name. */
+const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const RAW_LIMIT = 256 * 1024;
 /** Config media types of plain images: recorded as the artifact type, but not worth showing as one. */
@@ -131,14 +133,15 @@ export class RegistryView {
 
   /**
    * What the repository's pull command names: `:latest` when that tag exists, else the most recently
-   * pushed tag, else `@digest` of the newest image pushed without a tag (not a child of an index, not
+   * pushed tag that is not cosign's (`sha256-….sig`, `.att`, `.sbom`: a signature is no image), else `@digest` of the newest image pushed without a tag (not a child of an index, not
    * a referrer such as a signature); null when there is nothing to pull.
    */
   async pullReference(repositoryId: number): Promise<string | null> {
     const db = this.meta.db;
     const tags = db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
     const tag =
-      (await tags.where('name', '=', 'latest').executeTakeFirst()) ?? (await tags.orderBy('updated_at', 'desc').orderBy('name').limit(1).executeTakeFirst());
+      (await tags.where('name', '=', 'latest').executeTakeFirst()) ??
+      (await tags.orderBy('updated_at', 'desc').orderBy('name').limit(100).execute()).find((t) => !COSIGN_TAG.test(t.name));
     if (tag) return `:${tag.name}`;
     const image = await db
       .selectFrom('manifests as m')

@@ -90,6 +90,9 @@ describe('web UI: signature trust', () => {
     assert.equal((await signatureCell(page, 'v1').innerText()).replace(/\s+/g, ' ').trim(), 'verified by release');
     assert.equal((await signatureCell(page, 'v2').innerText()).trim(), 'unsigned');
     assert.match(await signatureCell(page, 'v3').innerText(), /^untrusted/);
+    // cosign's .sig tags are what they are, not "unsigned" images; the pull command names the newest image.
+    assert.equal((await signatureCell(page, sigs.v1.tag!).innerText()).trim(), 'cosign signature');
+    assert.match(await page.locator('.copy code').first().innerText(), /\/alice\/app:v3$/);
     await page.screenshot({ path: path.join(SHOTS, '40-trust-tags.png'), fullPage: true });
     await context.close();
   });

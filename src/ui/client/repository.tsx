@@ -282,7 +282,7 @@ function TagsTab({ name, search }: { name: string; search: URLSearchParams }) {
               </td>
               {sigs ? (
                 <td data-label="Signature">
-                  <SignatureCell sig={t.signature} />
+                  <SignatureCell sig={t.signature} tag={t.name} />
                 </td>
               ) : null}
               {vulns ? (

@@ -43,8 +43,14 @@ export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge sig-${STATUS_CLASS[status] ?? 'none'}`}>{status}</span>;
 }
 
+/** cosign's tags for an image's signature, attestations and SBOM: what they are instead of a status. */
+const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
+const COSIGN_KIND: Record<string, string> = { sig: 'cosign signature', att: 'cosign attestation', sbom: 'cosign SBOM' };
+
 /** The tag table's cell: the status, and who signed (for verified and untrusted signatures). */
-export function SignatureCell({ sig }: { sig: SignatureSummary | undefined }) {
+export function SignatureCell({ sig, tag }: { sig: SignatureSummary | undefined; tag: string }) {
+  const cosign = COSIGN_TAG.exec(tag);
+  if (cosign) return <span class="badge">{COSIGN_KIND[cosign[1]]}</span>;
   if (!sig) return <span class="muted">—</span>;
   return (
     <div>
