@@ -48,6 +48,7 @@ import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/swee
 import { SweepStore } from './metadata/sweep-store.js';
 import { createScanning, type Scanning } from './scan/index.js';
 import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
+import { exceptFor } from './registry/pull-gate.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
 import { registerNetworkRules } from './net/access-hook.js';
@@ -274,7 +275,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     : undefined;
   if (scanning) {
     if (scanning.sink) eventSinks.push(scanning.sink);
-    ctx.pullChecks = [...(ctx.pullChecks ?? []), scanning.pullCheck];
+    // The adapter reads what it scans: no content policy (trust included) refuses its pull-only token.
+    ctx.pullChecks = exceptFor(scanning.scannerActor, [...(ctx.pullChecks ?? []), scanning.pullCheck]);
   }
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);

@@ -22,6 +22,15 @@ export interface PullCheck {
   check(facts: PullFacts): Promise<void>;
 }
 
+/**
+ * The checks, skipped for one actor: the configured scanner adapter, whose pull-only tokens
+ * (subject `scanner:NAME`, never an account name) must read an image to scan it, whatever it holds.
+ */
+export function exceptFor(actor: string | null, checks: readonly PullCheck[]): PullCheck[] {
+  if (actor === null) return [...checks];
+  return checks.map((c) => ({ name: c.name, check: (f: PullFacts) => (f.actor === actor ? Promise.resolve() : c.check(f)) }));
+}
+
 /** Runs the checks in order; the first refusal wins. */
 export async function checkPull(checks: readonly PullCheck[], facts: PullFacts): Promise<void> {
   for (const c of checks) await c.check(facts);

@@ -27,6 +27,8 @@ export interface Scanning {
   service: ScanService;
   policies: VulnerabilityPolicies;
   pullCheck: VulnerabilityPullCheck;
+  /** The subject of the tokens the configured adapter pulls with (`scanner:NAME`); null with the built-in scanner. */
+  scannerActor: string | null;
   /** Queues scans of pushed images in the push's transaction (scanning.onpush), else null. */
   sink: ScanSink | null;
   jobs: Job[];
@@ -88,8 +90,8 @@ export function createScanning(config: BerthConfig, meta: MetadataDb, deps: Scan
       store,
       service,
       log: deps.log,
-      scannerActor: s.scanner === 'builtin' ? null : `${SCANNER_ACTOR_PREFIX}${s.scanner}`,
     }),
+    scannerActor: s.scanner === 'builtin' ? null : `${SCANNER_ACTOR_PREFIX}${s.scanner}`,
     sink: s.onpush ? new ScanSink(store) : null,
     jobs: [
       {

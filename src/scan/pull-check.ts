@@ -3,8 +3,8 @@
 // refused with DENIED, naming the policy, the severity and the count. An image without a report
 // (never scanned, still queued, or its scan failed) gets the policy's `unscanned` rule; when it is
 // refused, a scan is queued so it is not refused forever. Artifacts (signatures, SBOMs and other
-// referrers) are always served, and so are the pulls of the configured scanner adapter (the subject
-// of the pull-only tokens Berth gives it; an account name never holds ':').
+// referrers) are always served; the configured scanner adapter's pulls skip every check (exceptFor in
+// registry/pull-gate.ts).
 import { namespaceOf } from '../auth/policy.js';
 import { RegistryError } from '../errors/catalog.js';
 import type { ScanStore } from '../metadata/scan-store.js';
@@ -26,13 +26,10 @@ export class VulnerabilityPullCheck implements PullCheck {
       store: ScanStore;
       service: ScanService;
       log: Pick<ScanLog, 'info'>;
-      /** The subject of the tokens the configured adapter pulls with (`scanner:NAME`); null with the built-in scanner. */
-      scannerActor: string | null;
     },
   ) {}
 
   async check(facts: PullFacts): Promise<void> {
-    if (this.d.scannerActor !== null && facts.actor === this.d.scannerActor) return;
     const policy = await this.d.policies.effective(namespaceOf(facts.repository));
     if (!policy) return;
     const m = await this.d.store.manifest(facts.repository, facts.digest);

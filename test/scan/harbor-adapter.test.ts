@@ -2,14 +2,18 @@
 // its metadata, sends POST /api/v1/scan with its own URL and a pull-only token for the repository,
 // the adapter really pulls the image from Berth with it, Berth polls the report through 302 +
 // Refresh-After and stores it; the token pulls nothing else and pushes nothing; the adapter's pulls
-// pass an enforced policy that refuses the image to everyone else; a new database re-scans.
+// pass an enforced policy that refuses the image to everyone else (and an enforced trust policy the
+// image does not meet); a new database re-scans.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { backgroundOf } from '../../src/app.js';
 import { call, expect, registryToken } from '../api-v1/helpers.js';
 import { HarborAdapter, REPORT_TYPE } from '../helpers/harbor-adapter.js';
 import { removeDir, startServer, type TestServer } from '../helpers/api-server.js';
 import { ADMIN, CLEAN, VULNERABLE, pushApkImage, reportWhen, scanningConfig } from './helpers.js';
+
+const TRUST_KEY = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 describe('Harbor scanner adapter', () => {
   const adapter = new HarborAdapter({
@@ -25,6 +29,8 @@ describe('Harbor scanner adapter', () => {
     s = await startServer({
       config: scanningConfig('', {
         scanning: { scanner: 'trivy', allow: ['127.0.0.1'], adapters: { trivy: { url, authorization: 'Bearer adapter-secret' } } },
+        // Nothing signs admin/app: the adapter must still read it (no content policy applies to its token).
+        trust: { policies: { signed: { repository: 'admin/app', mode: 'enforce', keys: { k: TRUST_KEY } } } },
       }),
     });
   });
