@@ -9,7 +9,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mayReadScanReport, mayRequestScan, namespaceOf } from '../auth/policy.js';
 import type { ScanReport, VulnerabilityPolicy } from '../metadata/scan-store.js';
 import { parseDigest } from '../oci/digest.js';
-import { isValidRepositoryName } from '../oci/names.js';
 import type { BlobService } from '../registry/blobs.js';
 import type { ManifestService } from '../registry/manifests.js';
 import type { Scanning } from '../scan/index.js';
@@ -18,9 +17,9 @@ import { scannableKind } from '../scan/scanner.js';
 import { SBOM_ARTIFACT_TYPE } from '../scan/sbom.js';
 import type { PolicyMode, Severity, UnscannedRule } from '../scan/schema.js';
 import { allowListed, violations } from '../scan/verdict.js';
-import { auditOf, badRequest, caller, forbidden, invalidRepositoryName, namespaceRulesAccess, notFound, unauthorized, unknownRepository } from './caller.js';
+import { auditOf, badRequest, caller, forbidden, namespaceRulesAccess, notFound, unauthorized, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
-import { pathStrategy } from './path-strategy.js';
+import { repositorySubpaths } from './path-strategy.js';
 import { nsParams, policyBody, policyState, report as reportSchema, scanAccepted } from './scan-schemas.js';
 import { documentedAs, op, repositoryNameParam } from './schemas.js';
 
@@ -31,25 +30,14 @@ export interface ScanParts {
   blobs: Pick<BlobService, 'read'>;
 }
 
-const REPO_PATH = '/api/v1/repositories/';
 type Shape = 'vulnerabilities' | 'sbom' | 'scan';
-const SHAPE = /^(.+)\/manifests\/([^/]+)\/(vulnerabilities|sbom|scan)$/;
-
-function shapeOf(rest: string): { shape: Shape; name: string; digest: string } | null {
-  const m = SHAPE.exec(rest);
-  return m ? { shape: m[3] as Shape, name: m[1], digest: decodeURIComponent(m[2]) } : null;
-}
+const paths = repositorySubpaths<Shape>(
+  'berthScanPath',
+  (['vulnerabilities', 'sbom', 'scan'] as const).map((shape) => [shape, new RegExp(`^(.+)/manifests/([^/]+)/${shape}$`)] as const),
+);
 
 /** The route constraint: …/repositories/{name}/manifests/{digest}/(vulnerabilities|sbom|scan). */
-export const scanPathStrategy = pathStrategy(
-  'berthScanPath',
-  (req) => {
-    const url = req.url ?? '';
-    if (!url.startsWith(REPO_PATH)) return undefined;
-    return shapeOf(url.slice(REPO_PATH.length).split('?')[0])?.shape;
-  },
-  true,
-);
+export const scanPathStrategy = paths.strategy;
 
 const digestParam = { type: 'string', description: 'a manifest digest (sha256:…)' } as const;
 const on = (shape: Shape) => ({
@@ -58,11 +46,9 @@ const on = (shape: Shape) => ({
 });
 
 function parsePath(req: FastifyRequest, want: Shape): { name: string; digest: string } {
-  const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
-  if (!p || p.shape !== want) throw unknownRepository();
-  if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
+  const { name, param } = paths.parse(req, want);
   try {
-    return { name: p.name, digest: parseDigest(p.digest).value };
+    return { name, digest: parseDigest(decodeURIComponent(param ?? '')).value };
   } catch (err) {
     throw badRequest(`digest: ${(err as Error).message}`, { location: 'params', field: 'digest' });
   }

@@ -5,26 +5,15 @@
 //
 // Repository names contain slashes: a route constraint of ours tells …/{name}/tag-history and
 // …/{name}/tags/{tag}/restore apart from the other /repositories/* routes (it must match when derived).
-import { pathStrategy } from './path-strategy.js';
+import { repositorySubpaths } from './path-strategy.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ImmutableTagRule, ImmutableTagRuleStore, RuleFields } from '../metadata/immutable-tag-rules.js';
 import type { TagHistoryStore } from '../metadata/tag-history.js';
 import { parseDigest } from '../oci/digest.js';
-import { isValidRepositoryName, isValidTag } from '../oci/names.js';
+import { isValidTag } from '../oci/names.js';
 import { invalidRule } from '../registry/tag-rules.js';
 import type { TagRestore } from '../registry/tag-restore.js';
-import {
-  auditOf,
-  badRequest,
-  caller,
-  conflict,
-  forbidden,
-  invalidRepositoryName,
-  namespaceRulesAccess,
-  notFound,
-  unauthorized,
-  unknownRepository,
-} from './caller.js';
+import { auditOf, badRequest, caller, conflict, forbidden, namespaceRulesAccess, notFound, unauthorized, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
 import { documentedAs, op, repositoryNameParam } from './schemas.js';
 import {
@@ -47,31 +36,14 @@ export interface TagParts {
   restore: TagRestore;
 }
 
-const REPO_PATH = '/api/v1/repositories/';
 type Shape = 'tag-history' | 'restore';
-const SHAPES: [Shape, RegExp][] = [
+const paths = repositorySubpaths<Shape>('berthTagPath', [
   ['tag-history', /^(.+)\/tag-history$/],
   ['restore', /^(.+)\/tags\/([^/]+)\/restore$/],
-];
-
-function shapeOf(rest: string): { shape: Shape; name: string; tag?: string } | null {
-  for (const [shape, re] of SHAPES) {
-    const m = re.exec(rest);
-    if (m) return { shape, name: m[1], tag: m[2] };
-  }
-  return null;
-}
+]);
 
 /** The route constraint: …/repositories/{name}/tag-history and …/{name}/tags/{tag}/restore. */
-export const tagPathStrategy = pathStrategy(
-  'berthTagPath',
-  (req) => {
-    const url = req.url ?? '';
-    if (!url.startsWith(REPO_PATH)) return undefined;
-    return shapeOf(url.slice(REPO_PATH.length).split('?')[0])?.shape;
-  },
-  true,
-);
+export const tagPathStrategy = paths.strategy;
 
 const tagParam = { type: 'string', description: 'the tag' } as const;
 const on = (shape: Shape) => ({
@@ -83,11 +55,9 @@ const on = (shape: Shape) => ({
 });
 
 function parsePath(req: FastifyRequest, want: Shape): { name: string; tag?: string } {
-  const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
-  if (!p || p.shape !== want) throw unknownRepository();
-  if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
-  if (p.tag !== undefined && !isValidTag(p.tag)) throw badRequest(`invalid tag "${p.tag.slice(0, 140)}"`, { location: 'params', field: 'tag' });
-  return p;
+  const { name, param: tag } = paths.parse(req, want);
+  if (tag !== undefined && !isValidTag(tag)) throw badRequest(`invalid tag "${tag.slice(0, 140)}"`, { location: 'params', field: 'tag' });
+  return { name, tag };
 }
 
 const ruleView = (r: ImmutableTagRule) => ({

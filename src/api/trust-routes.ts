@@ -9,7 +9,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { mayManageRegistryTrust, mayManageRepositoryTrust, mayReadRepositoryTrust, type Principal } from '../auth/policy.js';
 import { parseDigest } from '../oci/digest.js';
-import { isValidRepositoryName } from '../oci/names.js';
 import {
   compileMaterial,
   finalPolicyOver,
@@ -22,20 +21,9 @@ import {
 } from '../trust/policies.js';
 import type { TrustMode } from '../trust/schema.js';
 import type { Evaluation, TrustService } from '../trust/service.js';
-import {
-  auditOf,
-  badRequest,
-  caller,
-  conflict,
-  forbidden,
-  invalidRepositoryName,
-  namespaceRulesAccess,
-  notFound,
-  unauthorized,
-  unknownRepository,
-} from './caller.js';
+import { auditOf, badRequest, caller, conflict, forbidden, namespaceRulesAccess, notFound, unauthorized, unknownRepository } from './caller.js';
 import { change, type ApiDeps } from './deps.js';
-import { pathStrategy } from './path-strategy.js';
+import { repositorySubpaths } from './path-strategy.js';
 import { documentedAs, op, repositoryNameParam } from './schemas.js';
 import { nsParams, policyBody, policySchema, signatureReport } from './trust-schemas.js';
 
@@ -45,31 +33,14 @@ export interface TrustParts {
 
 type PolicyInput = { mode: TrustMode } & Partial<MaterialInput>;
 
-const REPO_PATH = '/api/v1/repositories/';
 type Shape = 'trust-policy' | 'signatures';
-const SHAPES: [Shape, RegExp][] = [
+const paths = repositorySubpaths<Shape>('berthTrustPath', [
   ['trust-policy', /^(.+)\/trust-policy$/],
   ['signatures', /^(.+)\/manifests\/([^/]+)\/signatures$/],
-];
-
-function shapeOf(rest: string): { shape: Shape; name: string; digest?: string } | null {
-  for (const [shape, re] of SHAPES) {
-    const m = re.exec(rest);
-    if (m) return { shape, name: m[1], digest: m[2] };
-  }
-  return null;
-}
+]);
 
 /** The route constraint: …/repositories/{name}/trust-policy and …/{name}/manifests/{digest}/signatures. */
-export const trustPathStrategy = pathStrategy(
-  'berthTrustPath',
-  (req) => {
-    const url = req.url ?? '';
-    if (!url.startsWith(REPO_PATH)) return undefined;
-    return shapeOf(url.slice(REPO_PATH.length).split('?')[0])?.shape;
-  },
-  true,
-);
+export const trustPathStrategy = paths.strategy;
 
 const on = (shape: Shape) => ({
   constraints: { berthTrustPath: shape },
@@ -83,10 +54,8 @@ const on = (shape: Shape) => ({
 });
 
 function parsePath(req: FastifyRequest, want: Shape): { name: string; digest?: string } {
-  const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
-  if (!p || p.shape !== want) throw unknownRepository();
-  if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
-  return p;
+  const { name, param: digest } = paths.parse(req, want);
+  return { name, digest };
 }
 
 /** PEMs span lines: these body fields may hold line feeds (rest-input.ts refuses control characters elsewhere). */

@@ -7,18 +7,9 @@ import type { MetadataDb, Tx } from './database.js';
 import type { Database } from './schema.js';
 import type { PolicyMode, ScanReason, ScanReportsTable, ScanRequestsTable, Severity, UnscannedRule, VulnerabilityPoliciesTable } from '../scan/schema.js';
 
-/** One vulnerability found in one package of an image. */
-export interface Finding {
-  id: string;
-  aliases: string[];
-  package: string;
-  ecosystem: string;
-  installed: string;
-  fixed?: string;
-  severity: Severity;
-  score?: number;
-  summary: string;
-}
+/** One vulnerability found in one package of an image: as the analyser and the adapters report it. */
+export type { Finding } from '../scan/analyze/types.js';
+import type { Finding } from '../scan/analyze/types.js';
 
 export type SeverityCounts = Record<Severity, number>;
 

@@ -1,10 +1,12 @@
 // Table types of vulnerability scanning (migration 0016), added to the metadata schema by module
 // augmentation so src/metadata/schema.ts stays as is. Timestamps are ms since the epoch (BIGINT).
 import type { ColumnType, Generated } from 'kysely';
+import type { Severity } from './analyze/types.js';
 
 type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
 
-export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'unknown';
+export type { Severity };
+
 /** Highest first. */
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'unknown'];
 export type ScanReason = 'push' | 'schedule' | 'manual' | 'advisories' | 'pull';
