@@ -45,7 +45,7 @@ const on = (shape: Shape) => ({
   config: documentedAs(`/repositories/{name}/manifests/{digest}/${shape}`, { name: repositoryNameParam, digest: digestParam }),
 });
 
-function parsePath(req: FastifyRequest, want: Shape): { name: string; digest: string } {
+function scanPath(req: FastifyRequest, want: Shape): { name: string; digest: string } {
   const { name, param } = paths.parse(req, want);
   try {
     return { name, digest: parseDigest(decodeURIComponent(param ?? '')).value };
@@ -103,7 +103,7 @@ export function registerScanRoutes(api: FastifyInstance, d: ApiDeps, parts: Scan
 
   /** The manifest in a repository the caller may read (else 404, like a missing repository), checked with `may`. */
   const image = async (req: FastifyRequest, shape: Shape) => {
-    const { name, digest } = parsePath(req, shape);
+    const { name, digest } = scanPath(req, shape);
     const who = caller(req);
     const f = await d.authorizer.facts(who, name);
     if (!f.exists || !mayReadScanReport(who, f)) throw unknownRepository();

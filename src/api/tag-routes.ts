@@ -54,7 +54,7 @@ const on = (shape: Shape) => ({
       : documentedAs('/repositories/{name}/tag-history', { name: repositoryNameParam }),
 });
 
-function parsePath(req: FastifyRequest, want: Shape): { name: string; tag?: string } {
+function tagPath(req: FastifyRequest, want: Shape): { name: string; tag?: string } {
   const { name, param: tag } = paths.parse(req, want);
   if (tag !== undefined && !isValidTag(tag)) throw badRequest(`invalid tag "${tag.slice(0, 140)}"`, { location: 'params', field: 'tag' });
   return { name, tag };
@@ -89,7 +89,7 @@ export function registerTagRoutes(api: FastifyInstance, d: ApiDeps, tags: TagPar
       }),
     },
     async (req) => {
-      const { name } = parsePath(req, 'tag-history');
+      const { name } = tagPath(req, 'tag-history');
       const who = caller(req);
       const repo = await d.stores.repositories.repository(name);
       if (!repo || !(await authorizer.tagAccess(who, name)).read) throw unknownRepository();
@@ -122,7 +122,7 @@ export function registerTagRoutes(api: FastifyInstance, d: ApiDeps, tags: TagPar
       }),
     },
     async (req) => {
-      const { name, tag } = parsePath(req, 'restore');
+      const { name, tag } = tagPath(req, 'restore');
       const who = caller(req);
       const access = await authorizer.tagAccess(who, name);
       if (!access.read) throw unknownRepository();

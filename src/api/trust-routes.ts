@@ -53,7 +53,7 @@ const on = (shape: Shape) => ({
       : documentedAs('/repositories/{name}/trust-policy', { name: repositoryNameParam }),
 });
 
-function parsePath(req: FastifyRequest, want: Shape): { name: string; digest?: string } {
+function trustPath(req: FastifyRequest, want: Shape): { name: string; digest?: string } {
   const { name, param: digest } = paths.parse(req, want);
   return { name, digest };
 }
@@ -80,7 +80,7 @@ export function policyView(p: TrustPolicy) {
   };
 }
 
-export function reportView(digest: string, ev: Evaluation) {
+export function signaturesView(digest: string, ev: Evaluation) {
   return {
     digest,
     status: ev.status,
@@ -251,7 +251,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
       schema: op(tag, "A repository's own trust policy (whoever may pull it)", { ok: { 200: policySchema }, errors: [400, 404], anonymous: true }),
     },
     async (req) => {
-      const { name } = parsePath(req, 'trust-policy');
+      const { name } = trustPath(req, 'trust-policy');
       await repositoryAccess(req, name, false);
       return policyView(await policyAt(repoScope(name)));
     },
@@ -264,7 +264,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
       schema: op(tag, "Set a repository's trust policy (its administrators)", { body: policyBody, ok: { 200: policySchema }, errors: [400, 403, 404, 409] }),
     },
     async (req) => {
-      const { name } = parsePath(req, 'trust-policy');
+      const { name } = trustPath(req, 'trust-policy');
       await repositoryAccess(req, name, true);
       return put(req, repoScope(name), req.body);
     },
@@ -273,7 +273,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
     '/repositories/*',
     { ...on('trust-policy'), schema: op(tag, "Remove a repository's trust policy (its administrators)", { ok: { 204: null }, errors: [400, 403, 404, 409] }) },
     async (req, reply) => {
-      const { name } = parsePath(req, 'trust-policy');
+      const { name } = trustPath(req, 'trust-policy');
       await repositoryAccess(req, name, true);
       await remove(req, repoScope(name));
       return reply.code(204).send();
@@ -293,7 +293,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
       }),
     },
     async (req) => {
-      const { name, digest: raw } = parsePath(req, 'signatures');
+      const { name, digest: raw } = trustPath(req, 'signatures');
       let digest: string;
       try {
         digest = parseDigest(raw!).value;
@@ -302,7 +302,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
       }
       await repositoryAccess(req, name, false);
       if (!(await trust.hasManifest(name, digest))) throw notFound('manifest');
-      return reportView(digest, await trust.evaluate(name, digest, { parents: true }));
+      return signaturesView(digest, await trust.evaluate(name, digest, { parents: true }));
     },
   );
 }

@@ -165,6 +165,6 @@ function stringMap(value: unknown, where: string): Record<string, string> | unde
   return value as Record<string, string>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

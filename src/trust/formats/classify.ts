@@ -1,5 +1,6 @@
 // Which signature format a manifest is, from the manifest alone. Pure: no I/O.
 import { isDigest } from '../../oci/digest.js';
+import { isObject } from '../../oci/manifest.js';
 import { type ClassifiedSignature, MEDIA, type SignatureDescriptor } from './types.js';
 
 /** cosign's tag-based discovery: the signed manifest's digest with ':' as '-' and a `.sig` suffix. */
@@ -28,7 +29,7 @@ export function isSigstoreBundleMediaType(mediaType: string): boolean {
  */
 export function classifySignature(manifest: unknown, tag?: string): ClassifiedSignature | null {
   if (!isObject(manifest) || !Array.isArray(manifest.layers)) return null;
-  const layers = manifest.layers.map(descriptor).filter((d): d is SignatureDescriptor => d !== null);
+  const layers = manifest.layers.map(signatureDescriptor).filter((d): d is SignatureDescriptor => d !== null);
   const subject = isObject(manifest.subject) && typeof manifest.subject.digest === 'string' ? manifest.subject.digest : undefined;
   const subjectDigest = subject && isDigest(subject) ? subject : undefined;
   const config = isObject(manifest.config) ? manifest.config : {};
@@ -54,7 +55,7 @@ export function classifySignature(manifest: unknown, tag?: string): ClassifiedSi
   return null;
 }
 
-function descriptor(value: unknown): SignatureDescriptor | null {
+function signatureDescriptor(value: unknown): SignatureDescriptor | null {
   if (!isObject(value)) return null;
   const { mediaType, digest, size, annotations } = value;
   if (typeof mediaType !== 'string' || typeof digest !== 'string' || !isDigest(digest) || typeof size !== 'number') return null;
@@ -63,8 +64,4 @@ function descriptor(value: unknown): SignatureDescriptor | null {
     out.annotations = Object.fromEntries(Object.entries(annotations).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,8 +1,5 @@
-// cosign v3 signatures: a Sigstore bundle (v0.3 JSON) stored as an OCI referrer of the image
-// (cosign's BUNDLE_SPEC.md). `cosign sign` bundles a DSSE envelope whose in-toto statement names
-// the image digest; a message-signature bundle signs the manifest bytes themselves. Pure: no I/O.
-import { createHash } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
+import { type DigestAlgorithm, digestOf } from '../../oci/digest.js';
 import type { NamedKey } from './keys.js';
 import { alteredUnderOwnKey, type KeylessMaterial, keyThatVerifies, parseBundle, signedEntity, verifyKeyless } from './sigstore.js';
 import { MEDIA, type SignatureDescriptor, type SignatureVerdict, best, verdict } from './types.js';
@@ -22,10 +19,10 @@ export interface BundleInput {
 
 export function verifyCosignBundle(input: BundleInput): SignatureVerdict {
   if (input.layers.length === 0) return verdict('invalid', null, 'the signature manifest has no bundle layer', input.now);
-  return best(input.layers.map((layer) => verifyLayer(input, layer)));
+  return best(input.layers.map((layer) => verifyBundleLayer(input, layer)));
 }
 
-function verifyLayer(input: BundleInput, layer: SignatureDescriptor): SignatureVerdict {
+function verifyBundleLayer(input: BundleInput, layer: SignatureDescriptor): SignatureVerdict {
   const { now } = input;
   const invalid = (reason: string, signer: string | null = null) => verdict('invalid', signer, reason, now);
   const bytes = input.blobs.get(layer.digest);
@@ -103,10 +100,6 @@ function readClaim(bundle: Bundle, subjectDigest: string, blobs: ReadonlyMap<str
   if (signedHex !== hex) return `the signature is for ${algorithm}:${signedHex || '(no digest)'}, not ${subjectDigest}`;
   const artifact = blobs.get(subjectDigest);
   if (!artifact) return { wrongSubject: null, needsArtifact: true };
-  if (digestOf(artifact, algorithm) !== subjectDigest) return 'the manifest given for a message signature does not match its digest';
+  if (digestOf(artifact, algorithm as DigestAlgorithm) !== subjectDigest) return 'the manifest given for a message signature does not match its digest';
   return { wrongSubject: null, artifact };
-}
-
-function digestOf(bytes: Buffer, algorithm: string): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }

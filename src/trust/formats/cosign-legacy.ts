@@ -2,6 +2,7 @@
 // simple-signing payloads, each with its base64 signature (and optionally the signing
 // certificate, its chain and a Rekor SET bundle) in the layer's annotations. Pure: no I/O.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { digestOf } from '../../oci/digest.js';
 import { type NamedKey, verifyWithKey } from './keys.js';
 import { type KeylessMaterial, parseBundle, signedEntity, verifyKeyless } from './sigstore.js';
 import { ANNOTATION, type SignatureDescriptor, type SignatureVerdict, best, verdict } from './types.js';
@@ -22,15 +23,15 @@ export interface LegacyInput {
 
 export function verifyCosignLegacy(input: LegacyInput): SignatureVerdict {
   if (input.layers.length === 0) return verdict('invalid', null, 'the signature manifest has no simple-signing payload', input.now);
-  return best(input.layers.map((layer) => verifyLayer(input, layer)));
+  return best(input.layers.map((layer) => verifyPayloadLayer(input, layer)));
 }
 
-function verifyLayer(input: LegacyInput, layer: SignatureDescriptor): SignatureVerdict {
+function verifyPayloadLayer(input: LegacyInput, layer: SignatureDescriptor): SignatureVerdict {
   const { now } = input;
   const invalid = (reason: string, signer: string | null = null) => verdict('invalid', signer, reason, now);
   const payload = input.blobs.get(layer.digest);
   if (!payload) return invalid(`the payload ${layer.digest} could not be read`);
-  if (`sha256:${createHash('sha256').update(payload).digest('hex')}` !== layer.digest) return invalid(`the payload does not match its digest ${layer.digest}`);
+  if (digestOf(payload) !== layer.digest) return invalid(`the payload does not match its digest ${layer.digest}`);
   const sigText = layer.annotations?.[ANNOTATION.cosignSignature];
   if (!sigText) return invalid(`the payload has no ${ANNOTATION.cosignSignature} annotation`);
   const signature = Buffer.from(sigText, 'base64');
@@ -50,7 +51,7 @@ function verifyLayer(input: LegacyInput, layer: SignatureDescriptor): SignatureV
   }
   // No trusted key verifies it. The signature names its own key when it carries a certificate
   // or a Rekor entry: a signature that fails even with that key was altered after signing.
-  const own = ownKey(layer);
+  const own = layerOwnKey(layer);
   if (own && !verifyWithKey(own, payload, signature)) return invalid('the signature does not match the payload (altered after signing)');
   if (wrongSubject) return invalid(wrongSubject);
   if (layer.annotations?.[ANNOTATION.cosignCertificate] && !input.keyless) {
@@ -95,7 +96,7 @@ function field(obj: unknown, name: string): unknown {
 }
 
 /** The key the signature says made it: its certificate's, or the one in its Rekor entry. Not trusted; used to tell altered from untrusted. */
-function ownKey(layer: SignatureDescriptor): KeyObject | null {
+function layerOwnKey(layer: SignatureDescriptor): KeyObject | null {
   const cert = layer.annotations?.[ANNOTATION.cosignCertificate];
   const rekorKey = rekorBodyKey(layer.annotations?.[ANNOTATION.cosignBundle]);
   for (const pem of [cert, rekorKey]) {

@@ -67,7 +67,7 @@ export function keyThatVerifies(entity: SignedEntity, keys: NamedKey[]): NamedKe
  * The key the bundle says made it (its certificate's, or the one its Rekor entry records). Not
  * trusted: a signature that fails even with its own key was altered after signing.
  */
-export function ownKey(bundle: Bundle): KeyObject | null {
+export function bundleOwnKey(bundle: Bundle): KeyObject | null {
   const vm = bundle.verificationMaterial.content;
   try {
     const leaf = vm.$case === 'certificate' ? vm.certificate : vm.$case === 'x509CertificateChain' ? vm.x509CertificateChain.certificates[0] : undefined;
@@ -102,7 +102,7 @@ export function rekorEntryKey(body: Buffer): string | null {
 
 /** Whether the signature fails with the bundle's own key (so it was altered). */
 export function alteredUnderOwnKey(bundle: Bundle, entity: SignedEntity): boolean {
-  const own = ownKey(bundle);
+  const own = bundleOwnKey(bundle);
   if (!own) return false;
   try {
     return !entity.signature.verifySignature(own);

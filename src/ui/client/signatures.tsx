@@ -39,7 +39,7 @@ const STATUS_CLASS: Record<string, string> = { verified: 'ok', untrusted: 'bad',
 /** The API's times are ISO 8601 or milliseconds; <Time> wants milliseconds. */
 export const ms = (t: string | number | null | undefined) => (t === null || t === undefined ? null : typeof t === 'number' ? t : Date.parse(t));
 
-export function StatusBadge({ status }: { status: string }) {
+export function SignatureBadge({ status }: { status: string }) {
   return <span class={`badge sig-${STATUS_CLASS[status] ?? 'none'}`}>{status}</span>;
 }
 
@@ -54,7 +54,7 @@ export function SignatureCell({ sig, tag }: { sig: SignatureSummary | undefined;
   if (!sig) return <span class="muted">—</span>;
   return (
     <div>
-      <StatusBadge status={sig.status} />
+      <SignatureBadge status={sig.status} />
       {sig.signers.length ? <div class="small muted">by {sig.signers.join(', ')}</div> : null}
     </div>
   );
@@ -81,7 +81,7 @@ export function SignaturesSection({ name, digest }: { name: string; digest: stri
       ) : (
         <>
           <p>
-            <StatusBadge status={r.data.status} />{' '}
+            <SignatureBadge status={r.data.status} />{' '}
             {r.data.status === 'verified' && r.data.verifiedBy ? (
               <>
                 Verified through the signed index <Digest digest={r.data.verifiedBy} href={repoPath(name, `manifests/${r.data.verifiedBy}`)} /> that lists it.
@@ -112,7 +112,7 @@ export function SignaturesSection({ name, digest }: { name: string; digest: stri
                   <td data-label="Format">{FORMATS[s.format] ?? s.format}</td>
                   <td data-label="Signer">{s.signer ?? <span class="muted">unknown</span>}</td>
                   <td data-label="Status">
-                    <StatusBadge status={s.status} />
+                    <SignatureBadge status={s.status} />
                   </td>
                   <td data-label="Reason" class="small">
                     {s.reason}
