@@ -3,7 +3,8 @@
 #   1. system packages the tests need (scripts/install-test-deps.sh; apt-get only if missing)
 #   2. build when a source changed since the last build (scripts/build.mjs --if-stale → dist/main.js, which the e2e tests start)
 #   3. every test/**/*.test.ts with node's test runner, two files at a time
-#   4. test/api, test/auth, garbage collection, scrub and retention again with the metadata in PostgreSQL (BERTH_TEST_METADATA=postgres)
+#   4. test/api, test/auth, garbage collection, scrub, retention, mirror, replication, trust, scanning and network-rule
+#      stores again with the metadata in PostgreSQL (BERTH_TEST_METADATA=postgres)
 #
 #   npm test                          everything
 #   npm test -- test/e2e/ctr.test.ts  only the given files
@@ -83,7 +84,7 @@ node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}"
 # Second pass (full runs only): the API, auth, garbage-collection, scrub, tag-history, immutable-tag, retention, mirror blob-fetch and
 # replication tests again with the metadata in PostgreSQL (test/helpers/api-server.ts gives each server a fresh schema).
 if [ $# -eq 0 ]; then
-  pg_files=(test/api/*.test.ts test/auth/*.test.ts test/gc/scrub.test.ts test/gc/{race,reclaim,manifests,lifecycle,gc-command,sweep,sweep-command}.test.ts test/api-v1/tag-history.test.ts test/api-v1/immutable-tags.test.ts test/retention/*.test.ts test/mirror/fetch.test.ts test/mirror/fetch-replicas.test.ts test/mirror/{pull-through,upstream-auth,evict,blob-protected}.test.ts test/replication/{store,push,pull,runner}.test.ts)
+  pg_files=(test/api/*.test.ts test/auth/*.test.ts test/gc/scrub.test.ts test/gc/{race,reclaim,manifests,lifecycle,gc-command,sweep,sweep-command}.test.ts test/api-v1/tag-history.test.ts test/api-v1/immutable-tags.test.ts test/retention/*.test.ts test/mirror/fetch.test.ts test/mirror/fetch-replicas.test.ts test/mirror/{pull-through,upstream-auth,evict,blob-protected}.test.ts test/replication/{store,push,pull,runner}.test.ts test/trust/{api,enforce}.test.ts test/scan/{queue,report,policy}.test.ts test/net/api-rules.test.ts)
   echo "test.sh: ${#pg_files[@]} API, auth, garbage-collection and scrub test files again with BERTH_TEST_METADATA=postgres"
   t0=$SECONDS
   BERTH_TEST_METADATA=postgres node --import tsx --test --test-reporter=spec --test-concurrency=2 "${pg_files[@]}" || rc=$?
