@@ -79,6 +79,18 @@ export async function registryToken(s: TestServer, creds: { user: string; passwo
 
 /** Pushes a one-layer image as `creds` (creating the repository, private by default). */
 export async function pushAs(s: TestServer, creds: { user: string; password: string }, repo: string, tag = 'v1'): Promise<string> {
+  return (await pushLayerAs(s, creds, repo, tag, randomBytes(64))).digest;
+}
+
+/** Pushes an image of one given layer as `creds`; `config` adds to its config (a layer's diff_ids, say). */
+export async function pushLayerAs(
+  s: TestServer,
+  creds: { user: string; password: string },
+  repo: string,
+  tag: string,
+  layerBytes: Buffer,
+  config: Record<string, unknown> = {},
+): Promise<{ digest: string; size: number; mediaType: string; layer: string }> {
   const token = await registryToken(s, creds, [`repository:${repo}:pull,push`]);
   const auth = { authorization: `Bearer ${token}` };
   const blob = async (bytes: Buffer) => {
@@ -91,13 +103,13 @@ export async function pushAs(s: TestServer, creds: { user: string; password: str
     assert.equal(put.status, 201, `upload ${digest}: ${await put.text()}`);
     return { digest, size: bytes.length };
   };
-  const config = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(8).toString('hex') })));
-  const layer = await blob(randomBytes(64));
+  const cfg = await blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', ...config, nonce: randomBytes(8).toString('hex') })));
+  const layer = await blob(layerBytes);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MT.ociManifest,
-      config: { mediaType: MT.ociConfig, ...config },
+      config: { mediaType: MT.ociConfig, ...cfg },
       layers: [{ mediaType: MT.ociLayer, ...layer }],
     }),
   );
@@ -107,5 +119,5 @@ export async function pushAs(s: TestServer, creds: { user: string; password: str
     body: manifest as unknown as BodyInit,
   });
   assert.equal(res.status, 201, `push manifest ${repo}:${tag}: ${await res.text()}`);
-  return digestOf(manifest);
+  return { digest: digestOf(manifest), size: manifest.length, mediaType: MT.ociManifest, layer: layer.digest };
 }

@@ -10,8 +10,8 @@ import tar from 'tar-stream';
 import { backgroundOf } from '../../src/app.js';
 import type { BerthConfig, DeepPartial } from '../../src/config/index.js';
 import type { Scanning } from '../../src/scan/index.js';
-import { ADMIN, call, registryToken } from '../api-v1/helpers.js';
-import { MT, digestOf, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
+import { ADMIN, call, pushLayerAs } from '../api-v1/helpers.js';
+import { digestOf, startServer, type StartOptions, type TestServer } from '../helpers/api-server.js';
 
 export { ADMIN };
 
@@ -136,40 +136,8 @@ export async function pushApkImage(
   packages: Packages,
   creds: { user: string; password: string } = ADMIN,
 ): Promise<{ digest: string; size: number; mediaType: string; layer: string }> {
-  const token = await registryToken(s, creds, [`repository:${repo}:pull,push`]);
-  const auth = { authorization: `Bearer ${token}` };
-  const blob = async (bytes: Buffer) => {
-    const digest = digestOf(bytes);
-    const start = await fetch(`${s.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: auth });
-    assert.equal(start.status, 202, `upload start in ${repo}: ${await start.text()}`);
-    const loc = new URL(start.headers.get('location')!, s.url);
-    loc.searchParams.set('digest', digest);
-    const put = await fetch(loc, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes as unknown as BodyInit });
-    assert.equal(put.status, 201, `upload ${digest}: ${await put.text()}`);
-    return { digest, size: bytes.length };
-  };
-  const { bytes: layerBytes, diffId } = await apkLayer(packages);
-  const config = await blob(
-    Buffer.from(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {}, nonce: randomBytes(8).toString('hex') }),
-    ),
-  );
-  const layer = await blob(layerBytes);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.ociManifest,
-      config: { mediaType: MT.ociConfig, ...config },
-      layers: [{ mediaType: MT.ociLayer, ...layer }],
-    }),
-  );
-  const res = await fetch(`${s.url}/v2/${repo}/manifests/${tag}`, {
-    method: 'PUT',
-    headers: { ...auth, 'content-type': MT.ociManifest },
-    body: manifest as unknown as BodyInit,
-  });
-  assert.equal(res.status, 201, `push manifest ${repo}:${tag}: ${await res.text()}`);
-  return { digest: digestOf(manifest), size: manifest.length, mediaType: MT.ociManifest, layer: layer.digest };
+  const { bytes, diffId } = await apkLayer(packages);
+  return pushLayerAs(s, creds, repo, tag, bytes, { rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} });
 }
 
 /** The report once its status is not pending (or fails after `ms`). */
