@@ -24,7 +24,7 @@ const REPOSITORIES = '/api/v1/repositories/';
  * for an invalid name).
  */
 export function repositorySubpaths<S extends string>(constraint: string, shapes: readonly (readonly [S, RegExp])[]) {
-  const shapeOf = (rest: string): { shape: S; name: string; param?: string } | null => {
+  const matchShape = (rest: string): { shape: S; name: string; param?: string } | null => {
     for (const [shape, re] of shapes) {
       const m = re.exec(rest);
       if (m) return { shape, name: m[1], param: m[2] };
@@ -34,10 +34,10 @@ export function repositorySubpaths<S extends string>(constraint: string, shapes:
   return {
     strategy: pathStrategy(constraint, (req) => {
       const url = req.url ?? '';
-      return url.startsWith(REPOSITORIES) ? shapeOf(url.slice(REPOSITORIES.length).split('?')[0])?.shape : undefined;
+      return url.startsWith(REPOSITORIES) ? matchShape(url.slice(REPOSITORIES.length).split('?')[0])?.shape : undefined;
     }),
     parse(req: FastifyRequest, want: S): { name: string; param?: string } {
-      const p = shapeOf((req.params as Record<string, string>)['*'] ?? '');
+      const p = matchShape((req.params as Record<string, string>)['*'] ?? '');
       if (!p || p.shape !== want) throw unknownRepository();
       if (!isValidRepositoryName(p.name)) throw invalidRepositoryName();
       return p;

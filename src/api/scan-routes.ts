@@ -54,7 +54,7 @@ function scanPath(req: FastifyRequest, want: Shape): { name: string; digest: str
   }
 }
 
-const policyView = (p: VulnerabilityPolicy | null) =>
+const vulnerabilityPolicyView = (p: VulnerabilityPolicy | null) =>
   p && { scope: p.scope, mode: p.mode, severity: p.severity, allowlist: p.allowlist, unscanned: p.unscanned, updatedBy: p.updatedBy, updatedAt: p.updatedAt };
 
 function reportView(
@@ -92,7 +92,7 @@ function reportView(
       summary: f.summary,
       allowListed: policy ? allowListed(f, policy.allowlist) : false,
     })),
-    policy: policy ? { ...policyView(policy)!, violations: found, passes: r !== null && r.status === 'scanned' && found === 0 } : null,
+    policy: policy ? { ...vulnerabilityPolicyView(policy)!, violations: found, passes: r !== null && r.status === 'scanned' && found === 0 } : null,
     sbom,
   };
 }
@@ -195,7 +195,11 @@ export function registerScanRoutes(api: FastifyInstance, d: ApiDeps, parts: Scan
       const { ns } = req.params;
       await namespaceRulesAccess(d, req, ns, false);
       const own = await scanning.store.policy(ns);
-      return { namespace: policyView(own), global: policyView(scanning.policies.global), effective: policyView(await scanning.policies.effective(ns)) };
+      return {
+        namespace: vulnerabilityPolicyView(own),
+        global: vulnerabilityPolicyView(scanning.policies.global),
+        effective: vulnerabilityPolicyView(await scanning.policies.effective(ns)),
+      };
     },
   );
 
@@ -214,7 +218,11 @@ export function registerScanRoutes(api: FastifyInstance, d: ApiDeps, parts: Scan
       const f = policyFields(req.body);
       await change(d, auditOf(req, 'vulnerability-policy.set', ns, { ...f }), (tx, now) => scanning.store.setPolicy(tx, ns, f, who.username, now));
       const own = await scanning.store.policy(ns);
-      return { namespace: policyView(own), global: policyView(scanning.policies.global), effective: policyView(await scanning.policies.effective(ns)) };
+      return {
+        namespace: vulnerabilityPolicyView(own),
+        global: vulnerabilityPolicyView(scanning.policies.global),
+        effective: vulnerabilityPolicyView(await scanning.policies.effective(ns)),
+      };
     },
   );
 

@@ -64,7 +64,7 @@ const withPems = { config: { multiline: PEM_FIELDS } };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function policyView(p: TrustPolicy) {
+export function trustPolicyView(p: TrustPolicy) {
   return {
     scope: scopeText(p.scope),
     scopeKind: p.scope.kind,
@@ -132,7 +132,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
       if (previousVersion !== version) await trust.policyChanged(tx, scope.kind, scope.name, now);
     });
     trust.forgetPolicies();
-    return policyView(await policyAt(scope));
+    return trustPolicyView(await policyAt(scope));
   };
 
   const remove = async (req: FastifyRequest, scope: PolicyScope) => {
@@ -166,7 +166,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
     },
     async (req) => {
       registryAdmin(req);
-      return policyView(await policyAt(GLOBAL));
+      return trustPolicyView(await policyAt(GLOBAL));
     },
   );
   api.put<{ Body: PolicyInput }>(
@@ -204,7 +204,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
     },
     async (req) => {
       await namespaceRulesAccess(d, req, req.params.ns, false);
-      return policyView(await policyAt(nsScope(req.params.ns)));
+      return trustPolicyView(await policyAt(nsScope(req.params.ns)));
     },
   );
   api.put<{ Params: { ns: string }; Body: PolicyInput }>(
@@ -253,7 +253,7 @@ export function registerTrustRoutes(api: FastifyInstance, d: ApiDeps, parts: Tru
     async (req) => {
       const { name } = trustPath(req, 'trust-policy');
       await repositoryAccess(req, name, false);
-      return policyView(await policyAt(repoScope(name)));
+      return trustPolicyView(await policyAt(repoScope(name)));
     },
   );
   api.put<{ Body: PolicyInput }>(

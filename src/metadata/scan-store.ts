@@ -89,7 +89,7 @@ function requestOf(r: Selectable<ScanRequestsTable>): ScanRequest {
   };
 }
 
-function policyOf(r: Selectable<VulnerabilityPoliciesTable>): VulnerabilityPolicy {
+function vulnerabilityPolicyOf(r: Selectable<VulnerabilityPoliciesTable>): VulnerabilityPolicy {
   return {
     scope: r.namespace,
     severity: r.severity,
@@ -333,7 +333,7 @@ export class ScanStore {
 
   async policy(namespace: string, tx: Tx = this.db): Promise<VulnerabilityPolicy | null> {
     const row = await tx.selectFrom('vulnerability_policies').selectAll().where('namespace', '=', namespace).executeTakeFirst();
-    return row ? policyOf(row) : null;
+    return row ? vulnerabilityPolicyOf(row) : null;
   }
 
   async setPolicy(tx: Tx, namespace: string, f: PolicyFields, by: string | null, now: number): Promise<void> {

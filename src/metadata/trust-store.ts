@@ -67,7 +67,7 @@ export interface PendingItem {
 
 const POLICY_COLUMNS = ['id', 'scope_kind', 'scope', 'mode', 'material', 'version', 'created_by', 'created_at', 'updated_at'] as const;
 
-function policyOf(r: Pick<Selectable<TrustPoliciesTable>, (typeof POLICY_COLUMNS)[number]>): StoredPolicy {
+function trustPolicyOf(r: Pick<Selectable<TrustPoliciesTable>, (typeof POLICY_COLUMNS)[number]>): StoredPolicy {
   return {
     id: Number(r.id),
     scopeKind: r.scope_kind,
@@ -92,12 +92,12 @@ export class TrustStore {
 
   async policy(kind: ScopeKind, scope: string, tx: Tx = this.db): Promise<StoredPolicy | null> {
     const r = await tx.selectFrom('trust_policies').select(POLICY_COLUMNS).where('scope_kind', '=', kind).where('scope', '=', scope).executeTakeFirst();
-    return r ? policyOf(r) : null;
+    return r ? trustPolicyOf(r) : null;
   }
 
   /** Every policy set through the API (one per scope: a small table). */
   async allPolicies(): Promise<StoredPolicy[]> {
-    return (await this.db.selectFrom('trust_policies').select(POLICY_COLUMNS).orderBy('id').execute()).map(policyOf);
+    return (await this.db.selectFrom('trust_policies').select(POLICY_COLUMNS).orderBy('id').execute()).map(trustPolicyOf);
   }
 
   /** Creates or replaces the policy of a scope; returns the version it replaced (null when new). */

@@ -160,7 +160,7 @@ function find(list: CompiledList | null, a: Address): Entry | undefined {
 
 const VERB: Record<Surface, string> = { pull: 'pull', push: 'push', api: 'API access', ui: 'UI access' };
 
-function refusal(surface: Surface, shown: string, namespace: string | null, list: CompiledList, entry?: Entry): Decision {
+function ruleRefusal(surface: Surface, shown: string, namespace: string | null, list: CompiledList, entry?: Entry): Decision {
   const what = `${VERB[surface]}${namespace ? ` to namespace "${namespace}"` : ''} from ${shown}`;
   const message = entry ? `${what} is denied by network rule ${list.key} (${entry.text})` : `${what} is denied: the address is not in network rule ${list.key}`;
   return { allowed: false, rule: list.key, ...(entry ? { entry: entry.text } : {}), message };
@@ -171,10 +171,10 @@ function decideOne(rules: AccessRules, a: Address, shown: string, surface: Surfa
   const n = namespace === null ? undefined : rules.namespaces.get(namespace)?.[surface];
   for (const deny of [g.deny, n?.deny ?? null]) {
     const hit = find(deny, a);
-    if (hit) return refusal(surface, shown, namespace, deny!, hit);
+    if (hit) return ruleRefusal(surface, shown, namespace, deny!, hit);
   }
   const allow = n?.allow ?? g.allow;
-  if (allow && !find(allow, a)) return refusal(surface, shown, namespace, allow);
+  if (allow && !find(allow, a)) return ruleRefusal(surface, shown, namespace, allow);
   return { allowed: true };
 }
 

@@ -12,7 +12,7 @@ import type { PullCheck, PullFacts } from '../registry/pull-gate.js';
 import type { VulnerabilityPolicies } from './policies.js';
 import { scannableKind } from './scanner.js';
 import type { ScanLog, ScanService } from './service.js';
-import { policyName, refusal, violations } from './verdict.js';
+import { policyName, vulnerabilityRefusal, violations } from './verdict.js';
 
 /** The actor of the registry tokens scanner adapters pull with (not an account name: those hold no ':'). */
 export const SCANNER_ACTOR_PREFIX = 'scanner:';
@@ -51,6 +51,6 @@ export class VulnerabilityPullCheck implements PullCheck {
       );
       return;
     }
-    throw new RegistryError('DENIED', refusal(policy, found));
+    throw new RegistryError('DENIED', vulnerabilityRefusal(policy, found));
   }
 }

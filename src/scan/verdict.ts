@@ -76,7 +76,7 @@ export function policyName(p: Pick<VulnerabilityPolicy, 'scope'>): string {
 }
 
 /** The DENIED message for an image with violations: the policy, the severity and the count, and the first ids. */
-export function refusal(policy: Pick<VulnerabilityPolicy, 'scope' | 'severity'>, found: readonly Finding[]): string {
+export function vulnerabilityRefusal(policy: Pick<VulnerabilityPolicy, 'scope' | 'severity'>, found: readonly Finding[]): string {
   const ids = [...new Set(found.map((f) => f.id))];
   const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', …' : '');
   const n = found.length;

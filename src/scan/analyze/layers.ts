@@ -82,7 +82,7 @@ export function normalizePath(name: string): string {
   return parts.join('/');
 }
 
-function describe(h: tar.Header): LayerEntry {
+function entryOf(h: tar.Header): LayerEntry {
   const path = normalizePath(h.name);
   const slash = path.lastIndexOf('/');
   const dir = slash < 0 ? '' : path.slice(0, slash);
@@ -115,7 +115,7 @@ export async function walkLayer(src: Readable, visit: (entry: LayerEntry, body: 
   });
   try {
     for await (const entry of extract) {
-      await visit(describe(entry.header), entry as AsyncIterable<Buffer>);
+      await visit(entryOf(entry.header), entry as AsyncIterable<Buffer>);
       entry.resume();
     }
     await feeding;
