@@ -46,8 +46,9 @@ export async function serve(config: BerthConfig): Promise<void> {
     `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
   );
   const stop = async () => {
-    // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
-    setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
+    // Let in-flight requests (a long upload) finish for http.draintimeout, then close what is left:
+    // an upload cut here keeps its session, and the client resumes it on another replica.
+    setTimeout(() => app.server.closeAllConnections(), config.http.draintimeout).unref();
     await app.close();
     await meta.close();
     process.exit(0);
