@@ -7,7 +7,7 @@ export async function openMetadata(config: BerthConfig): Promise<MetadataDb> {
   const pg = config.metadata.postgres;
   if (pg) {
     const { openPostgres } = await import('./postgres.js');
-    return openPostgres(pg.url, pg.poolsize);
+    return openPostgres(pg.url, pg.poolsize, { connectTimeoutMs: pg.connecttimeout });
   }
   return openSqlite(config.metadata.sqlite.path);
 }
