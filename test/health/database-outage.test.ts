@@ -49,9 +49,9 @@ async function pullAndCheck(ref: string, layout: Layout): Promise<void> {
 }
 
 /** Manifest by tag and by digest, and every blob, over HTTP: 200 with the pushed bytes. */
-async function httpPullAndCheck(repo: string, layout: Layout): Promise<void> {
+async function httpPullAndCheck(repo: string, tag: string, layout: Layout): Promise<void> {
   const top = layout.top();
-  for (const ref of ['latest', top.digest]) {
+  for (const ref of [tag, top.digest]) {
     const head = await http('HEAD', `/v2/${repo}/manifests/${ref}`);
     assert.equal(head.status, 200, `HEAD manifest ${ref}: ${head.status}`);
     assert.equal(head.headers['docker-content-digest'], top.digest);
@@ -111,7 +111,7 @@ test('pulls served before a 30 s PostgreSQL outage keep working; the rest is 503
       await push(uncached, 'team/uncached:v1');
       // Served once before the outage: by skopeo (by tag, then its blobs) and over HTTP.
       await pullAndCheck('team/cached:v1', cached);
-      await httpPullAndCheck('team/cached', cached);
+      await httpPullAndCheck('team/cached', 'v1', cached);
       assert.equal((await http('GET', '/readyz')).status, 200);
       const pid = reg.process.pid;
 
@@ -122,7 +122,7 @@ test('pulls served before a 30 s PostgreSQL outage keep working; the rest is 503
       while (Date.now() - stopped < OUTAGE_MS) {
         // A real client: the cached image, whole, with the pushed digests.
         await pullAndCheck('team/cached:v1', cached);
-        await httpPullAndCheck('team/cached', cached);
+        await httpPullAndCheck('team/cached', 'v1', cached);
         // Never served here: 503, not 500, and not a stale or empty answer.
         const m = await http('GET', `/v2/team/uncached/manifests/v1`);
         statuses.add(m.status);
@@ -155,7 +155,7 @@ test('pulls served before a 30 s PostgreSQL outage keep working; the rest is 503
       await pullAndCheck('team/uncached:v1', uncached);
       await push(uncached, 'team/after:v1');
       await pullAndCheck('team/after:v1', uncached);
-      await httpPullAndCheck('team/cached', cached);
+      await httpPullAndCheck('team/cached', 'v1', cached);
       assert.equal(reg.process.pid, pid, 'the same Berth process throughout');
       assert.equal(reg.process.exitCode, null);
       const log = fs.readFileSync(reg.logFile, 'utf8');
