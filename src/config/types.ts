@@ -33,6 +33,11 @@ export interface BerthConfig {
     readonly trustproxy: string;
     /** Extra response headers (registry:2 `http.headers`). */
     readonly headers: Readonly<Record<string, readonly string[]>>;
+    /** The debug listener (registry:2 `http.debug`); off while `addr` is "". */
+    readonly debug: {
+      readonly addr: string;
+      readonly prometheus: { readonly enabled: boolean; readonly path: string; readonly repositories: readonly string[] };
+    };
   };
   readonly storage: {
     readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number; readonly directio: boolean };
