@@ -321,7 +321,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
-    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
+    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',') } : {}),
     ...(config.http.tls
       ? {
           https: {

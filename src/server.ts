@@ -48,8 +48,9 @@ export async function serve(config: BerthConfig): Promise<void> {
   const warning = databaseWarning(config);
   if (warning) app.log.warn(warning);
   const stop = async () => {
-    // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
-    setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
+    // Let in-flight requests (a long upload) finish for http.draintimeout, then close what is left:
+    // an upload cut here keeps its session, and the client resumes it on another replica.
+    setTimeout(() => app.server.closeAllConnections(), config.http.draintimeout).unref();
     await app.close();
     await meta.close();
     process.exit(0);
