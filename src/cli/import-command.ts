@@ -51,15 +51,13 @@ export function registerImportCommand(program: Command, fail: Fail): void {
         if (opts.link && opts.move) throw new UsageError('--link and --move: choose one');
         const mode: TransferMode = opts.link ? 'link' : opts.move ? 'move' : 'copy';
         const concurrency = opts.concurrency === undefined ? 4 : Number(opts.concurrency);
-        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`--concurrency: expected 1 to 64, got ${JSON.stringify(opts.concurrency)}`);
-        if (config.storage.maintenance.readonly.enabled && !opts.dryRun) throw new UsageError('the registry is read-only (storage.maintenance.readonly): nothing can be imported');
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+          throw new UsageError(`--concurrency: expected 1 to 64, got ${JSON.stringify(opts.concurrency)}`);
+        if (config.storage.maintenance.readonly.enabled && !opts.dryRun)
+          throw new UsageError('the registry is read-only (storage.maintenance.readonly): nothing can be imported');
         source = await openSource(sourceArg, opts, mode);
-        const [{ createRegistryCore, createStorage, openMetadata }, { BerthTarget }, { DryRunTarget }, { Importer, hasProblems, changedAnything }] = await Promise.all([
-          import('../app.js'),
-          import('../import/berth-target.js'),
-          import('../import/dry-run-target.js'),
-          import('../import/importer.js'),
-        ]);
+        const [{ createRegistryCore, createStorage, openMetadata }, { BerthTarget }, { DryRunTarget }, { Importer, hasProblems, changedAnything }] =
+          await Promise.all([import('../app.js'), import('../import/berth-target.js'), import('../import/dry-run-target.js'), import('../import/importer.js')]);
         const storage = await inContext(`storage ${describeStorage(config)}`, () => createStorage(config));
         const db = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
         meta = db;
@@ -69,7 +67,10 @@ export function registerImportCommand(program: Command, fail: Fail): void {
         const target = opts.dryRun ? new DryRunTarget(store, storage, real) : real;
         const bar = process.stderr.isTTY && !opts.json ? new ProgressBar(process.stderr) : null;
         const plain = !bar && !opts.json;
-        if (plain) process.stdout.write(`import${opts.dryRun ? ' --dry-run' : ''}: from ${source.description} into ${describeStorage(config)}, ${describeDatabase(config)}\n`);
+        if (plain)
+          process.stdout.write(
+            `import${opts.dryRun ? ' --dry-run' : ''}: from ${source.description} into ${describeStorage(config)}, ${describeDatabase(config)}\n`,
+          );
         let report: ImportReport;
         try {
           report = await new Importer(source, target, {
@@ -78,7 +79,11 @@ export function registerImportCommand(program: Command, fail: Fail): void {
             concurrency,
             onProgress: bar
               ? (p) =>
-                  bar.update(p.bytes, p.totalBytes, `${p.repositories}/${p.totalRepositories} repositories, ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} ${p.repository}`)
+                  bar.update(
+                    p.bytes,
+                    p.totalBytes,
+                    `${p.repositories}/${p.totalRepositories} repositories, ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} ${p.repository}`,
+                  )
               : undefined,
             onRepository: plain ? (line) => process.stdout.write(`import: ${line}\n`) : undefined,
           }).run();
@@ -105,7 +110,13 @@ async function openSource(arg: string, opts: ImportOptions, mode: TransferMode):
   if (isS3Url(arg)) {
     if (mode !== 'copy') throw new UsageError(`--${mode} needs a source directory on Berth's filesystem, not ${arg}`);
     const { S3Source } = await import('../import/s3-source.js');
-    const s = new S3Source({ url: arg, endpoint: opts.s3Endpoint, region: opts.s3Region, pathStyle: opts.s3PathStyle === false ? false : undefined, skipVerify: opts.s3SkipVerify });
+    const s = new S3Source({
+      url: arg,
+      endpoint: opts.s3Endpoint,
+      region: opts.s3Region,
+      pathStyle: opts.s3PathStyle === false ? false : undefined,
+      skipVerify: opts.s3SkipVerify,
+    });
     await inContext(`source ${s.description}`, () => s.check()).catch((err) => {
       s.close();
       throw err;
@@ -137,7 +148,9 @@ export function reportLines(r: ImportReport, changed: boolean): string[] {
   for (const f of r.failures) out.push(`refused ${f.what} in ${f.repository}: ${f.error}`);
   for (const u of r.staleUploads) out.push(`stale upload ${u.id} in ${u.repository}: ignored`);
   if (r.unreferenced.blobs > 0)
-    out.push(`${r.unreferenced.blobs} blobs (${formatBytes(r.unreferenced.bytes)}) no repository links: not imported (registry:2's garbage collection would delete them)`);
+    out.push(
+      `${r.unreferenced.blobs} blobs (${formatBytes(r.unreferenced.bytes)}) no repository links: not imported (registry:2's garbage collection would delete them)`,
+    );
   const b = r.blobs;
   const verb = r.dryRun ? 'to import' : 'imported';
   out.push(
@@ -148,6 +161,7 @@ export function reportLines(r: ImportReport, changed: boolean): string[] {
       `${b.linked} links to stored blobs ${r.dryRun ? 'to add' : 'added'}, ${b.unchanged} already there), ${r.history.entries} earlier tag digests ${r.dryRun ? 'for' : 'in'} the tag history; ` +
       `${r.corrupt.length} corrupt blobs, ${r.dangling.length} dangling links, ${r.staleUploads.length} stale uploads, in ${r.seconds.toFixed(1)} s`,
   );
-  if (!changed) out.push(r.dryRun ? 'import --dry-run: nothing to import: everything is already in Berth' : 'import: nothing changed: everything was already in Berth');
+  if (!changed)
+    out.push(r.dryRun ? 'import --dry-run: nothing to import: everything is already in Berth' : 'import: nothing changed: everything was already in Berth');
   return out;
 }

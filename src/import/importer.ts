@@ -223,12 +223,21 @@ export class Importer {
         r.tags.skipped++;
         const b = blocked.get(current);
         if (!b && !repo.manifests.has(current)) r.dangling.push({ kind: 'tag', repository: name, tag, digest: current });
-        r.skipped.push({ repository: name, what: `tag ${tag}`, reason: b ? `its manifest ${current} is skipped (${b.reason})` : `its manifest ${current} is not in the source` });
+        r.skipped.push({
+          repository: name,
+          what: `tag ${tag}`,
+          reason: b ? `its manifest ${current} is skipped (${b.reason})` : `its manifest ${current} is not in the source`,
+        });
         if (b?.cause) this.corrupt.get(b.cause)?.dependents.push(`${name}:${tag}`);
         continue;
       }
       try {
-        await this.tag(name, tag, tagSequence(t, current).filter((d) => ready.has(d)), docs);
+        await this.tag(
+          name,
+          tag,
+          tagSequence(t, current).filter((d) => ready.has(d)),
+          docs,
+        );
       } catch (err) {
         r.tags.skipped++;
         this.fail(name, `tag ${tag}`, err);
