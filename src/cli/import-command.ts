@@ -139,7 +139,7 @@ export function reportLines(r: ImportReport, changed: boolean): string[] {
   for (const c of r.corrupt)
     out.push(
       `corrupt blob ${c.digest} (${c.size} bytes, linked in ${c.repositories.join(', ')}): its bytes do not match its digest, not imported` +
-        (c.dependents.length ? `; ${would}not imported with it: ${c.dependents.join(', ')}` : ''),
+        (c.dependents.length ? `; ${r.dryRun ? 'would not be imported' : 'not imported'} with it: ${c.dependents.join(', ')}` : ''),
     );
   for (const d of r.dangling)
     out.push(`dangling ${d.kind} link in ${d.repository}${d.tag ? ` (tag ${d.tag})` : ''}${d.digest ? `: ${d.digest}` : ''} has no content in the source`);

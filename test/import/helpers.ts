@@ -6,6 +6,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { loadConfig } from '../../src/config/index.js';
+import { openMetadata } from '../../src/metadata/open.js';
+import { TagHistoryStore } from '../../src/metadata/tag-history.js';
 import { commandRun, envWithoutSettings, type CommandRun } from '../helpers/berth-process.js';
 import { BIN, Docker, Skopeo, run } from '../helpers/clients.js';
 import { request } from '../helpers/http.js';
@@ -147,6 +150,18 @@ function skopeoReferrersIndex(up: Upstream, content: UpstreamContent): string | 
 
 export function layoutBlobs(l: Layout): string[] {
   return l.closure().map((d) => d.digest);
+}
+
+/** The tag history of repo:tag in the Berth whose filesystem root (and SQLite database) is `root`, newest first. */
+export async function tagHistory(root: string, repo: string, tag: string): Promise<[string | null, string | null, string | null][]> {
+  const meta = await openMetadata(loadConfig({ env: { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root } }));
+  try {
+    const row = await meta.db.selectFrom('repositories').select('id').where('name', '=', repo).executeTakeFirstOrThrow();
+    const entries = await new TagHistoryStore(meta).list(Number(row.id), { tag, n: 10 });
+    return entries.map((e) => [e.previousDigest, e.digest, e.actor]);
+  } finally {
+    await meta.close();
+  }
 }
 
 /** `berth import ARGS` into the Berth whose filesystem root (and SQLite database) is `root`. */

@@ -7,15 +7,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../src/config/index.js';
 import type { ImportReport } from '../../src/import/importer.js';
-import { openMetadata } from '../../src/metadata/open.js';
-import { TagHistoryStore } from '../../src/metadata/tag-history.js';
 import { startBerth, type RegistryProcess } from '../helpers/berth-process.js';
 import { Skopeo } from '../helpers/clients.js';
 import { MANIFEST_ACCEPT, RegistryApi } from '../helpers/oci.js';
 import { tempDir } from '../helpers/shared.js';
-import { berthImport, fillSource, type Source } from './helpers.js';
+import { berthImport, fillSource, type Source, tagHistory } from './helpers.js';
 
 type Report = ImportReport & { changed: boolean };
 
@@ -127,22 +124,11 @@ describe('berth import from a registry:2 directory', () => {
   });
 
   it('the moved tag keeps its earlier digests in the tag history', async () => {
-    const config = loadConfig({ env: { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: berth.root } });
-    const meta = await openMetadata(config);
-    try {
-      const row = await meta.db.selectFrom('repositories').select('id').where('name', '=', 'library/moved').executeTakeFirstOrThrow();
-      const entries = await new TagHistoryStore(meta).list(Number(row.id), { tag: 'v', n: 10 });
-      assert.deepEqual(
-        entries.map((e) => [e.previousDigest, e.digest, e.actor]),
-        [
-          [src.moved[1], src.moved[2], 'import:registry2'],
-          [src.moved[0], src.moved[1], 'import:registry2'],
-          [null, src.moved[0], 'import:registry2'],
-        ],
-      );
-    } finally {
-      await meta.close();
-    }
+    assert.deepEqual(await tagHistory(berth.root, 'library/moved', 'v'), [
+      [src.moved[1], src.moved[2], 'import:registry2'],
+      [src.moved[0], src.moved[1], 'import:registry2'],
+      [null, src.moved[0], 'import:registry2'],
+    ]);
   });
 
   it('the referrers API lists the artifact (rebuilt from its subject)', async () => {
