@@ -13,6 +13,8 @@ import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
+import { registerHealthRoutes } from './http/health-routes.js';
+import { databaseProbe, runCheck, storageProbe } from './health/checks.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
@@ -61,6 +63,7 @@ import { TrustStore } from './metadata/trust-store.js';
 import { configPolicies } from './trust/config-policies.js';
 import { trustPullCheck } from './trust/pull-check.js';
 import { TrustService } from './trust/service.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -76,6 +79,8 @@ export interface AppParts {
   now: () => number;
   /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
   onRoute: (route: RouteOptions) => void;
+  /** The metrics (observability/metrics.ts); by default those the configuration asks for. */
+  metrics: Metrics;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -128,6 +133,8 @@ export interface Background {
   trust: TrustService;
   /** Vulnerability scanning, when scanning.enabled. */
   scanning?: Scanning;
+  /** The app's metrics (a no-op object when they are off). */
+  metrics: Metrics;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -140,10 +147,11 @@ export function backgroundOf(app: FastifyInstance): Background {
 }
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
-  const storage = parts?.storage ?? (await createStorage(config));
-  const meta = parts?.meta ?? (await openMetadata(config));
+  const metrics = parts?.metrics ?? (await createMetrics(config));
+  const storage = metrics.meterStorage(parts?.storage ?? (await createStorage(config)));
+  const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog }));
   try {
-    return await assemble(config, storage, meta, !parts?.meta, parts ?? {});
+    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -151,8 +159,15 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   }
 }
 
-async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
+async function assemble(
+  config: BerthConfig,
+  storage: StorageDriver,
+  meta: MetadataDb,
+  ownsMeta: boolean,
+  parts: Partial<AppParts> & { metrics: Metrics },
+): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
+  const { metrics } = parts;
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
@@ -162,7 +177,14 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const uploads = new UploadService(storage, store, guard, now, quotas);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
-  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
+  const identifier =
+    tokenAuth?.identifier ??
+    new Identifier(
+      config.auth?.htpasswd
+        ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now), onLoginFailure: () => metrics.loginFailed('invalid_credentials') }
+        : {},
+    );
+  if (tokenAuth?.services) tokenAuth.services.accounts.onLoginFailure = (reason) => metrics.loginFailed(reason);
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
@@ -321,7 +343,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
-    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
+    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',') } : {}),
     ...(config.http.tls
       ? {
           https: {
@@ -333,6 +355,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }) as unknown as FastifyInstance;
 
   if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+  // First: requests refused by any later hook are counted too.
+  metrics.instrumentHttp(app);
+  metrics.observeMetadata(meta);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
@@ -355,11 +380,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
-  // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
-  app.get('/healthz', async (_req, reply) => {
-    await store.repositoryId('');
-    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
-  });
+  // /livez, /readyz (and /healthz) for load balancers and Kubernetes (docs/operations.md).
+  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => runCheck(storageProbe(storage)) });
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
@@ -376,7 +398,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         },
       },
     );
-    registerTokenRoutes(app, { ...services, meta });
+    registerTokenRoutes(app, { ...services, meta, onTokenRequest: (grant, outcome) => metrics.tokenRequest(grant, outcome) });
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
@@ -395,7 +417,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
 
   // Background work, on every replica; each job claims its work in the database.
-  const jobs = new JobRunner(app.log);
+  const jobs = new JobRunner(app.log, (name, seconds, failed) => metrics.jobRun(name, seconds, failed));
   const purging = config.storage.maintenance.uploadpurging;
   if (purging.enabled && !purging.dryrun) jobs.add({ name: 'upload-purge', every: purging.interval, run: () => uploads.purge(now() - purging.age) });
   if (config.storage.gc.enabled && !ctx.readOnly) {
@@ -404,6 +426,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: config.storage.gc.interval,
       run: async () => {
         const r = await collector.collect();
+        metrics.gcCollected(r);
         if (r.manifests + r.blobs + r.links > 0) app.log.info({ gc: r }, 'garbage collection');
       },
     });
@@ -413,6 +436,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: SWEEP_EVERY_MS,
       run: async () => {
         const r = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
+        metrics.sweepRemoved(r);
         if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
@@ -451,7 +475,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust, metrics });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -470,6 +494,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     revocations?.stop();
     await index.stop();
     await webhooks.stop();
+    metrics.close();
     if (ownsMeta) await meta.close();
   });
   return app;

@@ -7,15 +7,20 @@ import { relayRevocations } from './auth/revocation-relay.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { inContext } from './cli/errors.js';
-import { describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
+import { databaseWarning, describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
+import { startDebugServer } from './observability/debug-server.js';
+import { createMetrics, metricsEnabled, type Metrics } from './observability/metrics.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
     await (await prepareMetadata(config, true)).close();
+    // The debug listener sums the workers' metrics (prom-client loads only when they are on).
+    const render = metricsEnabled(config) ? (await import('./observability/metrics-prometheus.js')).clusterMetrics() : null;
+    const debug = await startDebugServer(config, render);
     relayRevocations();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
@@ -26,6 +31,7 @@ export async function serve(config: BerthConfig): Promise<void> {
     let shuttingDown = false;
     const stop = () => {
       shuttingDown = true;
+      void debug?.close();
       for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
     };
     process.once('SIGTERM', stop);
@@ -35,8 +41,12 @@ export async function serve(config: BerthConfig): Promise<void> {
 
   // Loaded here, not at the top: a cluster primary only forks and needs none of it.
   const { createApp } = await import('./app.js');
-  const meta = await prepareMetadata(config, cluster.isPrimary);
-  const app = await createApp(config, { meta });
+  const metrics = await createMetrics(config);
+  const meta = await prepareMetadata(config, cluster.isPrimary, metrics);
+  const app = await createApp(config, { meta, metrics });
+  // A worker's metrics go to the primary's debug listener; a single process serves its own.
+  if (cluster.isWorker) await metrics.joinCluster();
+  const debug = cluster.isWorker ? null : await startDebugServer(config, metrics.enabled ? () => metrics.render() : null);
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
   const { uiClientBuilt } = await import('./ui/routes.js');
@@ -45,10 +55,14 @@ export async function serve(config: BerthConfig): Promise<void> {
     summary,
     `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
   );
+  const warning = databaseWarning(config);
+  if (warning) app.log.warn(warning);
   const stop = async () => {
-    // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
-    setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
+    // Let in-flight requests (a long upload) finish for http.draintimeout, then close what is left:
+    // an upload cut here keeps its session, and the client resumes it on another replica.
+    setTimeout(() => app.server.closeAllConnections(), config.http.draintimeout).unref();
     await app.close();
+    await debug?.close();
     await meta.close();
     process.exit(0);
   };
@@ -79,8 +93,8 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
  * upload claims still held were held by processes that died (kill -9): released, so clients resume at once.
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
-async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
-  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
+async function prepareMetadata(config: BerthConfig, starting: boolean, metrics?: Metrics): Promise<MetadataDb> {
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config, { log: metrics?.queryLog }));
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
 }

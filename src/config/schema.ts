@@ -2,7 +2,7 @@
 // rejected instead of silently ignored; the key names are also what env.ts
 // walks to map REGISTRY_* variables, so keys must never contain "_".
 import { z } from 'zod';
-import { ruleEntryErrors } from '../net/access-rules.js';
+import { parseRuleEntry, ruleEntryErrors } from '../net/access-rules.js';
 import { allowEntryError } from '../net/outbound.js';
 import { normaliseBaseUrl, parseBytes, parseDurationMs, parseListenAddress } from './values.js';
 
@@ -78,6 +78,63 @@ const tls = z
     }
   });
 
+// The debug listener (registry:2's http.debug): Prometheus metrics, apart from the registry's port.
+const debug = z
+  .object({
+    addr: str()
+      .superRefine((a, ctx) => {
+        if (a === '') return;
+        const r = parseListenAddress(a);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+      })
+      .default(''),
+    prometheus: z
+      .object({
+        enabled: bool().default(false),
+        path: str()
+          .refine(
+            (p) => /^\/[\x21-\x7e]*$/.test(p),
+            (p) => ({ message: `expected a path starting with "/", got ${JSON.stringify(p)}` }),
+          )
+          .default('/metrics'),
+        /** Repository names (globs: * within a path segment, ** across) reported as themselves; every other name is "other". */
+        repositories: z
+          .preprocess(
+            (v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((x) => x.trim())
+                    .filter(Boolean)
+                : v,
+            z.array(str()),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
+// Fastify's (proxy-addr's) named ranges, besides addresses and CIDRs.
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const trustProxy = () =>
+  z
+    .preprocess((v) => (Array.isArray(v) ? v.map(String).join(',') : typeof v === 'boolean' ? String(v) : v), z.string())
+    .transform((v, ctx) => {
+      const text = v.trim();
+      if (text === '' || text === 'false') return '';
+      if (text === 'true') return text;
+      const entries = text.split(',').map((x) => x.trim());
+      for (const e of entries) {
+        const r = PROXY_PRESETS.has(e) ? null : parseRuleEntry(e);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: `${r}; expected true or the proxies' addresses/CIDRs` });
+      }
+      return entries.join(',');
+    })
+    .default('');
+
 const http = z
   .object({
     addr: str()
@@ -97,11 +154,33 @@ const http = z
     secret: str().default(''),
     tls: tls.optional(),
     workers: int(0, 1024).default(1),
-    /** Trust X-Forwarded-* from a proxy in front (true, or comma-separated addresses/CIDRs). */
-    trustproxy: str().default(''),
+    /** Trust X-Forwarded-* from a proxy in front: true (any peer), or addresses/CIDRs (a list or comma-separated). */
+    trustproxy: trustProxy(),
+    /** How long in-flight requests may run after SIGTERM before their connections are closed. */
+    draintimeout: duration('10s'),
     headers: z.record(z.array(str())).default({}),
+    debug,
   })
   .strict()
+  .superRefine((h, ctx) => {
+    if (h.debug.prometheus.enabled && !h.debug.addr)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['debug', 'prometheus', 'enabled'],
+        message: 'needs http.debug.addr (metrics are served on the debug listener only)',
+      });
+    const main = parseListenAddress(h.addr);
+    const dbg = h.debug.addr ? parseListenAddress(h.debug.addr) : null;
+    if (
+      typeof main !== 'string' &&
+      dbg &&
+      typeof dbg !== 'string' &&
+      dbg.port !== 0 &&
+      dbg.port === main.port &&
+      (dbg.host === main.host || [dbg.host, main.host].includes('0.0.0.0'))
+    )
+      ctx.addIssue({ code: 'custom', path: ['debug', 'addr'], message: `must differ from http.addr (${h.addr}): metrics are not served on the main listener` });
+  })
   .default({});
 
 const storage = z

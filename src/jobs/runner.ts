@@ -14,6 +14,9 @@ export interface JobLog {
   error(obj: object, msg: string): void;
 }
 
+/** Told of every finished run (metrics). */
+export type JobObserver = (name: string, seconds: number, failed: boolean) => void;
+
 interface Slot {
   job: Job;
   timer?: NodeJS.Timeout;
@@ -28,7 +31,10 @@ export class JobRunner {
   private readonly slots = new Map<string, Slot>();
   private started = false;
 
-  constructor(private readonly log: JobLog) {}
+  constructor(
+    private readonly log: JobLog,
+    private readonly observe: JobObserver = () => {},
+  ) {}
 
   add(job: Job): void {
     if (this.slots.has(job.name)) throw new Error(`job ${job.name} is already registered`);
@@ -83,12 +89,16 @@ export class JobRunner {
 
   private runSlot(slot: Slot, rethrow: boolean): Promise<void> {
     const run = (async () => {
+      const start = performance.now();
+      let failed = false;
       try {
         await slot.job.run();
       } catch (err) {
+        failed = true;
         this.log.error({ err, job: slot.job.name }, 'background job failed');
         if (rethrow) throw err;
       } finally {
+        this.observe(slot.job.name, (performance.now() - start) / 1000, failed);
         slot.runs++;
         slot.running = undefined;
         this.schedule(slot, slot.job.every);
