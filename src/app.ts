@@ -61,6 +61,9 @@ import { TrustStore } from './metadata/trust-store.js';
 import { configPolicies } from './trust/config-policies.js';
 import { trustPullCheck } from './trust/pull-check.js';
 import { TrustService } from './trust/service.js';
+import { tracingEnabled } from './observability/tracing.js';
+import { traceRequests } from './observability/tracing-http.js';
+import { traced } from './storage/traced.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -140,7 +143,9 @@ export function backgroundOf(app: FastifyInstance): Background {
 }
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
-  const storage = parts?.storage ?? (await createStorage(config));
+  const driver = parts?.storage ?? (await createStorage(config));
+  // Spans around storage calls only when tracing is on (src/observability/tracing.ts).
+  const storage = tracingEnabled() ? traced(driver) : driver;
   const meta = parts?.meta ?? (await openMetadata(config));
   try {
     return await assemble(config, storage, meta, !parts?.meta, parts ?? {});
@@ -333,6 +338,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }) as unknown as FastifyInstance;
 
   if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+  // A server span per request, in whose context the handlers run (when tracing is on).
+  traceRequests(app);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();

@@ -1,5 +1,6 @@
 // Runs the registry: one process, or several workers sharing the port (node:cluster).
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
@@ -10,8 +11,13 @@ import { inContext } from './cli/errors.js';
 import { describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
+import { TracedPlugin } from './metadata/traced-plugin.js';
+import { describeTracing, tracingSettings } from './observability/tracing-config.js';
+import { startTracing, tracingEnabled } from './observability/tracing.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
+  // OTEL_* (docs/observability.md#traces) are checked in every process: a bad value stops the start before a fork.
+  const traces = tracingSettings(process.env);
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
@@ -33,10 +39,19 @@ export async function serve(config: BerthConfig): Promise<void> {
     return;
   }
 
+  // Each worker exports its own spans; until the app's logger exists, the SDK's warnings go to stderr.
+  let tracingWarn = (msg: string): void => {
+    process.stderr.write(`berth: tracing: ${msg}\n`);
+  };
+  const tracing = await startTracing(traces, { version: packageVersion(), warn: (msg) => tracingWarn(msg) });
   // Loaded here, not at the top: a cluster primary only forks and needs none of it.
   const { createApp } = await import('./app.js');
   const meta = await prepareMetadata(config, cluster.isPrimary);
   const app = await createApp(config, { meta });
+  tracingWarn = (msg) => {
+    app.log.warn({ tracing: msg }, `tracing: ${msg}`);
+  };
+  if (traces) app.log.info({ tracing: describeTracing(traces) }, `tracing: ${describeTracing(traces)}`);
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
   const { uiClientBuilt } = await import('./ui/routes.js');
@@ -50,6 +65,8 @@ export async function serve(config: BerthConfig): Promise<void> {
     setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
     await app.close();
     await meta.close();
+    // The spans of the last requests and jobs, exported before the process ends.
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGTERM', stop);
@@ -80,7 +97,17 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
 async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
-  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
+  const plugins = tracingEnabled() ? [new TracedPlugin(config.metadata.postgres ? 'postgresql' : 'sqlite')] : [];
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config, { plugins }));
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
+}
+
+function packageVersion(): string {
+  try {
+    // package.json sits one level above both src/ (tsx) and dist/ (built).
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -10,30 +10,34 @@ import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers 
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
 /** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
-type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
+/** `template`: the path as metrics and traces name it (never the raw path, which holds names and digests). */
+type Route = { re: RegExp; template: string; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
 
 const routes: Route[] = [
-  { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'], uploads: true },
+  { re: /^(.+)\/blobs\/uploads\/?$/, template: '/v2/{name}/blobs/uploads/', methods: { POST: startUpload }, writes: ['POST'], uploads: true },
   {
     re: /^(.+)\/blobs\/uploads\/([^/]+)$/,
+    template: '/v2/{name}/blobs/uploads/{reference}',
     methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
     writes: ['PATCH', 'PUT', 'DELETE'],
     uploads: true,
   },
   {
     re: /^(.+)\/blobs\/([^/]+)$/,
+    template: '/v2/{name}/blobs/{digest}',
     methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
     writes: ['DELETE'],
     deletes: true,
   },
   {
     re: /^(.+)\/manifests\/([^/]+)$/,
+    template: '/v2/{name}/manifests/{reference}',
     methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
     writes: ['PUT', 'DELETE'],
     deletes: true,
   },
-  { re: /^(.+)\/tags\/list$/, methods: { GET: listTags }, writes: [] },
-  { re: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: referrers }, writes: [] },
+  { re: /^(.+)\/tags\/list$/, template: '/v2/{name}/tags/list', methods: { GET: listTags }, writes: [] },
+  { re: /^(.+)\/referrers\/([^/]+)$/, template: '/v2/{name}/referrers/{digest}', methods: { GET: referrers }, writes: [] },
 ];
 
 export function registerV2Routes(app: FastifyInstance, ctx: RegistryContext): void {
@@ -107,4 +111,16 @@ function actionFor(route: Route, method: string): Action {
   if (route.uploads) return 'push';
   if (method === 'DELETE' && route.deletes) return 'delete';
   return route.writes.includes(method) ? 'push' : 'pull';
+}
+
+/**
+ * The route template of a /v2 path (after `/v2/`, without the query), as in the distribution spec
+ * (`/v2/{name}/manifests/{reference}`), or null for paths no route takes: the bounded name metrics
+ * and traces use instead of the raw path.
+ */
+export function v2RouteTemplate(path: string): string | null {
+  if (path === '_catalog') return '/v2/_catalog';
+  if (path === '') return '/v2/';
+  for (const route of routes) if (route.re.test(path)) return route.template;
+  return null;
 }

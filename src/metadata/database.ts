@@ -3,7 +3,7 @@ import { constants, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
+import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { detectFull, rethrowFull } from '../errors/storage-full.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
@@ -45,7 +45,8 @@ export interface MetadataDb {
   close(): Promise<void>;
 }
 
-export async function openSqlite(path: string): Promise<MetadataDb> {
+/** `plugins`: see every query, in and out of transactions (tracing, metrics). */
+export async function openSqlite(path: string, opts: { plugins?: KyselyPlugin[] } = {}): Promise<MetadataDb> {
   const memory = path === ':memory:';
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const raw = new SQLite(path);
@@ -57,7 +58,7 @@ export async function openSqlite(path: string): Promise<MetadataDb> {
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }), plugins: opts.plugins });
   await migrate(db, 'sqlite');
   const walSync = memory ? null : new WalSync(path);
   // The WAL file exists now; make its directory entry durable once, so later syncs of it suffice.
