@@ -368,9 +368,16 @@ describe('tracing with http.workers: 2', () => {
         // Batches would wait a minute: what arrives after the stop was flushed by it.
         OTEL_BSP_SCHEDULE_DELAY: '60000',
         REGISTRY_HTTP_WORKERS: '2',
+        REGISTRY_LOG_LEVEL: 'info',
       },
     });
     try {
+      // Both workers listening (each logs its start), so connections go to both.
+      const deadline = Date.now() + 30_000;
+      while ((fs.readFileSync(b.logFile, 'utf8').match(/Berth serving/g) ?? []).length < 2) {
+        assert.ok(Date.now() < deadline, `two workers did not start: ${b.logTail(20)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const traces: string[] = [];
       for (let i = 0; i < 6; i++) {
         const t = traceContext();
