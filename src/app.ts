@@ -13,6 +13,8 @@ import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
+import { registerHealthRoutes } from './http/health-routes.js';
+import { databaseProbe, runCheck, storageProbe } from './health/checks.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
@@ -326,7 +328,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
     // Behind nginx/HAProxy: client addresses (login limits, audit) and https URLs come from X-Forwarded-*.
-    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',').map((x) => x.trim()) } : {}),
+    ...(config.http.trustproxy ? { trustProxy: config.http.trustproxy === 'true' ? true : config.http.trustproxy.split(',') } : {}),
     ...(config.http.tls
       ? {
           https: {
@@ -362,11 +364,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
-  // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
-  app.get('/healthz', async (_req, reply) => {
-    await store.repositoryId('');
-    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
-  });
+  // /livez, /readyz (and /healthz) for load balancers and Kubernetes (docs/operations.md).
+  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => runCheck(storageProbe(storage)) });
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;

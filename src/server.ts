@@ -8,7 +8,7 @@ import { relayRevocations } from './auth/revocation-relay.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { inContext } from './cli/errors.js';
-import { describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
+import { databaseWarning, describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
 import { TracedPlugin } from './metadata/traced-plugin.js';
@@ -60,9 +60,12 @@ export async function serve(config: BerthConfig): Promise<void> {
     summary,
     `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
   );
+  const warning = databaseWarning(config);
+  if (warning) app.log.warn(warning);
   const stop = async () => {
-    // Let in-flight requests finish, but do not wait out keep-alive timers for ever.
-    setTimeout(() => app.server.closeAllConnections(), 10_000).unref();
+    // Let in-flight requests (a long upload) finish for http.draintimeout, then close what is left:
+    // an upload cut here keeps its session, and the client resumes it on another replica.
+    setTimeout(() => app.server.closeAllConnections(), config.http.draintimeout).unref();
     await app.close();
     await meta.close();
     // The spans of the last requests and jobs, exported before the process ends.

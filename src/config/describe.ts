@@ -1,6 +1,7 @@
 // Short descriptions of what a configuration uses, for the start-up log and error
 // messages. They never contain a secret: passwords and keys are left out, URLs lose
 // their password and any secret-looking query parameter.
+import path from 'node:path';
 import type { BerthConfig } from './types.js';
 
 /** "none", "htpasswd ./htpasswd", "token, built-in issuer" or "token, external issuer …". */
@@ -23,10 +24,25 @@ export function describeStorage(c: BerthConfig): string {
   return c.storage.maintenance.readonly.enabled ? `${where} (read-only)` : where;
 }
 
-/** "PostgreSQL postgres://berth@db:5432/berth" or "SQLite /data/berth.db". */
+/** "PostgreSQL postgres://berth@db:5432/berth" or "SQLite /data/berth.db" (always an absolute path). */
 export function describeDatabase(c: BerthConfig): string {
   const pg = c.metadata.postgres;
-  return pg ? `PostgreSQL ${redactUrl(pg.url)}` : `SQLite ${c.metadata.sqlite.path}`;
+  return pg ? `PostgreSQL ${redactUrl(pg.url)}` : `SQLite ${path.resolve(c.metadata.sqlite.path)}`;
+}
+
+/**
+ * A warning when the blobs go to an object store but the metadata to a SQLite file found relative to the
+ * working directory (the default `./data/berth.db`): in a container that file is lost with the container,
+ * and the blobs in the bucket are then unreachable. Undefined when there is nothing to warn about.
+ */
+export function databaseWarning(c: BerthConfig): string | undefined {
+  if (!c.storage.s3 || c.metadata.postgres || path.isAbsolute(c.metadata.sqlite.path)) return undefined;
+  return (
+    `the metadata database is SQLite at ${path.resolve(c.metadata.sqlite.path)}, a path relative to the working directory ` +
+    `(${c.metadata.sqlite.path}), while blobs go to S3: unless that directory is persistent, tags and manifests are lost ` +
+    'when the container is replaced. Set metadata.sqlite.path (REGISTRY_METADATA_SQLITE_PATH) to an absolute path on a ' +
+    'volume, or use PostgreSQL (REGISTRY_METADATA=postgres)'
+  );
 }
 
 /** Where the web UI is for a server reachable at `base`, or why there is none. */

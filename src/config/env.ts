@@ -1,9 +1,12 @@
 // registry:2-style environment overrides: REGISTRY_HTTP_TLS_KEY=... sets
 // http.tls.key. The variable name is resolved by walking the schema's keys
 // (which never contain "_"), so new config keys get env support for free.
+// NAME_FILE=/path sets the key NAME names to the file's content (Docker and Kubernetes secrets).
+import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { unreadableFile } from './files.js';
 
 // BERTH_ is processed after REGISTRY_, so it wins when both set a key.
 const PREFIXES = ['REGISTRY_', 'BERTH_'] as const;
@@ -66,22 +69,38 @@ function envValue(raw: string, leaf: z.ZodTypeAny): unknown {
  * listing every variable that does not map to a key.
  */
 export function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv, schema: z.ZodObject<z.ZodRawShape>): Map<string, string> {
-  const vars: { name: string; segments: string[]; value: string; rank: number }[] = [];
+  const vars: { name: string; segments: string[]; value: string; rank: number; file?: string }[] = [];
+  const errors: string[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || isIgnoredEnvVar(name)) continue;
     const rank = PREFIXES.findIndex((p) => name.startsWith(p));
     if (rank < 0) continue;
-    const segments = name.slice(PREFIXES[rank].length).toLowerCase().split('_');
+    let segments = name.slice(PREFIXES[rank].length).toLowerCase().split('_');
     // BERTH_ is also the natural prefix for unrelated tooling (BERTH_E2E_TARGET, ...):
     // only variables naming a top-level config section are config, so typos there still fail.
     if (PREFIXES[rank] === 'BERTH_' && !(segments[0] in schema.shape)) continue;
+    // X_FILE: the value of X from a file, unless X_FILE names a key itself. Tried on a scratch tree.
+    if (segments.length > 1 && segments.at(-1) === 'file' && applyOne({}, schema, segments, value) === UNKNOWN_KEY) {
+      segments = segments.slice(0, -1);
+      try {
+        vars.push({ name, segments, value: fileValue(readFileSync(value, 'utf8')), rank, file: value });
+      } catch (err) {
+        errors.push(unreadableFile(name, value, err).message);
+      }
+      continue;
+    }
     vars.push({ name, segments, value, rank });
+  }
+  // X and X_FILE both set: which one was meant is not ours to guess.
+  const direct = new Map(vars.filter((v) => !v.file).map((v) => [v.segments.join('.'), v.name]));
+  for (const v of vars) {
+    const other = v.file ? direct.get(v.segments.join('.')) : undefined;
+    if (other) errors.push(`${v.name}: ${other} sets the same key; set one of them`);
   }
   // Shallow first so REGISTRY_AUTH=htpasswd is applied before
   // REGISTRY_AUTH_HTPASSWD_PATH; then REGISTRY_ before BERTH_.
   vars.sort((a, b) => a.segments.length - b.segments.length || a.rank - b.rank || a.name.localeCompare(b.name));
 
-  const errors: string[] = [];
   const sources = new Map<string, string>();
   for (const v of vars) {
     const err = applyOne(tree, schema, v.segments, v.value);
@@ -90,6 +109,13 @@ export function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv, schema: z.
   }
   if (errors.length > 0) throw new ConfigError(errors);
   return sources;
+}
+
+const UNKNOWN_KEY = 'unknown configuration key';
+
+/** A secret file's content: the trailing newline(s) an editor or `echo` adds are not part of the value. */
+function fileValue(text: string): string {
+  return text.replace(/(\r?\n)+$/, '');
 }
 
 function applyOne(tree: Tree, schema: z.ZodTypeAny, segments: string[], value: string): string | undefined {
@@ -105,7 +131,7 @@ function applyOne(tree: Tree, schema: z.ZodTypeAny, segments: string[], value: s
     const last = i === segments.length - 1;
     const next =
       obj instanceof z.ZodObject ? (obj.shape as z.ZodRawShape)[key] : entries && (unwrap(entries) instanceof z.ZodObject ? !last : last) ? entries : undefined;
-    if (!key || !next) return 'unknown configuration key';
+    if (!key || !next) return UNKNOWN_KEY;
     const target = unwrap(next);
     if (i < segments.length - 1) {
       node = child(node, key);

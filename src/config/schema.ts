@@ -2,7 +2,7 @@
 // rejected instead of silently ignored; the key names are also what env.ts
 // walks to map REGISTRY_* variables, so keys must never contain "_".
 import { z } from 'zod';
-import { ruleEntryErrors } from '../net/access-rules.js';
+import { parseRuleEntry, ruleEntryErrors } from '../net/access-rules.js';
 import { allowEntryError } from '../net/outbound.js';
 import { normaliseBaseUrl, parseBytes, parseDurationMs, parseListenAddress } from './values.js';
 
@@ -78,6 +78,24 @@ const tls = z
     }
   });
 
+// Fastify's (proxy-addr's) named ranges, besides addresses and CIDRs.
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const trustProxy = () =>
+  z
+    .preprocess((v) => (Array.isArray(v) ? v.map(String).join(',') : typeof v === 'boolean' ? String(v) : v), z.string())
+    .transform((v, ctx) => {
+      const text = v.trim();
+      if (text === '' || text === 'false') return '';
+      if (text === 'true') return text;
+      const entries = text.split(',').map((x) => x.trim());
+      for (const e of entries) {
+        const r = PROXY_PRESETS.has(e) ? null : parseRuleEntry(e);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: `${r}; expected true or the proxies' addresses/CIDRs` });
+      }
+      return entries.join(',');
+    })
+    .default('');
+
 const http = z
   .object({
     addr: str()
@@ -97,8 +115,10 @@ const http = z
     secret: str().default(''),
     tls: tls.optional(),
     workers: int(0, 1024).default(1),
-    /** Trust X-Forwarded-* from a proxy in front (true, or comma-separated addresses/CIDRs). */
-    trustproxy: str().default(''),
+    /** Trust X-Forwarded-* from a proxy in front: true (any peer), or addresses/CIDRs (a list or comma-separated). */
+    trustproxy: trustProxy(),
+    /** How long in-flight requests may run after SIGTERM before their connections are closed. */
+    draintimeout: duration('10s'),
     headers: z.record(z.array(str())).default({}),
   })
   .strict()

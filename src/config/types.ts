@@ -29,8 +29,10 @@ export interface BerthConfig {
     readonly tls?: { readonly certificate: string; readonly key: string };
     /** Worker processes; 0 means one per CPU core. */
     readonly workers: number;
-    /** "" = trust no proxy; "true" = trust X-Forwarded-* from any peer; else addresses/CIDRs. */
+    /** "" = trust no proxy; "true" = trust X-Forwarded-* from any peer; else comma-separated addresses/CIDRs. */
     readonly trustproxy: string;
+    /** Milliseconds in-flight requests may run after SIGTERM before their connections are closed. */
+    readonly draintimeout: number;
     /** Extra response headers (registry:2 `http.headers`). */
     readonly headers: Readonly<Record<string, readonly string[]>>;
   };

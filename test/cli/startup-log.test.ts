@@ -20,8 +20,8 @@ interface Summary {
 }
 
 /** Starts Berth with `env`, returns its start-up summary line and the whole log so far; stops it. */
-async function startupLine(env: Record<string, string>): Promise<{ line: Summary; log: string; url: string; root: string }> {
-  const reg = await startBerth({ name: 'startup-log', env: { REGISTRY_LOG_LEVEL: 'info', ...env } });
+async function startupLine(env: Record<string, string>, cwd?: string): Promise<{ line: Summary; log: string; url: string; root: string }> {
+  const reg = await startBerth({ name: 'startup-log', env: { REGISTRY_LOG_LEVEL: 'info', ...env }, cwd });
   try {
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -114,6 +114,45 @@ describe('start-up log line', () => {
       for (const secret of [`:${pgUrl.password}@`, 's3-secret-h4x-key', 'AKIDSTARTUPTEST']) assert.ok(!log.includes(secret), `log shows ${secret}`);
     } finally {
       await schema.drop();
+    }
+  });
+
+  it('S3 with the default SQLite: the absolute path of the database, and a warning that it is relative to the working directory', async () => {
+    const cwd = tempDir('startup-s3-sqlite');
+    const { line, log } = await startupLine(
+      {
+        REGISTRY_STORAGE: 's3',
+        REGISTRY_STORAGE_S3_BUCKET: 'berth-bucket',
+        REGISTRY_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:1',
+        REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+        // the default; the test helper otherwise gives every server an absolute root
+        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: './data',
+      },
+      cwd,
+    );
+    const db = path.join(cwd, 'data', 'berth.db');
+    assert.equal(line.database, `SQLite ${db}`);
+    const warnings = log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+      .filter((l) => l.level === 40);
+    assert.equal(warnings.length, 1, log);
+    assert.match(warnings[0].msg, /SQLite at .*relative to the working directory \(data\/berth\.db\), while blobs go to S3/);
+    assert.ok(warnings[0].msg.includes(db), warnings[0].msg);
+    assert.match(warnings[0].msg, /REGISTRY_METADATA_SQLITE_PATH.*REGISTRY_METADATA=postgres/);
+  });
+
+  it('S3 with SQLite at an absolute path, or on the filesystem driver: no warning', async () => {
+    const dir = tempDir('startup-s3-abs');
+    const s3 = { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:1' };
+    for (const [env, cwd] of [
+      [{ ...s3, REGISTRY_METADATA_SQLITE_PATH: path.join(dir, 'meta.db') }, undefined],
+      [{ REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: './data' }, dir],
+    ] as const) {
+      const { line, log } = await startupLine(env, cwd);
+      assert.match(line.database, /^SQLite \//);
+      assert.doesNotMatch(log, /"level":40/, log);
     }
   });
 

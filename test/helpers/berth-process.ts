@@ -47,6 +47,8 @@ export interface StartOptions {
   name?: string;
   /** ms to wait until /v2/ answers */
   readyTimeoutMs?: number;
+  /** working directory of the server (default: the repository root) */
+  cwd?: string;
 }
 
 export function e2eTarget(): RegistryKind {
@@ -182,7 +184,7 @@ async function launch(kind: RegistryKind, opts: StartOptions, spec: (port: numbe
     const fd = fs.openSync(logFile, 'a');
     fs.writeSync(fd, `\n=== ${new Date().toISOString()} start ${kind} on 127.0.0.1:${p} root=${root}\n`);
     child = spawn(s.cmd, s.args, {
-      cwd: REPO_ROOT,
+      cwd: opts.cwd ?? REPO_ROOT,
       env: { ...inheritedEnv(), ...s.env, ...extraEnv },
       stdio: ['ignore', fd, fd],
     });
