@@ -81,6 +81,7 @@ function upstreamImage() {
         res.end(head ? undefined : body);
       };
       if (p === '/v2/' || p === '/v2') return send(200, 'application/json', Buffer.from('{}'));
+      if (p.startsWith('/v2/library/broken/')) return send(500, 'text/plain', Buffer.from('upstream failure'));
       if (p === '/v2/library/tiny/manifests/latest' || p === `/v2/library/tiny/manifests/${d(manifest)}`) {
         return send(200, 'application/vnd.oci.image.manifest.v1+json', manifest, { 'Docker-Content-Digest': d(manifest) });
       }
@@ -233,7 +234,7 @@ describe('traces exported over OTLP/HTTP', () => {
     assert.equal(rx.refused, 0);
   });
 
-  it('marks a 5xx as an error and names a route without a template by its method only', async () => {
+  it('names a request no route takes by its method only, and does not count its 404 as an error', async () => {
     const t = traceContext();
     const r = await fetch(`${berth.url}/no/such/path?token=abc`, { headers: { traceparent: t.traceparent } });
     assert.equal(r.status, 404);
@@ -292,6 +293,22 @@ describe('traces exported over OTLP/HTTP', () => {
       assert.equal(client.parentSpanId, server.spanId, 'the upstream call hangs from the request');
       assert.equal(client.attributes['server.address'], '127.0.0.1');
     }
+  });
+
+  it('marks a request answered with a 5xx, and the upstream call that failed, as errors', async () => {
+    const t = traceContext();
+    const r = await fetch(`${berth.url}/v2/up/library/broken/manifests/latest`, { headers: { traceparent: t.traceparent } });
+    assert.ok(r.status >= 500, `a 5xx, got ${r.status}`);
+    const spans = await rx.waitFor(
+      (all) => all.filter((s) => s.traceId === t.traceId),
+      (found) => found.some((s) => s.kind === SERVER) && found.some((s) => s.kind === CLIENT),
+    );
+    const server = spans.find((s) => s.kind === SERVER)!;
+    assert.equal(server.status, ERROR);
+    assert.equal(server.attributes['http.response.status_code'], r.status);
+    const client = spans.find((s) => s.kind === CLIENT && s.attributes['http.response.status_code'] === 500);
+    assert.ok(client, 'the upstream call and its 500');
+    assert.equal(client.status, ERROR);
   });
 });
 
