@@ -10,14 +10,14 @@ import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers 
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
 /** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
-/** `template`: the path as metrics and traces name it (never the raw path, which holds names and digests). */
+/** `template`: the route as metrics and logs name it (never the repository name itself). */
 type Route = { re: RegExp; template: string; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
 
 const routes: Route[] = [
   { re: /^(.+)\/blobs\/uploads\/?$/, template: '/v2/{name}/blobs/uploads/', methods: { POST: startUpload }, writes: ['POST'], uploads: true },
   {
     re: /^(.+)\/blobs\/uploads\/([^/]+)$/,
-    template: '/v2/{name}/blobs/uploads/{reference}',
+    template: '/v2/{name}/blobs/uploads/{uuid}',
     methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
     writes: ['PATCH', 'PUT', 'DELETE'],
     uploads: true,
@@ -106,21 +106,22 @@ export function v2Target(method: string, path: string): { name: string; action: 
   return null;
 }
 
+/**
+ * The route template of a /v2 path (after `/v2/`, without the query) and the repository it names,
+ * for metrics: the catalog has no repository; a path no route takes is `/v2/*`.
+ */
+export function v2Route(path: string): { template: string; name: string | null } {
+  if (path === '_catalog') return { template: '/v2/_catalog', name: null };
+  for (const route of routes) {
+    const m = route.re.exec(path);
+    if (m) return { template: route.template, name: m[1] };
+  }
+  return { template: '/v2/*', name: null };
+}
+
 /** What a request needs: uploads are pushes (even their GET), DELETE of content is delete, other reads pull. */
 function actionFor(route: Route, method: string): Action {
   if (route.uploads) return 'push';
   if (method === 'DELETE' && route.deletes) return 'delete';
   return route.writes.includes(method) ? 'push' : 'pull';
-}
-
-/**
- * The route template of a /v2 path (after `/v2/`, without the query), as in the distribution spec
- * (`/v2/{name}/manifests/{reference}`), or null for paths no route takes: the bounded name metrics
- * and traces use instead of the raw path.
- */
-export function v2RouteTemplate(path: string): string | null {
-  if (path === '_catalog') return '/v2/_catalog';
-  if (path === '') return '/v2/';
-  for (const route of routes) if (route.re.test(path)) return route.template;
-  return null;
 }

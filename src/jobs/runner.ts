@@ -15,6 +15,9 @@ export interface JobLog {
   error(obj: object, msg: string): void;
 }
 
+/** Told of every finished run (metrics). */
+export type JobObserver = (name: string, seconds: number, failed: boolean) => void;
+
 interface Slot {
   job: Job;
   timer?: NodeJS.Timeout;
@@ -29,7 +32,10 @@ export class JobRunner {
   private readonly slots = new Map<string, Slot>();
   private started = false;
 
-  constructor(private readonly log: JobLog) {}
+  constructor(
+    private readonly log: JobLog,
+    private readonly observe: JobObserver = () => {},
+  ) {}
 
   add(job: Job): void {
     if (this.slots.has(job.name)) throw new Error(`job ${job.name} is already registered`);
@@ -84,13 +90,17 @@ export class JobRunner {
 
   private runSlot(slot: Slot, rethrow: boolean): Promise<void> {
     const run = (async () => {
+      const start = performance.now();
+      let failed = false;
       try {
         // Each run is a trace of its own, whatever request or timer started it.
         await inRootSpan(`job ${slot.job.name}`, { 'berth.job.name': slot.job.name }, () => slot.job.run());
       } catch (err) {
+        failed = true;
         this.log.error({ err, job: slot.job.name }, 'background job failed');
         if (rethrow) throw err;
       } finally {
+        this.observe(slot.job.name, (performance.now() - start) / 1000, failed);
         slot.runs++;
         slot.running = undefined;
         this.schedule(slot, slot.job.every);

@@ -6,19 +6,10 @@
 // at-a-time model (BEGIN IMMEDIATE) stays correct across processes, with no locks held
 // in any one process.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  Kysely,
-  type KyselyPlugin,
-  PostgresDialect,
-  sql,
-  type DatabaseIntrospector,
-  type PostgresPool,
-  type PostgresPoolClient,
-  type TableMetadata,
-} from 'kysely';
+import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool, type PostgresPoolClient, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { rethrowFull } from '../errors/storage-full.js';
-import { migrate, type MetadataDb } from './database.js';
+import { migrate, type MetadataDb, type OpenOptions } from './database.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -33,11 +24,9 @@ export class TransactionAbortedError extends Error {
   }
 }
 
-export interface PostgresOptions {
+export interface PostgresOptions extends OpenOptions {
   /** Called once per retried attempt (tests count them). */
   onRetry?: (err: unknown, attempt: number) => void;
-  /** See every query, in and out of transactions (tracing, metrics). */
-  plugins?: KyselyPlugin[];
 }
 
 export async function openPostgres(url: string, poolsize: number, opts: PostgresOptions = {}): Promise<MetadataDb> {
@@ -54,7 +43,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }), plugins: opts.plugins });
+  const db = new Kysely<Database>({
+    dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
   try {
     const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
     if (!schema) throw new Error('no schema to create tables in: check search_path of the PostgreSQL role or URL');
@@ -106,6 +99,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
       }
     },
     close: () => db.destroy(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }
 

@@ -4,7 +4,13 @@
 // fails never reaches transformResult, so its span is dropped with its query id instead of being exported open.
 import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import type { Span } from '@opentelemetry/api';
-import { childSpan, SpanKind } from '../observability/tracing.js';
+import type { BerthConfig } from '../config/index.js';
+import { childSpan, SpanKind, tracingEnabled } from '../observability/tracing.js';
+
+/** The plugin for the configured database when tracing is on, else none (queries pay nothing). */
+export function tracedPlugins(config: BerthConfig): KyselyPlugin[] {
+  return tracingEnabled() ? [new TracedPlugin(config.metadata.postgres ? 'postgresql' : 'sqlite')] : [];
+}
 
 export class TracedPlugin implements KyselyPlugin {
   private readonly spans = new WeakMap<object, Span>();

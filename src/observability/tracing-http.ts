@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
-import { v2RouteTemplate } from '../http/v2-router.js';
+import { v2Route } from '../http/v2-router.js';
 import { tracer, tracingEnabled } from './tracing.js';
 
 const spans = new WeakMap<IncomingMessage, Span>();
@@ -50,7 +50,8 @@ export function traceRequests(app: FastifyInstance): void {
 export function routeTemplate(url: string, fastifyRoute: string | undefined): string | undefined {
   if (fastifyRoute === '/v2/*') {
     const q = url.indexOf('?');
-    return v2RouteTemplate(url.slice('/v2/'.length, q < 0 ? undefined : q)) ?? undefined;
+    const { template } = v2Route(url.slice('/v2/'.length, q < 0 ? undefined : q));
+    return template === '/v2/*' ? undefined : template;
   }
   return fastifyRoute;
 }
