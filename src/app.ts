@@ -64,6 +64,10 @@ import { configPolicies } from './trust/config-policies.js';
 import { trustPullCheck } from './trust/pull-check.js';
 import { TrustService } from './trust/service.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { tracingEnabled } from './observability/tracing.js';
+import { traceRequests } from './observability/tracing-http.js';
+import { tracedPlugins } from './metadata/traced-plugin.js';
+import { traced } from './storage/traced.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -148,8 +152,10 @@ export function backgroundOf(app: FastifyInstance): Background {
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
   const metrics = parts?.metrics ?? (await createMetrics(config));
-  const storage = metrics.meterStorage(parts?.storage ?? (await createStorage(config)));
-  const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog }));
+  const driver = parts?.storage ?? (await createStorage(config));
+  // metered(traced(driver)); spans around storage calls only when tracing is on (src/observability/tracing.ts).
+  const storage = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog, plugins: tracedPlugins(config) }));
   try {
     return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
   } catch (err) {
@@ -360,6 +366,8 @@ async function assemble(
   }) as unknown as FastifyInstance;
 
   if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+  // A server span per request, in whose context the handlers run (when tracing is on).
+  traceRequests(app);
   // First: requests refused by any later hook are counted too.
   metrics.instrumentHttp(app);
   metrics.observeMetadata(meta, now);

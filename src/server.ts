@@ -1,5 +1,6 @@
 // Runs the registry: one process, or several workers sharing the port (node:cluster).
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
@@ -12,8 +13,13 @@ import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
 import { startDebugServer } from './observability/debug-server.js';
 import { createMetrics, metricsEnabled, type Metrics } from './observability/metrics.js';
+import { tracedPlugins } from './metadata/traced-plugin.js';
+import { describeTracing, tracingSettings } from './observability/tracing-config.js';
+import { startTracing } from './observability/tracing.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
+  // OTEL_* (docs/observability.md#traces) are checked in every process: a bad value stops the start before a fork.
+  const traces = tracingSettings(process.env);
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
@@ -39,11 +45,20 @@ export async function serve(config: BerthConfig): Promise<void> {
     return;
   }
 
+  // Each worker exports its own spans; until the app's logger exists, the SDK's warnings go to stderr.
+  let tracingWarn = (msg: string): void => {
+    process.stderr.write(`berth: tracing: ${msg}\n`);
+  };
+  const tracing = await startTracing(traces, { version: packageVersion(), warn: (msg) => tracingWarn(msg) });
   // Loaded here, not at the top: a cluster primary only forks and needs none of it.
   const { createApp } = await import('./app.js');
   const metrics = await createMetrics(config);
   const meta = await prepareMetadata(config, cluster.isPrimary, metrics);
   const app = await createApp(config, { meta, metrics });
+  tracingWarn = (msg) => {
+    app.log.warn({ tracing: msg }, `tracing: ${msg}`);
+  };
+  if (traces) app.log.info({ tracing: describeTracing(traces) }, `tracing: ${describeTracing(traces)}`);
   // A worker's metrics go to the primary's debug listener; a single process serves its own.
   if (cluster.isWorker) await metrics.joinCluster();
   const debug = cluster.isWorker ? null : await startDebugServer(config, metrics.enabled ? () => metrics.render() : null);
@@ -64,6 +79,8 @@ export async function serve(config: BerthConfig): Promise<void> {
     await app.close();
     await debug?.close();
     await meta.close();
+    // The spans of the last requests and jobs, exported before the process ends.
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGTERM', stop);
@@ -94,7 +111,18 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
 async function prepareMetadata(config: BerthConfig, starting: boolean, metrics?: Metrics): Promise<MetadataDb> {
-  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config, { log: metrics?.queryLog }));
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () =>
+    openMetadata(config, { log: metrics?.queryLog, plugins: tracedPlugins(config) }),
+  );
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
+}
+
+function packageVersion(): string {
+  try {
+    // package.json sits one level above both src/ (tsx) and dist/ (built).
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -2,6 +2,7 @@
 // replica runs every job on its own timer; a job claims its work in the database, so replicas
 // share it instead of repeating it. A job never overlaps itself in one process, and stop()
 // waits for the runs in progress. Timers pace on wall time.
+import { inRootSpan } from '../observability/tracing.js';
 
 export interface Job {
   readonly name: string;
@@ -92,7 +93,8 @@ export class JobRunner {
       const start = performance.now();
       let failed = false;
       try {
-        await slot.job.run();
+        // Each run is a trace of its own, whatever request or timer started it.
+        await inRootSpan(`job ${slot.job.name}`, { 'berth.job.name': slot.job.name }, () => slot.job.run());
       } catch (err) {
         failed = true;
         this.log.error({ err, job: slot.job.name }, 'background job failed');
