@@ -64,6 +64,11 @@ import { TrustStore } from './metadata/trust-store.js';
 import { configPolicies } from './trust/config-policies.js';
 import { trustPullCheck } from './trust/pull-check.js';
 import { TrustService } from './trust/service.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { tracingEnabled } from './observability/tracing.js';
+import { traceRequests } from './observability/tracing-http.js';
+import { tracedPlugins } from './metadata/traced-plugin.js';
+import { traced } from './storage/traced.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -79,6 +84,8 @@ export interface AppParts {
   now: () => number;
   /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
   onRoute: (route: RouteOptions) => void;
+  /** The metrics (observability/metrics.ts); by default those the configuration asks for. */
+  metrics: Metrics;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -131,6 +138,8 @@ export interface Background {
   trust: TrustService;
   /** Vulnerability scanning, when scanning.enabled. */
   scanning?: Scanning;
+  /** The app's metrics (a no-op object when they are off). */
+  metrics: Metrics;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -143,10 +152,13 @@ export function backgroundOf(app: FastifyInstance): Background {
 }
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
-  const storage = parts?.storage ?? (await createStorage(config));
-  const meta = parts?.meta ?? (await openMetadata(config));
+  const metrics = parts?.metrics ?? (await createMetrics(config));
+  const driver = parts?.storage ?? (await createStorage(config));
+  // metered(traced(driver)); spans around storage calls only when tracing is on (src/observability/tracing.ts).
+  const storage = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog, plugins: tracedPlugins(config) }));
   try {
-    return await assemble(config, storage, meta, !parts?.meta, parts ?? {});
+    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -154,8 +166,15 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   }
 }
 
-async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
+async function assemble(
+  config: BerthConfig,
+  storage: StorageDriver,
+  meta: MetadataDb,
+  ownsMeta: boolean,
+  parts: Partial<AppParts> & { metrics: Metrics },
+): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
+  const { metrics } = parts;
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
@@ -165,11 +184,22 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const uploads = new UploadService(storage, store, guard, now, quotas);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
-  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
+  const identifier =
+    tokenAuth?.identifier ??
+    new Identifier(
+      config.auth?.htpasswd
+        ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now), onLoginFailure: () => metrics.loginFailed('invalid_credentials') }
+        : {},
+    );
+  if (tokenAuth?.services) tokenAuth.services.accounts.onLoginFailure = (reason) => metrics.loginFailed(reason);
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, {
+    resolve: parts.resolve,
+    now,
+    onAttempt: (outcome) => metrics.webhookAttempt(outcome),
+  });
   eventSinks.push(webhooks.sink);
   // Tag history and immutable tags (checked inside every manifest PUT and DELETE).
   const tagHistory = new TagHistoryStore(meta);
@@ -200,6 +230,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
           guard,
           fetcher: blobFetcher!,
           readOnly: config.storage.maintenance.readonly.enabled,
+          onLookup: (kind, result) => metrics.mirrorRequest(kind, result),
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
@@ -339,6 +370,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }) as unknown as FastifyInstance;
 
   if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+  // A server span per request, in whose context the handlers run (when tracing is on).
+  traceRequests(app);
+  // First: requests refused by any later hook are counted too.
+  metrics.instrumentHttp(app);
+  metrics.observeMetadata(meta, now);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
@@ -379,7 +415,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         },
       },
     );
-    registerTokenRoutes(app, { ...services, meta });
+    registerTokenRoutes(app, { ...services, meta, onTokenRequest: (grant, outcome) => metrics.tokenRequest(grant, outcome) });
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
@@ -398,7 +434,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
 
   // Background work, on every replica; each job claims its work in the database.
-  const jobs = new JobRunner(app.log);
+  const jobs = new JobRunner(app.log, (name, seconds, failed) => metrics.jobRun(name, seconds, failed));
   const purging = config.storage.maintenance.uploadpurging;
   if (purging.enabled && !purging.dryrun) jobs.add({ name: 'upload-purge', every: purging.interval, run: () => uploads.purge(now() - purging.age) });
   if (config.storage.gc.enabled && !ctx.readOnly) {
@@ -407,6 +443,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: config.storage.gc.interval,
       run: async () => {
         const r = await collector.collect();
+        metrics.gcCollected(r);
         if (r.manifests + r.blobs + r.links > 0) app.log.info({ gc: r }, 'garbage collection');
       },
     });
@@ -416,6 +453,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: SWEEP_EVERY_MS,
       run: async () => {
         const r = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
+        metrics.sweepRemoved(r);
         if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
@@ -453,8 +491,9 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   if (scanning && !ctx.readOnly) {
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+    scanning.service.onScanned = (outcome) => metrics.scanFinished(outcome);
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust, metrics });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -473,6 +512,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     revocations?.stop();
     await index.stop();
     await webhooks.stop();
+    metrics.close();
     if (ownsMeta) await meta.close();
   });
   return app;

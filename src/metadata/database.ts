@@ -3,7 +3,7 @@ import { constants, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
+import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { detectFull, storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable } from '../errors/unavailable.js';
 import { migrationProvider } from './migrations/index.js';
@@ -44,9 +44,19 @@ export interface MetadataDb {
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
+  /** PostgreSQL: the connection pool's clients (metrics); absent on SQLite. */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }
 
-export async function openSqlite(path: string): Promise<MetadataDb> {
+/** How a database is opened beyond its address. */
+export interface OpenOptions {
+  /** Kysely's query log (metrics: metered-plugin.ts); absent, Kysely times nothing. */
+  log?: Logger;
+  /** See every query, in and out of transactions (tracing: traced-plugin.ts). */
+  plugins?: KyselyPlugin[];
+}
+
+export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<MetadataDb> {
   const memory = path === ':memory:';
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const raw = new SQLite(path);
@@ -58,7 +68,11 @@ export async function openSqlite(path: string): Promise<MetadataDb> {
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: cachingStatements(raw) }),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
   await migrate(db, 'sqlite');
   const walSync = memory ? null : new WalSync(path);
   // The WAL file exists now; make its directory entry durable once, so later syncs of it suffice.

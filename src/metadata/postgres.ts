@@ -10,7 +10,7 @@ import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresP
 import pg from 'pg';
 import { storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable, rethrowDatabaseDown } from '../errors/unavailable.js';
-import { migrate, type MetadataDb } from './database.js';
+import { migrate, type MetadataDb, type OpenOptions } from './database.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -25,7 +25,7 @@ export class TransactionAbortedError extends Error {
   }
 }
 
-export interface PostgresOptions {
+export interface PostgresOptions extends OpenOptions {
   /** Called once per retried attempt (tests count them). */
   onRetry?: (err: unknown, attempt: number) => void;
   /**
@@ -53,7 +53,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }) });
+  const db = new Kysely<Database>({
+    dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
   try {
     const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
     if (!schema) throw new Error('no schema to create tables in: check search_path of the PostgreSQL role or URL');
@@ -105,6 +109,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
       }
     },
     close: () => db.destroy(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }
 
