@@ -14,7 +14,15 @@ type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
 /** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
 /** `template`: the route as metrics and logs name it (never the repository name itself). */
 /** `pulls`: GET and HEAD of this route may be answered from the outage cache while the database is down. */
-type Route = { re: RegExp; template: string; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean; pulls?: 'manifest' | 'blob' };
+type Route = {
+  re: RegExp;
+  template: string;
+  methods: Record<string, Handler>;
+  writes: string[];
+  deletes?: boolean;
+  uploads?: boolean;
+  pulls?: 'manifest' | 'blob';
+};
 
 const routes: Route[] = [
   { re: /^(.+)\/blobs\/uploads\/?$/, template: '/v2/{name}/blobs/uploads/', methods: { POST: startUpload }, writes: ['POST'], uploads: true },

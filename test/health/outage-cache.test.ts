@@ -18,12 +18,12 @@ describe('outage cache', () => {
     const c = new OutageCache({ entries: 100, bytes: 1 << 20, maxAgeMs: 60_000 });
     const m = manifest(1);
     c.rememberManifest('a/b', 'v1', m);
-    c.rememberBlob('a/b', 'sha256:' + 'c'.repeat(64), 42);
+    c.rememberBlob('a/b', `sha256:${'c'.repeat(64)}`, 42);
     assert.equal(c.manifest('a/b', { tag: 'v1' })?.digest, m.digest);
     assert.equal(c.manifest('a/b', { digest: parseDigest(m.digest) })?.body, m.body);
     assert.equal(c.manifest('a/other', { tag: 'v1' }), undefined, 'per repository');
-    assert.equal(c.blob('a/b', 'sha256:' + 'c'.repeat(64)), 42);
-    assert.equal(c.blob('x/y', 'sha256:' + 'c'.repeat(64)), undefined, 'a blob readable in one repository says nothing of another');
+    assert.equal(c.blob('a/b', `sha256:${'c'.repeat(64)}`), 42);
+    assert.equal(c.blob('x/y', `sha256:${'c'.repeat(64)}`), undefined, 'a blob readable in one repository says nothing of another');
   });
 
   it('is bounded by entries and by bytes, evicting the least recently used', () => {
