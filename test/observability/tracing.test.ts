@@ -248,6 +248,25 @@ describe('traces exported over OTLP/HTTP', () => {
     assert.notEqual(server.status, ERROR, 'a 404 is the client’s');
   });
 
+  it('makes no spans for health probes', async () => {
+    const probe = traceContext();
+    for (const p of ['/livez', '/readyz', '/healthz']) {
+      const r = await fetch(`${berth.url}${p}`, { headers: { traceparent: probe.traceparent } });
+      assert.equal(r.status, 200, p);
+    }
+    // A request answered after the probes: had they made spans, they would be in its batch or an earlier one.
+    const marker = traceContext();
+    assert.equal((await fetch(`${berth.url}/v2/`, { headers: { traceparent: marker.traceparent } })).status, 200);
+    await rx.waitFor(
+      (all) => all.filter((s) => s.traceId === marker.traceId),
+      (found) => found.length > 0,
+    );
+    assert.deepEqual(
+      rx.spans.filter((s) => s.traceId === probe.traceId).map((s) => s.name),
+      [],
+    );
+  });
+
   it('sends a traceparent with each webhook delivery, of the delivery’s own exported client span', async () => {
     const before = hooks.seen.length;
     await pushImage(berth.url, 'team/hooked', { ref: 'v1' });
