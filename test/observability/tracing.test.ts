@@ -382,7 +382,9 @@ describe('tracing off', () => {
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-        const run = await commandRun(child);
+        // A server that starts anyway would run for ever: the test fails instead of hanging.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        const run = await commandRun(child).finally(() => clearTimeout(timer));
         assert.equal(run.status, 2, `${JSON.stringify(env)}: exit code 2 (configuration error); stderr: ${run.stderr}`);
         assert.match(run.stderr, expected);
         assert.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
