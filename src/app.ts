@@ -13,6 +13,8 @@ import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
+import { registerHealthRoutes } from './http/health-routes.js';
+import { databaseProbe, runCheck, storageProbe } from './health/checks.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
@@ -61,6 +63,11 @@ import { TrustStore } from './metadata/trust-store.js';
 import { configPolicies } from './trust/config-policies.js';
 import { trustPullCheck } from './trust/pull-check.js';
 import { TrustService } from './trust/service.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { tracingEnabled } from './observability/tracing.js';
+import { traceRequests } from './observability/tracing-http.js';
+import { tracedPlugins } from './metadata/traced-plugin.js';
+import { traced } from './storage/traced.js';
 
 export interface AppParts {
   storage: StorageDriver;
@@ -76,6 +83,8 @@ export interface AppParts {
   now: () => number;
   /** Sees (and may add hooks to) every route as it is registered: the tests' OpenAPI and serialization checks. */
   onRoute: (route: RouteOptions) => void;
+  /** The metrics (observability/metrics.ts); by default those the configuration asks for. */
+  metrics: Metrics;
 }
 
 // The S3 SDK and pg load only when configured: the AWS SDK alone adds ~40 MiB per process.
@@ -128,6 +137,8 @@ export interface Background {
   trust: TrustService;
   /** Vulnerability scanning, when scanning.enabled. */
   scanning?: Scanning;
+  /** The app's metrics (a no-op object when they are off). */
+  metrics: Metrics;
 }
 
 const backgrounds = new WeakMap<FastifyInstance, Background>();
@@ -140,10 +151,13 @@ export function backgroundOf(app: FastifyInstance): Background {
 }
 
 export async function createApp(config: BerthConfig, parts?: Partial<AppParts>): Promise<FastifyInstance> {
-  const storage = parts?.storage ?? (await createStorage(config));
-  const meta = parts?.meta ?? (await openMetadata(config));
+  const metrics = parts?.metrics ?? (await createMetrics(config));
+  const driver = parts?.storage ?? (await createStorage(config));
+  // metered(traced(driver)); spans around storage calls only when tracing is on (src/observability/tracing.ts).
+  const storage = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog, plugins: tracedPlugins(config) }));
   try {
-    return await assemble(config, storage, meta, !parts?.meta, parts ?? {});
+    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -151,8 +165,15 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   }
 }
 
-async function assemble(config: BerthConfig, storage: StorageDriver, meta: MetadataDb, ownsMeta: boolean, parts: Partial<AppParts>): Promise<FastifyInstance> {
+async function assemble(
+  config: BerthConfig,
+  storage: StorageDriver,
+  meta: MetadataDb,
+  ownsMeta: boolean,
+  parts: Partial<AppParts> & { metrics: Metrics },
+): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
+  const { metrics } = parts;
   // Consumers of registry events (webhooks, the index), written in each change's transaction.
   const eventSinks: RegistryEventSink[] = [];
   const events = combineSinks(eventSinks);
@@ -162,7 +183,14 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   const uploads = new UploadService(storage, store, guard, now, quotas);
   const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
-  const identifier = tokenAuth?.identifier ?? new Identifier(config.auth?.htpasswd ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now) } : {});
+  const identifier =
+    tokenAuth?.identifier ??
+    new Identifier(
+      config.auth?.htpasswd
+        ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now), onLoginFailure: () => metrics.loginFailed('invalid_credentials') }
+        : {},
+    );
+  if (tokenAuth?.services) tokenAuth.services.accounts.onLoginFailure = (reason) => metrics.loginFailed(reason);
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
@@ -333,6 +361,11 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }) as unknown as FastifyInstance;
 
   if (parts.onRoute) app.addHook('onRoute', parts.onRoute);
+  // A server span per request, in whose context the handlers run (when tracing is on).
+  traceRequests(app);
+  // First: requests refused by any later hook are counted too.
+  metrics.instrumentHttp(app);
+  metrics.observeMetadata(meta);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
@@ -355,11 +388,8 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
-  // Liveness/readiness for load balancers and Kubernetes: 200 when the database answers.
-  app.get('/healthz', async (_req, reply) => {
-    await store.repositoryId('');
-    return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send('{"status":"ok"}');
-  });
+  // /livez, /readyz (and /healthz) for load balancers and Kubernetes (docs/operations.md).
+  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => runCheck(storageProbe(storage)) });
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
@@ -376,7 +406,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
         },
       },
     );
-    registerTokenRoutes(app, { ...services, meta });
+    registerTokenRoutes(app, { ...services, meta, onTokenRequest: (grant, outcome) => metrics.tokenRequest(grant, outcome) });
     await registerApiRoutes(
       app,
       { ...services, meta, registry: { deleteRepository: (name, origin) => ctx.manifests.deleteRepository(name, origin), deleteEnabled: ctx.deleteEnabled } },
@@ -395,7 +425,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
   }
 
   // Background work, on every replica; each job claims its work in the database.
-  const jobs = new JobRunner(app.log);
+  const jobs = new JobRunner(app.log, (name, seconds, failed) => metrics.jobRun(name, seconds, failed));
   const purging = config.storage.maintenance.uploadpurging;
   if (purging.enabled && !purging.dryrun) jobs.add({ name: 'upload-purge', every: purging.interval, run: () => uploads.purge(now() - purging.age) });
   if (config.storage.gc.enabled && !ctx.readOnly) {
@@ -404,6 +434,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: config.storage.gc.interval,
       run: async () => {
         const r = await collector.collect();
+        metrics.gcCollected(r);
         if (r.manifests + r.blobs + r.links > 0) app.log.info({ gc: r }, 'garbage collection');
       },
     });
@@ -413,6 +444,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
       every: SWEEP_EVERY_MS,
       run: async () => {
         const r = await sweep.run({ graceMs: DEFAULT_SWEEP_GRACE_MS });
+        metrics.sweepRemoved(r);
         if (r.blobs + r.uploads + r.debris > 0) app.log.info({ sweep: r }, 'crash leftovers swept');
       },
     });
@@ -451,7 +483,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
   }
-  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust });
+  backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust, metrics });
   jobs.start();
   webhooks.attach(app);
   webhooks.start(app.log);
@@ -470,6 +502,7 @@ async function assemble(config: BerthConfig, storage: StorageDriver, meta: Metad
     revocations?.stop();
     await index.stop();
     await webhooks.stop();
+    metrics.close();
     if (ownsMeta) await meta.close();
   });
   return app;

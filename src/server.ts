@@ -1,5 +1,6 @@
 // Runs the registry: one process, or several workers sharing the port (node:cluster).
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
@@ -10,12 +11,22 @@ import { inContext } from './cli/errors.js';
 import { databaseWarning, describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
+import { startDebugServer } from './observability/debug-server.js';
+import { createMetrics, metricsEnabled, type Metrics } from './observability/metrics.js';
+import { tracedPlugins } from './metadata/traced-plugin.js';
+import { describeTracing, tracingSettings } from './observability/tracing-config.js';
+import { startTracing } from './observability/tracing.js';
 
 export async function serve(config: BerthConfig): Promise<void> {
+  // OTEL_* (docs/observability.md#traces) are checked in every process: a bad value stops the start before a fork.
+  const traces = tracingSettings(process.env);
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
     // Migrate once, before any worker opens the database.
     await (await prepareMetadata(config, true)).close();
+    // The debug listener sums the workers' metrics (prom-client loads only when they are on).
+    const render = metricsEnabled(config) ? (await import('./observability/metrics-prometheus.js')).clusterMetrics() : null;
+    const debug = await startDebugServer(config, render);
     relayRevocations();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
@@ -26,6 +37,7 @@ export async function serve(config: BerthConfig): Promise<void> {
     let shuttingDown = false;
     const stop = () => {
       shuttingDown = true;
+      void debug?.close();
       for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
     };
     process.once('SIGTERM', stop);
@@ -33,10 +45,23 @@ export async function serve(config: BerthConfig): Promise<void> {
     return;
   }
 
+  // Each worker exports its own spans; until the app's logger exists, the SDK's warnings go to stderr.
+  let tracingWarn = (msg: string): void => {
+    process.stderr.write(`berth: tracing: ${msg}\n`);
+  };
+  const tracing = await startTracing(traces, { version: packageVersion(), warn: (msg) => tracingWarn(msg) });
   // Loaded here, not at the top: a cluster primary only forks and needs none of it.
   const { createApp } = await import('./app.js');
-  const meta = await prepareMetadata(config, cluster.isPrimary);
-  const app = await createApp(config, { meta });
+  const metrics = await createMetrics(config);
+  const meta = await prepareMetadata(config, cluster.isPrimary, metrics);
+  const app = await createApp(config, { meta, metrics });
+  tracingWarn = (msg) => {
+    app.log.warn({ tracing: msg }, `tracing: ${msg}`);
+  };
+  if (traces) app.log.info({ tracing: describeTracing(traces) }, `tracing: ${describeTracing(traces)}`);
+  // A worker's metrics go to the primary's debug listener; a single process serves its own.
+  if (cluster.isWorker) await metrics.joinCluster();
+  const debug = cluster.isWorker ? null : await startDebugServer(config, metrics.enabled ? () => metrics.render() : null);
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
   const { uiClientBuilt } = await import('./ui/routes.js');
@@ -52,7 +77,10 @@ export async function serve(config: BerthConfig): Promise<void> {
     // an upload cut here keeps its session, and the client resumes it on another replica.
     setTimeout(() => app.server.closeAllConnections(), config.http.draintimeout).unref();
     await app.close();
+    await debug?.close();
     await meta.close();
+    // The spans of the last requests and jobs, exported before the process ends.
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGTERM', stop);
@@ -82,8 +110,19 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
  * upload claims still held were held by processes that died (kill -9): released, so clients resume at once.
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
-async function prepareMetadata(config: BerthConfig, starting: boolean): Promise<MetadataDb> {
-  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () => openMetadata(config));
+async function prepareMetadata(config: BerthConfig, starting: boolean, metrics?: Metrics): Promise<MetadataDb> {
+  const meta = await inContext(`metadata database ${describeDatabase(config)}`, () =>
+    openMetadata(config, { log: metrics?.queryLog, plugins: tracedPlugins(config) }),
+  );
   if (starting && !config.metadata.postgres) await new RegistryStore(meta).releaseAllUploadClaims();
   return meta;
+}
+
+function packageVersion(): string {
+  try {
+    // package.json sits one level above both src/ (tsx) and dist/ (built).
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

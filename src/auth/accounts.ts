@@ -41,6 +41,8 @@ export class AccountService {
   private readonly verified = new Map<string, number>();
   /** A hash of a random string at the configured cost: unknown users take as long as known ones. */
   private readonly dummyHash: Promise<string>;
+  /** Told of every failed sign-in (metrics; app.ts sets it). */
+  onLoginFailure: (reason: 'invalid_credentials' | 'throttled') => void = () => {};
 
   constructor(
     private readonly stores: Pick<AccountStores, 'users' | 'credentials' | 'loginFailures' | 'audit' | 'revocations'>,
@@ -211,6 +213,7 @@ export class AccountService {
           { durable: false },
         );
         const retry = Math.max(1, Math.ceil((f.windowStart + this.cfg.loginwindow - now) / 1000));
+        this.onLoginFailure('throttled');
         throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(retry) } });
       }
     }
@@ -229,6 +232,7 @@ export class AccountService {
 
   /** Audits a failed login and throws UNAUTHORIZED. */
   private async failed(user: UserRow | null, address: string, now: number): Promise<never> {
+    this.onLoginFailure('invalid_credentials');
     // Name only accounts that exist: a password typed into the user field is never stored.
     await this.meta.transaction(
       (tx) =>

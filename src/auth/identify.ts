@@ -49,6 +49,8 @@ export interface IdentifierParts {
   verifier?: TokenVerifier;
   /** The built-in accounts: passwords, access tokens, robot secrets, UI sessions. */
   accounts?: { service: AccountService; stores: Pick<AccountStores, 'users' | 'credentials' | 'sessions'> };
+  /** Told of each wrong htpasswd password (metrics; the accounts count their own). */
+  onLoginFailure?: () => void;
 }
 
 const CALLER = Symbol('berth.caller');
@@ -118,6 +120,7 @@ export class Identifier {
         return { kind: 'htpasswd', user };
       }
       if (user !== null) req.log.info({ user: user.slice(0, 64) }, 'authentication failed');
+      this.parts.onLoginFailure?.();
       throw new InvalidCredentials(kind, 'invalid username or password');
     }
     // An external issuer decides who may do what; Berth keeps no accounts to check these against.

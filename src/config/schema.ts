@@ -78,6 +78,45 @@ const tls = z
     }
   });
 
+// The debug listener (registry:2's http.debug): Prometheus metrics, apart from the registry's port.
+const debug = z
+  .object({
+    addr: str()
+      .superRefine((a, ctx) => {
+        if (a === '') return;
+        const r = parseListenAddress(a);
+        if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+      })
+      .default(''),
+    prometheus: z
+      .object({
+        enabled: bool().default(false),
+        path: str()
+          .refine(
+            (p) => /^\/[\x21-\x7e]*$/.test(p),
+            (p) => ({ message: `expected a path starting with "/", got ${JSON.stringify(p)}` }),
+          )
+          .default('/metrics'),
+        /** Repository names (globs: * within a path segment, ** across) reported as themselves; every other name is "other". */
+        repositories: z
+          .preprocess(
+            (v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((x) => x.trim())
+                    .filter(Boolean)
+                : v,
+            z.array(str()),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
 // Fastify's (proxy-addr's) named ranges, besides addresses and CIDRs.
 const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
 const trustProxy = () =>
@@ -120,8 +159,28 @@ const http = z
     /** How long in-flight requests may run after SIGTERM before their connections are closed. */
     draintimeout: duration('10s'),
     headers: z.record(z.array(str())).default({}),
+    debug,
   })
   .strict()
+  .superRefine((h, ctx) => {
+    if (h.debug.prometheus.enabled && !h.debug.addr)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['debug', 'prometheus', 'enabled'],
+        message: 'needs http.debug.addr (metrics are served on the debug listener only)',
+      });
+    const main = parseListenAddress(h.addr);
+    const dbg = h.debug.addr ? parseListenAddress(h.debug.addr) : null;
+    if (
+      typeof main !== 'string' &&
+      dbg &&
+      typeof dbg !== 'string' &&
+      dbg.port !== 0 &&
+      dbg.port === main.port &&
+      (dbg.host === main.host || [dbg.host, main.host].includes('0.0.0.0'))
+    )
+      ctx.addIssue({ code: 'custom', path: ['debug', 'addr'], message: `must differ from http.addr (${h.addr}): metrics are not served on the main listener` });
+  })
   .default({});
 
 const storage = z

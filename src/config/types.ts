@@ -35,6 +35,11 @@ export interface BerthConfig {
     readonly draintimeout: number;
     /** Extra response headers (registry:2 `http.headers`). */
     readonly headers: Readonly<Record<string, readonly string[]>>;
+    /** The debug listener (registry:2 `http.debug`); off while `addr` is "". */
+    readonly debug: {
+      readonly addr: string;
+      readonly prometheus: { readonly enabled: boolean; readonly path: string; readonly repositories: readonly string[] };
+    };
   };
   readonly storage: {
     readonly filesystem: { readonly rootdirectory: string; readonly maxthreads: number; readonly directio: boolean };

@@ -30,75 +30,114 @@ export interface TokenServiceDeps {
   identifier: Identifier;
   /** The app's clock: refresh tokens' creation and expiry. */
   now: () => number;
+  /** Told how each token request ended (metrics). */
+  onTokenRequest?: (grant: 'basic' | 'password' | 'refresh_token' | 'other', outcome: TokenOutcome) => void;
+}
+
+export type TokenOutcome = 'issued' | 'invalid_credentials' | 'throttled' | 'invalid_request' | 'error';
+
+/** The outcome word of a token request's error. */
+function outcomeOf(err: unknown): TokenOutcome {
+  // OAuthError is a RegistryError too: UNAUTHORIZED for invalid_grant, DENIED for the rest.
+  if (err instanceof RegistryError)
+    return err.code === 'TOOMANYREQUESTS' ? 'throttled' : err.code === 'UNAUTHORIZED' ? 'invalid_credentials' : 'invalid_request';
+  return 'error';
+}
+
+/** Runs a token request's handler, telling `observe` how it ended. */
+async function observed<T>(d: TokenServiceDeps, grant: () => 'basic' | 'password' | 'refresh_token' | 'other', handler: () => Promise<T>): Promise<T> {
+  if (!d.onTokenRequest) return handler();
+  try {
+    const r = await handler();
+    d.onTokenRequest(grant(), 'issued');
+    return r;
+  } catch (err) {
+    d.onTokenRequest(grant(), outcomeOf(err));
+    throw err;
+  }
 }
 
 /** GET /token: a password or an access token (Basic, or an access token as Bearer), or nothing. */
 const TOKEN_CREDENTIALS: readonly Credential[] = ['password', 'access-token'];
 
 export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): void {
-  app.get('/token', async (req, reply) => {
-    const q = new URLSearchParams(req.url.split('?')[1] ?? '');
-    checkService(q.get('service'), d.service);
-    // Before anything that decides the grants (auth/revocations.ts).
-    const mark = await d.revocations.mark();
-    const caller = await d.identifier.identify(req, TOKEN_CREDENTIALS);
-    const principal = caller.kind === 'account' ? caller.principal : null;
-    const scopes = q.getAll('scope').flatMap((s) => s.split(' '));
-    const res = await issue(d, req, principal, scopes, mark);
-    if (principal && q.get('offline_token') === 'true') {
-      res.refresh_token = await newRefreshToken(d, principal, q.get('client_id') ?? '');
-    }
-    return send(reply, res);
-  });
+  app.get('/token', async (req, reply) =>
+    observed(
+      d,
+      () => 'basic',
+      async () => {
+        const q = new URLSearchParams(req.url.split('?')[1] ?? '');
+        checkService(q.get('service'), d.service);
+        // Before anything that decides the grants (auth/revocations.ts).
+        const mark = await d.revocations.mark();
+        const caller = await d.identifier.identify(req, TOKEN_CREDENTIALS);
+        const principal = caller.kind === 'account' ? caller.principal : null;
+        const scopes = q.getAll('scope').flatMap((s) => s.split(' '));
+        const res = await issue(d, req, principal, scopes, mark);
+        if (principal && q.get('offline_token') === 'true') {
+          res.refresh_token = await newRefreshToken(d, principal, q.get('client_id') ?? '');
+        }
+        return send(reply, res);
+      },
+    ),
+  );
 
   app.post('/token', async (req, reply) => {
-    let form: URLSearchParams;
-    try {
-      form = new URLSearchParams((await readLimited(req.raw, 64 * 1024)).toString('utf8'));
-    } catch {
-      throw new OAuthError(400, 'invalid_request', 'unreadable form body');
-    }
-    try {
-      checkService(form.get('service'), d.service);
-    } catch {
-      throw new OAuthError(400, 'invalid_request', 'unknown service');
-    }
-    const scopes = form
-      .getAll('scope')
-      .flatMap((s) => s.split(' '))
-      .filter(Boolean);
-    const clientId = form.get('client_id') ?? '';
-    const mark = await d.revocations.mark();
-    let principal: Principal;
-    let refresh: string | undefined;
-    const grant = form.get('grant_type');
-    if (grant === 'password') {
-      const username = form.get('username') ?? '';
-      const password = form.get('password') ?? '';
-      try {
-        principal = await d.accounts.authenticate(username, password, req.ip);
-      } catch (err) {
-        if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
-        throw new OAuthError(401, 'invalid_grant', 'invalid username or password');
-      }
-      if (form.get('access_type') === 'offline') refresh = await newRefreshToken(d, principal, clientId);
-    } else if (grant === 'refresh_token') {
-      const token = form.get('refresh_token') ?? '';
-      const p = await d.accounts.refresh(token, req.ip);
-      if (!p) throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
-      principal = p;
-      refresh = token;
-    } else {
-      throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
-    }
-    const res = await issue(d, req, principal, scopes, mark);
-    return send(reply, {
-      access_token: res.access_token,
-      scope: scopes.join(' '),
-      expires_in: res.expires_in,
-      issued_at: res.issued_at,
-      ...(refresh ? { refresh_token: refresh } : {}),
-    });
+    let grantOf: 'password' | 'refresh_token' | 'other' = 'other';
+    return observed(
+      d,
+      () => grantOf,
+      async () => {
+        let form: URLSearchParams;
+        try {
+          form = new URLSearchParams((await readLimited(req.raw, 64 * 1024)).toString('utf8'));
+        } catch {
+          throw new OAuthError(400, 'invalid_request', 'unreadable form body');
+        }
+        try {
+          checkService(form.get('service'), d.service);
+        } catch {
+          throw new OAuthError(400, 'invalid_request', 'unknown service');
+        }
+        const scopes = form
+          .getAll('scope')
+          .flatMap((s) => s.split(' '))
+          .filter(Boolean);
+        const clientId = form.get('client_id') ?? '';
+        const mark = await d.revocations.mark();
+        let principal: Principal;
+        let refresh: string | undefined;
+        const grant = form.get('grant_type');
+        if (grant === 'password' || grant === 'refresh_token') grantOf = grant;
+        if (grant === 'password') {
+          const username = form.get('username') ?? '';
+          const password = form.get('password') ?? '';
+          try {
+            principal = await d.accounts.authenticate(username, password, req.ip);
+          } catch (err) {
+            if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
+            throw new OAuthError(401, 'invalid_grant', 'invalid username or password');
+          }
+          if (form.get('access_type') === 'offline') refresh = await newRefreshToken(d, principal, clientId);
+        } else if (grant === 'refresh_token') {
+          const token = form.get('refresh_token') ?? '';
+          const p = await d.accounts.refresh(token, req.ip);
+          if (!p) throw new OAuthError(401, 'invalid_grant', 'refresh token is invalid, expired or revoked');
+          principal = p;
+          refresh = token;
+        } else {
+          throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
+        }
+        const res = await issue(d, req, principal, scopes, mark);
+        return send(reply, {
+          access_token: res.access_token,
+          scope: scopes.join(' '),
+          expires_in: res.expires_in,
+          issued_at: res.issued_at,
+          ...(refresh ? { refresh_token: refresh } : {}),
+        });
+      },
+    );
   });
 
   app.get('/.well-known/jwks.json', async (_req, reply) => {

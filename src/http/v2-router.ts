@@ -10,30 +10,34 @@ import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers 
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
 /** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
-type Route = { re: RegExp; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
+/** `template`: the route as metrics and logs name it (never the repository name itself). */
+type Route = { re: RegExp; template: string; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
 
 const routes: Route[] = [
-  { re: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload }, writes: ['POST'], uploads: true },
+  { re: /^(.+)\/blobs\/uploads\/?$/, template: '/v2/{name}/blobs/uploads/', methods: { POST: startUpload }, writes: ['POST'], uploads: true },
   {
     re: /^(.+)\/blobs\/uploads\/([^/]+)$/,
+    template: '/v2/{name}/blobs/uploads/{uuid}',
     methods: { GET: uploadStatus, PATCH: patchUpload, PUT: finishUpload, DELETE: cancelUpload },
     writes: ['PATCH', 'PUT', 'DELETE'],
     uploads: true,
   },
   {
     re: /^(.+)\/blobs\/([^/]+)$/,
+    template: '/v2/{name}/blobs/{digest}',
     methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
     writes: ['DELETE'],
     deletes: true,
   },
   {
     re: /^(.+)\/manifests\/([^/]+)$/,
+    template: '/v2/{name}/manifests/{reference}',
     methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
     writes: ['PUT', 'DELETE'],
     deletes: true,
   },
-  { re: /^(.+)\/tags\/list$/, methods: { GET: listTags }, writes: [] },
-  { re: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: referrers }, writes: [] },
+  { re: /^(.+)\/tags\/list$/, template: '/v2/{name}/tags/list', methods: { GET: listTags }, writes: [] },
+  { re: /^(.+)\/referrers\/([^/]+)$/, template: '/v2/{name}/referrers/{digest}', methods: { GET: referrers }, writes: [] },
 ];
 
 export function registerV2Routes(app: FastifyInstance, ctx: RegistryContext): void {
@@ -100,6 +104,19 @@ export function v2Target(method: string, path: string): { name: string; action: 
     if (m) return route.methods[method] ? { name: m[1], action: actionFor(route, method) } : null;
   }
   return null;
+}
+
+/**
+ * The route template of a /v2 path (after `/v2/`, without the query) and the repository it names,
+ * for metrics: the catalog has no repository; a path no route takes is `/v2/*`.
+ */
+export function v2Route(path: string): { template: string; name: string | null } {
+  if (path === '_catalog') return { template: '/v2/_catalog', name: null };
+  for (const route of routes) {
+    const m = route.re.exec(path);
+    if (m) return { template: route.template, name: m[1] };
+  }
+  return { template: '/v2/*', name: null };
 }
 
 /** What a request needs: uploads are pushes (even their GET), DELETE of content is delete, other reads pull. */

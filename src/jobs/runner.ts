@@ -2,6 +2,7 @@
 // replica runs every job on its own timer; a job claims its work in the database, so replicas
 // share it instead of repeating it. A job never overlaps itself in one process, and stop()
 // waits for the runs in progress. Timers pace on wall time.
+import { inRootSpan } from '../observability/tracing.js';
 
 export interface Job {
   readonly name: string;
@@ -13,6 +14,9 @@ export interface Job {
 export interface JobLog {
   error(obj: object, msg: string): void;
 }
+
+/** Told of every finished run (metrics). */
+export type JobObserver = (name: string, seconds: number, failed: boolean) => void;
 
 interface Slot {
   job: Job;
@@ -28,7 +32,10 @@ export class JobRunner {
   private readonly slots = new Map<string, Slot>();
   private started = false;
 
-  constructor(private readonly log: JobLog) {}
+  constructor(
+    private readonly log: JobLog,
+    private readonly observe: JobObserver = () => {},
+  ) {}
 
   add(job: Job): void {
     if (this.slots.has(job.name)) throw new Error(`job ${job.name} is already registered`);
@@ -83,12 +90,17 @@ export class JobRunner {
 
   private runSlot(slot: Slot, rethrow: boolean): Promise<void> {
     const run = (async () => {
+      const start = performance.now();
+      let failed = false;
       try {
-        await slot.job.run();
+        // Each run is a trace of its own, whatever request or timer started it.
+        await inRootSpan(`job ${slot.job.name}`, { 'berth.job.name': slot.job.name }, () => slot.job.run());
       } catch (err) {
+        failed = true;
         this.log.error({ err, job: slot.job.name }, 'background job failed');
         if (rethrow) throw err;
       } finally {
+        this.observe(slot.job.name, (performance.now() - start) / 1000, failed);
         slot.runs++;
         slot.running = undefined;
         this.schedule(slot, slot.job.every);

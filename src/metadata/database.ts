@@ -3,7 +3,7 @@ import { constants, fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
+import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { detectFull, rethrowFull } from '../errors/storage-full.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
@@ -43,10 +43,17 @@ export interface MetadataDb {
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
+  /** PostgreSQL: the connection pool's clients (metrics); absent on SQLite. */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }
 
-/** `migrate: false` checks the schema instead of migrating it (metadata.automigrate). */
+/** How a database is opened beyond its address. */
 export interface OpenOptions {
+  /** Kysely's query log (metrics: metered-plugin.ts); absent, Kysely times nothing. */
+  log?: Logger;
+  /** See every query, in and out of transactions (tracing: traced-plugin.ts). */
+  plugins?: KyselyPlugin[];
+  /** false: check the schema instead of migrating it (metadata.automigrate). */
   migrate?: boolean;
   /** Told the migrations this open applied (`berth migrate` prints them). */
   onMigrated?: (applied: string[]) => void;
@@ -64,7 +71,11 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(raw) }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: cachingStatements(raw) }),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
   if (opts.migrate === false) await requireMigrated(db, 'sqlite');
   else {
     const applied = await migrate(db, 'sqlite');

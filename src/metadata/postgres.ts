@@ -43,7 +43,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }) });
+  const db = new Kysely<Database>({
+    dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
   try {
     const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
     if (!schema) throw new Error('no schema to create tables in: check search_path of the PostgreSQL role or URL');
@@ -99,6 +103,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
       }
     },
     close: () => db.destroy(),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }
 

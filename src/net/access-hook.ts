@@ -9,7 +9,7 @@
 //   /v2/ and /token, /.well-known/jwks.json            an address that may pull or push somewhere
 //   /api/v1/*                                           api (namespaced for /repositories/<ns>/…, /namespaces/<ns>/…, /orgs/<ns>…)
 //   /ui/*, and /api requests from the UI (X-Berth-CSRF) ui (namespaced likewise, and for ?repository=)
-//   /healthz                                            never refused (load balancers' probes)
+//   /livez, /readyz, /healthz                           never refused (load balancers' and Kubernetes' probes)
 // A mirrored name is in its cache's namespace; a name the default upstream may serve is
 // checked against both its own namespace and the cache's (which one serves it is known
 // only after a database lookup).
@@ -77,7 +77,7 @@ export function classifyRequest(method: string, url: string, headers: Record<str
       : registry({ surface: 'push', namespaces });
   }
   if (path === '/token' || path.startsWith('/.well-known/')) return { kind: 'entry' };
-  if (path === '/healthz') return { kind: 'open' };
+  if (path === '/livez' || path === '/readyz' || path === '/healthz') return { kind: 'open' };
   if (path === '/api' || path.startsWith('/api/')) {
     const m = API_NAMESPACED.exec(path);
     const namespaces = m ? [namespaceOf(decodeSegment(m[1]))] : [];

@@ -18,3 +18,6 @@ export function digestFromBlobKey(key: string): string | null {
   const m = /^blobs\/(sha256|sha512)\/[0-9a-f]{2}\/([0-9a-f]+)$/.exec(key);
   return m ? `${m[1]}:${m[2]}` : null;
 }
+
+/** Never written: the readiness check stats it to see that storage answers (src/health/checks.ts). */
+export const HEALTH_PROBE_KEY = 'health/probe';

@@ -19,6 +19,7 @@
 // append opens a new multipart upload); commit completes it with the tail as its last part
 // and copies the result to the blob's key (CopyObject, or UploadPartCopy above the threshold
 // and always above 5 GiB).
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
@@ -149,6 +150,16 @@ export class S3Driver implements StorageDriver {
         }
       },
       { step: 'initialize', name: 'berthStorageFull' },
+    );
+    // DeleteObjects must carry a checksum of its body. The SDK sends CRC32 (x-amz-checksum-crc32), which
+    // Aliyun OSS rejects: it requires Content-MD5, as AWS S3 did before 2025 (AWS, RGW and MinIO accept it).
+    // Low priority in the build step: after the SDK's checksum middleware, before signing.
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteObjectsCommand') contentMd5Instead(args.request);
+        return next(args);
+      },
+      { step: 'build', priority: 'low', name: 'berthDeleteObjectsContentMd5' },
     );
   }
 
@@ -675,6 +686,17 @@ export class S3Driver implements StorageDriver {
     if (!ID_RE.test(id)) throw new Error(`storage: invalid upload id "${id}"`);
     return `${this.root}uploads/${id}/${rest}`;
   }
+}
+
+/** Replaces the SDK's flexible checksum headers of a request with Content-MD5 of its (string or bytes) body. */
+function contentMd5Instead(request: unknown): void {
+  const req = request as { headers?: Record<string, string>; body?: unknown } | undefined;
+  if (!req?.headers || !(typeof req.body === 'string' || req.body instanceof Uint8Array)) return;
+  for (const name of Object.keys(req.headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('x-amz-checksum-') || lower === 'x-amz-sdk-checksum-algorithm' || lower === 'content-md5') delete req.headers[name];
+  }
+  req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
 }
 
 function pad(n: number): string {

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import { guardedConnection, OutboundRefused, type OutboundGuard } from '../net/outbound-connect.js';
+import { failed, outboundSpan, SpanStatusCode } from '../observability/tracing.js';
 import { UpstreamError } from './errors.js';
 
 export interface TransportOptions {
@@ -73,6 +74,18 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
   const streamed = o.body !== undefined && !Buffer.isBuffer(o.body) ? (o.body as Readable) : null;
   const headers: Record<string, string | number> = { 'User-Agent': t.userAgent, ...o.headers };
   if (Buffer.isBuffer(o.body)) headers['Content-Length'] = o.body.length;
+  // A client span (until the response body ends) whose trace context goes upstream in `traceparent`.
+  const span = outboundSpan(
+    method,
+    {
+      'http.request.method': method,
+      'server.address': url.hostname,
+      'server.port': Number(url.port) || (secure ? 443 : 80),
+      // No query (token realms take scopes and accounts there), no credentials.
+      'url.full': `${url.origin}${url.pathname}`,
+    },
+    headers,
+  );
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -83,6 +96,10 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
       clearTimeout(headersTimer);
       req.destroy();
       streamed?.destroy();
+      if (span) {
+        failed(span, err);
+        span.end();
+      }
       reject(err);
     };
     const armHeadersTimer = () => {
@@ -110,6 +127,12 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
       }
       settled = true;
       clearTimeout(headersTimer);
+      if (span) {
+        const status = res.statusCode ?? 0;
+        span.setAttribute('http.response.status_code', status);
+        if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+        res.once('close', () => span.end());
+      }
       // From here on: a body that stops moving for bodyIdleMs fails with 'unavailable'.
       req.setTimeout(t.bodyIdleMs, () => res.destroy(new UpstreamError('unavailable', `${what}: the body stalled for ${t.bodyIdleMs} ms`)));
       res.on('error', () => {}); // surfaced to whoever reads the body

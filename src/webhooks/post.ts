@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { guardedConnection, OutboundRefused, type OutboundGuard } from '../net/outbound-connect.js';
+import { outboundSpan, SpanStatusCode } from '../observability/tracing.js';
 
 export const RESPONSE_KEEP_BYTES = 1024;
 
@@ -35,18 +36,38 @@ export function post(
       return resolve(done({ statusCode: null, error: 'invalid URL', responseBody: null }));
     }
     const mod = u.protocol === 'https:' ? https : http;
+    // A delivery is background work: a trace of its own (the push that queued it may be long over, on
+    // another replica), whose context the receiver gets in `traceparent`.
+    const sent: Record<string, string | string[] | number> = { ...headers, 'Content-Length': Buffer.byteLength(body) };
+    const span = outboundSpan(
+      'POST',
+      {
+        'http.request.method': 'POST',
+        'server.address': u.hostname,
+        'server.port': Number(u.port) || (u.protocol === 'https:' ? 443 : 80),
+        // No query, no credentials: a webhook URL's query may hold a token.
+        'url.full': `${u.origin}${u.pathname}`,
+      },
+      sent,
+      true,
+    );
     let settled = false;
     const finish = (r: Omit<PostResult, 'durationMs'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (span) {
+        if (r.statusCode !== null) span.setAttribute('http.response.status_code', r.statusCode);
+        if (r.error !== null || (r.statusCode ?? 0) >= 400) span.setStatus({ code: SpanStatusCode.ERROR, ...(r.error ? { message: r.error } : {}) });
+        span.end();
+      }
       resolve(done(r));
     };
     const req = mod.request(
       u,
       {
         method: 'POST',
-        headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
+        headers: sent,
         ...(guard ? { createConnection: guardedConnection(guard, u.protocol === 'https:') as never } : { agent: false }),
       },
       (res) => {

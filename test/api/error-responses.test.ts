@@ -140,7 +140,6 @@ describe('one error mapper, one shape per surface', () => {
   it('an internal error (the database is gone)', async () => {
     await failing.meta!.close();
     for (const [path, status, code] of [
-      ['/healthz', 500, 'UNKNOWN'],
       ['/v1/search?q=x', 500, 'UNKNOWN'],
       ['/api/v1/repositories', 500, 'INTERNAL'],
       ['/ui/api/tags?repository=a/b', 500, 'INTERNAL'],

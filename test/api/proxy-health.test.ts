@@ -21,7 +21,9 @@ describe('health and proxies', () => {
   it('GET /healthz answers 200 JSON', async () => {
     const res = await fetch(`${plain.url}/healthz`);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ok' });
+    const body = await res.json();
+    assert.equal(body.status, 'ok');
+    assert.deepEqual([body.checks.database.status, body.checks.storage.status], ['ok', 'ok']);
   });
 
   const forwarded = { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'registry.example.com' };
