@@ -10,7 +10,7 @@ import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresP
 import pg from 'pg';
 import { storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable, rethrowDatabaseDown } from '../errors/unavailable.js';
-import { migrate, type MetadataDb, type OpenOptions } from './database.js';
+import { migrate, requireMigrated, type MetadataDb, type OpenOptions } from './database.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -65,7 +65,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     // starting together wait for the first, then find nothing left to do. The migration
     // tables are looked up in the current schema only (Kysely would otherwise find them
     // in any schema of the database).
-    await migrate(db, 'postgres', schema);
+    if (opts.migrate === false) await requireMigrated(db, 'postgres', schema);
+    else {
+      const applied = await migrate(db, 'postgres', schema);
+      opts.onMigrated?.(applied);
+    }
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
