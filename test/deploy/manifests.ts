@@ -5,7 +5,6 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { REPO_ROOT } from '../helpers/shared.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML; the tests check their shape
 export type Obj = Record<string, any>;
 
 export const K8S_DIR = path.join(REPO_ROOT, 'deploy/kubernetes');
