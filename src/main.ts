@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
 import { registerGcCommand } from './cli/gc-command.js';
+import { registerImportCommand } from './cli/import-command.js';
 import { registerScrubCommand } from './cli/scrub-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
@@ -47,6 +48,7 @@ configCmd
 
 registerAccountCommands(program, fail);
 registerGcCommand(program, fail);
+registerImportCommand(program, fail);
 registerScrubCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 

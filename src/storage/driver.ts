@@ -54,6 +54,13 @@ export interface StorageDriver {
    * commit's copy). With `dryRun` only counts. Resolves to how many pieces and bytes (where known).
    */
   removeDebris(before: number, dryRun?: boolean): Promise<{ pieces: number; bytes: number }>;
+  /**
+   * Places a local file at `key` without copying its bytes (`berth import --link` / `--move`): a hard link
+   * or a rename, durable when it resolves (the file's data and the directory entry fsynced). The file must
+   * hold the key's bytes (the caller verified them). Only drivers on a local filesystem have it; rejects
+   * with an EXDEV error when the file is on another filesystem.
+   */
+  adoptFile?(path: string, key: string, how: 'link' | 'move'): Promise<void>;
   /** A URL clients may GET the object from directly (presigned), or null; absent = never redirect. */
   redirectUrl?(key: string): Promise<string | null>;
 

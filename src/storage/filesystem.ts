@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { constants } from 'node:fs';
 import type { Dir, Stats } from 'node:fs';
-import { mkdir, open, opendir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -112,6 +112,29 @@ export class FilesystemDriver implements StorageDriver {
       }
     };
     await Promise.all(Array.from({ length: Math.min(32, paths.length) }, worker));
+  }
+
+  /** A hard link or rename of a verified local file into place (import); the source may never have been fsynced. */
+  async adoptFile(path: string, key: string, how: 'link' | 'move'): Promise<void> {
+    const target = this.path(key);
+    await detectFull('storage', async () => {
+      const fh = await open(path, 'r');
+      try {
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      if (how === 'move') {
+        await withParentDir(target, () => rename(path, target));
+        await syncDir(dirname(path));
+      } else {
+        // Content-addressed: an object already there holds the same bytes.
+        await withParentDir(target, () => link(path, target)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err;
+        });
+      }
+      await syncDir(dirname(target));
+    });
   }
 
   /** put()'s temporary files under blobs/ (a crash between writing one and its rename). */

@@ -130,7 +130,8 @@ function sendOnce(t: TransportOptions, o: SendOptions): Promise<http.IncomingMes
       if (span) {
         const status = res.statusCode ?? 0;
         span.setAttribute('http.response.status_code', status);
-        if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+        // A 401 (the token challenge) or a 404 (a tag the upstream lacks) is an answer the client handles.
+        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
         res.once('close', () => span.end());
       }
       // From here on: a body that stops moving for bodyIdleMs fails with 'unavailable'.
