@@ -125,11 +125,7 @@ async function skopeoSync(work: string, source: Server, target: Server, repos: s
   const yaml = path.join(work, `sync-${Date.now()}.yaml`);
   fs.writeFileSync(yaml, [`${src}:`, '  tls-verify: false', '  images-by-tag-regex:', ...repos.map((r) => `    ${r}: ".*"`), ''].join('\n'));
   const dest = target.base.replace(/^http:\/\//, '');
-  const r = await timed(
-    'skopeo',
-    ['--insecure-policy', 'sync', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', yaml, dest],
-    process.env,
-  );
+  const r = await timed('skopeo', ['--insecure-policy', 'sync', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', yaml, dest], process.env);
   // Without --scoped, skopeo names each image by the last part of its repository (repo-0).
   const one = await fetch(`${target.base}/v2/${repos[0].split('/').pop()}/tags/list`);
   if (one.status !== 200) throw new Error(`skopeo sync left no ${repos[0]} in Berth (${one.status})`);
