@@ -17,8 +17,11 @@ WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
-RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
-USER node
+RUN mkdir -p /var/lib/berth && chown 1000:1000 /var/lib/berth
+# The image's `node` user by number, so Kubernetes' runAsNonRoot can verify it without a runAsUser.
+# Nothing under /app is written: the image runs with a read-only root filesystem when /tmp and
+# /var/lib/berth are writable (docs/deployment.md).
+USER 1000:1000
 ENV NODE_ENV=production \
     REGISTRY_HTTP_ADDR=:5000 \
     REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/berth

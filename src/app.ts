@@ -194,7 +194,11 @@ async function assemble(
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, {
+    resolve: parts.resolve,
+    now,
+    onAttempt: (outcome) => metrics.webhookAttempt(outcome),
+  });
   eventSinks.push(webhooks.sink);
   // Tag history and immutable tags (checked inside every manifest PUT and DELETE).
   const tagHistory = new TagHistoryStore(meta);
@@ -225,6 +229,7 @@ async function assemble(
           guard,
           fetcher: blobFetcher!,
           readOnly: config.storage.maintenance.readonly.enabled,
+          onLookup: (kind, result) => metrics.mirrorRequest(kind, result),
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
@@ -365,7 +370,7 @@ async function assemble(
   traceRequests(app);
   // First: requests refused by any later hook are counted too.
   metrics.instrumentHttp(app);
-  metrics.observeMetadata(meta);
+  metrics.observeMetadata(meta, now);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
@@ -482,6 +487,7 @@ async function assemble(
   if (scanning && !ctx.readOnly) {
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+    scanning.service.onScanned = (outcome) => metrics.scanFinished(outcome);
   }
   backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust, metrics });
   jobs.start();

@@ -8,6 +8,7 @@ import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
 import { registerGcCommand } from './cli/gc-command.js';
 import { registerImportCommand } from './cli/import-command.js';
+import { registerMigrateCommand } from './cli/migrate-command.js';
 import { registerScrubCommand } from './cli/scrub-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
 
@@ -49,6 +50,7 @@ configCmd
 registerAccountCommands(program, fail);
 registerGcCommand(program, fail);
 registerImportCommand(program, fail);
+registerMigrateCommand(program, fail);
 registerScrubCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 

@@ -162,13 +162,13 @@ export class PrometheusMetrics implements Metrics {
   });
   private readonly mirrorRequests = new Counter({
     name: 'berth_mirror_requests_total',
-    help: 'Pull-through cache lookups, by kind (manifest, blob) and result (hit: served from the cache; miss: fetched upstream).',
+    help: 'Pull-through cache lookups, by kind (manifest, blob) and result (hit: served from the cache; miss: fetched from the upstream; stale: cached copy served while the upstream fails).',
     labelNames: ['kind', 'result'],
     registers: [this.registry],
   });
   private readonly scans = new Counter({
     name: 'berth_scans_total',
-    help: 'Vulnerability scans finished, by outcome.',
+    help: 'Vulnerability scans finished, by outcome (scanned; retry: failed, to be tried again; failed: the last attempt failed).',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
@@ -265,7 +265,7 @@ export class PrometheusMetrics implements Metrics {
     if (failed) this.dbErrors.inc({ kind });
   }
 
-  observeMetadata(meta: MetadataDb): void {
+  observeMetadata(meta: MetadataDb, now: () => number): void {
     const registers = [this.registry];
     if (meta.poolStats) {
       const stats = meta.poolStats.bind(meta);
@@ -330,7 +330,7 @@ export class PrometheusMetrics implements Metrics {
           .executeTakeFirstOrThrow(),
       ]);
       pending.set(Number(p.n));
-      lag.set(p.oldest === null || p.oldest === undefined ? 0 : Math.max(0, (Date.now() - Number(p.oldest)) / 1000));
+      lag.set(p.oldest === null || p.oldest === undefined ? 0 : Math.max(0, (now() - Number(p.oldest)) / 1000));
       dead.set(Number(d.n));
       scanQueue.set(Number(s.n));
     };
@@ -384,10 +384,10 @@ export class PrometheusMetrics implements Metrics {
   webhookAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
     this.webhookAttempts.inc({ outcome });
   }
-  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss'): void {
+  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss' | 'stale'): void {
     this.mirrorRequests.inc({ kind, result });
   }
-  scanFinished(outcome: string): void {
+  scanFinished(outcome: 'scanned' | 'retry' | 'failed'): void {
     this.scans.inc({ outcome });
   }
 
