@@ -110,6 +110,7 @@ function finalize(c: ParsedSchema): BerthConfig {
     ...(proxy?.remoteurl ? { proxy } : {}),
     http: { ...http, listen, ...(tls && (tls.certificate || tls.key) ? { tls } : {}) },
     metadata: {
+      automigrate: c.metadata.automigrate,
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },
       ...(c.metadata.postgres ? { postgres: c.metadata.postgres } : {}),
     },

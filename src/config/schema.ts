@@ -679,6 +679,8 @@ export const configSchema = z
     health,
     metadata: z
       .object({
+        /** Migrate at start (false: `berth migrate` does, e.g. a Kubernetes Job, and serve only checks). */
+        automigrate: bool().default(true),
         sqlite: z
           .object({ path: str().default('') })
           .strict()

@@ -79,6 +79,8 @@ export interface BerthConfig {
     };
   };
   readonly metadata: {
+    /** Migrate when serving starts; false: only check that `berth migrate` has run. */
+    readonly automigrate: boolean;
     /** `path` defaults to <storage.filesystem.rootdirectory>/berth.db. */
     readonly sqlite: { readonly path: string };
     /** Present when PostgreSQL is configured (it then replaces SQLite). */

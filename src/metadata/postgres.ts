@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool, type PostgresPoolClient, type TableMetadata } from 'kysely';
 import pg from 'pg';
 import { rethrowFull } from '../errors/storage-full.js';
-import { migrate, type MetadataDb, type OpenOptions } from './database.js';
+import { migrate, requireMigrated, type MetadataDb, type OpenOptions } from './database.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -55,7 +55,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     // starting together wait for the first, then find nothing left to do. The migration
     // tables are looked up in the current schema only (Kysely would otherwise find them
     // in any schema of the database).
-    await migrate(db, 'postgres', schema);
+    if (opts.migrate === false) await requireMigrated(db, 'postgres', schema);
+    else {
+      const applied = await migrate(db, 'postgres', schema);
+      opts.onMigrated?.(applied);
+    }
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
