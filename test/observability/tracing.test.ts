@@ -388,6 +388,17 @@ describe('tracing off', () => {
         assert.equal(run.status, 2, `${JSON.stringify(env)}: exit code 2 (configuration error); stderr: ${run.stderr}`);
         assert.match(run.stderr, expected);
         assert.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
+        // `berth config verify` finds the same mistake.
+        const file = path.join(dir, 'config.yml');
+        fs.writeFileSync(file, 'version: 0.1\n');
+        const verify = await commandRun(
+          spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'main.js'), 'config', 'verify', file], {
+            env: { ...envWithoutSettings(), ...env },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          }),
+        );
+        assert.equal(verify.status, 1, `config verify: ${verify.stdout}${verify.stderr}`);
+        assert.match(verify.stderr, expected);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
