@@ -25,6 +25,7 @@ import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
+import { OutageCache } from './registry/outage-cache.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { QuotaService } from './registry/quotas.js';
 import { TagGuard } from './registry/tag-rules.js';
@@ -311,6 +312,9 @@ async function assemble(
     // The adapter reads what it scans: no content policy (trust included) refuses its pull-only token.
     ctx.pullChecks = exceptFor(scanning.scannerActor, [...(ctx.pullChecks ?? []), scanning.pullCheck]);
   }
+  // Pulls served recently, answered from memory while the database is down (docs/operations.md).
+  const outageCache = new OutageCache({ ...config.metadata.outagecache, maxAgeMs: config.metadata.outagecache.maxage }, now);
+  if (outageCache.enabled) ctx.outage = { cache: outageCache, gateExempt: scanning?.scannerActor ?? null };
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
   const retention = new RetentionRunner({

@@ -113,6 +113,7 @@ function finalize(c: ParsedSchema): BerthConfig {
       automigrate: c.metadata.automigrate,
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },
       ...(c.metadata.postgres ? { postgres: c.metadata.postgres } : {}),
+      outagecache: c.metadata.outagecache,
     },
     // `auth: {}` (or REGISTRY_AUTH unset with an empty section) means no auth.
     ...(auth?.htpasswd || auth?.token

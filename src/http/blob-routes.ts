@@ -33,6 +33,14 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
       return void reply.code(200).send(head ? undefined : fetched.body);
     }
   }
+  // What was just found readable, for pulls while the database is down (registry/outage-cache.ts).
+  ctx.outage?.cache.rememberBlob(r.name, digest.value, size);
+  return sendBlob(ctx, r, digest, size, head);
+}
+
+/** The answer to a blob GET or HEAD once its size is known: whole, one range, several, or a redirect. */
+export async function sendBlob(ctx: RegistryContext, r: V2Request, digest: Digest, size: number, head: boolean): Promise<void> {
+  const { reply } = r;
   reply.header('Docker-Content-Digest', digest.value);
   reply.header('ETag', `"${digest.value}"`);
   reply.header('Accept-Ranges', 'bytes');

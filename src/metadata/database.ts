@@ -4,7 +4,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
-import { detectFull, rethrowFull } from '../errors/storage-full.js';
+import { detectFull, storageFull } from '../errors/storage-full.js';
+import { databaseUnavailable } from '../errors/unavailable.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -214,6 +215,11 @@ function cachingStatements(raw: SQLite.Database): SqliteDatabase {
   };
 }
 
+/** Out of space: StorageFullError (507); locked by another process beyond busy_timeout: DependencyUnavailableError (503). */
+function rethrowDb(err: unknown): never {
+  throw storageFull(err, 'database') ?? databaseUnavailable(err) ?? err;
+}
+
 function fullAware(stmt: SQLite.Statement): SqliteStatement {
   const s = stmt as unknown as SqliteStatement;
   return {
@@ -222,21 +228,21 @@ function fullAware(stmt: SQLite.Statement): SqliteStatement {
       try {
         return s.all(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
     run(parameters) {
       try {
         return s.run(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
     *iterate(parameters) {
       try {
         yield* s.iterate(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
   };

@@ -10,7 +10,7 @@ export async function openMetadata(config: BerthConfig, opts: OpenOptions = {}):
   const pg = config.metadata.postgres;
   if (pg) {
     const { openPostgres } = await import('./postgres.js');
-    return openPostgres(pg.url, pg.poolsize, options);
+    return openPostgres(pg.url, pg.poolsize, { ...options, connectTimeoutMs: pg.connecttimeout });
   }
   return openSqlite(config.metadata.sqlite.path, options);
 }
