@@ -27,9 +27,13 @@ export interface Source {
   gone: { kept: string; deleted: string };
   /** library/broken:1 and its layer, whose bytes were flipped after the push. */
   broken: { manifest: string; layer: string; layerSize: number };
+  /** library/dangling:1, whose layer's data file was removed after the push (its link stays). */
+  dangling: { manifest: string; layer: string };
+  /** Repositories whose one image cannot be imported (library/broken, library/dangling). */
+  unimportable: string[];
   /** The abandoned upload's id (in library/tiny). */
   staleUpload: string;
-  /** What the import should find: repositories, tags, manifests, distinct blobs and their bytes. */
+  /** What the import should find: repositories, tags, manifests, distinct blobs in the source and their bytes. */
   expected: { repositories: number; tags: number; manifests: number; blobs: number; bytes: number; history: number };
   /** Every tag and what it points at in the source (the broken one included). */
   refs: { repo: string; tag: string; digest: string }[];
@@ -84,6 +88,12 @@ export async function fillSource(): Promise<Source> {
   bytes[11] ^= 0xff;
   fs.writeFileSync(dataFile, bytes);
 
+  // A dangling layer link: the layer's data file removed after the push.
+  const dangling = uniq('dangling');
+  await copy(`oci:${dangling.dir}:latest`, 'library/dangling:1');
+  const danglingLayer = dangling.json<ManifestDoc>(dangling.top().digest).layers![0].digest;
+  fs.rmSync(path.join(up.root, 'docker/registry/v2/blobs/sha256', danglingLayer.slice(7, 9), danglingLayer.slice(7)), { recursive: true });
+
   // An abandoned upload with some bytes in it.
   const started = await api.req('POST', '/v2/library/tiny/blobs/uploads/');
   if (started.status !== 202) throw new Error(`POST upload: ${started.status}`);
@@ -105,7 +115,7 @@ export async function fillSource(): Promise<Source> {
     else for (const b of [m.doc.config!, ...(m.doc.layers ?? [])]) blobs.set(b.digest, b.size);
     return m.digest;
   };
-  for (const repo of ['library/tiny', 'library/multi', 'library/moved', 'docker/pushed', 'library/gone', 'library/broken']) {
+  for (const repo of ['library/tiny', 'library/multi', 'library/moved', 'docker/pushed', 'library/gone', 'library/broken', 'library/dangling']) {
     for (const tag of (await api.tags(repo)).sort()) refs.push({ repo, tag, digest: await walk(repo, tag) });
   }
   // The earlier targets of moved tags are manifests of their repositories too: library/moved's first
@@ -116,6 +126,7 @@ export async function fillSource(): Promise<Source> {
   await walk('library/tiny', content.referrer.digest);
   // The deleted manifest's layer and config stay linked in library/gone (registry:2 keeps layer links).
   for (const b of [goneDeleted.json<ManifestDoc>(deleted).config!, ...goneDeleted.json<ManifestDoc>(deleted).layers!]) blobs.set(b.digest, b.size);
+  blobs.delete(danglingLayer);
   const count = (xs: Iterable<Set<string>>) => [...xs].reduce((a, s) => a + s.size, 0);
   return {
     up,
@@ -124,6 +135,8 @@ export async function fillSource(): Promise<Source> {
     pushed,
     gone: { kept: goneKept.top().digest, deleted },
     broken: { manifest: broken.top().digest, layer: layer.digest, layerSize: layer.size },
+    dangling: { manifest: dangling.top().digest, layer: danglingLayer },
+    unimportable: ['library/broken', 'library/dangling'],
     staleUpload,
     expected: {
       repositories: manifests.size,
