@@ -102,7 +102,7 @@ build_modules() {
   log "node_modules ready"
 }
 
-# Copies the working tree into $APP: new and changed files (mtimes kept, so build.mjs --if-stale sees what
+# Copies the working tree into $APP: every file, in place (mtimes kept, so build.mjs --if-stale sees what
 # changed), and removes files that are gone. $APP's node_modules, dist and test-artifacts stay.
 sync_tree() {
   local list
@@ -113,7 +113,7 @@ sync_tree() {
     find . \( -path ./node_modules -o -path ./.cache -o -path ./.git -o -path ./dist -o -path ./test-artifacts -o -path ./data \) -prune \
       -o -type f -printf '%P\0' >"$list"
   fi
-  xargs -0 -r cp -a -u --parents -t "$APP" <"$list"
+  xargs -0 -r cp -a --parents -t "$APP" <"$list"
   (cd "$APP" && find . \( -path ./node_modules -o -path ./dist -o -path ./test-artifacts \) -prune -o -type f ! -name .modules-stamp -printf '%P\0') |
     sort -z | comm -z -13 <(sort -z "$list") - | (cd "$APP" && xargs -0 -r rm -f)
   rm -f "$list"

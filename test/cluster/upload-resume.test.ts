@@ -50,7 +50,7 @@ const rchar = (r: RegistryProcess) => Number(/rchar: (\d+)/.exec(fs.readFileSync
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('an upload whose replica dies mid-PATCH behind nginx', () => {
-  it('fails the client, and resumes through nginx from the Range the session reports; the blob matches its digest', async () => {
+  it('fails the client, and resumes through nginx from the Range the session reports; the blob matches its digest', async (t) => {
     const blob = randomBytes(48 * MiB);
     const start = await fetch(`${lb.url}/v2/resume/layer/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202);
@@ -100,6 +100,7 @@ describe('an upload whose replica dies mid-PATCH behind nginx', () => {
     }
     assert.equal(resumed?.status, 202, `resumed PATCH: ${resumed?.status} ${await resumed?.text()} after ${refusals} 416s`);
     assert.equal(resumed.headers.get('range'), `0-${blob.length - 1}`);
+    t.diagnostic(`resumed at byte ${next} of ${24 * MiB} sent before the kill, after ${refusals} 416 answers (the dead claim)`);
 
     // 3. Commit, and read it back through nginx.
     const done = new URL(resumed.headers.get('location')!, lb.url);
