@@ -185,3 +185,38 @@ export function berthImport(root: string, args: string[], env: Record<string, st
   });
   return commandRun(child);
 }
+
+/**
+ * Writes one small image into a registry:2 root as distribution lays it out (blob data files, the layer
+ * links, the revision link, the tag's current and index links) and returns its manifest digest.
+ */
+export function writeV2Image(root: string, repo: string, tag: string): string {
+  const v2 = path.join(root, 'docker/registry/v2');
+  const write = (file: string, data: Buffer | string) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+  };
+  const blob = (data: Buffer) => {
+    const d = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+    write(path.join(v2, 'blobs/sha256', d.slice(7, 9), d.slice(7), 'data'), data);
+    return { digest: d, size: data.length };
+  };
+  const link = (rel: string, digest: string) => write(path.join(v2, 'repositories', repo, rel, 'link'), digest);
+  const layer = blob(crypto.randomBytes(512));
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+  const manifest = blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      }),
+    ),
+  );
+  for (const d of [layer.digest, config.digest]) link(`_layers/sha256/${d.slice(7)}`, d);
+  link(`_manifests/revisions/sha256/${manifest.digest.slice(7)}`, manifest.digest);
+  link(`_manifests/tags/${tag}/current`, manifest.digest);
+  link(`_manifests/tags/${tag}/index/sha256/${manifest.digest.slice(7)}`, manifest.digest);
+  return manifest.digest;
+}
