@@ -163,6 +163,10 @@ function guardCommits(pool: pg.Pool): PostgresPool {
       const client = await pool.connect().catch(rethrowDatabaseDown);
       let w = wrapped.get(client);
       if (!w) {
+        // A connection lost while checked out (between a transaction's statements) is emitted as
+        // 'error' on the client, which the pool only listens for while it is idle: unheard, it would
+        // crash the process. Its next query fails instead, and the pool drops it on release.
+        client.on('error', () => {});
         w = {
           query: ((...args: unknown[]) => {
             const res = (client.query as (...a: unknown[]) => unknown)(...args);
