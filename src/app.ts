@@ -14,7 +14,8 @@ import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
 import { registerHealthRoutes } from './http/health-routes.js';
-import { databaseProbe, runCheck, storageProbe } from './health/checks.js';
+import { databaseProbe, runCheck } from './health/checks.js';
+import { reportingFailures, StorageHealth } from './health/storage-health.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
@@ -155,10 +156,13 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const metrics = parts?.metrics ?? (await createMetrics(config));
   const driver = parts?.storage ?? (await createStorage(config));
   // metered(traced(driver)); spans around storage calls only when tracing is on (src/observability/tracing.ts).
-  const storage = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  const metered = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  // One state of "the object store works", from checks and from the errors of real calls (docs/operations.md).
+  const storageHealth = StorageHealth.of(metered, { threshold: config.health.storagedriver.threshold });
+  const storage = reportingFailures(metered, storageHealth);
   const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog, plugins: tracedPlugins(config) }));
   try {
-    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
+    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics, storageHealth });
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -171,7 +175,7 @@ async function assemble(
   storage: StorageDriver,
   meta: MetadataDb,
   ownsMeta: boolean,
-  parts: Partial<AppParts> & { metrics: Metrics },
+  parts: Partial<AppParts> & { metrics: Metrics; storageHealth: StorageHealth },
 ): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
   const { metrics } = parts;
@@ -398,7 +402,11 @@ async function assemble(
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
   // /livez, /readyz (and /healthz) for load balancers and Kubernetes (docs/operations.md).
-  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => runCheck(storageProbe(storage)) });
+  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => parts.storageHealth.check() });
+  ctx.storageHealth = parts.storageHealth;
+  // Checked in the background too when blob GETs are redirected to the store (nothing else would notice it failing).
+  if (config.health.storagedriver.enabled || (config.storage.s3 && !config.storage.redirect.disable))
+    parts.storageHealth.start(config.health.storagedriver.interval);
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
@@ -504,6 +512,7 @@ async function assemble(
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
+    parts.storageHealth.stop();
     closing = true;
     clearTimeout(trustWake);
     await jobs.stop();

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RegistryError } from '../errors/catalog.js';
+import { RETRY_AFTER_S } from '../errors/unavailable.js';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { parseContentRange, parseRangeHeader, type ByteRange } from '../oci/range.js';
@@ -55,6 +56,9 @@ export async function sendBlob(ctx: RegistryContext, r: V2Request, digest: Diges
   // Storage that can serve the bytes itself (S3 with presigned URLs) gets the GET; clients follow
   // the 307 with the same Range. Multi-range requests stay here: object stores answer one range.
   if (!head && (!ranges || ranges.length === 1)) {
+    // A store that is failing: a redirect to it would fail the client; so would reading from it.
+    if (ctx.storageHealth && !(await ctx.storageHealth.usable()))
+      throw new RegistryError('UNAVAILABLE', 'the storage is unavailable; try again later', { headers: { 'Retry-After': String(RETRY_AFTER_S.storage) } });
     const url = await ctx.blobs.redirectUrl(digest);
     if (url) {
       // The URL expires: nothing about this answer may be cached like the blob itself.

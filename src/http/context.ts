@@ -10,6 +10,7 @@ import type { MirrorService } from '../mirror/service.js';
 import type { MirrorTarget } from '../mirror/routing.js';
 import type { PullCheck } from '../registry/pull-gate.js';
 import type { OutageCache } from '../registry/outage-cache.js';
+import type { StorageHealth } from '../health/storage-health.js';
 
 export interface RegistryContext {
   access: AccessControl;
@@ -32,6 +33,8 @@ export interface RegistryContext {
   pullChecks?: PullCheck[];
   /** Pulls this replica served recently, answered from memory while the database is down (http/outage-serve.ts). */
   outage?: { cache: OutageCache; gateExempt: string | null };
+  /** Whether the object store works: no redirects to it while it fails (health/storage-health.ts). */
+  storageHealth?: StorageHealth;
 }
 
 /** A parsed /v2 request: the repository, the rest of the path, and the query. */

@@ -2,7 +2,9 @@
 // a scrape while the database does not answer neither hangs nor fails; configuration mistakes
 // stop the start with a message naming the key.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -161,5 +163,57 @@ describe('metrics configuration errors', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('metrics off (the default)', () => {
+  /** Starts `berth serve` with a module hook that records which specifiers it resolves; returns those. */
+  async function resolvedBy(env: Record<string, string>): Promise<string[]> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-metrics-off-'));
+    const record = path.join(dir, 'resolved.txt');
+    fs.writeFileSync(
+      path.join(dir, 'hooks.mjs'),
+      `import fs from 'node:fs';\nexport async function resolve(specifier, context, next) { fs.appendFileSync(${JSON.stringify(record)}, specifier + '\\n'); return next(specifier, context); }\n`,
+    );
+    fs.writeFileSync(path.join(dir, 'register.mjs'), "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n");
+    const port = await freePort();
+    const child = spawn(process.execPath, ['--import', path.join(dir, 'register.mjs'), MAIN, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dir,
+        REGISTRY_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const up = await request(`http://127.0.0.1:${port}/v2/`, { timeoutMs: 2000 }).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (up) break;
+        assert.ok(Date.now() < deadline && child.exitCode === null, 'the server did not start');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      return fs.readFileSync(record, 'utf8').split('\n');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('never loads prom-client unless metrics are on', async () => {
+    const off = await resolvedBy({});
+    assert.ok(
+      off.some((s) => s.endsWith('app.js')),
+      'the hook saw the app load',
+    );
+    assert.ok(!off.includes('prom-client'), 'prom-client loaded with metrics off');
+    const debugPort = await freePort();
+    const on = await resolvedBy(metricsEnv(debugPort));
+    assert.ok(on.includes('prom-client'));
   });
 });
