@@ -14,7 +14,8 @@ import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
 import { registerHealthRoutes } from './http/health-routes.js';
-import { databaseProbe, runCheck, storageProbe } from './health/checks.js';
+import { databaseProbe, runCheck } from './health/checks.js';
+import { reportingFailures, StorageHealth } from './health/storage-health.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
 import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
@@ -25,6 +26,7 @@ import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
+import { OutageCache } from './registry/outage-cache.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { QuotaService } from './registry/quotas.js';
 import { TagGuard } from './registry/tag-rules.js';
@@ -154,10 +156,13 @@ export async function createApp(config: BerthConfig, parts?: Partial<AppParts>):
   const metrics = parts?.metrics ?? (await createMetrics(config));
   const driver = parts?.storage ?? (await createStorage(config));
   // metered(traced(driver)); spans around storage calls only when tracing is on (src/observability/tracing.ts).
-  const storage = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  const metered = metrics.meterStorage(tracingEnabled() ? traced(driver) : driver);
+  // One state of "the object store works", from checks and from the errors of real calls (docs/operations.md).
+  const storageHealth = StorageHealth.of(metered, { threshold: config.health.storagedriver.threshold });
+  const storage = reportingFailures(metered, storageHealth);
   const meta = parts?.meta ?? (await openMetadata(config, { log: metrics.queryLog, plugins: tracedPlugins(config) }));
   try {
-    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics });
+    return await assemble(config, storage, meta, !parts?.meta, { ...parts, metrics, storageHealth });
   } catch (err) {
     // A failed start (say, signing keys that do not open) must not leave a database pool behind.
     if (!parts?.meta) await meta.close().catch(() => {});
@@ -170,7 +175,7 @@ async function assemble(
   storage: StorageDriver,
   meta: MetadataDb,
   ownsMeta: boolean,
-  parts: Partial<AppParts> & { metrics: Metrics },
+  parts: Partial<AppParts> & { metrics: Metrics; storageHealth: StorageHealth },
 ): Promise<FastifyInstance> {
   const now = parts.now ?? Date.now;
   const { metrics } = parts;
@@ -194,7 +199,11 @@ async function assemble(
   // Search, descriptions, stars, pull counts, comments: last push times from the events.
   const index = new IndexService(meta, storage, { log: { error: (obj, msg) => app.log.error(obj, msg) }, now });
   eventSinks.push(index.sink);
-  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, { resolve: parts.resolve, now });
+  const webhooks = await createWebhooks(config, meta, tokenAuth?.services ?? null, {
+    resolve: parts.resolve,
+    now,
+    onAttempt: (outcome) => metrics.webhookAttempt(outcome),
+  });
   eventSinks.push(webhooks.sink);
   // Tag history and immutable tags (checked inside every manifest PUT and DELETE).
   const tagHistory = new TagHistoryStore(meta);
@@ -225,6 +234,7 @@ async function assemble(
           guard,
           fetcher: blobFetcher!,
           readOnly: config.storage.maintenance.readonly.enabled,
+          onLookup: (kind, result) => metrics.mirrorRequest(kind, result),
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
@@ -306,6 +316,9 @@ async function assemble(
     // The adapter reads what it scans: no content policy (trust included) refuses its pull-only token.
     ctx.pullChecks = exceptFor(scanning.scannerActor, [...(ctx.pullChecks ?? []), scanning.pullCheck]);
   }
+  // Pulls served recently, answered from memory while the database is down (docs/operations.md).
+  const outageCache = new OutageCache({ ...config.metadata.outagecache, maxAgeMs: config.metadata.outagecache.maxage }, now);
+  if (outageCache.enabled) ctx.outage = { cache: outageCache, gateExempt: scanning?.scannerActor ?? null };
   // Retention policies: deletions through the registry's own delete path, on demand and on a schedule.
   const retentionStore = new RetentionStore(meta);
   const retention = new RetentionRunner({
@@ -365,7 +378,7 @@ async function assemble(
   traceRequests(app);
   // First: requests refused by any later hook are counted too.
   metrics.instrumentHttp(app);
-  metrics.observeMetadata(meta);
+  metrics.observeMetadata(meta, now);
 
   // Bodies are streamed by the handlers themselves (blobs) or read with a limit (manifests).
   app.removeAllContentTypeParsers();
@@ -389,7 +402,11 @@ async function assemble(
   if (config.auth?.htpasswd) registerHtpasswdAuth(app, config.auth.htpasswd.realm, identifier);
   registerErrorResponses(app);
   // /livez, /readyz (and /healthz) for load balancers and Kubernetes (docs/operations.md).
-  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => runCheck(storageProbe(storage)) });
+  registerHealthRoutes(app, { database: () => runCheck(databaseProbe(meta)), storage: () => parts.storageHealth.check() });
+  ctx.storageHealth = parts.storageHealth;
+  // Checked in the background too when blob GETs are redirected to the store (nothing else would notice it failing).
+  if (config.health.storagedriver.enabled || (config.storage.s3 && !config.storage.redirect.disable))
+    parts.storageHealth.start(config.health.storagedriver.interval);
   registerV2Routes(app, ctx);
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
@@ -482,6 +499,7 @@ async function assemble(
   if (scanning && !ctx.readOnly) {
     for (const job of scanning.jobs) jobs.add(job);
     scanning.service.onQueued = () => void jobs.runNow('scan').catch(() => {});
+    scanning.service.onScanned = (outcome) => metrics.scanFinished(outcome);
   }
   backgrounds.set(app, { jobs, collector, guard, gc, retention, replication, mirror, mirrorEviction, scanning, trust, metrics });
   jobs.start();
@@ -494,6 +512,7 @@ async function assemble(
   }
   index.attach(app).start();
   app.addHook('onClose', async () => {
+    parts.storageHealth.stop();
     closing = true;
     clearTimeout(trustWake);
     await jobs.stop();

@@ -8,8 +8,10 @@ import { registerAccountCommands } from './cli/account-commands.js';
 import { userErrorLine } from './cli/errors.js';
 import { registerGcCommand } from './cli/gc-command.js';
 import { registerImportCommand } from './cli/import-command.js';
+import { registerMigrateCommand } from './cli/migrate-command.js';
 import { registerScrubCommand } from './cli/scrub-command.js';
 import { ConfigError, loadConfig } from './config/index.js';
+import { tracingSettings } from './observability/tracing-config.js';
 
 // package.json sits one level above both src/ (tsx) and dist/ (built).
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,10 +38,12 @@ const configCmd = program.command('config').description('inspect and check confi
 
 configCmd
   .command('verify <file>')
-  .description('validate a config file (with REGISTRY_*/BERTH_* overrides applied); prints "ok"')
+  .description('validate a config file (with REGISTRY_*/BERTH_* overrides and OTEL_* tracing settings); prints "ok"')
   .action((file: string) => {
     try {
       loadConfig({ file, env: process.env });
+      // The OTEL_* tracing variables `serve` would refuse (docs/observability.md#traces).
+      tracingSettings(process.env);
     } catch (err) {
       fail(err, 1);
     }
@@ -49,6 +53,7 @@ configCmd
 registerAccountCommands(program, fail);
 registerGcCommand(program, fail);
 registerImportCommand(program, fail);
+registerMigrateCommand(program, fail);
 registerScrubCommand(program, fail);
 oneLineUsageErrors(program, 'berth');
 

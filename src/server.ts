@@ -68,7 +68,7 @@ export async function serve(config: BerthConfig): Promise<void> {
   const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
   app.log.info(
     summary,
-    `Berth serving ${summary.address}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
+    `Berth serving ${summary.address} on ${summary.runtime}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,
   );
   const warning = databaseWarning(config);
   if (warning) app.log.warn(warning);
@@ -96,6 +96,7 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
   const local = bound.address === '0.0.0.0' || bound.address === '::' ? `${scheme}://localhost:${bound.port}` : address;
   return {
     address,
+    runtime: `Node.js ${process.version}`,
     auth: describeAuth(config),
     storage: describeStorage(config),
     database: describeDatabase(config),

@@ -110,8 +110,10 @@ function finalize(c: ParsedSchema): BerthConfig {
     ...(proxy?.remoteurl ? { proxy } : {}),
     http: { ...http, listen, ...(tls && (tls.certificate || tls.key) ? { tls } : {}) },
     metadata: {
+      automigrate: c.metadata.automigrate,
       sqlite: { path: c.metadata.sqlite.path || path.join(c.storage.filesystem.rootdirectory, 'berth.db') },
       ...(c.metadata.postgres ? { postgres: c.metadata.postgres } : {}),
+      outagecache: c.metadata.outagecache,
     },
     // `auth: {}` (or REGISTRY_AUTH unset with an empty section) means no auth.
     ...(auth?.htpasswd || auth?.token

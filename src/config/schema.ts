@@ -679,6 +679,8 @@ export const configSchema = z
     health,
     metadata: z
       .object({
+        /** Migrate at start (false: `berth migrate` does, e.g. a Kubernetes Job, and serve only checks). */
+        automigrate: bool().default(true),
         sqlite: z
           .object({ path: str().default('') })
           .strict()
@@ -688,9 +690,22 @@ export const configSchema = z
           .object({
             url: str(z.string().min(1, 'required')),
             poolsize: int(1, 1000).default(10),
+            /** A query waiting longer for a connection fails with 503 (the server is down or the pool exhausted); 0 = forever. */
+            connecttimeout: duration('5s'),
           })
           .strict()
           .optional(),
+        // Pulls this process served recently, answered from memory while the database is down (docs/operations.md).
+        outagecache: z
+          .object({
+            /** Most entries (tags, manifests, blob facts); 0 turns the cache off. */
+            entries: int(0).default(10_000),
+            bytes: bytes(64 * 1024 * 1024),
+            /** Entries recorded longer ago are not served. */
+            maxage: duration('15m'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

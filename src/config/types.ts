@@ -79,10 +79,14 @@ export interface BerthConfig {
     };
   };
   readonly metadata: {
+    /** Migrate when serving starts; false: only check that `berth migrate` has run. */
+    readonly automigrate: boolean;
     /** `path` defaults to <storage.filesystem.rootdirectory>/berth.db. */
     readonly sqlite: { readonly path: string };
     /** Present when PostgreSQL is configured (it then replaces SQLite). */
-    readonly postgres?: { readonly url: string; readonly poolsize: number };
+    readonly postgres?: { readonly url: string; readonly poolsize: number; readonly connecttimeout: number };
+    /** Pulls served from memory while the database is down; `maxage` in milliseconds. */
+    readonly outagecache: { readonly entries: number; readonly bytes: number; readonly maxage: number };
   };
   /** Absent means no authentication. */
   readonly auth?: {

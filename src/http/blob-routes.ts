@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { RegistryError } from '../errors/catalog.js';
+import { RETRY_AFTER_S } from '../errors/unavailable.js';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { parseContentRange, parseRangeHeader, type ByteRange } from '../oci/range.js';
@@ -33,6 +34,14 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
       return void reply.code(200).send(head ? undefined : fetched.body);
     }
   }
+  // What was just found readable, for pulls while the database is down (registry/outage-cache.ts).
+  ctx.outage?.cache.rememberBlob(r.name, digest.value, size);
+  return sendBlob(ctx, r, digest, size, head);
+}
+
+/** The answer to a blob GET or HEAD once its size is known: whole, one range, several, or a redirect. */
+export async function sendBlob(ctx: RegistryContext, r: V2Request, digest: Digest, size: number, head: boolean): Promise<void> {
+  const { reply } = r;
   reply.header('Docker-Content-Digest', digest.value);
   reply.header('ETag', `"${digest.value}"`);
   reply.header('Accept-Ranges', 'bytes');
@@ -47,6 +56,9 @@ export async function getBlob(ctx: RegistryContext, r: V2Request, head: boolean)
   // Storage that can serve the bytes itself (S3 with presigned URLs) gets the GET; clients follow
   // the 307 with the same Range. Multi-range requests stay here: object stores answer one range.
   if (!head && (!ranges || ranges.length === 1)) {
+    // A store that is failing: a redirect to it would fail the client; so would reading from it.
+    if (ctx.storageHealth && !(await ctx.storageHealth.usable()))
+      throw new RegistryError('UNAVAILABLE', 'the storage is unavailable; try again later', { headers: { 'Retry-After': String(RETRY_AFTER_S.storage) } });
     const url = await ctx.blobs.redirectUrl(digest);
     if (url) {
       // The URL expires: nothing about this answer may be cached like the blob itself.

@@ -9,6 +9,8 @@ import type { UploadService } from '../registry/uploads.js';
 import type { MirrorService } from '../mirror/service.js';
 import type { MirrorTarget } from '../mirror/routing.js';
 import type { PullCheck } from '../registry/pull-gate.js';
+import type { OutageCache } from '../registry/outage-cache.js';
+import type { StorageHealth } from '../health/storage-health.js';
 
 export interface RegistryContext {
   access: AccessControl;
@@ -29,6 +31,10 @@ export interface RegistryContext {
   onPull?: (repository: string, digest: string) => void;
   /** Content policies a manifest must pass before it is served (registry/pull-gate.ts); empty = none. */
   pullChecks?: PullCheck[];
+  /** Pulls this replica served recently, answered from memory while the database is down (http/outage-serve.ts). */
+  outage?: { cache: OutageCache; gateExempt: string | null };
+  /** Whether the object store works: no redirects to it while it fails (health/storage-health.ts). */
+  storageHealth?: StorageHealth;
 }
 
 /** A parsed /v2 request: the repository, the rest of the path, and the query. */

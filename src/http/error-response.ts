@@ -11,6 +11,7 @@ import { ERROR_CODES, RegistryError, type ErrorCode } from '../errors/catalog.js
 import { OAuthError } from '../errors/oauth.js';
 import { RestError, restCodeOf, type RestCode } from '../errors/rest.js';
 import { StorageFullError } from '../errors/storage-full.js';
+import { DependencyUnavailableError, RETRY_AFTER_S, databaseUnavailable } from '../errors/unavailable.js';
 
 export type Surface = 'registry' | 'api' | 'ui';
 
@@ -77,6 +78,20 @@ export function problemOf(error: unknown): Problem {
   if (error instanceof StorageFullError) {
     // The body says only that space ran out; the log gets the original error (ENOSPC, SQLITE_FULL, …).
     return { status: 507, oci: 'STORAGE_FULL', rest: 'STORAGE_FULL', message: ERROR_CODES.STORAGE_FULL.message, headers: {}, log: 'error' };
+  }
+  // The database or the object store does not answer: 503 and when to try again, never a 500.
+  // The body names the part; the log gets the original error (ECONNREFUSED, 57P01, …).
+  const down = error instanceof DependencyUnavailableError ? error : databaseUnavailable(error);
+  if (down) {
+    const retry = String(RETRY_AFTER_S[down.part]);
+    return {
+      status: 503,
+      oci: 'UNAVAILABLE',
+      rest: 'UNAVAILABLE',
+      message: `the ${down.part} is unavailable; try again later`,
+      headers: { 'Retry-After': retry },
+      log: 'error',
+    };
   }
   const e = error as Partial<FastifyError> & { message?: string };
   if (e.validation) return validationProblem(e as FastifyError);

@@ -12,16 +12,37 @@ import { absoluteUrl, type RegistryContext, type V2Request } from './context.js'
 export async function getManifest(ctx: RegistryContext, r: V2Request, head: boolean): Promise<void> {
   const ref = parseLookupReference(r.param);
   const row = r.mirror && ctx.mirror ? await ctx.mirror.manifest(r.mirror, ref) : await ctx.manifests.resolve(r.name, ref);
+  const actor = r.req.user ?? null;
   if (ctx.pullChecks?.length) {
-    await checkPull(ctx.pullChecks, {
-      repository: r.name,
-      digest: row.digest,
-      mediaType: row.mediaType,
-      tag: 'tag' in ref ? ref.tag : undefined,
-      actor: r.req.user ?? null,
-      head,
-    });
+    try {
+      await checkPull(ctx.pullChecks, {
+        repository: r.name,
+        digest: row.digest,
+        mediaType: row.mediaType,
+        tag: 'tag' in ref ? ref.tag : undefined,
+        actor,
+        head,
+      });
+    } catch (err) {
+      // Refused now: never served from the outage cache either.
+      if (err instanceof RegistryError && err.code === 'DENIED') ctx.outage?.cache.forgetManifest(r.name, row.digest);
+      throw err;
+    }
   }
+  const body = head ? undefined : await ctx.manifests.body(row);
+  // What was just served, for pulls while the database is down (registry/outage-cache.ts).
+  ctx.outage?.cache.rememberManifest(r.name, 'tag' in ref ? ref.tag : undefined, {
+    digest: row.digest,
+    mediaType: row.mediaType,
+    size: row.size,
+    onlyFor: actor !== null && actor === ctx.outage.gateExempt ? actor : null,
+    ...(body ? { body } : {}),
+  });
+  sendManifest(ctx, r, row, body);
+}
+
+/** The answer to a manifest GET (with `body`) or HEAD (without). */
+export function sendManifest(ctx: RegistryContext, r: V2Request, row: { digest: string; mediaType: string; size: number }, body: Buffer | undefined): void {
   const { reply } = r;
   reply
     .code(200)
@@ -29,9 +50,9 @@ export async function getManifest(ctx: RegistryContext, r: V2Request, head: bool
     .header('Docker-Content-Digest', row.digest)
     .header('ETag', `"${row.digest}"`)
     .header('Content-Length', row.size);
-  if (head) return void reply.send();
+  if (!body) return void reply.send();
   ctx.onPull?.(r.name, row.digest);
-  reply.send(await ctx.manifests.body(row));
+  reply.send(body);
 }
 
 export async function putManifest(ctx: RegistryContext, r: V2Request): Promise<void> {

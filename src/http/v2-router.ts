@@ -6,12 +6,23 @@ import { RegistryError } from '../errors/catalog.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { cancelUpload, deleteBlob, finishUpload, getBlob, patchUpload, startUpload, uploadStatus } from './blob-routes.js';
 import type { RegistryContext, V2Request } from './context.js';
+import { serveDuringOutage } from './outage-serve.js';
+import { databaseUnavailable } from '../errors/unavailable.js';
 import { catalog, deleteManifest, getManifest, listTags, putManifest, referrers } from './manifest-routes.js';
 
 type Handler = (ctx: RegistryContext, r: V2Request) => Promise<void>;
 /** `deletes`: a DELETE that removes content (not an upload cancel) needs the delete action. */
 /** `template`: the route as metrics and logs name it (never the repository name itself). */
-type Route = { re: RegExp; template: string; methods: Record<string, Handler>; writes: string[]; deletes?: boolean; uploads?: boolean };
+/** `pulls`: GET and HEAD of this route may be answered from the outage cache while the database is down. */
+type Route = {
+  re: RegExp;
+  template: string;
+  methods: Record<string, Handler>;
+  writes: string[];
+  deletes?: boolean;
+  uploads?: boolean;
+  pulls?: 'manifest' | 'blob';
+};
 
 const routes: Route[] = [
   { re: /^(.+)\/blobs\/uploads\/?$/, template: '/v2/{name}/blobs/uploads/', methods: { POST: startUpload }, writes: ['POST'], uploads: true },
@@ -28,6 +39,7 @@ const routes: Route[] = [
     methods: { GET: (c, r) => getBlob(c, r, false), HEAD: (c, r) => getBlob(c, r, true), DELETE: deleteBlob },
     writes: ['DELETE'],
     deletes: true,
+    pulls: 'blob',
   },
   {
     re: /^(.+)\/manifests\/([^/]+)$/,
@@ -35,6 +47,7 @@ const routes: Route[] = [
     methods: { GET: (c, r) => getManifest(c, r, false), HEAD: (c, r) => getManifest(c, r, true), PUT: putManifest, DELETE: deleteManifest },
     writes: ['PUT', 'DELETE'],
     deletes: true,
+    pulls: 'manifest',
   },
   { re: /^(.+)\/tags\/list$/, template: '/v2/{name}/tags/list', methods: { GET: listTags }, writes: [] },
   { re: /^(.+)\/referrers\/([^/]+)$/, template: '/v2/{name}/referrers/{digest}', methods: { GET: referrers }, writes: [] },
@@ -86,11 +99,30 @@ async function dispatch(ctx: RegistryContext, req: FastifyRequest, reply: Fastif
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode', { status: 405 });
     }
     const param = m[2] ? decodeURIComponent(m[2]) : '';
-    await handler(ctx, { req, reply, name: mirror ? mirror.local : name, param, query, ...(mirror ? { mirror, requested: name } : {}) });
+    const r: V2Request = { req, reply, name: mirror ? mirror.local : name, param, query, ...(mirror ? { mirror, requested: name } : {}) };
+    try {
+      await handler(ctx, r);
+    } catch (err) {
+      if (ctx.outage && route.pulls && (req.method === 'GET' || req.method === 'HEAD') && !reply.sent) {
+        // The database is down: what this replica served recently is answered from memory.
+        const down = databaseUnavailable(err);
+        if (down && (await serveDuringOutage(ctx, route.pulls, r, req.method === 'HEAD', down))) return reply;
+        // Gone, as the database says now: never served from memory in a later outage.
+        if (err instanceof RegistryError && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'BLOB_UNKNOWN')) forget(ctx, route.pulls, r);
+      }
+      throw err;
+    }
     // Fastify waits for a streamed body only when the async handler returns the reply.
     return reply;
   }
   throw new RegistryError('NAME_UNKNOWN', 'no such endpoint', { status: 404 });
+}
+
+function forget(ctx: RegistryContext, resource: 'manifest' | 'blob', r: V2Request): void {
+  const cache = ctx.outage!.cache;
+  if (resource === 'blob') cache.forgetBlob(r.name, r.param);
+  else if (r.param.includes(':')) cache.forgetManifest(r.name, r.param);
+  else cache.forgetTag(r.name, r.param);
 }
 
 /**

@@ -168,8 +168,8 @@ export class BerthTarget implements ImportTarget {
     return (await this.store.manifestByDigest(repository, digest)) !== null;
   }
 
-  async putManifest(repository: string, digest: string, mediaType: string, body: Buffer): Promise<void> {
-    await this.manifests.put(repository, { digest: parseDigest(digest) }, mediaType, body, [], this.origin);
+  async putManifest(repository: string, digest: string, mediaType: string, body: Buffer, tags: string[]): Promise<void> {
+    await this.manifests.put(repository, { digest: parseDigest(digest) }, mediaType, body, tags, this.origin);
   }
 
   async tagDigest(repository: string, tag: string): Promise<string | null> {

@@ -63,9 +63,10 @@ export class DryRunTarget implements ImportTarget {
     return this.manifests.has(`${repository}@${digest}`) || (await this.store.manifestByDigest(repository, digest)) !== null;
   }
 
-  async putManifest(repository: string, digest: string): Promise<void> {
+  async putManifest(repository: string, digest: string, _mediaType: string, _body: Buffer, tags: string[]): Promise<void> {
     this.repositories.add(repository);
     this.manifests.add(`${repository}@${digest}`);
+    for (const tag of tags) this.tags.set(`${repository}:${tag}`, digest);
   }
 
   async tagDigest(repository: string, tag: string): Promise<string | null> {

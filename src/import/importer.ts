@@ -162,44 +162,60 @@ export class Importer {
     }
     const available = new Set<string>();
     const unavailable = new Map<string, string>();
-    const queue = [...wanted];
-    const worker = async () => {
-      for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-        const outcome = await this.blob(name, d, model.blobs.get(d) ?? 0);
-        if (outcome === 'ok') available.add(d);
-        else unavailable.set(d, outcome);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, this.opts.concurrency ?? 4) }, worker));
+    await pool([...wanted], this.opts.concurrency ?? 4, async (d) => {
+      const outcome = await this.blob(name, d, model.blobs.get(d) ?? 0);
+      if (outcome === 'ok') available.add(d);
+      else unavailable.set(d, outcome);
+    });
 
-    // Manifests: children before the indexes that list them.
+    // Tags' current digests (link files), read before the manifests: a tag that is new to Berth and never
+    // pointed elsewhere is written with its manifest's push, in the same transaction.
+    const tags = new Map<string, string | null>();
+    for (const [tag, t] of [...repo.tags].sort(([x], [y]) => x.localeCompare(y))) {
+      const link = t.currentKey ? await this.source.readSmall(t.currentKey) : null;
+      tags.set(tag, link ? parseLink(link) : null);
+    }
+    const withPush = new Map<string, string[]>();
+    for (const [tag, current] of tags) {
+      if (!current || !docs.has(current) || tagSequence(repo.tags.get(tag)!, current).some((d) => d !== current && docs.has(d))) continue;
+      withPush.set(current, [...(withPush.get(current) ?? []), tag]);
+    }
+    const pushedTags = new Set<string>();
+
+    // Manifests: children before the indexes that list them, a wave at a time.
     const ready = new Set<string>();
     const pending = new Map(docs);
-    for (let progressed = true; progressed && pending.size > 0; ) {
-      progressed = false;
+    for (;;) {
+      const wave: [string, Doc][] = [];
+      let decided = false;
       for (const [digest, doc] of pending) {
         const verdict = await this.manifestVerdict(name, doc, available, unavailable, ready, blocked, pending);
         if (verdict === 'wait') continue;
-        pending.delete(digest);
-        progressed = true;
-        if (verdict !== 'ok') {
-          blocked.set(digest, verdict);
-          continue;
-        }
+        decided = true;
+        if (verdict === 'ok') wave.push([digest, doc]);
+        else blocked.set(digest, verdict);
+      }
+      for (const [digest] of wave) pending.delete(digest);
+      for (const digest of blocked.keys()) pending.delete(digest);
+      if (!decided) break;
+      await pool(wave, this.opts.concurrency ?? 4, async ([digest, doc]) => {
         if (await this.target.hasManifest(name, digest)) {
           r.manifests.unchanged++;
           ready.add(digest);
-          continue;
+          return;
         }
         try {
-          await this.target.putManifest(name, digest, doc.mediaType, doc.body);
+          const attach: string[] = [];
+          for (const tag of withPush.get(digest) ?? []) if ((await this.target.tagDigest(name, tag)) === null) attach.push(tag);
+          await this.target.putManifest(name, digest, doc.mediaType, doc.body, attach);
+          for (const tag of attach) pushedTags.add(tag);
           r.manifests.imported++;
           ready.add(digest);
         } catch (err) {
           blocked.set(digest, { reason: `refused: ${errorText(err)}`, cause: null });
           this.fail(name, `manifest ${digest}`, err);
         }
-      }
+      });
     }
     for (const digest of pending.keys()) blocked.set(digest, { reason: 'its index children form a cycle', cause: null });
     for (const [digest, b] of blocked) {
@@ -209,11 +225,13 @@ export class Importer {
       if (b.cause) this.corrupt.get(b.cause)?.dependents.push(`${name}@${digest}`);
     }
 
-    // Tags: each tag's earlier digests first (they seed the tag history), then the current one.
-    for (const [tag, t] of [...repo.tags].sort(([a], [b]) => a.localeCompare(b))) {
+    // The other tags: each tag's earlier digests first (they seed the tag history), then the current one.
+    for (const [tag, current] of tags) {
       r.tags.found++;
-      const link = t.currentKey ? await this.source.readSmall(t.currentKey) : null;
-      const current = link ? parseLink(link) : null;
+      if (pushedTags.has(tag)) {
+        r.tags.imported++;
+        continue;
+      }
       if (!current) {
         r.tags.skipped++;
         r.dangling.push({ kind: 'tag', repository: name, tag });
@@ -235,7 +253,7 @@ export class Importer {
         await this.tag(
           name,
           tag,
-          tagSequence(t, current).filter((d) => ready.has(d)),
+          tagSequence(repo.tags.get(tag)!, current).filter((d) => ready.has(d)),
           docs,
         );
       } catch (err) {
@@ -376,6 +394,15 @@ export class Importer {
     if (!(err instanceof RegistryError) || err.status >= 500) throw err;
     this.report.failures.push({ repository, what, error: errorText(err) });
   }
+}
+
+/** Runs `task` over `items`, at most `concurrency` at a time. */
+async function pool<T>(items: T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }
 
 function errorText(err: unknown): string {

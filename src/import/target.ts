@@ -24,8 +24,8 @@ export interface ImportTarget {
   /** Brings the bytes in, verifying the digest as they stream; 'corrupt' when they do not match (nothing kept), 'missing' when the file is gone. */
   addBlob(repository: string, blob: BlobInput): Promise<'ok' | 'corrupt' | 'missing'>;
   hasManifest(repository: string, digest: string): Promise<boolean>;
-  /** Stores a manifest by digest (every blob and child must be readable in the repository). */
-  putManifest(repository: string, digest: string, mediaType: string, body: Buffer): Promise<void>;
+  /** Stores a manifest by digest (every blob and child must be readable in the repository), with `tags` pointing at it. */
+  putManifest(repository: string, digest: string, mediaType: string, body: Buffer, tags: string[]): Promise<void>;
   /** The digest a tag points at, or null. */
   tagDigest(repository: string, tag: string): Promise<string | null>;
   /** True when every change of the tag in Berth was made by an import (so an import may move it on). */

@@ -4,7 +4,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
-import { detectFull, rethrowFull } from '../errors/storage-full.js';
+import { detectFull, storageFull } from '../errors/storage-full.js';
+import { databaseUnavailable } from '../errors/unavailable.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -53,6 +54,10 @@ export interface OpenOptions {
   log?: Logger;
   /** See every query, in and out of transactions (tracing: traced-plugin.ts). */
   plugins?: KyselyPlugin[];
+  /** false: check the schema instead of migrating it (metadata.automigrate). */
+  migrate?: boolean;
+  /** Told the migrations this open applied (`berth migrate` prints them). */
+  onMigrated?: (applied: string[]) => void;
 }
 
 export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<MetadataDb> {
@@ -72,7 +77,11 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.plugins ? { plugins: opts.plugins } : {}),
   });
-  await migrate(db, 'sqlite');
+  if (opts.migrate === false) await requireMigrated(db, 'sqlite');
+  else {
+    const applied = await migrate(db, 'sqlite');
+    opts.onMigrated?.(applied);
+  }
   const walSync = memory ? null : new WalSync(path);
   // The WAL file exists now; make its directory entry durable once, so later syncs of it suffice.
   if (!memory) syncDirSync(dirname(path));
@@ -206,6 +215,11 @@ function cachingStatements(raw: SQLite.Database): SqliteDatabase {
   };
 }
 
+/** Out of space: StorageFullError (507); locked by another process beyond busy_timeout: DependencyUnavailableError (503). */
+function rethrowDb(err: unknown): never {
+  throw storageFull(err, 'database') ?? databaseUnavailable(err) ?? err;
+}
+
 function fullAware(stmt: SQLite.Statement): SqliteStatement {
   const s = stmt as unknown as SqliteStatement;
   return {
@@ -214,21 +228,21 @@ function fullAware(stmt: SQLite.Statement): SqliteStatement {
       try {
         return s.all(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
     run(parameters) {
       try {
         return s.run(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
     *iterate(parameters) {
       try {
         yield* s.iterate(parameters);
       } catch (err) {
-        rethrowFull(err, 'database');
+        rethrowDb(err);
       }
     },
   };
@@ -239,17 +253,43 @@ function fullAware(stmt: SQLite.Statement): SqliteStatement {
  * `through` stops after that migration (tests compare the schema it leaves).
  */
 // biome-ignore lint/suspicious/noExplicitAny: migrations see the schema as it was then, not today's Database type (Kysely's advice)
-export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string, through?: string): Promise<void> {
-  const migrator = new Migrator({
+export async function migrate(db: Kysely<any>, dialect: Dialect, schema?: string, through?: string): Promise<string[]> {
+  const migrator = migratorFor(db, dialect, schema);
+  // Nothing of ours left to run: done, even when a newer release has applied migrations this one does not
+  // know (Kysely would call that corrupt), so a previous release keeps starting during a rolling update.
+  if (!through && (await pending(migrator)).length === 0) return [];
+  const { error, results } = await (through ? migrator.migrateTo(through) : migrator.migrateToLatest());
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`metadata migration ${failed ?? ''} failed: ${(error as Error).message ?? error}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * For `metadata.automigrate: false` (migrations run by `berth migrate`, e.g. a Kubernetes Job): refuses
+ * a database that lacks a migration this release needs. Reads only.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: as migrate()
+export async function requireMigrated(db: Kysely<any>, dialect: Dialect, schema?: string): Promise<void> {
+  const missing = await pending(migratorFor(db, dialect, schema));
+  if (missing.length > 0)
+    throw new Error(
+      `the metadata database lacks ${missing.length} migration(s) this release needs (${missing[0]}${missing.length > 1 ? ` … ${missing.at(-1)}` : ''}): run \`berth migrate\` first (metadata.automigrate is off)`,
+    );
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: as migrate()
+function migratorFor(db: Kysely<any>, dialect: Dialect, schema?: string): Migrator {
+  return new Migrator({
     db,
     provider: migrationProvider(dialect),
     migrationTableName: 'berth_migrations',
     migrationLockTableName: 'berth_migrations_lock',
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await (through ? migrator.migrateTo(through) : migrator.migrateToLatest());
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new Error(`metadata migration ${failed ?? ''} failed: ${(error as Error).message ?? error}`);
-  }
+}
+
+async function pending(migrator: Migrator): Promise<string[]> {
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
 }

@@ -8,8 +8,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool, type PostgresPoolClient, type TableMetadata } from 'kysely';
 import pg from 'pg';
-import { rethrowFull } from '../errors/storage-full.js';
-import { migrate, type MetadataDb, type OpenOptions } from './database.js';
+import { storageFull } from '../errors/storage-full.js';
+import { databaseUnavailable, rethrowDatabaseDown } from '../errors/unavailable.js';
+import { migrate, requireMigrated, type MetadataDb, type OpenOptions } from './database.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -27,6 +28,11 @@ export class TransactionAbortedError extends Error {
 export interface PostgresOptions extends OpenOptions {
   /** Called once per retried attempt (tests count them). */
   onRetry?: (err: unknown, attempt: number) => void;
+  /**
+   * How long a query waits for a connection (a new one to the server, or a free one of the pool)
+   * before it fails as "database unavailable" (503): 0 waits forever. Default 5 s.
+   */
+  connectTimeoutMs?: number;
 }
 
 export async function openPostgres(url: string, poolsize: number, opts: PostgresOptions = {}): Promise<MetadataDb> {
@@ -34,6 +40,10 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     connectionString: url,
     max: poolsize,
     application_name: 'berth',
+    // A server that is down or unreachable fails requests within this (503, not a hang); the
+    // pool drops clients whose connection broke, so it reconnects by itself when the server is back.
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    keepAlive: true,
     // BIGINT (timestamps in ms, sizes, counts) arrives as a string by default; every value
     // Berth stores is far below 2^53, and the schema types promise numbers.
     types: {
@@ -55,7 +65,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     // starting together wait for the first, then find nothing left to do. The migration
     // tables are looked up in the current schema only (Kysely would otherwise find them
     // in any schema of the database).
-    await migrate(db, 'postgres', schema);
+    if (opts.migrate === false) await requireMigrated(db, 'postgres', schema);
+    else {
+      const applied = await migrate(db, 'postgres', schema);
+      opts.onMigrated?.(applied);
+    }
   } catch (err) {
     await db.destroy().catch(() => {});
     throw err;
@@ -137,21 +151,25 @@ function toSafeNumber(text: string): number {
  * The pool as Kysely sees it, with two checks added. PostgreSQL answers COMMIT with
  * ROLLBACK (and no error) when a statement of the transaction failed. SQLite carries on
  * after a failed statement, so a transaction function that catches a database error
- * would silently lose its writes here; it gets an error instead. And a server out of disk
- * space (SQLSTATE 53100) fails with the registry's StorageFullError.
+ * would silently lose its writes here; it gets an error instead. A server out of disk
+ * space (SQLSTATE 53100) fails with the registry's StorageFullError, and one that cannot be
+ * reached (refused, terminated, shutting down, pool wait over) with DependencyUnavailableError.
  */
 function guardCommits(pool: pg.Pool): PostgresPool {
   const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   return {
     async connect() {
-      const client = await pool.connect();
+      // A server that is down, restarting or out of connections: DependencyUnavailableError (503).
+      const client = await pool.connect().catch(rethrowDatabaseDown);
       let w = wrapped.get(client);
       if (!w) {
         w = {
           query: ((...args: unknown[]) => {
             const res = (client.query as (...a: unknown[]) => unknown)(...args);
             if (!(res instanceof Promise)) return res;
-            const checked = res.catch((err: unknown) => rethrowFull(err, 'database'));
+            const checked = res.catch((err: unknown) => {
+              throw storageFull(err, 'database') ?? databaseUnavailable(err) ?? err;
+            });
             if (args[0] !== 'commit') return checked;
             return (checked as Promise<pg.QueryResult>).then((r) => {
               if (r.command === 'ROLLBACK') throw new TransactionAbortedError();

@@ -39,6 +39,8 @@ export interface MirrorDeps {
   log: MirrorLog;
   /** storage.maintenance.readonly: only what is cached is served, nothing is fetched. */
   readOnly?: boolean;
+  /** Told whether each lookup was served from the cache (hit, stale) or fetched from the upstream (miss); metrics. */
+  onLookup?: (kind: 'manifest' | 'blob', result: 'hit' | 'miss' | 'stale') => void;
 }
 
 function readOnlyMiss(): RegistryError {
@@ -87,6 +89,7 @@ export class MirrorService {
     if ('digest' in ref) {
       // Content-addressed: once cached it is never asked for again.
       const row = await this.d.store.manifestByDigest(t.local, ref.digest.value);
+      this.d.onLookup?.('manifest', row ? 'hit' : 'miss');
       if (row) return row;
       if (this.d.readOnly) throw readOnlyMiss();
       const fetched = await this.call(t, () => client.getManifest(t.remote, ref.digest.value), 'MANIFEST_UNKNOWN', { digest: ref.digest.value });
@@ -95,7 +98,10 @@ export class MirrorService {
     const u = this.upstream(t);
     const now = this.d.now();
     const cached = await this.d.mirrorStore.tag(t.local, ref.tag);
-    if (cached && cached.validatedAt !== null && now - cached.validatedAt < u.tagTtl) return cached;
+    if (cached && cached.validatedAt !== null && now - cached.validatedAt < u.tagTtl) {
+      this.d.onLookup?.('manifest', 'hit');
+      return cached;
+    }
     // Read-only maintenance: what is cached, as it is (confirming a tag would write).
     if (this.d.readOnly) {
       if (cached) return cached;
@@ -111,9 +117,11 @@ export class MirrorService {
     if (head === null) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { tag: ref.tag, upstream: u.name } });
     if (cached && head.digest === cached.digest) {
       await this.d.mirrorStore.markValidated(t.local, ref.tag, cached.digest, now);
+      this.d.onLookup?.('manifest', 'hit');
       return cached;
     }
     const known = await this.d.store.manifestByDigest(t.local, head.digest);
+    this.d.onLookup?.('manifest', known ? 'hit' : 'miss');
     if (known) {
       await this.moveTag(t, ref.tag, known, now);
       return known;
@@ -134,6 +142,7 @@ export class MirrorService {
     if (kind === 'not-found') throw upstreamError(kind, t.upstream, { unknown: 'MANIFEST_UNKNOWN', detail: { tag } });
     const u = this.upstream(t);
     if (cached && cached.validatedAt !== null && now - cached.validatedAt <= u.maxStale) {
+      this.d.onLookup?.('manifest', 'stale');
       this.d.log.warn(
         { upstream: u.name, repository: t.remote, tag, failure: kind, err: (err as Error).message },
         'mirror: upstream failed; serving the cached tag',
@@ -240,6 +249,7 @@ export class MirrorService {
     let stored = await this.d.mirrorStore.storedBlobSize(digest.value);
     // A live row alone may be a writer's protection before its bytes: only bytes in storage count as stored.
     if (stored !== null && !(await this.d.storage.stat(blobKey(digest)))) stored = null;
+    if (!head) this.d.onLookup?.('blob', stored !== null ? 'hit' : 'miss');
     if (stored !== null || head) {
       // Bytes here from another image are linked only when the upstream has them under this name:
       // a manifest naming a digest must not reach bytes nobody may read here.

@@ -2,6 +2,7 @@
 // are bounded: route templates (never raw paths), status codes, fixed outcome words, and repository
 // names only when http.debug.prometheus.repositories allow-lists them (else "other").
 // docs/observability.md lists every family.
+import cluster, { type Worker } from 'node:cluster';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { LogEvent } from 'kysely';
@@ -162,19 +163,19 @@ export class PrometheusMetrics implements Metrics {
   });
   private readonly mirrorRequests = new Counter({
     name: 'berth_mirror_requests_total',
-    help: 'Pull-through cache lookups, by kind (manifest, blob) and result (hit: served from the cache; miss: fetched upstream).',
+    help: 'Pull-through cache lookups, by kind (manifest, blob) and result (hit: served from the cache; miss: fetched from the upstream; stale: cached copy served while the upstream fails).',
     labelNames: ['kind', 'result'],
     registers: [this.registry],
   });
   private readonly scans = new Counter({
     name: 'berth_scans_total',
-    help: 'Vulnerability scans finished, by outcome.',
+    help: 'Vulnerability scans finished, by outcome (scanned; retry: failed, to be tried again; failed: the last attempt failed).',
     labelNames: ['outcome'],
     registers: [this.registry],
   });
   private readonly collectFailures = new Counter({
     name: 'berth_metrics_collect_failures_total',
-    help: 'Scrape-time reads of the database that failed or took over 1 s (their gauges are then absent), by collector.',
+    help: 'Scrape-time reads of the database that failed or took over 1 s (their gauges are then NaN), by collector.',
     labelNames: ['collector'],
     registers: [this.registry],
   });
@@ -265,7 +266,7 @@ export class PrometheusMetrics implements Metrics {
     if (failed) this.dbErrors.inc({ kind });
   }
 
-  observeMetadata(meta: MetadataDb): void {
+  observeMetadata(meta: MetadataDb, now: () => number): void {
     const registers = [this.registry];
     if (meta.poolStats) {
       const stats = meta.poolStats.bind(meta);
@@ -330,7 +331,7 @@ export class PrometheusMetrics implements Metrics {
           .executeTakeFirstOrThrow(),
       ]);
       pending.set(Number(p.n));
-      lag.set(p.oldest === null || p.oldest === undefined ? 0 : Math.max(0, (Date.now() - Number(p.oldest)) / 1000));
+      lag.set(p.oldest === null || p.oldest === undefined ? 0 : Math.max(0, (now() - Number(p.oldest)) / 1000));
       dead.set(Number(d.n));
       scanQueue.set(Number(s.n));
     };
@@ -347,14 +348,16 @@ export class PrometheusMetrics implements Metrics {
           await withTimeout(running, COLLECT_TIMEOUT_MS);
         } catch {
           failures.inc({ collector: 'database' });
-          for (const g of gauges) g.reset();
+          // Unknown, not zero (no backlog) nor the last figure: NaN until the database answers again.
+          for (const g of gauges) g.set(Number.NaN);
         }
       })().finally(() => {
         scrape = null;
       });
       return scrape;
     };
-    for (const g of gauges) (g as unknown as { collect: () => Promise<void> }).collect = collect;
+    // The failure count too: a scrape reports its own read's failure.
+    for (const g of [...gauges, failures]) (g as unknown as { collect: () => Promise<void> }).collect = collect;
     failures.inc({ collector: 'database' }, 0);
   }
 
@@ -384,17 +387,24 @@ export class PrometheusMetrics implements Metrics {
   webhookAttempt(outcome: 'delivered' | 'failed' | 'dead'): void {
     this.webhookAttempts.inc({ outcome });
   }
-  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss'): void {
+  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss' | 'stale'): void {
     this.mirrorRequests.inc({ kind, result });
   }
-  scanFinished(outcome: string): void {
+  scanFinished(outcome: 'scanned' | 'retry' | 'failed'): void {
     this.scans.inc({ outcome });
   }
 
   async joinCluster(): Promise<void> {
-    AggregatorRegistry.setRegistries([this.registry]);
-    // Constructing one installs the worker's answer to the primary's requests.
-    new AggregatorRegistry();
+    const registry = this.registry;
+    process.on('message', (msg: ClusterMessage) => {
+      if (msg?.type !== METRICS_REQUEST) return;
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: METRICS_REPLY, id: msg.id, metrics }),
+        (err: Error) => process.send?.({ type: METRICS_REPLY, id: msg.id, error: err.message }),
+      );
+    });
+    // Asked only from now on: a worker still starting does not hold up the primary's scrapes.
+    process.send?.({ type: METRICS_READY });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
@@ -416,8 +426,56 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** The cluster primary's metrics: the sum of its workers' registries (each gauge by its aggregator). */
+const METRICS_READY = 'berth:metrics:ready'; // worker → primary, once its registry exists
+const METRICS_REQUEST = 'berth:metrics:request'; // primary → each ready worker
+const METRICS_REPLY = 'berth:metrics:reply'; // worker → primary
+/** A worker that has not answered by then is left out of that scrape (berth_workers says how many are in). */
+export const WORKER_REPLY_MS = 3000;
+
+interface ClusterMessage {
+  type?: string;
+  id?: number;
+  metrics?: object[];
+  error?: string;
+}
+
+/**
+ * The cluster primary's metrics: the sum of its ready workers' registries (each gauge by its
+ * aggregator: the database's figures are the largest, not the sum). prom-client's own
+ * AggregatorRegistry.clusterMetrics asks every connected worker, so a worker still starting (or
+ * restarting) would fail every scrape for its timeout; here only workers that said they are
+ * ready are asked, and one that does not answer in time is left out rather than failing the scrape.
+ */
 export function clusterMetrics(): () => Promise<{ contentType: string; body: string }> {
-  const aggregate = new AggregatorRegistry();
-  return async () => ({ contentType: aggregate.contentType, body: await aggregate.clusterMetrics() });
+  const ready = new Set<number>();
+  const pending = new Map<number, (worker: number, m: ClusterMessage) => void>();
+  let next = 0;
+  cluster.on('message', (worker: Worker, msg: ClusterMessage) => {
+    if (msg?.type === METRICS_READY) ready.add(worker.id);
+    else if (msg?.type === METRICS_REPLY && typeof msg.id === 'number') pending.get(msg.id)?.(worker.id, msg);
+  });
+  cluster.on('exit', (worker) => ready.delete(worker.id));
+  return async () => {
+    const id = ++next;
+    const workers = [...ready].map((w) => cluster.workers?.[w]).filter((w): w is Worker => !!w && w.isConnected());
+    const replies: object[][] = [];
+    await new Promise<void>((resolve) => {
+      const waiting = new Set(workers.map((w) => w.id));
+      const finish = () => {
+        clearTimeout(timer);
+        pending.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(finish, WORKER_REPLY_MS);
+      pending.set(id, (worker, m) => {
+        if (!waiting.delete(worker)) return;
+        if (m.metrics) replies.push(m.metrics);
+        if (waiting.size === 0) finish();
+      });
+      for (const w of workers) w.send({ type: METRICS_REQUEST, id });
+      if (waiting.size === 0) finish();
+    });
+    const registry = AggregatorRegistry.aggregate(replies);
+    return { contentType: registry.contentType, body: await registry.metrics() };
+  };
 }

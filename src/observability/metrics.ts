@@ -22,8 +22,8 @@ export interface Metrics {
   meterStorage(driver: StorageDriver): StorageDriver;
   /** Kysely's `log` hook: query counts, durations and errors (undefined when off: Kysely then times nothing). */
   readonly queryLog?: (event: LogEvent) => void;
-  /** Scrape-time gauges read from the database: pool, webhook outbox, scan queue. */
-  observeMetadata(meta: MetadataDb): void;
+  /** Scrape-time gauges read from the database: pool, webhook outbox, scan queue (`now`: the app's clock, as the rows'). */
+  observeMetadata(meta: MetadataDb, now: () => number): void;
   tokenRequest(grant: TokenGrant, outcome: TokenOutcome): void;
   loginFailed(reason: LoginFailure): void;
   jobRun(name: string, seconds: number, failed: boolean): void;
@@ -32,8 +32,8 @@ export interface Metrics {
   /** Workers of a cluster: answer the primary's requests for this registry (its debug listener sums them). */
   joinCluster(): Promise<void>;
   webhookAttempt(outcome: 'delivered' | 'failed' | 'dead'): void;
-  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss'): void;
-  scanFinished(outcome: string): void;
+  mirrorRequest(kind: 'manifest' | 'blob', result: 'hit' | 'miss' | 'stale'): void;
+  scanFinished(outcome: 'scanned' | 'retry' | 'failed'): void;
   /** The registry in Prometheus text (a worker's own; the primary aggregates them). */
   render(): Promise<{ contentType: string; body: string }>;
   /** Stops scrape-time collectors. */

@@ -5,10 +5,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Attributes, context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
+import { HEALTH_PATHS } from '../http/health-routes.js';
 import { v2Route } from '../http/v2-router.js';
 import { tracer, tracingEnabled } from './tracing.js';
 
 const spans = new WeakMap<IncomingMessage, Span>();
+/** Probes (every few seconds from each kubelet and load balancer) would be most of the traces and tell nothing. */
+const UNTRACED = new Set<string>(HEALTH_PATHS);
 
 /** Wraps the app's request listener in server spans (nothing when tracing is off). Call before listen(). */
 export function traceRequests(app: FastifyInstance): void {
@@ -19,6 +22,7 @@ export function traceRequests(app: FastifyInstance): void {
   const handler = listeners[0];
   server.removeListener('request', handler);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (UNTRACED.has((req.url ?? '').split('?')[0])) return context.with(ROOT_CONTEXT, () => handler.call(server, req, res));
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
     const method = req.method ?? 'GET';
     const span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: requestAttributes(req, method) }, parent);

@@ -30,6 +30,11 @@ export class BlobService {
     return blob.size;
   }
 
+  /** The size of the blob's bytes in storage, or null when they are not there (no database involved). */
+  async storedSize(digest: Digest): Promise<number | null> {
+    return (await this.storage.stat(blobKey(digest)))?.size ?? null;
+  }
+
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     try {
       return await this.storage.read(blobKey(digest), range);

@@ -52,6 +52,8 @@ export class ScanService {
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   /** Called after requests are queued here (the composition root runs the scan job soon). */
   onQueued: () => void = () => {};
+  /** Called as each scan ends: scanned, retry (failed, tried again later) or failed (the last attempt); metrics. */
+  onScanned: (outcome: 'scanned' | 'retry' | 'failed') => void = () => {};
 
   constructor(
     private readonly d: {
@@ -161,6 +163,7 @@ export class ScanService {
         await store.finish(tx, req.id, this.owner);
       });
       this.d.log.info({ repository: req.repository, digest: req.digest, counts: report.counts, ms: this.d.now() - started }, 'image scanned');
+      this.onScanned('scanned');
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       const attempts = req.attempts + 1;
@@ -168,9 +171,11 @@ export class ScanService {
         const wait = this.d.settings.backoffMs * 2 ** (attempts - 1);
         await store.retry(req.id, this.owner, this.d.now() + wait, message);
         this.d.log.warn({ err, repository: req.repository, digest: req.digest, attempts }, 'scan failed; trying again');
+        this.onScanned('retry');
         return;
       }
       this.d.log.error({ err, repository: req.repository, digest: req.digest, attempts }, 'scan failed');
+      this.onScanned('failed');
       await store.meta.transaction(async (tx) => {
         await store.saveReport(tx, {
           digest: req.digest,

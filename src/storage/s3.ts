@@ -124,6 +124,9 @@ export class S3Driver implements StorageDriver {
     }
     let endpoint = config.regionendpoint || undefined;
     if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${config.secure ? 'https' : 'http'}://${endpoint}`;
+    // Aliyun OSS refuses path-style requests (SecondLevelDomainForbidden) on every call: say so at start-up.
+    if (endpoint && config.forcepathstyle && /(^|\.)aliyuncs\.com$/i.test(hostOf(endpoint)))
+      throw new ConfigError('storage.s3.forcepathstyle: Aliyun OSS accepts only virtual-hosted requests (bucket.endpoint): set it to false');
     const agentOptions = { keepAlive: true, maxSockets: 256 };
     this.client = new S3Client({
       region: config.region,
@@ -697,6 +700,14 @@ function contentMd5Instead(request: unknown): void {
     if (lower.startsWith('x-amz-checksum-') || lower === 'x-amz-sdk-checksum-algorithm' || lower === 'content-md5') delete req.headers[name];
   }
   req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
+  }
 }
 
 function pad(n: number): string {

@@ -2,6 +2,7 @@
 // signs and verifies with the same set. The newest unretired key signs; retired
 // keys stay published (JWKS) until every token they signed has expired.
 import { exportJWK, exportPKCS8, calculateJwkThumbprint, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
+import { databaseUnavailable } from '../errors/unavailable.js';
 import type { SigningKeyRow, SigningKeyStore } from '../metadata/accounts/signing-keys.js';
 import type { MetadataDb } from '../metadata/database.js';
 import { KeySealError, isSealed, type KeySealer } from './key-sealer.js';
@@ -92,7 +93,15 @@ export class KeyRing {
   }
 
   private async fresh(): Promise<void> {
-    if (this.now() - this.loadedAt > RELOAD_MS) await this.reload();
+    if (this.now() - this.loadedAt <= RELOAD_MS) return;
+    try {
+      await this.reload();
+    } catch (err) {
+      // The database is down: keys change only through it, so the ones loaded are still the set
+      // (tokens keep verifying during the outage); try again in a second.
+      if (this.keys.length === 0 || !databaseUnavailable(err)) throw err;
+      this.loadedAt = this.now() - RELOAD_MS + 1000;
+    }
   }
 
   private async reload(): Promise<void> {

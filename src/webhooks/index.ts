@@ -42,6 +42,8 @@ export interface WebhookDeps {
   resolve?: Resolver;
   /** The worker's clock for due times, backoff and claims (tests advance one). */
   now?: () => number;
+  /** Told how each delivery attempt ended (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
 }
 
 export async function createWebhooks(config: BerthConfig, meta: MetadataDb, services: AccountServices | null, deps: WebhookDeps = {}): Promise<Webhooks> {
@@ -71,7 +73,7 @@ export async function createWebhooks(config: BerthConfig, meta: MetadataDb, serv
     policy,
     start(log) {
       if (!config.notifications.webhooks.worker || worker) return;
-      worker = new DeliveryWorker(store, meta, settings, log, { guard, now: deps.now ?? Date.now, mayDeliver });
+      worker = new DeliveryWorker(store, meta, settings, log, { guard, now: deps.now ?? Date.now, mayDeliver, onAttempt: deps.onAttempt });
       worker.start();
     },
     async stop() {

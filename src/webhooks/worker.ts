@@ -32,6 +32,8 @@ export interface WorkerDeps {
   now: () => number;
   /** A last check before sending (personal webhooks: may the owner still see the repository?). */
   mayDeliver?: (hook: Webhook, d: Delivery) => Promise<boolean>;
+  /** Told how each attempt ended (metrics): delivered, failed (to be retried) or dead (the last one failed). */
+  onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void;
 }
 
 export interface WorkerLog {
@@ -65,6 +67,7 @@ export class DeliveryWorker {
   private readonly now: () => number;
   private readonly guard: OutboundGuard;
   private readonly mayDeliver: (hook: Webhook, d: Delivery) => Promise<boolean>;
+  private readonly onAttempt: (outcome: 'delivered' | 'failed' | 'dead') => void;
 
   constructor(
     private readonly store: WebhookStore,
@@ -76,6 +79,7 @@ export class DeliveryWorker {
     this.now = deps.now;
     this.guard = deps.guard;
     this.mayDeliver = deps.mayDeliver ?? (async () => true);
+    this.onAttempt = deps.onAttempt ?? (() => {});
   }
 
   start(): void {
@@ -237,6 +241,7 @@ export class DeliveryWorker {
       ),
     );
     this.finished++;
+    if (!skip) this.onAttempt(status === 'delivered' ? 'delivered' : status === 'dead' ? 'dead' : 'failed');
     if (!stillOurs) this.log.warn({ delivery: d.uuid }, 'webhook delivery claim expired before the attempt finished');
     if (status === 'dead') this.log.warn({ delivery: d.uuid, webhook: hook.id, error }, 'webhook delivery dead after the last attempt');
   }

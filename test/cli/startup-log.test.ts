@@ -12,6 +12,7 @@ import { sleep, tempDir } from '../helpers/shared.js';
 interface Summary {
   msg: string;
   address: string;
+  runtime: string;
   auth: string;
   storage: string;
   database: string;
@@ -48,7 +49,8 @@ describe('start-up log line', () => {
     assert.equal(line.storage, `filesystem ${root}`);
     assert.equal(line.database, `SQLite ${path.join(root, 'berth.db')}`);
     assert.match(line.ui, /^none: the UI needs token auth .*REGISTRY_AUTH=token.*no auth/);
-    assert.equal(line.msg, `Berth serving ${url}; auth: ${line.auth}; storage: ${line.storage}; database: ${line.database}; UI: ${line.ui}`);
+    assert.equal(line.runtime, `Node.js ${process.version}`);
+    assert.equal(line.msg, `Berth serving ${url} on ${line.runtime}; auth: ${line.auth}; storage: ${line.storage}; database: ${line.database}; UI: ${line.ui}`);
   });
 
   it('htpasswd: the file, and no UI', async () => {

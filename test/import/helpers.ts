@@ -27,9 +27,13 @@ export interface Source {
   gone: { kept: string; deleted: string };
   /** library/broken:1 and its layer, whose bytes were flipped after the push. */
   broken: { manifest: string; layer: string; layerSize: number };
+  /** library/dangling:1, whose layer's data file was removed after the push (its link stays). */
+  dangling: { manifest: string; layer: string };
+  /** Repositories whose one image cannot be imported (library/broken, library/dangling). */
+  unimportable: string[];
   /** The abandoned upload's id (in library/tiny). */
   staleUpload: string;
-  /** What the import should find: repositories, tags, manifests, distinct blobs and their bytes. */
+  /** What the import should find: repositories, tags, manifests, distinct blobs in the source and their bytes. */
   expected: { repositories: number; tags: number; manifests: number; blobs: number; bytes: number; history: number };
   /** Every tag and what it points at in the source (the broken one included). */
   refs: { repo: string; tag: string; digest: string }[];
@@ -84,6 +88,12 @@ export async function fillSource(): Promise<Source> {
   bytes[11] ^= 0xff;
   fs.writeFileSync(dataFile, bytes);
 
+  // A dangling layer link: the layer's data file removed after the push.
+  const dangling = uniq('dangling');
+  await copy(`oci:${dangling.dir}:latest`, 'library/dangling:1');
+  const danglingLayer = dangling.json<ManifestDoc>(dangling.top().digest).layers![0].digest;
+  fs.rmSync(path.join(up.root, 'docker/registry/v2/blobs/sha256', danglingLayer.slice(7, 9), danglingLayer.slice(7)), { recursive: true });
+
   // An abandoned upload with some bytes in it.
   const started = await api.req('POST', '/v2/library/tiny/blobs/uploads/');
   if (started.status !== 202) throw new Error(`POST upload: ${started.status}`);
@@ -105,7 +115,7 @@ export async function fillSource(): Promise<Source> {
     else for (const b of [m.doc.config!, ...(m.doc.layers ?? [])]) blobs.set(b.digest, b.size);
     return m.digest;
   };
-  for (const repo of ['library/tiny', 'library/multi', 'library/moved', 'docker/pushed', 'library/gone', 'library/broken']) {
+  for (const repo of ['library/tiny', 'library/multi', 'library/moved', 'docker/pushed', 'library/gone', 'library/broken', 'library/dangling']) {
     for (const tag of (await api.tags(repo)).sort()) refs.push({ repo, tag, digest: await walk(repo, tag) });
   }
   // The earlier targets of moved tags are manifests of their repositories too: library/moved's first
@@ -116,6 +126,7 @@ export async function fillSource(): Promise<Source> {
   await walk('library/tiny', content.referrer.digest);
   // The deleted manifest's layer and config stay linked in library/gone (registry:2 keeps layer links).
   for (const b of [goneDeleted.json<ManifestDoc>(deleted).config!, ...goneDeleted.json<ManifestDoc>(deleted).layers!]) blobs.set(b.digest, b.size);
+  blobs.delete(danglingLayer);
   const count = (xs: Iterable<Set<string>>) => [...xs].reduce((a, s) => a + s.size, 0);
   return {
     up,
@@ -124,6 +135,8 @@ export async function fillSource(): Promise<Source> {
     pushed,
     gone: { kept: goneKept.top().digest, deleted },
     broken: { manifest: broken.top().digest, layer: layer.digest, layerSize: layer.size },
+    dangling: { manifest: dangling.top().digest, layer: danglingLayer },
+    unimportable: ['library/broken', 'library/dangling'],
     staleUpload,
     expected: {
       repositories: manifests.size,
@@ -171,4 +184,39 @@ export function berthImport(root: string, args: string[], env: Record<string, st
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return commandRun(child);
+}
+
+/**
+ * Writes one small image into a registry:2 root as distribution lays it out (blob data files, the layer
+ * links, the revision link, the tag's current and index links) and returns its manifest digest.
+ */
+export function writeV2Image(root: string, repo: string, tag: string): string {
+  const v2 = path.join(root, 'docker/registry/v2');
+  const write = (file: string, data: Buffer | string) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+  };
+  const blob = (data: Buffer) => {
+    const d = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+    write(path.join(v2, 'blobs/sha256', d.slice(7, 9), d.slice(7), 'data'), data);
+    return { digest: d, size: data.length };
+  };
+  const link = (rel: string, digest: string) => write(path.join(v2, 'repositories', repo, rel, 'link'), digest);
+  const layer = blob(crypto.randomBytes(512));
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } })));
+  const manifest = blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+      }),
+    ),
+  );
+  for (const d of [layer.digest, config.digest]) link(`_layers/sha256/${d.slice(7)}`, d);
+  link(`_manifests/revisions/sha256/${manifest.digest.slice(7)}`, manifest.digest);
+  link(`_manifests/tags/${tag}/current`, manifest.digest);
+  link(`_manifests/tags/${tag}/index/sha256/${manifest.digest.slice(7)}`, manifest.digest);
+  return manifest.digest;
 }

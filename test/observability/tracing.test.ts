@@ -248,6 +248,25 @@ describe('traces exported over OTLP/HTTP', () => {
     assert.notEqual(server.status, ERROR, 'a 404 is the client’s');
   });
 
+  it('makes no spans for health probes', async () => {
+    const probe = traceContext();
+    for (const p of ['/livez', '/readyz', '/healthz']) {
+      const r = await fetch(`${berth.url}${p}`, { headers: { traceparent: probe.traceparent } });
+      assert.equal(r.status, 200, p);
+    }
+    // A request answered after the probes: had they made spans, they would be in its batch or an earlier one.
+    const marker = traceContext();
+    assert.equal((await fetch(`${berth.url}/v2/`, { headers: { traceparent: marker.traceparent } })).status, 200);
+    await rx.waitFor(
+      (all) => all.filter((s) => s.traceId === marker.traceId),
+      (found) => found.length > 0,
+    );
+    assert.deepEqual(
+      rx.spans.filter((s) => s.traceId === probe.traceId).map((s) => s.name),
+      [],
+    );
+  });
+
   it('sends a traceparent with each webhook delivery, of the delivery’s own exported client span', async () => {
     const before = hooks.seen.length;
     await pushImage(berth.url, 'team/hooked', { ref: 'v1' });
@@ -363,10 +382,23 @@ describe('tracing off', () => {
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-        const run = await commandRun(child);
+        // A server that starts anyway would run for ever: the test fails instead of hanging.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        const run = await commandRun(child).finally(() => clearTimeout(timer));
         assert.equal(run.status, 2, `${JSON.stringify(env)}: exit code 2 (configuration error); stderr: ${run.stderr}`);
         assert.match(run.stderr, expected);
         assert.equal(run.stderr.trim().split('\n').length, 1, 'one line, no stack');
+        // `berth config verify` finds the same mistake.
+        const file = path.join(dir, 'config.yml');
+        fs.writeFileSync(file, 'version: 0.1\n');
+        const verify = await commandRun(
+          spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'main.js'), 'config', 'verify', file], {
+            env: { ...envWithoutSettings(), ...env },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          }),
+        );
+        assert.equal(verify.status, 1, `config verify: ${verify.stdout}${verify.stderr}`);
+        assert.match(verify.stderr, expected);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -100,6 +100,21 @@ after(() => proxy?.close());
 storageDriverSuite('s3 with the Aliyun OSS settings (virtual-hosted, Ceph RGW)', async () => new S3Driver(config));
 
 describe('s3 with the Aliyun OSS settings', () => {
+  it('refuses path-style addressing with an OSS endpoint at start-up, naming the key', () => {
+    for (const regionendpoint of ['https://oss-cn-hangzhou.aliyuncs.com', 'oss-cn-beijing-internal.aliyuncs.com']) {
+      assert.throws(
+        () => new S3Driver({ ...config, regionendpoint, forcepathstyle: true }),
+        (err: Error) => {
+          assert.equal(err.name, 'ConfigError');
+          assert.match(err.message, /^storage\.s3\.forcepathstyle: Aliyun OSS accepts only virtual-hosted/);
+          return true;
+        },
+      );
+      assert.ok(new S3Driver({ ...config, regionendpoint, forcepathstyle: false }));
+    }
+    assert.ok(new S3Driver({ ...config, regionendpoint: 'https://notaliyuncs.com', forcepathstyle: true }));
+  });
+
   it('sends DeleteObjects with Content-MD5 of its body and no CRC32, the bucket in the Host name', async () => {
     const d = new S3Driver(config);
     const keys = [`oss/${randomBytes(6).toString('hex')}/a`, `oss/${randomBytes(6).toString('hex')}/b`];
