@@ -145,7 +145,8 @@ export class Importer {
     const wanted = new Set<string>();
     for (const d of repo.layers) {
       this.referenced.add(d);
-      if (model.blobs.has(d)) wanted.add(d);
+      // A blob an earlier `--move` run took out of the source is in Berth already.
+      if (model.blobs.has(d) || (await this.target.blobState(name, d)) !== 'absent') wanted.add(d);
       else r.dangling.push({ kind: 'layer', repository: name, digest: d });
     }
     for (const doc of docs.values())
@@ -263,8 +264,9 @@ export class Importer {
     }
     const newBlobs = r.blobs.imported - before.imported;
     const links = r.blobs.linked - before.linked;
+    const moved = { copy: 'copied', link: 'hard-linked', move: 'moved' }[this.opts.mode];
     this.opts.onRepository?.(
-      `${name}: ${wanted.size} blobs (${newBlobs} ${this.opts.dryRun ? 'to copy' : 'copied'}, ${links} ${this.opts.dryRun ? 'to link' : 'linked'}), ` +
+      `${name}: ${wanted.size} blobs (${newBlobs} ${this.opts.dryRun ? 'to import' : moved}, ${links} ${this.opts.dryRun ? 'to link' : 'linked'}), ` +
         `${repo.manifests.size} manifests (${r.manifests.imported - before.m} new), ${repo.tags.size} tags (${r.tags.imported - before.t} new)`,
     );
   }

@@ -83,4 +83,31 @@ describe('berth import again after the source moved on', () => {
     assert.equal(run.status, 0);
     assert.equal(run.report.changed, false);
   });
+
+  it('--move takes the blob files out of the source; a second run finds them in Berth and changes nothing', { timeout: 2 * 60_000 }, async () => {
+    const src = tempDir('import-move-src');
+    const root = tempDir('import-move-dst');
+    const digests = [writeV2Image(src, 'm/one', 'a'), writeV2Image(src, 'm/two', 'b')];
+    const dataFiles = () => {
+      const blobs = path.join(src, 'docker/registry/v2/blobs/sha256');
+      return fs
+        .readdirSync(blobs)
+        .flatMap((two) =>
+          fs
+            .readdirSync(path.join(blobs, two))
+            .filter((hex) => fs.existsSync(path.join(blobs, two, hex, 'data')))
+            .map((hex) => `sha256:${hex}`),
+        )
+        .sort();
+    };
+    const run1 = await berthImport(root, ['--json', '--move', src]);
+    assert.equal(run1.status, 0, run1.stderr);
+    assert.equal((JSON.parse(run1.stdout) as Report).blobs.imported, 4);
+    assert.deepEqual(dataFiles(), [...digests].sort(), 'only the manifests (copied, never moved) are left in the source');
+    const run2 = await berthImport(root, ['--json', '--move', src]);
+    assert.equal(run2.status, 0, run2.stdout);
+    const second = JSON.parse(run2.stdout) as Report;
+    assert.equal(second.changed, false);
+    assert.deepEqual([second.dangling.length, second.blobs.unchanged, second.tags.unchanged], [0, 4, 2]);
+  });
 });
