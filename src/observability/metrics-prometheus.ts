@@ -127,20 +127,20 @@ export class PrometheusMetrics implements Metrics {
   });
   private readonly jobRuns = new Counter({
     name: 'berth_job_runs_total',
-    help: 'Background job runs finished, by job.',
-    labelNames: ['job'],
+    help: 'Background job runs finished, by job name (a label "job" would clash with the scrape job).',
+    labelNames: ['name'],
     registers: [this.registry],
   });
   private readonly jobFailures = new Counter({
     name: 'berth_job_failures_total',
-    help: 'Background job runs that failed, by job.',
-    labelNames: ['job'],
+    help: 'Background job runs that failed, by job name.',
+    labelNames: ['name'],
     registers: [this.registry],
   });
   private readonly jobDuration = new Histogram({
     name: 'berth_job_duration_seconds',
-    help: 'Background job run durations, by job.',
-    labelNames: ['job'],
+    help: 'Background job run durations, by job name.',
+    labelNames: ['name'],
     buckets: JOB_BUCKETS,
     registers: [this.registry],
   });
@@ -368,9 +368,9 @@ export class PrometheusMetrics implements Metrics {
     this.loginFailures.inc({ reason });
   }
   jobRun(name: string, seconds: number, failed: boolean): void {
-    this.jobRuns.inc({ job: name });
-    this.jobDuration.observe({ job: name }, seconds);
-    if (failed) this.jobFailures.inc({ job: name });
+    this.jobRuns.inc({ name });
+    this.jobDuration.observe({ name }, seconds);
+    if (failed) this.jobFailures.inc({ name });
   }
   gcCollected(r: { manifests: number; blobs: number; bytes: number; links: number }): void {
     if (r.manifests) this.gcObjects.inc({ kind: 'manifest' }, r.manifests);

@@ -117,8 +117,8 @@ describe('token and login metrics', () => {
     await jobs.runNow('trust-verify');
     await jobs.runNow('trust-verify');
     const m = await samples(s);
-    assert.ok(total(m, 'berth_job_runs_total', { job: 'trust-verify' }) >= 2);
-    assert.ok(total(m, 'berth_job_duration_seconds_count', { job: 'trust-verify' }) >= 2);
-    assert.equal(total(m, 'berth_job_failures_total', { job: 'trust-verify' }), 0);
+    assert.ok(total(m, 'berth_job_runs_total', { name: 'trust-verify' }) >= 2);
+    assert.ok(total(m, 'berth_job_duration_seconds_count', { name: 'trust-verify' }) >= 2);
+    assert.equal(total(m, 'berth_job_failures_total', { name: 'trust-verify' }), 0);
   });
 });
