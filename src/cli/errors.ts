@@ -3,6 +3,7 @@
 // one line that names what is wrong; anything else is a bug and keeps its stack.
 import { getSystemErrorMap } from 'node:util';
 import { ConfigError } from '../config/index.js';
+import { DependencyUnavailableError } from '../errors/unavailable.js';
 
 /** A mistake the command line reports as it is (wrong arguments, wrong auth mode, unknown user). */
 export class UsageError extends Error {}
@@ -17,6 +18,8 @@ export function userErrorLine(err: unknown): string | null {
   if (typeof status === 'number' && status >= 400 && status < 500) return oneLine(err.message);
   // Node joins the failures of each address it tried (::1 and 127.0.0.1) into one.
   if (err instanceof AggregateError && err.errors[0] instanceof Error) return userErrorLine(err.errors[0]);
+  // The metadata layer's outage error: the line is the one of the failure it wraps (a refused connection…).
+  if (err instanceof DependencyUnavailableError) return userErrorLine(err.cause) ?? oneLine(err.message);
   return systemError(err) ?? databaseError(err);
 }
 

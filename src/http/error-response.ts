@@ -32,7 +32,8 @@ export interface Problem {
   /** The RFC 6749 error of a /token failure. */
   oauth?: string;
   /** Logged: 'error' for faults of the server, 'info' for clients that went away. */
-  log?: 'error' | 'info';
+  /** warn: a dependency outage, one line with its code (no stack: an outage answers every request so). */
+  log?: 'error' | 'warn' | 'info';
 }
 
 /** The OCI code a REST code stands for on the registry surface (the status stays). */
@@ -90,7 +91,7 @@ export function problemOf(error: unknown): Problem {
       rest: 'UNAVAILABLE',
       message: `the ${down.part} is unavailable; try again later`,
       headers: { 'Retry-After': retry },
-      log: 'error',
+      log: 'warn',
     };
   }
   const e = error as Partial<FastifyError> & { message?: string };
@@ -162,6 +163,7 @@ export function registerErrorResponses(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const p = problemOf(error);
     if (p.log === 'error') request.log.error({ err: error }, 'request failed');
+    else if (p.log === 'warn') request.log.warn({ unavailable: (error as Error).message }, 'dependency unavailable');
     else if (p.log === 'info') request.log.info({ err: (error as Error).message }, 'client disconnected');
     if (reply.sent || reply.raw.headersSent) return;
     return send(request, reply, p);

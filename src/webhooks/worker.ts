@@ -5,6 +5,7 @@
 // until someone redelivers it. A worker that dies mid-delivery holds its claim only
 // until `claimed_until`; then another worker takes the delivery again (at-least-once).
 import { randomUUID } from 'node:crypto';
+import { databaseUnavailable } from '../errors/unavailable.js';
 import type { MetadataDb } from '../metadata/database.js';
 import type { OutboundGuard } from '../net/outbound-connect.js';
 import { post, type PostResult } from './post.js';
@@ -59,6 +60,8 @@ export class DeliveryWorker {
   private again = false;
   private readonly inflight = new Set<Promise<void>>();
   private lastPrune = 0;
+  /** When the worker last said the database was down (wall clock). */
+  private downLoggedAt = 0;
   /** When a local change last queued deliveries: poll quickly for a moment (its commit may still be syncing). */
   private nudgedAt = 0;
   /** Attempts started and finished by this worker (drain counts them). */
@@ -180,7 +183,13 @@ export class DeliveryWorker {
         await this.meta.transaction((tx) => this.store.prune(tx, now - RETENTION_MS), { durable: false });
       }
     } catch (err) {
-      this.log.error({ err }, 'webhook worker poll failed');
+      // A database outage fails every poll (each second): said once a minute, without a stack.
+      const down = databaseUnavailable(err);
+      if (!down) this.log.error({ err }, 'webhook worker poll failed');
+      else if (Date.now() - this.downLoggedAt > 60_000) {
+        this.downLoggedAt = Date.now();
+        this.log.warn({ unavailable: down.message }, 'webhook worker waits for the database');
+      }
     } finally {
       this.ticking = false;
       const soon = Date.now() - this.nudgedAt < 1000 ? Math.min(50, this.settings.interval) : this.settings.interval;

@@ -82,7 +82,7 @@ describe('a database that does not answer, in the one error mapping', () => {
     ['SQLite locked beyond busy_timeout', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })],
   ];
   for (const [what, err] of cases) {
-    it(`${what}: 503 UNAVAILABLE on /v2 and /api, with Retry-After, the cause only in the log`, () => {
+    it(`${what}: 503 UNAVAILABLE on /v2 and /api, with Retry-After, the cause only in the log (warn, no stack)`, () => {
       const p = problemOf(err);
       const v2 = errorResponse(p, 'registry', 'GET');
       assert.equal(v2.status, 503);
@@ -92,7 +92,7 @@ describe('a database that does not answer, in the one error mapping', () => {
       assert.equal(api.status, 503);
       assert.equal(api.headers['Retry-After'], '5');
       assert.deepEqual(JSON.parse(api.body!).errors[0], { code: 'UNAVAILABLE', message: 'the database is unavailable; try again later' });
-      assert.equal(p.log, 'error');
+      assert.equal(p.log, 'warn');
     });
   }
   it('other errors stay 500', () => {
