@@ -43,6 +43,19 @@ const bytes = (def: number) =>
     })
     .default(def);
 
+// A comma-separated string (the form an environment variable gives) or a list.
+const list = () =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : v,
+    z.array(str()),
+  );
+
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 // logrus level names registry:2 users may have in their configs.
 const LEVEL_ALIASES: Record<string, string> = { warning: 'warn', panic: 'fatal' };
@@ -98,18 +111,7 @@ const debug = z
           )
           .default('/metrics'),
         /** Repository names (globs: * within a path segment, ** across) reported as themselves; every other name is "other". */
-        repositories: z
-          .preprocess(
-            (v) =>
-              typeof v === 'string'
-                ? v
-                    .split(',')
-                    .map((x) => x.trim())
-                    .filter(Boolean)
-                : v,
-            z.array(str()),
-          )
-          .default([]),
+        repositories: list().default([]),
       })
       .strict()
       .default({}),
@@ -348,19 +350,6 @@ const auth = z
     }
   })
   .optional();
-
-// A comma-separated string (the form an environment variable gives) or a list.
-const list = () =>
-  z.preprocess(
-    (v) =>
-      typeof v === 'string'
-        ? v
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean)
-        : v,
-    z.array(str()),
-  );
 
 /**
  * Internal destinations (loopback, private, link-local, ... refused by default) that outbound

@@ -18,7 +18,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { RECENT_USE_MS } from './blob-guard.js';
 import { manifestVerdict, type ManifestPolicy } from './manifest-policy.js';
-import { Serial, Slots } from './concurrency.js';
+import { Serial, Slots, forEachConcurrently } from './concurrency.js';
 
 export interface GcSettings extends ManifestPolicy {
   /** storage.gc.delay (ms). */
@@ -310,7 +310,7 @@ export class Collector {
             return;
           }
           if (storage.deleteMany) await storage.deleteMany(group);
-          else await pool(group, SINGLE_DELETES, (key) => storage.delete(key));
+          else await forEachConcurrently(group, SINGLE_DELETES, (key) => storage.delete(key));
         }),
       ),
     );
@@ -318,14 +318,6 @@ export class Collector {
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return !lost;
   }
-}
-
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
 function processAlive(pid: number): boolean {

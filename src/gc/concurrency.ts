@@ -1,5 +1,5 @@
-// Pacing of the collector's and the sweep's work: their own write transactions one at a time, and
-// a bounded number of storage deletes in flight.
+// Pacing of background work: the collector's and the sweep's write transactions one at a time, a bounded
+// number of storage deletes (and the import's blobs and manifests) in flight.
 
 /**
  * Runs the functions given to it one after another, in order. The collector and the sweep run their
@@ -36,4 +36,13 @@ export class Slots {
       else this.free++;
     }
   }
+}
+
+/** Calls `fn` on every item, at most `concurrency` at once; rejects with the first failure. */
+export async function forEachConcurrently<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }

@@ -2,7 +2,9 @@
 // and the errors of real storage calls (docs/operations.md). While it is failing, blob GETs are
 // not redirected to it (a presigned URL to a store that does not answer fails the client): they
 // answer 503 with Retry-After, and the state is checked again at most every `recheckMs`.
+import { Readable } from 'node:stream';
 import type { StorageDriver } from '../storage/driver.js';
+import { wrapMethods } from '../storage/wrap-methods.js';
 import { storageUnavailable } from '../errors/unavailable.js';
 import { CHECK_TIMEOUT_MS, runCheck, storageProbe, type CheckResult } from './checks.js';
 
@@ -82,42 +84,44 @@ export class StorageHealth {
   }
 }
 
+/** An argument that is a stream which errored or was aborted before the storage call failed. */
+function callersStreamFailed(arg: unknown): boolean {
+  return arg instanceof Readable && (arg.errored !== null || arg.readableAborted);
+}
+
 /** The driver with its failures reported to `health`: each method forwarded (the optional ones exactly when present). */
 export function reportingFailures(inner: StorageDriver, health: StorageHealth): StorageDriver {
-  const wrapped = new Map<PropertyKey, unknown>();
   const note = (err: unknown) => {
     health.report(err);
     // Tagged, so the error mapping answers 503 "storage unavailable" rather than 500.
     throw storageUnavailable(err) ?? err;
   };
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || prop === 'constructor' || typeof prop !== 'string') return value;
-      let w = wrapped.get(prop);
-      if (!w) {
-        const fn = value as (...args: unknown[]) => unknown;
-        w = (...args: unknown[]) => {
-          const result = fn.apply(target, args);
-          if (result instanceof Promise) {
-            return result.then((v) => {
-              // A stream that fails later (a read cut short) is a failure too.
-              if (v && typeof (v as NodeJS.ReadableStream).on === 'function' && typeof (v as NodeJS.ReadableStream).pipe === 'function')
-                (v as NodeJS.ReadableStream).on('error', (err) => health.report(err));
-              return v;
-            }, note);
-          }
-          if (result && typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return iterate(result as AsyncIterable<unknown>, note);
-          return result;
-        };
-        wrapped.set(prop, w);
-      }
-      return w;
-    },
+  return wrapMethods(inner, (_name, fn) => (...args: unknown[]) => {
+    const result = fn.apply(inner, args);
+    if (result instanceof Promise) {
+      return result.then(
+        (v) => {
+          // A stream that fails later (a read cut short) is a failure too.
+          if (v && typeof (v as NodeJS.ReadableStream).on === 'function' && typeof (v as NodeJS.ReadableStream).pipe === 'function')
+            (v as NodeJS.ReadableStream).on('error', (err) => health.report(err));
+          return v;
+        },
+        (err) => {
+          // A body the caller streamed in failed (a client that went away mid-PATCH: ECONNRESET): the
+          // store is not to blame, and marking it failing would refuse every blob GET for a while. (A store
+          // that fails mid-append also errors that stream; the next read, stat or check notices it.)
+          if (args.some(callersStreamFailed)) throw err;
+          return note(err);
+        },
+      );
+    }
+    if (result && typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
+      return iterateReporting(result as AsyncIterable<unknown>, note);
+    return result;
   });
 }
 
-async function* iterate<T>(source: AsyncIterable<T>, note: (err: unknown) => never): AsyncGenerator<T> {
+async function* iterateReporting<T>(source: AsyncIterable<T>, note: (err: unknown) => never): AsyncGenerator<T> {
   try {
     yield* source;
   } catch (err) {

@@ -28,12 +28,12 @@ export function registerHealthRoutes(app: FastifyInstance, checks: ReadinessChec
     ] as const) {
       if (c.status !== 'ok') req.log.warn({ check: name, reason: c.reason, err: c.error }, 'readiness check failed');
     }
-    return json(reply, up ? 200 : 503, { status: up ? 'ok' : 'unavailable', checks: { database: view(database), storage: view(storage) } });
+    return json(reply, up ? 200 : 503, { status: up ? 'ok' : 'unavailable', checks: { database: checkView(database), storage: checkView(storage) } });
   };
   app.route({ method: ['GET', 'HEAD'], url: '/readyz', handler: ready });
   app.route({ method: ['GET', 'HEAD'], url: '/healthz', handler: ready });
 }
 
-function view(c: CheckResult): { status: string; ms: number; reason?: string } {
+function checkView(c: CheckResult): { status: string; ms: number; reason?: string } {
   return { status: c.status, ms: c.ms, ...(c.reason ? { reason: c.reason } : {}) };
 }

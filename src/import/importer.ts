@@ -3,6 +3,7 @@
 // tags, each tag's earlier digests first so the tag history holds them. Everything already in Berth
 // is left as it is, so a second run, or a run after an interruption, changes only what is missing.
 // What cannot be imported (corrupt or missing bytes, and what depends on them) is reported.
+import { forEachConcurrently } from '../gc/concurrency.js';
 import { RegistryError } from '../errors/catalog.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
@@ -163,7 +164,7 @@ export class Importer {
     }
     const available = new Set<string>();
     const unavailable = new Map<string, string>();
-    await pool([...wanted], this.opts.concurrency ?? 4, async (d) => {
+    await forEachConcurrently([...wanted], this.opts.concurrency ?? 4, async (d) => {
       const outcome = await this.blob(name, d, model.blobs.get(d) ?? 0);
       if (outcome === 'ok') available.add(d);
       else unavailable.set(d, outcome);
@@ -199,7 +200,7 @@ export class Importer {
       for (const [digest] of wave) pending.delete(digest);
       for (const digest of blocked.keys()) pending.delete(digest);
       if (!decided) break;
-      await pool(wave, this.opts.concurrency ?? 4, async ([digest, doc]) => {
+      await forEachConcurrently(wave, this.opts.concurrency ?? 4, async ([digest, doc]) => {
         if (await this.target.hasManifest(name, digest)) {
           r.manifests.unchanged++;
           ready.add(digest);
@@ -213,7 +214,7 @@ export class Importer {
           r.manifests.imported++;
           ready.add(digest);
         } catch (err) {
-          blocked.set(digest, { reason: `refused: ${errorText(err)}`, cause: null });
+          blocked.set(digest, { reason: `refused: ${problemText(err)}`, cause: null });
           this.fail(name, `manifest ${digest}`, err);
         }
       });
@@ -394,20 +395,11 @@ export class Importer {
   /** A refusal (quota, immutable tag, a manifest Berth does not accept) is reported; anything else stops the run. */
   private fail(repository: string, what: string, err: unknown): void {
     if (!(err instanceof RegistryError) || err.status >= 500) throw err;
-    this.report.failures.push({ repository, what, error: errorText(err) });
+    this.report.failures.push({ repository, what, error: problemText(err) });
   }
 }
 
-/** Runs `task` over `items`, at most `concurrency` at a time. */
-async function pool<T>(items: T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
-}
-
-function errorText(err: unknown): string {
+function problemText(err: unknown): string {
   return err instanceof RegistryError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
 }
 

@@ -1,6 +1,7 @@
 // A registry:2 storage root in an S3 bucket (registry:2's s3 driver: `bucket` and `rootdirectory`),
 // read with ListObjectsV2 and GetObject. Credentials come from the standard AWS_* environment (or
 // the SDK's other default sources); the endpoint and region from the command line or AWS_* too.
+import { isS3NotFound } from '../storage/s3.js';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -64,7 +65,7 @@ export class S3Source implements ImportSource {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.root + key }));
       return res.Body as Readable;
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (isS3NotFound(err)) return null;
       throw err;
     }
   }
@@ -86,9 +87,4 @@ export class S3Source implements ImportSource {
   close(): void {
     this.client.destroy();
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }

@@ -1,10 +1,7 @@
-// Where `berth import` reads a registry:2 storage root from: a directory (the `rootdirectory` of
-// registry:2's filesystem driver) or an S3 bucket and prefix (s3-source.ts). Read-only: the import
-// never writes to its source, except that `--move` renames blob files out of a directory.
-import type { Dir } from 'node:fs';
-import { open, opendir, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { isNotFound, walkFiles } from '../storage/file-tree.js';
 
 /** One file of the source tree, by its key under the root ("docker/registry/v2/…"). */
 export interface SourceObject {
@@ -36,7 +33,7 @@ export class DirectorySource implements ImportSource {
   }
 
   async *list(prefix: string): AsyncIterable<SourceObject> {
-    for await (const files of walk(join(this.root, prefix))) {
+    for await (const files of walkFiles(join(this.root, prefix))) {
       const stats = await Promise.all(files.map((f) => stat(f).catch(() => null)));
       for (const [i, s] of stats.entries()) {
         if (s?.isFile()) yield { key: relative(this.root, files[i]).split(sep).join('/'), size: s.size, modified: s.mtimeMs };
@@ -73,31 +70,4 @@ export class DirectorySource implements ImportSource {
 export async function checkDirectoryRoot(root: string): Promise<void> {
   const s = await stat(join(root, 'docker', 'registry', 'v2')).catch(() => null);
   if (!s?.isDirectory()) throw new Error(`${root} is not a registry:2 storage root: it has no docker/registry/v2/ directory`);
-}
-
-/** Files under a directory, depth first, a page of at most 256 at a time; a missing directory has none. */
-async function* walk(path: string): AsyncGenerator<string[]> {
-  let dir: Dir;
-  try {
-    dir = await opendir(path, { bufferSize: 256 });
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  let files: string[] = [];
-  for await (const e of dir) {
-    const full = join(path, e.name);
-    if (e.isDirectory()) yield* walk(full);
-    else if (e.isFile()) files.push(full);
-    if (files.length >= 256) {
-      yield files;
-      files = [];
-    }
-  }
-  if (files.length > 0) yield files;
-}
-
-function isNotFound(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
 }

@@ -46,7 +46,7 @@ export function tracingSettings(env: Env): TracingSettings | null {
     ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', tracesEndpoint],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', endpoint],
   ] as const) {
-    if (v !== undefined && !/^https?:$/.test(safeProtocol(v))) problems.push(`${name} must be an http:// or https:// URL, not "${redactUrl(v)}"`);
+    if (v !== undefined && !/^https?:$/.test(safeProtocol(v))) problems.push(`${name} must be an http:// or https:// URL, not "${maskUserinfo(v)}"`);
   }
   // @opentelemetry/exporter-trace-otlp-http speaks http/json only; http/protobuf and grpc need other exporters.
   for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
@@ -82,7 +82,7 @@ export function tracingSettings(env: Env): TracingSettings | null {
 export function describeTracing(s: TracingSettings | null): string {
   if (!s) return 'off';
   const sampler = 'ratio' in s.sampler ? `${s.sampler.kind} ${s.sampler.ratio}` : s.sampler.kind;
-  const to = s.exporters.map((e) => (e === 'otlp' ? `OTLP/HTTP ${redactUrl(s.endpoint)}` : 'console')).join(' and ');
+  const to = s.exporters.map((e) => (e === 'otlp' ? `OTLP/HTTP ${maskUserinfo(s.endpoint)}` : 'console')).join(' and ');
   return `${to} as ${s.serviceName}, sampler ${sampler}`;
 }
 
@@ -147,8 +147,8 @@ function safeProtocol(url: string): string {
   }
 }
 
-/** A URL without its user:password part. */
-function redactUrl(url: string): string {
+/** The URL without its user info (an OTLP endpoint's user name can be an API key, unlike a database user's). */
+function maskUserinfo(url: string): string {
   try {
     const u = new URL(url);
     if (u.username || u.password) {

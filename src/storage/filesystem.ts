@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { detectFull, storageFull } from '../errors/storage-full.js';
 import { acquireStages, DirectWriter } from './direct-writer.js';
 import { FileReadStream } from './file-read-stream.js';
+import { isNotFound, walkFiles } from './file-tree.js';
 import { NotFoundError, OffsetMismatchError, type ByteRange, type StorageDriver, type StoredObject, type StoredUpload } from './driver.js';
 
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
@@ -91,7 +92,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
     if (prefix !== '' && !PREFIX_RE.test(prefix)) throw new Error(`storage: invalid prefix "${prefix}"`);
-    for await (const files of walk(join(this.root, prefix))) {
+    for await (const files of walkFiles(join(this.root, prefix))) {
       // One directory's page of files stat'ed at once: the thread pool works on them together.
       const stats = await Promise.all(files.map((f) => (f.includes(TMP_MARK) ? null : statIfPresent(f))));
       for (const [i, s] of stats.entries()) {
@@ -140,7 +141,7 @@ export class FilesystemDriver implements StorageDriver {
   /** put()'s temporary files under blobs/ (a crash between writing one and its rename). */
   async removeDebris(before: number, dryRun = false): Promise<{ pieces: number; bytes: number }> {
     const found = { pieces: 0, bytes: 0 };
-    for await (const files of walk(join(this.root, 'blobs'))) {
+    for await (const files of walkFiles(join(this.root, 'blobs'))) {
       const tmp = files.filter((f) => f.includes(TMP_MARK));
       for (const f of tmp) {
         const s = await statIfPresent(f);
@@ -392,33 +393,6 @@ class BatchWriter extends Writable {
   }
 }
 
-/**
- * The files under a directory, depth first, in pages of at most 256 paths per directory, with one open
- * directory per level (opendir reads its entries in pages): a listing of millions of blobs never sits in
- * memory. A missing directory has no files.
- */
-async function* walk(path: string): AsyncGenerator<string[]> {
-  let dir: Dir;
-  try {
-    dir = await opendir(path, { bufferSize: 256 });
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  let files: string[] = [];
-  // for-await closes the directory when the loop ends, throws or the consumer stops early.
-  for await (const e of dir) {
-    const full = join(path, e.name);
-    if (e.isDirectory()) yield* walk(full);
-    else if (e.isFile()) files.push(full);
-    if (files.length >= 256) {
-      yield files;
-      files = [];
-    }
-  }
-  if (files.length > 0) yield files;
-}
-
 async function statIfPresent(path: string): Promise<Stats | null> {
   try {
     return await stat(path);
@@ -447,8 +421,4 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh?.close();
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException)?.code === 'ENOENT' || (err as NodeJS.ErrnoException)?.code === 'ENOTDIR';
 }

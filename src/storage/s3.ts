@@ -180,7 +180,7 @@ export class S3Driver implements StorageDriver {
       );
       return res.Body as Readable;
     } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(key);
+      if (isS3NotFound(err)) throw new NotFoundError(key);
       // A range that starts at or past the end: nothing to read (as the filesystem driver).
       if (statusOf(err) === 416) return Readable.from([]);
       throw err;
@@ -494,7 +494,7 @@ export class S3Driver implements StorageDriver {
     try {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      if (!isS3NotFound(err)) throw err;
     }
   }
 
@@ -605,7 +605,7 @@ export class S3Driver implements StorageDriver {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: res.ContentLength ?? 0 };
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (isS3NotFound(err)) return null;
       throw err;
     }
   }
@@ -718,7 +718,8 @@ function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 
-function isNotFound(err: unknown): boolean {
+/** The S3 API's "no such object" (or upload), whatever the SDK calls it. */
+export function isS3NotFound(err: unknown): boolean {
   const name = (err as { name?: string })?.name;
   return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchUpload' || statusOf(err) === 404;
 }

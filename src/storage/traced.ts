@@ -1,27 +1,14 @@
 // A StorageDriver decorator: a span for each call made while a request's (or job's) span is open. Every method
-// of the inner driver is forwarded, the optional ones (deleteMany, redirectUrl, …) exactly when the inner driver
-// has them, because the decorator is a Proxy: a method added to the contract later is traced without a change
-// here. Keys are content-addressed (digests, upload ids), so they go into the span; what a call returns (a
+// of the inner driver is forwarded (wrap-methods.ts). Keys are content-addressed (digests, upload ids), so they go into the span; what a call returns (a
 // presigned URL is a credential) never does.
 import type { Attributes, Span } from '@opentelemetry/api';
 import { childSpan, failed } from '../observability/tracing.js';
 import type { StorageDriver } from './driver.js';
+import { wrapMethods } from './wrap-methods.js';
 
 /** The driver with spans around its calls. */
 export function traced(inner: StorageDriver): StorageDriver {
-  const wrapped = new Map<PropertyKey, unknown>();
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || prop === 'constructor' || typeof prop !== 'string') return value;
-      let w = wrapped.get(prop);
-      if (!w) {
-        w = traceMethod(target, prop, value as (...args: unknown[]) => unknown);
-        wrapped.set(prop, w);
-      }
-      return w;
-    },
-  });
+  return wrapMethods(inner, (method, fn) => traceMethod(inner, method, fn));
 }
 
 function traceMethod(target: StorageDriver, method: string, fn: (...args: unknown[]) => unknown): (...args: unknown[]) => unknown {
@@ -48,14 +35,14 @@ function traceMethod(target: StorageDriver, method: string, fn: (...args: unknow
         },
       );
     }
-    if (isAsyncIterable(result)) return iterate(span, result);
+    if (isAsyncIterable(result)) return iterateInSpan(span, result);
     span.end();
     return result;
   };
 }
 
 /** Listings: the span lasts until the listing is read to its end (or abandoned). */
-async function* iterate<T>(span: Span, source: AsyncIterable<T>): AsyncGenerator<T> {
+async function* iterateInSpan<T>(span: Span, source: AsyncIterable<T>): AsyncGenerator<T> {
   let count = 0;
   try {
     for await (const item of source) {
