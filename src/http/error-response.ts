@@ -152,7 +152,7 @@ export function errorResponse(p: Problem, surface: Surface, method: string): Err
   return { status: p.status, headers, body: JSON.stringify(body) };
 }
 
-function send(request: FastifyRequest, reply: FastifyReply, p: Problem): FastifyReply {
+function sendProblem(request: FastifyRequest, reply: FastifyReply, p: Problem): FastifyReply {
   const r = errorResponse(p, surfaceOf(request.url), request.method);
   reply.code(r.status).headers(r.headers);
   return r.body === null ? reply.send() : reply.send(r.body);
@@ -166,12 +166,12 @@ export function registerErrorResponses(app: FastifyInstance): void {
     else if (p.log === 'warn') request.log.warn({ unavailable: (error as Error).message }, 'dependency unavailable');
     else if (p.log === 'info') request.log.info({ err: (error as Error).message }, 'client disconnected');
     if (reply.sent || reply.raw.headersSent) return;
-    return send(request, reply, p);
+    return sendProblem(request, reply, p);
   });
-  app.setNotFoundHandler((request, reply) => send(request, reply, NO_ROUTE));
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, NO_ROUTE));
 }
 
 /** Fastify's `frameworkErrors` option: URLs it cannot route (bad percent-encoding, overlong parameters) get the same bodies. */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  send(request, reply, problemOf(error));
+  sendProblem(request, reply, problemOf(error));
 }

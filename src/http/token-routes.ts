@@ -77,7 +77,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
         if (principal && q.get('offline_token') === 'true') {
           res.refresh_token = await newRefreshToken(d, principal, q.get('client_id') ?? '');
         }
-        return send(reply, res);
+        return sendJson(reply, res);
       },
     ),
   );
@@ -129,7 +129,7 @@ export function registerTokenRoutes(app: FastifyInstance, d: TokenServiceDeps): 
           throw new OAuthError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
         }
         const res = await issue(d, req, principal, scopes, mark);
-        return send(reply, {
+        return sendJson(reply, {
           access_token: res.access_token,
           scope: scopes.join(' '),
           expires_in: res.expires_in,
@@ -201,6 +201,6 @@ async function newRefreshToken(d: TokenServiceDeps, principal: Principal, client
   return token;
 }
 
-function send(reply: FastifyReply, body: object): FastifyReply {
+function sendJson(reply: FastifyReply, body: object): FastifyReply {
   return reply.header('Content-Type', 'application/json').header('Cache-Control', 'no-store').send(JSON.stringify(body));
 }

@@ -82,7 +82,7 @@ export function VulnerabilityCell({ v }: { v: VulnerabilitySummary | undefined }
 const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : 0);
 
 /** The API's report in the page's terms (times in ms, counts present, scanner as text). */
-function reportOf(raw: Record<string, unknown>): Report {
+function reportFromApi(raw: Record<string, unknown>): Report {
   const c = (raw.counts ?? raw.summary ?? {}) as Record<string, unknown>;
   const findings = (Array.isArray(raw.findings) ? raw.findings : Array.isArray(raw.vulnerabilities) ? raw.vulnerabilities : []) as Finding[];
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, num(c[s])])) as Counts;
@@ -118,7 +118,7 @@ const NOT_SCANNED: Report = {
 
 async function loadReport(name: string, digest: string): Promise<Report> {
   try {
-    return reportOf(await api.get<Record<string, unknown>>(`/repositories/${name}/manifests/${digest}/vulnerabilities`));
+    return reportFromApi(await api.get<Record<string, unknown>>(`/repositories/${name}/manifests/${digest}/vulnerabilities`));
   } catch (err) {
     // No report yet is a state of the image, not an error.
     if (err instanceof ApiError && err.status === 404 && err.code !== 'NAME_UNKNOWN') return NOT_SCANNED;
