@@ -30,7 +30,8 @@ function store(opts: { delay?: (p: Part) => number; fail?: (p: Part) => Error | 
     const bytes = objects[p.key].subarray(p.start, p.end + 1 - (opts.short?.(p) ? 1 : 0));
     const failure = opts.fail?.(p) ?? null;
     const body = new Readable({ read() {} });
-    body.on('close', () => settle(body.readableEnded ? 'finished' : 'aborted'));
+    body.on('end', () => settle('finished'));
+    body.on('close', () => settle('aborted'));
     void (async () => {
       for (let i = 0; i < (opts.delay?.(p) ?? 0); i++) await tick();
       for (let off = 0; off < bytes.length && !body.destroyed; ) {
