@@ -4,14 +4,17 @@
 //   - this process wrote: every statement that may write moves it, before it runs and again
 //     after (a COMMIT is such a statement), so a read that overlapped a write is never kept;
 //   - another process wrote: SQLite's `PRAGMA data_version` (several workers or a CLI command
-//     on one file) is read at each lookup; PostgreSQL replicas hear it through LISTEN, from
+//     on one file) is read at most every SQLITE_CHECK_MS, and before a lookup's result is kept; PostgreSQL replicas hear it through LISTEN, from
 //     triggers that NOTIFY in the writing transaction (migration 0019), and without the
 //     listening connection nothing is cached (reconnecting moves the epoch).
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 
 export interface DatabaseChanges {
-  /** The current epoch; a different number once the database may have changed. null: cache nothing now. */
-  epoch(): number | null;
+  /**
+   * The current epoch; a different number once the database may have changed. null: cache nothing now.
+   * `fresh`: look for other processes' changes now (before keeping what a lookup just read).
+   */
+  epoch(fresh?: boolean): number | null;
   /** Entries read longer ago than this are not served: the bound when a change notice is lost. */
   readonly maxAgeMs: number;
   /** Ends what watching needs (PostgreSQL's listening connection). */
@@ -54,21 +57,32 @@ export function mayWrite(node: RootOperationNode): boolean {
   return !/^\s*(select|pragma)\b/i.test(first);
 }
 
-/** SQLite: this process's writes, and other connections' commits through `PRAGMA data_version`. */
-export function sqliteChanges(local: LocalChanges, dataVersion: () => number): DatabaseChanges {
+/**
+ * How often SQLite's data_version is read: it costs a read transaction on the WAL's shared memory
+ * (~10 µs, a quarter of a cached pull), so other processes' commits are seen within this.
+ */
+export const SQLITE_CHECK_MS = 100;
+
+/** SQLite: this process's writes at once, and other connections' commits through `PRAGMA data_version`. */
+export function sqliteChanges(local: LocalChanges, dataVersion: () => number, checkMs = SQLITE_CHECK_MS, clock = () => performance.now()): DatabaseChanges {
   let last: number | undefined;
+  let checked = Number.NEGATIVE_INFINITY;
   return {
-    epoch() {
-      let v: number;
-      try {
-        v = dataVersion();
-      } catch {
-        // Closed, or the file is unreadable: the query that follows reports it.
-        return null;
-      }
-      if (v !== last) {
-        last = v;
-        local.bump();
+    epoch(fresh = false) {
+      const now = clock();
+      if (fresh || now - checked >= checkMs) {
+        let v: number;
+        try {
+          v = dataVersion();
+        } catch {
+          // Closed, or the file is unreadable: the query that follows reports it.
+          return null;
+        }
+        checked = now;
+        if (v !== last) {
+          last = v;
+          local.bump();
+        }
       }
       return local.value;
     },

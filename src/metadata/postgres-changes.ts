@@ -36,9 +36,17 @@ export function postgresChanges(url: string, local: LocalChanges): DatabaseChang
     client = c;
     c.on('error', () => lost(c));
     c.on('end', () => lost(c));
-    c.on('notification', () => local.bump());
+    let schema: string | null = null;
+    // Notices name the schema written to (another installation may share the database); an empty one is for all.
+    c.on('notification', (n) => {
+      if (!n.payload || n.payload === schema) local.bump();
+    });
     c.connect()
-      .then(() => c.query(`listen ${CHANGES_CHANNEL}`))
+      .then(() => c.query('select current_schema() as schema'))
+      .then((r) => {
+        schema = (r.rows[0] as { schema: string | null }).schema;
+        return c.query(`listen ${CHANGES_CHANNEL}`);
+      })
       .then(() => {
         if (client !== c) return;
         // Anything read before this point may have missed a notice.

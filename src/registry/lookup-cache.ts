@@ -1,7 +1,7 @@
 // The database lookups every pull makes (manifest by tag or digest, readable blob), remembered
 // until the database may have changed (metadata/change-epoch.ts): at once for this process's own
-// writes and other workers on one SQLite file, on the next notice from another PostgreSQL replica
-// (bounded by a max age should one be lost). Only rows that exist are kept: an answer of "unknown"
+// writes, within 100 ms for other workers on one SQLite file, on the next notice from another
+// PostgreSQL replica (bounded by a max age should one be lost). Only rows that exist are kept: an answer of "unknown"
 // always asks the database. Who may read a repository is decided before any lookup
 // (auth/registry-access.ts), never from here.
 import type { DatabaseChanges } from '../metadata/change-epoch.js';
@@ -55,9 +55,9 @@ export class LookupCache {
     const at = this.clock();
     const value = await load();
     // Kept only when nothing may have changed while it was read.
-    if (value !== null && this.changes!.epoch() === epoch && this.epoch === epoch) {
+    if (value !== null && this.changes!.epoch(true) === epoch && this.epoch === epoch) {
       this.entries.delete(key);
-      this.entries.set(key, Object.freeze(value));
+      this.entries.set(key, { value: Object.freeze(value), at });
       if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
     }
     return value;

@@ -88,8 +88,13 @@ describe('lookup cache on SQLite', () => {
     assert.equal(store.calls, 1);
     store.rows.set('a/b:v1', row('sha256:2'));
     await other.transaction((tx) => sql`insert into scratch values (2)`.execute(tx));
-    assert.equal((await cache.manifestByTag('a/b', 'v1'))?.digest, 'sha256:2');
-    assert.equal(store.calls, 2);
+    // Seen at the next look at data_version (every SQLITE_CHECK_MS): polled, nothing timed.
+    const deadline = Date.now() + 10_000;
+    while ((await cache.manifestByTag('a/b', 'v1'))?.digest !== 'sha256:2') {
+      assert.ok(Date.now() < deadline, "the other connection's commit was never noticed");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(store.calls, 2, 'read again once, when the change was noticed');
   });
 
   it('a read that a write overlapped is not kept', async () => {

@@ -2,7 +2,8 @@
 // changes, sent in the writing transaction (so it arrives once that commits, and not at all if it
 // rolls back). Each replica listens and drops its lookup cache (metadata/postgres-changes.ts).
 // One statement-level trigger per table; PostgreSQL folds a transaction's identical notices into
-// one. SQLite needs nothing: other connections' commits show in PRAGMA data_version.
+// one. The payload is the schema, so installations sharing a database in different schemas do not
+// empty each other's caches. SQLite needs nothing: other connections' commits show in PRAGMA data_version.
 import { sql } from 'kysely';
 import type { BerthMigration } from './columns.js';
 
@@ -16,7 +17,7 @@ export const migration: BerthMigration = {
     await sql`
       create function berth_notify_change() returns trigger language plpgsql as $$
       begin
-        perform pg_notify('berth_changes', '');
+        perform pg_notify('berth_changes', current_schema());
         return null;
       end $$`.execute(db);
     for (const table of WATCHED) {
