@@ -64,7 +64,10 @@ function settingsLine(): string {
     `Settings: sections ${[...c.only].join(',')} · Berth http.workers ${c.berthWorkers || 'unset (default start: one process)'} · ${c.passes} passes · ` +
     `blob ${c.blobMiB} MiB · S3 blob ${c.s3MiB} MiB · ${c.durationS} s × ${c.connections} connections per load run · ` +
     `${c.smallPushes} small pushes at concurrency ${c.concurrency} · ${c.starts} starts per variant, idle read after ${c.settleS} s · ` +
-    `${c.tagMoves} tag moves per round · load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`
+    `${c.tagMoves} tag moves per round · load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end`
   );
 }
 
@@ -72,7 +75,13 @@ function settingsLine(): string {
 function memoryTable(passes: Record<string, { idle: Memory; end?: Memory; peak?: number }[]>): string[] {
   if (!passes.berth.length && !passes.reference.length) return [];
   const f = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(1));
-  const lines = ['', '## Memory across passes (same servers; MiB, summed over processes)', '', '| server | pass | RSS before | PSS before | peak RSS during | RSS after | PSS after |', '|---|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '',
+    '## Memory across passes (same servers; MiB, summed over processes)',
+    '',
+    '| server | pass | RSS before | PSS before | peak RSS during | RSS after | PSS after |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const [col, list] of Object.entries(passes))
     list.forEach((p, i) => {
       lines.push(`| ${col} | ${i + 1} | ${f(p.idle.rssMiB)} | ${f(p.idle.pssMiB)} | ${f(p.peak)} | ${f(p.end?.rssMiB)} | ${f(p.end?.pssMiB)} |`);
@@ -92,6 +101,12 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const started = performance.now();
+  const timings: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    timings[name] = (performance.now() - mark) / 60000;
+    mark = performance.now();
+  };
   const only = config.only;
   const passRows = only.has('blob') || only.has('load') || only.has('push') || only.has('pg');
   let schema: Schema | undefined;
@@ -105,6 +120,7 @@ async function main(): Promise<number> {
   try {
     // Start-up first: it starts and stops its own servers, on an otherwise idle machine.
     if (only.has('startup')) await startupSection(workDir, res).catch((e) => sectionFailed('startup', e));
+    lap('startup');
     servers.push(await startServer('berth', config.selftest ? 'reference' : 'berth', workDir));
     servers.push(await startServer('reference', 'reference', workDir));
     // Berth on PostgreSQL runs the small-push and manifest GET rows in the same passes (its own data).
@@ -143,7 +159,8 @@ async function main(): Promise<number> {
         }
         if (src) await blobPass(pair, res, src, pass);
         if (layer) await loadPass(only.has('load') ? servers : servers.filter((s) => s.variant === 'pg'), res, layer, pass);
-        if (only.has('push') || pgServer) await pushPass(only.has('push') ? servers : servers.filter((s) => s.variant === 'pg' || s.column === 'reference'), res, pass);
+        if (only.has('push') || pgServer)
+          await pushPass(only.has('push') ? servers : servers.filter((s) => s.variant === 'pg' || s.column === 'reference'), res, pass);
         for (const s of pair) {
           const m = memory(s);
           const rec = memPasses[s.column][pass];
@@ -166,6 +183,7 @@ async function main(): Promise<number> {
           : 'Memory per pass: /proc/<pid>/clear_refs is not writable here, so "peak during a pass" is the peak since the server started.',
       );
       src = undefined;
+      lap('passes');
     }
     if (pgServer) {
       await stopServer(pgServer);
@@ -187,6 +205,7 @@ async function main(): Promise<number> {
     if (only.has('mirror')) await mirrorSection(workDir, res);
     // Its own pair: Berth with an enforce trust policy; stopped before the memory figures are read.
     if (only.has('trust')) await trustSection(workDir, res);
+    lap('optional sections');
     for (const s of pair) {
       const m = memory(s);
       res.detail(s, 'memory_end', m);
@@ -197,7 +216,9 @@ async function main(): Promise<number> {
     // The main pair idles meanwhile; stopped first so they are not measured alongside.
     await Promise.all(servers.map(stopServer));
     if (only.has('s3')) await s3Section(workDir, res).catch((e) => sectionFailed('s3', e));
+    lap('s3');
     if (only.has('replicas')) await replicasSection(workDir, res).catch((e) => sectionFailed('replicas', e));
+    lap('replicas');
   } finally {
     await cleanup();
     if (schema) await dropSchema(schema).catch(() => {});
@@ -216,7 +237,10 @@ async function main(): Promise<number> {
   const notes = [
     'Ratios: berth/reference for throughput; reference/berth for rows marked ↓ (latency, time, CPU, memory), so >1 always means Berth did better.',
     'The load generators (wrk, ab, Node) run on the same machine as both servers and compete with them for its CPU cores; the servers are measured one at a time, alternating which goes first.',
-    'MB/s is 10^6 bytes per second; blob rows are medians of BENCH_REPEAT rounds; list rows are medians of sequential requests on one keep-alive connection.',
+    'MB/s is 10^6 bytes per second. Blob, load and push rows get one round per pass (BENCH_PASSES) against the same servers; list rows (optional sections) are medians of sequential requests on one keep-alive connection.',
+    `Time per section (min): ${Object.entries(timings)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')}.`,
     'Memory figures are sums over the server process tree (workers included); RSS and VmHWM count shared pages once per process, PSS splits them.',
     `Each cell is the median of its samples with the lowest–highest in brackets; n is the number of samples (passes, starts, rounds; warm pulls give 3 and S3 pulls 2 per round, tag moves ${config.tagMoves}).`,
     ...res.notes,

@@ -38,10 +38,7 @@ function cell(value: number | undefined, error: string | undefined, samples: num
 }
 
 export function markdownTable(rows: Row[]): string {
-  const lines = [
-    '| metric | berth, median (min–max) | reference, median (min–max) | ratio of medians (>1 = berth better) | n |',
-    '|---|---:|---:|---:|---:|',
-  ];
+  const lines = ['| metric | berth, median (min–max) | reference, median (min–max) | ratio of medians (>1 = berth better) | n |', '|---|---:|---:|---:|---:|'];
   for (const r of rows) {
     const q = ratio(r);
     const dir = r.better === 'lower' ? ' ↓' : '';

@@ -5,21 +5,7 @@ import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-export type Section =
-  | 'startup'
-  | 'blob'
-  | 'load'
-  | 'bearer'
-  | 'push'
-  | 'pg'
-  | 's3'
-  | 'replicas'
-  | 'tags'
-  | 'catalog'
-  | 'gc'
-  | 'mirror'
-  | 'trust'
-  | 'memory';
+export type Section = 'startup' | 'blob' | 'load' | 'bearer' | 'push' | 'pg' | 's3' | 'replicas' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'trust' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -41,8 +27,20 @@ export function metricDefs(): MetricDef[] {
   const blob = `${size(c.blobMiB)} blob`;
   const workers = c.berthWorkers ? `${c.berthWorkers} workers` : 'default start';
   const defs: MetricDef[] = [
-    { key: 'start_npm', section: 'startup', metric: '`npm start` (already built) to the first answered request; reference: `docker-registry serve`', unit: 's', better: 'lower' },
-    { key: 'start_node', section: 'startup', metric: '`node dist/main.js serve` to the first answered request; reference: `docker-registry serve`', unit: 's', better: 'lower' },
+    {
+      key: 'start_npm',
+      section: 'startup',
+      metric: '`npm start` (already built) to the first answered request; reference: `docker-registry serve`',
+      unit: 's',
+      better: 'lower',
+    },
+    {
+      key: 'start_node',
+      section: 'startup',
+      metric: '`node dist/main.js serve` to the first answered request; reference: `docker-registry serve`',
+      unit: 's',
+      better: 'lower',
+    },
     { key: 'idle_rss', section: 'startup', metric: 'idle RSS, default start (workers unset), all processes', unit: 'MiB', better: 'lower' },
     { key: 'idle_pss', section: 'startup', metric: 'idle PSS, default start, all processes', unit: 'MiB', better: 'lower' },
     { key: 'idle_procs', section: 'startup', metric: 'processes, default start', unit: 'count', better: 'lower' },
@@ -89,7 +87,13 @@ export function metricDefs(): MetricDef[] {
     { key: 's3_push', section: 's3', metric: `push ${size(c.s3MiB)} through S3 (Ceph RGW), Node client`, unit: 'MB/s', better: 'higher' },
     { key: 's3_pull', section: 's3', metric: `pull ${size(c.s3MiB)} through S3 (Ceph RGW), redirect off, curl`, unit: 'MB/s', better: 'higher' },
     { key: 's3_hwm', section: 's3', metric: 'peak RSS of the S3 + PostgreSQL server over its rows (VmHWM)', unit: 'MiB', better: 'lower' },
-    { key: 'tag_move_ms', section: 'replicas', metric: 'tag moved on replica 1, time until replica 2 serves it (PostgreSQL; reference: shared filesystem)', unit: 'ms', better: 'lower' },
+    {
+      key: 'tag_move_ms',
+      section: 'replicas',
+      metric: 'tag moved on replica 1, time until replica 2 serves it (PostgreSQL; reference: shared filesystem)',
+      unit: 'ms',
+      better: 'lower',
+    },
     { key: 'tag_put_rate', section: 'tags', metric: `tagging (PUT manifest by tag) up to ${k(c.tags)} tags`, unit: 'tags/s', better: 'higher' },
   ];
   for (const n of [small, c.tags]) {
@@ -173,7 +177,8 @@ export class Results {
   add(s: Server | Column, key: string, value: number): void {
     const col = typeof s === 'string' ? s : (s.column as Column);
     if (!Number.isFinite(value)) return;
-    const list = (this.samples[col][key] ??= []);
+    this.samples[col][key] ??= [];
+    const list = this.samples[col][key];
     list.push(value);
     this.values[col][key] = median(list);
   }

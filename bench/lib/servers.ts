@@ -192,8 +192,31 @@ export function processTree(root: number): number[] {
 
 /** utime+stime of the live process tree, in seconds. */
 export function cpuSeconds(s: Server): number {
+  return treeCpuSeconds(s.proc.pid!);
+}
+
+/** utime+stime, in seconds, of every process whose command name (comm) is one of `names` (e.g. postgres, radosgw). */
+export function cpuSecondsByName(names: readonly string[]): number {
   let ticks = 0;
-  for (const pid of processTree(s.proc.pid!)) {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!names.includes(comm)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited while scanning */
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** utime+stime of the process tree under `root`, in seconds (e.g. nginx and its worker). */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -47,7 +47,8 @@ export async function pushPass(servers: Server[], res: Results, pass: number): P
         const i = Math.floor((j * n) / 10);
         const r = await fetch(`${s.base}/v2/${repoOf(pass, i)}/manifests/${tagOf(i)}`, { headers: { Accept: MANIFEST_ACCEPT } });
         const body = Buffer.from(await r.arrayBuffer());
-        if (r.status !== 200 || sha256(body) !== images.get(s)![i].digest) throw new Error(`${repoOf(pass, i)}:${tagOf(i)} GET: HTTP ${r.status}, wrong manifest`);
+        if (r.status !== 200 || sha256(body) !== images.get(s)![i].digest)
+          throw new Error(`${repoOf(pass, i)}:${tagOf(i)} GET: HTTP ${r.status}, wrong manifest`);
       }
       const ips = n / secs.get(s)!;
       res.add(s, s.variant ? `${s.variant}_small_ips` : 'small_ips', ips);

@@ -49,7 +49,15 @@ async function startTimed(v: Variant, dir: string): Promise<{ server: Server; se
         : spawn('/bin/sh', ['-c', `exec ${config.berthCmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
   }
   fs.closeSync(log);
-  const server: Server = { column: v === 'reference' ? 'reference' : 'berth', kind: v === 'reference' ? 'reference' : 'berth', label: v, base, dir, logFile, proc };
+  const server: Server = {
+    column: v === 'reference' ? 'reference' : 'berth',
+    kind: v === 'reference' ? 'reference' : 'berth',
+    label: v,
+    base,
+    dir,
+    logFile,
+    proc,
+  };
   for (;;) {
     const status = await probe(`${base}/v2/`);
     if (status === 200 || status === 401) break;
@@ -104,7 +112,9 @@ export async function startupSection(workDir: string, res: Results): Promise<voi
             res.add(col, 'idle_pss_w2', m.pssMiB);
           }
           idle[v] = m;
-          console.log(`-- startup round ${round + 1} ${v}: first answer after ${seconds.toFixed(2)} s, idle RSS ${m.rssMiB.toFixed(1)} MiB, PSS ${m.pssMiB.toFixed(1)} MiB, ${m.processes} processes`);
+          console.log(
+            `-- startup round ${round + 1} ${v}: first answer after ${seconds.toFixed(2)} s, idle RSS ${m.rssMiB.toFixed(1)} MiB, PSS ${m.pssMiB.toFixed(1)} MiB, ${m.processes} processes`,
+          );
         } finally {
           await stopServer(server);
         }
