@@ -89,7 +89,10 @@ export async function startupSection(workDir: string, res: Results): Promise<voi
       await res.guard(stub, 'startup', async () => {
         const { server, seconds } = await startTimed(v, path.join(workDir, 'startup', `${v}-${round}`));
         try {
-          if (v === 'npm') return void res.add(col, 'start_npm', seconds);
+          if (v === 'npm') {
+            res.add(col, 'start_npm', seconds);
+            return console.log(`-- startup round ${round + 1} npm start: first answer after ${seconds.toFixed(2)} s`);
+          }
           if (v === 'node' || v === 'reference') {
             res.add(col, 'start_node', seconds);
             if (v === 'reference') res.add(col, 'start_npm', seconds);
