@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { config, repoRoot } from '../lib/config.js';
+import { config } from '../lib/config.js';
 import type { Results } from '../lib/results.js';
 import { berthEnv, freePort, type Memory, memory, processTree, referenceConfig, type Server, stopServer } from '../lib/servers.js';
 
@@ -45,7 +45,7 @@ async function startTimed(v: Variant, dir: string): Promise<{ server: Server; se
     const env = berthEnv(port, dataDir, workers);
     proc =
       v === 'npm'
-        ? spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', log, log], detached: true })
+        ? spawn('npm', ['start', '--silent'], { cwd: config.npmDir, env, stdio: ['ignore', log, log], detached: true })
         : spawn('/bin/sh', ['-c', `exec ${config.berthCmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
   }
   fs.closeSync(log);
