@@ -6,6 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { detectFull, storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable } from '../errors/unavailable.js';
+import { changePlugin, LocalChanges, sqliteChanges, type DatabaseChanges } from './change-epoch.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -43,6 +44,8 @@ export interface MetadataDb {
    * claimers abort each other.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** When the database may have changed, for read caches (change-epoch.ts); absent: cache nothing. */
+  readonly changes?: DatabaseChanges;
   close(): Promise<void>;
   /** PostgreSQL: the connection pool's clients (metrics); absent on SQLite. */
   poolStats?(): { total: number; idle: number; waiting: number };
@@ -72,11 +75,13 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
+  const local = new LocalChanges();
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(raw) }),
     ...(opts.log ? { log: opts.log } : {}),
-    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+    plugins: [...(opts.plugins ?? []), changePlugin(local)],
   });
+  const dataVersion = raw.prepare('pragma data_version').pluck();
   if (opts.migrate === false) await requireMigrated(db, 'sqlite');
   else {
     const applied = await migrate(db, 'sqlite');
@@ -107,6 +112,7 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
       if (durable && walSync) await detectFull('database', () => walSync.sync());
       return result;
     },
+    changes: sqliteChanges(local, () => dataVersion.get() as number),
     close: async () => {
       await walSync?.close();
       await db.destroy();
@@ -314,6 +320,8 @@ function migratorFor(db: Kysely<any>, dialect: Dialect, schema?: string): Migrat
     provider: migrationProvider(dialect),
     migrationTableName: 'berth_migrations',
     migrationLockTableName: 'berth_migrations_lock',
+    // Names in code-point order (they are NNNN-ascii): Kysely's default, localeCompare, maps ICU's collation data (~3 MiB resident).
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
 }
