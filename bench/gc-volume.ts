@@ -22,6 +22,7 @@ import type { MetadataDb } from '../src/metadata/database.js';
 import { parseDigest } from '../src/oci/digest.js';
 import type { StorageDriver } from '../src/storage/driver.js';
 import { blobKey } from '../src/storage/layout.js';
+import { cephRgw, postgresUrl, type Rgw } from './lib/backends.js';
 import { median } from './lib/load.js';
 import { runPool } from './lib/registry.js';
 
@@ -41,24 +42,8 @@ const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '
 const mainJs = path.join(repoRoot, 'dist', 'main.js');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-gc-volume-'));
 
-function envOf(script: string, args: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of execFileSync('bash', [path.join(repoRoot, 'scripts', script), ...args], { encoding: 'utf8' }).split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]] = m[2];
-  }
-  return out;
-}
-
-const rgw = storageKind === 's3' ? envOf('start-ceph-rgw.sh', ['ensure']) : {};
-const pgUrl =
-  metadata === 'postgres'
-    ? (process.env.BERTH_TEST_PG_URL ??
-      execFileSync('bash', [path.join(repoRoot, 'scripts/start-postgres.sh')], { encoding: 'utf8' })
-        .trim()
-        .split('\n')
-        .pop()!)
-    : '';
+const rgw: Partial<Rgw> = storageKind === 's3' ? cephRgw() : {};
+const pgUrl = metadata === 'postgres' ? postgresUrl() : '';
 
 /** A fresh store per round: an S3 prefix or a directory, and a PostgreSQL schema or an SQLite file. */
 async function roundEnv(i: number): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import { berthS3Env, cephRgw, dropSchema, freshSchema, referenceS3Storage, type Schema } from './lib/backends.js';
 import { repoRoot } from './lib/config.js';
+import { startNginx } from './lib/nginx.js';
 import { curlPull, pushMonolithic } from './lib/http.js';
 import { median, wrkGet } from './lib/load.js';
 import { MANIFEST_ACCEPT, makeImage, pushImage } from './lib/registry.js';
@@ -38,29 +39,14 @@ function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
 }
 
-const rgw = Object.fromEntries(
-  sh('bash', [path.join(repoRoot, 'scripts/start-ceph-rgw.sh'), 'ensure'])
-    .split('\n')
-    .flatMap((l) => {
-      const m = /^([A-Z0-9_]+)=(.*)$/.exec(l.trim());
-      return m ? [[m[1], m[2]]] : [];
-    }),
-);
-const pgUrl = sh('bash', [path.join(repoRoot, 'scripts/start-postgres.sh')])
-  .trim()
-  .split('\n')
-  .pop()!;
+const rgw = cephRgw();
 
-async function freshSchema(): Promise<string> {
-  const name = `scale_${randomBytes(4).toString('hex')}`;
-  const c = new pg.Client({ connectionString: pgUrl });
-  await c.connect();
-  await c.query(`create schema ${name}`);
-  await c.end();
-  const u = new URL(pgUrl);
-  u.searchParams.set('options', `-c search_path=${name}`);
-  return u.href;
+async function freshSchemaUrl(): Promise<string> {
+  const schema = await freshSchema('scale');
+  schemas.push(schema);
+  return schema.url;
 }
+const schemas: Schema[] = [];
 
 function spawnLogged(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const log = fs.openSync(path.join(work, `${name}.log`), 'a');
@@ -98,18 +84,7 @@ async function startReplica(s: Setup, i: number, shared: { dir: string; pgUrl?: 
       NODE_ENV: 'production',
     };
     if (s.storage === 's3') {
-      Object.assign(env, {
-        REGISTRY_METADATA: 'postgres',
-        REGISTRY_METADATA_POSTGRES_URL: shared.pgUrl,
-        REGISTRY_STORAGE: 's3',
-        REGISTRY_STORAGE_S3_BUCKET: rgw.S3_BUCKET,
-        REGISTRY_STORAGE_S3_REGIONENDPOINT: rgw.S3_ENDPOINT,
-        REGISTRY_STORAGE_S3_ACCESSKEY: rgw.S3_ACCESS_KEY,
-        REGISTRY_STORAGE_S3_SECRETKEY: rgw.S3_SECRET_KEY,
-        REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
-        REGISTRY_STORAGE_S3_ROOTDIRECTORY: shared.prefix,
-        REGISTRY_STORAGE_REDIRECT_DISABLE: 'true',
-      });
+      Object.assign(env, berthS3Env(rgw, shared.prefix), { REGISTRY_METADATA: 'postgres', REGISTRY_METADATA_POSTGRES_URL: shared.pgUrl });
     } else {
       env.REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY = shared.dir;
     }
@@ -117,22 +92,7 @@ async function startReplica(s: Setup, i: number, shared: { dir: string; pgUrl?: 
     await ready(`http://127.0.0.1:${port}`);
     return { proc: p, port };
   }
-  const storage =
-    s.storage === 's3'
-      ? [
-          '  s3:',
-          `    bucket: ${rgw.S3_BUCKET}`,
-          '    region: us-east-1',
-          `    regionendpoint: ${rgw.S3_ENDPOINT}`,
-          `    accesskey: ${rgw.S3_ACCESS_KEY}`,
-          `    secretkey: ${rgw.S3_SECRET_KEY}`,
-          `    rootdirectory: /${shared.prefix}`,
-          '    secure: false',
-          '    v4auth: true',
-          '  redirect:',
-          '    disable: true',
-        ]
-      : ['  filesystem:', `    rootdirectory: ${shared.dir}`];
+  const storage = s.storage === 's3' ? referenceS3Storage(rgw, shared.prefix) : ['  filesystem:', `    rootdirectory: ${shared.dir}`];
   const cfg = path.join(work, `${name}.yml`);
   fs.writeFileSync(
     cfg,
@@ -160,33 +120,21 @@ async function startReplica(s: Setup, i: number, shared: { dir: string; pgUrl?: 
   return { proc: p, port };
 }
 
-async function startNginx(ports: number[]): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(work, 'nginx-'));
-  const site = fs
-    .readFileSync(path.join(repoRoot, 'deploy/nginx/berth.conf'), 'utf8')
-    .replace(/^\s*# @UPSTREAMS@.*\n(\s*server 127\.0\.0\.1:\d+.*\n)+/m, ports.map((p) => `    server 127.0.0.1:${p};\n`).join(''))
-    .replace(/listen \d+;\s*# @LISTEN@/, `listen 127.0.0.1:${port};`);
-  fs.writeFileSync(path.join(dir, 'site.conf'), site);
-  fs.writeFileSync(
-    path.join(dir, 'nginx.conf'),
-    `daemon off; worker_processes 1; pid ${dir}/pid; error_log ${dir}/error.log warn;\nevents { worker_connections 1024; }\nhttp { access_log off; client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; include ${dir}/site.conf; }\n`,
-  );
-  const proc = spawnLogged('nginx', '/usr/sbin/nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], {});
-  const url = `http://127.0.0.1:${port}`;
-  await ready(url);
-  return { url, proc };
-}
-
 async function measure(s: Setup, blob: Buffer, digest: string): Promise<Record<string, number>> {
   const shared = {
     dir: fs.mkdtempSync(path.join(work, 'data-')),
-    pgUrl: s.kind === 'berth' && s.storage === 's3' ? await freshSchema() : undefined,
+    pgUrl: s.kind === 'berth' && s.storage === 's3' ? await freshSchemaUrl() : undefined,
     prefix: `scale-${randomBytes(4).toString('hex')}`,
   };
   const reps: Proc[] = [];
   for (let i = 0; i < s.replicas; i++) reps.push(await startReplica(s, i, shared));
-  const lb = s.replicas > 1 ? await startNginx(reps.map((r) => r.port)) : null;
+  const lb =
+    s.replicas > 1
+      ? await startNginx(
+          fs.mkdtempSync(path.join(work, 'nginx-')),
+          reps.map((r) => r.port),
+        )
+      : null;
   const base = lb ? lb.url : `http://127.0.0.1:${reps[0].port}`;
   const size = BLOB_MIB << 20;
   const push: number[] = [];
@@ -284,7 +232,8 @@ main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => {
+  .finally(async () => {
     for (const p of procs) stop(p);
+    for (const schema of schemas) await dropSchema(schema).catch(() => {});
     if (!process.env.BENCH_KEEP) fs.rmSync(work, { recursive: true, force: true });
   });

@@ -1,15 +1,12 @@
 // The composition root: picks drivers from the configuration and wires the
 // services into one Fastify instance. Tests build the app the same way.
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
+import pino from 'pino';
 import { readConfiguredFile, type BerthConfig } from './config/index.js';
-import { registerApiRoutes } from './api/routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
-import { buildTokenAuth } from './auth/token-auth.js';
-import { HtpasswdVerifier } from './auth/htpasswd.js';
 import { Identifier } from './auth/identify.js';
 import { openAccess } from './auth/registry-access.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
-import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
@@ -17,32 +14,29 @@ import { registerHealthRoutes } from './http/health-routes.js';
 import { databaseProbe, runCheck } from './health/checks.js';
 import { reportingFailures, StorageHealth } from './health/storage-health.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
-import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
 import type { MetadataDb } from './metadata/database.js';
 import { openMetadata } from './metadata/open.js';
 import { RegistryStore } from './metadata/registry-store.js';
 import { BlobService } from './registry/blobs.js';
 import { ListingService } from './registry/listing.js';
+import { LookupCache } from './registry/lookup-cache.js';
 import { ManifestCache } from './registry/manifest-cache.js';
 import { ManifestService } from './registry/manifests.js';
 import { OutageCache } from './registry/outage-cache.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { QuotaService } from './registry/quotas.js';
 import { TagGuard } from './registry/tag-rules.js';
-import { TagRestore } from './registry/tag-restore.js';
 import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
 import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
-import { createReplication, type Replication } from './replication/index.js';
+import type { Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
-import { BlobFetcher } from './mirror/blob-fetch.js';
-import { MirrorEviction } from './mirror/evict.js';
-import { upstreamClients } from './mirror/clients.js';
+import type { MirrorEviction } from './mirror/evict.js';
 import { route, routingTable } from './mirror/routing.js';
 import { mayPullMirror } from './auth/policy.js';
-import { MirrorService } from './mirror/service.js';
+import type { MirrorService } from './mirror/service.js';
 import { MirrorStore } from './metadata/mirror-store.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -50,8 +44,7 @@ import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
-import { createScanning, type Scanning } from './scan/index.js';
-import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
+import type { Scanning } from './scan/index.js';
 import { exceptFor } from './registry/pull-gate.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
@@ -186,13 +179,18 @@ async function assemble(
   // Storage quotas per namespace: refused at manifest PUT (and early at upload commit).
   const quotas = new QuotaService(store.quotas, config.quotas, events);
   const uploads = new UploadService(storage, store, guard, now, quotas);
-  const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
+  // A feature the configuration leaves off is not even loaded (import() below): a registry-only start loads
+  // no accounts, API, UI, mirror, scanner or replication code (test/runtime/footprint.test.ts).
+  const tokenAuth = config.auth?.token ? await (await import('./auth/token-auth.js')).buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
   const identifier =
     tokenAuth?.identifier ??
     new Identifier(
       config.auth?.htpasswd
-        ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now), onLoginFailure: () => metrics.loginFailed('invalid_credentials') }
+        ? {
+            htpasswd: new (await import('./auth/htpasswd.js')).HtpasswdVerifier(config.auth.htpasswd.path, now),
+            onLoginFailure: () => metrics.loginFailed('invalid_credentials'),
+          }
         : {},
     );
   if (tokenAuth?.services) tokenAuth.services.accounts.onLoginFailure = (reason) => metrics.loginFailed(reason);
@@ -212,18 +210,28 @@ async function assemble(
   // The pull-through cache (docs/mirror.md): names routed to an upstream are read-only caches of it.
   const mirrorTable = routingTable(config);
   const mirrorStore = new MirrorStore(meta);
-  const blobs = new BlobService(storage, store, guard, now);
+  // Pulls' lookups (manifest by tag or digest, readable blob), kept until the database changes.
+  const lookups = new LookupCache(store, meta.changes);
+  const blobs = new BlobService(storage, store, guard, now, lookups);
   const localNamespaces = new Set(config.mirror.local);
   const users = tokenAuth?.services?.stores.users;
-  // Cold blobs: one upstream download per digest across replicas, streamed to every waiting client.
-  const blobFetcher =
-    mirrorTable.upstreams.length === 0 ? undefined : new BlobFetcher({ storage, meta, store, guard, now, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
-  const mirror =
+  const mirrorCode =
     mirrorTable.upstreams.length === 0
       ? undefined
-      : new MirrorService({
+      : {
+          ...(await import('./mirror/blob-fetch.js')),
+          ...(await import('./mirror/service.js')),
+          ...(await import('./mirror/clients.js')),
+          ...(await import('./mirror/evict.js')),
+        };
+  // Cold blobs: one upstream download per digest across replicas, streamed to every waiting client.
+  const blobFetcher = mirrorCode && new mirrorCode.BlobFetcher({ storage, meta, store, guard, now, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
+  const mirror =
+    mirrorCode === undefined
+      ? undefined
+      : new mirrorCode.MirrorService({
           table: mirrorTable,
-          clients: upstreamClients(mirrorTable, now),
+          clients: mirrorCode.upstreamClients(mirrorTable, now),
           // With accounts, a namespace is local when an account or organisation owns it; without, when
           // mirror.local lists it or something was pushed to it (adding a default upstream takes no one's names).
           isLocalNamespace: async (ns) =>
@@ -238,7 +246,7 @@ async function assemble(
           now,
           log: { warn: (obj, msg) => app.log.warn(obj, msg), error: (obj, msg) => app.log.error(obj, msg) },
         });
-  const manifests = new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas);
+  const manifests = new ManifestService(storage, store, new ManifestCache(64 * 1024 * 1024), guard, events, now, tagGuard, quotas, lookups);
   // Signature trust (docs/trust.md): verdicts computed when signatures arrive, enforced at pull time.
   let trustWake: ReturnType<typeof setTimeout> | undefined;
   let closing = false;
@@ -288,8 +296,9 @@ async function assemble(
   };
   // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
   // policies refuse vulnerable images through the pull gate.
-  const scanning = config.scanning.enabled
-    ? createScanning(config, meta, {
+  const scanCode = config.scanning.enabled ? { ...(await import('./scan/index.js')), ...(await import('./scan/pull-check.js')) } : undefined;
+  const scanning = scanCode
+    ? scanCode.createScanning(config, meta, {
         manifests: ctx.manifests,
         uploads,
         readBlob: (digest) => blobs.read(parseDigest(digest)),
@@ -302,7 +311,7 @@ async function assemble(
           const s = tokenAuth?.services;
           if (!s) return null;
           const { token } = await s.issuer.issue(
-            `${SCANNER_ACTOR_PREFIX}${scanner}`,
+            `${scanCode.SCANNER_ACTOR_PREFIX}${scanner}`,
             s.service,
             [{ type: 'repository', name: repository, actions: ['pull'] }],
             await s.revocations.mark(),
@@ -332,7 +341,7 @@ async function assemble(
   // Replication (token mode: policies are managed through the API): pushes and deletes queue
   // copies in their own transaction; the job below runs them and the scheduled policies.
   const replication = tokenAuth
-    ? createReplication(config, meta, {
+    ? (await import('./replication/index.js')).createReplication(config, meta, {
         registry: { ...ctx, uploads },
         resolve: parts.resolve,
         now,
@@ -350,6 +359,9 @@ async function assemble(
       level: config.log.level,
       base: { ...config.log.fields },
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      // Written in the background, lines that arrive meanwhile in one write (flushed at exit): a
+      // synchronous write per access line cost a sixth of a cached pull's CPU.
+      ...(config.log.level === 'silent' ? {} : { stream: pino.destination({ dest: 1, sync: false }) }),
     },
     // One access line per request, written by our onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -411,6 +423,12 @@ async function assemble(
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
+    const [{ registerUi }, { registerTokenRoutes }, { registerApiRoutes }, { TagRestore }] = await Promise.all([
+      import('./ui/routes.js'),
+      import('./http/token-routes.js'),
+      import('./api/routes.js'),
+      import('./registry/tag-restore.js'),
+    ]);
     // first: its root hooks reach the API plugins below
     await registerUi(
       app,
@@ -467,8 +485,8 @@ async function assemble(
     });
   }
   // Cached images not pulled for the TTL, and the least recently pulled while over the budget; GC takes their blobs.
-  const mirrorEviction = mirror
-    ? new MirrorEviction({ mirrorStore, store, now, settings: { ttl: config.mirror.ttl || (config.proxy?.ttl ?? 0), budget: config.mirror.budget } })
+  const mirrorEviction = mirrorCode
+    ? new mirrorCode.MirrorEviction({ mirrorStore, store, now, settings: { ttl: config.mirror.ttl || (config.proxy?.ttl ?? 0), budget: config.mirror.budget } })
     : undefined;
   if (mirrorEviction && !ctx.readOnly) {
     const eviction = mirrorEviction;

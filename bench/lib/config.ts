@@ -12,6 +12,8 @@ function num(name: string, full: number, quickValue: number): number {
   return n;
 }
 
+export const DEFAULT_SECTIONS = 'startup,blob,load,push,pg,s3,replicas';
+
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const config = {
@@ -20,15 +22,31 @@ export const config = {
   selftest: process.env.BENCH_SELFTEST === '1',
   /** Shell command that starts Berth; REGISTRY_* variables are set for it. */
   berthCmd: process.env.BENCH_BERTH_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} serve`,
+  /** Where the start-up row runs `npm start` (a checkout with dist/ built; e.g. an older build for a before/after). */
+  npmDir: process.env.BENCH_NPM_DIR || repoRoot,
   /** Shell command that runs `berth gc` (flags are appended) with Berth's environment, in its directory. */
   berthGcCmd: process.env.BENCH_BERTH_GC_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} gc`,
   /** Images deleted and collected per GC round. */
   gcImages: num('BENCH_GC_IMAGES', 1000, 100),
-  /** REGISTRY_HTTP_WORKERS for Berth; empty string leaves it unset. */
-  berthWorkers: process.env.BENCH_BERTH_WORKERS ?? '2',
+  /** REGISTRY_HTTP_WORKERS for Berth; unset or empty leaves it unset (the default start: one process). */
+  berthWorkers: process.env.BENCH_BERTH_WORKERS ?? '',
+  /**
+   * Passes of the main workload (blob, load, push) against the same servers: each pass is one round of
+   * every row, and memory is read before and after each, so growth across passes shows.
+   */
+  passes: num('BENCH_PASSES', 3, 3),
+  /** Server starts per variant in the start-up section (time to first answer, idle memory). */
+  starts: num('BENCH_STARTS', 3, 3),
+  /** Seconds a freshly started server idles before its memory is read. */
+  settleS: num('BENCH_SETTLE', 2, 1),
+  /** Size of the blob pushed and pulled through S3 (Ceph RGW). */
+  s3MiB: num('BENCH_S3_MIB', 1024, 64),
+  /** Tag moves timed per round in the replicas section. */
+  tagMoves: num('BENCH_TAG_MOVES', 5, 3),
   blobMiB: num('BENCH_BLOB_MIB', 1024, 64),
   chunkMiB: num('BENCH_CHUNK_MIB', 10, 10),
   /** Rounds of each blob push/pull; the median is reported. */
+  /** Rounds of the optional sections (tags, catalog, gc, bearer, mirror, trust). */
   repeat: num('BENCH_REPEAT', 5, 1),
   durationS: num('BENCH_DURATION', 10, 3),
   connections: num('BENCH_CONNECTIONS', 32, 32),
@@ -42,10 +60,15 @@ export const config = {
   mirrorMiB: num('BENCH_MIRROR_MIB', 256, 16),
   /** Concurrent cold pulls of one image through each mirror. */
   mirrorClients: num('BENCH_MIRROR_CLIENTS', 10, 5),
-  /** Comma-separated sections to run: blob,load,push,tags,catalog,bearer,gc,mirror,trust (default all). */
-  only: new Set((process.env.BENCH_ONLY || 'blob,load,push,tags,catalog,bearer,gc,mirror,trust').split(',').map((s) => s.trim())),
+  /**
+   * Comma-separated sections to run. Default: the issue-15 set (startup,blob,load,push,pg,s3,replicas);
+   * also available: chunked (a PATCH-chunked push in the blob rows), tags,catalog,bearer,gc,mirror,trust.
+   */
+  only: new Set((process.env.BENCH_ONLY || DEFAULT_SECTIONS).split(',').map((s) => s.trim())),
   keep: process.env.BENCH_KEEP === '1',
   outDir: process.env.BENCH_OUT || path.join(repoRoot, 'bench', 'results'),
+  /** Base name of the result files in outDir (default latest, or latest-workersN with BENCH_BERTH_WORKERS=N). */
+  outName: process.env.BENCH_NAME || (process.env.BENCH_BERTH_WORKERS ? `latest-workers${process.env.BENCH_BERTH_WORKERS}` : 'latest'),
 };
 
 /** The smaller of the two sizes at which list pages are timed. */

@@ -75,7 +75,7 @@ export function location(base: string, r: Reply): string {
   return new URL(loc, base).toString();
 }
 
-async function startUpload(base: string, repo: string): Promise<string> {
+export async function startUpload(base: string, repo: string): Promise<string> {
   const r = await request('POST', `${base}/v2/${repo}/blobs/uploads/`, { headers: { 'Content-Length': 0 } });
   expectStatus(r, 202, 'POST upload');
   return location(base, r);
@@ -129,6 +129,23 @@ export function curlPull(base: string, repo: string, digest: string): Promise<{ 
       },
     );
   });
+}
+
+/**
+ * POST (Node), then `curl -T file` PUT ?digest= of the whole file, as a user with curl would push: curl
+ * sends Content-Length and its default `Expect: 100-continue`. Resolves when curl exits with the 201.
+ */
+export async function curlPush(base: string, repo: string, file: string, digest: string): Promise<void> {
+  const url = withParam(base, await startUpload(base, repo), 'digest', digest);
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'curl',
+      ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-T', file, '-H', 'Content-Type: application/octet-stream', url],
+      { maxBuffer: 1 << 20 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+    ),
+  );
+  if (out !== '201') throw new Error(`curl PUT upload: HTTP ${out}`);
 }
 
 /** GET a blob, following redirects; the body is counted (and hashed if asked), never kept. */

@@ -1,10 +1,11 @@
 // Collected numbers per column, the per-section failures, and the list of metrics shown in the table.
 import { config, tenth } from './config.js';
+import { median } from './load.js';
 import type { Row } from './report.js';
 import { logTail, type Server } from './servers.js';
 
 export type Column = 'berth' | 'reference';
-type Section = 'blob' | 'load' | 'bearer' | 'push' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'trust' | 'memory';
+export type Section = 'startup' | 'blob' | 'load' | 'bearer' | 'push' | 'pg' | 's3' | 'replicas' | 'tags' | 'catalog' | 'gc' | 'mirror' | 'trust' | 'memory';
 
 interface MetricDef {
   key: string;
@@ -12,25 +13,54 @@ interface MetricDef {
   metric: string;
   unit: string;
   better: 'higher' | 'lower';
+  /** A difference or a count, where a ratio of the two servers' figures would mislead. */
+  noRatio?: boolean;
 }
 
 const k = (n: number) => n.toLocaleString('en-US');
 
+/** `1,024 MiB` or `1 GiB`. */
+const size = (mib: number) => (mib % 1024 === 0 ? `${mib / 1024} GiB` : `${k(mib)} MiB`);
+
 export function metricDefs(): MetricDef[] {
   const c = config;
-  const blob = `${k(c.blobMiB)} MiB blob`;
   const small = tenth(c.tags);
   const smallRepos = tenth(c.repos);
+  const blob = `${size(c.blobMiB)} blob`;
+  const workers = c.berthWorkers ? `${c.berthWorkers} workers` : 'default start';
   const defs: MetricDef[] = [
-    { key: 'push_mono', section: 'blob', metric: `push ${blob}, monolithic POST+PUT`, unit: 'MB/s', better: 'higher' },
-    { key: 'push_chunked', section: 'blob', metric: `push ${blob}, ${c.chunkMiB} MiB PATCH chunks`, unit: 'MB/s', better: 'higher' },
-    { key: 'pull_warm', section: 'blob', metric: `pull ${blob}, warm page cache`, unit: 'MB/s', better: 'higher' },
-    { key: 'pull_cold', section: 'blob', metric: `pull ${blob}, caches dropped`, unit: 'MB/s', better: 'higher' },
-    { key: 'hwm_blob', section: 'blob', metric: `peak RSS after ${blob} transfers (VmHWM)`, unit: 'MiB', better: 'lower' },
-    { key: 'manifest_rps', section: 'load', metric: `manifest GET by tag, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
+    {
+      key: 'start_npm',
+      section: 'startup',
+      metric: '`npm start` (already built) to the first answered request; reference: `docker-registry serve`',
+      unit: 's',
+      better: 'lower',
+    },
+    {
+      key: 'start_node',
+      section: 'startup',
+      metric: '`node dist/main.js serve` to the first answered request; reference: `docker-registry serve`',
+      unit: 's',
+      better: 'lower',
+    },
+    { key: 'idle_rss', section: 'startup', metric: 'idle RSS, default start (workers unset), all processes', unit: 'MiB', better: 'lower' },
+    { key: 'idle_pss', section: 'startup', metric: 'idle PSS, default start, all processes', unit: 'MiB', better: 'lower' },
+    { key: 'idle_procs', section: 'startup', metric: 'processes, default start', unit: 'count', better: 'lower', noRatio: true },
+    { key: 'idle_rss_w2', section: 'startup', metric: 'idle RSS, http.workers 2, all processes (reference: its one process)', unit: 'MiB', better: 'lower' },
+    { key: 'idle_pss_w2', section: 'startup', metric: 'idle PSS, http.workers 2, all processes', unit: 'MiB', better: 'lower' },
+    { key: 'worker_rss', section: 'startup', metric: 'idle RSS per further worker (http.workers 3 − 2)', unit: 'MiB', better: 'lower' },
+    { key: 'worker_pss', section: 'startup', metric: 'idle PSS per further worker (http.workers 3 − 2)', unit: 'MiB', better: 'lower' },
+    { key: 'push_node', section: 'blob', metric: `push ${blob}, Node client (POST + one PUT ?digest=)`, unit: 'MB/s', better: 'higher' },
+    { key: 'push_curl', section: 'blob', metric: `push ${blob}, curl --upload-file from the page cache (POST + PUT)`, unit: 'MB/s', better: 'higher' },
+    { key: 'push_chunked', section: 'blob', metric: `push ${blob}, ${c.chunkMiB} MiB PATCH chunks, Node client`, unit: 'MB/s', better: 'higher' },
+    { key: 'pull_warm', section: 'blob', metric: `pull ${blob}, warm page cache, curl`, unit: 'MB/s', better: 'higher' },
+    { key: 'pull_warm_node', section: 'blob', metric: `pull ${blob}, warm page cache, Node client`, unit: 'MB/s', better: 'higher' },
+    { key: 'pull_cold', section: 'blob', metric: `pull ${blob}, caches dropped, curl`, unit: 'MB/s', better: 'higher' },
+    { key: 'pull_cold_node', section: 'blob', metric: `pull ${blob}, caches dropped, Node client`, unit: 'MB/s', better: 'higher' },
+    { key: 'manifest_rps', section: 'load', metric: `manifest GET by tag, ${c.connections} conns, ${workers}`, unit: 'req/s', better: 'higher' },
     { key: 'manifest_p99', section: 'load', metric: 'manifest GET p99 latency', unit: 'ms', better: 'lower' },
     { key: 'manifest_cpu', section: 'load', metric: 'server CPU per manifest GET', unit: 'µs', better: 'lower' },
-    { key: 'head_rps', section: 'load', metric: `blob HEAD, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
+    { key: 'head_rps', section: 'load', metric: `blob HEAD, ${c.connections} conns, ${workers}`, unit: 'req/s', better: 'higher' },
     { key: 'head_p99', section: 'load', metric: 'blob HEAD p99 latency', unit: 'ms', better: 'lower' },
     { key: 'head_cpu', section: 'load', metric: 'server CPU per blob HEAD', unit: 'µs', better: 'lower' },
     { key: 'bearer_base_rps', section: 'bearer', metric: `bearer GET /v2/, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
@@ -39,8 +69,39 @@ export function metricDefs(): MetricDef[] {
     { key: 'bearer_manifest_rps', section: 'bearer', metric: `bearer manifest GET by tag, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
     { key: 'bearer_manifest_p99', section: 'bearer', metric: 'bearer manifest GET p99 latency', unit: 'ms', better: 'lower' },
     { key: 'bearer_manifest_cpu', section: 'bearer', metric: 'server CPU per bearer manifest GET', unit: 'µs', better: 'lower' },
-    { key: 'small_time', section: 'push', metric: `${k(c.smallPushes)} small image pushes, concurrency ${c.concurrency}`, unit: 's', better: 'lower' },
-    { key: 'small_ips', section: 'push', metric: 'small image pushes', unit: 'images/s', better: 'higher' },
+    {
+      key: 'small_ips',
+      section: 'push',
+      metric: `${k(c.smallPushes)} small image pushes, concurrency ${c.concurrency}, SQLite`,
+      unit: 'images/s',
+      better: 'higher',
+    },
+    {
+      key: 'pg_small_ips',
+      section: 'pg',
+      metric: `${k(c.smallPushes)} small image pushes, concurrency ${c.concurrency}, PostgreSQL`,
+      unit: 'images/s',
+      better: 'higher',
+    },
+    { key: 'pg_manifest_rps', section: 'pg', metric: `manifest GET by tag on PostgreSQL, ${c.connections} conns`, unit: 'req/s', better: 'higher' },
+    { key: 'pg_manifest_cpu', section: 'pg', metric: 'server CPU per manifest GET on PostgreSQL (Berth process only)', unit: 'µs', better: 'lower' },
+    { key: 'pg_vs_sqlite', section: 'pg', metric: 'manifest GET by tag, PostgreSQL ÷ SQLite req/s (Berth, same pass)', unit: '×', better: 'higher' },
+    { key: 's3_push', section: 's3', metric: `push ${size(c.s3MiB)} through S3 (Ceph RGW), Node client`, unit: 'MB/s', better: 'higher' },
+    { key: 's3_pull', section: 's3', metric: `pull ${size(c.s3MiB)} through S3 (Ceph RGW), redirect off, curl`, unit: 'MB/s', better: 'higher' },
+    {
+      key: 's3_hwm',
+      section: 's3',
+      metric: 'peak RSS of the S3 servers over their rows (VmHWM; Berth with PostgreSQL metadata)',
+      unit: 'MiB',
+      better: 'lower',
+    },
+    {
+      key: 'tag_move_ms',
+      section: 'replicas',
+      metric: 'tag moved on replica 1, time until replica 2 serves it (PostgreSQL; reference: shared filesystem)',
+      unit: 'ms',
+      better: 'lower',
+    },
     { key: 'tag_put_rate', section: 'tags', metric: `tagging (PUT manifest by tag) up to ${k(c.tags)} tags`, unit: 'tags/s', better: 'higher' },
   ];
   for (const n of [small, c.tags]) {
@@ -94,22 +155,40 @@ export function metricDefs(): MetricDef[] {
     { key: 'trust_manifest_p99', section: 'trust', metric: 'signed manifest GET p99 latency (enforce)', unit: 'ms', better: 'lower' },
     { key: 'trust_manifest_cpu', section: 'trust', metric: 'server CPU per signed manifest GET (enforce)', unit: 'µs', better: 'lower' },
     { key: 'mirror_upstream_x', section: 'mirror', metric: 'mirror: upstream bytes fetched by those parallel pulls ÷ image size', unit: '×', better: 'lower' },
-    { key: 'rss_idle', section: 'memory', metric: 'RSS at start (VmRSS)', unit: 'MiB', better: 'lower' },
-    { key: 'rss_end', section: 'memory', metric: 'RSS at end (VmRSS)', unit: 'MiB', better: 'lower' },
-    { key: 'pss_end', section: 'memory', metric: 'PSS at end (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },
-    { key: 'hwm_end', section: 'memory', metric: 'peak RSS over the run (VmHWM)', unit: 'MiB', better: 'lower' },
+    { key: 'rss_idle', section: 'memory', metric: 'RSS of the main pair before pass 1 (VmRSS)', unit: 'MiB', better: 'lower' },
+    { key: 'mem_peak', section: 'memory', metric: 'peak RSS during a pass of blob+load+push (VmHWM, reset per pass)', unit: 'MiB', better: 'lower' },
+    { key: 'mem_end_rss', section: 'memory', metric: 'RSS at the end of a pass', unit: 'MiB', better: 'lower' },
+    { key: 'mem_end_pss', section: 'memory', metric: 'PSS at the end of a pass (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },
+    { key: 'hwm_end', section: 'memory', metric: 'peak RSS over the whole run (VmHWM, highest pass)', unit: 'MiB', better: 'lower' },
+    { key: 'mem_growth', section: 'memory', metric: 'RSS growth, end of last pass − end of pass 1', unit: 'MiB', better: 'lower', noRatio: true },
   );
   return defs;
 }
 
 export class Results {
+  /** The headline figure per metric: the median of its samples. */
   values: Record<Column, Record<string, number>> = { berth: {}, reference: {} };
+  /** Every round's figure per metric (one per round or pass; several per round for warm pulls and tag moves). */
+  samples: Record<Column, Record<string, number[]>> = { berth: {}, reference: {} };
   errors: Record<Column, Partial<Record<Section, string>>> = { berth: {}, reference: {} };
   details: Record<Column, Record<string, unknown>> = { berth: {}, reference: {} };
   notes: string[] = [];
 
-  set(s: Server, key: string, value: number): void {
-    this.values[s.column as Column][key] = value;
+  /** One figure that stands for the metric (a section that reduces its rounds itself). */
+  set(s: Server | Column, key: string, value: number): void {
+    const col = typeof s === 'string' ? s : (s.column as Column);
+    this.values[col][key] = value;
+    this.samples[col][key] = [value];
+  }
+
+  /** One round's figure; the headline becomes the median of all rounds so far. */
+  add(s: Server | Column, key: string, value: number): void {
+    const col = typeof s === 'string' ? s : (s.column as Column);
+    if (!Number.isFinite(value)) return;
+    this.samples[col][key] ??= [];
+    const list = this.samples[col][key];
+    list.push(value);
+    this.values[col][key] = median(list);
   }
 
   detail(s: Server, key: string, value: unknown): void {
@@ -145,8 +224,11 @@ export class Results {
           metric: d.metric,
           unit: d.unit,
           better: d.better,
+          noRatio: d.noRatio,
           berth: b,
           reference: r,
+          berthSamples: this.samples.berth[d.key],
+          referenceSamples: this.samples.reference[d.key],
           berthError: b === undefined ? this.errors.berth[d.section] : undefined,
           referenceError: r === undefined ? this.errors.reference[d.section] : undefined,
         };

@@ -15,6 +15,8 @@ export interface Server {
   env?: NodeJS.ProcessEnv;
   /** What actually runs (e.g. 'docker-registry 2.8.2' in self-test mode). */
   label: string;
+  /** A variant of the column's server (e.g. 'pg', 's3'); its rows' keys carry it as a prefix. */
+  variant?: string;
   base: string;
   dir: string;
   logFile: string;
@@ -40,9 +42,35 @@ export interface ServerOptions {
   referenceYaml?: string[];
   /** The command that starts Berth (default: config.berthCmd). */
   berthCmd?: string;
+  /** REGISTRY_HTTP_WORKERS for Berth (default: config.berthWorkers; '' leaves it unset). */
+  workers?: string;
+  /** Storage directory (default: <workDir>/<column>/data); replicas share one. */
+  dataDir?: string;
+  /** YAML lines under the reference's `storage:` instead of its filesystem driver (e.g. s3 and redirect). */
+  referenceStorage?: string[];
+  /** Marks the server as a variant of its column (Server.variant). */
+  variant?: string;
+  /** Directory name under workDir (default: the column). */
+  name?: string;
 }
 
-function referenceConfig(port: number, dataDir: string, extra: string[] = []): string {
+/** Berth's environment for a server on `port` with filesystem storage in `dataDir` (plus `extra`). */
+export function berthEnv(port: number, dataDir: string, workers: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    REGISTRY_LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    ...extra,
+  };
+  if (workers !== '') env.REGISTRY_HTTP_WORKERS = workers;
+  else delete env.REGISTRY_HTTP_WORKERS;
+  return env;
+}
+
+export function referenceConfig(port: number, dataDir: string, extra: string[] = [], storage?: string[]): string {
   // Access logs are off so both servers log only warnings; the in-memory blob descriptor cache is the
   // setting the upstream image ships with.
   return [
@@ -52,8 +80,7 @@ function referenceConfig(port: number, dataDir: string, extra: string[] = []): s
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${dataDir}`,
+    ...(storage ?? ['  filesystem:', `    rootdirectory: ${dataDir}`]),
     '  delete:',
     '    enabled: true',
     '  cache:',
@@ -68,8 +95,9 @@ function referenceConfig(port: number, dataDir: string, extra: string[] = []): s
 
 export async function startServer(column: string, kind: 'berth' | 'reference', workDir: string, opts: ServerOptions = {}): Promise<Server> {
   const port = await freePort();
-  const dir = path.join(workDir, column);
-  const dataDir = path.join(dir, 'data');
+  const dir = path.join(workDir, opts.name ?? column);
+  const dataDir = opts.dataDir ?? path.join(dir, 'data');
+  fs.mkdirSync(dir, { recursive: true });
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dir, 'server.log');
   const log = fs.openSync(logFile, 'a');
@@ -78,27 +106,21 @@ export async function startServer(column: string, kind: 'berth' | 'reference', w
   let env: NodeJS.ProcessEnv | undefined;
   if (kind === 'reference') {
     const cfg = path.join(dir, 'config.yml');
-    fs.writeFileSync(cfg, referenceConfig(port, dataDir, opts.referenceYaml));
-    proc = spawn('docker-registry', ['serve', cfg], { cwd: dir, stdio: ['ignore', log, log], detached: true });
+    fs.writeFileSync(cfg, referenceConfig(port, dataDir, opts.referenceYaml, opts.referenceStorage));
+    // The Go AWS SDK refuses AWS_CA_BUNDLE with the registry's custom transport; RGW here is plain HTTP anyway.
+    const { AWS_CA_BUNDLE: _, ...refEnv } = process.env;
+    proc = spawn('docker-registry', ['serve', cfg], { cwd: dir, env: refEnv, stdio: ['ignore', log, log], detached: true });
     label = 'docker-registry (distribution 2.8)';
   } else {
-    env = {
-      ...process.env,
-      REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir,
-      REGISTRY_STORAGE_DELETE_ENABLED: 'true',
-      REGISTRY_LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
-      ...opts.env,
-    };
-    if (config.berthWorkers !== '') env.REGISTRY_HTTP_WORKERS = config.berthWorkers;
+    const workers = opts.workers ?? config.berthWorkers;
+    env = berthEnv(port, dataDir, workers, opts.env);
     // cwd is the server's own temp dir so any relative default paths (e.g. a SQLite file) are fresh too.
     const cmd = opts.berthCmd ?? config.berthCmd;
     proc = spawn('/bin/sh', ['-c', `exec ${cmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
-    label = `berth (${cmd}${config.berthWorkers ? `, workers=${config.berthWorkers}` : ''})`;
+    label = `berth (${cmd}${workers ? `, workers=${workers}` : ', workers unset'})`;
   }
   fs.closeSync(log);
-  const server: Server = { column, kind, env, label, base: `http://127.0.0.1:${port}`, dir, logFile, proc };
+  const server: Server = { column, kind, env, label, variant: opts.variant, base: `http://127.0.0.1:${port}`, dir, logFile, proc };
   await waitReady(server);
   return server;
 }
@@ -149,7 +171,7 @@ export async function stopServer(s: Server): Promise<void> {
 
 const CLK_TCK = 100; // USER_HZ on Linux
 
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
   const parent = new Map<number, number>();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -170,8 +192,31 @@ function processTree(root: number): number[] {
 
 /** utime+stime of the live process tree, in seconds. */
 export function cpuSeconds(s: Server): number {
+  return treeCpuSeconds(s.proc.pid!);
+}
+
+/** utime+stime, in seconds, of every process whose command name (comm) is one of `names` (e.g. postgres, radosgw). */
+export function cpuSecondsByName(names: readonly string[]): number {
   let ticks = 0;
-  for (const pid of processTree(s.proc.pid!)) {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!names.includes(comm)) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited while scanning */
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** utime+stime of the process tree under `root`, in seconds (e.g. nginx and its worker). */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -193,10 +238,27 @@ export interface Memory {
 
 /** VmRSS and VmHWM summed over the process tree (shared pages are counted once per process). */
 export function memory(s: Server): Memory {
+  return treeMemory(s.proc.pid!);
+}
+
+/** Resets VmHWM of every process in the tree (clear_refs 5, Linux ≥ 4.0); false when the kernel refuses. */
+export function resetPeak(s: Server): boolean {
+  let ok = true;
+  for (const pid of processTree(s.proc.pid!)) {
+    try {
+      fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+export function treeMemory(root: number): Memory {
   let rss = 0;
   let hwm = 0;
   let pss = 0;
-  const pids = processTree(s.proc.pid!);
+  const pids = processTree(root);
   for (const pid of pids) {
     try {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

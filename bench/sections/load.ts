@@ -1,8 +1,8 @@
 // 3 and 6: manifest GET by tag (wrk) and blob HEAD (ab) under load, with server CPU time per request.
 import { config } from '../lib/config.js';
-import { abHead, type LoadResult, median, wrkGet } from '../lib/load.js';
+import { abHead, type LoadResult, wrkGet } from '../lib/load.js';
 import { MANIFEST_ACCEPT, makeImage, pushImage, sha256 } from '../lib/registry.js';
-import type { Results } from '../lib/results.js';
+import type { Results, Section } from '../lib/results.js';
 import { cpuSeconds, type Server } from '../lib/servers.js';
 
 interface Run extends LoadResult {
@@ -20,7 +20,7 @@ async function measured(s: Server, run: (seconds: number) => Promise<LoadResult>
 
 /**
  * BENCH_REPEAT rounds per server, alternating which server goes first, after one short untimed warm-up each
- * (JIT, pools, caches). Reports the median req/s and p99, and total CPU ÷ total requests.
+ * (JIT, pools, caches). Reports req/s, p99 and CPU per request of each round (the table shows their median and range).
  */
 export async function rounds(
   servers: Server[],
@@ -30,53 +30,84 @@ export async function rounds(
   run: (s: Server, secs: number) => Promise<LoadResult>,
   section: 'load' | 'bearer' | 'trust' = 'load',
 ) {
-  const runs = new Map<Server, Run[]>(servers.map((s) => [s, []]));
   for (const s of servers) await res.guard(s, section, async () => void (await run(s, Math.min(2, config.durationS))));
   for (let round = 0; round < config.repeat; round++) {
     for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
       await res.guard(s, section, async () => {
         const r = await measured(s, (secs) => run(s, secs));
-        runs.get(s)!.push(r);
+        record(res, s, key, r);
         console.log(`-- ${section}: ${s.column} ${name} round ${round + 1}/${config.repeat}: ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
       });
     }
   }
-  for (const s of servers) {
-    const list = runs.get(s)!;
-    res.detail(s, key, list);
-    if (list.length < config.repeat) continue;
-    res.set(s, `${key}_rps`, median(list.map((r) => r.rps)));
-    res.set(s, `${key}_p99`, median(list.map((r) => r.p99Ms)));
-    const requests = list.reduce((a, r) => a + r.requests, 0);
-    res.set(s, `${key}_cpu`, (list.reduce((a, r) => a + r.cpuS, 0) * 1e6) / requests);
-  }
 }
 
-export async function loadSection(servers: Server[], res: Results, flip: boolean): Promise<void> {
+function record(res: Results, s: Server, key: string, r: Run): void {
+  res.add(s, `${key}_rps`, r.rps);
+  res.add(s, `${key}_p99`, r.p99Ms);
+  res.add(s, `${key}_cpu`, (r.cpuS * 1e6) / r.requests);
+}
+
+const REPO = 'bench/load';
+/** A variant's failure (e.g. Berth on PostgreSQL) fails its own rows, not the main pair's. */
+const sectionOf = (s: Server): Section => (s.variant === 'pg' ? 'pg' : 'load');
+const failed = (res: Results, s: Server) => res.errors[s.column as 'berth' | 'reference'][sectionOf(s)] !== undefined;
+const manifestUrl = (s: Server) => `${s.base}/v2/${REPO}/manifests/latest`;
+
+/** Pushes the image the load rows read and checks the answers are right (before any speed is measured). */
+export async function prepareLoad(servers: Server[], res: Results): Promise<string> {
   const img = makeImage();
-  const repo = 'bench/load';
-  const manifestUrl = (s: Server) => `${s.base}/v2/${repo}/manifests/latest`;
-  const blobUrl = (s: Server) => `${s.base}/v2/${repo}/blobs/${sha256(img.layer)}`;
   for (const s of servers) {
-    await res.guard(s, 'load', async () => {
-      await pushImage(s.base, repo, 'latest', img);
-      // Correctness before speed: the tag resolves to the exact bytes pushed, and the blob HEAD is right.
+    await res.guard(s, sectionOf(s), async () => {
+      await pushImage(s.base, REPO, 'latest', img);
       const get = await fetch(manifestUrl(s), { headers: { Accept: MANIFEST_ACCEPT } });
       const body = Buffer.from(await get.arrayBuffer());
       if (get.status !== 200 || sha256(body) !== img.digest) throw new Error(`manifest GET: HTTP ${get.status}, digest ${sha256(body)}`);
-      const head = await fetch(blobUrl(s), { method: 'HEAD' });
+      const head = await fetch(`${s.base}/v2/${REPO}/blobs/${sha256(img.layer)}`, { method: 'HEAD' });
       if (head.status !== 200 || Number(head.headers.get('content-length')) !== img.layer.length) {
         throw new Error(`blob HEAD: HTTP ${head.status}, Content-Length ${head.headers.get('content-length')}`);
       }
+      // Untimed warm-up: JIT, pools, caches.
+      const warm = Math.min(2, config.durationS);
+      await wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, warm, config.connections);
+      await abHead(`${s.base}/v2/${REPO}/blobs/${sha256(img.layer)}`, warm, config.connections);
     });
   }
-  const order = flip ? [...servers].reverse() : servers;
-  const ready = order.filter((s) => !res.errors[s.column as 'berth' | 'reference'].load);
-  await rounds(ready, res, 'manifest GET (wrk)', 'manifest', (s, secs) => wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections));
-  await rounds([...ready].reverse(), res, 'blob HEAD (ab)', 'head', (s, secs) => abHead(blobUrl(s), secs, config.connections));
   res.note(
-    `Manifest GET: \`wrk -t2 -c${config.connections} --latency\` with an Accept header listing OCI and Docker manifest/index types. ` +
-      `Blob HEAD: \`ab -k -i -c${config.connections}\` (wrk 4.1 stalls on HEAD responses); ab is single-threaded and speaks HTTP/1.0 keep-alive.`,
+    `Manifest GET: \`wrk -t2 -c${config.connections}\` with an Accept header listing OCI and Docker manifest/index types. ` +
+      `Blob HEAD: \`ab -k -i -c${config.connections}\` (wrk 4.1 stalls on HEAD responses); ab is single-threaded and speaks HTTP/1.0 keep-alive. ` +
+      `${config.durationS} s per run, one run per server and pass, after an untimed warm-up.`,
   );
   res.note('CPU per request = Δ(utime+stime) of the server process tree from /proc/<pid>/stat over the run ÷ completed requests (10 ms tick resolution).');
+  return sha256(img.layer);
+}
+
+/**
+ * One run of manifest GET (every server, `pg` variants included) and of blob HEAD (the main pair) per pass,
+ * alternating the order by pass. A variant's rows carry its prefix (pg_manifest_rps); the reference's run of
+ * the same pass is also its figure on those rows, and pg_vs_sqlite is Berth's PostgreSQL ÷ SQLite of the pass.
+ */
+export async function loadPass(servers: Server[], res: Results, layer: string, pass: number): Promise<void> {
+  const order = pass % 2 === 0 ? servers : [...servers].reverse();
+  const ok = (s: Server) => !failed(res, s);
+  const byPass = new Map<Server, number>();
+  for (const s of order.filter(ok)) {
+    await res.guard(s, sectionOf(s), async () => {
+      const r = await measured(s, (secs) => wrkGet(manifestUrl(s), { Accept: MANIFEST_ACCEPT }, secs, config.connections));
+      record(res, s, s.variant ? `${s.variant}_manifest` : 'manifest', r);
+      byPass.set(s, r.rps);
+      if (s.column === 'reference' && servers.some((x) => x.variant === 'pg')) res.add(s, 'pg_manifest_rps', r.rps);
+      console.log(`-- load pass ${pass + 1} ${s.variant ?? s.column}: manifest GET ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
+    });
+  }
+  const sqlite = servers.find((s) => s.column === 'berth' && !s.variant);
+  const pgServer = servers.find((s) => s.variant === 'pg');
+  if (sqlite && pgServer && byPass.has(sqlite) && byPass.has(pgServer)) res.add('berth', 'pg_vs_sqlite', byPass.get(pgServer)! / byPass.get(sqlite)!);
+  for (const s of [...order].reverse().filter((x) => !x.variant && ok(x))) {
+    await res.guard(s, 'load', async () => {
+      const r = await measured(s, (secs) => abHead(`${s.base}/v2/${REPO}/blobs/${layer}`, secs, config.connections));
+      record(res, s, 'head', r);
+      console.log(`-- load pass ${pass + 1} ${s.column}: blob HEAD ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(1)} ms`);
+    });
+  }
 }

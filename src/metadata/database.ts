@@ -6,6 +6,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, type KyselyPlugin, Migrator, SqliteDialect, sql, type Logger, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 import { detectFull, storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable } from '../errors/unavailable.js';
+import { changePlugin, LocalChanges, sqliteChanges, type DatabaseChanges } from './change-epoch.js';
 import { migrationProvider } from './migrations/index.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -43,6 +44,8 @@ export interface MetadataDb {
    * claimers abort each other.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** When the database may have changed, for read caches (change-epoch.ts); absent: cache nothing. */
+  readonly changes?: DatabaseChanges;
   close(): Promise<void>;
   /** PostgreSQL: the connection pool's clients (metrics); absent on SQLite. */
   poolStats?(): { total: number; idle: number; waiting: number };
@@ -72,11 +75,13 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 10000');
+  const local = new LocalChanges();
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: cachingStatements(raw) }),
     ...(opts.log ? { log: opts.log } : {}),
-    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+    plugins: [...(opts.plugins ?? []), changePlugin(local)],
   });
+  const dataVersion = raw.prepare('pragma data_version').pluck();
   if (opts.migrate === false) await requireMigrated(db, 'sqlite');
   else {
     const applied = await migrate(db, 'sqlite');
@@ -107,7 +112,11 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
       if (durable && walSync) await detectFull('database', () => walSync.sync());
       return result;
     },
-    close: () => db.destroy(),
+    changes: sqliteChanges(local, () => dataVersion.get() as number),
+    close: async () => {
+      await walSync?.close();
+      await db.destroy();
+    },
   };
 }
 
@@ -116,11 +125,14 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
  * a checkpoint syncs it before copying it into the database (which it then syncs too),
  * so one fdatasync of the WAL that starts after a commit returned makes that commit and
  * every earlier one durable. Callers that arrive while a sync runs share the next one.
+ * The WAL stays open between syncs: SQLite resets it in place, and removes it only when
+ * the last connection closes (never while this process's own is open).
  */
 export class WalSync {
   /** Number of syncs started; a caller needs one that started after its commit. */
   private started = 0;
   private running: Promise<void> | null = null;
+  private wal: FileHandle | null = null;
   private waiters: { target: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   /** `openFile`: how files are opened for the sync (tests record the calls). */
@@ -138,13 +150,42 @@ export class WalSync {
     });
   }
 
+  /** Closes the WAL handle (the database is closing). */
+  async close(): Promise<void> {
+    await this.running?.catch(() => {});
+    const wal = this.wal;
+    this.wal = null;
+    await wal?.close();
+  }
+
   private run(): void {
     this.started++;
     const generation = this.started;
-    this.running = fdatasyncPath(`${this.dbPath}-wal`, this.dbPath, this.openFile).then(
+    this.running = this.syncOnce().then(
       () => this.finish(generation, null),
       (err) => this.finish(generation, err ?? new Error('WAL sync failed')),
     );
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (!this.wal) {
+      try {
+        this.wal = await this.openFile(`${this.dbPath}-wal`, constants.O_RDWR);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // No WAL (the last connection checkpointed and removed it): the database file holds every commit.
+        return fdatasyncPath(this.dbPath, this.openFile);
+      }
+    }
+    try {
+      await this.wal.datasync();
+    } catch (err) {
+      // Opened again next time.
+      const wal = this.wal;
+      this.wal = null;
+      await wal.close().catch(() => {});
+      throw err;
+    }
   }
 
   private finish(generation: number, err: unknown): void {
@@ -156,15 +197,8 @@ export class WalSync {
   }
 }
 
-/** fdatasync of `file`; when it is gone (the last connection checkpointed and removed the WAL), of `fallback`. */
-async function fdatasyncPath(file: string, fallback: string, openFile: typeof open): Promise<void> {
-  let fh: FileHandle;
-  try {
-    fh = await openFile(file, constants.O_RDWR);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    fh = await openFile(fallback, constants.O_RDWR);
-  }
+async function fdatasyncPath(file: string, openFile: typeof open): Promise<void> {
+  const fh = await openFile(file, constants.O_RDWR);
   try {
     await fh.datasync();
   } finally {
@@ -286,6 +320,8 @@ function migratorFor(db: Kysely<any>, dialect: Dialect, schema?: string): Migrat
     provider: migrationProvider(dialect),
     migrationTableName: 'berth_migrations',
     migrationLockTableName: 'berth_migrations_lock',
+    // Names in code-point order (they are NNNN-ascii): Kysely's default, localeCompare, maps ICU's collation data (~3 MiB resident).
+    nameComparator: (a, b) => (a < b ? -1 : a > b ? 1 : 0),
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
 }

@@ -10,7 +10,9 @@ import { Kysely, PostgresDialect, sql, type DatabaseIntrospector, type PostgresP
 import pg from 'pg';
 import { storageFull } from '../errors/storage-full.js';
 import { databaseUnavailable, rethrowDatabaseDown } from '../errors/unavailable.js';
+import { changePlugin, LocalChanges } from './change-epoch.js';
 import { migrate, requireMigrated, type MetadataDb, type OpenOptions } from './database.js';
+import { postgresChanges } from './postgres-changes.js';
 import type { Database } from './schema.js';
 
 /** SQLSTATEs after which the whole transaction is run again: serialization_failure, deadlock_detected. */
@@ -53,10 +55,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
   // An idle client losing its connection (server restart, failover) must not crash the
   // process; the pool replaces it and the next query reports any persisting problem.
   pool.on('error', () => {});
+  const local = new LocalChanges();
   const db = new Kysely<Database>({
     dialect: new BerthPostgresDialect({ pool: guardCommits(pool) }),
     ...(opts.log ? { log: opts.log } : {}),
-    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+    plugins: [...(opts.plugins ?? []), changePlugin(local)],
   });
   try {
     const [{ schema }] = (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows;
@@ -75,6 +78,7 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
     throw err;
   }
 
+  const changes = postgresChanges(url, local);
   return {
     dialect: 'postgres',
     db,
@@ -112,7 +116,11 @@ export async function openPostgres(url: string, poolsize: number, opts: Postgres
         }
       }
     },
-    close: () => db.destroy(),
+    changes,
+    close: async () => {
+      await changes.close();
+      await db.destroy();
+    },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

@@ -7,6 +7,7 @@ import type { RegistryStore } from '../metadata/registry-store.js';
 import type { Digest } from '../oci/digest.js';
 import { NotFoundError, type ByteRange, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
+import type { LookupCache } from './lookup-cache.js';
 
 /** Manifests named in a refused blob delete. */
 const MAX_USERS = 10;
@@ -17,6 +18,8 @@ export class BlobService {
     private readonly store: RegistryStore,
     private readonly guard: BlobGuard,
     private readonly now: () => number = Date.now,
+    /** Pulls' lookups, remembered until the database changes (lookup-cache.ts); none: always the database. */
+    private readonly lookups: Pick<LookupCache, 'readableBlob'> = store,
   ) {}
 
   /**
@@ -25,7 +28,7 @@ export class BlobService {
    * collection keeps it (BlobGuard.used).
    */
   async size(repository: string, digest: Digest): Promise<number> {
-    const blob = await this.store.readableBlob(repository, digest.value);
+    const blob = await this.lookups.readableBlob(repository, digest.value);
     if (blob === null || !(await this.guard.used(blob, digest.value))) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
     return blob.size;
   }

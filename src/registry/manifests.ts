@@ -12,6 +12,7 @@ import { isValidTag } from '../oci/names.js';
 import { NotFoundError, type StorageDriver } from '../storage/driver.js';
 import { blobKey } from '../storage/layout.js';
 import { noEvents, type Origin, type RegistryEventSink } from './events.js';
+import type { LookupCache } from './lookup-cache.js';
 import type { ManifestCache } from './manifest-cache.js';
 import type { QuotaService } from './quotas.js';
 import type { TagGuard } from './tag-rules.js';
@@ -74,11 +75,13 @@ export class ManifestService {
     private readonly tagGuard?: TagGuard,
     /** Storage quotas (quotas.ts); none in unit set-ups. */
     private readonly quotas?: Pick<QuotaService, 'admitManifest'>,
+    /** Pulls' lookups, remembered until the database changes (lookup-cache.ts); none: always the database. */
+    private readonly lookups: Pick<LookupCache, 'manifestByTag' | 'manifestByDigest'> = store,
   ) {}
 
   /** Looks a manifest up without reading its body (HEAD). */
   async resolve(repository: string, ref: Reference): Promise<ManifestRow> {
-    const row = 'tag' in ref ? await this.store.manifestByTag(repository, ref.tag) : await this.store.manifestByDigest(repository, ref.digest.value);
+    const row = 'tag' in ref ? await this.lookups.manifestByTag(repository, ref.tag) : await this.lookups.manifestByDigest(repository, ref.digest.value);
     if (!row) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: 'tag' in ref ? { tag: ref.tag } : { digest: ref.digest.value } });
     return row;
   }
@@ -159,7 +162,7 @@ export class ManifestService {
       if (missing.length > 0) {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
-      await this.store.recordBlob(tx, digest, body.length, now);
+      // The protection made the body's blob row; released, it is live.
       await this.guard.release(tx, protection);
       await this.quotas?.admitManifest(tx, repository, { digest, size: body.length, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
       const id = await this.store.putManifest(tx, repoId, manifestRecord(digest, body.length, parsed, tags.length === 0), now);
