@@ -88,7 +88,7 @@ export class DirectWriter extends Writable {
   private readonly owned: Buffer[];
   /** Full stages waiting to be written together, and how many make a write. */
   private batch: Buffer[] = [];
-  private readonly group: number;
+  private group = 0;
   private fill = 0;
   /** File position of batch[0] (or of stage[0] when the batch is empty). */
   private stageAt: number;
@@ -106,11 +106,6 @@ export class DirectWriter extends Writable {
   ) {
     super({ highWaterMark: STAGE });
     this.owned = [...stages];
-    for (let i = 0; i < 2; i++) {
-      const more = acquireStage();
-      if (more) this.owned.push(more);
-    }
-    this.group = this.owned.length >> 1;
     [this.stage, ...this.idle] = this.owned;
     this.head = (BLOCK - (position % BLOCK)) % BLOCK;
     this.stageAt = position;
@@ -159,6 +154,16 @@ export class DirectWriter extends Writable {
 
   /** Queues the full stage; a full batch starts writing once the previous write is done. */
   private async sendStage(): Promise<void> {
+    if (this.group === 0) {
+      // The first full stage: a large upload. Borrowed only now, so small ones never hold more than two.
+      for (let i = 0; i < 2; i++) {
+        const more = acquireStage();
+        if (!more) break;
+        this.owned.push(more);
+        this.idle.push(more);
+      }
+      this.group = this.owned.length >> 1;
+    }
     this.batch.push(this.stage);
     this.fill = 0;
     if (this.batch.length === this.group) {
