@@ -48,11 +48,6 @@ export function acquireStages(): [Buffer, Buffer] | null {
   return [free.pop()!, free.pop()!];
 }
 
-/** One more staging buffer if the pool has one free (none is made for it), else null. */
-export function acquireStage(): Buffer | null {
-  return free.pop() ?? null;
-}
-
 export function releaseStages(stages: readonly Buffer[]): void {
   free.push(...stages);
   // All back: nobody is uploading. An idle registry should not keep the slabs resident.
@@ -70,27 +65,17 @@ export function releaseStages(stages: readonly Buffer[]): void {
 /**
  * Writes a stream to a file from `position` on. Whole 1 MiB stages go out through `openDirect()`
  * (opened on the first full stage, so small uploads never open it), one write in flight while the
- * next stages fill; everything else through `buffered`. A writer that can borrow two more stages
- * from the pool writes two at a time (one pwritev of 2 MiB): on the test VM a direct write costs
- * ~1.8 ms per MiB inside the server against ~0.8 ms back to back (the wake-ups between writes), and
- * ext4 runs direct writes that extend a file one at a time, so larger writes, not more, go faster.
- * Bytes received before a failure or an abort are still written, in order, so `written` is always
- * a contiguous prefix.
+ * next stage fills; everything else through `buffered`. Bytes received before a failure or an
+ * abort are still written, in order, so `written` is always a contiguous prefix.
  */
 export class DirectWriter extends Writable {
   written = 0;
   private direct: FileHandle | null = null;
   private directFailed = false;
   private stage: Buffer;
-  /** Stages held and not in use. */
-  private readonly idle: Buffer[];
-  /** Every stage held, released together at the end. */
-  private readonly owned: Buffer[];
-  /** Full stages waiting to be written together, and how many make a write. */
-  private batch: Buffer[] = [];
-  private group = 0;
+  private spare: Buffer;
   private fill = 0;
-  /** File position of batch[0] (or of stage[0] when the batch is empty). */
+  /** File position of stage[0]. */
   private stageAt: number;
   /** Bytes still to go to `buffered` before the position is block-aligned. */
   private head: number;
@@ -105,8 +90,7 @@ export class DirectWriter extends Writable {
     stages: [Buffer, Buffer],
   ) {
     super({ highWaterMark: STAGE });
-    this.owned = [...stages];
-    [this.stage, ...this.idle] = this.owned;
+    [this.stage, this.spare] = stages;
     this.head = (BLOCK - (position % BLOCK)) % BLOCK;
     this.stageAt = position;
   }
@@ -139,7 +123,7 @@ export class DirectWriter extends Writable {
       if (this.head > 0) {
         // Until aligned, bytes go straight to the buffered handle (at most one block).
         const n = Math.min(this.head, chunk.length - off);
-        await this.writeBuffered([chunk.subarray(off, off + n)], this.stageAt);
+        await this.writeBuffered(chunk.subarray(off, off + n), this.stageAt);
         this.stageAt += n;
         this.head -= n;
         off += n;
@@ -152,66 +136,48 @@ export class DirectWriter extends Writable {
     }
   }
 
-  /** Queues the full stage; a full batch starts writing once the previous write is done. */
+  /** Starts writing the full stage and swaps in the spare, once the previous write is done. */
   private async sendStage(): Promise<void> {
-    if (this.group === 0) {
-      // The first full stage: a large upload. Borrowed only now, so small ones never hold more than two.
-      for (let i = 0; i < 2; i++) {
-        const more = acquireStage();
-        if (!more) break;
-        this.owned.push(more);
-        this.idle.push(more);
-      }
-      this.group = this.owned.length >> 1;
-    }
-    this.batch.push(this.stage);
+    await this.inflight;
+    const buf = this.stage;
+    const at = this.stageAt;
+    this.stage = this.spare;
+    this.spare = buf;
+    this.stageAt += STAGE;
     this.fill = 0;
-    if (this.batch.length === this.group) {
-      await this.inflight;
-      const bufs = this.batch;
-      const at = this.stageAt;
-      this.batch = [];
-      this.stageAt += bufs.length * STAGE;
-      // Awaited by the next write or finish; a failure surfaces there.
-      this.inflight = this.writeBlocks(bufs, at).then(() => void this.idle.push(...bufs));
-      this.inflight.catch(() => {});
-    }
-    this.stage = this.idle.pop() ?? (await this.inflight.then(() => this.idle.pop()!));
+    // Awaited by the next sendStage or finish; a failure surfaces there.
+    this.inflight = this.writeBlocks(buf, STAGE, at);
+    this.inflight.catch(() => {});
   }
 
   private async finish(): Promise<void> {
     try {
       await this.inflight;
-      if (this.stage.length) {
-        const whole = this.fill - (this.fill % BLOCK);
-        const bufs = whole > 0 ? [...this.batch, this.stage.subarray(0, whole)] : this.batch;
-        this.batch = [];
-        if (bufs.length) await this.writeBlocks(bufs, this.stageAt);
-        this.stageAt += bufs.reduce((n, b) => n + b.length, 0);
-        if (this.fill > whole) await this.writeBuffered([this.stage.subarray(whole, this.fill)], this.stageAt);
-        this.stageAt += this.fill - whole;
-        this.fill = 0;
-      }
+      const whole = this.fill - (this.fill % BLOCK);
+      if (whole > 0) await this.writeBlocks(this.stage, whole, this.stageAt);
+      if (this.fill > whole) await this.writeBuffered(this.stage.subarray(whole, this.fill), this.stageAt + whole);
+      this.stageAt += this.fill;
+      this.fill = 0;
     } finally {
       await this.direct?.close().catch(() => {});
       this.direct = null;
-      if (this.owned.length) {
-        releaseStages(this.owned.splice(0));
-        this.stage = Buffer.alloc(0);
+      if (this.stage.length) {
+        releaseStages([this.stage, this.spare]);
+        this.stage = this.spare = Buffer.alloc(0);
       }
     }
   }
 
-  private async writeBlocks(bufs: Buffer[], at: number): Promise<void> {
+  private async writeBlocks(buf: Buffer, length: number, at: number): Promise<void> {
     if (!this.direct && !this.directFailed) {
       this.direct = await this.openDirect();
       this.directFailed = !this.direct;
     }
     if (this.direct) {
       try {
-        const n = await writeAll(this.direct, bufs, at);
-        this.written += n;
-        directStats.bytes += n;
+        await writeAll(this.direct, buf.subarray(0, length), at);
+        this.written += length;
+        directStats.bytes += length;
         return;
       } catch (err) {
         // EINVAL: this filesystem or device takes no direct writes after all; carry on buffered.
@@ -221,25 +187,19 @@ export class DirectWriter extends Writable {
         this.direct = null;
       }
     }
-    await this.writeBuffered(bufs, at);
+    await this.writeBuffered(buf.subarray(0, length), at);
   }
 
-  private async writeBuffered(bufs: Buffer[], at: number): Promise<void> {
-    this.written += await writeAll(this.buffered, bufs, at);
+  private async writeBuffered(buf: Buffer, at: number): Promise<void> {
+    await writeAll(this.buffered, buf, at);
+    this.written += buf.length;
   }
 }
 
-/** Writes all of `bufs` at `at` (one pwritev unless the kernel takes less); resolves to the bytes written. */
-async function writeAll(fh: FileHandle, bufs: Buffer[], at: number): Promise<number> {
-  let done = (await fh.writev(bufs, at)).bytesWritten;
-  // A short write (rare): the rest buffer by buffer, from the same (aligned) memory.
-  let start = 0;
-  for (const b of bufs) {
-    while (done < start + b.length) {
-      const off = done - start;
-      done += (await fh.write(b, off, b.length - off, at + done)).bytesWritten;
-    }
-    start += b.length;
+async function writeAll(fh: FileHandle, buf: Buffer, at: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, at + done);
+    done += bytesWritten;
   }
-  return done;
 }

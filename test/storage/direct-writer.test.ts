@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { acquireStage, acquireStages, DirectWriter, directStats, releaseStages } from '../../src/storage/direct-writer.js';
+import { acquireStages, DirectWriter, directStats, releaseStages } from '../../src/storage/direct-writer.js';
 import { FilesystemDriver } from '../../src/storage/filesystem.js';
 import { storageDriverSuite } from './driver-suite.js';
 
@@ -96,11 +96,13 @@ describe('filesystem driver direct writes', () => {
     const file = join(root, 'einval.bin');
     const fh = await open(file, 'w+');
     let refused = 0;
-    const refuse = async () => {
-      refused++;
-      throw Object.assign(new Error('EINVAL: invalid argument'), { code: 'EINVAL' });
-    };
-    const refusing = { write: refuse, writev: refuse, close: async () => {} } as unknown as FileHandle;
+    const refusing = {
+      write: async () => {
+        refused++;
+        throw Object.assign(new Error('EINVAL: invalid argument'), { code: 'EINVAL' });
+      },
+      close: async () => {},
+    } as unknown as FileHandle;
     const stages = acquireStages();
     assert.ok(stages);
     const w = new DirectWriter(fh, async () => refusing, 0, stages);
@@ -110,39 +112,5 @@ describe('filesystem driver direct writes', () => {
     assert.equal(refused, 1, 'one refusal turns direct writes off for the rest of the stream');
     assert.equal(w.written, body.length);
     assert.ok(readFileSync(file).equals(body));
-  });
-
-  it('writes two stages per direct write when it can borrow them, one when the pool has none to spare', async () => {
-    async function writeSizes(file: string, body: Buffer): Promise<number[]> {
-      const fh = await open(file, 'w+');
-      const sizes: number[] = [];
-      // The "direct" handle records each write and forwards it to an ordinary one.
-      const recording = {
-        writev: async (bufs: Buffer[], at: number) => {
-          sizes.push(bufs.reduce((n, b) => n + b.length, 0));
-          return fh.writev(bufs, at);
-        },
-        write: (b: Buffer, off: number, len: number, at: number) => fh.write(b, off, len, at),
-        close: async () => {},
-      } as unknown as FileHandle;
-      const stages = acquireStages();
-      assert.ok(stages);
-      await pipeline(pieces(body), new DirectWriter(fh, async () => recording, 0, stages));
-      await fh.close();
-      assert.ok(readFileSync(file).equals(body), 'file content differs from the body');
-      return sizes;
-    }
-    const body = randomBytes(6 * MiB + 5000);
-    assert.deepEqual(await writeSizes(join(root, 'grouped.bin'), body), [2 * MiB, 2 * MiB, 2 * MiB, 4096]);
-    // Only two stages to be had: one at a time, as before.
-    const taken: Buffer[] = [];
-    for (let b = acquireStage(); b; b = acquireStage()) taken.push(b);
-    const two = taken.splice(0, 2);
-    releaseStages(two);
-    try {
-      assert.deepEqual(await writeSizes(join(root, 'single.bin'), body), [MiB, MiB, MiB, MiB, MiB, MiB, 4096]);
-    } finally {
-      releaseStages(taken);
-    }
   });
 });
