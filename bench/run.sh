@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of Berth and the reference registry. See docs/benchmarks.md.
-#   bash bench/run.sh                  full run (1 GiB blob, 10,000 tags/repos, ~10 s load runs)
-#   BENCH_QUICK=1 bash bench/run.sh    quick run for development (~1–2 min)
+#   bash bench/run.sh                  full run: start-up, 3 passes of blob (1 GiB) + load + small pushes on
+#                                      SQLite and PostgreSQL, S3 (Ceph RGW), tag moves across replicas (≤ 25 min)
+#   BENCH_QUICK=1 bash bench/run.sh    quick run for development (~4 min)
+#   BENCH_BERTH_WORKERS=2 ...          the tuned variant (2 workers); results in latest-workers2.*
 #   BENCH_SELFTEST=1 ...               reference registry in both columns (no Berth build needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."

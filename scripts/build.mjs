@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The build: tsc for the server (src → dist) and for the web UI client (src/ui/client → dist/ui/client).
 //   node scripts/build.mjs             build                                  (npm run build)
-//   node scripts/build.mjs --if-stale  build only when the sources changed     (npm ci, npm start, npm test)
+//   node scripts/build.mjs --if-stale  build only when the sources changed     (npm ci, npm test; npm start: scripts/start.mjs)
 //   node scripts/build.mjs --check     exit 1 naming the first changed source, build nothing
 // A successful build leaves dist/.build-stamp, dated when the build started. The build is stale when
 // anything under src/ (a file changed, added or removed: directories count), a tsconfig, package.json or
@@ -61,6 +61,25 @@ function build() {
   utimesSync(STAMP, started, started);
 }
 
+/**
+ * `--if-stale`: builds when the sources changed since the last build, says so on stderr either way.
+ * Also what `npm start` runs first, in the server's own process (scripts/start.mjs).
+ */
+export function buildIfStale() {
+  if (!existsSync(path.join(root, 'src', 'main.ts'))) {
+    // `npm ci` in a Docker layer that has package.json but not yet the sources.
+    process.stderr.write('build: no sources (src/main.ts) here yet; skipped\n');
+    return;
+  }
+  const stale = staleness();
+  if (stale) {
+    process.stderr.write(`build: ${stale}; compiling (about 30 s)\n`);
+    build();
+  } else {
+    process.stderr.write('build: dist is up to date\n');
+  }
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const mode = process.argv[2] ?? '';
   if (mode !== '' && mode !== '--if-stale' && mode !== '--check') {
@@ -69,20 +88,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   if (mode === '') {
     build();
+  } else if (mode === '--if-stale') {
+    buildIfStale();
   } else if (!existsSync(path.join(root, 'src', 'main.ts'))) {
-    // `npm ci` in a Docker layer that has package.json but not yet the sources.
     process.stderr.write('build: no sources (src/main.ts) here yet; skipped\n');
   } else {
     const stale = staleness();
-    if (mode === '--check') {
-      process.stdout.write(stale ? `build: stale, ${stale}\n` : 'build: dist is up to date\n');
-      process.exit(stale ? 1 : 0);
-    }
-    if (stale) {
-      process.stderr.write(`build: ${stale}; compiling (about 30 s)\n`);
-      build();
-    } else {
-      process.stderr.write('build: dist is up to date\n');
-    }
+    process.stdout.write(stale ? `build: stale, ${stale}\n` : 'build: dist is up to date\n');
+    process.exit(stale ? 1 : 0);
   }
 }

@@ -2,15 +2,11 @@
 // services into one Fastify instance. Tests build the app the same way.
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { readConfiguredFile, type BerthConfig } from './config/index.js';
-import { registerApiRoutes } from './api/routes.js';
 import { siblingRelay } from './auth/revocation-relay.js';
-import { buildTokenAuth } from './auth/token-auth.js';
-import { HtpasswdVerifier } from './auth/htpasswd.js';
 import { Identifier } from './auth/identify.js';
 import { openAccess } from './auth/registry-access.js';
 import { registerAccessLog } from './http/access-log.js';
 import { registerHtpasswdAuth } from './http/auth-hook.js';
-import { registerTokenRoutes } from './http/token-routes.js';
 import type { RegistryContext } from './http/context.js';
 import { frameworkErrors, registerErrorResponses } from './http/error-response.js';
 import { registerV2Routes } from './http/v2-router.js';
@@ -18,7 +14,6 @@ import { registerHealthRoutes } from './http/health-routes.js';
 import { databaseProbe, runCheck } from './health/checks.js';
 import { reportingFailures, StorageHealth } from './health/storage-health.js';
 import { registerV1Routes, v1AuthOf } from './http/v1-routes.js';
-import { registerUi } from './ui/routes.js';
 import { IndexService } from './index/service.js';
 import type { MetadataDb } from './metadata/database.js';
 import { openMetadata } from './metadata/open.js';
@@ -32,19 +27,16 @@ import { OutageCache } from './registry/outage-cache.js';
 import { combineSinks, type RegistryEventSink } from './registry/events.js';
 import { QuotaService } from './registry/quotas.js';
 import { TagGuard } from './registry/tag-rules.js';
-import { TagRestore } from './registry/tag-restore.js';
 import { ImmutableTagRuleStore } from './metadata/immutable-tag-rules.js';
 import { TagHistoryStore } from './metadata/tag-history.js';
 import { RetentionStore } from './metadata/retention-store.js';
 import { RetentionRunner } from './retention/runner.js';
-import { createReplication, type Replication } from './replication/index.js';
+import type { Replication } from './replication/index.js';
 import { UploadService } from './registry/uploads.js';
-import { BlobFetcher } from './mirror/blob-fetch.js';
-import { MirrorEviction } from './mirror/evict.js';
-import { upstreamClients } from './mirror/clients.js';
+import type { MirrorEviction } from './mirror/evict.js';
 import { route, routingTable } from './mirror/routing.js';
 import { mayPullMirror } from './auth/policy.js';
-import { MirrorService } from './mirror/service.js';
+import type { MirrorService } from './mirror/service.js';
 import { MirrorStore } from './metadata/mirror-store.js';
 import { createWebhooks } from './webhooks/index.js';
 import { BlobGuard } from './gc/blob-guard.js';
@@ -52,8 +44,7 @@ import { Collector } from './gc/collector.js';
 import { JobRunner } from './jobs/runner.js';
 import { DEFAULT_SWEEP_GRACE_MS, LeftoverSweep, SWEEP_EVERY_MS } from './gc/sweep.js';
 import { SweepStore } from './metadata/sweep-store.js';
-import { createScanning, type Scanning } from './scan/index.js';
-import { SCANNER_ACTOR_PREFIX } from './scan/pull-check.js';
+import type { Scanning } from './scan/index.js';
 import { exceptFor } from './registry/pull-gate.js';
 import { parseDigest } from './oci/digest.js';
 import { GcStore } from './metadata/gc-store.js';
@@ -188,13 +179,18 @@ async function assemble(
   // Storage quotas per namespace: refused at manifest PUT (and early at upload commit).
   const quotas = new QuotaService(store.quotas, config.quotas, events);
   const uploads = new UploadService(storage, store, guard, now, quotas);
-  const tokenAuth = config.auth?.token ? await buildTokenAuth(config, meta, now) : null;
+  // A feature the configuration leaves off is not even loaded (import() below): a registry-only start loads
+  // no accounts, API, UI, mirror, scanner or replication code (test/runtime/footprint.test.ts).
+  const tokenAuth = config.auth?.token ? await (await import('./auth/token-auth.js')).buildTokenAuth(config, meta, now) : null;
   // Who is calling, for every surface (auth/identify.ts).
   const identifier =
     tokenAuth?.identifier ??
     new Identifier(
       config.auth?.htpasswd
-        ? { htpasswd: new HtpasswdVerifier(config.auth.htpasswd.path, now), onLoginFailure: () => metrics.loginFailed('invalid_credentials') }
+        ? {
+            htpasswd: new (await import('./auth/htpasswd.js')).HtpasswdVerifier(config.auth.htpasswd.path, now),
+            onLoginFailure: () => metrics.loginFailed('invalid_credentials'),
+          }
         : {},
     );
   if (tokenAuth?.services) tokenAuth.services.accounts.onLoginFailure = (reason) => metrics.loginFailed(reason);
@@ -219,15 +215,23 @@ async function assemble(
   const blobs = new BlobService(storage, store, guard, now, lookups);
   const localNamespaces = new Set(config.mirror.local);
   const users = tokenAuth?.services?.stores.users;
-  // Cold blobs: one upstream download per digest across replicas, streamed to every waiting client.
-  const blobFetcher =
-    mirrorTable.upstreams.length === 0 ? undefined : new BlobFetcher({ storage, meta, store, guard, now, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
-  const mirror =
+  const mirrorCode =
     mirrorTable.upstreams.length === 0
       ? undefined
-      : new MirrorService({
+      : {
+          ...(await import('./mirror/blob-fetch.js')),
+          ...(await import('./mirror/service.js')),
+          ...(await import('./mirror/clients.js')),
+          ...(await import('./mirror/evict.js')),
+        };
+  // Cold blobs: one upstream download per digest across replicas, streamed to every waiting client.
+  const blobFetcher = mirrorCode && new mirrorCode.BlobFetcher({ storage, meta, store, guard, now, log: { warn: (obj, msg) => app.log.warn(obj, msg) } });
+  const mirror =
+    mirrorCode === undefined
+      ? undefined
+      : new mirrorCode.MirrorService({
           table: mirrorTable,
-          clients: upstreamClients(mirrorTable, now),
+          clients: mirrorCode.upstreamClients(mirrorTable, now),
           // With accounts, a namespace is local when an account or organisation owns it; without, when
           // mirror.local lists it or something was pushed to it (adding a default upstream takes no one's names).
           isLocalNamespace: async (ns) =>
@@ -292,8 +296,9 @@ async function assemble(
   };
   // Vulnerability scanning (docs/scanning.md): pushes queue scans in their transaction; enforced
   // policies refuse vulnerable images through the pull gate.
-  const scanning = config.scanning.enabled
-    ? createScanning(config, meta, {
+  const scanCode = config.scanning.enabled ? { ...(await import('./scan/index.js')), ...(await import('./scan/pull-check.js')) } : undefined;
+  const scanning = scanCode
+    ? scanCode.createScanning(config, meta, {
         manifests: ctx.manifests,
         uploads,
         readBlob: (digest) => blobs.read(parseDigest(digest)),
@@ -306,7 +311,7 @@ async function assemble(
           const s = tokenAuth?.services;
           if (!s) return null;
           const { token } = await s.issuer.issue(
-            `${SCANNER_ACTOR_PREFIX}${scanner}`,
+            `${scanCode.SCANNER_ACTOR_PREFIX}${scanner}`,
             s.service,
             [{ type: 'repository', name: repository, actions: ['pull'] }],
             await s.revocations.mark(),
@@ -336,7 +341,7 @@ async function assemble(
   // Replication (token mode: policies are managed through the API): pushes and deletes queue
   // copies in their own transaction; the job below runs them and the scheduled policies.
   const replication = tokenAuth
-    ? createReplication(config, meta, {
+    ? (await import('./replication/index.js')).createReplication(config, meta, {
         registry: { ...ctx, uploads },
         resolve: parts.resolve,
         now,
@@ -408,6 +413,12 @@ async function assemble(
   registerV1Routes(app, index, v1AuthOf(config, identifier, tokenAuth));
   const services = tokenAuth?.services;
   if (services && replication) {
+    const [{ registerUi }, { registerTokenRoutes }, { registerApiRoutes }, { TagRestore }] = await Promise.all([
+      import('./ui/routes.js'),
+      import('./http/token-routes.js'),
+      import('./api/routes.js'),
+      import('./registry/tag-restore.js'),
+    ]);
     // first: its root hooks reach the API plugins below
     await registerUi(
       app,
@@ -464,8 +475,8 @@ async function assemble(
     });
   }
   // Cached images not pulled for the TTL, and the least recently pulled while over the budget; GC takes their blobs.
-  const mirrorEviction = mirror
-    ? new MirrorEviction({ mirrorStore, store, now, settings: { ttl: config.mirror.ttl || (config.proxy?.ttl ?? 0), budget: config.mirror.budget } })
+  const mirrorEviction = mirrorCode
+    ? new mirrorCode.MirrorEviction({ mirrorStore, store, now, settings: { ttl: config.mirror.ttl || (config.proxy?.ttl ?? 0), budget: config.mirror.budget } })
     : undefined;
   if (mirrorEviction && !ctx.readOnly) {
     const eviction = mirrorEviction;

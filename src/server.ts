@@ -64,8 +64,9 @@ export async function serve(config: BerthConfig): Promise<void> {
   const debug = cluster.isWorker ? null : await startDebugServer(config, metrics.enabled ? () => metrics.render() : null);
   const { host, port } = config.http.listen;
   await app.listen({ host, port });
-  const { uiClientBuilt } = await import('./ui/routes.js');
-  const summary = startupSummary(config, app.server.address() as AddressInfo, uiClientBuilt());
+  // The UI's code is loaded only where it is served (token auth with the built-in issuer).
+  const uiBuilt = config.auth?.token?.builtin ? (await import('./ui/routes.js')).uiClientBuilt() : false;
+  const summary = startupSummary(config, app.server.address() as AddressInfo, uiBuilt);
   app.log.info(
     summary,
     `Berth serving ${summary.address} on ${summary.runtime}; auth: ${summary.auth}; storage: ${summary.storage}; database: ${summary.database}; UI: ${summary.ui}${summary.mirror ? `; mirror: ${summary.mirror}` : ''}${summary.network ? `; network rules: ${summary.network}` : ''}`,

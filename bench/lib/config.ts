@@ -22,6 +22,8 @@ export const config = {
   selftest: process.env.BENCH_SELFTEST === '1',
   /** Shell command that starts Berth; REGISTRY_* variables are set for it. */
   berthCmd: process.env.BENCH_BERTH_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} serve`,
+  /** Where the start-up row runs `npm start` (a checkout with dist/ built; e.g. an older build for a before/after). */
+  npmDir: process.env.BENCH_NPM_DIR || repoRoot,
   /** Shell command that runs `berth gc` (flags are appended) with Berth's environment, in its directory. */
   berthGcCmd: process.env.BENCH_BERTH_GC_CMD || `node ${path.join(repoRoot, 'dist', 'main.js')} gc`,
   /** Images deleted and collected per GC round. */

@@ -5,6 +5,8 @@ export interface Row {
   unit: string;
   /** 'higher' for throughput, 'lower' for latency, CPU, memory and elapsed time. */
   better: 'higher' | 'lower';
+  /** No ratio column (differences, counts). */
+  noRatio?: boolean;
   berth?: number;
   reference?: number;
   /** Set when a server failed this measurement; shown instead of the number. */
@@ -17,6 +19,7 @@ export interface Row {
 
 export function ratio(r: Row): number | undefined {
   const { berth: b, reference: ref } = r;
+  if (r.noRatio) return undefined;
   if (b === undefined || ref === undefined || !Number.isFinite(b) || !Number.isFinite(ref) || b <= 0 || ref <= 0) return undefined;
   return r.better === 'higher' ? b / ref : ref / b;
 }

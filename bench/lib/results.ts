@@ -13,6 +13,8 @@ interface MetricDef {
   metric: string;
   unit: string;
   better: 'higher' | 'lower';
+  /** A difference or a count, where a ratio of the two servers' figures would mislead. */
+  noRatio?: boolean;
 }
 
 const k = (n: number) => n.toLocaleString('en-US');
@@ -43,7 +45,7 @@ export function metricDefs(): MetricDef[] {
     },
     { key: 'idle_rss', section: 'startup', metric: 'idle RSS, default start (workers unset), all processes', unit: 'MiB', better: 'lower' },
     { key: 'idle_pss', section: 'startup', metric: 'idle PSS, default start, all processes', unit: 'MiB', better: 'lower' },
-    { key: 'idle_procs', section: 'startup', metric: 'processes, default start', unit: 'count', better: 'lower' },
+    { key: 'idle_procs', section: 'startup', metric: 'processes, default start', unit: 'count', better: 'lower', noRatio: true },
     { key: 'idle_rss_w2', section: 'startup', metric: 'idle RSS, http.workers 2, all processes (reference: its one process)', unit: 'MiB', better: 'lower' },
     { key: 'idle_pss_w2', section: 'startup', metric: 'idle PSS, http.workers 2, all processes', unit: 'MiB', better: 'lower' },
     { key: 'worker_rss', section: 'startup', metric: 'idle RSS per further worker (http.workers 3 − 2)', unit: 'MiB', better: 'lower' },
@@ -86,7 +88,13 @@ export function metricDefs(): MetricDef[] {
     { key: 'pg_vs_sqlite', section: 'pg', metric: 'manifest GET by tag, PostgreSQL ÷ SQLite req/s (Berth, same pass)', unit: '×', better: 'higher' },
     { key: 's3_push', section: 's3', metric: `push ${size(c.s3MiB)} through S3 (Ceph RGW), Node client`, unit: 'MB/s', better: 'higher' },
     { key: 's3_pull', section: 's3', metric: `pull ${size(c.s3MiB)} through S3 (Ceph RGW), redirect off, curl`, unit: 'MB/s', better: 'higher' },
-    { key: 's3_hwm', section: 's3', metric: 'peak RSS of the S3 + PostgreSQL server over its rows (VmHWM)', unit: 'MiB', better: 'lower' },
+    {
+      key: 's3_hwm',
+      section: 's3',
+      metric: 'peak RSS of the S3 servers over their rows (VmHWM; Berth with PostgreSQL metadata)',
+      unit: 'MiB',
+      better: 'lower',
+    },
     {
       key: 'tag_move_ms',
       section: 'replicas',
@@ -152,7 +160,7 @@ export function metricDefs(): MetricDef[] {
     { key: 'mem_end_rss', section: 'memory', metric: 'RSS at the end of a pass', unit: 'MiB', better: 'lower' },
     { key: 'mem_end_pss', section: 'memory', metric: 'PSS at the end of a pass (shared pages split, smaps_rollup)', unit: 'MiB', better: 'lower' },
     { key: 'hwm_end', section: 'memory', metric: 'peak RSS over the whole run (VmHWM, highest pass)', unit: 'MiB', better: 'lower' },
-    { key: 'mem_growth', section: 'memory', metric: 'RSS growth, end of last pass − end of pass 1', unit: 'MiB', better: 'lower' },
+    { key: 'mem_growth', section: 'memory', metric: 'RSS growth, end of last pass − end of pass 1', unit: 'MiB', better: 'lower', noRatio: true },
   );
   return defs;
 }
@@ -216,6 +224,7 @@ export class Results {
           metric: d.metric,
           unit: d.unit,
           better: d.better,
+          noRatio: d.noRatio,
           berth: b,
           reference: r,
           berthSamples: this.samples.berth[d.key],

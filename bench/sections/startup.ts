@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { config, repoRoot } from '../lib/config.js';
+import { config } from '../lib/config.js';
 import type { Results } from '../lib/results.js';
 import { berthEnv, freePort, type Memory, memory, processTree, referenceConfig, type Server, stopServer } from '../lib/servers.js';
 
@@ -45,7 +45,7 @@ async function startTimed(v: Variant, dir: string): Promise<{ server: Server; se
     const env = berthEnv(port, dataDir, workers);
     proc =
       v === 'npm'
-        ? spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', log, log], detached: true })
+        ? spawn('npm', ['start', '--silent'], { cwd: config.npmDir, env, stdio: ['ignore', log, log], detached: true })
         : spawn('/bin/sh', ['-c', `exec ${config.berthCmd}`], { cwd: dir, env, stdio: ['ignore', log, log], detached: true });
   }
   fs.closeSync(log);
@@ -89,7 +89,10 @@ export async function startupSection(workDir: string, res: Results): Promise<voi
       await res.guard(stub, 'startup', async () => {
         const { server, seconds } = await startTimed(v, path.join(workDir, 'startup', `${v}-${round}`));
         try {
-          if (v === 'npm') return void res.add(col, 'start_npm', seconds);
+          if (v === 'npm') {
+            res.add(col, 'start_npm', seconds);
+            return console.log(`-- startup round ${round + 1} npm start: first answer after ${seconds.toFixed(2)} s`);
+          }
           if (v === 'node' || v === 'reference') {
             res.add(col, 'start_node', seconds);
             if (v === 'reference') res.add(col, 'start_npm', seconds);

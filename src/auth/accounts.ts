@@ -1,9 +1,9 @@
 // Accounts: creating users and robots, checking passwords and access tokens
 // (with per-user and per-address failure limits), the first admin.
 import { createHash, randomBytes } from 'node:crypto';
-import bcrypt from 'bcrypt';
 import type { AccountsConfig } from '../config/index.js';
 import { RegistryError } from '../errors/catalog.js';
+import { bcryptCompare, bcryptHash } from './bcrypt.js';
 import type { AuditEntry } from '../metadata/accounts/audit-log.js';
 import type { AccessTokenRow } from '../metadata/accounts/credentials.js';
 import type { AccountStores } from '../metadata/accounts/index.js';
@@ -53,12 +53,12 @@ export class AccountService {
     /** The clock of expiry, failure windows and recorded times (app.ts AppParts.now). */
     readonly now: () => number = Date.now,
   ) {
-    this.dummyHash = bcrypt.hash(randomBytes(16).toString('hex'), cfg.bcryptcost);
+    this.dummyHash = bcryptHash(randomBytes(16).toString('hex'), cfg.bcryptcost);
   }
 
   hashPassword(password: string): Promise<string> {
     checkPassword(password);
-    return bcrypt.hash(password, this.cfg.bcryptcost);
+    return bcryptHash(password, this.cfg.bcryptcost);
   }
 
   /** Creates the configured first admin when it does not exist yet (never resets a password). */
@@ -93,7 +93,7 @@ export class AccountService {
     const secret = newSecret();
     const now = this.now();
     // Robots never sign in with a password: theirs is a random hash that matches nothing.
-    const unusable = await bcrypt.hash(randomBytes(32).toString('hex'), 4);
+    const unusable = await bcryptHash(randomBytes(32).toString('hex'), 4);
     return this.meta.transaction(async (tx) => {
       if (await this.stores.users.userByName(username, tx)) throw nameTaken();
       const id = await this.stores.users.createUser(tx, { username, passwordHash: unusable, robotOrgId: orgId }, now);
@@ -258,7 +258,7 @@ export class AccountService {
   private async passwordPrincipal(user: UserRow | null, secret: string): Promise<Principal | null> {
     // Unknown users and robots cost a bcrypt comparison at the configured cost too.
     const hash = user && user.robotOrgId === null ? user.passwordHash : await this.dummyHash;
-    const ok = await bcrypt.compare(secret, hash);
+    const ok = await bcryptCompare(secret, hash);
     if (!ok || !user || user.robotOrgId !== null || user.disabled) return null;
     return this.principalOf(user);
   }

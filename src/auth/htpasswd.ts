@@ -4,8 +4,8 @@
 // credentials on every request.
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import bcrypt from 'bcrypt';
 import { unreadableFile } from '../config/index.js';
+import { bcryptCompare } from './bcrypt.js';
 
 const CACHE_TTL_MS = 60_000;
 const MAX_CACHE = 10_000;
@@ -37,7 +37,7 @@ export class HtpasswdVerifier {
 
     const hash = this.users.get(user);
     // bcrypt's own comparison is constant-time; the dummy keeps unknown users indistinguishable.
-    const ok = await bcrypt.compare(password, normalise(hash ?? DUMMY_HASH));
+    const ok = await bcryptCompare(password, normalise(hash ?? DUMMY_HASH));
     if (!ok || hash === undefined) return false;
     if (this.verified.size >= MAX_CACHE) this.verified.clear();
     this.verified.set(cacheKey, now + CACHE_TTL_MS);

@@ -11,7 +11,8 @@
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalog.js';
 import type { AccountStores } from '../metadata/accounts/index.js';
-import { TokenError, type TokenVerifier, type VerifiedToken } from '../token/tokens.js';
+import { TokenError } from '../token/token-error.js';
+import type { TokenVerifier, VerifiedToken } from '../token/tokens.js';
 import { TOKEN_PREFIX, sha256Hex, type AccountService } from './accounts.js';
 import { parseBasic, type HtpasswdVerifier } from './htpasswd.js';
 import type { Principal } from './policy.js';

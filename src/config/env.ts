@@ -99,7 +99,8 @@ export function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv, schema: z.
   }
   // Shallow first so REGISTRY_AUTH=htpasswd is applied before
   // REGISTRY_AUTH_HTPASSWD_PATH; then REGISTRY_ before BERTH_.
-  vars.sort((a, b) => a.segments.length - b.segments.length || a.rank - b.rank || a.name.localeCompare(b.name));
+  // Names compared by code point, not localeCompare (which maps ICU's collation data, ~3 MiB resident).
+  vars.sort((a, b) => a.segments.length - b.segments.length || a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
   const sources = new Map<string, string>();
   for (const v of vars) {

@@ -19,15 +19,25 @@ export const STAGE = 1024 * 1024;
 const SLAB_BUFFERS = 8;
 /** At most this many staging buffers exist (32 MiB); an upload that finds none writes buffered. */
 const MAX_BUFFERS = 32;
+/** The pool is made on the first upload and dropped (for the GC to unmap) once it has sat unused this long. */
+export const IDLE_RELEASE_MS = 30_000;
 
-const free: Buffer[] = [];
+let free: Buffer[] = [];
 let created = 0;
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** Bytes written with O_DIRECT by this process (tests check that the path is taken). */
 export const directStats = { bytes: 0 };
 
+/** Staging bytes this process holds now (in use or free); 0 before the first upload and after an idle spell. */
+export function stagingBytes(): number {
+  return created * STAGE;
+}
+
 /** Two aligned staging buffers, or null when the pool is exhausted. */
 export function acquireStages(): [Buffer, Buffer] | null {
+  clearTimeout(idleTimer);
+  idleTimer = undefined;
   while (free.length < 2 && created < MAX_BUFFERS) {
     const mem = new WebAssembly.Memory({ initial: (SLAB_BUFFERS * STAGE) >> 16, maximum: (SLAB_BUFFERS * STAGE) >> 16 });
     const slab = Buffer.from(mem.buffer);
@@ -40,6 +50,16 @@ export function acquireStages(): [Buffer, Buffer] | null {
 
 export function releaseStages(stages: readonly Buffer[]): void {
   free.push(...stages);
+  // All back: nobody is uploading. An idle registry should not keep the slabs resident.
+  if (free.length === created && !idleTimer) {
+    idleTimer = setTimeout(() => {
+      idleTimer = undefined;
+      if (free.length !== created) return;
+      free = [];
+      created = 0;
+    }, IDLE_RELEASE_MS);
+    idleTimer.unref();
+  }
 }
 
 /**

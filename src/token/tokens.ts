@@ -17,6 +17,7 @@ import type { ResourceScope } from '../auth/authorizer.js';
 import type { Revocations } from '../auth/revocations.js';
 import { ConfigError, readConfiguredFile } from '../config/index.js';
 import type { KeyRing } from './keys.js';
+import { TokenError } from './token-error.js';
 
 export interface VerifiedToken {
   /** The account name; "" for an anonymous token. */
@@ -28,7 +29,7 @@ export interface VerifiedToken {
   mark: number;
 }
 
-export class TokenError extends Error {}
+export { TokenError };
 
 /** Asymmetric algorithms only: no "none", no HMAC (a public key must never double as a secret). */
 const ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];

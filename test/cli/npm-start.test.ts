@@ -1,9 +1,10 @@
 // `npm start` compiles only when a source changed since the last build (scripts/build.mjs
-// --if-stale), so a built tree answers within seconds instead of after a whole tsc run.
+// --if-stale), so a built tree answers within seconds instead of after a whole tsc run; the check
+// and the server run in one Node process (scripts/start.mjs), not two Node starts.
 // Each test works on a copy of the tree in a temporary directory, node_modules linked.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort } from '../helpers/berth-process.js';
@@ -62,10 +63,14 @@ async function npmStart(dir: string, env: Record<string, string>, done: (out: st
 }
 
 describe('npm start', () => {
-  it('on a built tree: does not compile, answers GET /v2/ within seconds', { timeout: 120_000 }, async () => {
+  it('on a built tree: does not compile, answers GET /v2/ within seconds, from the one Node process npm starts', { timeout: 120_000 }, async () => {
     assert.ok(existsSync(path.join(REPO_ROOT, 'dist', '.build-stamp')), 'run `npm run build` first (npm test does)');
     const dir = copyTree(true);
     markBuilt(dir);
+    // Every Node process started under npm (npm's own included) records its pid and script.
+    const recorded = path.join(dir, 'node-processes.txt');
+    const recorder = path.join(dir, 'record-start.cjs');
+    writeFileSync(recorder, `require('node:fs').appendFileSync(${JSON.stringify(recorded)}, process.pid + ' ' + process.argv[1] + '\\n');\n`);
     const main = path.join(dir, 'dist', 'main.js');
     const before = statSync(main).mtimeMs;
     const port = await freePort();
@@ -74,7 +79,12 @@ describe('npm start', () => {
     let answeredAfter = 0;
     const out = await npmStart(
       dir,
-      { REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(dir, 'data'), REGISTRY_LOG_LEVEL: 'warn' },
+      {
+        REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(dir, 'data'),
+        REGISTRY_LOG_LEVEL: 'warn',
+        NODE_OPTIONS: `--require ${recorder}`,
+      },
       async () => {
         const ok = await fetch(url).then(
           (r) => r.status === 200,
@@ -89,6 +99,12 @@ describe('npm start', () => {
     assert.match(out, /build: dist is up to date/);
     assert.doesNotMatch(out, /compiling/);
     assert.equal(statSync(main).mtimeMs, before, 'dist/main.js untouched');
+    const ours = readFileSync(recorded, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(l.indexOf(' ') + 1))
+      .filter((script) => script.startsWith(dir)); // not npm's own
+    assert.deepEqual(ours, [path.join(dir, 'scripts', 'start.mjs')], 'one Node process besides npm: the check and the server in it');
     // tsc alone takes 20–60 s here; a start without it, a few seconds even on a loaded machine.
     assert.ok(answeredAfter < 15_000, `first answer after ${answeredAfter} ms`);
   });
@@ -129,7 +145,7 @@ describe('npm start', () => {
   it('on a stale tree: compiles first, then runs what it compiled', { timeout: 180_000 }, async () => {
     // A tree with the real package.json, build script and tsconfigs, but a two-line program, so tsc is quick.
     const dir = tempDir('npm-start-small');
-    for (const f of ['package.json', 'tsconfig.json', 'scripts/build.mjs', 'src/ui/client/tsconfig.json']) {
+    for (const f of ['package.json', 'tsconfig.json', 'scripts/build.mjs', 'scripts/start.mjs', 'src/ui/client/tsconfig.json']) {
       mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
       cpSync(path.join(REPO_ROOT, f), path.join(dir, f));
     }

@@ -4,7 +4,7 @@
 // header. Verified per the trust store and trust policy specification: integrity, chain to a
 // trust-store CA, validity now (no timestamp authority), expiry, trusted identity. Pure: no I/O.
 import { createHash, type X509Certificate } from 'node:crypto';
-import { type FlattenedJWSInput, flattenedVerify } from 'jose';
+import type { FlattenedJWSInput } from 'jose';
 import { MEDIA, type SignatureDescriptor, type SignatureVerdict, type TrustMaterial, verdict } from './types.js';
 import { chainProblem, identityMatches, parseCertificate, parseIdentity, subjectString, validityProblem } from './x509.js';
 
@@ -55,7 +55,7 @@ export async function verifyNotation(input: NotationInput): Promise<SignatureVer
   let payload: Uint8Array;
   try {
     const crit = Object.fromEntries(KNOWN_CRITICAL.map((name) => [name, true]));
-    ({ payload } = await flattenedVerify(jws, leaf.publicKey, { algorithms: [alg], crit }));
+    ({ payload } = await (await import('jose')).flattenedVerify(jws, leaf.publicKey, { algorithms: [alg], crit }));
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') return invalid('the signature does not match the envelope (altered after signing)', signer);

@@ -2,20 +2,36 @@
 // against an operator's trusted_root.json, Rekor inclusion (SET and/or proof with checkpoint),
 // all offline. Pure: no I/O.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { type Bundle, bundleFromJSON } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
-import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { type SignedEntity, toSignedEntity, toTrustMaterial, VerificationError, Verifier } from '@sigstore/verify';
+import { createRequire } from 'node:module';
+import type { Bundle } from '@sigstore/bundle';
+import type { TrustedRoot } from '@sigstore/protobuf-specs';
+import type { SignedEntity, Verifier } from '@sigstore/verify';
 import type { NamedKey } from './keys.js';
 import { type SignatureVerdict, type TrustMaterial, TrustMaterialError, verdict } from './types.js';
 
 export type KeylessMaterial = NonNullable<TrustMaterial['keyless']>;
 
+const require = createRequire(import.meta.url);
+
+/**
+ * sigstore-js (CommonJS, a few MiB of heap), loaded the first time a signature or a keyless policy needs it:
+ * a registry that never sees one never loads it.
+ */
+export function sigstoreLibs() {
+  return {
+    bundle: require('@sigstore/bundle') as typeof import('@sigstore/bundle'),
+    core: require('@sigstore/core') as typeof import('@sigstore/core'),
+    specs: require('@sigstore/protobuf-specs') as typeof import('@sigstore/protobuf-specs'),
+    verify: require('@sigstore/verify') as typeof import('@sigstore/verify'),
+  };
+}
+
 /** Parses a trusted_root.json; throws TrustMaterialError when sigstore-js cannot use it. */
 export function parseTrustedRoot(json: object): TrustedRoot {
   try {
-    const root = TrustedRoot.fromJSON(json);
-    toTrustMaterial(root); // decodes every key and certificate
+    const { specs, verify } = sigstoreLibs();
+    const root = specs.TrustedRoot.fromJSON(json);
+    verify.toTrustMaterial(root); // decodes every key and certificate
     if (root.certificateAuthorities.length === 0) throw new Error('it names no certificate authority');
     return root;
   } catch (err) {
@@ -41,14 +57,14 @@ export function checkIdentities(identities: KeylessMaterial['identities']): void
 /** A bundle from its JSON, or why it is not one. */
 export function parseBundle(json: unknown): Bundle | string {
   try {
-    return bundleFromJSON(json);
+    return sigstoreLibs().bundle.bundleFromJSON(json);
   } catch (err) {
     return `not a Sigstore bundle: ${(err as Error).message}`;
   }
 }
 
 export function signedEntity(bundle: Bundle, artifact?: Buffer): SignedEntity {
-  return toSignedEntity(bundle, artifact);
+  return sigstoreLibs().verify.toSignedEntity(bundle, artifact);
 }
 
 /** The trusted key that verifies the bundle's signature, if any (cosign verify --key: the log is not consulted). */
@@ -71,7 +87,7 @@ export function bundleOwnKey(bundle: Bundle): KeyObject | null {
   const vm = bundle.verificationMaterial.content;
   try {
     const leaf = vm.$case === 'certificate' ? vm.certificate : vm.$case === 'x509CertificateChain' ? vm.x509CertificateChain.certificates[0] : undefined;
-    if (leaf) return createPublicKey({ key: X509Certificate.parse(Buffer.from(leaf.rawBytes)).publicKey, format: 'der', type: 'spki' });
+    if (leaf) return createPublicKey({ key: sigstoreLibs().core.X509Certificate.parse(Buffer.from(leaf.rawBytes)).publicKey, format: 'der', type: 'spki' });
   } catch {
     return null;
   }
@@ -123,7 +139,8 @@ export function verifyKeyless(bundle: Bundle, entity: SignedEntity, material: Ke
   } catch (err) {
     return verdict('untrusted', null, (err as Error).message, now);
   }
-  const verifier = new Verifier(toTrustMaterial(root), {
+  const { verify } = sigstoreLibs();
+  const verifier = new verify.Verifier(verify.toTrustMaterial(root), {
     tlogThreshold: 1,
     // A root without CT logs (a private Fulcio) cannot ask for SCTs; Sigstore's public root names its CT log.
     ctlogThreshold: root.ctlogs.length > 0 ? 1 : 0,
@@ -151,7 +168,7 @@ function anchored(re: string): RegExp {
 function keylessFailure(err: unknown, bundle: Bundle, root: TrustedRoot, now: number): SignatureVerdict {
   const invalid = (reason: string) => verdict('invalid', null, reason, now);
   const untrusted = (reason: string) => verdict('untrusted', null, reason, now);
-  if (!(err instanceof VerificationError)) return invalid(`keyless verification failed: ${(err as Error).message}`);
+  if (!(err instanceof sigstoreLibs().verify.VerificationError)) return invalid(`keyless verification failed: ${(err as Error).message}`);
   const cause = err.cause instanceof Error ? err.cause.message : '';
   switch (err.code) {
     case 'CERTIFICATE_ERROR':

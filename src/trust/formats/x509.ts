@@ -1,7 +1,7 @@
 // X.509 chains as the Notary Project signature specification requires them, and its trusted
 // identities (`x509.subject: C=US, ST=WA, O=Acme`). Pure: no I/O.
 import { X509Certificate } from 'node:crypto';
-import { X509Certificate as Asn1Certificate } from '@sigstore/core';
+import { sigstoreLibs } from './sigstore.js';
 import { TrustMaterialError } from './types.js';
 
 /** Parses PEM (one certificate) or DER; throws TrustMaterialError. */
@@ -95,7 +95,7 @@ export function chainProblem(chain: X509Certificate[]): string | null {
   // A root alone is the signing certificate too (leaf rules, no keyCertSign), so OpenSSL's checkIssued does not apply.
   if (root.subject !== root.issuer || !root.verify(root.publicKey)) return 'the certificate chain does not end in a self-signed root';
   for (const [i, cert] of chain.entries()) {
-    const asn1 = Asn1Certificate.parse(Buffer.from(cert.raw));
+    const asn1 = sigstoreLibs().core.X509Certificate.parse(Buffer.from(cert.raw));
     if (/sha1/i.test(asn1.signatureAlgorithm)) return `certificate ${i} is signed with SHA-1`;
     const leaf = i === 0;
     const bc = asn1.extBasicConstraints;
