@@ -113,7 +113,10 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
       return result;
     },
     changes: sqliteChanges(local, () => dataVersion.get() as number),
-    close: () => db.destroy(),
+    close: async () => {
+      await walSync?.close();
+      await db.destroy();
+    },
   };
 }
 
@@ -122,11 +125,14 @@ export async function openSqlite(path: string, opts: OpenOptions = {}): Promise<
  * a checkpoint syncs it before copying it into the database (which it then syncs too),
  * so one fdatasync of the WAL that starts after a commit returned makes that commit and
  * every earlier one durable. Callers that arrive while a sync runs share the next one.
+ * The WAL stays open between syncs: SQLite resets it in place, and removes it only when
+ * the last connection closes (never while this process's own is open).
  */
 export class WalSync {
   /** Number of syncs started; a caller needs one that started after its commit. */
   private started = 0;
   private running: Promise<void> | null = null;
+  private wal: FileHandle | null = null;
   private waiters: { target: number; resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   /** `openFile`: how files are opened for the sync (tests record the calls). */
@@ -144,13 +150,42 @@ export class WalSync {
     });
   }
 
+  /** Closes the WAL handle (the database is closing). */
+  async close(): Promise<void> {
+    await this.running?.catch(() => {});
+    const wal = this.wal;
+    this.wal = null;
+    await wal?.close();
+  }
+
   private run(): void {
     this.started++;
     const generation = this.started;
-    this.running = fdatasyncPath(`${this.dbPath}-wal`, this.dbPath, this.openFile).then(
+    this.running = this.syncOnce().then(
       () => this.finish(generation, null),
       (err) => this.finish(generation, err ?? new Error('WAL sync failed')),
     );
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (!this.wal) {
+      try {
+        this.wal = await this.openFile(`${this.dbPath}-wal`, constants.O_RDWR);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        // No WAL (the last connection checkpointed and removed it): the database file holds every commit.
+        return fdatasyncPath(this.dbPath, this.openFile);
+      }
+    }
+    try {
+      await this.wal.datasync();
+    } catch (err) {
+      // Opened again next time.
+      const wal = this.wal;
+      this.wal = null;
+      await wal.close().catch(() => {});
+      throw err;
+    }
   }
 
   private finish(generation: number, err: unknown): void {
@@ -162,15 +197,8 @@ export class WalSync {
   }
 }
 
-/** fdatasync of `file`; when it is gone (the last connection checkpointed and removed the WAL), of `fallback`. */
-async function fdatasyncPath(file: string, fallback: string, openFile: typeof open): Promise<void> {
-  let fh: FileHandle;
-  try {
-    fh = await openFile(file, constants.O_RDWR);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    fh = await openFile(fallback, constants.O_RDWR);
-  }
+async function fdatasyncPath(file: string, openFile: typeof open): Promise<void> {
+  const fh = await openFile(file, constants.O_RDWR);
   try {
     await fh.datasync();
   } finally {

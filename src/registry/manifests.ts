@@ -162,7 +162,7 @@ export class ManifestService {
       if (missing.length > 0) {
         throw new RegistryError('MANIFEST_BLOB_UNKNOWN', undefined, { detail: { digests: missing.slice(0, 20) } });
       }
-      await this.store.recordBlob(tx, digest, body.length, now);
+      // The protection made the body's blob row; released, it is live.
       await this.guard.release(tx, protection);
       await this.quotas?.admitManifest(tx, repository, { digest, size: body.length, blobDigests: parsed.blobs.map((b) => b.digest) }, origin, now);
       const id = await this.store.putManifest(tx, repoId, manifestRecord(digest, body.length, parsed, tags.length === 0), now);

@@ -71,7 +71,7 @@ export class UploadService {
    * chunk must start where the upload ends; `length` is the declared Content-Length.
    */
   async append(repository: string, id: string, body: Readable, range?: ByteRange, length?: number): Promise<number> {
-    const token = await this.claim(repository, id);
+    const { token } = await this.claim(repository, id);
     try {
       return await this.write(id, token, body, range, length);
     } finally {
@@ -84,7 +84,7 @@ export class UploadService {
    * the body streams). A second request meanwhile gets 416 and the session's size, as an out-of-order
    * chunk would; a claim whose holder died expires.
    */
-  private async claim(repository: string, id: string): Promise<string> {
+  private async claim(repository: string, id: string): Promise<{ token: string; repositoryId: number }> {
     const token = randomUUID();
     const now = this.now();
     const claimed = await this.store.claimUpload(repository, id, token, now, now + LEASE_MS);
@@ -93,7 +93,7 @@ export class UploadService {
       const size = (await this.storage.uploadSize(id)) ?? 0;
       throw new RegistryError('RANGE_INVALID', 'another request is writing to this upload', { detail: { size } });
     }
-    return token;
+    return { token, repositoryId: claimed.repositoryId };
   }
 
   /** Streams a body onto the upload, feeding the running hash; resolves to the new size. */
@@ -156,17 +156,26 @@ export class UploadService {
 
   /** Verifies the digest and turns the upload into a blob the repository may read. */
   async commit(repository: string, id: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
-    const token = await this.claim(repository, id);
+    const { token, repositoryId } = await this.claim(repository, id);
     try {
       // A commit deletes the session row, and the claim with it.
-      return await this.finish(repository, id, token, digest, body, range, length);
+      return await this.finish(repository, repositoryId, id, token, digest, body, range, length);
     } catch (err) {
       await this.store.releaseUpload(id, token, this.now());
       throw err;
     }
   }
 
-  private async finish(repository: string, id: string, token: string, digest: Digest, body?: Readable, range?: ByteRange, length?: number): Promise<number> {
+  private async finish(
+    repository: string,
+    repositoryId: number,
+    id: string,
+    token: string,
+    digest: Digest,
+    body?: Readable,
+    range?: ByteRange,
+    length?: number,
+  ): Promise<number> {
     const size = body ? await this.write(id, token, body, range, length, true) : await this.storage.uploadSize(id);
     if (size === null) throw unknownUpload();
 
@@ -190,11 +199,12 @@ export class UploadService {
 
       const now = this.now();
       await this.store.meta.transaction(async (tx) => {
-        const repoId = await this.store.ensureRepository(tx, repository, now);
-        await this.store.deleteUpload(tx, id);
-        await this.store.recordBlob(tx, digest.value, size, now);
+        // The session row names the repository (claimed above); a session gone since (its repository
+        // deleted) has nowhere to link the blob.
+        if (!(await this.store.deleteUpload(tx, id))) throw unknownUpload();
+        // The protection made the blob's row; released, it is live.
         await this.guard.release(tx, protection);
-        await this.store.linkBlob(tx, repoId, digest.value, now);
+        await this.store.linkBlob(tx, repositoryId, digest.value, now);
         // A blob no manifest comes to use is collected after the delay.
         await this.store.queueBlobReview(tx, [digest.value], this.guard.reviewAt(now));
       });

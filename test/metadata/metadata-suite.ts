@@ -315,12 +315,21 @@ export function metadataSuite(backend: Backend): void {
       it('uploads: create, exists per repository, one claim at a time, stale, delete once', async () => {
         const repo = uniq('up/r');
         const id = randomBytes(16).toString('hex');
-        await a.transaction(async (tx) => rs.createUpload(tx, id, await rs.ensureRepository(tx, repo, now0), now0), { durable: false });
+        const repoId = await a.transaction(
+          async (tx) => {
+            const rid = await rs.ensureRepository(tx, repo, now0);
+            await rs.createUpload(tx, id, rid, now0);
+            return rid;
+          },
+          { durable: false },
+        );
         assert.equal(await rsB.uploadExists(repo, id), true);
         assert.equal(await rsB.uploadExists(uniq('other'), id), false);
         assert.ok((await rsB.staleUploads(now0 + 1, 100_000)).includes(id));
         // Two instances claim the session at once: exactly one wins.
-        const claims = await Promise.all([rs.claimUpload(repo, id, 'ta', now0, now0 + 100), rsB.claimUpload(repo, id, 'tb', now0, now0 + 100)]);
+        const claims = (await Promise.all([rs.claimUpload(repo, id, 'ta', now0, now0 + 100), rsB.claimUpload(repo, id, 'tb', now0, now0 + 100)])).map(
+          (c) => c !== false && c !== null,
+        );
         assert.deepEqual([...claims].sort(), [false, true]);
         const [winner, loser] = claims[0] ? ['ta', 'tb'] : ['tb', 'ta'];
         assert.equal(await rs.claimUpload(uniq('other'), id, 'tc', now0, now0 + 100), null, 'no such session in that repository');
@@ -328,12 +337,13 @@ export function metadataSuite(backend: Backend): void {
         assert.equal(await rsB.renewUpload(id, winner, now0 + 200), true);
         assert.equal(await rs.claimUpload(repo, id, 'tc', now0 + 150, now0 + 300), false, 'the renewed claim still holds');
         // An expired claim (its holder died) can be taken over; the old holder's renewal then fails.
-        assert.equal(await rs.claimUpload(repo, id, 'td', now0 + 201, now0 + 300), true);
+        // A claim names the session's repository.
+        assert.deepEqual(await rs.claimUpload(repo, id, 'td', now0 + 201, now0 + 300), { repositoryId: repoId });
         assert.equal(await rsB.renewUpload(id, winner, now0 + 400), false);
         await rsB.releaseUpload(id, winner, now0 + 50); // a lost claim's release changes nothing
         assert.equal(await rs.claimUpload(repo, id, 'te', now0 + 250, now0 + 300), false);
         await rsB.releaseUpload(id, 'td', now0 + 10);
-        assert.equal(await rs.claimUpload(repo, id, 'tf', now0 + 250, now0 + 300), true, 'released');
+        assert.deepEqual(await rs.claimUpload(repo, id, 'tf', now0 + 250, now0 + 300), { repositoryId: repoId }, 'released');
         await rs.releaseUpload(id, 'tf', now0 + 10);
         assert.ok(!(await rsB.staleUploads(now0 + 5, 100_000)).includes(id), 'a release records activity');
         const results = await Promise.all([a.transaction((tx) => rs.deleteUpload(tx, id)), b.transaction((tx) => rsB.deleteUpload(tx, id))]);

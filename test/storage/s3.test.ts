@@ -113,6 +113,27 @@ describe('s3 driver', () => {
     assert.deepEqual(await listed(), []);
   });
 
+  it('reads a long range with ranged GETs of a window each, in order of the bytes', async () => {
+    const d = new S3Driver(config);
+    const ranges: string[] = [];
+    d.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand') ranges.push(String((args.input as { Range?: string }).Range));
+        return next(args);
+      },
+      { step: 'initialize', name: 'testCountGets' },
+    );
+    const key = `blobs/sha256/ac/${uid()}`;
+    const body = randomBytes(40 * MiB + 7);
+    await d.put(key, body);
+    assert.ok((await readAll(await d.read(key, { start: 3, end: body.length - 1 }))).equals(body.subarray(3)));
+    // 8 MiB windows, in order of the bytes.
+    const windows: string[] = [];
+    for (let at = 3; at < body.length; at += 8 * MiB) windows.push(`bytes=${at}-${Math.min(body.length - 1, at + 8 * MiB - 1)}`);
+    assert.equal(windows.length, 6);
+    assert.deepEqual(ranges, windows);
+  });
+
   it('presigns GET URLs only when redirects are on', async () => {
     const key = `blobs/sha256/bb/${uid()}`;
     const on = new S3Driver(config, { redirect: true });

@@ -54,7 +54,41 @@ describe('durable transactions', () => {
       assert.equal(counted.started, 2);
       await ws.sync();
       assert.equal(counted.started, 3);
+      await ws.close();
     } finally {
+      await meta.close();
+    }
+  });
+
+  it('keeps the WAL open between syncs: one open, a datasync per sync', async () => {
+    const file = join(dir, 'd.db');
+    const meta = await openSqlite(file);
+    const calls: string[] = [];
+    const recordingOpen = (async (path: string, flags: number) => {
+      const fh = await open(path, flags);
+      calls.push(`open ${path}`);
+      const datasync = fh.datasync.bind(fh);
+      fh.datasync = async () => {
+        await datasync();
+        calls.push(`datasync ${path}`);
+      };
+      return fh;
+    }) as typeof open;
+    const ws = new WalSync(file, recordingOpen);
+    try {
+      for (let i = 0; i < 3; i++) {
+        await meta.transaction((tx) =>
+          tx
+            .insertInto('repositories')
+            .values({ name: `wal/open${i}`, created_at: 1 })
+            .execute(),
+        );
+        await ws.sync();
+      }
+      const wal = `${file}-wal`;
+      assert.deepEqual(calls, [`open ${wal}`, `datasync ${wal}`, `datasync ${wal}`, `datasync ${wal}`]);
+    } finally {
+      await ws.close();
       await meta.close();
     }
   });
