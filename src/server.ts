@@ -5,30 +5,38 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { MetadataDb } from './metadata/database.js';
 import { relayRevocations } from './auth/revocation-relay.js';
-import { openMetadata } from './metadata/open.js';
-import { RegistryStore } from './metadata/registry-store.js';
-import { inContext } from './cli/errors.js';
 import { databaseWarning, describeAuth, describeDatabase, describeMirror, describeStorage, describeUi } from './config/describe.js';
 import type { BerthConfig } from './config/index.js';
 import { describeRules } from './net/access-rules.js';
 import { startDebugServer } from './observability/debug-server.js';
 import { createMetrics, metricsEnabled, type Metrics } from './observability/metrics.js';
-import { tracedPlugins } from './metadata/traced-plugin.js';
 import { describeTracing, tracingSettings } from './observability/tracing-config.js';
-import { startTracing } from './observability/tracing.js';
+
+/** Set by the primary for the first worker it forks: that one migrates and releases stale upload claims. */
+const FIRST_WORKER = 'BERTH_CLUSTER_FIRST_WORKER';
 
 export async function serve(config: BerthConfig): Promise<void> {
   // OTEL_* (docs/observability.md#traces) are checked in every process: a bad value stops the start before a fork.
   const traces = tracingSettings(process.env);
   const workers = config.http.workers === 0 ? availableParallelism() : config.http.workers;
   if (workers > 1 && cluster.isPrimary) {
-    // Migrate once, before any worker opens the database.
-    await (await prepareMetadata(config, true)).close();
+    // The primary only forks (and serves the debug listener): it loads no database or HTTP code. The first
+    // worker migrates the database; the others start once it listens, so no two migrate at once.
     // The debug listener sums the workers' metrics (prom-client loads only when they are on).
     const render = metricsEnabled(config) ? (await import('./observability/metrics-prometheus.js')).clusterMetrics() : null;
     const debug = await startDebugServer(config, render);
     relayRevocations();
-    for (let i = 0; i < workers; i++) cluster.fork();
+    const first = cluster.fork({ [FIRST_WORKER]: '1' });
+    const firstFate = await new Promise<number | null>((resolve) => {
+      first.once('listening', () => resolve(null));
+      first.once('exit', (code) => resolve(code || 1));
+    });
+    if (firstFate !== null) {
+      // It could not start (it said why on stderr): a configuration or database problem every worker would hit.
+      await debug?.close();
+      process.exit(firstFate);
+    }
+    for (let i = 1; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (shuttingDown) return;
       console.error(`berth: worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
@@ -49,11 +57,12 @@ export async function serve(config: BerthConfig): Promise<void> {
   let tracingWarn = (msg: string): void => {
     process.stderr.write(`berth: tracing: ${msg}\n`);
   };
+  const { startTracing } = await import('./observability/tracing.js');
   const tracing = await startTracing(traces, { version: packageVersion(), warn: (msg) => tracingWarn(msg) });
   // Loaded here, not at the top: a cluster primary only forks and needs none of it.
   const { createApp } = await import('./app.js');
   const metrics = await createMetrics(config);
-  const meta = await prepareMetadata(config, cluster.isPrimary, metrics);
+  const meta = await prepareMetadata(config, cluster.isPrimary || process.env[FIRST_WORKER] === '1', metrics);
   const app = await createApp(config, { meta, metrics });
   tracingWarn = (msg) => {
     app.log.warn({ tracing: msg }, `tracing: ${msg}`);
@@ -113,6 +122,12 @@ export function startupSummary(config: BerthConfig, bound: AddressInfo, uiBuilt:
  * On PostgreSQL other replicas may be writing; their claims expire by themselves.
  */
 async function prepareMetadata(config: BerthConfig, starting: boolean, metrics?: Metrics): Promise<MetadataDb> {
+  const [{ inContext }, { openMetadata }, { tracedPlugins }, { RegistryStore }] = await Promise.all([
+    import('./cli/errors.js'),
+    import('./metadata/open.js'),
+    import('./metadata/traced-plugin.js'),
+    import('./metadata/registry-store.js'),
+  ]);
   const meta = await inContext(`metadata database ${describeDatabase(config)}`, () =>
     openMetadata(config, { log: metrics?.queryLog, plugins: tracedPlugins(config) }),
   );

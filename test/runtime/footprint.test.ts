@@ -4,7 +4,7 @@
 // prom-client or tracing SDK. Token auth loads the API and the UI, and a cluster primary loads no HTTP stack.
 // Checked in real processes, with a module hook that records every module each process resolves.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -201,7 +201,9 @@ describe('what a server process loads', () => {
     }
   });
 
-  it('a cluster primary (http.workers: 2) loads no HTTP stack; its workers do', { timeout: 120_000 }, async () => {
+  it('a cluster primary (http.workers: 2) loads no HTTP stack and no database code (the first worker migrates); its workers do', {
+    timeout: 120_000,
+  }, async () => {
     const s = await serveRecording('cluster', { REGISTRY_HTTP_WORKERS: '2' });
     try {
       // The registry answers once one worker listens; wait for the other one to have loaded the app too.
@@ -217,11 +219,41 @@ describe('what a server process loads', () => {
         'the hook saw the primary start',
       );
       assert.deepEqual(
-        loadedOf(primary, ['/node_modules/fastify/', '/node_modules/pino/', '/dist/app.js', '/dist/http/', ...NOT_FOR_A_REGISTRY_ONLY_START]),
+        loadedOf(primary, [
+          '/node_modules/fastify/',
+          '/node_modules/pino/',
+          '/node_modules/better-sqlite3/',
+          '/node_modules/kysely/',
+          '/node_modules/@opentelemetry/api/',
+          '/dist/app.js',
+          '/dist/http/',
+          '/dist/metadata/',
+          ...NOT_FOR_A_REGISTRY_ONLY_START,
+        ]),
         [],
       );
     } finally {
       await s.stop();
     }
+  });
+
+  it('a cluster whose first worker cannot open the database stops with its message, not a restart loop', { timeout: 120_000 }, async () => {
+    const dir = tempDir('footprint-cluster-fail');
+    const notADir = path.join(dir, 'file');
+    fs.writeFileSync(notADir, '');
+    const r = spawnSync(process.execPath, [MAIN, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        REGISTRY_HTTP_ADDR: `127.0.0.1:${await freePort()}`,
+        REGISTRY_HTTP_WORKERS: '2',
+        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: path.join(dir, 'data'),
+        REGISTRY_METADATA_SQLITE_PATH: path.join(notADir, 'berth.db'),
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /metadata database/);
+    assert.doesNotMatch(r.stderr, /starting another/);
   });
 });
