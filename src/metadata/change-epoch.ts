@@ -5,7 +5,7 @@
 //     after (a COMMIT is such a statement), so a read that overlapped a write is never kept;
 //   - another process wrote: SQLite's `PRAGMA data_version` (several workers or a CLI command
 //     on one file) is read at most every SQLITE_CHECK_MS, and before a lookup's result is kept; PostgreSQL replicas hear it through LISTEN, from
-//     triggers that NOTIFY in the writing transaction (migration 0019), and without the
+//     triggers that NOTIFY in the writing transaction (migration 0018), and without the
 //     listening connection nothing is cached (reconnecting moves the epoch).
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 

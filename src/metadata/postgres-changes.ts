@@ -1,5 +1,5 @@
 // PostgreSQL: other replicas' changes, heard on one LISTEN connection per process. Triggers on the
-// tables that lookups read (migration 0019) NOTIFY `berth_changes` in the writing transaction, so
+// tables that lookups read (migration 0018) NOTIFY `berth_changes` in the writing transaction, so
 // the notice arrives once the change is committed. Until the connection listens nothing is cached;
 // losing it moves the epoch (what was cached may have missed a notice) and it reconnects.
 import pg from 'pg';

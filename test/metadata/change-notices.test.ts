@@ -1,4 +1,4 @@
-// PostgreSQL change notices (migration 0019, src/metadata/postgres-changes.ts) on a real server:
+// PostgreSQL change notices (migration 0018, src/metadata/postgres-changes.ts) on a real server:
 // another replica's commit to a table that pulls read moves this process's epoch; a rolled-back
 // write and a write elsewhere do not need to; a lost listening connection caches nothing until it
 // listens again. Polled with generous deadlines, nothing timed.
@@ -122,7 +122,7 @@ describe('PostgreSQL change notices', () => {
 });
 
 // Sanity: the triggers exist on exactly the watched tables.
-describe('migration 0019', () => {
+describe('migration 0018', () => {
   it('one statement trigger per table that pull lookups read', async () => {
     const rows = await sql<{ table: string }>`
       select distinct event_object_table as table from information_schema.triggers

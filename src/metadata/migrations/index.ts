@@ -21,7 +21,7 @@ import { migration as replication } from './0014-replication.js';
 import { migration as trust } from './0015-trust.js';
 import { migration as scans } from './0016-scans.js';
 import { migration as networkRules } from './0017-network-rules.js';
-import { migration as changeNotices } from './0019-change-notices.js';
+import { migration as changeNotices } from './0018-change-notices.js';
 
 export const migrations: readonly BerthMigration[] = [
   registryCore,

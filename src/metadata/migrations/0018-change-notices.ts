@@ -11,7 +11,7 @@ import type { BerthMigration } from './columns.js';
 const WATCHED = ['repositories', 'tags', 'manifests', 'blobs', 'repository_blobs', 'gc_blob_review'];
 
 export const migration: BerthMigration = {
-  name: '0019_change_notices',
+  name: '0018_change_notices',
   async up(db, { dialect }) {
     if (dialect !== 'postgres') return;
     await sql`
