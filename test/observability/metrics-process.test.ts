@@ -125,9 +125,13 @@ describe('a scrape while PostgreSQL does not answer', () => {
 });
 
 describe('metrics configuration errors', () => {
+  // A fresh data directory per run: a database left by an earlier build must not decide the outcome.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-metrics-config-'));
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
   function serve(env: Record<string, string>): { status: number | null; stderr: string } {
     const r = spawnSync(process.execPath, [MAIN, 'serve'], {
-      env: { PATH: process.env.PATH ?? '', REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/tmp/berth-metrics-config', ...env },
+      env: { PATH: process.env.PATH ?? '', REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: dataDir, ...env },
       encoding: 'utf8',
       timeout: 20_000,
     });
