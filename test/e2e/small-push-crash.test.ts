@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { registrySuite } from '../helpers/e2e.js';
-import { MT } from '../helpers/oci.js';
+import { MT, ociImageManifest } from '../helpers/oci.js';
 import { sha256, sleep } from '../helpers/shared.js';
 import { pushBlob, putManifest } from '../helpers/upload.js';
 
@@ -22,14 +22,7 @@ interface Image {
 function makeImage(i: number): Image {
   const layer = randomBytes(2048);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, n: i }));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.ociManifest,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-    }),
-  );
+  const manifest = ociImageManifest(config, [layer]);
   return { repo: `crash/small-${i % 4}`, tag: `v${i}`, layer, config, manifest };
 }
 

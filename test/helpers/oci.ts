@@ -283,6 +283,18 @@ export function digestOf(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
+/** The bytes of an OCI image manifest listing `config` and `layers` (tar media type), as a client would push them. */
+export function ociImageManifest(config: Buffer, layers: Buffer[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(l), size: l.length })),
+    }),
+  );
+}
+
 /** The layout's image for a given platform string ("linux/arm64/v8"). */
 export function layoutImageFor(layout: Layout, platform: string) {
   const img = layout.images().find((i) => [i.config.os, i.config.architecture, i.config.variant].filter(Boolean).join('/') === platform);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort } from '../helpers/berth-process.js';
 import { request } from '../helpers/http.js';
-import { digestOf, MT } from '../helpers/oci.js';
+import { digestOf, MT, ociImageManifest } from '../helpers/oci.js';
 import { REPO_ROOT, sleep, tempDir } from '../helpers/shared.js';
 import { pushBlob, putManifest } from '../helpers/upload.js';
 
@@ -147,14 +147,7 @@ describe('what a server process loads', () => {
       const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
       await pushBlob(s.url, repo, layer);
       await pushBlob(s.url, repo, config);
-      const manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MT.ociManifest,
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
-        }),
-      );
+      const manifest = ociImageManifest(config, [layer]);
       assert.equal(await putManifest(s.url, repo, 'v1', manifest, MT.ociManifest), 201);
       const byTag = await request(`${s.url}/v2/${repo}/manifests/v1`, { headers: { Accept: MT.ociManifest } });
       assert.equal(byTag.status, 200);

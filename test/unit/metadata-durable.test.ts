@@ -64,17 +64,7 @@ describe('durable transactions', () => {
     const file = join(dir, 'd.db');
     const meta = await openSqlite(file);
     const calls: string[] = [];
-    const recordingOpen = (async (path: string, flags: number) => {
-      const fh = await open(path, flags);
-      calls.push(`open ${path}`);
-      const datasync = fh.datasync.bind(fh);
-      fh.datasync = async () => {
-        await datasync();
-        calls.push(`datasync ${path}`);
-      };
-      return fh;
-    }) as typeof open;
-    const ws = new WalSync(file, recordingOpen);
+    const ws = new WalSync(file, recordingOpen(calls));
     try {
       for (let i = 0; i < 3; i++) {
         await meta.transaction((tx) =>
@@ -95,24 +85,8 @@ describe('durable transactions', () => {
 
   it('syncs the database file when the WAL is gone', async () => {
     const file = join(dir, 'c.db');
-    // Every open and every datasync WalSync makes, with the outcome.
     const calls: string[] = [];
-    const recordingOpen = (async (path: string, flags: number) => {
-      try {
-        const fh = await open(path, flags);
-        calls.push(`open ${path}`);
-        const datasync = fh.datasync.bind(fh);
-        fh.datasync = async () => {
-          await datasync();
-          calls.push(`datasync ${path}`);
-        };
-        return fh;
-      } catch (err) {
-        calls.push(`open ${path}: ${(err as NodeJS.ErrnoException).code}`);
-        throw err;
-      }
-    }) as typeof open;
-    const ws = new WalSync(file, recordingOpen);
+    const ws = new WalSync(file, recordingOpen(calls));
     const meta = await openSqlite(file);
     await meta.transaction((tx) => tx.insertInto('repositories').values({ name: 'wal/gone', created_at: 1 }).execute());
     await meta.close(); // the last connection checkpoints and removes the WAL
@@ -121,3 +95,22 @@ describe('durable transactions', () => {
     assert.deepEqual(calls, [`open ${file}-wal: ENOENT`, `open ${file}`, `datasync ${file}`]);
   });
 });
+
+/** An `open` for WalSync that records every open (with a failure's code) and every datasync in `calls`. */
+function recordingOpen(calls: string[]): typeof open {
+  return (async (path: string, flags: number) => {
+    try {
+      const fh = await open(path, flags);
+      calls.push(`open ${path}`);
+      const datasync = fh.datasync.bind(fh);
+      fh.datasync = async () => {
+        await datasync();
+        calls.push(`datasync ${path}`);
+      };
+      return fh;
+    } catch (err) {
+      calls.push(`open ${path}: ${(err as NodeJS.ErrnoException).code}`);
+      throw err;
+    }
+  }) as typeof open;
+}
